@@ -1,0 +1,216 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Record formats. Every signed record starts its signed bytes with a
+// domain string, so a signature made for one kind of message can never be
+// taken for another (Keet's attestations start with 0 or 1; these start
+// with 'h').
+const (
+	deviceRecordVersion = 1
+	revocationVersion   = 1
+	deviceRecordDomain  = "hearth/device-record/v1\x00"
+	revocationDomain    = "hearth/revocation/v1\x00"
+)
+
+// MaxDeviceName bounds a device name in bytes: enough for "Kitchen door
+// (Raspberry Pi 4)" in any script, small enough for a list on a phone.
+const MaxDeviceName = 64
+
+// MaxDeviceRecordLen bounds an encoded device record.
+const MaxDeviceRecordLen = 1 + 32 + 32 + 3 + SealingPublicKeyLen + 1 + MaxDeviceName + 8 + 64
+
+// MaxRevocationLen bounds an encoded revocation.
+const MaxRevocationLen = 1 + 32 + 32 + 8 + 8 + 64
+
+// ErrRecordMalformed means a record could not be decoded.
+var ErrRecordMalformed = errors.New("malformed record")
+
+// DeviceRecord publishes a device's sealing key and name, signed by the
+// device key. Anyone holding the device's proof can seal secrets to it.
+type DeviceRecord struct {
+	Identity PublicKey
+	Device   PublicKey
+	Sealing  SealingPublicKey
+	Name     string
+	Created  time.Time // second precision
+	Sig      [64]byte
+}
+
+// NewDeviceRecord signs a record for device.
+func NewDeviceRecord(identity PublicKey, device SigningKey, sealing SealingPublicKey, name string, created time.Time) (*DeviceRecord, error) {
+	if err := checkDeviceName(name); err != nil {
+		return nil, err
+	}
+	r := &DeviceRecord{Identity: identity, Device: device.Public(), Sealing: sealing, Name: name, Created: time.Unix(created.Unix(), 0).UTC()}
+	r.Sig = device.Sign(r.signed())
+	return r, nil
+}
+
+func checkDeviceName(name string) error {
+	if len(name) > MaxDeviceName {
+		return fmt.Errorf("device name is %d bytes, at most %d", len(name), MaxDeviceName)
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("device name is not valid UTF-8")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("device name has a control character")
+		}
+	}
+	return nil
+}
+
+func (r *DeviceRecord) body(e *encoder) {
+	e.uint(deviceRecordVersion)
+	e.fixed(r.Identity[:])
+	e.fixed(r.Device[:])
+	e.buffer(r.Sealing.b)
+	e.string(r.Name)
+	e.uint64(uint64(r.Created.Unix()))
+}
+
+func (r *DeviceRecord) signed() []byte {
+	e := encoder{b: []byte(deviceRecordDomain)}
+	r.body(&e)
+	return e.b
+}
+
+// MarshalBinary encodes the record with its signature.
+func (r *DeviceRecord) MarshalBinary() ([]byte, error) {
+	e := encoder{b: make([]byte, 0, MaxDeviceRecordLen)}
+	r.body(&e)
+	e.fixed(r.Sig[:])
+	return e.b, nil
+}
+
+// Verify checks the device's signature and that the sealing key is valid.
+func (r *DeviceRecord) Verify() error {
+	if _, err := ParseSealingPublicKey(r.Sealing.b); err != nil {
+		return fmt.Errorf("device record: %w", err)
+	}
+	if !r.Device.Verify(r.signed(), r.Sig[:]) {
+		return fmt.Errorf("device record: %w", ErrBadSignature)
+	}
+	return nil
+}
+
+// ParseDeviceRecord decodes a record; call Verify before trusting it.
+func ParseDeviceRecord(b []byte) (*DeviceRecord, error) {
+	if len(b) > MaxDeviceRecordLen {
+		return nil, fmt.Errorf("device record: %w: %d bytes, at most %d", ErrRecordMalformed, len(b), MaxDeviceRecordLen)
+	}
+	d := decoder{b: b}
+	if v := d.uint(); d.err == nil && v != deviceRecordVersion {
+		return nil, fmt.Errorf("device record: %w: version %d", ErrRecordMalformed, v)
+	}
+	r := &DeviceRecord{}
+	d.fixed(r.Identity[:])
+	d.fixed(r.Device[:])
+	r.Sealing.b = d.buffer(SealingPublicKeyLen, errors.New("sealing key too long"))
+	name := d.buffer(MaxDeviceName, errors.New("name too long"))
+	created := d.uint64()
+	d.fixed(r.Sig[:])
+	if d.err != nil {
+		return nil, fmt.Errorf("device record: %w: %v", ErrRecordMalformed, d.err)
+	}
+	if !d.done() {
+		return nil, fmt.Errorf("device record: %w: %d trailing bytes", ErrRecordMalformed, len(d.b))
+	}
+	if len(r.Sealing.b) != SealingPublicKeyLen {
+		return nil, fmt.Errorf("device record: %w: sealing key of %d bytes", ErrRecordMalformed, len(r.Sealing.b))
+	}
+	if created > 1<<62 {
+		return nil, fmt.Errorf("device record: %w: creation time out of range", ErrRecordMalformed)
+	}
+	r.Name = string(name)
+	if err := checkDeviceName(r.Name); err != nil {
+		return nil, fmt.Errorf("device record: %w: %v", ErrRecordMalformed, err)
+	}
+	r.Created = time.Unix(int64(created), 0).UTC()
+	return r, nil
+}
+
+// Revocation retires one device of an identity. It is signed by the
+// identity key, so a stolen device cannot revoke its siblings.
+type Revocation struct {
+	Identity PublicKey
+	Device   PublicKey
+	Epoch    uint64    // the identity's epoch when it was made
+	Time     time.Time // second precision
+	Sig      [64]byte
+}
+
+// NewRevocation signs a revocation of device with the identity key.
+func NewRevocation(identity SigningKey, device PublicKey, epoch uint64, now time.Time) (*Revocation, error) {
+	if device == identity.Public() {
+		return nil, errors.New("the identity key is not a device and cannot be revoked; restore the phrase to start a new epoch")
+	}
+	r := &Revocation{Identity: identity.Public(), Device: device, Epoch: epoch, Time: time.Unix(now.Unix(), 0).UTC()}
+	r.Sig = identity.Sign(r.signed())
+	return r, nil
+}
+
+func (r *Revocation) body(e *encoder) {
+	e.uint(revocationVersion)
+	e.fixed(r.Identity[:])
+	e.fixed(r.Device[:])
+	e.uint64(r.Epoch)
+	e.uint64(uint64(r.Time.Unix()))
+}
+
+func (r *Revocation) signed() []byte {
+	e := encoder{b: []byte(revocationDomain)}
+	r.body(&e)
+	return e.b
+}
+
+// MarshalBinary encodes the revocation with its signature.
+func (r *Revocation) MarshalBinary() ([]byte, error) {
+	e := encoder{b: make([]byte, 0, MaxRevocationLen)}
+	r.body(&e)
+	e.fixed(r.Sig[:])
+	return e.b, nil
+}
+
+// Verify checks the identity's signature.
+func (r *Revocation) Verify() error {
+	if !r.Identity.Verify(r.signed(), r.Sig[:]) {
+		return fmt.Errorf("revocation: %w", ErrBadSignature)
+	}
+	return nil
+}
+
+// ParseRevocation decodes a revocation; call Verify before trusting it.
+func ParseRevocation(b []byte) (*Revocation, error) {
+	if len(b) > MaxRevocationLen {
+		return nil, fmt.Errorf("revocation: %w: %d bytes, at most %d", ErrRecordMalformed, len(b), MaxRevocationLen)
+	}
+	d := decoder{b: b}
+	if v := d.uint(); d.err == nil && v != revocationVersion {
+		return nil, fmt.Errorf("revocation: %w: version %d", ErrRecordMalformed, v)
+	}
+	r := &Revocation{}
+	d.fixed(r.Identity[:])
+	d.fixed(r.Device[:])
+	r.Epoch = d.uint64()
+	t := d.uint64()
+	d.fixed(r.Sig[:])
+	if d.err != nil {
+		return nil, fmt.Errorf("revocation: %w: %v", ErrRecordMalformed, d.err)
+	}
+	if !d.done() {
+		return nil, fmt.Errorf("revocation: %w: %d trailing bytes", ErrRecordMalformed, len(d.b))
+	}
+	if t > 1<<62 {
+		return nil, fmt.Errorf("revocation: %w: time out of range", ErrRecordMalformed)
+	}
+	r.Time = time.Unix(int64(t), 0).UTC()
+	return r, nil
+}
