@@ -1,0 +1,175 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// MaxKeyLen is bbolt's own limit on a key; names of buckets count too.
+const MaxKeyLen = bolt.MaxKeySize
+
+// Config tunes Open. The zero value waits 100 ms for the file lock and syncs
+// every commit.
+type Config struct {
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Zero means 100 ms; the daemon's own lock file normally
+	// tells the user first.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only, sharing it with other
+	// readers.
+	ReadOnly bool
+}
+
+// DB is the metadata database. It is safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+}
+
+// Open opens or creates the database at path with mode 0600.
+func Open(path string, cfg Config) (*DB, error) {
+	timeout := cfg.LockTimeout
+	if timeout == 0 {
+		timeout = 100 * time.Millisecond
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: cfg.ReadOnly})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if !cfg.ReadOnly {
+		// bbolt keeps the mode of an existing file; ours must stay private.
+		if err := os.Chmod(path, 0o600); err != nil {
+			b.Close()
+			return nil, err
+		}
+	}
+	return &DB{bolt: b}, nil
+}
+
+// Close closes the database; pending transactions finish first.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Tx is a transaction. Slices it returns are valid only until the closure
+// that received it returns.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+// Update runs fn in a read-write transaction, committed if fn returns nil
+// and rolled back otherwise. Never do network I/O inside fn.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+func checkKey(b []byte) error {
+	if len(b) == 0 || len(b) > MaxKeyLen {
+		return fmt.Errorf("%w: %d bytes", ErrBadKey, len(b))
+	}
+	return nil
+}
+
+// Put stores value under key in bucket, creating the bucket if needed.
+func (t *Tx) Put(bucket, key, value []byte) error {
+	if err := checkKey(bucket); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	b, err := t.tx.CreateBucketIfNotExists(bucket)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, value)
+}
+
+// Get returns the value of key in bucket, valid until the transaction
+// ends, or ErrNotFound.
+func (t *Tx) Get(bucket, key []byte) ([]byte, error) {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	v := b.Get(key)
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+// Delete removes key from bucket; a missing key is not an error.
+func (t *Tx) Delete(bucket, key []byte) error {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return b.Delete(key)
+}
+
+// ForEach calls fn for every key of bucket in byte order; it stops at the
+// first error and returns it. k and v are valid only during fn.
+func (t *Tx) ForEach(bucket []byte, fn func(k, v []byte) error) error {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(fn)
+}
+
+// Last returns the greatest key of bucket and its value (valid until the
+// transaction ends), or ErrNotFound if the bucket is empty.
+func (t *Tx) Last(bucket []byte) (k, v []byte, err error) {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil, nil, ErrNotFound
+	}
+	k, v = b.Cursor().Last()
+	if k == nil {
+		return nil, nil, ErrNotFound
+	}
+	return k, v, nil
+}
+
+// Get returns a copy of the value of key in bucket, or ErrNotFound.
+func (db *DB) Get(bucket, key []byte) ([]byte, error) {
+	var out []byte
+	err := db.View(func(tx *Tx) error {
+		v, err := tx.Get(bucket, key)
+		if err != nil {
+			return err
+		}
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+// Put stores one value in its own transaction.
+func (db *DB) Put(bucket, key, value []byte) error {
+	return db.Update(func(tx *Tx) error { return tx.Put(bucket, key, value) })
+}
+
+// Check walks every page of the file and reports the first inconsistency.
+func (db *DB) Check() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return fmt.Errorf("database check: %w", err)
+		}
+		return nil
+	})
+}
