@@ -321,25 +321,42 @@ func (l *Local) CheckPhrase(phrase Phrase, passphrase string) (SigningKey, error
 	return k, nil
 }
 
-// Revoke records that the identity retires device: a revocation signed with
-// the identity key, kept in the home. Revoking this device itself is
-// refused (do it from another device, or restore the phrase). Revoking a
-// device twice returns the first revocation.
+// Revoke makes a revocation of device signed with the identity key and
+// adds it with AddRevocation.
 func (l *Local) Revoke(identity SigningKey, device PublicKey, now time.Time) (*Revocation, error) {
 	if identity.Public() != l.Identity {
 		return nil, ErrWrongPhrase
 	}
 	if device == l.Device.Public() {
-		return nil, errors.New("cannot revoke this device from itself: revoke it from another device of the identity")
-	}
-	for _, r := range l.Revocations {
-		if r.Device == device {
-			return r, nil
-		}
+		return nil, ErrRevokeSelf
 	}
 	r, err := NewRevocation(identity, device, l.Epoch, now)
 	if err != nil {
 		return nil, err
+	}
+	return l.AddRevocation(r)
+}
+
+// ErrRevokeSelf means a device was asked to revoke itself.
+var ErrRevokeSelf = errors.New("cannot revoke this device from itself: revoke it from another device of the identity, or restore the phrase elsewhere")
+
+// AddRevocation checks a revocation (this identity, a valid signature, not
+// this device) and keeps it in the home. A device revoked already keeps
+// its first revocation, which is returned.
+func (l *Local) AddRevocation(r *Revocation) (*Revocation, error) {
+	if r.Identity != l.Identity {
+		return nil, fmt.Errorf("%w: revocation is for %s, this home is %s", ErrForeignIdentity, r.Identity.Short(), l.Identity.Short())
+	}
+	if err := r.Verify(); err != nil {
+		return nil, err
+	}
+	if r.Device == l.Device.Public() {
+		return nil, ErrRevokeSelf
+	}
+	for _, old := range l.Revocations {
+		if old.Device == r.Device {
+			return old, nil
+		}
 	}
 	l.Revocations = append(l.Revocations, r)
 	if err := l.save(false); err != nil {

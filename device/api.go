@@ -1,0 +1,117 @@
+package device
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/version"
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+func (d *daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+control.RouteStatus, d.handleStatus)
+	mux.HandleFunc("GET "+control.RouteDevices, d.handleDevices)
+	mux.HandleFunc("POST "+control.RouteRevocations, d.handleRevoke)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, control.ErrorBody{Error: msg})
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	id := d.id
+	st := control.Status{
+		PeerID:     d.peerID,
+		Addrs:      []string{},
+		Rooms:      0,
+		Identity:   id.Identity.String(),
+		Device:     id.Device.Public().String(),
+		DeviceName: id.Record.Name,
+		Epoch:      id.Epoch,
+		Home:       d.home,
+		PID:        os.Getpid(),
+		Version:    version.Get().Version,
+		Started:    rfc3339(d.started),
+		Uptime:     d.now().Sub(d.started).Seconds(),
+	}
+	d.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := control.Devices{Identity: d.id.Identity.String()}
+	out.Devices = append(out.Devices, control.Device{
+		Device:  d.id.Device.Public().String(),
+		Name:    d.id.Record.Name,
+		Current: true,
+		Added:   rfc3339(d.id.Record.Created),
+	})
+	for _, rv := range d.id.Revocations {
+		out.Devices = append(out.Devices, control.Device{
+			Device:    rv.Device.String(),
+			Revoked:   true,
+			RevokedAt: rfc3339(rv.Time),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	var req control.RevokeRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, control.MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request body: "+err.Error())
+		return
+	}
+	b, err := hex.DecodeString(req.Revocation)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "revocation is not hex")
+		return
+	}
+	rv, err := identity.ParseRevocation(b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	d.mu.Lock()
+	kept, err := d.id.AddRevocation(rv)
+	d.mu.Unlock()
+	if err != nil {
+		status := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, identity.ErrBadSignature), errors.Is(err, identity.ErrForeignIdentity):
+			status = http.StatusForbidden
+		case errors.Is(err, identity.ErrRevokeSelf):
+			status = http.StatusConflict
+		}
+		d.log.Debug("revocation refused", logattr.Err(err))
+		writeError(w, status, err.Error())
+		return
+	}
+	d.log.Info("device revoked", logattr.Dev(kept.Device), slog.Time("at", kept.Time))
+	writeJSON(w, http.StatusOK, control.RevokeResponse{Device: kept.Device.String(), Revoked: true, RevokedAt: rfc3339(kept.Time)})
+}

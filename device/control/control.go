@@ -1,0 +1,173 @@
+// Package control is the local control API of a Hearth daemon: the JSON
+// types it speaks and a client for them. The daemon serves HTTP/1.1 over a
+// unix socket in its home (mode 0600); docs/api.md documents every route.
+//
+// It is a leaf: the daemon (package device) implements the routes, the
+// command line and tests use Client.
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// MaxBody bounds a request or response body: the API carries small JSON
+// objects; bulk data never goes through it.
+const MaxBody = 1 << 20
+
+// Routes of API version 1.
+const (
+	RouteStatus      = "/v1/status"
+	RouteDevices     = "/v1/id/devices"
+	RouteRevocations = "/v1/id/revocations"
+)
+
+// Status is GET /v1/status.
+type Status struct {
+	PeerID     string   `json:"peer_id"`
+	Addrs      []string `json:"addrs"`
+	Rooms      int      `json:"rooms"`
+	Identity   string   `json:"identity"`
+	Device     string   `json:"device"`
+	DeviceName string   `json:"device_name"`
+	Epoch      uint64   `json:"epoch"`
+	Home       string   `json:"home"`
+	PID        int      `json:"pid"`
+	Version    string   `json:"version"`
+	Started    string   `json:"started"` // RFC 3339
+	Uptime     float64  `json:"uptime_seconds"`
+}
+
+// Device is one device of the identity, as this daemon knows it.
+type Device struct {
+	Device    string `json:"device"`
+	Name      string `json:"name,omitempty"`
+	Current   bool   `json:"current"`
+	Revoked   bool   `json:"revoked"`
+	Added     string `json:"added,omitempty"`      // RFC 3339
+	RevokedAt string `json:"revoked_at,omitempty"` // RFC 3339
+}
+
+// Devices is GET /v1/id/devices.
+type Devices struct {
+	Identity string   `json:"identity"`
+	Devices  []Device `json:"devices"`
+}
+
+// RevokeRequest is POST /v1/id/revocations: a revocation record, signed
+// with the identity key by the command line (the phrase never reaches the
+// daemon), hex-encoded.
+type RevokeRequest struct {
+	Revocation string `json:"revocation"`
+}
+
+// RevokeResponse answers a RevokeRequest.
+type RevokeResponse struct {
+	Device    string `json:"device"`
+	Revoked   bool   `json:"revoked"`
+	RevokedAt string `json:"revoked_at"`
+}
+
+// ErrorBody is the body of every non-2xx answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// ErrNoDaemon means nothing answers on the socket.
+var ErrNoDaemon = errors.New("no hearth daemon is running on this home")
+
+// APIError is an error answer of the daemon.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// Client talks to one daemon. The zero value is not usable; use NewClient.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client of the daemon listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableKeepAlives: true,
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Status asks the daemon for its status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, RouteStatus, nil, &s)
+}
+
+// Devices lists the identity's devices.
+func (c *Client) Devices(ctx context.Context) (*Devices, error) {
+	var d Devices
+	return &d, c.do(ctx, http.MethodGet, RouteDevices, nil, &d)
+}
+
+// Revoke hands a signed revocation to the daemon.
+func (c *Client) Revoke(ctx context.Context, req RevokeRequest) (*RevokeResponse, error) {
+	var r RevokeResponse
+	return &r, c.do(ctx, http.MethodPost, RouteRevocations, req, &r)
+}
+
+func (c *Client) do(ctx context.Context, method, route string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://hearth"+route, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("%w (%s): start it with 'hearth daemon'", ErrNoDaemon, c.socket)
+		}
+		return fmt.Errorf("talking to the daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	if err != nil {
+		return fmt.Errorf("reading the daemon's answer: %w", err)
+	}
+	if len(b) > MaxBody {
+		return fmt.Errorf("the daemon's answer is over %d bytes", MaxBody)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e ErrorBody
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("daemon answered %s", resp.Status)
+		}
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding the daemon's answer: %w", err)
+	}
+	return nil
+}

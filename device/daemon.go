@@ -1,0 +1,159 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/secfile"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Config is what Run needs. The zero value is not enough: Home is
+// required.
+type Config struct {
+	// Home is the daemon's folder (see ResolveHome).
+	Home string
+	// Logger receives the daemon's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Ready, if set, is called once the control socket accepts requests.
+	Ready func()
+}
+
+// shutdownGrace bounds how long in-flight control requests may run after
+// the daemon is told to stop.
+const shutdownGrace = 5 * time.Second
+
+// Run is the daemon: it takes the home, serves until ctx is done, then
+// shuts down cleanly (requests finished, storage closed, socket and lock
+// released). It returns nil after a requested stop.
+func Run(ctx context.Context, cfg Config) error {
+	log := logattr.OrDiscard(cfg.Logger)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	home := cfg.Home
+	if home == "" {
+		return errors.New("no home given")
+	}
+	if err := secfile.CheckDir(home); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("home %s does not exist: create an identity first with 'hearth id create' or 'hearth id restore'", home)
+		}
+		return fmt.Errorf("home: %w", err)
+	}
+	sock := SocketPath(home)
+	if err := checkSocketPath(sock); err != nil {
+		return err
+	}
+	lock, err := acquireLock(home)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	id, err := identity.Load(home)
+	if err != nil {
+		if errors.Is(err, identity.ErrNoIdentity) {
+			return fmt.Errorf("%w: create one with 'hearth id create' or 'hearth id restore'", err)
+		}
+		return err
+	}
+	defer id.Wipe()
+	peerID, err := id.PeerID()
+	if err != nil {
+		return fmt.Errorf("peer id: %w", err)
+	}
+
+	db, err := storage.Open(filepath.Join(home, DBName), storage.Config{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	chunks, err := storage.OpenChunks(filepath.Join(home, ChunksName))
+	if err != nil {
+		return err
+	}
+
+	// We hold the lock, so a socket file left here is from a daemon that
+	// died: remove it before listening.
+	os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer os.Remove(sock)
+
+	d := &daemon{
+		home:    home,
+		log:     log,
+		now:     now,
+		started: now(),
+		id:      id,
+		peerID:  peerID.String(),
+		db:      db,
+		chunks:  chunks,
+	}
+	srv := &http.Server{
+		Handler:           d.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("daemon started", logattr.Peer(d.peerID), slog.String("identity", id.Identity.Short()),
+		logattr.Dev(id.Device.Public()), slog.String("home", home), slog.Int("pid", os.Getpid()))
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("control API stopped: %w", err)
+	}
+	log.Info("daemon stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("control API did not stop in time", logattr.Err(err))
+		srv.Close()
+	}
+	<-serveErr
+	log.Info("daemon stopped")
+	return nil
+}
+
+// daemon is the state the control API reads and changes. mu guards id,
+// which AddRevocation rewrites.
+type daemon struct {
+	home    string
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	peerID  string
+	db      *storage.DB
+	chunks  *storage.Chunks
+
+	mu sync.Mutex
+	id *identity.Local
+}
