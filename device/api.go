@@ -17,13 +17,26 @@ import (
 
 func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+control.RouteStatus, d.handleStatus)
-	mux.HandleFunc("GET "+control.RouteDevices, d.handleDevices)
-	mux.HandleFunc("POST "+control.RouteRevocations, d.handleRevoke)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	paths := map[string]bool{}
+	handle := func(method, path string, h http.HandlerFunc) {
+		mux.HandleFunc(method+" "+path, h)
+		paths[path] = true
+	}
+	handle("GET", control.RouteStatus, d.handleStatus)
+	handle("GET", control.RouteDevices, d.handleDevices)
+	handle("POST", control.RouteRevocations, d.handleRevoke)
+	// Every answer is JSON, unmatched routes and methods included.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			if paths[r.URL.Path] {
+				writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+			} else {
+				writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+			}
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

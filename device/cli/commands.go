@@ -156,14 +156,17 @@ func prepareIdentity(r *runner) (home, passphrase string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	if err := checkHomeUsable(home); err != nil {
+		return "", "", err
+	}
 	if err := device.CheckNotRunning(home); err != nil {
-		return "", "", fmt.Errorf("%w: stop it before changing the identity", err)
+		if errors.Is(err, device.ErrDaemonRunning) {
+			return "", "", fmt.Errorf("%w: stop it before changing the identity", err)
+		}
+		return "", "", err
 	}
 	if identity.Exists(home) && !r.opts.force {
 		return "", "", fmt.Errorf("%w (%s); pass --force to replace it (this device becomes a new device; keep the old phrase)", identity.ErrIdentityExists, home)
-	}
-	if err := checkHomeUsable(home); err != nil {
-		return "", "", err
 	}
 	passphrase, err = readPassphrase(r.opts.passphraseFile)
 	return home, passphrase, err
