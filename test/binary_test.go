@@ -1,0 +1,140 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var hearthBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hearth-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hearthBin = filepath.Join(dir, "hearth")
+	build := exec.Command("go", "build", "-o", hearthBin, "../cmd/hearth")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hearth:", err)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		defer func() {
+			if err := goleak.Find(); err != nil {
+				fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
+				code = 1
+			}
+		}()
+		code = m.Run()
+	}()
+	os.Exit(code)
+}
+
+func hearth(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(hearthBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			home := filepath.Join(t.TempDir(), "home")
+			if _, stderr, code := hearth(t, "", "id", "create", "--home", home); code != 0 {
+				t.Fatal(stderr)
+			}
+			d := exec.Command(hearthBin, "daemon", "--home", home)
+			var logs bytes.Buffer
+			d.Stderr = &logs
+			if err := d.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waited := make(chan error, 1)
+			go func() { waited <- d.Wait() }()
+			var status map[string]any
+			for i := 0; ; i++ {
+				out, _, code := hearth(t, "", "status", "--json", "--home", home)
+				if code == 0 {
+					json.Unmarshal([]byte(out), &status)
+					break
+				}
+				if i > 200 {
+					d.Process.Kill()
+					<-waited
+					t.Fatalf("daemon did not answer: %s", logs.String())
+				}
+				time.Sleep(25 * time.Millisecond)
+			}
+			if _, stderr, code := hearth(t, "", "daemon", "--home", home); code != 1 || !strings.Contains(stderr, "already running") {
+				t.Errorf("second daemon: exit %d %q", code, stderr)
+			}
+			d.Process.Signal(sig)
+			select {
+			case err := <-waited:
+				if err != nil {
+					t.Fatalf("daemon exit after %v: %v\n%s", sig, err, logs.String())
+				}
+			case <-time.After(20 * time.Second):
+				d.Process.Kill()
+				<-waited
+				t.Fatalf("daemon ignored %v", sig)
+			}
+			// Logs are JSON when stderr is not a terminal, one object a line.
+			sc := bufio.NewScanner(&logs)
+			var msgs []string
+			for sc.Scan() {
+				var line map[string]any
+				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+					t.Fatalf("log line is not JSON: %q", sc.Text())
+				}
+				msgs = append(msgs, fmt.Sprint(line["msg"]))
+			}
+			if strings.Join(msgs, ",") != "daemon started,daemon stopping,daemon stopped" {
+				t.Errorf("log messages %v", msgs)
+			}
+			if _, err := os.Stat(filepath.Join(home, "hearth.sock")); !os.IsNotExist(err) {
+				t.Error("socket left behind")
+			}
+			if _, stderr, code := hearth(t, "", "status", "--home", home); code != 1 || !strings.Contains(stderr, "no hearth daemon") {
+				t.Errorf("status after stop: %d %q", code, stderr)
+			}
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	if _, _, code := hearth(t, "", "version"); code != 0 {
+		t.Errorf("version: exit %d", code)
+	}
+	if _, stderr, code := hearth(t, "", "nonsense"); code != 2 || stderr == "" {
+		t.Errorf("unknown command: exit %d %q", code, stderr)
+	}
+	if _, stderr, code := hearth(t, "not a phrase", "id", "restore", "--home", filepath.Join(t.TempDir(), "h")); code != 1 || stderr == "" {
+		t.Errorf("bad phrase: exit %d %q", code, stderr)
+	}
+}
