@@ -151,7 +151,7 @@ func run(ctx context.Context, root *command, env Env) error {
 			if strings.HasPrefix(rest[0], "-") {
 				return usagef("unknown flag %s for '%s' (run 'hearth help')", rest[0], cmd.path())
 			}
-			return usagef("unknown command %q for '%s' (run 'hearth help %s')", rest[0], cmd.path(), strings.TrimPrefix(cmd.path()+" ", "hearth "))
+			return usagef("unknown command %q for '%s' (run '%s')", rest[0], cmd.path(), helpFor(cmd))
 		}
 		cmd = sub
 		rest = rest[1:]
@@ -178,16 +178,21 @@ func run(ctx context.Context, root *command, env Env) error {
 			printHelp(cmd, env.Stdout)
 			return nil
 		}
-		return usagef("%v (run 'hearth help %s')", err, strings.TrimPrefix(cmd.path(), "hearth "))
+		return usagef("%v (run '%s')", err, helpFor(cmd))
 	}
 	if len(args) != cmd.nargs {
 		want := "no arguments"
 		if cmd.nargs > 0 {
 			want = cmd.args
 		}
-		return usagef("'%s' takes %s, got %d argument(s) (run 'hearth help %s')", cmd.path(), want, len(args), strings.TrimPrefix(cmd.path(), "hearth "))
+		return usagef("'%s' takes %s, got %d argument(s) (run '%s')", cmd.path(), want, len(args), helpFor(cmd))
 	}
 	return cmd.run(ctx, r, args)
+}
+
+// helpFor returns the command that prints c's help.
+func helpFor(c *command) string {
+	return strings.Join(append([]string{"hearth", "help"}, strings.Fields(c.path())[1:]...), " ")
 }
 
 // globalFlags takes --home and --json (and --help) from anywhere before a

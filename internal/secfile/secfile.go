@@ -32,7 +32,16 @@ type PermError struct {
 }
 
 func (e *PermError) Error() string {
-	return fmt.Sprintf("%s: %v (mode %04o)", e.Path, e.Err, e.Mode.Perm())
+	s := fmt.Sprintf("%s: %v (mode %04o)", e.Path, e.Err, e.Mode.Perm())
+	switch {
+	case e.Err == ErrTooOpen && e.Mode.IsDir():
+		s += fmt.Sprintf(": others must not read it; fix with chmod 700 %s", e.Path)
+	case e.Err == ErrTooOpen:
+		s += fmt.Sprintf(": it holds secret keys that others could read; fix with chmod 600 %s", e.Path)
+	case e.Err == ErrInaccessible:
+		s += fmt.Sprintf(": its owner needs read, write and search permission; fix with chmod 700 %s", e.Path)
+	}
+	return s
 }
 
 func (e *PermError) Unwrap() error { return e.Err }
