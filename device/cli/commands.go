@@ -337,6 +337,8 @@ func runIDShow(ctx context.Context, r *runner, _ []string) error {
 	})
 }
 
+// client returns a client of the home's daemon; every request it makes
+// times out after 30 s (control.Client's own bound).
 func (r *runner) client() (*control.Client, error) {
 	home, err := r.home()
 	if err != nil {
@@ -345,15 +347,11 @@ func (r *runner) client() (*control.Client, error) {
 	return control.NewClient(device.SocketPath(home)), nil
 }
 
-const apiTimeout = 30 * time.Second
-
 func runStatus(ctx context.Context, r *runner, _ []string) error {
 	c, err := r.client()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
@@ -381,8 +379,6 @@ func runIDDevices(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
 	d, err := c.Devices(ctx)
 	if err != nil {
 		return err
@@ -421,8 +417,6 @@ func runIDRevoke(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
 	// Fail before asking for the phrase if nobody will take the revocation.
 	if _, err := c.Status(ctx); err != nil {
 		return err

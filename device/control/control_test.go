@@ -1,0 +1,64 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return sock
+}
+
+func TestClientErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := NewClient(filepath.Join(t.TempDir(), "none.sock")).Status(ctx); !errors.Is(err, ErrNoDaemon) {
+		t.Fatalf("no daemon: %v", err)
+	}
+	tests := []struct {
+		name string
+		h    http.HandlerFunc
+		want string
+	}{
+		{"api error", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(403)
+			w.Write([]byte(`{"error":"refused: bad signature"}`))
+		}, "refused: bad signature"},
+		{"error without body", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, "daemon answered 500"},
+		{"not json", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>")) }, "decoding the daemon's answer"},
+		{"too large", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"peer_id":"` + strings.Repeat("x", MaxBody) + `"}`))
+		}, "over 1048576 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewClient(serve(t, tc.h)).Status(ctx)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	var ae *APIError
+	_, err := NewClient(serve(t, tests[0].h)).Devices(ctx)
+	if !errors.As(err, &ae) || ae.Status != 403 {
+		t.Fatalf("APIError: %v", err)
+	}
+}
