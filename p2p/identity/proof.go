@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/hearthp2p/hearth/internal/wire"
 )
 
 // ProofVersion is the only proof version Keet and Hearth define.
@@ -133,22 +135,22 @@ func (p *Proof) AttestData(signer SigningKey, data []byte) (*Proof, error) {
 }
 
 func deviceMessage(epoch uint64, identity, device PublicKey) []byte {
-	e := encoder{b: make([]byte, 0, 73)}
-	e.uint8(attestedDevice)
-	e.uint64(epoch)
-	e.fixed(identity[:])
-	e.fixed(device[:])
-	return e.b
+	e := wire.Encoder{B: make([]byte, 0, 73)}
+	e.U8(attestedDevice)
+	e.U64(epoch)
+	e.Fixed(identity[:])
+	e.Fixed(device[:])
+	return e.B
 }
 
 func dataMessage(epoch uint64, identity PublicKey, data []byte) []byte {
 	h := blake2b.Sum256(data)
-	e := encoder{b: make([]byte, 0, 73)}
-	e.uint8(attestedData)
-	e.uint64(epoch)
-	e.fixed(identity[:])
-	e.fixed(h[:])
-	return e.b
+	e := wire.Encoder{B: make([]byte, 0, 73)}
+	e.U8(attestedData)
+	e.U64(epoch)
+	e.Fixed(identity[:])
+	e.Fixed(h[:])
+	return e.B
 }
 
 // MarshalBinary encodes the proof in Keet's format.
@@ -156,22 +158,22 @@ func (p *Proof) MarshalBinary() ([]byte, error) {
 	if len(p.Chain) > MaxProofChain {
 		return nil, proofErr(ErrProofTooLarge, -1, fmt.Sprintf("%d links, at most %d", len(p.Chain), MaxProofChain))
 	}
-	e := encoder{b: make([]byte, 0, MaxProofLen)}
-	e.uint(ProofVersion)
-	e.uint64(p.Epoch)
-	e.fixed(p.Identity[:])
-	e.uint(uint64(len(p.Chain)))
+	e := wire.Encoder{B: make([]byte, 0, MaxProofLen)}
+	e.Uint(ProofVersion)
+	e.U64(p.Epoch)
+	e.Fixed(p.Identity[:])
+	e.Uint(uint64(len(p.Chain)))
 	for _, l := range p.Chain {
-		e.fixed(l.Device[:])
-		e.fixed(l.Signature[:])
+		e.Fixed(l.Device[:])
+		e.Fixed(l.Signature[:])
 	}
 	if p.DataSignature != nil {
-		e.uint(1)
-		e.fixed(p.DataSignature[:])
+		e.Uint(1)
+		e.Fixed(p.DataSignature[:])
 	} else {
-		e.uint(0)
+		e.Uint(0)
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 // ParseProof decodes a proof. It checks the structure only (version, sizes,
@@ -180,41 +182,41 @@ func ParseProof(b []byte) (*Proof, error) {
 	if len(b) > MaxProofLen {
 		return nil, proofErr(ErrProofTooLarge, -1, fmt.Sprintf("%d bytes, at most %d", len(b), MaxProofLen))
 	}
-	d := decoder{b: b}
-	v := d.uint()
-	if d.err != nil {
-		return nil, proofErr(ErrProofMalformed, -1, d.err.Error())
+	d := wire.NewDecoder(b)
+	v := d.Uint()
+	if d.Err() != nil {
+		return nil, proofErr(ErrProofMalformed, -1, d.Err().Error())
 	}
 	if v != ProofVersion {
 		return nil, proofErr(ErrProofVersion, -1, fmt.Sprintf("version %d", v))
 	}
-	p := &Proof{Epoch: d.uint64()}
-	d.fixed(p.Identity[:])
-	n := d.uint()
-	if d.err == nil && n > MaxProofChain {
+	p := &Proof{Epoch: d.U64()}
+	d.Fixed(p.Identity[:])
+	n := d.Uint()
+	if d.Err() == nil && n > MaxProofChain {
 		return nil, proofErr(ErrProofTooLarge, -1, fmt.Sprintf("%d links, at most %d", n, MaxProofChain))
 	}
-	if d.err == nil && n > 0 {
+	if d.Err() == nil && n > 0 {
 		p.Chain = make([]Link, n)
 		for i := range p.Chain {
-			d.fixed(p.Chain[i].Device[:])
-			d.fixed(p.Chain[i].Signature[:])
+			d.Fixed(p.Chain[i].Device[:])
+			d.Fixed(p.Chain[i].Signature[:])
 		}
 	}
-	flags := d.uint()
-	if d.err == nil && flags&^1 != 0 {
+	flags := d.Uint()
+	if d.Err() == nil && flags&^1 != 0 {
 		return nil, proofErr(ErrProofMalformed, -1, fmt.Sprintf("unknown flags %#x", flags))
 	}
 	if flags&1 != 0 {
 		var sig [64]byte
-		d.fixed(sig[:])
+		d.Fixed(sig[:])
 		p.DataSignature = &sig
 	}
-	if d.err != nil {
-		return nil, proofErr(ErrProofMalformed, -1, d.err.Error())
+	if d.Err() != nil {
+		return nil, proofErr(ErrProofMalformed, -1, d.Err().Error())
 	}
-	if !d.done() {
-		return nil, proofErr(ErrProofMalformed, -1, fmt.Sprintf("%d trailing bytes", len(d.b)))
+	if len(d.B) != 0 {
+		return nil, proofErr(ErrProofMalformed, -1, fmt.Sprintf("%d trailing bytes", len(d.B)))
 	}
 	return p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hearthp2p/hearth/internal/wire"
 )
 
 // Record formats. Every signed record starts its signed bytes with a
@@ -67,27 +69,27 @@ func checkDeviceName(name string) error {
 	return nil
 }
 
-func (r *DeviceRecord) body(e *encoder) {
-	e.uint(deviceRecordVersion)
-	e.fixed(r.Identity[:])
-	e.fixed(r.Device[:])
-	e.buffer(r.Sealing.b)
-	e.string(r.Name)
-	e.uint64(uint64(r.Created.Unix()))
+func (r *DeviceRecord) body(e *wire.Encoder) {
+	e.Uint(deviceRecordVersion)
+	e.Fixed(r.Identity[:])
+	e.Fixed(r.Device[:])
+	e.Bytes(r.Sealing.b)
+	e.String(r.Name)
+	e.U64(uint64(r.Created.Unix()))
 }
 
 func (r *DeviceRecord) signed() []byte {
-	e := encoder{b: []byte(deviceRecordDomain)}
+	e := wire.Encoder{B: []byte(deviceRecordDomain)}
 	r.body(&e)
-	return e.b
+	return e.B
 }
 
 // MarshalBinary encodes the record with its signature.
 func (r *DeviceRecord) MarshalBinary() ([]byte, error) {
-	e := encoder{b: make([]byte, 0, MaxDeviceRecordLen)}
+	e := wire.Encoder{B: make([]byte, 0, MaxDeviceRecordLen)}
 	r.body(&e)
-	e.fixed(r.Sig[:])
-	return e.b, nil
+	e.Fixed(r.Sig[:])
+	return e.B, nil
 }
 
 // Verify checks the device's signature and that the sealing key is valid.
@@ -106,22 +108,22 @@ func ParseDeviceRecord(b []byte) (*DeviceRecord, error) {
 	if len(b) > MaxDeviceRecordLen {
 		return nil, fmt.Errorf("device record: %w: %d bytes, at most %d", ErrRecordMalformed, len(b), MaxDeviceRecordLen)
 	}
-	d := decoder{b: b}
-	if v := d.uint(); d.err == nil && v != deviceRecordVersion {
+	d := wire.NewDecoder(b)
+	if v := d.Uint(); d.Err() == nil && v != deviceRecordVersion {
 		return nil, fmt.Errorf("device record: %w: version %d", ErrRecordMalformed, v)
 	}
 	r := &DeviceRecord{}
-	d.fixed(r.Identity[:])
-	d.fixed(r.Device[:])
-	r.Sealing.b = d.buffer(SealingPublicKeyLen, errors.New("sealing key too long"))
-	name := d.buffer(MaxDeviceName, errors.New("name too long"))
-	created := d.uint64()
-	d.fixed(r.Sig[:])
-	if d.err != nil {
-		return nil, fmt.Errorf("device record: %w: %v", ErrRecordMalformed, d.err)
+	d.Fixed(r.Identity[:])
+	d.Fixed(r.Device[:])
+	r.Sealing.b = d.Bytes(SealingPublicKeyLen)
+	name := d.Bytes(MaxDeviceName)
+	created := d.U64()
+	d.Fixed(r.Sig[:])
+	if d.Err() != nil {
+		return nil, fmt.Errorf("device record: %w: %v", ErrRecordMalformed, d.Err())
 	}
-	if !d.done() {
-		return nil, fmt.Errorf("device record: %w: %d trailing bytes", ErrRecordMalformed, len(d.b))
+	if len(d.B) != 0 {
+		return nil, fmt.Errorf("device record: %w: %d trailing bytes", ErrRecordMalformed, len(d.B))
 	}
 	if len(r.Sealing.b) != SealingPublicKeyLen {
 		return nil, fmt.Errorf("device record: %w: sealing key of %d bytes", ErrRecordMalformed, len(r.Sealing.b))
@@ -157,26 +159,26 @@ func NewRevocation(identity SigningKey, device PublicKey, epoch uint64, now time
 	return r, nil
 }
 
-func (r *Revocation) body(e *encoder) {
-	e.uint(revocationVersion)
-	e.fixed(r.Identity[:])
-	e.fixed(r.Device[:])
-	e.uint64(r.Epoch)
-	e.uint64(uint64(r.Time.Unix()))
+func (r *Revocation) body(e *wire.Encoder) {
+	e.Uint(revocationVersion)
+	e.Fixed(r.Identity[:])
+	e.Fixed(r.Device[:])
+	e.U64(r.Epoch)
+	e.U64(uint64(r.Time.Unix()))
 }
 
 func (r *Revocation) signed() []byte {
-	e := encoder{b: []byte(revocationDomain)}
+	e := wire.Encoder{B: []byte(revocationDomain)}
 	r.body(&e)
-	return e.b
+	return e.B
 }
 
 // MarshalBinary encodes the revocation with its signature.
 func (r *Revocation) MarshalBinary() ([]byte, error) {
-	e := encoder{b: make([]byte, 0, MaxRevocationLen)}
+	e := wire.Encoder{B: make([]byte, 0, MaxRevocationLen)}
 	r.body(&e)
-	e.fixed(r.Sig[:])
-	return e.b, nil
+	e.Fixed(r.Sig[:])
+	return e.B, nil
 }
 
 // Verify checks the identity's signature.
@@ -192,21 +194,21 @@ func ParseRevocation(b []byte) (*Revocation, error) {
 	if len(b) > MaxRevocationLen {
 		return nil, fmt.Errorf("revocation: %w: %d bytes, at most %d", ErrRecordMalformed, len(b), MaxRevocationLen)
 	}
-	d := decoder{b: b}
-	if v := d.uint(); d.err == nil && v != revocationVersion {
+	d := wire.NewDecoder(b)
+	if v := d.Uint(); d.Err() == nil && v != revocationVersion {
 		return nil, fmt.Errorf("revocation: %w: version %d", ErrRecordMalformed, v)
 	}
 	r := &Revocation{}
-	d.fixed(r.Identity[:])
-	d.fixed(r.Device[:])
-	r.Epoch = d.uint64()
-	t := d.uint64()
-	d.fixed(r.Sig[:])
-	if d.err != nil {
-		return nil, fmt.Errorf("revocation: %w: %v", ErrRecordMalformed, d.err)
+	d.Fixed(r.Identity[:])
+	d.Fixed(r.Device[:])
+	r.Epoch = d.U64()
+	t := d.U64()
+	d.Fixed(r.Sig[:])
+	if d.Err() != nil {
+		return nil, fmt.Errorf("revocation: %w: %v", ErrRecordMalformed, d.Err())
 	}
-	if !d.done() {
-		return nil, fmt.Errorf("revocation: %w: %d trailing bytes", ErrRecordMalformed, len(d.b))
+	if len(d.B) != 0 {
+		return nil, fmt.Errorf("revocation: %w: %d trailing bytes", ErrRecordMalformed, len(d.B))
 	}
 	if t > 1<<62 {
 		return nil, fmt.Errorf("revocation: %w: time out of range", ErrRecordMalformed)
