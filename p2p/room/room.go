@@ -1,0 +1,662 @@
+package room
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotMember means this device may not write to the room (never
+	// added, removed, or without the current epoch's key).
+	ErrNotMember = errors.New("not a member of this room")
+	// ErrUnknownMessage means a message id names no message.
+	ErrUnknownMessage = errors.New("no such message")
+)
+
+// Self is this device as a writer of rooms.
+type Self struct {
+	Identity identity.PublicKey
+	Device   identity.SigningKey
+	Sealing  identity.SealingKey
+	Proof    []byte // encoded device proof
+	Record   []byte // encoded device record
+}
+
+// Store keeps what a room needs to be reopened: blocks with the heads that
+// cover them, and the epoch keys learnt. Implementations must make a call
+// durable before returning. The room calls it with its lock held, so it
+// must not call back into the room.
+type Store interface {
+	SaveBlocks(disc log.Discovery, head log.Head, start uint64, blocks [][]byte) error
+	SaveKey(disc log.Discovery, epoch uint64, key [32]byte) error
+}
+
+// Config opens a room. Key, Founder and Self are required; the zero
+// values of the rest keep the room in memory, use the system clock and
+// discard logs.
+type Config struct {
+	Key     Key
+	Founder identity.PublicKey
+	Self    Self
+	Store   Store
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// OnChange, if set, is called (without the room's lock) after new
+	// entries were applied, with the heads of this device's own log that
+	// are new, so the caller can announce them.
+	OnChange func(own []log.Head)
+}
+
+type logState struct {
+	log     *log.Log
+	blocks  [][]byte
+	decoded int // blocks [0, decoded) are nodes
+	clocked int // nodes [0, clocked) have clocks
+	nodes   []*node
+}
+
+type node struct {
+	ref   Ref
+	entry *Entry // nil if the block could not be decoded
+	clock uint64
+}
+
+// Room is one room as this device holds it. It is safe for concurrent use.
+type Room struct {
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	disc log.Discovery
+	id   ID
+
+	mu       sync.Mutex
+	logs     map[identity.PublicKey]*logState
+	keys     map[uint64][]log.Key
+	rotKeys  map[Ref]log.Key // the key each rotation carried for this device
+	order    []*node
+	view     *View
+	ownHeads []log.Head // heads of the own log not yet reported by OnChange
+	auto     bool // writing a hello or rotation of our own accord
+}
+
+// Open returns a room with no entries yet (Create writes the genesis;
+// Receive and Load bring the rest).
+func Open(cfg Config) (*Room, error) {
+	if !cfg.Self.Device.Valid() {
+		return nil, errors.New("room: no device key")
+	}
+	r := &Room{
+		cfg:     cfg,
+		log:     logattr.OrDiscard(cfg.Logger),
+		now:     cfg.Now,
+		disc:    cfg.Key.Discovery(),
+		id:      cfg.Key.ID(),
+		logs:    map[identity.PublicKey]*logState{},
+		keys:    map[uint64][]log.Key{0: {cfg.Key.epochZero()}},
+		rotKeys: map[Ref]log.Key{},
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.view = newView(cfg.Founder, r.disc)
+	return r, nil
+}
+
+// ID returns the room's id.
+func (r *Room) ID() ID { return r.id }
+
+// Discovery returns the room's discovery key.
+func (r *Room) Discovery() log.Discovery { return r.disc }
+
+// Key returns the room key (to invite others).
+func (r *Room) Key() Key { return r.cfg.Key }
+
+// Founder returns the identity that created the room.
+func (r *Room) Founder() identity.PublicKey { return r.cfg.Founder }
+
+// Create writes the genesis entry: this device founds the room.
+func (r *Room) Create(name string) error {
+	if r.cfg.Founder != r.cfg.Self.Identity {
+		return errors.New("room: only the founder writes the genesis")
+	}
+	_, err := r.Write(Op{Type: OpGenesis, Name: name, Proof: r.cfg.Self.Proof, Record: r.cfg.Self.Record})
+	return err
+}
+
+func (r *Room) logFor(w identity.PublicKey) *logState {
+	ls, ok := r.logs[w]
+	if !ok {
+		ls = &logState{log: log.New(r.disc, w)}
+		r.logs[w] = ls
+	}
+	return ls
+}
+
+// Write appends one operation to this device's log and applies it.
+func (r *Room) Write(op Op) (Ref, error) {
+	refs, err := r.WriteBatch([]Op{op})
+	if err != nil {
+		return Ref{}, err
+	}
+	return refs[0], nil
+}
+
+// WriteBatch appends operations as one batch (one signed head) and
+// applies them. A device's first write is preceded by its hello.
+func (r *Room) WriteBatch(ops []Op) ([]Ref, error) {
+	r.mu.Lock()
+	refs, err := r.writeLocked(ops)
+	own := r.takeOwn()
+	r.mu.Unlock()
+	r.notify(own)
+	return refs, err
+}
+
+func (r *Room) writeLocked(ops []Op) ([]Ref, error) {
+	me := r.cfg.Self.Device.Public()
+	ls := r.logFor(me)
+	hello := 0
+	if ops[0].Type != OpGenesis {
+		if _, ok := r.view.Members[r.cfg.Self.Identity]; !ok {
+			return nil, ErrNotMember
+		}
+		if ls.log.Len() == 0 && ops[0].Type != OpHello {
+			ops = append([]Op{{Type: OpHello, Proof: r.cfg.Self.Proof, Record: r.cfg.Self.Record}}, ops...)
+			hello = 1
+		} else if _, ok := r.view.Devices[me]; !ok && ops[0].Type != OpHello {
+			return nil, ErrNotMember
+		}
+	}
+	epoch, key, ok := r.currentKey()
+	if !ok {
+		return nil, ErrNotMember
+	}
+	deps := r.deps(me)
+	now := r.now().UnixMilli()
+	plain := make([][]byte, len(ops))
+	for i := range ops {
+		e := Entry{Deps: deps, Time: now, Op: ops[i]}
+		b, err := e.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		plain[i] = b
+		deps = nil // later entries of the batch follow the first one
+	}
+	start := ls.log.Len()
+	blocks, head, err := ls.log.Append(r.cfg.Self.Device, key, epoch, plain)
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.Store != nil {
+		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
+			return nil, fmt.Errorf("saving entries: %w", err)
+		}
+	}
+	ls.blocks = append(ls.blocks, blocks...)
+	r.ownHeads = append(r.ownHeads, head)
+	r.process()
+	refs := make([]Ref, 0, len(ops)-hello)
+	for i := hello; i < len(ops); i++ {
+		refs = append(refs, Ref{Writer: me, Seq: start + uint64(i)})
+	}
+	return refs, nil
+}
+
+// deps lists, for every other log, how many of its entries are ordered.
+func (r *Room) deps(me identity.PublicKey) []Dep {
+	var deps []Dep
+	for w, ls := range r.logs {
+		if w != me && ls.clocked > 0 {
+			deps = append(deps, Dep{Writer: w, Length: uint64(ls.clocked)})
+		}
+	}
+	slices.SortFunc(deps, func(a, b Dep) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
+	if len(deps) > MaxRoomDevices {
+		deps = deps[:MaxRoomDevices]
+	}
+	return deps
+}
+
+// currentKey returns the epoch and key to write with: the key of the
+// rotation that won the current epoch.
+func (r *Room) currentKey() (uint64, log.Key, bool) {
+	if r.view.Epoch == 0 {
+		return 0, r.keys[0][0], true
+	}
+	k, ok := r.rotKeys[r.view.EpochRef]
+	return r.view.Epoch, k, ok
+}
+
+// Receive adds blocks [n, head.Length) of a writer's log, where n is what
+// the room holds of it, after verifying them against the signed head.
+// Entries whose epoch key this device lacks wait (forever, for a removed
+// member).
+func (r *Room) Receive(head log.Head, blocks [][]byte) error {
+	r.mu.Lock()
+	err := r.receiveLocked(head, blocks)
+	own := r.takeOwn()
+	r.mu.Unlock()
+	r.notify(own)
+	return err
+}
+
+func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
+	if head.Writer == r.cfg.Self.Device.Public() {
+		return errors.New("a peer sent this device's own log")
+	}
+	ls := r.logFor(head.Writer)
+	start := ls.log.Len()
+	if err := ls.log.Extend(head, blocks); err != nil {
+		if ls.log.Len() == 0 && len(ls.nodes) == 0 {
+			delete(r.logs, head.Writer)
+		}
+		return err
+	}
+	if r.cfg.Store != nil {
+		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
+			return fmt.Errorf("saving entries: %w", err)
+		}
+	}
+	ls.blocks = append(ls.blocks, blocks...)
+	r.process()
+	return nil
+}
+
+// LoadLog restores a log saved by Store: the heads in ascending order and
+// every block. It verifies like Receive.
+func (r *Room) LoadLog(writer identity.PublicKey, heads []log.Head, blocks [][]byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls := r.logFor(writer)
+	for _, h := range heads {
+		if h.Length <= ls.log.Len() {
+			continue
+		}
+		if h.Length > uint64(len(blocks)) {
+			return fmt.Errorf("loading log %s: head of %d blocks, %d stored", writer.Short(), h.Length, len(blocks))
+		}
+		if err := ls.log.Extend(h, blocks[ls.log.Len():h.Length]); err != nil {
+			return fmt.Errorf("loading log %s: %w", writer.Short(), err)
+		}
+	}
+	ls.blocks = append(ls.blocks, blocks[len(ls.blocks):ls.log.Len()]...)
+	return nil
+}
+
+// LoadKey restores an epoch key saved by Store.
+func (r *Room) LoadKey(epoch uint64, key [32]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addKey(epoch, log.NewKey(key))
+}
+
+// Process applies everything loaded; call it once after LoadLog and
+// LoadKey.
+func (r *Room) Process() {
+	r.mu.Lock()
+	r.process()
+	own := r.takeOwn()
+	r.mu.Unlock()
+	r.notify(own)
+}
+
+func (r *Room) addKey(epoch uint64, k log.Key) bool {
+	for _, have := range r.keys[epoch] {
+		if have.Bytes() == k.Bytes() {
+			return false
+		}
+	}
+	r.keys[epoch] = append(r.keys[epoch], k)
+	return true
+}
+
+func (r *Room) takeOwn() []log.Head {
+	own := r.ownHeads
+	r.ownHeads = nil
+	return own
+}
+
+func (r *Room) notify(own []log.Head) {
+	if r.cfg.OnChange != nil {
+		r.cfg.OnChange(own)
+	}
+}
+
+// process decodes what can be decoded, orders it and applies it, until
+// nothing changes (a rotation may bring keys that open more blocks).
+func (r *Room) process() {
+	for {
+		decoded := r.decode()
+		fresh := r.clock()
+		if len(fresh) > 0 {
+			r.order1(fresh)
+		}
+		if !decoded && len(fresh) == 0 {
+			break
+		}
+	}
+	r.maybeHello()
+	r.maybeRotate()
+}
+
+// maybeHello registers this device as soon as its identity is a member:
+// its hello carries the sealing key that epoch rotations seal keys to.
+func (r *Room) maybeHello() {
+	if r.auto || r.cfg.Founder == r.cfg.Self.Identity && r.view.Name == "" {
+		return
+	}
+	me := r.cfg.Self.Device.Public()
+	if ls, ok := r.logs[me]; ok && ls.log.Len() > 0 {
+		return
+	}
+	if _, ok := r.view.Members[r.cfg.Self.Identity]; !ok {
+		return
+	}
+	r.auto = true
+	defer func() { r.auto = false }()
+	if _, err := r.writeLocked([]Op{{Type: OpHello, Proof: r.cfg.Self.Proof, Record: r.cfg.Self.Record}}); err != nil {
+		r.log.Warn("saying hello", logattr.Room(r.id.String()), logattr.Err(err))
+	}
+}
+
+// decode turns blocks into nodes, per log in order, stopping at a block
+// whose epoch key is unknown.
+func (r *Room) decode() bool {
+	progress := false
+	for w, ls := range r.logs {
+		for ls.decoded < len(ls.blocks) {
+			seq := uint64(ls.decoded)
+			b := ls.blocks[seq]
+			epoch, err := log.BlockEpoch(b)
+			var pt []byte
+			if err == nil {
+				pt, err = r.open(ls.log.ID(), seq, epoch, b)
+				if errors.Is(err, errNoKey) {
+					break
+				}
+			}
+			n := &node{ref: Ref{Writer: w, Seq: seq}}
+			if err == nil {
+				n.entry, err = ParseEntry(pt)
+			}
+			if err != nil {
+				r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
+			}
+			ls.nodes = append(ls.nodes, n)
+			ls.decoded++
+			progress = true
+		}
+	}
+	return progress
+}
+
+var errNoKey = errors.New("no key for the block's epoch")
+
+func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, error) {
+	keys := r.keys[epoch]
+	if len(keys) == 0 {
+		return nil, errNoKey
+	}
+	var err error
+	for _, k := range keys {
+		var pt []byte
+		if pt, err = log.Open(k, r.disc, id, seq, b); err == nil {
+			return pt, nil
+		}
+	}
+	return nil, err
+}
+
+// clock gives Lamport clocks to the nodes whose dependencies have them:
+// one more than the largest of the writer's previous entry and every entry
+// the node depends on. It returns the newly clocked nodes.
+func (r *Room) clock() []*node {
+	var fresh []*node
+	for {
+		progress := false
+		for _, ls := range r.logs {
+			for ls.clocked < len(ls.nodes) {
+				n := ls.nodes[ls.clocked]
+				c, ok := r.clockOf(ls, n)
+				if !ok {
+					break
+				}
+				n.clock = c
+				ls.clocked++
+				fresh = append(fresh, n)
+				progress = true
+			}
+		}
+		if !progress {
+			return fresh
+		}
+	}
+}
+
+func (r *Room) clockOf(ls *logState, n *node) (uint64, bool) {
+	var c uint64
+	if n.ref.Seq > 0 {
+		c = ls.nodes[n.ref.Seq-1].clock
+	}
+	if n.entry != nil {
+		for _, d := range n.entry.Deps {
+			if d.Length == 0 || d.Writer == n.ref.Writer {
+				continue
+			}
+			dl, ok := r.logs[d.Writer]
+			if !ok || uint64(dl.clocked) < d.Length {
+				return 0, false
+			}
+			c = max(c, dl.nodes[d.Length-1].clock)
+		}
+	}
+	return c + 1, true
+}
+
+func less(a, b *node) bool {
+	if a.clock != b.clock {
+		return a.clock < b.clock
+	}
+	if c := bytes.Compare(a.ref.Writer[:], b.ref.Writer[:]); c != 0 {
+		return c < 0
+	}
+	return a.ref.Seq < b.ref.Seq
+}
+
+// order1 places fresh nodes in the total order: appended and applied when
+// they all come after what is applied, otherwise merged and the view
+// rebuilt from the start (a late branch).
+func (r *Room) order1(fresh []*node) {
+	slices.SortFunc(fresh, func(a, b *node) int {
+		if less(a, b) {
+			return -1
+		}
+		return 1
+	})
+	if len(r.order) == 0 || less(r.order[len(r.order)-1], fresh[0]) {
+		r.order = append(r.order, fresh...)
+		for _, n := range fresh {
+			r.applyNode(n)
+		}
+		return
+	}
+	r.order = append(r.order, fresh...)
+	slices.SortFunc(r.order, func(a, b *node) int {
+		if less(a, b) {
+			return -1
+		}
+		return 1
+	})
+	r.view = newView(r.cfg.Founder, r.disc)
+	for _, n := range r.order {
+		r.applyNode(n)
+	}
+}
+
+func (r *Room) applyNode(n *node) {
+	if n.entry == nil {
+		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Reason: "undecodable"})
+		return
+	}
+	if err := r.view.apply(n.ref, n.entry); err != nil {
+		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
+		return
+	}
+	if n.entry.Op.Type == OpRotate {
+		r.learnRotation(n)
+	}
+}
+
+// learnRotation opens the key a rotation sealed for this device.
+func (r *Room) learnRotation(n *node) {
+	if _, ok := r.rotKeys[n.ref]; ok {
+		return
+	}
+	me := r.cfg.Self.Device.Public()
+	for _, sk := range n.entry.Op.Keys {
+		if sk.Device != me {
+			continue
+		}
+		pt, err := r.cfg.Self.Sealing.Open(rotationInfo(r.disc, n.entry.Op.Epoch), sk.Sealed)
+		if err != nil || len(pt) != 32 {
+			r.log.Debug("epoch key not opened", logattr.Room(r.id.String()), logattr.Err(err))
+			return
+		}
+		k := log.NewKey([32]byte(pt))
+		r.rotKeys[n.ref] = k
+		if r.addKey(n.entry.Op.Epoch, k) && r.cfg.Store != nil {
+			if err := r.cfg.Store.SaveKey(r.disc, n.entry.Op.Epoch, k.Bytes()); err != nil {
+				r.log.Warn("saving epoch key", logattr.Room(r.id.String()), logattr.Err(err))
+			}
+		}
+		return
+	}
+}
+
+func rotationInfo(d log.Discovery, epoch uint64) []byte {
+	return fmt.Appendf([]byte("hearth/epoch-key/v1\x00"), "%x/%d", d[:], epoch)
+}
+
+// maybeRotate starts a new epoch when a member or device was removed since
+// the last rotation and this device is an admin or moderator.
+func (r *Room) maybeRotate() {
+	if !r.view.rotateNeeded || r.auto {
+		return
+	}
+	me := r.cfg.Self.Device.Public()
+	d, ok := r.view.Devices[me]
+	if !ok || d.Revoked || d.Forked || r.view.Role(d.Identity) < RoleModerator {
+		return
+	}
+	// An admin or moderator who removed someone rotates at once; only
+	// when a member left or a device was revoked do the others step in.
+	if by := r.view.rotateBy; by != d.Identity && r.view.Role(by) >= RoleModerator {
+		return
+	}
+	if _, _, ok := r.currentKey(); !ok {
+		return
+	}
+	key := log.RandomKey()
+	kb := key.Bytes()
+	epoch := r.view.Epoch + 1
+	op := Op{Type: OpRotate, Epoch: epoch}
+	for dev, info := range r.view.Devices {
+		if info.Revoked || info.Forked {
+			continue
+		}
+		if _, ok := r.view.Members[info.Identity]; !ok {
+			continue
+		}
+		sealed, err := info.Sealing.Seal(rotationInfo(r.disc, epoch), kb[:])
+		if err != nil {
+			r.log.Warn("sealing epoch key", logattr.Dev(dev), logattr.Err(err))
+			continue
+		}
+		op.Keys = append(op.Keys, SealedKey{Device: dev, Sealed: sealed})
+	}
+	slices.SortFunc(op.Keys, func(a, b SealedKey) int { return bytes.Compare(a.Device[:], b.Device[:]) })
+	r.auto = true
+	defer func() { r.auto = false }()
+	if _, err := r.writeLocked([]Op{op}); err != nil {
+		r.log.Warn("rotating epoch", logattr.Room(r.id.String()), logattr.Err(err))
+	}
+}
+
+// View calls fn with the current view, under the room's lock: fn must not
+// keep it or call the room.
+func (r *Room) View(fn func(v *View)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(r.view)
+}
+
+// Heads returns the latest signed head of every log held.
+func (r *Room) Heads() []log.Head {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	heads := make([]log.Head, 0, len(r.logs))
+	for _, ls := range r.logs {
+		if h, ok := ls.log.Head(); ok {
+			heads = append(heads, h)
+		}
+	}
+	slices.SortFunc(heads, func(a, b log.Head) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
+	return heads
+}
+
+// Len returns how many blocks of writer's log are held.
+func (r *Room) Len(writer identity.PublicKey) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ls, ok := r.logs[writer]; ok {
+		return ls.log.Len()
+	}
+	return 0
+}
+
+// Blocks returns blocks [from, h.Length) of writer's log and the head h
+// that covers them: the smallest signed head at least from+1 and at most
+// from+max blocks long, or the latest if none is. ok is false if nothing
+// past from is held.
+func (r *Room) Blocks(writer identity.PublicKey, from uint64, max int) (h log.Head, blocks [][]byte, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls, found := r.logs[writer]
+	if !found || ls.log.Len() <= from {
+		return log.Head{}, nil, false
+	}
+	found = false
+	for _, c := range ls.log.Heads() {
+		switch {
+		case c.Length <= from:
+		case !found:
+			h, found = c, true // the first head past from, whatever its size
+		case c.Length-from <= uint64(max):
+			h = c
+		}
+	}
+	return h, slices.Clone(ls.blocks[from:h.Length]), true
+}
+
+// Check compares a head announced by a peer with the log held and returns
+// a fork proof if the writer signed two histories.
+func (r *Room) Check(h log.Head) (*log.ForkProof, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ls, ok := r.logs[h.Writer]
+	if !ok {
+		return nil, nil
+	}
+	return ls.log.Check(h)
+}

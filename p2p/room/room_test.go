@@ -1,0 +1,381 @@
+package room
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// person is an identity with its devices, for tests.
+type person struct {
+	id   identity.SigningKey
+	name string
+}
+
+func newPerson(t testing.TB, name string) *person {
+	t.Helper()
+	k, err := identity.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &person{id: k, name: name}
+}
+
+// device makes a new device of p: keys, proof and record.
+func (p *person) device(t testing.TB) Self {
+	t.Helper()
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(p.id, dev.Public(), 1).MarshalBinary()
+	rec, err := identity.NewDeviceRecord(p.id.Public(), dev, seal.Public(), p.name, time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := rec.MarshalBinary()
+	return Self{Identity: p.id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb}
+}
+
+func openRoom(t testing.TB, key Key, founder identity.PublicKey, self Self) *Room {
+	t.Helper()
+	r, err := Open(Config{Key: key, Founder: founder, Self: self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pull copies into dst every block src holds that dst lacks, in small
+// batches, as the sync protocol does.
+func pull(t testing.TB, dst, src *Room) {
+	t.Helper()
+	me := dst.cfg.Self.Device.Public()
+	for _, h := range src.Heads() {
+		if h.Writer == me {
+			continue
+		}
+		for {
+			hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 7)
+			if !ok {
+				break
+			}
+			if err := dst.Receive(hh, blocks); err != nil {
+				t.Fatalf("receive: %v", err)
+			}
+		}
+	}
+}
+
+func syncAll(t testing.TB, rooms ...*Room) {
+	t.Helper()
+	for range 3 {
+		for _, a := range rooms {
+			for _, b := range rooms {
+				if a != b {
+					pull(t, a, b)
+				}
+			}
+		}
+	}
+}
+
+func digest(r *Room) (d [32]byte) {
+	r.View(func(v *View) { d = v.Digest() })
+	return d
+}
+
+func mustWrite(t testing.TB, r *Room, op Op) Ref {
+	t.Helper()
+	ref, err := r.Write(op)
+	if err != nil {
+		t.Fatalf("write %s: %v", op.Type, err)
+	}
+	return ref
+}
+
+type household struct {
+	key   Key
+	alice *person
+	a1    *Room
+	rooms []*Room
+}
+
+// newHousehold makes a room founded by alice with n more members, each
+// with one device, all synced.
+func newHousehold(t testing.TB, n int) *household {
+	h := &household{key: NewKey(), alice: newPerson(t, "alice")}
+	h.a1 = openRoom(t, h.key, h.alice.id.Public(), h.alice.device(t))
+	if err := h.a1.Create("home"); err != nil {
+		t.Fatal(err)
+	}
+	h.rooms = []*Room{h.a1}
+	for i := range n {
+		p := newPerson(t, fmt.Sprint("member", i))
+		mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: p.id.Public(), Role: RoleMember})
+		h.rooms = append(h.rooms, openRoom(t, h.key, h.alice.id.Public(), p.device(t)))
+	}
+	syncAll(t, h.rooms...)
+	return h
+}
+
+func TestCreateAndChat(t *testing.T) {
+	h := newHousehold(t, 2)
+	b, c := h.rooms[1], h.rooms[2]
+	m1 := mustWrite(t, b, Op{Type: OpMessage, Text: "hello from b"})
+	mustWrite(t, c, Op{Type: OpMessage, Text: "hello from c", HasReply: true, Target: m1})
+	syncAll(t, h.rooms...)
+	for _, r := range h.rooms {
+		r.View(func(v *View) {
+			if v.Name != "home" || len(v.Members) != 3 || len(v.Messages) != 2 {
+				t.Fatalf("view: name %q, %d members, %d messages, rejections %v", v.Name, len(v.Members), len(v.Messages), v.Rejections)
+			}
+			for _, m := range v.Messages {
+				if m.Text == "hello from c" && (m.ReplyTo == nil || *m.ReplyTo != m1) {
+					t.Fatal("reply lost")
+				}
+			}
+		})
+	}
+	if digest(h.a1) != digest(b) || digest(b) != digest(c) {
+		t.Fatal("views differ")
+	}
+}
+
+// TestConvergenceRandom runs random operations on 5 replicas with random
+// partial syncs (partitions), then heals: every replica ends with the same
+// view and no message is lost.
+func TestConvergenceRandom(t *testing.T) {
+	for seed := range uint64(5) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			h := newHousehold(t, 4)
+			mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: h.rooms[1].cfg.Self.Identity, Role: RoleModerator})
+			syncAll(t, h.rooms...)
+			sent := 0
+			var refs []Ref
+			for step := range 300 {
+				r := h.rooms[rng.IntN(len(h.rooms))]
+				switch x := rng.IntN(10); {
+				case x < 5 || len(refs) == 0:
+					ref := mustWrite(t, r, Op{Type: OpMessage, Text: fmt.Sprintf("m%d", step)})
+					refs = append(refs, ref)
+					sent++
+				case x < 7:
+					r.Write(Op{Type: OpEdit, Target: refs[rng.IntN(len(refs))], Text: fmt.Sprintf("edit%d", step)})
+				case x < 8:
+					r.Write(Op{Type: OpDelete, Target: refs[rng.IntN(len(refs))]})
+				default:
+					r.Write(Op{Type: OpReact, Target: refs[rng.IntN(len(refs))], Emoji: []string{"👍", "🎉"}[rng.IntN(2)], Remove: rng.IntN(3) == 0})
+				}
+				if rng.IntN(4) == 0 { // a random partial sync; replica 4 is cut off until the end
+					a, b := h.rooms[rng.IntN(4)], h.rooms[rng.IntN(4)]
+					if a != b {
+						pull(t, a, b)
+					}
+				}
+			}
+			syncAll(t, h.rooms...)
+			want := digest(h.a1)
+			for i, r := range h.rooms {
+				if digest(r) != want {
+					t.Fatalf("replica %d diverged", i)
+				}
+				r.View(func(v *View) {
+					if len(v.Messages) != sent {
+						t.Fatalf("replica %d: %d messages, %d sent", i, len(v.Messages), sent)
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestEditDeleteAuthorisation(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	// Alice's second device.
+	a2 := openRoom(t, h.key, h.alice.id.Public(), h.alice.device(t))
+	syncAll(t, append(h.rooms, a2)...)
+	all := append(h.rooms, a2)
+
+	m := mustWrite(t, h.a1, Op{Type: OpMessage, Text: "from alice's laptop"})
+	bm := mustWrite(t, bob, Op{Type: OpMessage, Text: "bob's"})
+	syncAll(t, all...)
+	mustWrite(t, a2, Op{Type: OpEdit, Target: m, Text: "edited on alice's phone"})
+	mustWrite(t, carol, Op{Type: OpEdit, Target: m, Text: "carol was here"})  // not the author
+	mustWrite(t, carol, Op{Type: OpDelete, Target: bm})                      // a member deleting another's
+	syncAll(t, all...)
+	for i, r := range all {
+		r.View(func(v *View) {
+			msg, _ := v.Message(m)
+			if msg.Text != "edited on alice's phone" || !msg.Edited {
+				t.Fatalf("replica %d: %q", i, msg.Text)
+			}
+			if b, _ := v.Message(bm); b.Deleted {
+				t.Fatalf("replica %d: a member deleted another's message", i)
+			}
+		})
+	}
+	// Alice (admin) deletes bob's for everyone; alice's phone deletes the laptop's.
+	mustWrite(t, a2, Op{Type: OpDelete, Target: bm})
+	mustWrite(t, a2, Op{Type: OpDelete, Target: m})
+	syncAll(t, all...)
+	for i, r := range all {
+		r.View(func(v *View) {
+			for _, ref := range []Ref{m, bm} {
+				if msg, _ := v.Message(ref); !msg.Deleted || msg.Text != "" {
+					t.Fatalf("replica %d: %v not deleted", i, ref)
+				}
+			}
+		})
+	}
+	if digest(bob) != digest(carol) || digest(carol) != digest(a2) {
+		t.Fatal("diverged")
+	}
+}
+
+func TestRemovedMemberCannotRead(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	mustWrite(t, carol, Op{Type: OpMessage, Text: "before"})
+	syncAll(t, h.rooms...)
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: carol.cfg.Self.Identity})
+	after := mustWrite(t, h.a1, Op{Type: OpMessage, Text: "after carol left"})
+	pull(t, bob, h.a1)
+	// Carol still gets the ciphertext (a mirror would pass it on).
+	pull(t, carol, h.a1)
+	if carol.Len(h.a1.cfg.Self.Device.Public()) != h.a1.Len(h.a1.cfg.Self.Device.Public()) {
+		t.Fatal("carol did not receive the blocks")
+	}
+	bob.View(func(v *View) {
+		t.Logf("bob: epoch %d, rejections %+v", v.Epoch, v.Rejections)
+		if v.Epoch != 1 {
+			t.Fatalf("bob's epoch %d", v.Epoch)
+		}
+		if m, ok := v.Message(after); !ok || m.Text != "after carol left" {
+			t.Fatal("bob cannot read the new epoch")
+		}
+	})
+	carol.View(func(v *View) {
+		if _, ok := v.Message(after); ok {
+			t.Fatal("carol read a message of the new epoch")
+		}
+		if len(v.Messages) != 1 || v.Messages[0].Text != "before" {
+			t.Fatalf("carol lost the old messages: %d", len(v.Messages))
+		}
+	})
+	if _, err := carol.Write(Op{Type: OpMessage, Text: "still here?"}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("carol wrote after removal: %v", err)
+	}
+}
+
+func TestInviteRulesInView(t *testing.T) {
+	h := newHousehold(t, 0)
+	now := time.Now().UnixMilli()
+	inv := InviteID{1}
+	mustWrite(t, h.a1, Op{Type: OpInvite, Invite: inv, Expires: now + 60_000, Uses: 1, Role: RoleMember})
+	p1, p2 := newPerson(t, "p1"), newPerson(t, "p2")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: p1.id.Public(), Role: RoleMember, Invite: inv})
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: p2.id.Public(), Role: RoleMember, Invite: inv}) // used up
+	h.a1.View(func(v *View) {
+		if _, ok := v.Members[p1.id.Public()]; !ok {
+			t.Fatal("first use refused")
+		}
+		if _, ok := v.Members[p2.id.Public()]; ok {
+			t.Fatal("second use of a one-use invite accepted")
+		}
+		if v.Invites[inv].Used != 1 {
+			t.Fatal("use not counted")
+		}
+	})
+	expired := InviteID{2}
+	mustWrite(t, h.a1, Op{Type: OpInvite, Invite: expired, Expires: now - 1, Role: RoleMember})
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: p2.id.Public(), Role: RoleMember, Invite: expired})
+	h.a1.View(func(v *View) {
+		if _, ok := v.Members[p2.id.Public()]; ok {
+			t.Fatal("expired invite accepted")
+		}
+	})
+}
+
+func TestNonMemberAndForeignEntriesRefused(t *testing.T) {
+	h := newHousehold(t, 1)
+	mallory := newPerson(t, "mallory")
+	// Mallory somehow has the room key but was never added: her hello and
+	// messages are refused everywhere.
+	m := openRoom(t, h.key, h.alice.id.Public(), mallory.device(t))
+	syncAll(t, append(h.rooms, m)...)
+	if _, err := m.Write(Op{Type: OpMessage, Text: "let me in"}); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("non-member write: %v", err)
+	}
+	// A fake genesis by a non-founder is refused.
+	fake := openRoom(t, h.key, mallory.id.Public(), mallory.device(t))
+	if err := fake.Create("mine"); err != nil {
+		t.Fatal(err)
+	}
+	pull(t, h.a1, fake)
+	h.a1.View(func(v *View) {
+		if v.Name != "home" || len(v.Members) != 2 {
+			t.Fatalf("fake genesis changed the view: %q %d", v.Name, len(v.Members))
+		}
+	})
+}
+
+func TestForkCaughtAndHeldBack(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	mustWrite(t, bob, Op{Type: OpMessage, Text: "honest"})
+	syncAll(t, h.rooms...)
+	// A second copy of bob's device (same key) writes another history.
+	twin := openRoom(t, h.key, h.alice.id.Public(), bob.cfg.Self)
+	me := bob.cfg.Self.Device.Public()
+	bh, blocks, _ := bob.Blocks(me, 0, 1<<20)
+	if err := twin.LoadLog(me, []log.Head{bh}, blocks); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h.rooms {
+		if r != bob {
+			pull(t, twin, r)
+		}
+	}
+	mustWrite(t, bob, Op{Type: OpMessage, Text: "left"})
+	mustWrite(t, twin, Op{Type: OpMessage, Text: "right"})
+	pull(t, h.a1, bob)
+	// Alice is shown the twin's head: a fork.
+	var th log.Head
+	for _, hh := range twin.Heads() {
+		if hh.Writer == bob.cfg.Self.Device.Public() {
+			th = hh
+		}
+	}
+	fp, err := h.a1.Check(th)
+	if err != nil || fp == nil {
+		t.Fatalf("fork not caught: %v", err)
+	}
+	blob, _ := fp.MarshalBinary()
+	mustWrite(t, h.a1, Op{Type: OpFork, Blob: blob})
+	mustWrite(t, bob, Op{Type: OpMessage, Text: "after the fork"})
+	syncAll(t, h.a1, bob, carol)
+	for i, r := range []*Room{h.a1, bob, carol} {
+		r.View(func(v *View) {
+			if !v.Devices[bob.cfg.Self.Device.Public()].Forked {
+				t.Fatalf("replica %d: device not marked forked", i)
+			}
+			for _, m := range v.Messages {
+				if m.Text == "after the fork" {
+					t.Fatalf("replica %d applied an entry of a forked device", i)
+				}
+			}
+		})
+	}
+	if digest(h.a1) != digest(carol) || digest(carol) != digest(bob) {
+		t.Fatal("diverged")
+	}
+}

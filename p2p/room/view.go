@@ -1,0 +1,397 @@
+package room
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+)
+
+// Member is one identity of the room.
+type Member struct {
+	Identity identity.PublicKey
+	Role     Role
+	Added    Ref // the entry that added it (the genesis for the founder)
+}
+
+// Device is one device that has written to the room.
+type Device struct {
+	Device   identity.PublicKey
+	Identity identity.PublicKey
+	Name     string
+	Sealing  identity.SealingPublicKey
+	Revoked  bool
+	Forked   bool
+}
+
+// Message is a chat message as the room sees it now.
+type Message struct {
+	ID        Ref
+	Author    identity.PublicKey // identity
+	Device    identity.PublicKey
+	Text      string
+	ReplyTo   *Ref
+	Edited    bool
+	Deleted   bool
+	Time      int64 // author's clock, unix milliseconds
+	Reactions map[string][]identity.PublicKey
+}
+
+// Invite is an invite the room knows.
+type Invite struct {
+	ID      InviteID
+	Seed    Secret32
+	Expires int64 // unix milliseconds; 0: never
+	Uses    uint64
+	Used    uint64
+	Role    Role
+	By      identity.PublicKey
+}
+
+// Rejection records an operation the view refused, and why.
+type Rejection struct {
+	Ref    Ref
+	Op     OpType
+	Reason string
+}
+
+// View is the state every member computes from the same entries in the
+// same order. It is rebuilt from scratch when an entry arrives late.
+type View struct {
+	Name       string
+	Founder    identity.PublicKey
+	Discovery  log.Discovery
+	Members    map[identity.PublicKey]*Member
+	Devices    map[identity.PublicKey]*Device
+	Messages   []*Message
+	Invites    map[InviteID]*Invite
+	Epoch      uint64
+	EpochRef   Ref // the rotation that started Epoch
+	Rejections []Rejection
+
+	byRef        map[Ref]*Message
+	rotateNeeded bool
+	rotateBy     identity.PublicKey // who caused the pending rotation
+	applied      int
+}
+
+func newView(founder identity.PublicKey, disc log.Discovery) *View {
+	return &View{
+		Founder:   founder,
+		Discovery: disc,
+		Members:   map[identity.PublicKey]*Member{},
+		Devices:   map[identity.PublicKey]*Device{},
+		Invites:   map[InviteID]*Invite{},
+		byRef:     map[Ref]*Message{},
+	}
+}
+
+// Message returns a message by id.
+func (v *View) Message(ref Ref) (*Message, bool) {
+	m, ok := v.byRef[ref]
+	return m, ok
+}
+
+// Role returns an identity's role, or 0 if it is not a member.
+func (v *View) Role(id identity.PublicKey) Role {
+	if m, ok := v.Members[id]; ok {
+		return m.Role
+	}
+	return 0
+}
+
+var errNoGenesis = errors.New("no genesis yet")
+
+// apply applies one entry written by writer at position ref. It returns
+// the reason it refused the entry, or nil.
+func (v *View) apply(ref Ref, e *Entry) error {
+	v.applied++
+	o := &e.Op
+	if o.Type == OpGenesis {
+		return v.genesis(ref, o)
+	}
+	if v.Name == "" {
+		return errNoGenesis
+	}
+	if o.Type == OpHello {
+		return v.hello(ref, o)
+	}
+	dev, ok := v.Devices[ref.Writer]
+	switch {
+	case !ok:
+		return errors.New("device never said hello")
+	case dev.Revoked:
+		return errors.New("device revoked")
+	case dev.Forked:
+		return errors.New("device forked its log")
+	}
+	author := dev.Identity
+	me, ok := v.Members[author]
+	if !ok {
+		return errors.New("author is not a member")
+	}
+	switch o.Type {
+	case OpMessage:
+		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time}
+		if o.HasReply {
+			r := o.Target
+			m.ReplyTo = &r
+		}
+		v.Messages = append(v.Messages, m)
+		v.byRef[ref] = m
+	case OpEdit:
+		m, ok := v.byRef[o.Target]
+		switch {
+		case !ok:
+			return errors.New("edit of an unknown message")
+		case m.Author != author:
+			return errors.New("only the author's devices may edit")
+		case m.Deleted:
+			return errors.New("message deleted")
+		}
+		m.Text, m.Edited = o.Text, true
+	case OpDelete:
+		m, ok := v.byRef[o.Target]
+		switch {
+		case !ok:
+			return errors.New("delete of an unknown message")
+		case m.Author != author && me.Role < RoleModerator:
+			return errors.New("only the author, moderators and admins may delete")
+		}
+		m.Text, m.Deleted, m.Reactions = "", true, nil
+	case OpReact:
+		m, ok := v.byRef[o.Target]
+		if !ok || m.Deleted {
+			return errors.New("reaction to an unknown or deleted message")
+		}
+		if m.Reactions == nil {
+			m.Reactions = map[string][]identity.PublicKey{}
+		}
+		who := m.Reactions[o.Emoji]
+		i := slices.IndexFunc(who, func(k identity.PublicKey) bool { return k == author })
+		switch {
+		case o.Remove && i >= 0:
+			who = slices.Delete(who, i, i+1)
+		case !o.Remove && i < 0:
+			who = append(who, author)
+			slices.SortFunc(who, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+		}
+		if len(who) == 0 {
+			delete(m.Reactions, o.Emoji)
+		} else {
+			m.Reactions[o.Emoji] = who
+		}
+	case OpAddMember:
+		if me.Role < RoleAdmin {
+			return errors.New("only admins add members")
+		}
+		if _, ok := v.Members[o.Identity]; ok {
+			return errors.New("already a member")
+		}
+		if o.Invite != (InviteID{}) {
+			inv, ok := v.Invites[o.Invite]
+			switch {
+			case !ok:
+				return errors.New("unknown invite")
+			case inv.Expires > 0 && e.Time > inv.Expires:
+				return errors.New("invite expired")
+			case inv.Uses > 0 && inv.Used >= inv.Uses:
+				return errors.New("invite used up")
+			case o.Role > inv.Role:
+				return errors.New("role above the invite's")
+			}
+			inv.Used++
+		}
+		v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: ref}
+	case OpRemoveMember:
+		target, ok := v.Members[o.Identity]
+		switch {
+		case !ok:
+			return errors.New("not a member")
+		case me.Role < RoleModerator, me.Role == RoleModerator && target.Role != RoleMember:
+			return errors.New("only admins remove, moderators only members")
+		case target.Role == RoleAdmin && v.admins() == 1:
+			return errors.New("the last admin cannot be removed")
+		}
+		delete(v.Members, o.Identity)
+		v.rotateNeeded, v.rotateBy = true, author
+	case OpSetRole:
+		target, ok := v.Members[o.Identity]
+		switch {
+		case !ok:
+			return errors.New("not a member")
+		case me.Role < RoleAdmin:
+			return errors.New("only admins set roles")
+		case target.Role == RoleAdmin && o.Role != RoleAdmin && v.admins() == 1:
+			return errors.New("the last admin cannot step down")
+		}
+		target.Role = o.Role
+	case OpInvite:
+		if me.Role < RoleAdmin {
+			return errors.New("only admins invite")
+		}
+		if _, ok := v.Invites[o.Invite]; ok {
+			return errors.New("invite exists")
+		}
+		v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: author}
+	case OpRotate:
+		if me.Role < RoleModerator {
+			return errors.New("only admins and moderators rotate keys")
+		}
+		if o.Epoch != v.Epoch+1 {
+			return fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
+		}
+		v.Epoch, v.EpochRef, v.rotateNeeded = o.Epoch, ref, false
+	case OpLeave:
+		if me.Role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
+			return errors.New("the last admin cannot leave while others remain")
+		}
+		delete(v.Members, author)
+		v.rotateNeeded, v.rotateBy = true, author
+	case OpRevoke:
+		rv, err := identity.ParseRevocation(o.Blob)
+		if err != nil {
+			return err
+		}
+		if err := rv.Verify(); err != nil {
+			return err
+		}
+		d, ok := v.Devices[rv.Device]
+		if !ok || d.Identity != rv.Identity {
+			return errors.New("revocation of a device not in the room")
+		}
+		d.Revoked = true
+		v.rotateNeeded, v.rotateBy = true, author
+	case OpFork:
+		fp, err := log.ParseForkProof(o.Blob)
+		if err != nil {
+			return err
+		}
+		if err := fp.Verify(); err != nil {
+			return err
+		}
+		if fp.A.Discovery != v.Discovery {
+			return errors.New("fork proof of another room")
+		}
+		d, ok := v.Devices[fp.A.Writer]
+		if !ok {
+			return errors.New("fork proof of a device not in the room")
+		}
+		d.Forked = true
+	default:
+		return fmt.Errorf("unexpected %s", o.Type)
+	}
+	return nil
+}
+
+func (v *View) admins() int {
+	n := 0
+	for _, m := range v.Members {
+		if m.Role == RoleAdmin {
+			n++
+		}
+	}
+	return n
+}
+
+// device checks a proof and record and returns the device they describe.
+func (v *View) device(writer identity.PublicKey, proofB, recordB []byte) (*Device, error) {
+	proof, err := identity.ParseProof(proofB)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := proof.Verify(identity.VerifyOptions{Device: writer}); err != nil {
+		return nil, err
+	}
+	rec, err := identity.ParseDeviceRecord(recordB)
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.Verify(); err != nil {
+		return nil, err
+	}
+	if rec.Device != writer || rec.Identity != proof.Identity {
+		return nil, errors.New("device record does not match the proof")
+	}
+	return &Device{Device: writer, Identity: proof.Identity, Name: rec.Name, Sealing: rec.Sealing}, nil
+}
+
+func (v *View) genesis(ref Ref, o *Op) error {
+	if v.Name != "" {
+		return errors.New("a second genesis")
+	}
+	if ref.Seq != 0 {
+		return errors.New("genesis not first in its log")
+	}
+	d, err := v.device(ref.Writer, o.Proof, o.Record)
+	if err != nil {
+		return err
+	}
+	if d.Identity != v.Founder {
+		return errors.New("genesis by someone else than the founder")
+	}
+	v.Name = o.Name
+	if v.Name == "" {
+		v.Name = "(unnamed)"
+	}
+	v.Members[d.Identity] = &Member{Identity: d.Identity, Role: RoleAdmin, Added: ref}
+	v.Devices[ref.Writer] = d
+	return nil
+}
+
+func (v *View) hello(ref Ref, o *Op) error {
+	if ref.Seq != 0 {
+		return errors.New("hello not first in its log")
+	}
+	d, err := v.device(ref.Writer, o.Proof, o.Record)
+	if err != nil {
+		return err
+	}
+	if _, ok := v.Members[d.Identity]; !ok {
+		return errors.New("hello from a non-member")
+	}
+	v.Devices[ref.Writer] = d
+	return nil
+}
+
+// Digest is a hash of everything the view shows, so that peers can check
+// they converged.
+func (v *View) Digest() [32]byte {
+	var w wire.Encoder
+	w.String(v.Name)
+	w.Uint(v.Epoch)
+	ids := make([]identity.PublicKey, 0, len(v.Members))
+	for id := range v.Members {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	for _, id := range ids {
+		w.Fixed(id[:])
+		w.U8(byte(v.Members[id].Role))
+	}
+	for _, m := range v.Messages {
+		w.Fixed(m.ID.Writer[:])
+		w.Uint(m.ID.Seq)
+		w.Fixed(m.Author[:])
+		w.String(m.Text)
+		w.Bool(m.Edited)
+		w.Bool(m.Deleted)
+		emojis := make([]string, 0, len(m.Reactions))
+		for e := range m.Reactions {
+			emojis = append(emojis, e)
+		}
+		slices.Sort(emojis)
+		for _, e := range emojis {
+			w.String(e)
+			for _, who := range m.Reactions[e] {
+				w.Fixed(who[:])
+			}
+		}
+	}
+	return sha256.Sum256(w.B)
+}
