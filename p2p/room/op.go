@@ -50,7 +50,7 @@ const (
 	OpLeave        OpType = 12 // the writer's identity leaves
 	OpRevoke       OpType = 13 // Blob is a revocation signed by an identity key
 	OpFork         OpType = 14 // Blob is a fork proof of some device's log
-	opMax                     = OpFork
+	opMax                 = OpFork
 )
 
 var opNames = map[OpType]string{
@@ -109,7 +109,9 @@ type Ref struct {
 
 // String is the message id users see: 16 hex digits of the device, a dash
 // and the position.
-func (r Ref) String() string { return hex.EncodeToString(r.Writer[:8]) + "-" + strconv.FormatUint(r.Seq, 10) }
+func (r Ref) String() string {
+	return hex.EncodeToString(r.Writer[:8]) + "-" + strconv.FormatUint(r.Seq, 10)
+}
 
 // ParseRefPrefix splits a message id into the device prefix and position.
 func ParseRefPrefix(s string) (prefix []byte, seq uint64, err error) {

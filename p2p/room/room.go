@@ -86,7 +86,7 @@ type Room struct {
 	order    []*node
 	view     *View
 	ownHeads []log.Head // heads of the own log not yet reported by OnChange
-	auto     bool // writing a hello or rotation of our own accord
+	auto     bool       // writing a hello or rotation of our own accord
 }
 
 // Open returns a room with no entries yet (Create writes the genesis;

@@ -209,7 +209,7 @@ func TestEditDeleteAuthorisation(t *testing.T) {
 	bm := mustWrite(t, bob, Op{Type: OpMessage, Text: "bob's"})
 	syncAll(t, all...)
 	mustWrite(t, a2, Op{Type: OpEdit, Target: m, Text: "edited on alice's phone"})
-	mustWrite(t, carol, Op{Type: OpEdit, Target: m, Text: "carol was here"})  // not the author
+	mustWrite(t, carol, Op{Type: OpEdit, Target: m, Text: "carol was here"}) // not the author
 	mustWrite(t, carol, Op{Type: OpDelete, Target: bm})                      // a member deleting another's
 	syncAll(t, all...)
 	for i, r := range all {
