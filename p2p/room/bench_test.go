@@ -24,7 +24,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		r := openRoom(b, h.key, h.alice.id.Public(), newcomer)
-		pullBatches(b, r, h.a1, batch)
+		pullBatches(b, r, h.a1, 900<<10)
 		r.View(func(v *View) {
 			if len(v.Messages) != n {
 				b.Fatalf("%d messages", len(v.Messages))

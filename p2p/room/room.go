@@ -153,9 +153,33 @@ func (r *Room) Write(op Op) (Ref, error) {
 
 // WriteBatch appends operations as one batch (one signed head) and
 // applies them. A device's first write is preceded by its hello.
+// MaxBatchBytes bounds the plaintext of one appended batch, so that a
+// batch with its signed head always fits one sync frame. WriteBatch
+// splits larger batches.
+const MaxBatchBytes = 512 << 10
+
+// MaxBatchEntries bounds the entries of one appended batch, so heads come
+// often enough for a catching-up peer to verify and apply as it goes.
+const MaxBatchEntries = 1024
+
 func (r *Room) WriteBatch(ops []Op) ([]Ref, error) {
 	r.mu.Lock()
-	refs, err := r.writeLocked(ops)
+	var refs []Ref
+	var err error
+	for len(ops) > 0 && err == nil {
+		n, size := 0, 0
+		for n < len(ops) && n < MaxBatchEntries {
+			size += len(ops[n].Text) + len(ops[n].Proof) + len(ops[n].Record) + len(ops[n].Blob) + 64*len(ops[n].Keys) + 128
+			if n > 0 && size > MaxBatchBytes {
+				break
+			}
+			n++
+		}
+		var got []Ref
+		got, err = r.writeLocked(ops[:n])
+		refs = append(refs, got...)
+		ops = ops[n:]
+	}
 	own := r.takeOwn()
 	r.mu.Unlock()
 	r.notify(own)
@@ -625,11 +649,11 @@ func (r *Room) Len(writer identity.PublicKey) uint64 {
 	return 0
 }
 
-// Blocks returns blocks [from, h.Length) of writer's log and the head h
-// that covers them: the smallest signed head at least from+1 and at most
-// from+max blocks long, or the latest if none is. ok is false if nothing
-// past from is held.
-func (r *Room) Blocks(writer identity.PublicKey, from uint64, max int) (h log.Head, blocks [][]byte, ok bool) {
+// Blocks returns blocks [from, h.Length) of writer's log and the signed
+// head h that covers them: the longest head whose blocks past from total
+// at most maxBytes, or the first head past from if even that one is
+// larger. ok is false if nothing past from is held.
+func (r *Room) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (h log.Head, blocks [][]byte, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ls, found := r.logs[writer]
@@ -637,14 +661,18 @@ func (r *Room) Blocks(writer identity.PublicKey, from uint64, max int) (h log.He
 		return log.Head{}, nil, false
 	}
 	found = false
+	size, pos := 0, from
 	for _, c := range ls.log.Heads() {
-		switch {
-		case c.Length <= from:
-		case !found:
-			h, found = c, true // the first head past from, whatever its size
-		case c.Length-from <= uint64(max):
-			h = c
+		if c.Length <= from {
+			continue
 		}
+		for ; pos < c.Length; pos++ {
+			size += len(ls.blocks[pos])
+		}
+		if found && size > maxBytes {
+			break
+		}
+		h, found = c, true
 	}
 	return h, slices.Clone(ls.blocks[from:h.Length]), true
 }

@@ -62,7 +62,7 @@ func pull(t testing.TB, dst, src *Room) {
 			continue
 		}
 		for {
-			hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 7)
+			hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 2000)
 			if !ok {
 				break
 			}
@@ -361,7 +361,9 @@ func TestForkCaughtAndHeldBack(t *testing.T) {
 	}
 	blob, _ := fp.MarshalBinary()
 	mustWrite(t, h.a1, Op{Type: OpFork, Blob: blob})
-	mustWrite(t, bob, Op{Type: OpMessage, Text: "after the fork"})
+	syncAll(t, h.a1, bob, carol)
+	// Bob's device, unaware, writes on: ordered after the proof, held back.
+	bob.Write(Op{Type: OpMessage, Text: "after the fork"})
 	syncAll(t, h.a1, bob, carol)
 	for i, r := range []*Room{h.a1, bob, carol} {
 		r.View(func(v *View) {

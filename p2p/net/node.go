@@ -1,0 +1,293 @@
+package net
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+// Protocol ids. A breaking change to a protocol gets a new version.
+const (
+	ProtocolPrefix              = "/hearth"
+	ProtocolSync    protocol.ID = "/hearth/sync/1.0.0"
+	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
+	mdnsService                 = "hearth"
+)
+
+// DefaultListen are the addresses a node listens on when none are given:
+// every interface, a free port, TCP and QUIC, IPv4 and IPv6.
+var DefaultListen = []string{
+	"/ip4/0.0.0.0/tcp/0",
+	"/ip4/0.0.0.0/udp/0/quic-v1",
+	"/ip6/::/tcp/0",
+	"/ip6/::/udp/0/quic-v1",
+}
+
+// Config builds a Node. Key is required; the zero value of every other
+// field gives a LAN-and-DHT-client node on DefaultListen with mDNS.
+type Config struct {
+	// Key is the device key; the peer id derives from it.
+	Key identity.SigningKey
+	// Listen are multiaddrs to listen on; empty means DefaultListen.
+	Listen []string
+	// Bootstrap are full multiaddrs (with /p2p/) of always-on nodes: the
+	// DHT starts from them and they serve as relays.
+	Bootstrap []string
+	// NoMDNS turns LAN discovery off.
+	NoMDNS bool
+	// Public marks an always-on node: DHT server mode and relay service.
+	Public bool
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Node is a running libp2p node. Close stops it.
+type Node struct {
+	Host host.Host
+	DHT  *dht.IpfsDHT
+	log  *slog.Logger
+	mdns interface{ Close() error }
+
+	bootstrap []peer.AddrInfo
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Resource limits: generous for a household (a few dozen devices, a mirror
+// serving friends), far below what would let a hostile peer exhaust a Pi.
+func limits() rcmgr.ConcreteLimitConfig {
+	def := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&def)
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: 512, ConnsInbound: 256, ConnsOutbound: 256,
+			Streams: 4096, StreamsInbound: 2048, StreamsOutbound: 2048,
+			Memory: 256 << 20, FD: 512,
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: 64, ConnsInbound: 32, ConnsOutbound: 32,
+			Streams: 256, Memory: 32 << 20,
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: 8, ConnsInbound: 4, ConnsOutbound: 8,
+			Streams: 256, StreamsInbound: 128, StreamsOutbound: 128,
+			Memory: 32 << 20,
+		},
+		ProtocolPeerDefault: rcmgr.ResourceLimits{
+			Streams: 64, StreamsInbound: 32, StreamsOutbound: 32,
+		},
+	}
+	return partial.Build(def.AutoScale())
+}
+
+// New starts a node. It returns once it listens; the DHT bootstraps in the
+// background.
+func New(cfg Config) (*Node, error) {
+	if !cfg.Key.Valid() {
+		return nil, errors.New("net: no device key")
+	}
+	log := logattr.OrDiscard(cfg.Logger)
+	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
+	if err != nil {
+		return nil, fmt.Errorf("net: device key: %w", err)
+	}
+	listen := cfg.Listen
+	if len(listen) == 0 {
+		listen = DefaultListen
+	}
+	var boot []peer.AddrInfo
+	for _, s := range cfg.Bootstrap {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap address %q: %w (want a multiaddr ending in /p2p/PEERID)", s, err)
+		}
+		boot = append(boot, *ai)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits()))
+	if err != nil {
+		return nil, fmt.Errorf("net: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(64, 192, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("net: connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.EnableNATService(),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableRelay(),
+	}
+	if cfg.Public {
+		opts = append(opts, libp2p.EnableRelayService(), libp2p.ForceReachabilityPublic())
+	} else if len(boot) > 0 {
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(boot))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("net: starting host: %w", err)
+	}
+	mode := dht.ModeAuto
+	if cfg.Public {
+		mode = dht.ModeServer
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	kad, err := dht.New(h, dht.ProtocolPrefix(ProtocolPrefix), dht.Mode(mode), dht.BootstrapPeers(boot...))
+	if err != nil {
+		cancel()
+		h.Close()
+		return nil, fmt.Errorf("net: DHT: %w", err)
+	}
+	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel}
+	if !cfg.NoMDNS {
+		svc := mdns.NewMdnsService(h, mdnsService, (*notifee)(n))
+		if err := svc.Start(); err != nil {
+			log.Warn("mDNS not started", logattr.Err(err))
+		} else {
+			n.mdns = svc
+		}
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.connectBootstrap()
+	}()
+	return n, nil
+}
+
+// connectBootstrap dials every bootstrap peer and bootstraps the DHT.
+func (n *Node) connectBootstrap() {
+	for _, ai := range n.bootstrap {
+		ctx, cancel := context.WithTimeout(n.ctx, 15*time.Second)
+		if err := n.Host.Connect(ctx, ai); err != nil {
+			n.log.Info("bootstrap peer unreachable", logattr.Peer(ai.ID.String()), logattr.Err(err))
+		}
+		cancel()
+	}
+	if err := n.DHT.Bootstrap(n.ctx); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("DHT bootstrap", logattr.Err(err))
+	}
+}
+
+type notifee Node
+
+// HandlePeerFound connects to a peer mDNS found on the LAN.
+func (nf *notifee) HandlePeerFound(ai peer.AddrInfo) {
+	n := (*Node)(nf)
+	if ai.ID == n.Host.ID() || n.ctx.Err() != nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		if err := n.Host.Connect(ctx, ai); err == nil {
+			n.log.Debug("LAN peer connected", logattr.Peer(ai.ID.String()))
+		}
+	}()
+}
+
+// Close stops discovery, the DHT and the host, and waits for the node's
+// goroutines.
+func (n *Node) Close() error {
+	n.cancel()
+	if n.mdns != nil {
+		n.mdns.Close()
+	}
+	err := n.DHT.Close()
+	if herr := n.Host.Close(); err == nil {
+		err = herr
+	}
+	n.wg.Wait()
+	return err
+}
+
+// Addrs returns the node's full multiaddrs (with /p2p/), the form
+// --bootstrap takes.
+func (n *Node) Addrs() []string {
+	suffix, _ := ma.NewMultiaddr("/p2p/" + n.Host.ID().String())
+	var out []string
+	for _, a := range n.Host.Addrs() {
+		out = append(out, a.Encapsulate(suffix).String())
+	}
+	return out
+}
+
+// Topic is what the DHT holds for a room: the hash of the room's announce
+// topic, as a CID.
+func topicCID(topic [32]byte) cid.Cid {
+	sum := sha256.Sum256(topic[:])
+	h, _ := mh.Encode(sum[:], mh.SHA2_256)
+	return cid.NewCidV1(cid.Raw, h)
+}
+
+// Announce tells the DHT this node serves topic. It returns quickly when
+// the DHT has no peers yet (nothing to announce to).
+func (n *Node) Announce(ctx context.Context, topic [32]byte) error {
+	if len(n.DHT.RoutingTable().ListPeers()) == 0 {
+		return nil
+	}
+	return n.DHT.Provide(ctx, topicCID(topic), true)
+}
+
+// FindPeers asks the DHT for nodes serving topic.
+func (n *Node) FindPeers(ctx context.Context, topic [32]byte, limit int) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for ai := range n.DHT.FindProvidersAsync(ctx, topicCID(topic), limit) {
+		if ai.ID != n.Host.ID() {
+			out = append(out, ai)
+		}
+	}
+	return out
+}
+
+// Peers returns the peers connected now.
+func (n *Node) Peers() []peer.ID { return n.Host.Network().Peers() }
+
+// PathTo says how this node reaches p: "direct" or "relay".
+func (n *Node) PathTo(p peer.ID) string {
+	for _, c := range n.Host.Network().ConnsToPeer(p) {
+		if c.Stat().Limited {
+			continue
+		}
+		return "direct"
+	}
+	if n.Host.Network().Connectedness(p) == network.Limited {
+		return "relay"
+	}
+	return "none"
+}

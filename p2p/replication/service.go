@@ -1,0 +1,466 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+)
+
+// Room is what replication needs of a room (package room implements it;
+// so will a mirror's store).
+type Room interface {
+	Heads() []log.Head
+	Len(writer identity.PublicKey) uint64
+	Blocks(writer identity.PublicKey, from uint64, maxBytes int) (log.Head, [][]byte, bool)
+	Receive(head log.Head, blocks [][]byte) error
+	Check(head log.Head) (*log.ForkProof, error)
+}
+
+// Config builds a Service. Host and Lookup are required.
+type Config struct {
+	Host host.Host
+	// Lookup returns the room of a discovery key, if this node holds it.
+	Lookup func(log.Discovery) (Room, bool)
+	// OnFork is called when a peer shows a head that proves a fork.
+	OnFork func(log.Discovery, *log.ForkProof)
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Timeouts and limits of the protocol.
+const (
+	helloTimeout  = 10 * time.Second
+	idleTimeout   = 3 * time.Minute // a session with no frame for this long is dead
+	headsInterval = time.Minute     // heads are re-sent at least this often (keepalive)
+	writeTimeout  = 30 * time.Second
+	frameBudget   = MaxFrame - 64<<10 // bytes of blocks per frame, leaving room for the head and lengths
+	wantRetry     = 15 * time.Second  // ask again when an answer stalls this long
+	outQueue      = 64
+	// BanScore is the number of protocol violations after which a peer is
+	// disconnected and refused for banTime.
+	BanScore = 3
+	banTime  = 10 * time.Minute
+)
+
+// Service runs the sync protocol for every room this node holds.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     gosync.WaitGroup
+
+	mu       gosync.Mutex
+	sessions map[log.Discovery]map[*session]struct{}
+	scores   map[peer.ID]int
+	banned   map[peer.ID]time.Time
+}
+
+// New registers the protocol handler on the host.
+func New(cfg Config) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		cfg:      cfg,
+		log:      logattr.OrDiscard(cfg.Logger),
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: map[log.Discovery]map[*session]struct{}{},
+		scores:   map[peer.ID]int{},
+		banned:   map[peer.ID]time.Time{},
+	}
+	cfg.Host.SetStreamHandler(hnet.ProtocolSync, s.handle)
+	return s
+}
+
+// Close stops every session and waits for them.
+func (s *Service) Close() {
+	s.cfg.Host.RemoveStreamHandler(hnet.ProtocolSync)
+	s.cancel()
+	s.mu.Lock()
+	for _, m := range s.sessions {
+		for ss := range m {
+			ss.stream.Reset()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Score returns a peer's violations so far.
+func (s *Service) Score(p peer.ID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scores[p]
+}
+
+func (s *Service) isBanned(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.banned[p]
+	if ok && time.Now().After(until) {
+		delete(s.banned, p)
+		delete(s.scores, p)
+		return false
+	}
+	return ok
+}
+
+// penalise scores a peer down for a violation and disconnects it at
+// BanScore.
+func (s *Service) penalise(p peer.ID, why error) {
+	s.mu.Lock()
+	s.scores[p]++
+	n := s.scores[p]
+	if n >= BanScore {
+		s.banned[p] = time.Now().Add(banTime)
+	}
+	s.mu.Unlock()
+	s.log.Debug("sync violation", logattr.Peer(p.String()), slog.Int("score", n), logattr.Err(why))
+	if n == BanScore {
+		s.log.Info("peer disconnected for sync violations", logattr.Peer(p.String()))
+		s.cfg.Host.Network().ClosePeer(p)
+	}
+}
+
+// Sessions returns how many peers a room is syncing with.
+func (s *Service) Sessions(d log.Discovery) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions[d])
+}
+
+// Changed tells every session of the room that it changed: they send
+// their heads again.
+func (s *Service) Changed(d log.Discovery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions[d] {
+		ss.poke()
+	}
+}
+
+// Sync opens a session with p for the room of d, unless one is open
+// already. It returns once the session runs (or failed to start).
+func (s *Service) Sync(ctx context.Context, p peer.ID, d log.Discovery) error {
+	room, ok := s.cfg.Lookup(d)
+	if !ok {
+		return errors.New("sync: no such room here")
+	}
+	if s.has(d, p) {
+		return nil
+	}
+	if s.isBanned(p) {
+		return errors.New("sync: peer is banned")
+	}
+	st, err := s.cfg.Host.NewStream(ctx, p, hnet.ProtocolSync)
+	if err != nil {
+		return fmt.Errorf("sync: opening stream to %s: %w", p.ShortString(), err)
+	}
+	st.SetDeadline(time.Now().Add(helloTimeout))
+	r := bufio.NewReader(st)
+	if err := writeFrame(st, &frame{typ: frameHello, disc: d}); err != nil {
+		st.Reset()
+		return err
+	}
+	f, err := readFrame(r)
+	if err != nil || f.typ != frameHello || f.disc != d {
+		st.Reset()
+		if err == nil {
+			err = errors.New("peer does not hold the room")
+		}
+		return fmt.Errorf("sync: hello from %s: %w", p.ShortString(), err)
+	}
+	st.SetDeadline(time.Time{})
+	s.start(room, d, st, r)
+	return nil
+}
+
+func (s *Service) has(d log.Discovery, p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions[d] {
+		if ss.peer == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	if s.isBanned(p) {
+		st.Reset()
+		return
+	}
+	st.SetDeadline(time.Now().Add(helloTimeout))
+	r := bufio.NewReader(st)
+	f, err := readFrame(r)
+	if err != nil || f.typ != frameHello {
+		if err == nil || errors.Is(err, ErrFrame) {
+			s.penalise(p, fmt.Errorf("first frame: %v", err))
+		}
+		st.Reset()
+		return
+	}
+	room, ok := s.cfg.Lookup(f.disc)
+	if !ok {
+		st.Reset()
+		return
+	}
+	if err := writeFrame(st, &frame{typ: frameHello, disc: f.disc}); err != nil {
+		st.Reset()
+		return
+	}
+	st.SetDeadline(time.Time{})
+	s.start(room, f.disc, st, r)
+}
+
+func (s *Service) start(room Room, d log.Discovery, st network.Stream, r *bufio.Reader) {
+	ss := &session{
+		s:      s,
+		room:   room,
+		disc:   d,
+		peer:   st.Conn().RemotePeer(),
+		stream: st,
+		r:      r,
+		out:    make(chan *frame, outQueue),
+		dirty:  make(chan struct{}, 1),
+		wanted: map[identity.PublicKey]want{},
+		wdone:  make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		st.Reset()
+		return
+	}
+	if s.sessions[d] == nil {
+		s.sessions[d] = map[*session]struct{}{}
+	}
+	s.sessions[d][ss] = struct{}{}
+	s.wg.Add(2)
+	s.mu.Unlock()
+	ss.poke()
+	done := make(chan struct{})
+	go func() {
+		defer s.wg.Done()
+		defer close(ss.wdone)
+		ss.writeLoop(done)
+	}()
+	go func() {
+		defer s.wg.Done()
+		err := ss.readLoop()
+		close(done)
+		if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
+			s.log.Debug("sync session ended", logattr.Peer(ss.peer.String()), logattr.Room(d), logattr.Err(err))
+		}
+		st.Reset()
+		s.mu.Lock()
+		delete(s.sessions[d], ss)
+		if len(s.sessions[d]) == 0 {
+			delete(s.sessions, d)
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// session is one stream with one peer for one room.
+type session struct {
+	s      *Service
+	room   Room
+	disc   log.Discovery
+	peer   peer.ID
+	stream network.Stream
+	r      *bufio.Reader
+	out    chan *frame
+	dirty  chan struct{}
+
+	wdone chan struct{} // closed when writeLoop ends
+
+	mu     gosync.Mutex
+	wanted map[identity.PublicKey]want
+}
+
+// want is an outstanding request: from which position, for a head of
+// which length, when.
+type want struct {
+	from, to uint64
+	at       time.Time
+}
+
+func (ss *session) poke() {
+	select {
+	case ss.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a frame; it gives up when the session ends.
+func (ss *session) send(f *frame) bool {
+	select {
+	case ss.out <- f:
+		return true
+	case <-ss.wdone:
+		return false
+	case <-ss.s.ctx.Done():
+		return false
+	}
+}
+
+func (ss *session) writeLoop(done <-chan struct{}) {
+	tick := time.NewTicker(headsInterval)
+	defer tick.Stop()
+	w := bufio.NewWriter(ss.stream)
+	write := func(f *frame) bool {
+		ss.stream.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := writeFrame(w, f); err != nil {
+			ss.stream.Reset()
+			return false
+		}
+		if len(ss.out) == 0 {
+			if err := w.Flush(); err != nil {
+				ss.stream.Reset()
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		var f *frame
+		select {
+		case <-done:
+			return
+		case <-ss.s.ctx.Done():
+			return
+		case f = <-ss.out:
+		case <-ss.dirty:
+			f = &frame{typ: frameHeads, heads: ss.room.Heads()}
+		case <-tick.C:
+			f = &frame{typ: frameHeads, heads: ss.room.Heads()}
+		}
+		if !write(f) {
+			return
+		}
+	}
+}
+
+func (ss *session) readLoop() error {
+	for {
+		ss.stream.SetReadDeadline(time.Now().Add(idleTimeout))
+		f, err := readFrame(ss.r)
+		if err != nil {
+			if errors.Is(err, ErrFrame) {
+				ss.s.penalise(ss.peer, err)
+			}
+			return err
+		}
+		if err := ss.handle(f); err != nil {
+			ss.s.penalise(ss.peer, err)
+			return err
+		}
+	}
+}
+
+// handle acts on one frame; an error is the peer's violation.
+func (ss *session) handle(f *frame) error {
+	switch f.typ {
+	case frameHeads:
+		for _, h := range f.heads {
+			if h.Discovery != ss.disc {
+				return errors.New("head of another room")
+			}
+			if local := ss.room.Len(h.Writer); h.Length > local {
+				ss.ask(h.Writer, local, h.Length)
+				continue
+			}
+			fp, err := ss.room.Check(h)
+			if err != nil {
+				return fmt.Errorf("head of %s: %w", h.Writer.Short(), err)
+			}
+			if fp != nil && ss.s.cfg.OnFork != nil {
+				ss.s.cfg.OnFork(ss.disc, fp)
+			}
+		}
+	case frameWant:
+		ss.s.wg.Add(1)
+		go func() {
+			defer ss.s.wg.Done()
+			ss.serve(f.writer, f.from)
+		}()
+	case frameBlocks:
+		local := ss.room.Len(f.head.Writer)
+		switch {
+		case f.head.Discovery != ss.disc:
+			return errors.New("blocks of another room")
+		case f.head.Length <= local:
+			return nil // already held
+		case f.start > local:
+			ss.ask(f.head.Writer, local, f.head.Length)
+			return nil
+		}
+		if err := ss.room.Receive(f.head, f.blocks[local-f.start:]); err != nil {
+			if errors.Is(err, log.ErrStale) {
+				return nil
+			}
+			return fmt.Errorf("blocks of %s: %w", f.head.Writer.Short(), err)
+		}
+		ss.mu.Lock()
+		if w, ok := ss.wanted[f.head.Writer]; ok {
+			w.at = time.Now() // progress: the request is alive
+			ss.wanted[f.head.Writer] = w
+		}
+		ss.mu.Unlock()
+	default:
+		return fmt.Errorf("unexpected frame %d", f.typ)
+	}
+	return nil
+}
+
+// ask sends Want for writer's log from local, having seen a head of
+// length to, unless a recent request already covers it.
+func (ss *session) ask(writer identity.PublicKey, local, to uint64) {
+	ss.mu.Lock()
+	w, ok := ss.wanted[writer]
+	if ok && w.from <= local && to <= w.to && time.Since(w.at) < wantRetry {
+		ss.mu.Unlock()
+		return
+	}
+	ss.wanted[writer] = want{from: local, to: max(to, w.to), at: time.Now()}
+	ss.mu.Unlock()
+	ss.send(&frame{typ: frameWant, writer: writer, from: local})
+}
+
+// serve streams writer's log from from up to the latest head, one batch
+// (ending at a signed head) per frame.
+func (ss *session) serve(writer identity.PublicKey, from uint64) {
+	for {
+		h, blocks, ok := ss.room.Blocks(writer, from, frameBudget)
+		if !ok {
+			return
+		}
+		f := &frame{typ: frameBlocks, head: h, start: from, blocks: blocks}
+		if _, err := f.encode(); err != nil {
+			ss.s.log.Warn("a batch does not fit a frame", logattr.Room(ss.disc), logattr.Err(err))
+			return
+		}
+		if !ss.send(f) {
+			return
+		}
+		from = h.Length
+	}
+}

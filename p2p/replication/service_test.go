@@ -1,0 +1,184 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/goleak"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// libp2p and quic-go keep process-wide goroutines (metrics, the
+		// QUIC packet pool) that outlive any host.
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+type member struct {
+	id   identity.SigningKey
+	self room.Self
+}
+
+func newMember(t *testing.T) member {
+	t.Helper()
+	id, _ := identity.GenerateSigningKey()
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(id, dev.Public(), 1).MarshalBinary()
+	rec, _ := identity.NewDeviceRecord(id.Public(), dev, seal.Public(), "t", time.Unix(1, 0))
+	rb, _ := rec.MarshalBinary()
+	return member{id: id, self: room.Self{Identity: id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb}}
+}
+
+type peerNode struct {
+	node *hnet.Node
+	svc  *Service
+	room *room.Room
+}
+
+func newPeer(t *testing.T, key room.Key, founder identity.PublicKey, m member) *peerNode {
+	t.Helper()
+	n, err := hnet.New(hnet.Config{Key: m.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peerNode{node: n}
+	p.room, err = room.Open(room.Config{Key: key, Founder: founder, Self: m.self, OnChange: func([]log.Head) {
+		if p.svc != nil {
+			p.svc.Changed(key.Discovery())
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.svc = New(Config{Host: n.Host, Lookup: func(d log.Discovery) (Room, bool) {
+		return p.room, d == key.Discovery()
+	}})
+	t.Cleanup(func() {
+		p.svc.Close()
+		n.Close()
+	})
+	return p
+}
+
+func connect(t *testing.T, a, b *peerNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.node.Host.Connect(ctx, peer.AddrInfo{ID: b.node.Host.ID(), Addrs: b.node.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Sync(ctx, b.node.Host.ID(), a.room.Discovery()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func messages(r *room.Room) (n int) {
+	r.View(func(v *room.View) { n = len(v.Messages) })
+	return n
+}
+
+func TestSyncOverLoopback(t *testing.T) {
+	key := room.NewKey()
+	alice, bob := newMember(t), newMember(t)
+	a := newPeer(t, key, alice.id.Public(), alice)
+	if err := a.room.Create("home"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.room.Write(room.Op{Type: room.OpAddMember, Identity: bob.id.Public(), Role: room.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	ops := make([]room.Op, 5000)
+	for i := range ops {
+		ops[i] = room.Op{Type: room.OpMessage, Text: fmt.Sprintf("history %d", i)}
+	}
+	if _, err := a.room.WriteBatch(ops); err != nil {
+		t.Fatal(err)
+	}
+	b := newPeer(t, key, alice.id.Public(), bob)
+	connect(t, b, a)
+	waitFor(t, "catch-up", func() bool { return messages(b.room) == 5000 })
+	// Live: bob's hello and message reach alice, alice's reply reaches bob.
+	if _, err := b.room.Write(room.Op{Type: room.OpMessage, Text: "hi alice"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob's message at alice", func() bool { return messages(a.room) == 5001 })
+	if _, err := a.room.Write(room.Op{Type: room.OpMessage, Text: "hi bob"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's reply at bob", func() bool { return messages(b.room) == 5002 })
+	var da, db [32]byte
+	a.room.View(func(v *room.View) { da = v.Digest() })
+	b.room.View(func(v *room.View) { db = v.Digest() })
+	if da != db {
+		t.Fatal("views differ")
+	}
+}
+
+func TestHostilePeerScoredAndDisconnected(t *testing.T) {
+	key := room.NewKey()
+	alice := newMember(t)
+	a := newPeer(t, key, alice.id.Public(), alice)
+	a.room.Create("home")
+	mallory := newMember(t)
+	m, err := hnet.New(hnet.Config{Key: mallory.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Host.Connect(ctx, peer.AddrInfo{ID: a.node.Host.ID(), Addrs: a.node.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	attacks := []func(s *bufio.Writer){
+		func(w *bufio.Writer) { w.Write([]byte{0xff, 0xff, 0xff, 0xff, 0x0f}) }, // oversized length
+		func(w *bufio.Writer) { w.Write([]byte{3, 9, 9, 9}) },                   // garbage frame
+		func(w *bufio.Writer) { // a valid hello, then blocks that do not hash to their head
+			writeFrame(w, &frame{typ: frameHello, disc: key.Discovery()})
+			w.Flush()
+			h := log.SignHead(mallory.self.Device, key.Discovery(), 1, log.Hash{1})
+			writeFrame(w, &frame{typ: frameBlocks, head: h, start: 0, blocks: [][]byte{make([]byte, 60)}})
+		},
+	}
+	for i, attack := range attacks {
+		st, err := m.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync)
+		if err != nil {
+			t.Fatalf("attack %d: %v", i, err)
+		}
+		w := bufio.NewWriter(st)
+		attack(w)
+		w.Flush()
+		want := i + 1
+		waitFor(t, fmt.Sprintf("score %d", want), func() bool { return a.svc.Score(m.Host.ID()) >= want })
+		st.Reset()
+	}
+	waitFor(t, "disconnect", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0 })
+	// Alice still works.
+	if _, err := a.room.Write(room.Op{Type: room.OpMessage, Text: "still fine"}); err != nil {
+		t.Fatal(err)
+	}
+}
