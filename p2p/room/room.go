@@ -688,3 +688,21 @@ func (r *Room) Check(h log.Head) (*log.ForkProof, error) {
 	}
 	return ls.log.Check(h)
 }
+
+// EpochKeys returns every epoch key this device holds, to hand to a new
+// member or device so it can read the history. The caller keeps them
+// secret.
+func (r *Room) EpochKeys() map[uint64][][32]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[uint64][][32]byte{}
+	for e, ks := range r.keys {
+		if e == 0 {
+			continue // derived from the room key
+		}
+		for _, k := range ks {
+			out[e] = append(out[e], k.Bytes())
+		}
+	}
+	return out
+}

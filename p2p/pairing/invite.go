@@ -1,0 +1,108 @@
+package pairing
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"golang.org/x/crypto/hkdf"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+// ID names an invite publicly.
+type ID [16]byte
+
+// Invite is an invite seed. It never prints itself.
+type Invite struct{ seed [32]byte }
+
+// NewInvite makes a fresh invite.
+func NewInvite() Invite {
+	var i Invite
+	rand.Read(i.seed[:])
+	return i
+}
+
+// FromSeed makes an invite from its seed.
+func FromSeed(seed [32]byte) Invite { return Invite{seed: seed} }
+
+// Seed returns the seed, to keep it in the room.
+func (i Invite) Seed() [32]byte { return i.seed }
+
+func (Invite) String() string       { return "Invite(redacted)" }
+func (Invite) GoString() string     { return "Invite(redacted)" }
+func (Invite) LogValue() slog.Value { return slog.StringValue("redacted") }
+
+func (i Invite) derive(label string, n int) []byte {
+	out := make([]byte, n)
+	io.ReadFull(hkdf.New(sha256.New, i.seed[:], nil, []byte(label)), out)
+	return out
+}
+
+// key is the invite's signing key: a request signed with it proves the
+// candidate holds the invite.
+func (i Invite) key() identity.SigningKey {
+	k, _ := identity.NewSigningKey(i.derive("hearth/invite-key/v1", 32))
+	return k
+}
+
+// ID returns the invite's public id.
+func (i Invite) ID() ID {
+	pub := i.key().Public()
+	h := sha256.Sum256(append([]byte("hearth/invite-id/v1\x00"), pub[:]...))
+	var id ID
+	copy(id[:], h[:16])
+	return id
+}
+
+// Topic is what peers that can answer announce in the DHT.
+func (i Invite) Topic() [32]byte { return [32]byte(i.derive("hearth/pairing-topic/v1", 32)) }
+
+func (i Invite) requestKey() [32]byte { return [32]byte(i.derive("hearth/request-key/v1", 32)) }
+
+const (
+	linkPrefix = "hearth://join/"
+	// maxLinkLen bounds a link a user pastes.
+	maxLinkLen = 512
+)
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ErrLink means a string is not an invite link.
+var ErrLink = errors.New("not a hearth invite link")
+
+// Link returns the invite as a link: the seed and, if not empty, the peer
+// id of a device to ask first.
+func (i Invite) Link(hint string) string {
+	s := linkPrefix + strings.ToLower(b32.EncodeToString(i.seed[:]))
+	if hint != "" {
+		s += "/" + hint
+	}
+	return s
+}
+
+// ParseLink reads a link made by Link.
+func ParseLink(s string) (Invite, string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > maxLinkLen {
+		return Invite{}, "", fmt.Errorf("%w: %d characters", ErrLink, len(s))
+	}
+	rest, ok := strings.CutPrefix(s, linkPrefix)
+	if !ok {
+		return Invite{}, "", fmt.Errorf("%w: it must start with %s", ErrLink, linkPrefix)
+	}
+	seedPart, hint, _ := strings.Cut(rest, "/")
+	seed, err := b32.DecodeString(strings.ToUpper(seedPart))
+	if err != nil || len(seed) != 32 {
+		return Invite{}, "", fmt.Errorf("%w: the invite code is damaged (was the link cut short?)", ErrLink)
+	}
+	if strings.ContainsAny(hint, "/?#") {
+		return Invite{}, "", fmt.Errorf("%w: bad peer hint", ErrLink)
+	}
+	return Invite{seed: [32]byte(seed)}, hint, nil
+}

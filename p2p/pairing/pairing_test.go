@@ -1,0 +1,111 @@
+package pairing
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+func candidate(t *testing.T) (identity.SigningKey, []byte, []byte) {
+	t.Helper()
+	id, _ := identity.GenerateSigningKey()
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(id, dev.Public(), 1).MarshalBinary()
+	rec, _ := identity.NewDeviceRecord(id.Public(), dev, seal.Public(), "phone", time.Unix(1, 0))
+	rb, _ := rec.MarshalBinary()
+	return id, proof, rb
+}
+
+func TestLinkRoundTrip(t *testing.T) {
+	inv := NewInvite()
+	link := inv.Link("12D3KooWabc")
+	got, hint, err := ParseLink("  " + link + "\n")
+	if err != nil || got.Seed() != inv.Seed() || hint != "12D3KooWabc" {
+		t.Fatalf("ParseLink: %v %q", err, hint)
+	}
+	for _, bad := range []string{"", "https://example.com", "hearth://join/", link[:30], "hearth://join/" + strings.Repeat("a", 600)} {
+		if _, _, err := ParseLink(bad); !errors.Is(err, ErrLink) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if strings.Contains(fmtAll(inv), "seed") {
+		t.Fatal("invite printed")
+	}
+}
+
+func fmtAll(i Invite) string { return i.String() + i.GoString() }
+
+func TestRequestAnswer(t *testing.T) {
+	inv := NewInvite()
+	id, proof, rec := candidate(t)
+	sealed, eph, err := NewRequest(inv, id.Public(), proof, rec, "Bob", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone without the invite cannot open the request.
+	if _, err := OpenRequest(NewInvite(), sealed); !errors.Is(err, ErrOpen) {
+		t.Fatalf("other invite: %v", err)
+	}
+	req, err := OpenRequest(inv, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Identity != id.Public() || req.Name != "Bob" {
+		t.Fatal("request fields")
+	}
+	ans := &Answer{OK: true, RoomKey: [32]byte{1}, Founder: identity.PublicKey{2}, Name: "home", Keys: []EpochKey{{Epoch: 1, Key: [32]byte{3}}}}
+	sa, err := SealAnswer(req, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenAnswer(eph, inv.ID(), sa)
+	if err != nil || got.RoomKey != ans.RoomKey || got.Name != "home" || len(got.Keys) != 1 {
+		t.Fatalf("answer: %v %+v", err, got)
+	}
+	// Someone who holds the invite but not the ephemeral key cannot read it.
+	other, _ := identity.GenerateSealingKey()
+	if _, err := OpenAnswer(other, inv.ID(), sa); !errors.Is(err, ErrOpen) {
+		t.Fatalf("answer opened without the ephemeral key: %v", err)
+	}
+	// A request for an identity whose proof is another's is refused.
+	id2, _, _ := candidate(t)
+	forged, _, _ := NewRequest(inv, id2.Public(), proof, rec, "Eve", time.Now())
+	if _, err := OpenRequest(inv, forged); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("foreign proof: %v", err)
+	}
+	// Tampering breaks the seal.
+	bad := bytes.Clone(sealed)
+	bad[len(bad)-1] ^= 1
+	if _, err := OpenRequest(inv, bad); !errors.Is(err, ErrOpen) {
+		t.Fatalf("tampered: %v", err)
+	}
+}
+
+func FuzzOpenRequest(f *testing.F) {
+	inv := FromSeed([32]byte{7})
+	id, _ := identity.GenerateSigningKey()
+	sealed, _, _ := NewRequest(inv, id.Public(), []byte{1}, []byte{2}, "x", time.Unix(5, 0))
+	f.Add(sealed)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		OpenRequest(inv, b)
+	})
+}
+
+func FuzzParseLink(f *testing.F) {
+	f.Add(NewInvite().Link("hint"))
+	f.Fuzz(func(t *testing.T, s string) {
+		inv, hint, err := ParseLink(s)
+		if err != nil {
+			return
+		}
+		again, hint2, err := ParseLink(inv.Link(hint))
+		if err != nil || again.Seed() != inv.Seed() || hint2 != hint {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}

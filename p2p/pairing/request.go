@@ -1,0 +1,211 @@
+package pairing
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+// Limits of pairing messages.
+const (
+	MaxRequest = 8 << 10  // a sealed request: proof, record, name, keys
+	MaxAnswer  = 64 << 10 // a sealed answer: room key and every epoch key
+	maxBlob    = 4096
+	maxName    = 64
+	maxKeys    = 1024
+	maxReason  = 256
+)
+
+// Errors of pairing.
+var (
+	ErrMalformed = errors.New("malformed pairing message")
+	ErrOpen      = errors.New("cannot open pairing message")
+	ErrInvalid   = errors.New("invalid pairing request")
+)
+
+// Request is what a candidate asks.
+type Request struct {
+	Invite    ID
+	Identity  identity.PublicKey
+	Proof     []byte // the candidate device's proof
+	Record    []byte // its device record
+	Name      string // the person's display name
+	Ephemeral []byte // HPKE public key the answer is sealed to
+	Time      int64  // unix milliseconds
+	Sig       [64]byte
+}
+
+func (r *Request) body() []byte {
+	var w wire.Encoder
+	w.U8(1)
+	w.Fixed(r.Invite[:])
+	w.Fixed(r.Identity[:])
+	w.Bytes(r.Proof)
+	w.Bytes(r.Record)
+	w.String(r.Name)
+	w.Bytes(r.Ephemeral)
+	w.Uint(uint64(r.Time))
+	return w.B
+}
+
+// NewRequest builds and seals a request for inv. It returns the sealed
+// bytes and the ephemeral key that opens the answer.
+func NewRequest(inv Invite, id identity.PublicKey, proof, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
+	eph, err := identity.GenerateSealingKey()
+	if err != nil {
+		return nil, identity.SealingKey{}, err
+	}
+	if len(name) > maxName {
+		name = name[:maxName]
+	}
+	r := &Request{Invite: inv.ID(), Identity: id, Proof: proof, Record: record, Name: name, Ephemeral: eph.Public().Bytes(), Time: now.UnixMilli()}
+	r.Sig = inv.key().Sign(append([]byte("hearth/pairing-request/v1\x00"), r.body()...))
+	plain := append(r.body(), r.Sig[:]...)
+	key := inv.requestKey()
+	aead, _ := chacha20poly1305.NewX(key[:])
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	rand.Read(nonce)
+	id16 := inv.ID()
+	sealed := aead.Seal(nonce, nonce, plain, id16[:])
+	if len(sealed) > MaxRequest {
+		return nil, identity.SealingKey{}, fmt.Errorf("pairing request of %d bytes, at most %d", len(sealed), MaxRequest)
+	}
+	return sealed, eph, nil
+}
+
+// OpenRequest opens a sealed request with the invite and checks it: the
+// invite signature, the device proof (for the claimed identity) and the
+// device record. It does not check expiry or uses: the room's view does.
+func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
+	if len(sealed) > MaxRequest || len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
+		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(sealed))
+	}
+	key := inv.requestKey()
+	aead, _ := chacha20poly1305.NewX(key[:])
+	id16 := inv.ID()
+	n := chacha20poly1305.NonceSizeX
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], id16[:])
+	if err != nil {
+		return nil, ErrOpen
+	}
+	d := wire.NewDecoder(plain)
+	if v := d.U8(); d.Err() == nil && v != 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)
+	}
+	r := &Request{}
+	d.Fixed(r.Invite[:])
+	d.Fixed(r.Identity[:])
+	r.Proof = d.Bytes(maxBlob)
+	r.Record = d.Bytes(maxBlob)
+	r.Name = d.String(maxName)
+	r.Ephemeral = d.Bytes(identity.SealingPublicKeyLen)
+	t := d.Uint()
+	d.Fixed(r.Sig[:])
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	r.Time = int64(t & (1<<62 - 1))
+	if r.Invite != inv.ID() {
+		return nil, fmt.Errorf("%w: for another invite", ErrInvalid)
+	}
+	if !inv.key().Public().Verify(append([]byte("hearth/pairing-request/v1\x00"), r.body()...), r.Sig[:]) {
+		return nil, fmt.Errorf("%w: not signed with the invite key", ErrInvalid)
+	}
+	proof, err := identity.ParseProof(r.Proof)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	dev, err := proof.Verify(identity.VerifyOptions{Identity: r.Identity})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	rec, err := identity.ParseDeviceRecord(r.Record)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := rec.Verify(); err != nil || rec.Device != dev || rec.Identity != r.Identity {
+		return nil, fmt.Errorf("%w: device record does not match the proof", ErrInvalid)
+	}
+	if _, err := identity.ParseSealingPublicKey(r.Ephemeral); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return r, nil
+}
+
+// EpochKey is one epoch's key in an answer.
+type EpochKey struct {
+	Epoch uint64
+	Key   [32]byte
+}
+
+// Answer is what an admin sends back.
+type Answer struct {
+	OK      bool
+	Reason  string // why not, when !OK
+	RoomKey [32]byte
+	Founder identity.PublicKey
+	Name    string
+	Keys    []EpochKey
+}
+
+func answerInfo(id ID) []byte { return append([]byte("hearth/pairing-answer/v1\x00"), id[:]...) }
+
+// SealAnswer seals an answer to the request's ephemeral key.
+func SealAnswer(req *Request, a *Answer) ([]byte, error) {
+	pub, err := identity.ParseSealingPublicKey(req.Ephemeral)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Keys) > maxKeys {
+		return nil, fmt.Errorf("answer with %d epoch keys", len(a.Keys))
+	}
+	var w wire.Encoder
+	w.U8(1)
+	w.Bool(a.OK)
+	w.String(a.Reason)
+	w.Fixed(a.RoomKey[:])
+	w.Fixed(a.Founder[:])
+	w.String(a.Name)
+	w.Uint(uint64(len(a.Keys)))
+	for _, k := range a.Keys {
+		w.Uint(k.Epoch)
+		w.Fixed(k.Key[:])
+	}
+	return pub.Seal(answerInfo(req.Invite), w.B)
+}
+
+// OpenAnswer opens an answer with the ephemeral key of the request.
+func OpenAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*Answer, error) {
+	if len(sealed) > MaxAnswer {
+		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(sealed))
+	}
+	plain, err := eph.Open(answerInfo(inv), sealed)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	d := wire.NewDecoder(plain)
+	if v := d.U8(); d.Err() == nil && v != 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)
+	}
+	a := &Answer{OK: d.Bool(), Reason: d.String(maxReason)}
+	d.Fixed(a.RoomKey[:])
+	d.Fixed(a.Founder[:])
+	a.Name = d.String(256)
+	n := d.Count(maxKeys)
+	for range n {
+		var k EpochKey
+		k.Epoch = d.Uint()
+		d.Fixed(k.Key[:])
+		a.Keys = append(a.Keys, k)
+	}
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return a, nil
+}

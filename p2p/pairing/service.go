@@ -1,0 +1,158 @@
+package pairing
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+)
+
+// Handler answers a sealed request for invite id; the sealed answer goes
+// back to the candidate. An error is sent as a plain message (it must say
+// nothing secret: "no such invite here", "not an admin").
+type Handler func(ctx context.Context, from peer.ID, id ID, sealed []byte) ([]byte, error)
+
+// Timeouts and rates of the protocol.
+const (
+	streamTimeout = 30 * time.Second
+	// A peer may ask a few times in a row, then once every few seconds:
+	// enough for a person retrying, not for a flood.
+	askBurst    = 5
+	askInterval = 5 * time.Second
+)
+
+// Service answers pairing requests.
+type Service struct {
+	host    host.Host
+	handler Handler
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	limits map[peer.ID]*rate.Limiter
+}
+
+// NewService registers the pairing protocol on h.
+func NewService(h host.Host, handler Handler, logger *slog.Logger) *Service {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{host: h, handler: handler, log: logattr.OrDiscard(logger), ctx: ctx, cancel: cancel, limits: map[peer.ID]*rate.Limiter{}}
+	h.SetStreamHandler(hnet.ProtocolPairing, s.handle)
+	return s
+}
+
+// Close stops answering and waits for requests under way.
+func (s *Service) Close() {
+	s.host.RemoveStreamHandler(hnet.ProtocolPairing)
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Service) allow(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.limits[p]
+	if !ok {
+		if len(s.limits) > 4096 { // forget old peers rather than grow without bound
+			clear(s.limits)
+		}
+		l = rate.NewLimiter(rate.Every(askInterval), askBurst)
+		s.limits[p] = l
+	}
+	return l.Allow()
+}
+
+func (s *Service) handle(st network.Stream) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	defer st.Close()
+	p := st.Conn().RemotePeer()
+	st.SetDeadline(time.Now().Add(streamTimeout))
+	if !s.allow(p) {
+		writeMsg(st, append([]byte{1}, "too many requests: try again later"...))
+		return
+	}
+	body, err := readMsg(bufio.NewReader(st), 16+MaxRequest)
+	if err != nil || len(body) < 16 {
+		s.log.Debug("bad pairing request", logattr.Peer(p.String()), logattr.Err(err))
+		st.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, streamTimeout)
+	defer cancel()
+	answer, err := s.handler(ctx, p, ID(body[:16]), body[16:])
+	if err != nil {
+		writeMsg(st, append([]byte{1}, err.Error()...))
+		return
+	}
+	writeMsg(st, append([]byte{0}, answer...))
+}
+
+// Ask sends a sealed request to p and returns its sealed answer.
+func Ask(ctx context.Context, h host.Host, p peer.ID, id ID, sealed []byte) ([]byte, error) {
+	st, err := h.NewStream(ctx, p, hnet.ProtocolPairing)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(streamTimeout))
+	if err := writeMsg(st, append(id[:], sealed...)); err != nil {
+		st.Reset()
+		return nil, err
+	}
+	st.CloseWrite()
+	body, err := readMsg(bufio.NewReader(st), 1+MaxAnswer)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(body) == 0 {
+		return nil, ErrMalformed
+	}
+	if body[0] != 0 {
+		return nil, &RefusedError{Reason: string(body[1:])}
+	}
+	return body[1:], nil
+}
+
+// RefusedError is a peer's plain refusal.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+
+func writeMsg(w io.Writer, b []byte) error {
+	var hdr [binary.MaxVarintLen32]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readMsg(r *bufio.Reader, max int) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(max) {
+		return nil, errors.New("message too long")
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(r, b)
+	return b, err
+}
