@@ -25,6 +25,7 @@ func (d *daemon) routes() http.Handler {
 	handle("GET", control.RouteStatus, d.handleStatus)
 	handle("GET", control.RouteDevices, d.handleDevices)
 	handle("POST", control.RouteRevocations, d.handleRevoke)
+	d.roomRoutes(handle)
 	// Every answer is JSON, unmatched routes and methods included.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
@@ -56,8 +57,8 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	id := d.id
 	st := control.Status{
 		PeerID:     d.peerID,
-		Addrs:      []string{},
-		Rooms:      0,
+		Addrs:      d.rooms.addrs(),
+		Rooms:      d.rooms.count(),
 		Identity:   id.Identity.String(),
 		Device:     id.Device.Public().String(),
 		DeviceName: id.Record.Name,

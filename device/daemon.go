@@ -16,6 +16,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/storage"
 )
 
@@ -30,6 +31,16 @@ type Config struct {
 	Now func() time.Time
 	// Ready, if set, is called once the control socket accepts requests.
 	Ready func()
+	// Listen are the multiaddrs the node listens on; empty means every
+	// interface on free TCP and QUIC ports.
+	Listen []string
+	// Bootstrap are full multiaddrs of always-on nodes (DHT, relay).
+	Bootstrap []string
+	// NoMDNS turns LAN discovery off.
+	NoMDNS bool
+	// Public marks a publicly reachable, always-on node: DHT server and
+	// circuit relay for others.
+	Public bool
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -88,6 +99,27 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	node, err := hnet.New(hnet.Config{Key: id.Device, Listen: cfg.Listen, Bootstrap: cfg.Bootstrap, NoMDNS: cfg.NoMDNS, Public: cfg.Public, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	rms, err := newRooms(log, id, roomStore{db: db}, node, now)
+	if err != nil {
+		return err
+	}
+	defer rms.close()
+	rctx, rcancel := context.WithCancel(ctx)
+	roomsDone := make(chan struct{})
+	go func() {
+		defer close(roomsDone)
+		rms.run(rctx)
+	}()
+	defer func() {
+		rcancel()
+		<-roomsDone
+	}()
+
 	// We hold the lock, so a socket file left here is from a daemon that
 	// died: remove it before listening.
 	os.Remove(sock)
@@ -110,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 		peerID:  peerID.String(),
 		db:      db,
 		chunks:  chunks,
+		rooms:   rms,
 	}
 	srv := &http.Server{
 		Handler:           d.routes(),
@@ -120,7 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("daemon started", logattr.Peer(d.peerID), slog.String("identity", id.Identity.Short()),
+	log.Info("daemon started", logattr.Peer(d.peerID), slog.Any("addrs", rms.addrs()), slog.String("identity", id.Identity.Short()),
 		logattr.Dev(id.Device.Public()), slog.String("home", home), slog.Int("pid", os.Getpid()))
 	if cfg.Ready != nil {
 		cfg.Ready()
@@ -153,6 +186,7 @@ type daemon struct {
 	peerID  string
 	db      *storage.DB
 	chunks  *storage.Chunks
+	rooms   *rooms
 
 	mu sync.Mutex
 	id *identity.Local

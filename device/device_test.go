@@ -13,11 +13,15 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/identity"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
+
+// Tests listen on loopback only and never use mDNS: no packet leaves the
+// machine.
+var loopback = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 
 func TestResolveHome(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -61,7 +65,9 @@ func runDaemon(t *testing.T) (home string, c *control.Client) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Config{Home: home, Ready: func() { close(ready) }}) }()
+	go func() {
+		done <- Run(ctx, Config{Home: home, NoMDNS: true, Listen: loopback, Ready: func() { close(ready) }})
+	}()
 	select {
 	case <-ready:
 	case err := <-done:
@@ -131,7 +137,7 @@ func TestControlAPIRejectsBadInput(t *testing.T) {
 
 func TestSecondDaemonRefused(t *testing.T) {
 	home, _ := runDaemon(t)
-	err := Run(context.Background(), Config{Home: home})
+	err := Run(context.Background(), Config{Home: home, NoMDNS: true, Listen: loopback})
 	var re *RunningError
 	if !errors.Is(err, ErrDaemonRunning) || !errors.As(err, &re) || re.PID == 0 {
 		t.Fatalf("second Run: %v", err)
@@ -147,7 +153,7 @@ func TestLongSocketPath(t *testing.T) {
 	if _, err := identity.Setup(home, p, "", identity.SetupOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := Run(context.Background(), Config{Home: home})
+	err := Run(context.Background(), Config{Home: home, NoMDNS: true, Listen: loopback})
 	if err == nil || !strings.Contains(err.Error(), "shorter --home") {
 		t.Fatalf("long socket path: %v", err)
 	}

@@ -68,7 +68,7 @@ func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
 			if _, stderr, code := hearth(t, "", "id", "create", "--home", home); code != 0 {
 				t.Fatal(stderr)
 			}
-			d := exec.Command(hearthBin, "daemon", "--home", home)
+			d := exec.Command(hearthBin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
 			var logs bytes.Buffer
 			d.Stderr = &logs
 			if err := d.Start(); err != nil {
@@ -90,7 +90,7 @@ func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
 				}
 				time.Sleep(25 * time.Millisecond)
 			}
-			if _, stderr, code := hearth(t, "", "daemon", "--home", home); code != 1 || !strings.Contains(stderr, "already running") {
+			if _, stderr, code := hearth(t, "", "daemon", "--home", home, "--no-mdns"); code != 1 || !strings.Contains(stderr, "already running") {
 				t.Errorf("second daemon: exit %d %q", code, stderr)
 			}
 			d.Process.Signal(sig)

@@ -83,7 +83,21 @@ type options struct {
 	passphraseFile string
 	logLevel       string
 	logFormat      string
+	expires        time.Duration
+	uses           uint64
+	replyTo        string
+	remove         bool
+	listen         multiFlag
+	bootstrap      multiFlag
+	noMDNS         bool
+	public         bool
 }
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 // runner carries the global flags and the environment to a command.
 type runner struct {

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/hearthp2p/hearth/internal/leaktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 const artPhrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon art"
 
@@ -300,7 +300,7 @@ func TestNoDaemon(t *testing.T) {
 			t.Errorf("%v: %d %q", args, r.code, r.stderr)
 		}
 	}
-	r := hearth(t, nil, "", "daemon", "--home", filepath.Join(t.TempDir(), "none"))
+	r := hearth(t, nil, "", "daemon", "--no-mdns", "--home", filepath.Join(t.TempDir(), "none"))
 	if r.code != ExitFailure || !strings.Contains(r.stderr, "hearth id create") {
 		t.Errorf("daemon without identity: %d %q", r.code, r.stderr)
 	}
@@ -310,7 +310,9 @@ func startDaemon(t *testing.T, home string) (stop func() result) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
-	go func() { done <- hearth(t, ctx, "", "daemon", "--home", home, "--log-format", "json") }()
+	go func() {
+		done <- hearth(t, ctx, "", "daemon", "--home", home, "--log-format", "json", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+	}()
 	sock := filepath.Join(home, "hearth.sock")
 	for i := 0; ; i++ {
 		if _, err := os.Stat(sock); err == nil {
@@ -363,7 +365,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("socket mode %v %v", fi.Mode(), err)
 	}
 
-	second := hearth(t, nil, "", "daemon", "--home", home)
+	second := hearth(t, nil, "", "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
 	if second.code != ExitFailure || !strings.Contains(second.stderr, "already running") {
 		t.Fatalf("second daemon: %d %q", second.code, second.stderr)
 	}

@@ -64,6 +64,7 @@ revoke itself.`},
 storage and serves the control API on the unix socket hearth.sock in the
 home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			{name: "status", summary: "ask the daemon for its status", run: runStatus},
+			roomCommands(),
 		},
 	}
 	var link func(c *command)
@@ -88,6 +89,10 @@ func revokeFlags(fs *flag.FlagSet, o *options) {
 }
 
 func daemonFlags(fs *flag.FlagSet, o *options) {
+	fs.Var(&o.listen, "listen", "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)")
+	fs.Var(&o.bootstrap, "bootstrap", "an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)")
+	fs.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
+	fs.BoolVar(&o.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "`FORMAT` of logs: text, json, or auto (text on a terminal)")
 }
@@ -362,7 +367,7 @@ func runStatus(ctx context.Context, r *runner, _ []string) error {
 		fmt.Fprintf(tw, "identity\t%s\n", st.Identity)
 		fmt.Fprintf(tw, "device\t%s (%s)\n", st.Device, st.DeviceName)
 		if len(st.Addrs) == 0 {
-			fmt.Fprintf(tw, "addresses\tnone (networking is not enabled in this version)\n")
+			fmt.Fprintf(tw, "addresses\tnone yet\n")
 		}
 		for _, a := range st.Addrs {
 			fmt.Fprintf(tw, "address\t%s\n", a)
@@ -474,5 +479,6 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return device.Run(ctx, device.Config{Home: home, Logger: slog.New(h), Now: r.env.Now})
+	return device.Run(ctx, device.Config{Home: home, Logger: slog.New(h), Now: r.env.Now,
+		Listen: r.opts.listen, Bootstrap: r.opts.bootstrap, NoMDNS: r.opts.noMDNS, Public: r.opts.public})
 }

@@ -100,7 +100,7 @@ func NewClient(socket string) *Client {
 		},
 		DisableKeepAlives: true,
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 90 * time.Second}}
 }
 
 // Status asks the daemon for its status.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"go.uber.org/goleak"
 
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -16,15 +16,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// libp2p and quic-go keep process-wide goroutines (metrics, the
-		// QUIC packet pool) that outlive any host.
-		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
-		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
-		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
-	)
-}
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 type member struct {
 	id   identity.SigningKey

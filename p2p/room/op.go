@@ -378,3 +378,6 @@ func ParseEntry(b []byte) (*Entry, error) {
 	}
 	return e, nil
 }
+
+// SecretFrom wraps 32 secret bytes (an invite seed) for an entry.
+func SecretFrom(b [32]byte) Secret32 { return Secret32{b: b} }

@@ -1,0 +1,339 @@
+package device
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+func (d *daemon) roomRoutes(handle func(method, path string, h http.HandlerFunc)) {
+	handle("POST", control.RouteRooms, d.handleCreateRoom)
+	handle("GET", control.RouteRooms, d.handleListRooms)
+	handle("POST", control.RouteJoin, d.handleJoin)
+	handle("GET", control.RouteRooms+"/{room}/members", d.withRoom(d.handleMembers))
+	handle("POST", control.RouteRooms+"/{room}/leave", d.withRoom(d.handleLeave))
+	handle("POST", control.RouteRooms+"/{room}/invites", d.withRoom(d.handleInvite))
+	handle("POST", control.RouteRooms+"/{room}/messages", d.withRoom(d.handleSend))
+	handle("GET", control.RouteRooms+"/{room}/messages", d.withRoom(d.handleHistory))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/edit", d.withRoom(d.handleEdit))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/delete", d.withRoom(d.handleDelete))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", d.withRoom(d.handleReact))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", d.withRoom(d.handleRemove))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", d.withRoom(d.handleRole))
+}
+
+// decode reads a JSON body into v, refusing unknown fields and oversized
+// bodies; it answers 400 itself and returns false on a bad body.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, control.MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// fail maps an error to a status.
+func fail(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNoRoom), errors.Is(err, room.ErrUnknownMessage):
+		status = http.StatusNotFound
+	case errors.Is(err, ErrAmbiguousRoom), errors.Is(err, room.ErrEntryMalformed), errors.Is(err, pairing.ErrLink), errors.Is(err, errBadArg):
+		status = http.StatusBadRequest
+	case errors.Is(err, room.ErrNotMember), errors.Is(err, errRefused):
+		status = http.StatusForbidden
+	case errors.Is(err, ErrNoAdmin):
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, err.Error())
+}
+
+var (
+	errBadArg  = errors.New("bad argument")
+	errRefused = errors.New("refused by the room")
+)
+
+type roomHandler func(w http.ResponseWriter, r *http.Request, rm *room.Room)
+
+func (d *daemon) withRoom(h roomHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rm, err := d.rooms.resolve(r.PathValue("room"))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		h(w, r, rm)
+	}
+}
+
+func (d *daemon) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
+	var req control.RoomCreate
+	if !decode(w, r, &req) {
+		return
+	}
+	rm, err := d.rooms.create(req.Name)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	d.log.Info("room created", slogRoom(rm))
+	writeJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: req.Name})
+}
+
+func (d *daemon) handleListRooms(w http.ResponseWriter, r *http.Request) {
+	out := control.RoomList{Rooms: []control.RoomInfo{}}
+	for _, rm := range d.rooms.list() {
+		info := control.RoomInfo{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Peers: d.rooms.sync.Sessions(rm.Discovery())}
+		rm.View(func(v *room.View) {
+			info.Name, info.Members, info.Messages, info.Epoch = v.Name, len(v.Members), len(v.Messages), v.Epoch
+			if role := v.Role(d.rooms.self.Identity); role > 0 {
+				info.Role = role.String()
+			}
+		})
+		out.Rooms = append(out.Rooms, info)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req control.JoinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	rm, err := d.rooms.join(r.Context(), req.Link)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	d.log.Info("room joined", slogRoom(rm))
+	writeJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: nameOf(rm)})
+}
+
+func (d *daemon) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	out := control.Members{Room: rm.ID().String(), Members: []control.MemberInfo{}}
+	rm.View(func(v *room.View) {
+		for id, m := range v.Members {
+			mi := control.MemberInfo{Identity: id.String(), Role: m.Role.String(), Devices: []control.MemberDevice{}}
+			for dev, info := range v.Devices {
+				if info.Identity == id {
+					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked})
+					if mi.Name == "" {
+						mi.Name = info.Name
+					}
+				}
+			}
+			slices.SortFunc(mi.Devices, func(a, b control.MemberDevice) int { return compareStr(a.Device, b.Device) })
+			out.Members = append(out.Members, mi)
+		}
+	})
+	slices.SortFunc(out.Members, func(a, b control.MemberInfo) int { return compareStr(a.Identity, b.Identity) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func compareStr(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
+
+func (d *daemon) handleLeave(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	if err := d.rooms.leave(r.Context(), rm); err != nil {
+		fail(w, err)
+		return
+	}
+	d.log.Info("room left", slogRoom(rm))
+	writeJSON(w, http.StatusOK, control.OK{OK: true})
+}
+
+func (d *daemon) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.InviteCreate
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.ExpiresSeconds < 0 {
+		fail(w, fmt.Errorf("%w: expiry must not be negative", errBadArg))
+		return
+	}
+	link, exp, err := d.rooms.invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses)
+	if err != nil {
+		if errors.Is(err, room.ErrNotMember) {
+			fail(w, err)
+		} else {
+			fail(w, fmt.Errorf("%w: %v", errRefused, err))
+		}
+		return
+	}
+	out := control.InviteCreated{Link: link, Uses: req.Uses}
+	if !exp.IsZero() {
+		out.Expires = rfc3339(exp)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// write appends op and checks that the view accepted it; a refusal comes
+// back as the view's reason.
+func write(rm *room.Room, op room.Op) (room.Ref, error) {
+	ref, err := rm.Write(op)
+	if err != nil {
+		return ref, err
+	}
+	var reason string
+	rm.View(func(v *room.View) {
+		for i := len(v.Rejections) - 1; i >= 0; i-- {
+			if v.Rejections[i].Ref == ref {
+				reason = v.Rejections[i].Reason
+				break
+			}
+		}
+	})
+	if reason != "" {
+		return ref, fmt.Errorf("%w: %s", errRefused, reason)
+	}
+	return ref, nil
+}
+
+func (d *daemon) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.MessageSend
+	if !decode(w, r, &req) {
+		return
+	}
+	op := room.Op{Type: room.OpMessage, Text: req.Text}
+	if req.ReplyTo != "" {
+		ref, err := findMessage(rm, req.ReplyTo)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		op.HasReply, op.Target = true, ref
+	}
+	ref, err := write(rm, op)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, control.MessageID{ID: ref.String()})
+}
+
+// findMessage resolves a message id (device prefix and position).
+func findMessage(rm *room.Room, id string) (room.Ref, error) {
+	prefix, seq, err := room.ParseRefPrefix(id)
+	if err != nil {
+		return room.Ref{}, fmt.Errorf("%w: %v", errBadArg, err)
+	}
+	var found room.Ref
+	var ok bool
+	rm.View(func(v *room.View) {
+		for _, m := range v.Messages {
+			if m.ID.Seq == seq && bytes.HasPrefix(m.ID.Writer[:], prefix) {
+				found, ok = m.ID, true
+				return
+			}
+		}
+	})
+	if !ok {
+		return room.Ref{}, fmt.Errorf("%w: %s", room.ErrUnknownMessage, id)
+	}
+	return found, nil
+}
+
+func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	out := control.History{Room: rm.ID().String(), Messages: []control.Message{}}
+	rm.View(func(v *room.View) {
+		for _, m := range v.Messages {
+			cm := control.Message{
+				ID: m.ID.String(), Author: m.Author.String(), Device: m.Device.String(),
+				Text: m.Text, Edited: m.Edited, Deleted: m.Deleted,
+				Time: rfc3339(time.UnixMilli(m.Time)),
+			}
+			if m.ReplyTo != nil {
+				cm.ReplyTo = m.ReplyTo.String()
+			}
+			if len(m.Reactions) > 0 {
+				cm.Reactions = map[string][]string{}
+				for e, who := range m.Reactions {
+					for _, k := range who {
+						cm.Reactions[e] = append(cm.Reactions[e], k.String())
+					}
+				}
+			}
+			out.Messages = append(out.Messages, cm)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *daemon) messageOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
+	ref, err := findMessage(rm, r.PathValue("msg"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	op.Target = ref
+	if _, err := write(rm, op); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, control.OK{OK: true})
+}
+
+func (d *daemon) handleEdit(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.MessageEdit
+	if !decode(w, r, &req) {
+		return
+	}
+	d.messageOp(w, r, rm, room.Op{Type: room.OpEdit, Text: req.Text})
+}
+
+func (d *daemon) handleDelete(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	d.messageOp(w, r, rm, room.Op{Type: room.OpDelete})
+}
+
+func (d *daemon) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.Reaction
+	if !decode(w, r, &req) {
+		return
+	}
+	d.messageOp(w, r, rm, room.Op{Type: room.OpReact, Emoji: req.Emoji, Remove: req.Remove})
+}
+
+func (d *daemon) memberOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
+	id, err := identity.ParsePublicKey(r.PathValue("identity"))
+	if err != nil {
+		fail(w, fmt.Errorf("%w: %v", errBadArg, err))
+		return
+	}
+	op.Identity = id
+	if _, err := write(rm, op); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, control.OK{OK: true})
+}
+
+func (d *daemon) handleRemove(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	d.memberOp(w, r, rm, room.Op{Type: room.OpRemoveMember})
+}
+
+func (d *daemon) handleRole(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.RoleChange
+	if !decode(w, r, &req) {
+		return
+	}
+	role, err := room.ParseRole(req.Role)
+	if err != nil {
+		fail(w, fmt.Errorf("%w: %v", errBadArg, err))
+		return
+	}
+	d.memberOp(w, r, rm, room.Op{Type: room.OpSetRole, Role: role})
+}
+
+func slogRoom(rm *room.Room) slog.Attr { return logattr.Room(rm.ID().String()) }

@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/hearthp2p/hearth/device/control"
+)
+
+func roomCommands() *command {
+	return &command{name: "room", summary: "create, join and use encrypted chat rooms", subs: []*command{
+		{name: "create", args: "NAME", nargs: 1, summary: "create a room; prints its id and discovery key", run: runRoomCreate},
+		{name: "list", summary: "list the rooms this device holds", run: runRoomList},
+		{name: "members", args: "ROOM", nargs: 1, summary: "list a room's members, roles and devices", run: runRoomMembers},
+		{name: "leave", args: "ROOM", nargs: 1, summary: "leave a room and forget it on this device", run: runRoomLeave},
+		{name: "invite", args: "ROOM", nargs: 1, flags: inviteFlags, summary: "make an invite link (and a QR code on a terminal)", run: runRoomInvite,
+			long: `Make an invite link for a room (admins only). Whoever holds the link can ask
+to join; an admin's device admits them while the invite is valid. The link is
+a secret: send it privately. On a terminal a QR code is printed too.`},
+		{name: "join", args: "LINK", nargs: 1, summary: "join a room with an invite link", run: runRoomJoin,
+			long: `Join a room with an invite link. The request is sealed so that only members
+holding the invite can read it, and the answer (the room key) is sealed to a
+key only this device holds. An admin's device must be reachable (on the LAN,
+or through the bootstrap nodes); it can take up to a minute.`},
+		{name: "send", args: "ROOM TEXT", nargs: 2, flags: sendFlags, summary: "send a message; prints its id", run: runRoomSend},
+		{name: "history", args: "ROOM", nargs: 1, summary: "print a room's messages", run: runRoomHistory},
+		{name: "edit", args: "ROOM MSG TEXT", nargs: 3, summary: "edit a message (from any device of its author)", run: runRoomEdit},
+		{name: "delete", args: "ROOM MSG", nargs: 2, summary: "delete a message for everyone (author, moderators, admins)", run: runRoomDelete},
+		{name: "react", args: "ROOM MSG EMOJI", nargs: 3, flags: reactFlags, summary: "react to a message", run: runRoomReact},
+		{name: "remove", args: "ROOM IDENTITY", nargs: 2, summary: "remove a member; a new key epoch starts", run: runRoomRemove},
+		{name: "role", args: "ROOM IDENTITY ROLE", nargs: 3, summary: "set a member's role: admin, moderator or member", run: runRoomRole},
+	}}
+}
+
+func inviteFlags(fs *flag.FlagSet, o *options) {
+	fs.DurationVar(&o.expires, "expires", 7*24*time.Hour, "the invite expires after `DURATION` (0 for never)")
+	fs.Uint64Var(&o.uses, "uses", 1, "how many people may join with it (`N`, 0 for unlimited)")
+}
+
+func sendFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.replyTo, "reply-to", "", "reply to message `MSG`")
+}
+
+func reactFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.remove, "remove", false, "take the reaction back")
+}
+
+func (r *runner) api() (*control.Client, error) { return r.client() }
+
+func runRoomCreate(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.CreateRoom(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		fmt.Fprintf(w, "room %s created\nid         %s\ndiscovery  %s\n", out.Name, out.Room, out.Discovery)
+	})
+}
+
+func runRoomList(ctx context.Context, r *runner, _ []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		if len(out.Rooms) == 0 {
+			fmt.Fprintln(w, "no rooms yet: 'hearth room create NAME' or 'hearth room join LINK'")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "ROOM\tNAME\tROLE\tMEMBERS\tMESSAGES\tPEERS\n")
+		for _, rm := range out.Rooms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", rm.Room, rm.Name, rm.Role, rm.Members, rm.Messages, rm.Peers)
+		}
+		tw.Flush()
+	})
+}
+
+func runRoomMembers(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Members(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "IDENTITY\tNAME\tROLE\tDEVICES\n")
+		for _, m := range out.Members {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", m.Identity, m.Name, m.Role, len(m.Devices))
+		}
+		tw.Flush()
+	})
+}
+
+func runRoomLeave(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.Leave(ctx, args[0]); err != nil {
+		return err
+	}
+	return r.emit(control.OK{OK: true}, func(w io.Writer) { fmt.Fprintln(w, "left the room") })
+}
+
+func runRoomInvite(ctx context.Context, r *runner, args []string) error {
+	if r.opts.expires < 0 {
+		return usagef("--expires must not be negative")
+	}
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(r.opts.expires / time.Second), Uses: r.opts.uses})
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		fmt.Fprintln(w, out.Link)
+		if isTerminal(r.env.Stdout) {
+			if q, err := qrcode.New(out.Link, qrcode.Medium); err == nil {
+				fmt.Fprint(w, q.ToSmallString(false))
+			}
+		}
+		when := "never expires"
+		if out.Expires != "" {
+			when = "expires " + out.Expires
+		}
+		uses := "unlimited uses"
+		if out.Uses > 0 {
+			uses = fmt.Sprintf("%d use(s)", out.Uses)
+		}
+		fmt.Fprintf(r.env.Stderr, "The link is a secret: send it privately. It %s, %s.\n", when, uses)
+	})
+}
+
+func runRoomJoin(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if !r.json {
+		fmt.Fprintln(r.env.Stderr, "asking an admin of the room to let this device in...")
+	}
+	out, err := c.Join(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) { fmt.Fprintf(w, "joined %s (%s)\n", out.Name, out.Room) })
+}
+
+func runRoomSend(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Send(ctx, args[0], control.MessageSend{Text: args[1], ReplyTo: r.opts.replyTo})
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) { fmt.Fprintln(w, out.ID) })
+}
+
+func runRoomHistory(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.History(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		for _, m := range out.Messages {
+			text := m.Text
+			switch {
+			case m.Deleted:
+				text = "(deleted)"
+			case m.Edited:
+				text += " (edited)"
+			}
+			t, _ := time.Parse(time.RFC3339, m.Time)
+			fmt.Fprintf(w, "%s  %s  %s: %s\n", t.Local().Format("2006-01-02 15:04"), m.ID, short(m.Author), text)
+			for e, who := range m.Reactions {
+				fmt.Fprintf(w, "    %s %d\n", e, len(who))
+			}
+		}
+	})
+}
+
+func short(hex string) string {
+	if len(hex) > 8 {
+		return hex[:8]
+	}
+	return hex
+}
+
+func okOut(r *runner, msg string) error {
+	return r.emit(control.OK{OK: true}, func(w io.Writer) { fmt.Fprintln(w, msg) })
+}
+
+func runRoomEdit(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.Edit(ctx, args[0], args[1], args[2]); err != nil {
+		return err
+	}
+	return okOut(r, "edited")
+}
+
+func runRoomDelete(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.Delete(ctx, args[0], args[1]); err != nil {
+		return err
+	}
+	return okOut(r, "deleted")
+}
+
+func runRoomReact(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: r.opts.remove}); err != nil {
+		return err
+	}
+	return okOut(r, "done")
+}
+
+func runRoomRemove(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.Remove(ctx, args[0], args[1]); err != nil {
+		return err
+	}
+	return okOut(r, "removed; a new key epoch starts")
+}
+
+func runRoomRole(ctx context.Context, r *runner, args []string) error {
+	if !strings.Contains(" admin moderator member ", " "+args[2]+" ") {
+		return usagef("ROLE %q: want admin, moderator or member", args[2])
+	}
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := c.SetRole(ctx, args[0], args[1], args[2]); err != nil {
+		return err
+	}
+	return okOut(r, "role set")
+}

@@ -1,0 +1,214 @@
+package control
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// Routes of rooms (API version 1). {room} is a room id, an id prefix of
+// at least 8 hex digits or an unambiguous name; {msg} a message id.
+const (
+	RouteRooms = "/v1/rooms"
+	RouteJoin  = "/v1/join"
+)
+
+// RoomCreate is POST /v1/rooms.
+type RoomCreate struct {
+	Name string `json:"name"`
+}
+
+// RoomCreated answers it.
+type RoomCreated struct {
+	Room      string `json:"room"`
+	Discovery string `json:"discovery"`
+	Name      string `json:"name"`
+}
+
+// RoomInfo is one room in GET /v1/rooms.
+type RoomInfo struct {
+	Room      string `json:"room"`
+	Name      string `json:"name"`
+	Discovery string `json:"discovery"`
+	Role      string `json:"role"` // this identity's role, "" if no longer a member
+	Members   int    `json:"members"`
+	Messages  int    `json:"messages"`
+	Epoch     uint64 `json:"epoch"`
+	Peers     int    `json:"peers"` // peers syncing now
+}
+
+// RoomList is GET /v1/rooms.
+type RoomList struct {
+	Rooms []RoomInfo `json:"rooms"`
+}
+
+// MemberDevice is one device of a member.
+type MemberDevice struct {
+	Device  string `json:"device"`
+	Name    string `json:"name"`
+	Revoked bool   `json:"revoked"`
+	Forked  bool   `json:"forked"`
+}
+
+// MemberInfo is one member.
+type MemberInfo struct {
+	Identity string         `json:"identity"`
+	Role     string         `json:"role"`
+	Name     string         `json:"name"`
+	Devices  []MemberDevice `json:"devices"`
+}
+
+// Members is GET /v1/rooms/{room}/members.
+type Members struct {
+	Room    string       `json:"room"`
+	Members []MemberInfo `json:"members"`
+}
+
+// InviteCreate is POST /v1/rooms/{room}/invites.
+type InviteCreate struct {
+	ExpiresSeconds int64  `json:"expires_seconds"` // 0: never
+	Uses           uint64 `json:"uses"`            // 0: unlimited
+}
+
+// InviteCreated answers it.
+type InviteCreated struct {
+	Link    string `json:"link"`
+	Expires string `json:"expires,omitempty"` // RFC 3339
+	Uses    uint64 `json:"uses"`
+}
+
+// JoinRequest is POST /v1/join.
+type JoinRequest struct {
+	Link string `json:"link"`
+}
+
+// MessageSend is POST /v1/rooms/{room}/messages.
+type MessageSend struct {
+	Text    string `json:"text"`
+	ReplyTo string `json:"reply_to,omitempty"`
+}
+
+// MessageID answers a send.
+type MessageID struct {
+	ID string `json:"id"`
+}
+
+// Message is one message of a history.
+type Message struct {
+	ID        string              `json:"id"`
+	Author    string              `json:"author"`
+	Device    string              `json:"device"`
+	Text      string              `json:"text"`
+	Edited    bool                `json:"edited"`
+	Deleted   bool                `json:"deleted"`
+	Time      string              `json:"time"` // RFC 3339, the author's clock
+	ReplyTo   string              `json:"reply_to,omitempty"`
+	Reactions map[string][]string `json:"reactions,omitempty"`
+}
+
+// History is GET /v1/rooms/{room}/messages.
+type History struct {
+	Room     string    `json:"room"`
+	Messages []Message `json:"messages"`
+}
+
+// MessageEdit is POST /v1/rooms/{room}/messages/{msg}/edit.
+type MessageEdit struct {
+	Text string `json:"text"`
+}
+
+// Reaction is POST /v1/rooms/{room}/messages/{msg}/react.
+type Reaction struct {
+	Emoji  string `json:"emoji"`
+	Remove bool   `json:"remove"`
+}
+
+// RoleChange is POST /v1/rooms/{room}/members/{identity}/role.
+type RoleChange struct {
+	Role string `json:"role"`
+}
+
+// OK answers operations with no other result.
+type OK struct {
+	OK bool `json:"ok"`
+}
+
+func roomPath(room string, rest ...string) string {
+	p := RouteRooms + "/" + url.PathEscape(room)
+	for _, r := range rest {
+		p += "/" + url.PathEscape(r)
+	}
+	return p
+}
+
+// CreateRoom founds a room.
+func (c *Client) CreateRoom(ctx context.Context, name string) (*RoomCreated, error) {
+	var out RoomCreated
+	return &out, c.do(ctx, http.MethodPost, RouteRooms, RoomCreate{Name: name}, &out)
+}
+
+// Rooms lists the rooms.
+func (c *Client) Rooms(ctx context.Context) (*RoomList, error) {
+	var out RoomList
+	return &out, c.do(ctx, http.MethodGet, RouteRooms, nil, &out)
+}
+
+// Members lists a room's members.
+func (c *Client) Members(ctx context.Context, room string) (*Members, error) {
+	var out Members
+	return &out, c.do(ctx, http.MethodGet, roomPath(room, "members"), nil, &out)
+}
+
+// Leave leaves a room and forgets it.
+func (c *Client) Leave(ctx context.Context, room string) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "leave"), struct{}{}, &OK{})
+}
+
+// Invite makes an invite link.
+func (c *Client) Invite(ctx context.Context, room string, req InviteCreate) (*InviteCreated, error) {
+	var out InviteCreated
+	return &out, c.do(ctx, http.MethodPost, roomPath(room, "invites"), req, &out)
+}
+
+// Join joins a room by invite link.
+func (c *Client) Join(ctx context.Context, link string) (*RoomCreated, error) {
+	var out RoomCreated
+	return &out, c.do(ctx, http.MethodPost, RouteJoin, JoinRequest{Link: link}, &out)
+}
+
+// Send sends a message.
+func (c *Client) Send(ctx context.Context, room string, m MessageSend) (*MessageID, error) {
+	var out MessageID
+	return &out, c.do(ctx, http.MethodPost, roomPath(room, "messages"), m, &out)
+}
+
+// History returns a room's messages.
+func (c *Client) History(ctx context.Context, room string) (*History, error) {
+	var out History
+	return &out, c.do(ctx, http.MethodGet, roomPath(room, "messages"), nil, &out)
+}
+
+// Edit edits a message.
+func (c *Client) Edit(ctx context.Context, room, msg, text string) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "edit"), MessageEdit{Text: text}, &OK{})
+}
+
+// Delete deletes a message for everyone.
+func (c *Client) Delete(ctx context.Context, room, msg string) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "delete"), struct{}{}, &OK{})
+}
+
+// React adds or removes a reaction.
+func (c *Client) React(ctx context.Context, room, msg string, r Reaction) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "react"), r, &OK{})
+}
+
+// Remove removes a member.
+func (c *Client) Remove(ctx context.Context, room, identity string) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "remove"), struct{}{}, &OK{})
+}
+
+// SetRole changes a member's role.
+func (c *Client) SetRole(ctx context.Context, room, identity, role string) error {
+	return c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "role"), RoleChange{Role: role}, &OK{})
+}

@@ -1,0 +1,573 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/replication"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// Errors of the room manager that the API maps to statuses.
+var (
+	ErrNoRoom        = errors.New("no such room")
+	ErrAmbiguousRoom = errors.New("several rooms match")
+	ErrNoAdmin       = errors.New("no admin of the room could be reached")
+)
+
+// How often the connector looks for the peers of every room, and how
+// often rooms are announced in the DHT.
+const (
+	connectEvery  = 10 * time.Second
+	announceEvery = 10 * time.Minute
+	findTimeout   = 10 * time.Second
+	joinTimeout   = 60 * time.Second
+)
+
+// rooms holds every room of the daemon and keeps them in sync with their
+// peers.
+type rooms struct {
+	log   *slog.Logger
+	self  room.Self
+	id    *identity.Local
+	store roomStore
+	node  *hnet.Node
+	sync  *replication.Service
+	pair  *pairing.Service
+	now   func() time.Time
+
+	mu     sync.Mutex
+	byID   map[room.ID]*room.Room
+	byDisc map[log.Discovery]*room.Room
+
+	kick chan struct{}
+}
+
+func peerOf(dev identity.PublicKey) (peer.ID, error) {
+	pub, err := crypto.UnmarshalEd25519PublicKey(dev[:])
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPublicKey(pub)
+}
+
+func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, now func() time.Time) (*rooms, error) {
+	proof, err := id.Proof.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := id.Record.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	rs := &rooms{
+		log:    logger,
+		self:   room.Self{Identity: id.Identity, Device: id.Device, Sealing: id.Sealing, Proof: proof, Record: rec},
+		id:     id,
+		store:  store,
+		node:   node,
+		now:    now,
+		byID:   map[room.ID]*room.Room{},
+		byDisc: map[log.Discovery]*room.Room{},
+		kick:   make(chan struct{}, 1),
+	}
+	rs.sync = replication.New(replication.Config{
+		Host:   node.Host,
+		Logger: logger,
+		Lookup: func(d log.Discovery) (replication.Room, bool) {
+			rs.mu.Lock()
+			defer rs.mu.Unlock()
+			r, ok := rs.byDisc[d]
+			return r, ok
+		},
+		OnFork: rs.onFork,
+	})
+	rs.pair = pairing.NewService(node.Host, rs.answer, logger)
+	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { rs.poke() }})
+	recs, err := store.records()
+	if err != nil {
+		rs.close()
+		return nil, err
+	}
+	for rid, rec := range recs {
+		r, err := rs.open(rec)
+		if err != nil {
+			rs.close()
+			return nil, err
+		}
+		if r.ID() != rid {
+			rs.close()
+			return nil, fmt.Errorf("room record %s holds the key of %s", rid, r.ID())
+		}
+		if err := store.load(r); err != nil {
+			rs.close()
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+func (rs *rooms) close() {
+	rs.pair.Close()
+	rs.sync.Close()
+}
+
+func (rs *rooms) poke() {
+	select {
+	case rs.kick <- struct{}{}:
+	default:
+	}
+}
+
+// open makes a room live (not yet loaded).
+func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
+	key := room.KeyFromBytes(rec.Key)
+	d := key.Discovery()
+	r, err := room.Open(room.Config{
+		Key:     key,
+		Founder: rec.Founder,
+		Self:    rs.self,
+		Store:   rs.store,
+		Now:     rs.now,
+		Logger:  rs.log,
+		OnChange: func([]log.Head) {
+			rs.sync.Changed(d)
+			rs.poke()
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	rs.byID[r.ID()] = r
+	rs.byDisc[d] = r
+	rs.mu.Unlock()
+	return r, nil
+}
+
+func (rs *rooms) count() int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.byID)
+}
+
+func (rs *rooms) list() []*room.Room {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]*room.Room, 0, len(rs.byID))
+	for _, r := range rs.byID {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *room.Room) int { return strings.Compare(nameOf(a), nameOf(b)) })
+	return out
+}
+
+func nameOf(r *room.Room) (n string) {
+	r.View(func(v *room.View) { n = v.Name })
+	return n
+}
+
+// resolve finds a room by id (or a prefix of at least 8 hex digits) or by
+// an unambiguous name.
+func (rs *rooms) resolve(arg string) (*room.Room, error) {
+	var found []*room.Room
+	lower := strings.ToLower(arg)
+	for _, r := range rs.list() {
+		id := r.ID().String()
+		if id == lower {
+			return r, nil
+		}
+		if len(arg) >= 8 && strings.HasPrefix(id, lower) || strings.EqualFold(nameOf(r), arg) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w: %q", ErrNoRoom, arg)
+	case 1:
+		return found[0], nil
+	}
+	var ids []string
+	for _, r := range found {
+		ids = append(ids, r.ID().String())
+	}
+	return nil, fmt.Errorf("%w %q: use the id, one of %s", ErrAmbiguousRoom, arg, strings.Join(ids, ", "))
+}
+
+// create founds a room.
+func (rs *rooms) create(name string) (*room.Room, error) {
+	if name == "" || len(name) > room.MaxNameLen {
+		return nil, fmt.Errorf("a room name has 1 to %d bytes", room.MaxNameLen)
+	}
+	key := room.NewKey()
+	rec := roomRecord{Key: key.Bytes(), Founder: rs.self.Identity, Name: name, Joined: rs.now().Unix()}
+	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
+		return nil, err
+	}
+	r, err := rs.open(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Create(name); err != nil {
+		rs.drop(r)
+		return nil, err
+	}
+	rs.announce(context.Background(), r)
+	return r, nil
+}
+
+// drop forgets a room and its data.
+func (rs *rooms) drop(r *room.Room) error {
+	rs.mu.Lock()
+	delete(rs.byID, r.ID())
+	delete(rs.byDisc, r.Discovery())
+	rs.mu.Unlock()
+	return rs.store.deleteRoom(r.ID(), r.Discovery())
+}
+
+// leave writes a leave entry, lets peers fetch it for a moment, then drops
+// the room.
+func (rs *rooms) leave(ctx context.Context, r *room.Room) error {
+	if _, err := r.Write(room.Op{Type: room.OpLeave}); err != nil && !errors.Is(err, room.ErrNotMember) {
+		return err
+	}
+	// Give connected peers a moment to fetch the leave entry.
+	if rs.sync.Sessions(r.Discovery()) > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return rs.drop(r)
+}
+
+func (rs *rooms) onFork(d log.Discovery, fp *log.ForkProof) {
+	rs.mu.Lock()
+	r, ok := rs.byDisc[d]
+	rs.mu.Unlock()
+	if !ok {
+		return
+	}
+	blob, err := fp.MarshalBinary()
+	if err != nil {
+		return
+	}
+	rs.log.Warn("a device signed two histories of its log", logattr.Room(r.ID().String()), logattr.Dev(fp.A.Writer))
+	if _, err := r.Write(room.Op{Type: room.OpFork, Blob: blob}); err != nil {
+		rs.log.Debug("recording fork proof", logattr.Err(err))
+	}
+}
+
+// run keeps every room connected to its peers until ctx ends.
+func (rs *rooms) run(ctx context.Context) {
+	tick := time.NewTicker(connectEvery)
+	defer tick.Stop()
+	lastAnnounce := time.Time{}
+	for {
+		if time.Since(lastAnnounce) > announceEvery {
+			for _, r := range rs.list() {
+				rs.announce(ctx, r)
+			}
+			lastAnnounce = time.Now()
+		}
+		for _, r := range rs.list() {
+			rs.connect(ctx, r)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-rs.kick:
+		}
+	}
+}
+
+func (rs *rooms) announce(ctx context.Context, r *room.Room) {
+	ctx, cancel := context.WithTimeout(ctx, findTimeout)
+	defer cancel()
+	if err := rs.node.Announce(ctx, room.AnnounceTopic(r.Discovery())); err != nil {
+		rs.log.Debug("announcing room", logattr.Room(r.ID().String()), logattr.Err(err))
+	}
+}
+
+// connect opens a sync session with every device of the room that is
+// reachable and not yet syncing.
+func (rs *rooms) connect(ctx context.Context, r *room.Room) {
+	var devs []identity.PublicKey
+	r.View(func(v *room.View) {
+		for d, info := range v.Devices {
+			if !info.Revoked && d != rs.self.Device.Public() {
+				devs = append(devs, d)
+			}
+		}
+	})
+	if len(devs) == 0 && r.Founder() != rs.self.Identity {
+		// A new member knows no device yet: whoever it is connected to
+		// may hold the room.
+		for _, p := range rs.node.Peers() {
+			rs.trySync(ctx, p, r)
+		}
+	}
+	for _, d := range devs {
+		p, err := peerOf(d)
+		if err != nil {
+			continue
+		}
+		rs.trySync(ctx, p, r)
+	}
+}
+
+func (rs *rooms) trySync(ctx context.Context, p peer.ID, r *room.Room) {
+	if rs.node.Host.Network().Connectedness(p) != network.Connected {
+		if len(rs.node.Host.Peerstore().Addrs(p)) == 0 {
+			fctx, cancel := context.WithTimeout(ctx, findTimeout)
+			ai, err := rs.node.DHT.FindPeer(fctx, p)
+			cancel()
+			if err != nil {
+				return
+			}
+			rs.node.Host.Peerstore().AddAddrs(p, ai.Addrs, time.Hour)
+		}
+		cctx, cancel := context.WithTimeout(ctx, findTimeout)
+		err := rs.node.Host.Connect(cctx, peer.AddrInfo{ID: p})
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, findTimeout)
+	defer cancel()
+	if err := rs.sync.Sync(sctx, p, r.Discovery()); err != nil {
+		rs.log.Debug("sync not started", logattr.Peer(p.String()), logattr.Room(r.ID().String()), logattr.Err(err))
+	}
+}
+
+// invite makes an invite in the room and returns its link.
+func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64) (string, time.Time, error) {
+	inv := pairing.NewInvite()
+	var exp time.Time
+	op := room.Op{Type: room.OpInvite, Invite: room.InviteID(inv.ID()), Seed: room.SecretFrom(inv.Seed()), Uses: uses, Role: room.RoleMember}
+	if expires > 0 {
+		exp = rs.now().Add(expires)
+		op.Expires = exp.UnixMilli()
+	}
+	if _, err := r.Write(op); err != nil {
+		return "", time.Time{}, err
+	}
+	var ok bool
+	r.View(func(v *room.View) { _, ok = v.Invites[room.InviteID(inv.ID())] })
+	if !ok {
+		return "", time.Time{}, errors.New("only admins can invite to this room")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+	defer cancel()
+	if err := rs.node.Announce(ctx, inv.Topic()); err != nil {
+		rs.log.Debug("announcing invite", logattr.Err(err))
+	}
+	return inv.Link(rs.node.Host.ID().String()), exp, nil
+}
+
+// answer is the pairing handler: admit a candidate that holds an invite of
+// one of our rooms.
+func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed []byte) ([]byte, error) {
+	var target *room.Room
+	var seed room.Secret32
+	for _, r := range rs.list() {
+		r.View(func(v *room.View) {
+			if inv, ok := v.Invites[room.InviteID(id)]; ok {
+				target, seed = r, inv.Seed
+			}
+		})
+		if target != nil {
+			break
+		}
+	}
+	if target == nil {
+		return nil, errors.New("no such invite here")
+	}
+	inv := pairing.FromSeed(seed.Bytes())
+	req, err := pairing.OpenRequest(inv, sealed)
+	if err != nil {
+		rs.log.Debug("pairing request refused", logattr.Peer(from.String()), logattr.Err(err))
+		return nil, errors.New("invalid request")
+	}
+	var already bool
+	target.View(func(v *room.View) { _, already = v.Members[req.Identity] })
+	if !already {
+		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
+			return nil, errors.New("this device cannot admit members")
+		}
+	}
+	var reason string
+	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder()}
+	target.View(func(v *room.View) {
+		a.Name = v.Name
+		if _, ok := v.Members[req.Identity]; ok {
+			a.OK = true
+			return
+		}
+		reason = "not admitted"
+		for i := len(v.Rejections) - 1; i >= 0; i-- {
+			if v.Rejections[i].Op == room.OpAddMember {
+				reason = v.Rejections[i].Reason
+				break
+			}
+		}
+	})
+	if !a.OK {
+		return nil, errors.New(reason)
+	}
+	for e, ks := range target.EpochKeys() {
+		for _, k := range ks {
+			a.Keys = append(a.Keys, pairing.EpochKey{Epoch: e, Key: k})
+		}
+	}
+	rs.log.Info("member admitted", logattr.Room(target.ID().String()), slog.String("identity", req.Identity.Short()), slog.String("name", req.Name))
+	return pairing.SealAnswer(req, a)
+}
+
+// join asks the peers that may hold an invite to admit this device, then
+// opens the room and syncs it.
+func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
+	inv, hint, err := pairing.ParseLink(link)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	var candidates []peer.ID
+	if hint != "" {
+		if p, err := peer.Decode(hint); err == nil {
+			candidates = append(candidates, p)
+		}
+	}
+	for _, ai := range rs.node.FindPeers(ctx, inv.Topic(), 8) {
+		rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		candidates = append(candidates, ai.ID)
+	}
+	candidates = append(candidates, rs.node.Peers()...)
+	var lastErr error = ErrNoAdmin
+	tried := map[peer.ID]bool{}
+	for _, p := range candidates {
+		if tried[p] || p == rs.node.Host.ID() {
+			continue
+		}
+		tried[p] = true
+		r, err := rs.ask(ctx, p, inv)
+		if err == nil {
+			return r, nil
+		}
+		var refused *pairing.RefusedError
+		if errors.As(err, &refused) && refused.Reason != "no such invite here" {
+			return nil, fmt.Errorf("the room refused: %s", refused.Reason)
+		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("%w (%v); ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
+}
+
+func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.Room, error) {
+	if rs.node.Host.Network().Connectedness(p) != network.Connected {
+		if len(rs.node.Host.Peerstore().Addrs(p)) == 0 {
+			fctx, cancel := context.WithTimeout(ctx, findTimeout)
+			ai, err := rs.node.DHT.FindPeer(fctx, p)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("finding %s: %w", p.ShortString(), err)
+			}
+			rs.node.Host.Peerstore().AddAddrs(p, ai.Addrs, time.Hour)
+		}
+		if err := rs.node.Host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+			return nil, fmt.Errorf("reaching %s: %w", p.ShortString(), err)
+		}
+	}
+	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
+	if err != nil {
+		return nil, err
+	}
+	sa, err := pairing.Ask(ctx, rs.node.Host, p, inv.ID(), sealed)
+	if err != nil {
+		return nil, err
+	}
+	a, err := pairing.OpenAnswer(eph, inv.ID(), sa)
+	if err != nil {
+		return nil, err
+	}
+	key := room.KeyFromBytes(a.RoomKey)
+	rs.mu.Lock()
+	existing, have := rs.byID[key.ID()]
+	rs.mu.Unlock()
+	if have {
+		return existing, nil
+	}
+	rec := roomRecord{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix()}
+	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
+		return nil, err
+	}
+	r, err := rs.open(rec)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range a.Keys {
+		r.LoadKey(k.Epoch, k.Key)
+		rs.store.SaveKey(r.Discovery(), k.Epoch, k.Key)
+	}
+	if err := rs.sync.Sync(ctx, p, r.Discovery()); err != nil {
+		rs.log.Debug("first sync", logattr.Err(err))
+	}
+	// Wait until the admission has reached us and we said hello.
+	for ctx.Err() == nil {
+		var member bool
+		r.View(func(v *room.View) { _, member = v.Devices[rs.self.Device.Public()] })
+		if member {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	rs.announce(ctx, r)
+	return r, nil
+}
+
+// addrs returns the node's full multiaddrs, loopback last.
+func (rs *rooms) addrs() []string {
+	out := rs.node.Addrs()
+	slices.SortStableFunc(out, func(a, b string) int {
+		la, lb := isLoopback(a), isLoopback(b)
+		switch {
+		case la == lb:
+			return 0
+		case la:
+			return 1
+		}
+		return -1
+	})
+	return out
+}
+
+func isLoopback(s string) bool {
+	m, err := ma.NewMultiaddr(s)
+	if err != nil {
+		return false
+	}
+	v, err := m.ValueForProtocol(ma.P_IP4)
+	return err == nil && strings.HasPrefix(v, "127.") || strings.Contains(s, "/ip6/::1/")
+}

@@ -1,0 +1,158 @@
+package device
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Buckets of the daemon's database. Log blocks are small records (an
+// entry is at most 64 KiB, a chat message far less) and live in bbolt with
+// their heads; file contents never do (they go to the chunk store).
+var (
+	bucketRooms = []byte("rooms")
+)
+
+func bucketOf(kind string, d log.Discovery) []byte { return []byte(kind + "/" + d.String()) }
+
+// roomRecord is what the daemon keeps of a room it holds.
+type roomRecord struct {
+	Key     [32]byte           `json:"key"`
+	Founder identity.PublicKey `json:"founder"`
+	Name    string             `json:"name"` // as last seen, for listing
+	Joined  int64              `json:"joined"`
+}
+
+// roomStore implements room.Store on the daemon's database.
+type roomStore struct{ db *storage.DB }
+
+var _ room.Store = roomStore{}
+
+func logKey(writer identity.PublicKey, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
+}
+
+// SaveBlocks stores blocks [start, start+len) of a log and the head that
+// covers them, in one transaction.
+func (s roomStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+	hb, _ := h.MarshalBinary()
+	return s.db.Update(func(tx *storage.Tx) error {
+		for i, b := range blocks {
+			if err := tx.Put(bucketOf("blocks", d), logKey(h.Writer, start+uint64(i)), b); err != nil {
+				return err
+			}
+		}
+		return tx.Put(bucketOf("heads", d), logKey(h.Writer, h.Length), hb)
+	})
+}
+
+// SaveKey stores an epoch key learnt from a rotation.
+func (s roomStore) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
+	k := binary.BigEndian.AppendUint64(nil, epoch)
+	k = append(k, key[:8]...) // several keys may share an epoch
+	return s.db.Put(bucketOf("keys", d), k, key[:])
+}
+
+func (s roomStore) saveRecord(id room.ID, rec roomRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.db.Put(bucketRooms, id[:], b)
+}
+
+func (s roomStore) deleteRoom(id room.ID, d log.Discovery) error {
+	return s.db.Update(func(tx *storage.Tx) error {
+		for _, kind := range []string{"blocks", "heads", "keys"} {
+			var keys [][]byte
+			tx.ForEach(bucketOf(kind, d), func(k, _ []byte) error {
+				keys = append(keys, append([]byte{}, k...))
+				return nil
+			})
+			for _, k := range keys {
+				if err := tx.Delete(bucketOf(kind, d), k); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Delete(bucketRooms, id[:])
+	})
+}
+
+func (s roomStore) records() (map[room.ID]roomRecord, error) {
+	out := map[room.ID]roomRecord{}
+	err := s.db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(bucketRooms, func(k, v []byte) error {
+			var rec roomRecord
+			if len(k) != len(room.ID{}) {
+				return fmt.Errorf("room record key of %d bytes", len(k))
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("room record: %w", err)
+			}
+			out[room.ID(k)] = rec
+			return nil
+		})
+	})
+	return out, err
+}
+
+// load restores a room's logs and keys into r.
+func (s roomStore) load(r *room.Room) error {
+	d := r.Discovery()
+	heads := map[identity.PublicKey][]log.Head{}
+	blocks := map[identity.PublicKey][][]byte{}
+	var keys [][2][]byte
+	err := s.db.View(func(tx *storage.Tx) error {
+		err := tx.ForEach(bucketOf("heads", d), func(k, v []byte) error {
+			h, err := log.ParseHead(v)
+			if err != nil {
+				return err
+			}
+			heads[h.Writer] = append(heads[h.Writer], h)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.ForEach(bucketOf("blocks", d), func(k, v []byte) error {
+			if len(k) != 40 {
+				return fmt.Errorf("block key of %d bytes", len(k))
+			}
+			w := identity.PublicKey(k[:32])
+			if binary.BigEndian.Uint64(k[32:]) != uint64(len(blocks[w])) {
+				return fmt.Errorf("log %s has a gap", w.Short())
+			}
+			blocks[w] = append(blocks[w], append([]byte{}, v...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.ForEach(bucketOf("keys", d), func(k, v []byte) error {
+			keys = append(keys, [2][]byte{append([]byte{}, k...), append([]byte{}, v...)})
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("loading room %s: %w", r.ID(), err)
+	}
+	for _, kv := range keys {
+		if len(kv[0]) < 8 || len(kv[1]) != 32 {
+			return fmt.Errorf("loading room %s: bad epoch key record", r.ID())
+		}
+		r.LoadKey(binary.BigEndian.Uint64(kv[0]), [32]byte(kv[1]))
+	}
+	for w, hs := range heads {
+		if err := r.LoadLog(w, hs, blocks[w]); err != nil {
+			return err
+		}
+	}
+	r.Process()
+	return nil
+}
