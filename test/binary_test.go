@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	hearthBin = filepath.Join(dir, "hearth")
-	build := exec.Command("go", "build", "-o", hearthBin, "../cmd/hearth")
+	build := exec.Command("go", append(append([]string{"build"}, raceFlags...), "-o", hearthBin, "../cmd/hearth")...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building hearth:", err)
