@@ -70,6 +70,7 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Uptime:     d.now().Sub(d.started).Seconds(),
 	}
 	d.mu.Unlock()
+	st.Connections = d.rooms.connections()
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -570,4 +571,36 @@ func isLoopback(s string) bool {
 	}
 	v, err := m.ValueForProtocol(ma.P_IP4)
 	return err == nil && strings.HasPrefix(v, "127.") || strings.Contains(s, "/ip6/::1/")
+}
+
+// connections lists the connected peers, how each is reached (a relayed
+// connection counts only while no direct one exists) and whether it is a
+// device of one of our rooms.
+func (rs *rooms) connections() []control.Connection {
+	devices := map[peer.ID]bool{}
+	for _, r := range rs.list() {
+		r.View(func(v *room.View) {
+			for d := range v.Devices {
+				if p, err := peerOf(d); err == nil {
+					devices[p] = true
+				}
+			}
+		})
+	}
+	out := []control.Connection{}
+	for _, p := range rs.node.Peers() {
+		c := control.Connection{PeerID: p.String(), Path: "relay", Device: devices[p]}
+		for _, conn := range rs.node.Host.Network().ConnsToPeer(p) {
+			addr := conn.RemoteMultiaddr().String()
+			if c.Addr == "" || !strings.Contains(addr, "/p2p-circuit") {
+				c.Addr = addr
+			}
+			if !strings.Contains(addr, "/p2p-circuit") {
+				c.Path = "direct"
+			}
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b control.Connection) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return out
 }

@@ -37,6 +37,16 @@ type Status struct {
 	Version    string   `json:"version"`
 	Started    string   `json:"started"` // RFC 3339
 	Uptime     float64  `json:"uptime_seconds"`
+	// Connections are the peers connected now and how.
+	Connections []Connection `json:"connections"`
+}
+
+// Connection is one connected peer.
+type Connection struct {
+	PeerID string `json:"peer_id"`
+	Addr   string `json:"addr"`   // the remote multiaddr
+	Path   string `json:"path"`   // "direct" or "relay"
+	Device bool   `json:"device"` // a device of one of this node's rooms
 }
 
 // Device is one device of the identity, as this daemon knows it.
