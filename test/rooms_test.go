@@ -25,10 +25,24 @@ type daemon struct {
 	done   chan error
 	addrs  []string
 	phrase string
+	ns     string // network namespace to run in; "" for the test's own
 }
 
 func newDaemon(t *testing.T, name string, args ...string) *daemon {
 	return newDaemonPhrase(t, name, "", args...)
+}
+
+// newDaemonIn starts a daemon inside network namespace ns, listening on
+// every interface of that namespace.
+func newDaemonIn(t *testing.T, ns, name string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: name, home: filepath.Join(t.TempDir(), name), args: args, ns: ns}
+	if _, stderr, code := hearth(t, "", "id", "create", "--home", d.home, "--name", name); code != 0 {
+		t.Fatalf("%s: id create: %s", name, stderr)
+	}
+	d.start()
+	t.Cleanup(d.stop)
+	return d
 }
 
 // newDaemonPhrase makes a home, with an identity restored from phrase (a
@@ -56,7 +70,15 @@ func (d *daemon) start() {
 	d.t.Helper()
 	args := append([]string{"daemon", "--home", d.home, "--no-mdns",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"}, d.args...)
-	d.cmd = exec.Command(hearthBin, args...)
+	if d.ns != "" {
+		// In its own namespace a daemon listens on every interface there
+		// (only the test's namespaces) and uses mDNS unless told not to.
+		args = append([]string{"netns", "exec", d.ns, hearthBin, "daemon", "--home", d.home,
+			"--listen", "/ip4/0.0.0.0/tcp/0", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"}, d.args...)
+		d.cmd = exec.Command("ip", args...)
+	} else {
+		d.cmd = exec.Command(hearthBin, args...)
+	}
 	d.logs = &bytes.Buffer{}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
