@@ -335,22 +335,8 @@ func (rs *rooms) connect(ctx context.Context, r *room.Room) {
 }
 
 func (rs *rooms) trySync(ctx context.Context, p peer.ID, r *room.Room) {
-	if rs.node.Host.Network().Connectedness(p) != network.Connected {
-		if len(rs.node.Host.Peerstore().Addrs(p)) == 0 {
-			fctx, cancel := context.WithTimeout(ctx, findTimeout)
-			ai, err := rs.node.DHT.FindPeer(fctx, p)
-			cancel()
-			if err != nil {
-				return
-			}
-			rs.node.Host.Peerstore().AddAddrs(p, ai.Addrs, time.Hour)
-		}
-		cctx, cancel := context.WithTimeout(ctx, findTimeout)
-		err := rs.node.Host.Connect(cctx, peer.AddrInfo{ID: p})
-		cancel()
-		if err != nil {
-			return
-		}
+	if err := rs.node.Reach(ctx, p); err != nil {
+		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, findTimeout)
 	defer cancel()
@@ -400,7 +386,7 @@ func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed
 		}
 	}
 	if target == nil {
-		return nil, errors.New("no such invite here")
+		return nil, errors.New(pairing.NoSuchInvite)
 	}
 	inv := pairing.FromSeed(seed.Bytes())
 	req, err := pairing.OpenRequest(inv, sealed)
@@ -475,7 +461,7 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 			return r, nil
 		}
 		var refused *pairing.RefusedError
-		if errors.As(err, &refused) && refused.Reason != "no such invite here" {
+		if errors.As(err, &refused) && refused.Reason != pairing.NoSuchInvite && refused.Reason != pairing.TooMany {
 			return nil, fmt.Errorf("the room refused: %s", refused.Reason)
 		}
 		lastErr = err
@@ -484,19 +470,8 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 }
 
 func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.Room, error) {
-	if rs.node.Host.Network().Connectedness(p) != network.Connected {
-		if len(rs.node.Host.Peerstore().Addrs(p)) == 0 {
-			fctx, cancel := context.WithTimeout(ctx, findTimeout)
-			ai, err := rs.node.DHT.FindPeer(fctx, p)
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("finding %s: %w", p.ShortString(), err)
-			}
-			rs.node.Host.Peerstore().AddAddrs(p, ai.Addrs, time.Hour)
-		}
-		if err := rs.node.Host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
-			return nil, fmt.Errorf("reaching %s: %w", p.ShortString(), err)
-		}
+	if err := rs.node.Reach(ctx, p); err != nil {
+		return nil, err
 	}
 	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
 	if err != nil {

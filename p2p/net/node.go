@@ -18,9 +18,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -37,6 +39,12 @@ const (
 	ProtocolSync    protocol.ID = "/hearth/sync/1.0.0"
 	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
 	mdnsService                 = "hearth"
+)
+
+// Limits of one relayed connection on a public node.
+const (
+	relayDuration = 30 * time.Minute
+	relayData     = 64 << 20
 )
 
 // DefaultListen are the addresses a node listens on when none are given:
@@ -150,10 +158,22 @@ func New(cfg Config) (*Node, error) {
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 	}
-	if cfg.Public {
-		opts = append(opts, libp2p.EnableRelayService(), libp2p.ForceReachabilityPublic())
-	} else if len(boot) > 0 {
-		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(boot))
+	switch {
+	case cfg.Public:
+		// A relayed connection carries a household's sync and pairing
+		// until hole punching replaces it; bounded so that a stranger
+		// cannot use the relay as a free pipe.
+		opts = append(opts, libp2p.EnableRelayService(relay.WithLimit(&relay.RelayLimit{Duration: relayDuration, Data: relayData})),
+			libp2p.ForceReachabilityPublic())
+	case len(boot) > 0:
+		// A home device sits behind a router: take a relay slot on the
+		// bootstrap nodes at once rather than wait for AutoNAT to agree,
+		// so others can reach it from its first seconds. A household has
+		// one or two such nodes, not the four candidates autorelay waits
+		// for by default.
+		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(boot,
+			autorelay.WithMinCandidates(1), autorelay.WithNumRelays(min(len(boot), 2)), autorelay.WithBootDelay(0)),
+			libp2p.ForceReachabilityPrivate())
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
@@ -291,3 +311,53 @@ func (n *Node) PathTo(p peer.ID) string {
 	}
 	return "none"
 }
+
+// Reach connects to p if it is not connected yet: with the addresses
+// known, else those the DHT finds, else through each bootstrap node as a
+// circuit relay (a device behind a NAT holds a relay slot there).
+func (n *Node) Reach(ctx context.Context, p peer.ID) error {
+	if n.Host.Network().Connectedness(p) == network.Connected {
+		return nil
+	}
+	var errs []error
+	try := func(ai peer.AddrInfo) bool {
+		cctx, cancel := context.WithTimeout(ctx, reachTimeout)
+		defer cancel()
+		err := n.Host.Connect(cctx, ai)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return err == nil
+	}
+	if len(n.Host.Peerstore().Addrs(p)) > 0 && try(peer.AddrInfo{ID: p}) {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	ai, err := n.DHT.FindPeer(fctx, p)
+	cancel()
+	if err == nil && len(ai.Addrs) > 0 && try(ai) {
+		return nil
+	}
+	for _, r := range n.bootstrap {
+		if r.ID == p {
+			continue
+		}
+		var addrs []ma.Multiaddr
+		for _, a := range r.Addrs {
+			c, err := ma.NewMultiaddr(a.String() + "/p2p/" + r.ID.String() + "/p2p-circuit")
+			if err == nil {
+				addrs = append(addrs, c)
+			}
+		}
+		if try(peer.AddrInfo{ID: p, Addrs: addrs}) {
+			return nil
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("no address known for %s", p.ShortString())
+	}
+	return fmt.Errorf("reaching %s: %w", p.ShortString(), errors.Join(errs...))
+}
+
+// reachTimeout bounds one attempt to connect to a peer.
+const reachTimeout = 10 * time.Second

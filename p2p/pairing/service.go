@@ -25,6 +25,12 @@ import (
 // nothing secret: "no such invite here", "not an admin").
 type Handler func(ctx context.Context, from peer.ID, id ID, sealed []byte) ([]byte, error)
 
+// Refusals a candidate may try elsewhere or later.
+const (
+	NoSuchInvite = "no such invite here"
+	TooMany      = "too many requests: try again later"
+)
+
 // Timeouts and rates of the protocol.
 const (
 	streamTimeout = 30 * time.Second
@@ -84,7 +90,7 @@ func (s *Service) handle(st network.Stream) {
 	p := st.Conn().RemotePeer()
 	st.SetDeadline(time.Now().Add(streamTimeout))
 	if !s.allow(p) {
-		writeMsg(st, append([]byte{1}, "too many requests: try again later"...))
+		writeMsg(st, append([]byte{1}, TooMany...))
 		return
 	}
 	body, err := readMsg(bufio.NewReader(st), 16+MaxRequest)
@@ -105,7 +111,7 @@ func (s *Service) handle(st network.Stream) {
 
 // Ask sends a sealed request to p and returns its sealed answer.
 func Ask(ctx context.Context, h host.Host, p peer.ID, id ID, sealed []byte) ([]byte, error) {
-	st, err := h.NewStream(ctx, p, hnet.ProtocolPairing)
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth pairing"), p, hnet.ProtocolPairing)
 	if err != nil {
 		return nil, err
 	}

@@ -167,7 +167,7 @@ func (s *Service) Sync(ctx context.Context, p peer.ID, d log.Discovery) error {
 	if s.isBanned(p) {
 		return errors.New("sync: peer is banned")
 	}
-	st, err := s.cfg.Host.NewStream(ctx, p, hnet.ProtocolSync)
+	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "hearth sync"), p, hnet.ProtocolSync)
 	if err != nil {
 		return fmt.Errorf("sync: opening stream to %s: %w", p.ShortString(), err)
 	}

@@ -1,0 +1,129 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// natWorld is a "public" segment (198.51.100.0/24, only inside the test's
+// namespaces) with a relay/bootstrap node, and two home LANs behind NAT
+// routers.
+type natWorld struct {
+	pub          string // the public namespace
+	lanA, lanB   string // one host on each home LAN
+	natA, natB   string
+	relayAddress string
+}
+
+// buildNAT makes the namespaces. symmetric picks a fresh port for every
+// connection (MASQUERADE --random-fully) instead of keeping the source port.
+func buildNAT(t *testing.T, symmetric bool) *natWorld {
+	t.Helper()
+	p := fmt.Sprintf("n%d", os.Getpid()%10000)
+	w := &natWorld{pub: p + "-pub", natA: p + "-natA", natB: p + "-natB", lanA: p + "-lanA", lanB: p + "-lanB"}
+	for _, ns := range []string{w.pub, w.natA, w.natB, w.lanA, w.lanB} {
+		sh(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	sh(t, "ip", "-n", w.pub, "link", "add", "br0", "type", "bridge")
+	sh(t, "ip", "-n", w.pub, "addr", "add", "198.51.100.1/24", "dev", "br0")
+	sh(t, "ip", "-n", w.pub, "link", "set", "br0", "up")
+	for i, side := range []struct{ nat, lan string }{{w.natA, w.lanA}, {w.natB, w.lanB}} {
+		n := i + 2
+		// The router's outside leg on the public segment.
+		sh(t, "ip", "link", "add", "out", "netns", side.nat, "type", "veth", "peer", "name", fmt.Sprintf("to%d", n), "netns", w.pub)
+		sh(t, "ip", "-n", w.pub, "link", "set", fmt.Sprintf("to%d", n), "master", "br0", "up")
+		sh(t, "ip", "-n", side.nat, "addr", "add", fmt.Sprintf("198.51.100.%d/24", n), "dev", "out")
+		sh(t, "ip", "-n", side.nat, "link", "set", "out", "up")
+		// Its inside leg on the home LAN.
+		sh(t, "ip", "link", "add", "in", "netns", side.nat, "type", "veth", "peer", "name", "eth0", "netns", side.lan)
+		sh(t, "ip", "-n", side.nat, "addr", "add", fmt.Sprintf("10.88.%d.1/24", n), "dev", "in")
+		sh(t, "ip", "-n", side.nat, "link", "set", "in", "up")
+		sh(t, "ip", "-n", side.lan, "addr", "add", fmt.Sprintf("10.88.%d.2/24", n), "dev", "eth0")
+		sh(t, "ip", "-n", side.lan, "link", "set", "eth0", "up")
+		sh(t, "ip", "-n", side.lan, "route", "add", "default", "via", fmt.Sprintf("10.88.%d.1", n))
+		sh(t, "ip", "netns", "exec", side.nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		rule := []string{"ip", "netns", "exec", side.nat, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "out", "-j", "MASQUERADE"}
+		if symmetric {
+			rule = append(rule, "--random-fully")
+		}
+		sh(t, rule...)
+	}
+	return w
+}
+
+// natPair builds the world, a relay on the public segment and a device
+// on each home LAN, and has bob join alice's room. It returns the two
+// daemons and the room id.
+func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
+	t.Helper()
+	requireNetns(t)
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("iptables is not installed: scripts/setup --test installs it")
+	}
+	w := buildNAT(t, symmetric)
+	relay := newDaemonIn(t, w.pub, "relay", "--public", "--no-mdns")
+	var boot string
+	for _, a := range relay.addrs {
+		if strings.Contains(a, "198.51.100.1") && strings.Contains(a, "/tcp/") {
+			boot = a
+		}
+	}
+	alice = newDaemonIn(t, w.lanA, "alice", "--no-mdns", "--bootstrap", boot)
+	bob = newDaemonIn(t, w.lanB, "bob", "--no-mdns", "--bootstrap", boot)
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "far")
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", "far")
+	start := time.Now()
+	var err string
+	for time.Since(start) < 2*time.Minute {
+		_, stderr, code := hearth(t, "", "room", "join", inv.Link, "--home", bob.home)
+		if code == 0 {
+			err = ""
+			break
+		}
+		err = stderr
+		time.Sleep(2 * time.Second) // alice takes her relay slot in her first seconds
+	}
+	if err != "" {
+		t.Fatalf("join across NATs: %s", err)
+	}
+	t.Logf("joined across NATs after %v", time.Since(start).Round(time.Second))
+	alice.run(0, "", "room", "send", "far", "hello from behind a NAT")
+	bob.run(0, "", "room", "send", "far", "hello back")
+	converge(t, created.Room, 2, alice, bob)
+	return alice, bob, created.Room
+}
+
+// pathTo returns how d reaches the device peer it is connected to.
+func pathTo(d *daemon) string {
+	var st struct {
+		Connections []struct {
+			Path   string
+			Device bool
+		}
+	}
+	d.json(&st, "status")
+	for _, c := range st.Connections {
+		if c.Device {
+			return c.Path
+		}
+	}
+	return "none"
+}
+
+// TestNATRelayFallback: behind symmetric NATs (a new port per connection)
+// hole punching cannot work; the peers talk through the relay.
+func TestNATRelayFallback(t *testing.T) {
+	_, bob, _ := natPair(t, true)
+	if p := pathTo(bob); p != "relay" {
+		t.Fatalf("path %q, want relay", p)
+	}
+	t.Logf("symmetric NATs: path relay")
+}
