@@ -138,3 +138,36 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("bad phrase: exit %d %q", code, stderr)
 	}
 }
+
+// TestBench runs `hearth bench --quick` for real and checks that it
+// measures every figure (the numbers themselves are quoted in notes, never
+// asserted: this machine is noisy).
+func TestBench(t *testing.T) {
+	out, stderr, code := hearth(t, "", "bench", "--quick", "--json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Figures []struct {
+			Name  string
+			Value float64
+			Unit  string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := []string{"catch-up", "message latency p50", "message latency p99", "daemon RSS idle"}
+	for _, w := range want {
+		found := false
+		for _, f := range res.Figures {
+			if f.Name == w && f.Value > 0 {
+				found = true
+				t.Logf("%s: %.2f %s", f.Name, f.Value, f.Unit)
+			}
+		}
+		if !found {
+			t.Errorf("no figure %q in %s", w, out)
+		}
+	}
+}

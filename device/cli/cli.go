@@ -91,6 +91,7 @@ type options struct {
 	bootstrap      multiFlag
 	noMDNS         bool
 	public         bool
+	quick          bool
 }
 
 // multiFlag collects a repeatable string flag.

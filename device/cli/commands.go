@@ -65,6 +65,12 @@ storage and serves the control API on the unix socket hearth.sock in the
 home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			{name: "status", summary: "ask the daemon for its status", run: runStatus},
 			roomCommands(),
+			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
+				long: `Measure whole-system figures on this machine with real components: catch-up
+of a new member over libp2p on loopback (entries/s), message latency from send
+to visible at the other peer (p50/p99), and the resident memory of a daemon
+process idle and holding many rooms. Prints a table, or JSON with --json.
+--quick shrinks the workloads to about a minute.`},
 		},
 	}
 	var link func(c *command)

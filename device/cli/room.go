@@ -5,12 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/hearthp2p/hearth/device/bench"
 	"github.com/hearthp2p/hearth/device/control"
 )
 
@@ -273,4 +275,28 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	return okOut(r, "role set")
+}
+
+func benchFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.quick, "quick", false, "smaller workloads: about a minute")
+}
+
+func runBench(ctx context.Context, r *runner, _ []string) error {
+	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
+	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Progress: progress})
+	if err != nil {
+		return err
+	}
+	return r.emit(map[string]any{"figures": figs}, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "FIGURE\tVALUE\tUNIT\tHOW\n")
+		for _, f := range figs {
+			v := strconv.FormatFloat(f.Value, 'f', 0, 64)
+			if f.Value < 100 {
+				v = strconv.FormatFloat(f.Value, 'f', 2, 64)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, v, f.Unit, f.Note)
+		}
+		tw.Flush()
+	})
 }

@@ -1,0 +1,323 @@
+// Package bench measures whole-system figures of Hearth on this machine:
+// what `hearth bench` prints. Every figure comes from real components (real
+// libp2p hosts on loopback, real daemons as processes), never from a model.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/replication"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// Figure is one measured number.
+type Figure struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	Note  string  `json:"note,omitempty"`
+}
+
+// Config sizes a run. Quick shrinks every workload to finish in about a
+// minute.
+type Config struct {
+	Quick bool
+	// Binary is the hearth executable for the figures that need a daemon
+	// process (memory); empty means this process's own executable.
+	Binary string
+	// Progress, if set, receives a line as each figure starts.
+	Progress func(string)
+}
+
+// Run measures every figure.
+func Run(ctx context.Context, cfg Config) ([]Figure, error) {
+	say := cfg.Progress
+	if say == nil {
+		say = func(string) {}
+	}
+	n, lat := 100_000, 300
+	rooms := 100
+	if cfg.Quick {
+		n, lat, rooms = 20_000, 100, 20
+	}
+	var out []Figure
+	say(fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n))
+	f, err := catchUp(ctx, n)
+	if err != nil {
+		return out, fmt.Errorf("catch-up: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("latency: %d messages, send to visible at the other peer", lat))
+	f, err = latency(ctx, lat)
+	if err != nil {
+		return out, fmt.Errorf("latency: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms))
+	f, err = memory(ctx, cfg.Binary, rooms)
+	if err != nil {
+		return out, fmt.Errorf("memory: %w", err)
+	}
+	return append(out, f...), nil
+}
+
+type member struct {
+	id   identity.SigningKey
+	self room.Self
+}
+
+func newMember() member {
+	id, _ := identity.GenerateSigningKey()
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(id, dev.Public(), 1).MarshalBinary()
+	rec, _ := identity.NewDeviceRecord(id.Public(), dev, seal.Public(), "bench", time.Now())
+	rb, _ := rec.MarshalBinary()
+	return member{id: id, self: room.Self{Identity: id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb}}
+}
+
+// peerNode is a room on a real libp2p host on loopback.
+type peerNode struct {
+	node *hnet.Node
+	svc  *replication.Service
+	room *room.Room
+	ch   chan struct{}
+}
+
+func newPeer(key room.Key, founder identity.PublicKey, m member) (*peerNode, error) {
+	n, err := hnet.New(hnet.Config{Key: m.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		return nil, err
+	}
+	p := &peerNode{node: n, ch: make(chan struct{}, 1)}
+	p.room, err = room.Open(room.Config{Key: key, Founder: founder, Self: m.self, OnChange: func([]log.Head) {
+		if p.svc != nil {
+			p.svc.Changed(key.Discovery())
+		}
+		select {
+		case p.ch <- struct{}{}:
+		default:
+		}
+	}})
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	p.svc = replication.New(replication.Config{Host: n.Host, Lookup: func(d log.Discovery) (replication.Room, bool) {
+		return p.room, d == key.Discovery()
+	}})
+	return p, nil
+}
+
+func (p *peerNode) close() {
+	p.svc.Close()
+	p.node.Close()
+}
+
+func (p *peerNode) messages() (n int) {
+	p.room.View(func(v *room.View) { n = len(v.Messages) })
+	return n
+}
+
+func connect(ctx context.Context, a, b *peerNode) error {
+	if err := a.node.Host.Connect(ctx, peer.AddrInfo{ID: b.node.Host.ID(), Addrs: b.node.Host.Addrs()}); err != nil {
+		return err
+	}
+	return a.svc.Sync(ctx, b.node.Host.ID(), a.room.Discovery())
+}
+
+func pair() (key room.Key, alice, bob member, a *peerNode, err error) {
+	key = room.NewKey()
+	alice, bob = newMember(), newMember()
+	a, err = newPeer(key, alice.id.Public(), alice)
+	if err != nil {
+		return
+	}
+	if err = a.room.Create("bench"); err != nil {
+		return
+	}
+	_, err = a.room.Write(room.Op{Type: room.OpAddMember, Identity: bob.id.Public(), Role: room.RoleMember})
+	return
+}
+
+func catchUp(ctx context.Context, n int) ([]Figure, error) {
+	key, alice, bob, a, err := pair()
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	ops := make([]room.Op, n)
+	for i := range ops {
+		ops[i] = room.Op{Type: room.OpMessage, Text: fmt.Sprintf("message %d: a line of chat of typical length", i)}
+	}
+	if _, err := a.room.WriteBatch(ops); err != nil {
+		return nil, err
+	}
+	b, err := newPeer(key, alice.id.Public(), bob)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	start := time.Now()
+	if err := connect(ctx, b, a); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for b.messages() < n {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("only %d of %d after the deadline", b.messages(), n)
+		}
+		select {
+		case <-b.ch:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	el := time.Since(start)
+	return []Figure{
+		{Name: "catch-up", Value: float64(n) / el.Seconds(), Unit: "entries/s", Note: fmt.Sprintf("%d messages over libp2p TCP on loopback: verified, decrypted, ordered, applied", n)},
+		{Name: "catch-up time", Value: el.Seconds(), Unit: "s"},
+	}, nil
+}
+
+func latency(ctx context.Context, count int) ([]Figure, error) {
+	key, alice, bob, a, err := pair()
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	b, err := newPeer(key, alice.id.Public(), bob)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	if err := connect(ctx, b, a); err != nil {
+		return nil, err
+	}
+	base := b.messages()
+	var lat []time.Duration
+	for i := range count {
+		want := base + i + 1
+		start := time.Now()
+		if _, err := a.room.Write(room.Op{Type: room.OpMessage, Text: "ping " + strconv.Itoa(i)}); err != nil {
+			return nil, err
+		}
+		for b.messages() < want {
+			select {
+			case <-b.ch:
+			case <-time.After(5 * time.Second):
+				return nil, errors.New("a message did not arrive in 5 s")
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	note := fmt.Sprintf("%d messages, libp2p TCP on loopback, in memory (no disk)", count)
+	return []Figure{
+		{Name: "message latency p50", Value: pct(0.50), Unit: "ms", Note: note},
+		{Name: "message latency p99", Value: pct(0.99), Unit: "ms"},
+	}, nil
+}
+
+// memory starts a daemon process on a fresh home and reads its resident
+// set size idle and after creating rooms.
+func memory(ctx context.Context, bin string, rooms int) ([]Figure, error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	home, err := os.MkdirTemp("", "hearth-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(home)
+	home = filepath.Join(home, "h")
+	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("id create: %v: %s", err, out)
+	}
+	d := exec.CommandContext(ctx, bin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			d.Process.Signal(os.Interrupt)
+			d.Wait()
+		})
+	}
+	defer stop()
+	c := control.NewClient(filepath.Join(home, "hearth.sock"))
+	for i := 0; ; i++ {
+		if _, err := c.Status(ctx); err == nil {
+			break
+		}
+		if i > 200 {
+			return nil, errors.New("the daemon did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	idle, err := rss(d.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rooms {
+		if _, err := c.CreateRoom(ctx, fmt.Sprintf("room %d", i)); err != nil {
+			return nil, err
+		}
+		if _, err := c.Send(ctx, fmt.Sprintf("room %d", i), control.MessageSend{Text: "hello"}); err != nil {
+			return nil, err
+		}
+	}
+	time.Sleep(2 * time.Second)
+	full, err := rss(d.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	return []Figure{
+		{Name: "daemon RSS idle", Value: idle, Unit: "MiB"},
+		{Name: fmt.Sprintf("daemon RSS with %d rooms", rooms), Value: full, Unit: "MiB"},
+	}, nil
+}
+
+func rss(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the daemon's memory (Linux only): %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+// JSON renders figures as one object.
+func JSON(figs []Figure) ([]byte, error) {
+	return json.Marshal(map[string]any{"figures": figs})
+}
