@@ -154,7 +154,6 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.EnableNATService(),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 	}
@@ -174,6 +173,11 @@ func New(cfg Config) (*Node, error) {
 		opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(boot,
 			autorelay.WithMinCandidates(1), autorelay.WithNumRelays(min(len(boot), 2)), autorelay.WithBootDelay(0)),
 			libp2p.ForceReachabilityPrivate())
+	default:
+		// Reachability unknown: AutoNAT finds out, and this node answers
+		// others' AutoNAT dial-backs. (Not combined with a forced
+		// reachability: libp2p then never closes the dial-back host.)
+		opts = append(opts, libp2p.EnableNATService())
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
