@@ -427,3 +427,66 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("after restart: %s", r.stdout)
 	}
 }
+
+// TestRoomCommands drives every room command of one daemon: create, list,
+// members, send, history, react, role, leave, and their refusals.
+func TestRoomCommands(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	if r := hearth(t, nil, artPhrase, "id", "restore", "--home", home, "--name", "pi"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	startDaemon(t, home)
+	run := func(want int, args ...string) result {
+		t.Helper()
+		r := hearth(t, nil, "", append(args, "--home", home)...)
+		if r.code != want {
+			t.Fatalf("%v: exit %d, want %d: %s", args, r.code, want, r.stderr)
+		}
+		return r
+	}
+	created := decode(t, run(0, "room", "create", "Kitchen", "--json").stdout)
+	id := created["room"].(string)
+	if len(id) != 32 || len(created["discovery"].(string)) != 64 {
+		t.Fatalf("create: %v", created)
+	}
+	if r := run(0, "room", "list"); !strings.Contains(r.stdout, "Kitchen") || !strings.Contains(r.stdout, "admin") {
+		t.Fatalf("list: %s", r.stdout)
+	}
+	msg := decode(t, run(0, "room", "send", "kitchen", "hello", "--json").stdout)["id"].(string)
+	run(0, "room", "send", id[:8], "reply", "--reply-to", msg)
+	run(0, "room", "react", "Kitchen", msg, "👍")
+	hist := run(0, "room", "history", "Kitchen", "--json").stdout
+	if !strings.Contains(hist, `"reply_to":"`+msg+`"`) || !strings.Contains(hist, "👍") {
+		t.Fatalf("history: %s", hist)
+	}
+	run(0, "room", "react", "Kitchen", msg, "👍", "--remove")
+	if strings.Contains(run(0, "room", "history", "Kitchen", "--json").stdout, "👍") {
+		t.Fatal("reaction not removed")
+	}
+	members := run(0, "room", "members", "Kitchen", "--json").stdout
+	if !strings.Contains(members, keetArtIdentity) || !strings.Contains(members, `"role":"admin"`) {
+		t.Fatalf("members: %s", members)
+	}
+	// Refusals with the room's reason, and lookups that fail.
+	if r := run(1, "room", "role", "Kitchen", keetArtIdentity, "member"); !strings.Contains(r.stderr, "last admin") {
+		t.Fatalf("last admin stepping down: %s", r.stderr)
+	}
+	if r := run(1, "room", "send", "nope", "x"); !strings.Contains(r.stderr, "no such room") {
+		t.Fatalf("unknown room: %s", r.stderr)
+	}
+	if r := run(1, "room", "edit", "Kitchen", "0123456789abcdef-99", "x"); !strings.Contains(r.stderr, "no such message") {
+		t.Fatalf("unknown message: %s", r.stderr)
+	}
+	run(1, "room", "edit", "Kitchen", "not-an-id", "x")
+	run(1, "room", "join", "https://example.com/not-a-link")
+	run(2, "room", "role", "Kitchen", keetArtIdentity, "king")
+	run(1, "room", "create", strings.Repeat("x", 200))
+	run(0, "room", "create", "kitchen")
+	if r := run(1, "room", "send", "kitchen", "which one?"); !strings.Contains(r.stderr, "several rooms match") {
+		t.Fatalf("ambiguous name: %s", r.stderr)
+	}
+	run(0, "room", "leave", id)
+	if strings.Contains(run(0, "room", "list").stdout, id) {
+		t.Fatal("room still listed after leave")
+	}
+}

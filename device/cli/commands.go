@@ -221,25 +221,38 @@ func wipeBytes(b []byte) {
 	}
 }
 
-func runIDCreate(ctx context.Context, r *runner, _ []string) error {
+// setupIdentity checks everything, gets the phrase (fresh or typed), and
+// sets up this device's identity; nothing is written on any error.
+func setupIdentity(r *runner, phraseOf func() (identity.Phrase, error)) (*identity.Local, identity.Phrase, idJSON, error) {
 	home, pass, err := prepareIdentity(r)
 	if err != nil {
-		return err
+		return nil, identity.Phrase{}, idJSON{}, err
 	}
-	phrase, err := identity.NewPhrase()
+	phrase, err := phraseOf()
 	if err != nil {
-		return err
+		return nil, identity.Phrase{}, idJSON{}, err
 	}
-	defer phrase.Wipe()
 	l, err := identity.Setup(home, phrase, pass, identity.SetupOptions{Name: r.opts.name, Force: r.opts.force, Now: r.env.Now})
+	if err != nil {
+		phrase.Wipe()
+		return nil, identity.Phrase{}, idJSON{}, err
+	}
+	j, err := describe(l, home)
+	if err != nil {
+		l.Wipe()
+		phrase.Wipe()
+		return nil, identity.Phrase{}, idJSON{}, err
+	}
+	return l, phrase, j, nil
+}
+
+func runIDCreate(ctx context.Context, r *runner, _ []string) error {
+	l, phrase, j, err := setupIdentity(r, identity.NewPhrase)
 	if err != nil {
 		return err
 	}
 	defer l.Wipe()
-	j, err := describe(l, home)
-	if err != nil {
-		return err
-	}
+	defer phrase.Wipe()
 	if r.json {
 		j.Phrase = phrase.Reveal()
 		return r.emit(j, nil)
@@ -293,24 +306,14 @@ func readPhrase(r *runner, prompt string) (identity.Phrase, error) {
 }
 
 func runIDRestore(ctx context.Context, r *runner, _ []string) error {
-	home, pass, err := prepareIdentity(r)
-	if err != nil {
-		return err
-	}
-	phrase, err := readPhrase(r, "Enter the 24 words of the recovery phrase")
-	if err != nil {
-		return err
-	}
-	defer phrase.Wipe()
-	l, err := identity.Setup(home, phrase, pass, identity.SetupOptions{Name: r.opts.name, Force: r.opts.force, Now: r.env.Now})
+	l, phrase, j, err := setupIdentity(r, func() (identity.Phrase, error) {
+		return readPhrase(r, "Enter the 24 words of the recovery phrase")
+	})
 	if err != nil {
 		return err
 	}
 	defer l.Wipe()
-	j, err := describe(l, home)
-	if err != nil {
-		return err
-	}
+	phrase.Wipe()
 	return r.emit(j, func(w io.Writer) {
 		fmt.Fprintf(w, "Identity restored; this device starts epoch %d.\n\n", l.Epoch)
 		printID(w, j)

@@ -56,6 +56,18 @@ func reactFlags(fs *flag.FlagSet, o *options) {
 
 func (r *runner) api() (*control.Client, error) { return r.client() }
 
+// do runs one call on the daemon and prints msg (or {"ok":true}).
+func (r *runner) do(msg string, call func(c *control.Client) error) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if err := call(c); err != nil {
+		return err
+	}
+	return r.emit(control.OK{OK: true}, func(w io.Writer) { fmt.Fprintln(w, msg) })
+}
+
 func runRoomCreate(ctx context.Context, r *runner, args []string) error {
 	c, err := r.api()
 	if err != nil {
@@ -113,14 +125,7 @@ func runRoomMembers(ctx context.Context, r *runner, args []string) error {
 }
 
 func runRoomLeave(ctx context.Context, r *runner, args []string) error {
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.Leave(ctx, args[0]); err != nil {
-		return err
-	}
-	return r.emit(control.OK{OK: true}, func(w io.Writer) { fmt.Fprintln(w, "left the room") })
+	return r.do("left the room", func(c *control.Client) error { return c.Leave(ctx, args[0]) })
 }
 
 func runRoomInvite(ctx context.Context, r *runner, args []string) error {
@@ -215,66 +220,29 @@ func short(hex string) string {
 	return hex
 }
 
-func okOut(r *runner, msg string) error {
-	return r.emit(control.OK{OK: true}, func(w io.Writer) { fmt.Fprintln(w, msg) })
-}
-
 func runRoomEdit(ctx context.Context, r *runner, args []string) error {
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.Edit(ctx, args[0], args[1], args[2]); err != nil {
-		return err
-	}
-	return okOut(r, "edited")
+	return r.do("edited", func(c *control.Client) error { return c.Edit(ctx, args[0], args[1], args[2]) })
 }
 
 func runRoomDelete(ctx context.Context, r *runner, args []string) error {
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.Delete(ctx, args[0], args[1]); err != nil {
-		return err
-	}
-	return okOut(r, "deleted")
+	return r.do("deleted", func(c *control.Client) error { return c.Delete(ctx, args[0], args[1]) })
 }
 
 func runRoomReact(ctx context.Context, r *runner, args []string) error {
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: r.opts.remove}); err != nil {
-		return err
-	}
-	return okOut(r, "done")
+	return r.do("done", func(c *control.Client) error {
+		return c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: r.opts.remove})
+	})
 }
 
 func runRoomRemove(ctx context.Context, r *runner, args []string) error {
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.Remove(ctx, args[0], args[1]); err != nil {
-		return err
-	}
-	return okOut(r, "removed; a new key epoch starts")
+	return r.do("removed; a new key epoch starts", func(c *control.Client) error { return c.Remove(ctx, args[0], args[1]) })
 }
 
 func runRoomRole(ctx context.Context, r *runner, args []string) error {
 	if !strings.Contains(" admin moderator member ", " "+args[2]+" ") {
 		return usagef("ROLE %q: want admin, moderator or member", args[2])
 	}
-	c, err := r.api()
-	if err != nil {
-		return err
-	}
-	if err := c.SetRole(ctx, args[0], args[1], args[2]); err != nil {
-		return err
-	}
-	return okOut(r, "role set")
+	return r.do("role set", func(c *control.Client) error { return c.SetRole(ctx, args[0], args[1], args[2]) })
 }
 
 func benchFlags(fs *flag.FlagSet, o *options) {
