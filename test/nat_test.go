@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// natWorld is a "public" segment (198.51.100.0/24, only inside the test's
-// namespaces) with a relay/bootstrap node, and two home LANs behind NAT
-// routers.
+// natWorld is a "public" segment with a relay/bootstrap node, and two home
+// LANs behind NAT routers. The public segment uses 192.0.0.100-102: IANA's
+// protocol-assignment block, never routed on the internet, yet an address
+// libp2p counts as public (it hole-punches only between public addresses).
+// Every packet stays inside the test's namespaces.
 type natWorld struct {
 	pub          string // the public namespace
 	lanA, lanB   string // one host on each home LAN
@@ -31,14 +33,14 @@ func buildNAT(t *testing.T, symmetric bool) *natWorld {
 		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
 	sh(t, "ip", "-n", w.pub, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", w.pub, "addr", "add", "198.51.100.1/24", "dev", "br0")
+	sh(t, "ip", "-n", w.pub, "addr", "add", "192.0.0.100/24", "dev", "br0")
 	sh(t, "ip", "-n", w.pub, "link", "set", "br0", "up")
 	for i, side := range []struct{ nat, lan string }{{w.natA, w.lanA}, {w.natB, w.lanB}} {
 		n := i + 2
 		// The router's outside leg on the public segment.
 		sh(t, "ip", "link", "add", "out", "netns", side.nat, "type", "veth", "peer", "name", fmt.Sprintf("to%d", n), "netns", w.pub)
 		sh(t, "ip", "-n", w.pub, "link", "set", fmt.Sprintf("to%d", n), "master", "br0", "up")
-		sh(t, "ip", "-n", side.nat, "addr", "add", fmt.Sprintf("198.51.100.%d/24", n), "dev", "out")
+		sh(t, "ip", "-n", side.nat, "addr", "add", fmt.Sprintf("192.0.0.%d/24", 100+n), "dev", "out")
 		sh(t, "ip", "-n", side.nat, "link", "set", "out", "up")
 		// Its inside leg on the home LAN.
 		sh(t, "ip", "link", "add", "in", "netns", side.nat, "type", "veth", "peer", "name", "eth0", "netns", side.lan)
@@ -70,7 +72,7 @@ func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
 	relay := newDaemonIn(t, w.pub, "relay", "--public", "--no-mdns")
 	var boot string
 	for _, a := range relay.addrs {
-		if strings.Contains(a, "198.51.100.1") && strings.Contains(a, "/tcp/") {
+		if strings.Contains(a, "192.0.0.100") && strings.Contains(a, "/tcp/") {
 			boot = a
 		}
 	}

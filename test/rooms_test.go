@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -76,6 +77,10 @@ func (d *daemon) start() {
 		args = append([]string{"netns", "exec", d.ns, hearthBin, "daemon", "--home", d.home,
 			"--listen", "/ip4/0.0.0.0/tcp/0", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"}, d.args...)
 		d.cmd = exec.Command("ip", args...)
+		if lvl := os.Getenv("HEARTH_TEST_GOLOG"); lvl != "" {
+			// e.g. p2p-holepunch=debug: libp2p's own logs, for debugging.
+			d.cmd.Env = append(os.Environ(), "GOLOG_LOG_LEVEL="+lvl)
+		}
 	} else {
 		d.cmd = exec.Command(hearthBin, args...)
 	}
