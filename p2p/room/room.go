@@ -222,19 +222,23 @@ func (r *Room) writeLocked(ops []Op) ([]Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.cfg.Store != nil {
-		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
-			return nil, fmt.Errorf("saving entries: %w", err)
-		}
-	}
+	// The log holds the batch now: keep the blocks beside it even if the
+	// disk fails, so memory stays consistent; the error still reaches the
+	// caller.
 	ls.blocks = append(ls.blocks, blocks...)
 	r.ownHeads = append(r.ownHeads, head)
+	var saveErr error
+	if r.cfg.Store != nil {
+		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
+			saveErr = fmt.Errorf("saving entries: %w", err)
+		}
+	}
 	r.process()
 	refs := make([]Ref, 0, len(ops)-hello)
 	for i := hello; i < len(ops); i++ {
 		refs = append(refs, Ref{Writer: me, Seq: start + uint64(i)})
 	}
-	return refs, nil
+	return refs, saveErr
 }
 
 // deps lists, for every other log, how many of its entries are ordered.
@@ -287,14 +291,15 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		}
 		return err
 	}
+	ls.blocks = append(ls.blocks, blocks...) // beside the log, whatever the disk says
+	var saveErr error
 	if r.cfg.Store != nil {
 		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
-			return fmt.Errorf("saving entries: %w", err)
+			saveErr = fmt.Errorf("saving entries: %w", err)
 		}
 	}
-	ls.blocks = append(ls.blocks, blocks...)
 	r.process()
-	return nil
+	return saveErr
 }
 
 // LoadLog restores a log saved by Store: the heads in ascending order and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,4 +381,33 @@ func TestForkCaughtAndHeldBack(t *testing.T) {
 	if digest(h.a1) != digest(carol) || digest(carol) != digest(bob) {
 		t.Fatal("diverged")
 	}
+}
+
+type failingStore struct{}
+
+func (failingStore) SaveBlocks(log.Discovery, log.Head, uint64, [][]byte) error {
+	return errors.New("disk full")
+}
+func (failingStore) SaveKey(log.Discovery, uint64, [32]byte) error { return errors.New("disk full") }
+
+// TestStoreFailure: a disk that fails is reported, and the room in memory
+// stays consistent (it still serves and applies what it holds).
+func TestStoreFailure(t *testing.T) {
+	p := newPerson(t, "alice")
+	r, err := Open(Config{Key: NewKey(), Founder: p.id.Public(), Self: p.device(t), Store: failingStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Create("home"); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("create on a full disk: %v", err)
+	}
+	me := r.cfg.Self.Device.Public()
+	if _, blocks, ok := r.Blocks(me, 0, 1<<20); !ok || len(blocks) != 1 {
+		t.Fatal("the block written is not served")
+	}
+	r.View(func(v *View) {
+		if v.Name != "home" {
+			t.Fatal("the genesis was not applied")
+		}
+	})
 }
