@@ -292,9 +292,13 @@ type session struct {
 
 	wdone chan struct{} // closed when writeLoop ends
 
-	mu     gosync.Mutex
-	wanted map[identity.PublicKey]want
+	mu      gosync.Mutex
+	wanted  map[identity.PublicKey]want
+	serving map[identity.PublicKey]uint64 // logs being streamed: the lowest From asked meanwhile, or noWant
 }
+
+// noWant marks a log being served with no Want arrived meanwhile.
+const noWant = ^uint64(0)
 
 // want is an outstanding request: from which position, for a head of
 // which length, when.
@@ -397,10 +401,43 @@ func (ss *session) handle(f *frame) error {
 			}
 		}
 	case frameWant:
+		// One streaming goroutine per log at most: a serve runs to the
+		// latest head, so a Want that arrives meanwhile only asks it to
+		// look once more before it ends; a flood of Wants cannot start a
+		// flood of goroutines.
+		ss.mu.Lock()
+		if ss.serving == nil {
+			ss.serving = map[identity.PublicKey]uint64{}
+		}
+		pending, busy := ss.serving[f.writer]
+		if busy {
+			ss.serving[f.writer] = min(pending, f.from)
+		} else {
+			ss.serving[f.writer] = noWant
+		}
+		ss.mu.Unlock()
+		if busy {
+			return nil
+		}
 		ss.s.wg.Add(1)
 		go func() {
 			defer ss.s.wg.Done()
-			ss.serve(f.writer, f.from)
+			from := f.from
+			for {
+				from = ss.serve(f.writer, from)
+				ss.mu.Lock()
+				pending := ss.serving[f.writer]
+				if pending == noWant {
+					delete(ss.serving, f.writer)
+				} else {
+					ss.serving[f.writer] = noWant
+				}
+				ss.mu.Unlock()
+				if pending == noWant {
+					return
+				}
+				from = min(from, pending)
+			}
 		}()
 	case frameBlocks:
 		local := ss.room.Len(f.head.Writer)
@@ -446,20 +483,20 @@ func (ss *session) ask(writer identity.PublicKey, local, to uint64) {
 }
 
 // serve streams writer's log from from up to the latest head, one batch
-// (ending at a signed head) per frame.
-func (ss *session) serve(writer identity.PublicKey, from uint64) {
+// (ending at a signed head) per frame, and returns where it stopped.
+func (ss *session) serve(writer identity.PublicKey, from uint64) uint64 {
 	for {
 		h, blocks, ok := ss.room.Blocks(writer, from, frameBudget)
 		if !ok {
-			return
+			return from
 		}
 		f := &frame{typ: frameBlocks, head: h, start: from, blocks: blocks}
 		if _, err := f.encode(); err != nil {
 			ss.s.log.Warn("a batch does not fit a frame", logattr.Room(ss.disc), logattr.Err(err))
-			return
+			return from
 		}
 		if !ss.send(f) {
-			return
+			return from
 		}
 		from = h.Length
 	}
