@@ -46,6 +46,10 @@ const (
 // of ours before we advertise it.
 const observersNeeded = 1
 
+// setObservers sets libp2p's process-wide threshold once, before the first
+// host exists (hosts read it concurrently).
+var setObservers sync.Once
+
 // Limits of one relayed connection on a public node.
 const (
 	relayDuration = 30 * time.Minute
@@ -131,7 +135,7 @@ func New(cfg Config) (*Node, error) {
 	// always-on nodes, so it would never learn its address and never hole
 	// punch; one observer is enough here. A lying peer can at worst make
 	// us advertise an address that does not answer.
-	observedaddrs.ActivationThresh = observersNeeded
+	setObservers.Do(func() { observedaddrs.ActivationThresh = observersNeeded })
 	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
 	if err != nil {
 		return nil, fmt.Errorf("net: device key: %w", err)
