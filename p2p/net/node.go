@@ -19,7 +19,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
-	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -41,14 +40,6 @@ const (
 	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
 	mdnsService                 = "hearth"
 )
-
-// observersNeeded is how many peers must report the same public address
-// of ours before we advertise it.
-const observersNeeded = 1
-
-// setObservers sets libp2p's process-wide threshold once, before the first
-// host exists (hosts read it concurrently).
-var setObservers sync.Once
 
 // Limits of one relayed connection on a public node.
 const (
@@ -130,12 +121,6 @@ func New(cfg Config) (*Node, error) {
 		return nil, errors.New("net: no device key")
 	}
 	log := logattr.OrDiscard(cfg.Logger)
-	// libp2p believes an observed public address of ours only when four
-	// peers in different networks report it. A household has one or two
-	// always-on nodes, so it would never learn its address and never hole
-	// punch; one observer is enough here. A lying peer can at worst make
-	// us advertise an address that does not answer.
-	setObservers.Do(func() { observedaddrs.ActivationThresh = observersNeeded })
 	priv, err := crypto.UnmarshalEd25519PrivateKey(cfg.Key.Ed25519())
 	if err != nil {
 		return nil, fmt.Errorf("net: device key: %w", err)
