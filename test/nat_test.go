@@ -10,7 +10,7 @@ import (
 )
 
 // natWorld is a "public" segment with a relay/bootstrap node, and two home
-// LANs behind NAT routers. The public segment uses 192.0.0.100-102: IANA's
+// LANs behind NAT routers. The public segment uses 192.0.0.100, .102 and .103: IANA's
 // protocol-assignment block, never routed on the internet, yet an address
 // libp2p counts as public (it hole-punches only between public addresses).
 // Every packet stays inside the test's namespaces.
@@ -55,6 +55,12 @@ func buildNAT(t *testing.T, symmetric bool) *natWorld {
 			rule = append(rule, "--random-fully")
 		}
 		sh(t, rule...)
+		// Like a home router, it drops what nobody inside asked for
+		// rather than answering it with a reset.
+		for _, chain := range []string{"INPUT", "FORWARD"} {
+			sh(t, "ip", "netns", "exec", side.nat, "iptables", "-A", chain, "-i", "out", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+			sh(t, "ip", "netns", "exec", side.nat, "iptables", "-A", chain, "-i", "out", "-j", "DROP")
+		}
 	}
 	return w
 }
@@ -70,14 +76,16 @@ func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
 	}
 	w := buildNAT(t, symmetric)
 	relay := newDaemonIn(t, w.pub, "relay", "--public", "--no-mdns")
-	var boot string
+	// The relay's TCP and QUIC addresses on the public segment: a home
+	// device learns its public address for each from the relay.
+	args := []string{"--no-mdns"}
 	for _, a := range relay.addrs {
-		if strings.Contains(a, "192.0.0.100") && strings.Contains(a, "/tcp/") {
-			boot = a
+		if strings.Contains(a, "/192.0.0.100/") {
+			args = append(args, "--bootstrap", a)
 		}
 	}
-	alice = newDaemonIn(t, w.lanA, "alice", "--no-mdns", "--bootstrap", boot)
-	bob = newDaemonIn(t, w.lanB, "bob", "--no-mdns", "--bootstrap", boot)
+	alice = newDaemonIn(t, w.lanA, "alice", args...)
+	bob = newDaemonIn(t, w.lanB, "bob", args...)
 	var created struct{ Room string }
 	alice.json(&created, "room", "create", "far")
 	var inv struct{ Link string }
@@ -105,19 +113,27 @@ func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
 
 // pathTo returns how d reaches the device peer it is connected to.
 func pathTo(d *daemon) string {
+	p, _ := pathAddr(d)
+	return p
+}
+
+// pathAddr returns how d reaches the device peer it is connected to, and
+// at which address.
+func pathAddr(d *daemon) (path, addr string) {
 	var st struct {
 		Connections []struct {
 			Path   string
+			Addr   string
 			Device bool
 		}
 	}
 	d.json(&st, "status")
 	for _, c := range st.Connections {
 		if c.Device {
-			return c.Path
+			return c.Path, c.Addr
 		}
 	}
-	return "none"
+	return "none", ""
 }
 
 // TestNATRelayFallback: behind symmetric NATs (a new port per connection)
@@ -128,4 +144,21 @@ func TestNATRelayFallback(t *testing.T) {
 		t.Fatalf("path %q, want relay", p)
 	}
 	t.Logf("symmetric NATs: path relay")
+}
+
+// TestNATHolePunch: behind port-preserving NATs the two devices meet
+// through the relay, then punch through to a direct connection.
+func TestNATHolePunch(t *testing.T) {
+	alice, bob, _ := natPair(t, false)
+	deadline := time.Now().Add(90 * time.Second)
+	for pathTo(bob) != "direct" || pathTo(alice) != "direct" {
+		if time.Now().After(deadline) {
+			t.Logf("alice:\n%s", alice.logs)
+			t.Logf("bob:\n%s", bob.logs)
+			t.Fatalf("no direct path after hole punching: alice %s, bob %s", pathTo(alice), pathTo(bob))
+		}
+		time.Sleep(time.Second)
+	}
+	_, addr := pathAddr(bob)
+	t.Logf("port-preserving NATs: path direct, bob reaches alice at %s", addr)
 }

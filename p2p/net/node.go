@@ -76,10 +76,11 @@ type Config struct {
 
 // Node is a running libp2p node. Close stops it.
 type Node struct {
-	Host host.Host
-	DHT  *dht.IpfsDHT
-	log  *slog.Logger
-	mdns interface{ Close() error }
+	Host  host.Host
+	DHT   *dht.IpfsDHT
+	log   *slog.Logger
+	mdns  interface{ Close() error }
+	punch *puncher
 
 	bootstrap []peer.AddrInfo
 	ctx       context.Context
@@ -129,13 +130,21 @@ func New(cfg Config) (*Node, error) {
 	if len(listen) == 0 {
 		listen = DefaultListen
 	}
-	var boot []peer.AddrInfo
+	var bootAddrs []ma.Multiaddr
 	for _, s := range cfg.Bootstrap {
-		ai, err := peer.AddrInfoFromString(s)
+		a, err := ma.NewMultiaddr(s)
+		if err == nil {
+			_, err = peer.AddrInfoFromP2pAddr(a)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap address %q: %w (want a multiaddr ending in /p2p/PEERID)", s, err)
 		}
-		boot = append(boot, *ai)
+		bootAddrs = append(bootAddrs, a)
+	}
+	// Several addresses of one node (TCP and QUIC) make one peer.
+	boot, err := peer.AddrInfosFromP2pAddrs(bootAddrs...)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap addresses: %w", err)
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits()))
 	if err != nil {
@@ -154,7 +163,6 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 	}
 	switch {
@@ -196,6 +204,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("net: DHT: %w", err)
 	}
 	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel}
+	if n.punch, err = startPuncher(n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if !cfg.NoMDNS {
 		svc := mdns.NewMdnsService(h, mdnsService, (*notifee)(n))
 		if err := svc.Start(); err != nil {
@@ -249,6 +261,9 @@ func (nf *notifee) HandlePeerFound(ai peer.AddrInfo) {
 // goroutines.
 func (n *Node) Close() error {
 	n.cancel()
+	if n.punch != nil {
+		n.punch.close()
+	}
 	if n.mdns != nil {
 		n.mdns.Close()
 	}
