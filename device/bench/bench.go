@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -101,8 +102,8 @@ type peerNode struct {
 	ch   chan struct{}
 }
 
-func newPeer(key room.Key, founder identity.PublicKey, m member) (*peerNode, error) {
-	n, err := hnet.New(hnet.Config{Key: m.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+func newPeer(key room.Key, founder identity.PublicKey, m member, bootstrap ...string) (*peerNode, error) {
+	n, err := hnet.New(hnet.Config{Key: m.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, Bootstrap: bootstrap})
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +197,8 @@ func catchUp(ctx context.Context, n int) ([]Figure, error) {
 	}, nil
 }
 
+// latency measures send → visible at the other peer, over a direct
+// connection and through a circuit relay.
 func latency(ctx context.Context, count int) ([]Figure, error) {
 	key, alice, bob, a, err := pair()
 	if err != nil {
@@ -210,8 +213,88 @@ func latency(ctx context.Context, count int) ([]Figure, error) {
 	if err := connect(ctx, b, a); err != nil {
 		return nil, err
 	}
+	direct, err := measure(a, b, count)
+	if err != nil {
+		return nil, err
+	}
+	relayed, err := latencyRelayed(ctx, count)
+	if err != nil {
+		return nil, fmt.Errorf("through a relay: %w", err)
+	}
+	note := fmt.Sprintf("%d messages, libp2p TCP on loopback, in memory (no disk)", count)
+	return []Figure{
+		{Name: "message latency p50", Value: direct.pct(0.50), Unit: "ms", Note: note},
+		{Name: "message latency p99", Value: direct.pct(0.99), Unit: "ms"},
+		{Name: "relayed message latency p50", Value: relayed.pct(0.50), Unit: "ms", Note: "the same through a circuit relay v2 node on loopback"},
+		{Name: "relayed message latency p99", Value: relayed.pct(0.99), Unit: "ms"},
+	}, nil
+}
+
+// latencyRelayed puts a public relay node between the two peers: bob
+// holds a slot on it and alice reaches bob only through the circuit.
+func latencyRelayed(ctx context.Context, count int) (durations, error) {
+	relayKey, _ := identity.GenerateSigningKey()
+	relay, err := hnet.New(hnet.Config{Key: relayKey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, Public: true})
+	if err != nil {
+		return nil, err
+	}
+	defer relay.Close()
+	boot := relay.Addrs()[0]
+	key, alice, bob, a, err := pair()
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	b, err := newPeer(key, alice.id.Public(), bob, boot)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	circuit, err := ma.NewMultiaddr(boot + "/p2p-circuit")
+	if err != nil {
+		return nil, err
+	}
+	// Bob takes a slot on the relay in his first moments; until then
+	// the relay refuses the circuit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.node.Host.Connect(cctx, peer.AddrInfo{ID: b.node.Host.ID(), Addrs: []ma.Multiaddr{circuit}})
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("no circuit to the other peer after 30 s: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := b.svc.Sync(ctx, a.node.Host.ID(), key.Discovery()); err != nil {
+		return nil, err
+	}
+	lat, err := measure(a, b, count)
+	if err != nil {
+		return nil, err
+	}
+	if p := a.node.PathTo(b.node.Host.ID()); p != "relay" {
+		return nil, fmt.Errorf("the peers met on a %s path, not through the relay", p)
+	}
+	return lat, nil
+}
+
+// durations are sorted latencies.
+type durations []time.Duration
+
+// pct returns the p-th percentile in milliseconds.
+func (d durations) pct(p float64) float64 {
+	return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000
+}
+
+// measure writes count messages at a, one at a time, and times each until
+// b's view shows it.
+func measure(a, b *peerNode, count int) (durations, error) {
 	base := b.messages()
-	var lat []time.Duration
+	var lat durations
 	for i := range count {
 		want := base + i + 1
 		start := time.Now()
@@ -228,12 +311,7 @@ func latency(ctx context.Context, count int) ([]Figure, error) {
 		lat = append(lat, time.Since(start))
 	}
 	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	note := fmt.Sprintf("%d messages, libp2p TCP on loopback, in memory (no disk)", count)
-	return []Figure{
-		{Name: "message latency p50", Value: pct(0.50), Unit: "ms", Note: note},
-		{Name: "message latency p99", Value: pct(0.99), Unit: "ms"},
-	}, nil
+	return lat, nil
 }
 
 // memory starts a daemon process on a fresh home and reads its resident
