@@ -121,6 +121,15 @@ func (t *Tx) Delete(bucket, key []byte) error {
 	return b.Delete(key)
 }
 
+// DeleteBucket removes bucket and everything in it; a missing bucket is
+// not an error.
+func (t *Tx) DeleteBucket(bucket []byte) error {
+	if t.tx.Bucket(bucket) == nil {
+		return nil
+	}
+	return t.tx.DeleteBucket(bucket)
+}
+
 // ForEach calls fn for every key of bucket in byte order; it stops at the
 // first error and returns it. k and v are valid only during fn.
 func (t *Tx) ForEach(bucket []byte, fn func(k, v []byte) error) error {

@@ -20,6 +20,10 @@ import (
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
+// ErrRefused is what Room.Receive returns (wrapped) for valid blocks it
+// will not store, e.g. a mirror out of space: not the peer's fault.
+var ErrRefused = errors.New("blocks refused")
+
 // Room is what replication needs of a room (package room implements it;
 // so will a mirror's store).
 type Room interface {
@@ -452,6 +456,10 @@ func (ss *session) handle(f *frame) error {
 		}
 		if err := ss.room.Receive(f.head, f.blocks[local-f.start:]); err != nil {
 			if errors.Is(err, log.ErrStale) {
+				return nil
+			}
+			if errors.Is(err, ErrRefused) {
+				ss.s.log.Debug("blocks not stored", logattr.Room(ss.disc), logattr.Err(err))
 				return nil
 			}
 			return fmt.Errorf("blocks of %s: %w", f.head.Writer.Short(), err)

@@ -1,0 +1,578 @@
+package mirror
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/replication"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Defaults of a mirror's limits.
+const (
+	DefaultBudget = 8 << 30   // bytes of everything kept, pinned data aside
+	DefaultQuota  = 256 << 20 // bytes of the rooms one stranger asked to keep
+	// MaxRoomsPerStranger bounds the rooms one identity that is not an
+	// owner can ask to keep.
+	MaxRoomsPerStranger = 64
+)
+
+// Errors of the store.
+var (
+	ErrNotKept = errors.New("this mirror does not keep that room")
+	ErrDenied  = errors.New("only an owner of the mirror or whoever asked to keep the room may do that")
+	// ErrFull wraps replication.ErrRefused: the data is fine, there is no
+	// room for it.
+	ErrFull = fmt.Errorf("%w: mirror quota or budget exhausted", replication.ErrRefused)
+)
+
+// Config sets a Store's policy.
+type Config struct {
+	// Owners are the identities that may keep, pin and drop without
+	// limit.
+	Owners []identity.PublicKey
+	// Budget bounds the bytes of unpinned data; the least recently used
+	// unpinned room is evicted to make space. Zero means DefaultBudget.
+	Budget int64
+	// Quota bounds the bytes of the rooms one stranger asked to keep.
+	// Zero means DefaultQuota.
+	Quota int64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Info describes one kept room.
+type Info struct {
+	Discovery log.Discovery      `json:"discovery"`
+	Requester identity.PublicKey `json:"requester"`
+	Pinned    bool               `json:"pinned"`
+	Bytes     int64              `json:"bytes"`
+	Logs      int                `json:"logs"`
+	Entries   uint64             `json:"entries"`
+	Kept      time.Time          `json:"kept"`
+	Used      time.Time          `json:"used"`
+}
+
+// record is what the database holds of a kept room.
+type record struct {
+	Requester identity.PublicKey `json:"requester"`
+	Pinned    bool               `json:"pinned"`
+	Bytes     int64              `json:"bytes"`
+	Kept      int64              `json:"kept"` // unix ms
+	Used      int64              `json:"used"` // unix ms
+}
+
+var bucketRecords = []byte("mirror")
+
+func bucketOf(kind string, d log.Discovery) []byte { return []byte("mirror-" + kind + "/" + d.String()) }
+
+func logKey(writer identity.PublicKey, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
+}
+
+// Store keeps rooms blind: ciphertext blocks and signed heads, verified
+// against the writer's signature before they are stored, never a key.
+type Store struct {
+	db  *storage.DB
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[log.Discovery]*Blind
+}
+
+// Open loads every kept room from db, verifying each log again.
+func Open(db *storage.DB, cfg Config) (*Store, error) {
+	if cfg.Budget <= 0 {
+		cfg.Budget = DefaultBudget
+	}
+	if cfg.Quota <= 0 {
+		cfg.Quota = DefaultQuota
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{db: db, cfg: cfg, log: logattr.OrDiscard(cfg.Logger), rooms: map[log.Discovery]*Blind{}}
+	recs := map[log.Discovery]record{}
+	err := db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(bucketRecords, func(k, v []byte) error {
+			var rec record
+			if len(k) != len(log.Discovery{}) {
+				return fmt.Errorf("mirror record key of %d bytes", len(k))
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("mirror record: %w", err)
+			}
+			recs[log.Discovery(k)] = rec
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for d, rec := range recs {
+		b := &Blind{s: s, disc: d, rec: rec, logs: map[identity.PublicKey]*log.Log{}}
+		if err := b.load(); err != nil {
+			return nil, fmt.Errorf("mirror: room %s: %w", d.Short(), err)
+		}
+		s.rooms[d] = b
+	}
+	return s, nil
+}
+
+// IsOwner reports whether id may keep without limit.
+func (s *Store) IsOwner(id identity.PublicKey) bool { return slices.Contains(s.cfg.Owners, id) }
+
+// Keep starts keeping the room of d for requester. Owners' rooms are
+// pinned when pin is set; a stranger has a bounded number of rooms. Keeping
+// a room kept already only updates the pin (owners).
+func (s *Store) Keep(d log.Discovery, requester identity.PublicKey, pin bool) (Info, error) {
+	owner := s.IsOwner(requester)
+	if pin && !owner {
+		return Info{}, fmt.Errorf("%w: only an owner can pin", ErrDenied)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.rooms[d]; ok {
+		if owner && pin != b.rec.Pinned {
+			b.mu.Lock()
+			b.rec.Pinned = pin
+			err := b.saveRecordLocked()
+			b.mu.Unlock()
+			if err != nil {
+				return Info{}, err
+			}
+		}
+		return b.info(), nil
+	}
+	if !owner {
+		n := 0
+		for _, b := range s.rooms {
+			if b.requester() == requester {
+				n++
+			}
+		}
+		if n >= MaxRoomsPerStranger {
+			return Info{}, fmt.Errorf("%w: %d rooms kept for this identity already", ErrFull, n)
+		}
+	}
+	now := s.cfg.Now().UnixMilli()
+	b := &Blind{s: s, disc: d, logs: map[identity.PublicKey]*log.Log{},
+		rec: record{Requester: requester, Pinned: pin && owner, Kept: now, Used: now}}
+	b.mu.Lock()
+	err := b.saveRecordLocked()
+	b.mu.Unlock()
+	if err != nil {
+		return Info{}, err
+	}
+	s.rooms[d] = b
+	s.log.Info("mirror keeps a room", logattr.Room(d), slog.Bool("pinned", b.rec.Pinned))
+	return b.info(), nil
+}
+
+// Drop forgets the room of d and deletes its data. Only an owner or the
+// identity that asked to keep it may drop it.
+func (s *Store) Drop(d log.Discovery, requester identity.PublicKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.rooms[d]
+	if !ok {
+		return ErrNotKept
+	}
+	if !s.IsOwner(requester) && b.requester() != requester {
+		return ErrDenied
+	}
+	return s.dropLocked(b)
+}
+
+func (s *Store) dropLocked(b *Blind) error {
+	err := s.db.Update(func(tx *storage.Tx) error {
+		for _, kind := range []string{"blocks", "heads"} {
+			if err := tx.DeleteBucket(bucketOf(kind, b.disc)); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(bucketRecords, b.disc[:])
+	})
+	if err != nil {
+		return fmt.Errorf("mirror: dropping %s: %w", b.disc.Short(), err)
+	}
+	b.mu.Lock()
+	b.dropped = true
+	b.mu.Unlock()
+	delete(s.rooms, b.disc)
+	return nil
+}
+
+// List returns the rooms kept for requester; an owner sees every room.
+func (s *Store) List(requester identity.PublicKey) []Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner := s.IsOwner(requester)
+	var out []Info
+	for _, b := range s.rooms {
+		if owner || b.requester() == requester {
+			out = append(out, b.info())
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return bytes.Compare(a.Discovery[:], b.Discovery[:]) })
+	return out
+}
+
+// Kept returns the discovery keys of every kept room.
+func (s *Store) Kept() []log.Discovery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]log.Discovery, 0, len(s.rooms))
+	for d := range s.rooms {
+		out = append(out, d)
+	}
+	return out
+}
+
+// Lookup returns the kept room of d, for replication.
+func (s *Store) Lookup(d log.Discovery) (replication.Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.rooms[d]
+	return b, ok
+}
+
+// Room returns the kept room of d.
+func (s *Store) Room(d log.Discovery) (*Blind, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.rooms[d]
+	return b, ok
+}
+
+// admit makes space for n more bytes in b: within its requester's quota
+// (strangers) and the budget (unpinned), evicting the least recently
+// used unpinned rooms of anyone as needed.
+func (s *Store) admit(b *Blind, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rooms[b.disc]; !ok {
+		return ErrNotKept
+	}
+	req, pinned := b.requester(), b.pinned()
+	if !s.IsOwner(req) {
+		var used int64
+		for _, o := range s.rooms {
+			if o.requester() == req {
+				used += o.bytes()
+			}
+		}
+		if used+n > s.cfg.Quota {
+			return fmt.Errorf("%w: quota of %d bytes for this identity", ErrFull, s.cfg.Quota)
+		}
+	}
+	if pinned {
+		return nil
+	}
+	var total int64
+	var victims []*Blind
+	for _, o := range s.rooms {
+		if o.pinned() {
+			continue
+		}
+		total += o.bytes()
+		if o != b {
+			victims = append(victims, o)
+		}
+	}
+	slices.SortFunc(victims, func(x, y *Blind) int { return int(x.used() - y.used()) })
+	for total+n > s.cfg.Budget && len(victims) > 0 {
+		v := victims[0]
+		victims = victims[1:]
+		total -= v.bytes()
+		s.log.Info("mirror evicts a room to make space", logattr.Room(v.disc), slog.Int64("bytes", v.bytes()))
+		if err := s.dropLocked(v); err != nil {
+			return err
+		}
+	}
+	if total+n > s.cfg.Budget {
+		return fmt.Errorf("%w: budget of %d bytes", ErrFull, s.cfg.Budget)
+	}
+	return nil
+}
+
+// Blind is one kept room: per writer, a verified log whose blocks are on
+// disk. It implements replication.Room.
+type Blind struct {
+	s    *Store
+	disc log.Discovery
+
+	mu      sync.Mutex
+	rec     record
+	logs    map[identity.PublicKey]*log.Log
+	dropped bool
+}
+
+var _ replication.Room = (*Blind)(nil)
+
+func (b *Blind) requester() identity.PublicKey {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Requester
+}
+
+func (b *Blind) pinned() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Pinned
+}
+
+func (b *Blind) bytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Bytes
+}
+
+func (b *Blind) used() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rec.Used
+}
+
+func (b *Blind) info() Info {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in := Info{Discovery: b.disc, Requester: b.rec.Requester, Pinned: b.rec.Pinned, Bytes: b.rec.Bytes,
+		Logs: len(b.logs), Kept: time.UnixMilli(b.rec.Kept).UTC(), Used: time.UnixMilli(b.rec.Used).UTC()}
+	for _, l := range b.logs {
+		in.Entries += l.Len()
+	}
+	return in
+}
+
+func (b *Blind) saveRecordLocked() error {
+	v, err := json.Marshal(b.rec)
+	if err != nil {
+		return err
+	}
+	return b.s.db.Put(bucketRecords, b.disc[:], v)
+}
+
+// touch marks the room used now (least recently used goes first). The
+// time reaches the disk with the next write.
+func (b *Blind) touch() {
+	b.mu.Lock()
+	b.rec.Used = b.s.cfg.Now().UnixMilli()
+	b.mu.Unlock()
+}
+
+// load rebuilds the logs from disk, verifying every batch again.
+func (b *Blind) load() error {
+	heads := map[identity.PublicKey][]log.Head{}
+	blocks := map[identity.PublicKey][][]byte{}
+	err := b.s.db.View(func(tx *storage.Tx) error {
+		err := tx.ForEach(bucketOf("heads", b.disc), func(k, v []byte) error {
+			h, err := log.ParseHead(v)
+			if err != nil {
+				return err
+			}
+			heads[h.Writer] = append(heads[h.Writer], h)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.ForEach(bucketOf("blocks", b.disc), func(k, v []byte) error {
+			if len(k) != 40 {
+				return fmt.Errorf("block key of %d bytes", len(k))
+			}
+			w := identity.PublicKey(k[:32])
+			if binary.BigEndian.Uint64(k[32:]) != uint64(len(blocks[w])) {
+				return fmt.Errorf("log %s has a gap", w.Short())
+			}
+			blocks[w] = append(blocks[w], append([]byte{}, v...))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for w, hs := range heads {
+		l := log.New(b.disc, w)
+		bs := blocks[w]
+		for _, h := range hs {
+			if h.Length <= l.Len() {
+				continue
+			}
+			if h.Length > uint64(len(bs)) {
+				return fmt.Errorf("log %s: head of %d blocks, %d on disk", w.Short(), h.Length, len(bs))
+			}
+			if err := l.Extend(h, bs[l.Len():h.Length]); err != nil {
+				return fmt.Errorf("log %s: %w", w.Short(), err)
+			}
+		}
+		b.logs[w] = l
+	}
+	return nil
+}
+
+// Heads returns the latest head of every log held.
+func (b *Blind) Heads() []log.Head {
+	b.touch()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]log.Head, 0, len(b.logs))
+	for _, l := range b.logs {
+		if h, ok := l.Head(); ok {
+			out = append(out, h)
+		}
+	}
+	slices.SortFunc(out, func(x, y log.Head) int { return bytes.Compare(x.Writer[:], y.Writer[:]) })
+	return out
+}
+
+// Len returns how many blocks of writer's log are held.
+func (b *Blind) Len(writer identity.PublicKey) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l, ok := b.logs[writer]; ok {
+		return l.Len()
+	}
+	return 0
+}
+
+// Blocks reads blocks [from, h.Length) of writer's log from disk, h being
+// the longest signed head whose blocks past from fit maxBytes (or the
+// first past from when even it does not).
+func (b *Blind) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (log.Head, [][]byte, bool) {
+	b.touch()
+	b.mu.Lock()
+	l, ok := b.logs[writer]
+	if !ok || l.Len() <= from || b.dropped {
+		b.mu.Unlock()
+		return log.Head{}, nil, false
+	}
+	heads := l.Heads()
+	b.mu.Unlock()
+	var (
+		h      log.Head
+		found  bool
+		blocks [][]byte
+	)
+	err := b.s.db.View(func(tx *storage.Tx) error {
+		size, pos := 0, from
+		for _, c := range heads {
+			if c.Length <= from {
+				continue
+			}
+			var batch [][]byte
+			for ; pos < c.Length; pos++ {
+				v, err := tx.Get(bucketOf("blocks", b.disc), logKey(writer, pos))
+				if err != nil {
+					return fmt.Errorf("block %d: %w", pos, err)
+				}
+				size += len(v)
+				batch = append(batch, append([]byte{}, v...))
+			}
+			if found && size > maxBytes {
+				break
+			}
+			h, found = c, true
+			blocks = append(blocks, batch...)
+		}
+		return nil
+	})
+	if err != nil {
+		b.s.log.Warn("mirror: reading blocks", logattr.Room(b.disc), logattr.Err(err))
+		return log.Head{}, nil, false
+	}
+	return h, blocks, found
+}
+
+// Check compares a head a peer announced with the log held and returns a
+// fork proof if the writer signed two histories.
+func (b *Blind) Check(h log.Head) (*log.ForkProof, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.logs[h.Writer]
+	if !ok {
+		return nil, nil
+	}
+	return l.Check(h)
+}
+
+// Receive verifies blocks [Len, head.Length) of head's log against the
+// writer's signature and stores them, within the mirror's quota and
+// budget.
+func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
+	if head.Discovery != b.disc {
+		return errors.New("a head of another room")
+	}
+	var n int64
+	for _, bl := range blocks {
+		n += int64(len(bl))
+	}
+	if err := b.s.admit(b, n); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dropped {
+		return ErrNotKept
+	}
+	l, ok := b.logs[head.Writer]
+	if !ok {
+		l = log.New(b.disc, head.Writer)
+	}
+	start := l.Len()
+	if err := l.Extend(head, blocks); err != nil {
+		return err
+	}
+	b.logs[head.Writer] = l
+	b.rec.Bytes += n
+	b.rec.Used = b.s.cfg.Now().UnixMilli()
+	rec, _ := json.Marshal(b.rec)
+	hb, _ := head.MarshalBinary()
+	err := b.s.db.Update(func(tx *storage.Tx) error {
+		for i, bl := range blocks {
+			if err := tx.Put(bucketOf("blocks", b.disc), logKey(head.Writer, start+uint64(i)), bl); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(bucketOf("heads", b.disc), logKey(head.Writer, head.Length), hb); err != nil {
+			return err
+		}
+		return tx.Put(bucketRecords, b.disc[:], rec)
+	})
+	if err != nil {
+		// The disk refused: forget what was not stored, so that memory and
+		// disk agree and the blocks are asked for again later.
+		b.rec.Bytes -= n
+		if rerr := b.reloadLocked(head.Writer); rerr != nil {
+			b.s.log.Error("mirror: reloading a log", logattr.Room(b.disc), logattr.Err(rerr))
+		}
+		return fmt.Errorf("mirror: storing blocks: %w", err)
+	}
+	return nil
+}
+
+// reloadLocked rebuilds writer's log from what the disk holds.
+func (b *Blind) reloadLocked(writer identity.PublicKey) error {
+	delete(b.logs, writer)
+	fresh := &Blind{s: b.s, disc: b.disc, logs: map[identity.PublicKey]*log.Log{}}
+	if err := fresh.load(); err != nil {
+		return err
+	}
+	if l, ok := fresh.logs[writer]; ok {
+		b.logs[writer] = l
+	}
+	return nil
+}
