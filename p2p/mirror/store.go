@@ -76,7 +76,9 @@ type record struct {
 
 var bucketRecords = []byte("mirror")
 
-func bucketOf(kind string, d log.Discovery) []byte { return []byte("mirror-" + kind + "/" + d.String()) }
+func bucketOf(kind string, d log.Discovery) []byte {
+	return []byte("mirror-" + kind + "/" + d.String())
+}
 
 func logKey(writer identity.PublicKey, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
