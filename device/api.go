@@ -26,6 +26,7 @@ func (d *daemon) routes() http.Handler {
 	handle("GET", control.RouteDevices, d.handleDevices)
 	handle("POST", control.RouteRevocations, d.handleRevoke)
 	d.roomRoutes(handle)
+	d.mirrorRoutes(handle)
 	// Every answer is JSON, unmatched routes and methods included.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/storage"
 )
@@ -41,6 +42,15 @@ type Config struct {
 	// Public marks a publicly reachable, always-on node: DHT server and
 	// circuit relay for others.
 	Public bool
+	// Mirror makes the daemon a blind mirror too: it keeps rooms it is
+	// asked to keep (see package mirror).
+	Mirror bool
+	// MirrorOwners are identities, besides this one, that may keep, pin
+	// and drop without limit.
+	MirrorOwners []identity.PublicKey
+	// MirrorBudget and MirrorQuota are in bytes; zero means the defaults
+	// of package mirror.
+	MirrorBudget, MirrorQuota int64
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -104,7 +114,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer node.Close()
-	rms, err := newRooms(log, id, roomStore{db: db}, node, now)
+	var mstore *mirror.Store
+	if cfg.Mirror {
+		mstore, err = mirror.Open(db, mirror.Config{Owners: append([]identity.PublicKey{id.Identity}, cfg.MirrorOwners...),
+			Budget: cfg.MirrorBudget, Quota: cfg.MirrorQuota, Now: now, Logger: log})
+		if err != nil {
+			return err
+		}
+		log.Info("mirror on", slog.Int("rooms", len(mstore.Kept())))
+	}
+	rms, err := newRooms(log, id, roomStore{db: db}, node, mstore, now)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
 	"github.com/hearthp2p/hearth/p2p/replication"
@@ -52,6 +53,8 @@ type rooms struct {
 	sync  *replication.Service
 	pair  *pairing.Service
 	now   func() time.Time
+	// mirror is set on a daemon started with --mirror.
+	mirror *mirrorState
 
 	mu     sync.Mutex
 	byID   map[room.ID]*room.Room
@@ -68,7 +71,7 @@ func peerOf(dev identity.PublicKey) (peer.ID, error) {
 	return peer.IDFromPublicKey(pub)
 }
 
-func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, now func() time.Time) (*rooms, error) {
+func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, mstore *mirror.Store, now func() time.Time) (*rooms, error) {
 	proof, err := id.Proof.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -88,18 +91,27 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		byDisc: map[log.Discovery]*room.Room{},
 		kick:   make(chan struct{}, 1),
 	}
+	if mstore != nil {
+		rs.mirror = &mirrorState{store: mstore, find: map[log.Discovery]time.Time{}}
+	}
 	rs.sync = replication.New(replication.Config{
 		Host:   node.Host,
 		Logger: logger,
 		Lookup: func(d log.Discovery) (replication.Room, bool) {
-			rs.mu.Lock()
-			defer rs.mu.Unlock()
-			r, ok := rs.byDisc[d]
-			return r, ok
+			if r, ok := rs.byDiscovery(d); ok {
+				return r, true
+			}
+			if rs.mirror != nil {
+				return rs.mirror.store.Lookup(d)
+			}
+			return nil, false
 		},
 		OnFork: rs.onFork,
 	})
 	rs.pair = pairing.NewService(node.Host, rs.answer, logger)
+	if mstore != nil {
+		rs.startMirror(mstore)
+	}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { rs.poke() }})
 	recs, err := store.records()
 	if err != nil {
@@ -125,6 +137,9 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 }
 
 func (rs *rooms) close() {
+	if rs.mirror != nil {
+		rs.mirror.svc.Close()
+	}
 	rs.pair.Close()
 	rs.sync.Close()
 }
@@ -281,7 +296,8 @@ func (rs *rooms) run(ctx context.Context) {
 	defer tick.Stop()
 	lastAnnounce := time.Time{}
 	for {
-		if time.Since(lastAnnounce) > announceEvery {
+		announce := time.Since(lastAnnounce) > announceEvery
+		if announce {
 			for _, r := range rs.list() {
 				rs.announce(ctx, r)
 			}
@@ -290,6 +306,7 @@ func (rs *rooms) run(ctx context.Context) {
 		for _, r := range rs.list() {
 			rs.connect(ctx, r)
 		}
+		rs.runMirror(ctx, announce)
 		select {
 		case <-ctx.Done():
 			return
@@ -322,7 +339,7 @@ func (rs *rooms) connect(ctx context.Context, r *room.Room) {
 		// A new member knows no device yet: whoever it is connected to
 		// may hold the room.
 		for _, p := range rs.node.Peers() {
-			rs.trySync(ctx, p, r)
+			rs.trySync(ctx, p, r.Discovery())
 		}
 	}
 	for _, d := range devs {
@@ -330,18 +347,21 @@ func (rs *rooms) connect(ctx context.Context, r *room.Room) {
 		if err != nil {
 			continue
 		}
-		rs.trySync(ctx, p, r)
+		rs.trySync(ctx, p, r.Discovery())
 	}
+	rs.syncMirrors(ctx, r)
 }
 
-func (rs *rooms) trySync(ctx context.Context, p peer.ID, r *room.Room) {
+// trySync opens a sync session for the room of d with p, reaching p
+// first if needed.
+func (rs *rooms) trySync(ctx context.Context, p peer.ID, d log.Discovery) {
 	if err := rs.node.Reach(ctx, p); err != nil {
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, findTimeout)
 	defer cancel()
-	if err := rs.sync.Sync(sctx, p, r.Discovery()); err != nil {
-		rs.log.Debug("sync not started", logattr.Peer(p.String()), logattr.Room(r.ID().String()), logattr.Err(err))
+	if err := rs.sync.Sync(sctx, p, d); err != nil {
+		rs.log.Debug("sync not started", logattr.Peer(p.String()), logattr.Room(d), logattr.Err(err))
 	}
 }
 

@@ -92,6 +92,12 @@ type options struct {
 	noMDNS         bool
 	public         bool
 	quick          bool
+	mirror         bool
+	mirrorOwners   multiFlag
+	mirrorBudget   string
+	mirrorQuota    string
+	mirrorAddr     string
+	pin            bool
 }
 
 // multiFlag collects a repeatable string flag.

@@ -65,6 +65,7 @@ storage and serves the control API on the unix socket hearth.sock in the
 home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			{name: "status", summary: "ask the daemon for its status", run: runStatus},
 			roomCommands(),
+			mirrorCommands(),
 			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
 				long: `Measure whole-system figures on this machine with real components: catch-up
 of a new member over libp2p on loopback (entries/s), message latency from send
@@ -99,6 +100,10 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.Var(&o.bootstrap, "bootstrap", "an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
 	fs.BoolVar(&o.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
+	fs.BoolVar(&o.mirror, "mirror", false, "also be a blind mirror: keep rooms others ask to keep (ciphertext only)")
+	fs.Var(&o.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
+	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes of unpinned data kept (`SIZE`, e.g. 500MiB); the least recently used room goes first")
+	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "`FORMAT` of logs: text, json, or auto (text on a terminal)")
 }
@@ -488,6 +493,20 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return device.Run(ctx, device.Config{Home: home, Logger: slog.New(h), Now: r.env.Now,
-		Listen: r.opts.listen, Bootstrap: r.opts.bootstrap, NoMDNS: r.opts.noMDNS, Public: r.opts.public})
+	cfg := device.Config{Home: home, Logger: slog.New(h), Now: r.env.Now,
+		Listen: r.opts.listen, Bootstrap: r.opts.bootstrap, NoMDNS: r.opts.noMDNS, Public: r.opts.public, Mirror: r.opts.mirror}
+	for _, s := range r.opts.mirrorOwners {
+		id, err := identity.ParsePublicKey(s)
+		if err != nil {
+			return usagef("--mirror-owner %q: %v", s, err)
+		}
+		cfg.MirrorOwners = append(cfg.MirrorOwners, id)
+	}
+	if cfg.MirrorBudget, err = parseSize(r.opts.mirrorBudget); err != nil {
+		return usagef("--mirror-budget: %v", err)
+	}
+	if cfg.MirrorQuota, err = parseSize(r.opts.mirrorQuota); err != nil {
+		return usagef("--mirror-quota: %v", err)
+	}
+	return device.Run(ctx, cfg)
 }

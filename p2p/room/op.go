@@ -50,13 +50,14 @@ const (
 	OpLeave        OpType = 12 // the writer's identity leaves
 	OpRevoke       OpType = 13 // Blob is a revocation signed by an identity key
 	OpFork         OpType = 14 // Blob is a fork proof of some device's log
-	opMax                 = OpFork
+	OpMirror       OpType = 15 // Name is a mirror's peer id, Text its addresses (space-separated); Remove takes it off
+	opMax                 = OpMirror
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
-	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork",
+	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror",
 }
 
 func (t OpType) String() string {
@@ -261,6 +262,10 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	case OpLeave:
 	case OpRevoke, OpFork:
 		w.Bytes(o.Blob)
+	case OpMirror:
+		w.String(o.Name)
+		w.String(o.Text)
+		w.Bool(o.Remove)
 	}
 	return w.B, nil
 }
@@ -286,6 +291,8 @@ func (o *Op) check() error {
 		return bad("empty reaction")
 	case o.Type == OpMessage && o.Text == "":
 		return bad("empty message")
+	case o.Type == OpMirror && o.Name == "":
+		return bad("mirror without a peer id")
 	case o.Expires < 0:
 		return bad("negative expiry")
 	}
@@ -369,6 +376,10 @@ func ParseEntry(b []byte) (*Entry, error) {
 	case OpLeave:
 	case OpRevoke, OpFork:
 		o.Blob = d.Bytes(maxBlobLen)
+	case OpMirror:
+		o.Name = d.String(MaxNameLen)
+		o.Text = d.String(MaxChatLen)
+		o.Remove = d.Bool()
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)

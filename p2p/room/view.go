@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -70,6 +71,7 @@ type View struct {
 	Devices    map[identity.PublicKey]*Device
 	Messages   []*Message
 	Invites    map[InviteID]*Invite
+	Mirrors    map[string]*Mirror // by peer id
 	Epoch      uint64
 	EpochRef   Ref // the rotation that started Epoch
 	Rejections []Rejection
@@ -87,8 +89,17 @@ func newView(founder identity.PublicKey, disc log.Discovery) *View {
 		Members:   map[identity.PublicKey]*Member{},
 		Devices:   map[identity.PublicKey]*Device{},
 		Invites:   map[InviteID]*Invite{},
+		Mirrors:   map[string]*Mirror{},
 		byRef:     map[Ref]*Message{},
 	}
+}
+
+// Mirror is a mirror the room names: members keep it up to date and fetch
+// from it.
+type Mirror struct {
+	PeerID  string
+	Addrs   []string
+	AddedBy identity.PublicKey
 }
 
 // Message returns a message by id.
@@ -283,6 +294,21 @@ func (v *View) apply(ref Ref, e *Entry) error {
 			return errors.New("fork proof of a device not in the room")
 		}
 		d.Forked = true
+	case OpMirror:
+		// Any member may name a mirror (it only ever sees ciphertext);
+		// whoever named it, a moderator or an admin may take it off.
+		m, ok := v.Mirrors[o.Name]
+		if o.Remove {
+			if !ok {
+				return errors.New("no such mirror")
+			}
+			if m.AddedBy != author && me.Role < RoleModerator {
+				return errors.New("only who named a mirror, a moderator or an admin may remove it")
+			}
+			delete(v.Mirrors, o.Name)
+			break
+		}
+		v.Mirrors[o.Name] = &Mirror{PeerID: o.Name, Addrs: strings.Fields(o.Text), AddedBy: author}
 	default:
 		return fmt.Errorf("unexpected %s", o.Type)
 	}

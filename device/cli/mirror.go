@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hearthp2p/hearth/device/control"
+)
+
+func mirrorCommands() *command {
+	const where = `
+
+Without --mirror the command acts on this daemon, which must run with
+'hearth daemon --mirror'. With --mirror MADDR (a full multiaddr ending in
+/p2p/PEERID, as 'hearth status' on the mirror prints) it asks that mirror,
+which acts for this identity: its owners (the mirror's own identity and
+those given with --mirror-owner) without limit, anyone else within a quota.`
+	return &command{name: "mirror", summary: "keep rooms on a blind mirror (it stores ciphertext only)", subs: []*command{
+		{name: "keep", args: "ROOM|DISCOVERY", nargs: 1, flags: mirrorKeepFlags, summary: "ask a mirror to keep a room", run: runMirrorKeep,
+			long: `Ask a mirror to keep a room: every log, verified against its writers'
+signatures, kept while the members are offline and served to any peer that
+knows the room's discovery key. The mirror never holds the room key. When
+this device is a member, the room names the mirror so that every member keeps
+it up to date and fetches from it. --pin (owners only) keeps the room out of
+eviction.` + where},
+		{name: "drop", args: "ROOM|DISCOVERY", nargs: 1, flags: mirrorFlags, summary: "ask a mirror to drop a room and delete its data", run: runMirrorDrop,
+			long: `Ask a mirror to forget a room and delete what it kept of it. Only an owner of
+the mirror or the identity that asked to keep it may.` + where},
+		{name: "list", flags: mirrorFlags, summary: "list the rooms a mirror keeps (for this identity; all for an owner)", run: runMirrorList,
+			long: `List the rooms a mirror keeps for this identity; an owner sees every room.` + where},
+	}}
+}
+
+func mirrorFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.mirrorAddr, "mirror", "", "ask the mirror at `MADDR` (a full multiaddr with /p2p/) instead of this daemon")
+}
+
+func mirrorKeepFlags(fs *flag.FlagSet, o *options) {
+	mirrorFlags(fs, o)
+	fs.BoolVar(&o.pin, "pin", false, "keep the room out of eviction (owners of the mirror only)")
+}
+
+func runMirrorKeep(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.MirrorKeep(ctx, control.MirrorRequest{Target: args[0], Mirror: r.opts.mirrorAddr, Pin: r.opts.pin})
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		fmt.Fprintf(w, "mirror %s keeps the room\n", out.Mirror)
+		printMirrorRooms(w, out)
+	})
+}
+
+func runMirrorDrop(ctx context.Context, r *runner, args []string) error {
+	return r.do("dropped", func(c *control.Client) error {
+		return c.MirrorDrop(ctx, control.MirrorRequest{Target: args[0], Mirror: r.opts.mirrorAddr})
+	})
+}
+
+func runMirrorList(ctx context.Context, r *runner, _ []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.MirrorList(ctx, control.MirrorRequest{Mirror: r.opts.mirrorAddr})
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		if len(out.Rooms) == 0 {
+			fmt.Fprintf(w, "mirror %s keeps no room for this identity\n", out.Mirror)
+			return
+		}
+		printMirrorRooms(w, out)
+	})
+}
+
+func printMirrorRooms(w io.Writer, out *control.MirrorRooms) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "DISCOVERY\tROOM\tPINNED\tLOGS\tENTRIES\tBYTES\tUSED\n")
+	for _, m := range out.Rooms {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%s\n", m.Discovery, orDash(m.Room), m.Pinned, m.Logs, m.Entries, m.Bytes, m.Used)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// parseSize reads a byte count: a number with an optional unit (B, KB,
+// MB, GB, KiB, MiB, GiB, TiB).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[strings.ToUpper(unit)]
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || v <= 0 || v*mult > 1<<62 {
+		return 0, errors.New("want a positive size such as 500MiB or 8GiB, got " + strconv.Quote(s))
+	}
+	return int64(v * mult), nil
+}

@@ -1,0 +1,65 @@
+package control
+
+import (
+	"context"
+	"net/http"
+)
+
+// Routes of the mirror commands.
+const (
+	RouteMirrorKeep = "/v1/mirror/keep"
+	RouteMirrorDrop = "/v1/mirror/drop"
+	RouteMirrorList = "/v1/mirror/list"
+)
+
+// MirrorRequest asks to keep, drop or list rooms on a mirror: this daemon
+// (started with --mirror) when Mirror is empty, else the mirror at that
+// address.
+type MirrorRequest struct {
+	// Target is a room (id or unambiguous name) or a discovery key (hex);
+	// empty for list.
+	Target string `json:"target,omitempty"`
+	// Mirror is the full multiaddr (with /p2p/) of a remote mirror.
+	Mirror string `json:"mirror,omitempty"`
+	// Pin keeps the room out of eviction (owners of the mirror only).
+	Pin bool `json:"pin,omitempty"`
+}
+
+// MirrorRoom is one room a mirror keeps.
+type MirrorRoom struct {
+	Discovery string `json:"discovery"`
+	Room      string `json:"room,omitempty"` // the room id, when this daemon is a member
+	Requester string `json:"requester"`      // identity that asked to keep it
+	Pinned    bool   `json:"pinned"`
+	Bytes     int64  `json:"bytes"`
+	Logs      int    `json:"logs"`
+	Entries   uint64 `json:"entries"`
+	Kept      string `json:"kept"`
+	Used      string `json:"used"`
+}
+
+// MirrorRooms is the answer of keep (the room) and list (every room the
+// asker may see).
+type MirrorRooms struct {
+	Mirror string       `json:"mirror"` // the mirror's peer id
+	Rooms  []MirrorRoom `json:"rooms"`
+}
+
+// MirrorKeep asks a mirror to keep a room.
+func (c *Client) MirrorKeep(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
+	var out MirrorRooms
+	return &out, c.do(ctx, http.MethodPost, RouteMirrorKeep, req, &out)
+}
+
+// MirrorDrop asks a mirror to drop a room.
+func (c *Client) MirrorDrop(ctx context.Context, req MirrorRequest) error {
+	var out OK
+	return c.do(ctx, http.MethodPost, RouteMirrorDrop, req, &out)
+}
+
+// MirrorList lists the rooms a mirror keeps for this identity (all of
+// them for an owner).
+func (c *Client) MirrorList(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
+	var out MirrorRooms
+	return &out, c.do(ctx, http.MethodPost, RouteMirrorList, req, &out)
+}

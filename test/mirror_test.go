@@ -1,0 +1,150 @@
+package test
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tcpAddr returns d's loopback TCP address.
+func tcpAddr(t *testing.T, d *daemon) string {
+	t.Helper()
+	for _, a := range d.addrs {
+		if strings.Contains(a, "/tcp/") {
+			return a
+		}
+	}
+	t.Fatalf("%s has no TCP address: %v", d.name, d.addrs)
+	return ""
+}
+
+// mirrorEntries returns how many entries the mirror at addr keeps for
+// the room of disc, asked by d.
+func mirrorEntries(d *daemon, addr, disc string) uint64 {
+	var l struct {
+		Rooms []struct {
+			Discovery string
+			Entries   uint64
+		}
+	}
+	d.json(&l, "mirror", "list", "--mirror", addr)
+	for _, r := range l.Rooms {
+		if r.Discovery == disc {
+			return r.Entries
+		}
+	}
+	return 0
+}
+
+// TestMirrorOfflineDelivery: messages written while the recipient is
+// offline reach the mirror, and the recipient reads them from it later,
+// the writer being offline by then. The mirror's disk holds none of the
+// plaintexts.
+func TestMirrorOfflineDelivery(t *testing.T) {
+	m := newDaemon(t, "mirror", "--mirror", "--public")
+	maddr := tcpAddr(t, m)
+	alice := newDaemon(t, "alice", "--bootstrap", maddr)
+	bob := newDaemon(t, "bob", "--bootstrap", maddr)
+
+	var created struct{ Room, Discovery string }
+	alice.json(&created, "room", "create", "quinceharbour")
+	room := created.Room
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	bob.run(0, "", "room", "join", inv.Link)
+	bob.run(0, "", "room", "send", room, "bob says marmalade-otter")
+
+	// Alice asks the mirror to keep the room; the room now names it.
+	var kept struct {
+		Mirror string
+		Rooms  []struct{ Discovery string }
+	}
+	alice.json(&kept, "mirror", "keep", room, "--mirror", maddr)
+	if len(kept.Rooms) != 1 || kept.Rooms[0].Discovery != created.Discovery {
+		t.Fatalf("keep answered %+v", kept)
+	}
+	// A mark written after the mirror was named: once bob has it, he
+	// knows the mirror too.
+	alice.run(0, "", "room", "send", room, "mark")
+	converge(t, room, 2, alice, bob)
+
+	bob.kill()
+	secrets := []string{"tangerine-lighthouse", "velvet-quarry", "saffron-meadow"}
+	var ids []string
+	for _, s := range secrets {
+		var id struct{ ID string }
+		alice.json(&id, "room", "send", room, "while bob is away: "+s)
+		ids = append(ids, id.ID)
+	}
+	alice.run(0, "", "room", "edit", room, ids[0], "edited while away: crimson-walrus")
+	alice.run(0, "", "room", "delete", room, ids[1])
+
+	// Wait for the mirror to hold everything alice wrote, then stop her.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var hist struct{ Messages []message }
+		alice.json(&hist, "room", "history", room)
+		n := mirrorEntries(alice, maddr, created.Discovery)
+		// alice: genesis, invite, add, mark, 3 messages, edit, delete,
+		// mirror; bob: hello, message. At least 12 entries.
+		if n >= 12 && len(hist.Messages) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror holds %d entries", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	aliceHist := alice.history(room)
+	alice.kill()
+
+	bob.start()
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		h := bob.history(room)
+		if equalMessages(h, aliceHist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Logf("alice: %+v", aliceHist)
+			t.Fatalf("bob, with alice offline, has %+v", h)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Nothing readable on the mirror's disk.
+	m.stop()
+	needles := append([]string{"quinceharbour", "marmalade-otter", "crimson-walrus", "while bob is away"}, secrets...)
+	filepath.WalkDir(m.home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("reading %s: %v", path, err)
+			return nil
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				t.Errorf("the mirror's %s contains %q", path, n)
+			}
+		}
+		return nil
+	})
+}
+
+func equalMessages(a, b []message) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
