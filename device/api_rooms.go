@@ -94,7 +94,7 @@ func (d *daemon) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *daemon) handleListRooms(w http.ResponseWriter, r *http.Request) {
-	out := control.RoomList{Rooms: []control.RoomInfo{}}
+	out := control.RoomList{Rooms: []control.RoomInfo{}, Pending: d.rooms.pendingList()}
 	for _, rm := range d.rooms.list() {
 		info := control.RoomInfo{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Peers: d.rooms.sync.Sessions(rm.Discovery())}
 		rm.View(func(v *room.View) {
@@ -114,6 +114,12 @@ func (d *daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rm, err := d.rooms.join(r.Context(), req.Link)
+	var pend *pendingError
+	if errors.As(err, &pend) {
+		d.log.Info("join request left in mailboxes", slog.Any("mirrors", pend.mailboxes))
+		writeJSON(w, http.StatusAccepted, control.RoomCreated{Pending: true, Mailboxes: pend.mailboxes})
+		return
+	}
 	if err != nil {
 		fail(w, err)
 		return

@@ -31,23 +31,38 @@ var errNotMirror = errors.New("this daemon is not a mirror: start it with 'heart
 // mirrorState is the mirror side of a daemon started with --mirror.
 type mirrorState struct {
 	store *mirror.Store
+	boxes *mirror.Mailboxes
 	svc   *mirror.Service
 
 	mu   sync.Mutex
 	find map[log.Discovery]time.Time // last DHT look-up per kept room
 }
 
-// startMirror serves the mirror protocol for store.
-func (rs *rooms) startMirror(store *mirror.Store) {
-	rs.mirror.svc = mirror.NewService(rs.node.Host, store, func(d log.Discovery, p peer.ID) {
-		// Fetch from the member that asked, at once.
-		rs.poke()
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
-			defer cancel()
-			rs.trySync(ctx, p, d)
-		}()
-	}, rs.log)
+// startMirror serves the mirror protocol for the store and mailboxes
+// set in rs.mirror.
+func (rs *rooms) startMirror() {
+	m := rs.mirror
+	m.svc = mirror.NewService(mirror.ServiceConfig{
+		Host: rs.node.Host, Store: m.store, Boxes: m.boxes, Logger: rs.log,
+		OnKeep: func(d log.Discovery, p peer.ID) {
+			// Fetch from the member that asked, at once.
+			rs.poke()
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+				defer cancel()
+				rs.trySync(ctx, p, d)
+			}()
+		},
+		OnOpen: func(b mirror.BoxID) {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+				defer cancel()
+				if err := rs.node.Announce(ctx, mirror.MailboxTopic(b)); err != nil {
+					rs.log.Debug("announcing a mailbox", logattr.Err(err))
+				}
+			}()
+		},
+	})
 }
 
 // runMirror keeps every kept room (not held as a member) in sync: it
@@ -56,6 +71,15 @@ func (rs *rooms) runMirror(ctx context.Context, announce bool) {
 	m := rs.mirror
 	if m == nil {
 		return
+	}
+	if announce {
+		for _, b := range m.boxes.Boxes() {
+			actx, cancel := context.WithTimeout(ctx, findTimeout)
+			if err := rs.node.Announce(actx, mirror.MailboxTopic(b)); err != nil {
+				rs.log.Debug("announcing a mailbox", logattr.Err(err))
+			}
+			cancel()
+		}
 	}
 	for _, d := range m.store.Kept() {
 		if _, member := rs.byDiscovery(d); member {

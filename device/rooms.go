@@ -92,7 +92,11 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		kick:   make(chan struct{}, 1),
 	}
 	if mstore != nil {
-		rs.mirror = &mirrorState{store: mstore, find: map[log.Discovery]time.Time{}}
+		boxes, err := mirror.OpenMailboxes(store.db, mstore.IsOwner, now, logger)
+		if err != nil {
+			return nil, err
+		}
+		rs.mirror = &mirrorState{store: mstore, boxes: boxes, find: map[log.Discovery]time.Time{}}
 	}
 	rs.sync = replication.New(replication.Config{
 		Host:   node.Host,
@@ -109,8 +113,8 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		OnFork: rs.onFork,
 	})
 	rs.pair = pairing.NewService(node.Host, rs.answer, logger)
-	if mstore != nil {
-		rs.startMirror(mstore)
+	if rs.mirror != nil {
+		rs.startMirror()
 	}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { rs.poke() }})
 	recs, err := store.records()
@@ -307,6 +311,8 @@ func (rs *rooms) run(ctx context.Context) {
 			rs.connect(ctx, r)
 		}
 		rs.runMirror(ctx, announce)
+		rs.pollMailboxes(ctx)
+		rs.pollPending(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -382,12 +388,16 @@ func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64) (strin
 	if !ok {
 		return "", time.Time{}, errors.New("only admins can invite to this room")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
 	if err := rs.node.Announce(ctx, inv.Topic()); err != nil {
 		rs.log.Debug("announcing invite", logattr.Err(err))
 	}
-	return inv.Link(rs.node.Host.ID().String()), exp, nil
+	// The link names this device, then the mirrors holding a mailbox for
+	// the invite: a candidate who finds no admin online leaves its
+	// request there.
+	hints := append([]string{rs.node.Host.ID().String()}, rs.openMailboxes(ctx, r, inv, exp)...)
+	return inv.Link(strings.Join(hints, ",")), exp, nil
 }
 
 // answer is the pairing handler: admit a candidate that holds an invite of
@@ -408,17 +418,31 @@ func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed
 	if target == nil {
 		return nil, errors.New(pairing.NoSuchInvite)
 	}
-	inv := pairing.FromSeed(seed.Bytes())
-	req, err := pairing.OpenRequest(inv, sealed)
-	if err != nil {
+	req, a, err := rs.admit(target, pairing.FromSeed(seed.Bytes()), id, sealed)
+	if req == nil {
 		rs.log.Debug("pairing request refused", logattr.Peer(from.String()), logattr.Err(err))
 		return nil, errors.New("invalid request")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pairing.SealAnswer(req, a)
+}
+
+// admit opens a sealed request for invite inv (id) of target, admits the
+// candidate and returns the request and the answer. A nil request means
+// the request itself is invalid; a request with an error means the room
+// refused the candidate (the error says why).
+func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sealed []byte) (*pairing.Request, *pairing.Answer, error) {
+	req, err := pairing.OpenRequest(inv, sealed)
+	if err != nil {
+		return nil, nil, err
 	}
 	var already bool
 	target.View(func(v *room.View) { _, already = v.Members[req.Identity] })
 	if !already {
 		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
-			return nil, errors.New("this device cannot admit members")
+			return req, nil, errors.New("this device cannot admit members")
 		}
 	}
 	var reason string
@@ -438,15 +462,17 @@ func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed
 		}
 	})
 	if !a.OK {
-		return nil, errors.New(reason)
+		return req, nil, errors.New(reason)
 	}
 	for e, ks := range target.EpochKeys() {
 		for _, k := range ks {
 			a.Keys = append(a.Keys, pairing.EpochKey{Epoch: e, Key: k})
 		}
 	}
-	rs.log.Info("member admitted", logattr.Room(target.ID().String()), slog.String("identity", req.Identity.Short()), slog.String("name", req.Name))
-	return pairing.SealAnswer(req, a)
+	if !already {
+		rs.log.Info("member admitted", logattr.Room(target.ID().String()), slog.String("identity", req.Identity.Short()), slog.String("name", req.Name))
+	}
+	return req, a, nil
 }
 
 // join asks the peers that may hold an invite to admit this device, then
@@ -458,12 +484,13 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	var candidates []peer.ID
-	if hint != "" {
-		if p, err := peer.Decode(hint); err == nil {
-			candidates = append(candidates, p)
+	var candidates, hints []peer.ID
+	for _, h := range strings.Split(hint, ",") {
+		if p, err := peer.Decode(h); err == nil {
+			hints = append(hints, p)
 		}
 	}
+	candidates = append(candidates, hints...)
 	for _, ai := range rs.node.FindPeers(ctx, inv.Topic(), 8) {
 		rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		candidates = append(candidates, ai.ID)
@@ -486,8 +513,27 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 		}
 		lastErr = err
 	}
-	return nil, fmt.Errorf("%w (%v); ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
+	// No admin online: leave the request in the invite's mailboxes.
+	dctx, dcancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer dcancel()
+	took, err := rs.deposit(dctx, inv, hints)
+	if err != nil {
+		return nil, fmt.Errorf("leaving the request in a mailbox: %w", err)
+	}
+	if len(took) > 0 {
+		rs.log.Info("no admin online: join request left in mailboxes", slog.Any("mirrors", took))
+		return nil, &pendingError{mailboxes: took}
+	}
+	return nil, fmt.Errorf("%w (%v), and no mirror holds a mailbox for the invite; ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
 }
+
+// pendingError: the request waits in mailboxes.
+type pendingError struct{ mailboxes []string }
+
+func (e *pendingError) Error() string {
+	return fmt.Sprintf("%v: request left with %d mirror(s)", errPending, len(e.mailboxes))
+}
+func (e *pendingError) Unwrap() error { return errPending }
 
 func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.Room, error) {
 	if err := rs.node.Reach(ctx, p); err != nil {
@@ -505,6 +551,32 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 	if err != nil {
 		return nil, err
 	}
+	r, err := rs.accept(a)
+	if err != nil {
+		return nil, err
+	}
+	if err := rs.sync.Sync(ctx, p, r.Discovery()); err != nil {
+		rs.log.Debug("first sync", logattr.Err(err))
+	}
+	// Wait until the admission has reached us and we said hello.
+	for ctx.Err() == nil {
+		var member bool
+		r.View(func(v *room.View) { _, member = v.Devices[rs.self.Device.Public()] })
+		if member {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	rs.announce(ctx, r)
+	return r, nil
+}
+
+// accept opens the room an admin's answer admits this device to (or the
+// room held already).
+func (rs *rooms) accept(a *pairing.Answer) (*room.Room, error) {
 	key := room.KeyFromBytes(a.RoomKey)
 	rs.mu.Lock()
 	existing, have := rs.byID[key.ID()]
@@ -524,22 +596,6 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 		r.LoadKey(k.Epoch, k.Key)
 		rs.store.SaveKey(r.Discovery(), k.Epoch, k.Key)
 	}
-	if err := rs.sync.Sync(ctx, p, r.Discovery()); err != nil {
-		rs.log.Debug("first sync", logattr.Err(err))
-	}
-	// Wait until the admission has reached us and we said hello.
-	for ctx.Err() == nil {
-		var member bool
-		r.View(func(v *room.View) { _, member = v.Devices[rs.self.Device.Public()] })
-		if member {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	rs.announce(ctx, r)
 	return r, nil
 }
 

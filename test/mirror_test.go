@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func tcpAddr(t *testing.T, d *daemon) string {
 }
 
 // mirrorEntries returns how many entries the mirror at addr keeps for
-// the room of disc, asked by d.
+// the room of disc, asked by d ("" for d itself, a mirror).
 func mirrorEntries(d *daemon, addr, disc string) uint64 {
 	var l struct {
 		Rooms []struct {
@@ -31,7 +32,11 @@ func mirrorEntries(d *daemon, addr, disc string) uint64 {
 			Entries   uint64
 		}
 	}
-	d.json(&l, "mirror", "list", "--mirror", addr)
+	args := []string{"mirror", "list"}
+	if addr != "" {
+		args = append(args, "--mirror", addr)
+	}
+	d.json(&l, args...)
 	for _, r := range l.Rooms {
 		if r.Discovery == disc {
 			return r.Entries
@@ -147,4 +152,95 @@ func equalMessages(a, b []message) bool {
 		}
 	}
 	return true
+}
+
+// TestBlindPairingThroughMirror: bob joins while every admin is offline.
+// He leaves his request with the room's mirror and goes offline; alice
+// comes online, admits him through the mailbox and goes offline; bob
+// comes back, is a member and reads the history from the mirror.
+func TestBlindPairingThroughMirror(t *testing.T) {
+	m := newDaemon(t, "mirror", "--mirror", "--public")
+	maddr := tcpAddr(t, m)
+	alice := newDaemon(t, "alice", "--bootstrap", maddr)
+	var created struct{ Room, Discovery string }
+	alice.json(&created, "room", "create", "lantern")
+	room := created.Room
+	alice.run(0, "", "mirror", "keep", room, "--mirror", maddr)
+	alice.run(0, "", "room", "send", room, "written before anyone joined")
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	if strings.Count(inv.Link, ",") != 1 {
+		t.Fatalf("the link names no mirror: %s", inv.Link)
+	}
+	waitMirror(t, alice, maddr, created.Discovery, 4) // genesis, mirror, message, invite
+	alice.kill()
+
+	bob := newDaemon(t, "bob", "--bootstrap", maddr)
+	var join struct {
+		Pending   bool
+		Mailboxes []string
+	}
+	bob.json(&join, "room", "join", inv.Link)
+	if !join.Pending || len(join.Mailboxes) != 1 {
+		t.Fatalf("join answered %+v, want pending in one mailbox", join)
+	}
+	var list struct{ Pending []struct{ Invite string } }
+	bob.json(&list, "room", "list")
+	if len(list.Pending) != 1 {
+		t.Fatalf("room list shows %d pending joins", len(list.Pending))
+	}
+	bob.kill()
+
+	alice.start()
+	bobID := bob.identity()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var members struct{ Members []struct{ Identity string } }
+		alice.json(&members, "room", "members", room)
+		if slices.ContainsFunc(members.Members, func(x struct{ Identity string }) bool { return x.Identity == bobID }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice did not admit bob from the mailbox:\n%s", alice.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitMirror(t, alice, maddr, created.Discovery, 5) // + add-member
+	alice.kill()
+
+	bob.start()
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		var l struct {
+			Rooms   []struct{ Room string }
+			Pending []struct{ Invite string }
+		}
+		bob.json(&l, "room", "list")
+		if len(l.Rooms) == 1 && len(l.Pending) == 0 && len(bob.history(room)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob has %+v:\n%s", l, bob.logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if h := bob.history(room); h[0].Text != "written before anyone joined" {
+		t.Fatalf("bob reads %+v", h)
+	}
+	// He is a member: he writes, and the mirror takes it for alice.
+	bob.run(0, "", "room", "send", room, "hello from the mailbox")
+	waitMirror(t, m, "", created.Discovery, 7) // + bob's hello and message (the mirror's owner sees every room)
+}
+
+// waitMirror waits until the mirror at addr holds at least n entries of
+// the room of disc, as d asks it.
+func waitMirror(t *testing.T, d *daemon, addr, disc string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for mirrorEntries(d, addr, disc) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror holds %d entries, want %d", mirrorEntries(d, addr, disc), n)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }

@@ -29,8 +29,12 @@ a secret: send it privately. On a terminal a QR code is printed too.`},
 		{name: "join", args: "LINK", nargs: 1, summary: "join a room with an invite link", run: runRoomJoin,
 			long: `Join a room with an invite link. The request is sealed so that only members
 holding the invite can read it, and the answer (the room key) is sealed to a
-key only this device holds. An admin's device must be reachable (on the LAN,
-or through the bootstrap nodes); it can take up to a minute.`},
+key only this device holds. When an admin's device is reachable (on the LAN,
+or through the bootstrap nodes) the join completes at once; it can take up to
+a minute. When none is, the request is left in the mailboxes of the room's
+mirrors (named in the link): the join is then pending and completes by
+itself once an admin comes online and answers, even if this device was
+offline meanwhile.`},
 		{name: "send", args: "ROOM TEXT", nargs: 2, flags: sendFlags, summary: "send a message; prints its id", run: runRoomSend},
 		{name: "history", args: "ROOM", nargs: 1, summary: "print a room's messages", run: runRoomHistory},
 		{name: "edit", args: "ROOM MSG TEXT", nargs: 3, summary: "edit a message (from any device of its author)", run: runRoomEdit},
@@ -92,8 +96,13 @@ func runRoomList(ctx context.Context, r *runner, _ []string) error {
 		return err
 	}
 	return r.emit(out, func(w io.Writer) {
+		for _, p := range out.Pending {
+			fmt.Fprintf(w, "pending join (invite %s), waiting in mailboxes since %s\n", p.Invite[:8], p.Since)
+		}
 		if len(out.Rooms) == 0 {
-			fmt.Fprintln(w, "no rooms yet: 'hearth room create NAME' or 'hearth room join LINK'")
+			if len(out.Pending) == 0 {
+				fmt.Fprintln(w, "no rooms yet: 'hearth room create NAME' or 'hearth room join LINK'")
+			}
 			return
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -171,7 +180,15 @@ func runRoomJoin(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	return r.emit(out, func(w io.Writer) { fmt.Fprintf(w, "joined %s (%s)\n", out.Name, out.Room) })
+	return r.emit(out, func(w io.Writer) {
+		if out.Pending {
+			fmt.Fprintf(w, "no admin of the room is online: the request was left with %d mirror(s).\n"+
+				"This device joins by itself when an admin answers, even if you stop and restart\n"+
+				"the daemon; 'hearth room list' shows the join as pending until then.\n", len(out.Mailboxes))
+			return
+		}
+		fmt.Fprintf(w, "joined %s (%s)\n", out.Name, out.Room)
+	})
 }
 
 func runRoomSend(ctx context.Context, r *runner, args []string) error {

@@ -23,6 +23,18 @@ type RoomCreated struct {
 	Room      string `json:"room"`
 	Discovery string `json:"discovery"`
 	Name      string `json:"name"`
+	// Pending (join only): no admin was online; the request was left in
+	// the mailboxes of these mirrors (peer ids) and the join finishes by
+	// itself when an admin answers. Room and Discovery are empty then.
+	Pending   bool     `json:"pending,omitempty"`
+	Mailboxes []string `json:"mailboxes,omitempty"`
+}
+
+// PendingJoin is a join request waiting in mailboxes for an admin.
+type PendingJoin struct {
+	Invite    string `json:"invite"`    // the invite's public id
+	Since     string `json:"since"`     // when the request was left
+	Mailboxes string `json:"mailboxes"` // peer ids of the mirrors holding it, space-separated
 }
 
 // RoomInfo is one room in GET /v1/rooms.
@@ -39,7 +51,8 @@ type RoomInfo struct {
 
 // RoomList is GET /v1/rooms.
 type RoomList struct {
-	Rooms []RoomInfo `json:"rooms"`
+	Rooms   []RoomInfo    `json:"rooms"`
+	Pending []PendingJoin `json:"pending"` // joins waiting for an admin
 }
 
 // MemberDevice is one device of a member.

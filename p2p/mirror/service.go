@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -31,7 +32,17 @@ const (
 	OpKeep byte = 1
 	OpDrop byte = 2
 	OpList byte = 3
+	// Mailboxes (see Mailboxes).
+	OpBoxOpen     byte = 4 // an admin opens the box of an invite: Box, Expires (proof required)
+	OpBoxPut      byte = 5 // a candidate leaves Sealed in Box, its answer to go to Answer: InviteKey, Sig
+	OpBoxRequests byte = 6 // the requests in Box
+	OpBoxAnswer   byte = 7 // an admin leaves the Sealed answer in answer box Box
+	OpBoxFetch    byte = 8 // the answer in answer box Box, if any
+	opMax              = OpBoxFetch
 )
+
+// needsProof reports whether an operation acts for an identity.
+func needsProof(op byte) bool { return op <= OpList || op == OpBoxOpen }
 
 // Response statuses.
 const (
@@ -40,23 +51,32 @@ const (
 	statusFull    byte = 2
 	statusNotKept byte = 3
 	statusBad     byte = 4
+	statusNoBox   byte = 5
+	statusBoxFull byte = 6
+	statusBusy    byte = 7
 )
 
 // Limits of the protocol.
 const (
-	maxRequest  = 16 << 10
+	maxRequest  = 32 << 10
 	maxResponse = 1 << 20
 	maxList     = 4096
 	maxProof    = 8 << 10
 	reqTimeout  = 15 * time.Second
 )
 
-// Request asks a mirror to keep, drop or list.
+// Request asks a mirror to keep, drop or list rooms, or to use a mailbox.
 type Request struct {
 	Op        byte
-	Proof     []byte // the requester's device proof
+	Proof     []byte // the requester's device proof (keep, drop, list, box open)
 	Discovery log.Discovery
 	Pin       bool
+	Box       BoxID
+	Answer    BoxID              // box put: where the answer goes
+	Sealed    []byte             // box put, box answer
+	InviteKey identity.PublicKey // box put
+	Sig       [64]byte           // box put
+	Expires   int64              // box open: unix ms
 }
 
 func (r *Request) encode() []byte {
@@ -65,6 +85,12 @@ func (r *Request) encode() []byte {
 	w.Bytes(r.Proof)
 	w.Fixed(r.Discovery[:])
 	w.Bool(r.Pin)
+	w.Fixed(r.Box[:])
+	w.Fixed(r.Answer[:])
+	w.Bytes(r.Sealed)
+	w.Fixed(r.InviteKey[:])
+	w.Fixed(r.Sig[:])
+	w.Uint(uint64(r.Expires))
 	return w.B
 }
 
@@ -73,20 +99,31 @@ func decodeRequest(b []byte) (*Request, error) {
 	r := &Request{Op: d.U8(), Proof: d.Bytes(maxProof)}
 	d.Fixed(r.Discovery[:])
 	r.Pin = d.Bool()
+	d.Fixed(r.Box[:])
+	d.Fixed(r.Answer[:])
+	r.Sealed = d.Bytes(MaxEntry)
+	d.Fixed(r.InviteKey[:])
+	d.Fixed(r.Sig[:])
+	r.Expires = int64(d.Uint() & (1<<62 - 1))
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
-	if r.Op < OpKeep || r.Op > OpList {
+	if r.Op < OpKeep || r.Op > opMax {
 		return nil, fmt.Errorf("unknown operation %d", r.Op)
 	}
 	return r, nil
 }
+
+// ErrBusy: the mirror limits how often one peer may ask.
+var ErrBusy = errors.New("mirror busy")
 
 // Response is a mirror's answer.
 type Response struct {
 	status  byte
 	message string
 	Rooms   []Info
+	Entries []Entry // box requests
+	Sealed  []byte  // box fetch
 }
 
 func (r *Response) encode() []byte {
@@ -104,6 +141,14 @@ func (r *Response) encode() []byte {
 		w.Uint(uint64(in.Kept.UnixMilli()))
 		w.Uint(uint64(in.Used.UnixMilli()))
 	}
+	w.Uint(uint64(len(r.Entries)))
+	for _, e := range r.Entries {
+		w.Bytes(e.Sealed)
+		w.Fixed(e.AnswerBox[:])
+		w.Uint(uint64(e.Time))
+		w.Bool(e.Answered)
+	}
+	w.Bytes(r.Sealed)
 	return w.B
 }
 
@@ -123,6 +168,16 @@ func decodeResponse(b []byte) (*Response, error) {
 		in.Used = time.UnixMilli(int64(d.Uint() & (1<<62 - 1))).UTC()
 		r.Rooms = append(r.Rooms, in)
 	}
+	n = d.Count(MaxBoxEntries)
+	for range n {
+		var e Entry
+		e.Sealed = d.Bytes(MaxEntry)
+		d.Fixed(e.AnswerBox[:])
+		e.Time = int64(d.Uint() & (1<<62 - 1))
+		e.Answered = d.Bool()
+		r.Entries = append(r.Entries, e)
+	}
+	r.Sealed = d.Bytes(MaxEntry)
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -141,6 +196,12 @@ func (r *Response) err() error {
 		base = ErrFull
 	case statusNotKept:
 		base = ErrNotKept
+	case statusNoBox:
+		base = ErrNoBox
+	case statusBoxFull:
+		base = ErrBoxFull
+	case statusBusy:
+		base = ErrBusy
 	default:
 		base = errors.New("bad request")
 	}
@@ -168,18 +229,33 @@ func readMsg(r *bufio.Reader, limit int) ([]byte, error) {
 
 // Service answers /hearth/mirror requests for a Store.
 type Service struct {
-	host  host.Host
-	store *Store
-	log   *slog.Logger
-	// OnKeep is called after a room is kept at a peer's request, with
-	// that peer: the caller starts syncing with it.
+	host   host.Host
+	store  *Store
+	boxes  *Mailboxes
+	log    *slog.Logger
+	rate   *rateLimit
 	onKeep func(log.Discovery, peer.ID)
+	onOpen func(BoxID)
 }
 
-// NewService registers the protocol handler on h.
-func NewService(h host.Host, store *Store, onKeep func(log.Discovery, peer.ID), logger *slog.Logger) *Service {
-	s := &Service{host: h, store: store, log: logattr.OrDiscard(logger), onKeep: onKeep}
-	h.SetStreamHandler(hnet.ProtocolMirror, s.handle)
+// ServiceConfig builds a Service; Host, Store and Boxes are required.
+type ServiceConfig struct {
+	Host  host.Host
+	Store *Store
+	Boxes *Mailboxes
+	// OnKeep is called after a room is kept at a peer's request, with
+	// that peer: the caller starts syncing with it.
+	OnKeep func(log.Discovery, peer.ID)
+	// OnOpen is called after a mailbox is opened: the caller announces it.
+	OnOpen func(BoxID)
+	Logger *slog.Logger
+}
+
+// NewService registers the protocol handler on the host.
+func NewService(cfg ServiceConfig) *Service {
+	s := &Service{host: cfg.Host, store: cfg.Store, boxes: cfg.Boxes, log: logattr.OrDiscard(cfg.Logger),
+		onKeep: cfg.OnKeep, onOpen: cfg.OnOpen, rate: newRateLimit()}
+	s.host.SetStreamHandler(hnet.ProtocolMirror, s.handle)
 	return s
 }
 
@@ -190,7 +266,12 @@ func (s *Service) handle(st network.Stream) {
 	defer st.Close()
 	st.SetDeadline(time.Now().Add(reqTimeout))
 	p := st.Conn().RemotePeer()
-	resp := s.serve(p, st)
+	var resp *Response
+	if s.rate.allow(p, time.Now()) {
+		resp = s.serve(p, st)
+	} else {
+		resp = &Response{status: statusBusy, message: fmt.Sprintf("over %d requests a minute from this peer: try again later", requestsPerMinute)}
+	}
 	if resp.status != statusOK {
 		s.log.Debug("mirror request refused", logattr.Peer(p.String()), "why", resp.message)
 	}
@@ -209,6 +290,9 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	if err != nil {
 		return bad(fmt.Errorf("request: %w", err))
 	}
+	if !needsProof(req.Op) {
+		return s.serveBox(req)
+	}
 	dev, err := hnet.DeviceOf(p)
 	if err != nil {
 		return bad(err)
@@ -222,6 +306,14 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 		return &Response{status: statusDenied, message: fmt.Sprintf("device proof: %v", err)}
 	}
 	switch req.Op {
+	case OpBoxOpen:
+		if err := s.boxes.Open(req.Box, id, time.UnixMilli(req.Expires)); err != nil {
+			return statusOf(err)
+		}
+		if s.onOpen != nil {
+			s.onOpen(req.Box)
+		}
+		return &Response{}
 	case OpKeep:
 		in, err := s.store.Keep(req.Discovery, id, req.Pin)
 		if err != nil {
@@ -245,6 +337,55 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	}
 }
 
+// serveBox answers the mailbox operations anyone may use.
+func (s *Service) serveBox(req *Request) *Response {
+	switch req.Op {
+	case OpBoxPut:
+		if err := s.boxes.Put(req.Box, req.Sealed, req.Answer, req.InviteKey, req.Sig); err != nil {
+			return statusOf(err)
+		}
+		return &Response{}
+	case OpBoxRequests:
+		es, err := s.boxes.Requests(req.Box)
+		if err != nil {
+			return statusOf(err)
+		}
+		return &Response{Entries: es}
+	case OpBoxAnswer:
+		if err := s.boxes.Answer(req.Box, req.Sealed); err != nil {
+			return statusOf(err)
+		}
+		return &Response{}
+	default: // OpBoxFetch
+		b, err := s.boxes.Fetch(req.Box)
+		if err != nil {
+			return statusOf(err)
+		}
+		return &Response{Sealed: b}
+	}
+}
+
+// rateLimit bounds the requests of one peer per minute.
+type rateLimit struct {
+	mu     sync.Mutex
+	window time.Time
+	counts map[peer.ID]int
+}
+
+const requestsPerMinute = 600
+
+func newRateLimit() *rateLimit { return &rateLimit{counts: map[peer.ID]int{}} }
+
+func (r *rateLimit) allow(p peer.ID, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.window) > time.Minute {
+		r.window, r.counts = now, map[peer.ID]int{}
+	}
+	r.counts[p]++
+	return r.counts[p] <= requestsPerMinute
+}
+
 func statusOf(err error) *Response {
 	st := statusBad
 	switch {
@@ -254,6 +395,10 @@ func statusOf(err error) *Response {
 		st = statusFull
 	case errors.Is(err, ErrNotKept):
 		st = statusNotKept
+	case errors.Is(err, ErrNoBox):
+		st = statusNoBox
+	case errors.Is(err, ErrBoxFull):
+		st = statusBoxFull
 	}
 	return &Response{status: st, message: err.Error()}
 }

@@ -52,13 +52,7 @@ func (i Invite) key() identity.SigningKey {
 }
 
 // ID returns the invite's public id.
-func (i Invite) ID() ID {
-	pub := i.key().Public()
-	h := sha256.Sum256(append([]byte("hearth/invite-id/v1\x00"), pub[:]...))
-	var id ID
-	copy(id[:], h[:16])
-	return id
-}
+func (i Invite) ID() ID { return idOf(i.key().Public()) }
 
 // Topic is what peers that can answer announce in the DHT.
 func (i Invite) Topic() [32]byte { return [32]byte(i.derive("hearth/pairing-topic/v1", 32)) }
@@ -105,4 +99,39 @@ func ParseLink(s string) (Invite, string, error) {
 		return Invite{}, "", fmt.Errorf("%w: bad peer hint", ErrLink)
 	}
 	return Invite{seed: [32]byte(seed)}, hint, nil
+}
+
+// depositMessage is what a candidate signs with the invite key to leave a
+// request in a mailbox: a mirror then knows the depositor holds the
+// invite, without being able to read anything.
+func depositMessage(box ID, answerBox [16]byte, sealed []byte) []byte {
+	m := append([]byte("hearth/mailbox-deposit/v1\x00"), box[:]...)
+	m = append(m, answerBox[:]...)
+	h := sha256.Sum256(sealed)
+	return append(m, h[:]...)
+}
+
+// SignDeposit signs a mailbox deposit with the invite key; it returns the
+// invite's public key and the signature.
+func (i Invite) SignDeposit(answerBox [16]byte, sealed []byte) (identity.PublicKey, [64]byte) {
+	k := i.key()
+	return k.Public(), k.Sign(depositMessage(i.ID(), answerBox, sealed))
+}
+
+// idOf returns the invite id of an invite public key.
+func idOf(pub identity.PublicKey) ID {
+	h := sha256.Sum256(append([]byte("hearth/invite-id/v1\x00"), pub[:]...))
+	return ID(h[:16])
+}
+
+// VerifyDeposit checks that a deposit into the box of invite id was
+// signed by the key of that invite.
+func VerifyDeposit(id ID, pub identity.PublicKey, answerBox [16]byte, sealed []byte, sig [64]byte) error {
+	if idOf(pub) != id {
+		return fmt.Errorf("%w: the key is not the invite's", ErrInvalid)
+	}
+	if !pub.Verify(depositMessage(id, answerBox, sealed), sig[:]) {
+		return fmt.Errorf("%w: bad deposit signature", ErrInvalid)
+	}
+	return nil
 }

@@ -1,0 +1,310 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/mirror"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Blind pairing through mailboxes, for when no admin is online: see
+// package mirror (Mailboxes) for the boxes, package pairing for the
+// crypto.
+
+// errPending: the request was left in a mailbox; the join finishes when an
+// admin answers.
+var errPending = errors.New("join pending")
+
+var bucketPending = []byte("pending-joins")
+
+// pendingJoin is a join request left in mailboxes, kept until answered.
+type pendingJoin struct {
+	Seed      [32]byte        `json:"seed"`
+	Ephemeral []byte          `json:"ephemeral"` // the HPKE private key the answer is sealed to
+	AnswerBox mirror.BoxID    `json:"answer_box"`
+	Mailboxes []string        `json:"mailboxes"` // peer ids of the mirrors holding the request
+	Created   int64           `json:"created"`   // unix seconds
+}
+
+// openMailboxes opens the invite's box on every mirror the room names, so
+// that candidates can leave requests while no admin is online. It returns
+// the peer ids of the mirrors that accepted.
+func (rs *rooms) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
+	if expires.IsZero() {
+		expires = rs.now().Add(mirror.MaxBoxLife)
+	}
+	var opened []string
+	for _, p := range rs.roomMirrors(r) {
+		if p == rs.node.Host.ID() {
+			if rs.mirror != nil && rs.mirror.boxes.Open(mirror.BoxID(inv.ID()), rs.self.Identity, expires) == nil {
+				opened = append(opened, p.String())
+			}
+			continue
+		}
+		if err := rs.node.Reach(ctx, p); err != nil {
+			rs.log.Info("a mirror of the room is unreachable: no mailbox there for the invite", logattr.Peer(p.String()), logattr.Err(err))
+			continue
+		}
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Box: mirror.BoxID(inv.ID()), Expires: expires.UnixMilli()})
+		if err != nil {
+			rs.log.Info("a mirror refused a mailbox for the invite", logattr.Peer(p.String()), logattr.Err(err))
+			continue
+		}
+		opened = append(opened, p.String())
+	}
+	return opened
+}
+
+// roomMirrors returns the peer ids of the mirrors a room names.
+func (rs *rooms) roomMirrors(r *room.Room) []peer.ID {
+	var out []peer.ID
+	r.View(func(v *room.View) {
+		for _, m := range v.Mirrors {
+			if p, err := peer.Decode(m.PeerID); err == nil {
+				addMirrorAddrs(rs, p, m.Addrs)
+				out = append(out, p)
+			}
+		}
+	})
+	return out
+}
+
+// pollMailboxes answers the requests left for the live invites of the
+// rooms this device administers.
+func (rs *rooms) pollMailboxes(ctx context.Context) {
+	for _, r := range rs.list() {
+		type live struct {
+			id  pairing.ID
+			inv pairing.Invite
+		}
+		var invites []live
+		r.View(func(v *room.View) {
+			if v.Role(rs.self.Identity) != room.RoleAdmin {
+				return
+			}
+			now := rs.now().UnixMilli()
+			for id, in := range v.Invites {
+				if (in.Expires != 0 && in.Expires <= now) || (in.Uses != 0 && in.Used >= in.Uses) {
+					continue
+				}
+				invites = append(invites, live{id: pairing.ID(id), inv: pairing.FromSeed(in.Seed.Bytes())})
+			}
+		})
+		if len(invites) == 0 {
+			continue
+		}
+		for _, p := range rs.roomMirrors(r) {
+			for _, in := range invites {
+				rs.answerMailbox(ctx, r, p, in.id, in.inv)
+			}
+		}
+	}
+}
+
+// answerMailbox fetches the requests of one invite from one mirror and
+// leaves an answer for each one not answered yet.
+func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id pairing.ID, inv pairing.Invite) {
+	var entries []mirror.Entry
+	if p == rs.node.Host.ID() {
+		if rs.mirror == nil {
+			return
+		}
+		entries, _ = rs.mirror.boxes.Requests(mirror.BoxID(id))
+	} else {
+		if rs.node.Reach(ctx, p) != nil {
+			return
+		}
+		resp, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxRequests, Box: mirror.BoxID(id)})
+		if err != nil {
+			if !errors.Is(err, mirror.ErrNoBox) {
+				rs.log.Debug("fetching a mailbox", logattr.Peer(p.String()), logattr.Err(err))
+			}
+			return
+		}
+		entries = resp.Entries
+	}
+	for _, e := range entries {
+		if e.Answered {
+			continue
+		}
+		req, a, err := rs.admit(r, inv, id, e.Sealed)
+		if req == nil {
+			// Not a request of this invite (forged, damaged): dropped.
+			rs.log.Info("a mailbox request was dropped", logattr.Peer(p.String()), logattr.Err(err))
+			continue
+		}
+		if mirror.AnswerBox(req.Ephemeral) != e.AnswerBox {
+			rs.log.Info("a mailbox request names a foreign answer box: dropped", logattr.Peer(p.String()))
+			continue
+		}
+		if err != nil {
+			a = &pairing.Answer{OK: false, Reason: err.Error()}
+		}
+		sealed, err := pairing.SealAnswer(req, a)
+		if err != nil {
+			rs.log.Warn("sealing an answer", logattr.Err(err))
+			continue
+		}
+		if p == rs.node.Host.ID() {
+			err = rs.mirror.boxes.Answer(e.AnswerBox, sealed)
+		} else {
+			_, err = mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Box: e.AnswerBox, Sealed: sealed})
+		}
+		if err != nil {
+			rs.log.Info("leaving an answer in a mailbox", logattr.Peer(p.String()), logattr.Err(err))
+			continue
+		}
+		rs.log.Info("answered a join request left in a mailbox", logattr.Room(r.ID().String()), slog.Bool("admitted", a.OK),
+			slog.String("identity", req.Identity.Short()))
+	}
+}
+
+// deposit leaves a join request in the mailboxes of the invite: on the
+// peers the link names and those the DHT knows for the invite's box. It
+// saves the pending join and returns the mirrors that took it.
+func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.ID) ([]string, error) {
+	box := mirror.BoxID(inv.ID())
+	cands := append([]peer.ID{}, hints...)
+	for _, ai := range rs.node.FindPeers(ctx, mirror.MailboxTopic(box), 8) {
+		rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		cands = append(cands, ai.ID)
+	}
+	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
+	if err != nil {
+		return nil, err
+	}
+	answer := mirror.AnswerBox(eph.Public().Bytes())
+	pub, sig := inv.SignDeposit(answer, sealed)
+	var took []string
+	seen := map[peer.ID]bool{}
+	for _, p := range cands {
+		if seen[p] || p == rs.node.Host.ID() {
+			continue
+		}
+		seen[p] = true
+		if rs.node.Reach(ctx, p) != nil {
+			continue
+		}
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxPut, Box: box, Sealed: sealed, Answer: answer, InviteKey: pub, Sig: sig})
+		if err != nil {
+			rs.log.Debug("leaving a join request", logattr.Peer(p.String()), logattr.Err(err))
+			continue
+		}
+		took = append(took, p.String())
+	}
+	if len(took) == 0 {
+		return nil, nil
+	}
+	eb, err := eph.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	pj := pendingJoin{Seed: inv.Seed(), Ephemeral: eb, AnswerBox: answer, Mailboxes: took, Created: rs.now().Unix()}
+	b, err := json.Marshal(pj)
+	if err != nil {
+		return nil, err
+	}
+	id := inv.ID()
+	if err := rs.store.db.Put(bucketPending, id[:], b); err != nil {
+		return nil, err
+	}
+	return took, nil
+}
+
+// pending returns the joins waiting for an answer.
+func (rs *rooms) pending() (map[pairing.ID]pendingJoin, error) {
+	out := map[pairing.ID]pendingJoin{}
+	err := rs.store.db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(bucketPending, func(k, v []byte) error {
+			var pj pendingJoin
+			if len(k) != len(pairing.ID{}) || json.Unmarshal(v, &pj) != nil {
+				return nil // unreadable: skipped, left for inspection
+			}
+			out[pairing.ID(k)] = pj
+			return nil
+		})
+	})
+	return out, err
+}
+
+// pollPending fetches the answers to pending joins and finishes them.
+func (rs *rooms) pollPending(ctx context.Context) {
+	pjs, err := rs.pending()
+	if err != nil {
+		rs.log.Warn("reading pending joins", logattr.Err(err))
+		return
+	}
+	for id, pj := range pjs {
+		for _, s := range pj.Mailboxes {
+			p, err := peer.Decode(s)
+			if err != nil || rs.node.Reach(ctx, p) != nil {
+				continue
+			}
+			resp, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxFetch, Box: pj.AnswerBox})
+			if err != nil || len(resp.Sealed) == 0 {
+				if errors.Is(err, mirror.ErrNoBox) {
+					rs.log.Info("a mailbox of a pending join is gone (the invite expired?)", logattr.Peer(s))
+				}
+				continue
+			}
+			if rs.finishPending(ctx, id, pj, p, resp.Sealed) {
+				break
+			}
+		}
+	}
+}
+
+// finishPending opens an answer and, if admitted, opens the room and
+// syncs it from the mirror. It reports whether the join is settled.
+func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoin, from peer.ID, sealed []byte) bool {
+	eph, err := identity.ParseSealingKey(pj.Ephemeral)
+	if err != nil {
+		rs.log.Warn("a pending join has a damaged key: dropped", logattr.Err(err))
+		rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) })
+		return true
+	}
+	a, err := pairing.OpenAnswer(eph, id, sealed)
+	if err != nil {
+		rs.log.Info("an answer in a mailbox does not open: ignored", logattr.Peer(from.String()), logattr.Err(err))
+		return false
+	}
+	if !a.OK {
+		rs.log.Warn("the room refused the join request", slog.String("reason", a.Reason))
+	} else {
+		r, err := rs.accept(a)
+		if err != nil {
+			rs.log.Warn("opening the room of an answered join", logattr.Err(err))
+			return false
+		}
+		rs.trySync(ctx, from, r.Discovery())
+		rs.log.Info("room joined through a mailbox", logattr.Room(r.ID().String()))
+	}
+	if err := rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
+		rs.log.Warn("forgetting a pending join", logattr.Err(err))
+	}
+	return true
+}
+
+// pendingList describes the pending joins for room list.
+func (rs *rooms) pendingList() []control.PendingJoin {
+	pjs, _ := rs.pending()
+	out := []control.PendingJoin{}
+	for id, pj := range pjs {
+		out = append(out, control.PendingJoin{Invite: fmt.Sprintf("%x", id[:]), Since: rfc3339(time.Unix(pj.Created, 0)),
+			Mailboxes: strings.Join(pj.Mailboxes, " ")})
+	}
+	return out
+}
