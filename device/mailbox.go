@@ -32,11 +32,11 @@ var bucketPending = []byte("pending-joins")
 
 // pendingJoin is a join request left in mailboxes, kept until answered.
 type pendingJoin struct {
-	Seed      [32]byte        `json:"seed"`
-	Ephemeral []byte          `json:"ephemeral"` // the HPKE private key the answer is sealed to
-	AnswerBox mirror.BoxID    `json:"answer_box"`
-	Mailboxes []string        `json:"mailboxes"` // peer ids of the mirrors holding the request
-	Created   int64           `json:"created"`   // unix seconds
+	Seed      [32]byte     `json:"seed"`
+	Ephemeral []byte       `json:"ephemeral"` // the HPKE private key the answer is sealed to
+	AnswerBox mirror.BoxID `json:"answer_box"`
+	Mailboxes []string     `json:"mailboxes"` // peer ids of the mirrors holding the request
+	Created   int64        `json:"created"`   // unix seconds
 }
 
 // openMailboxes opens the invite's box on every mirror the room names, so
