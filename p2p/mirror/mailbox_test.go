@@ -1,0 +1,200 @@
+package mirror
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+func openBoxes(t *testing.T, dir string, now func() time.Time) (*Mailboxes, *storage.DB) {
+	t.Helper()
+	db, err := storage.Open(filepath.Join(dir, "m.db"), storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMailboxes(db, func(identity.PublicKey) bool { return false }, now, nil)
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return m, db
+}
+
+// request makes a candidate's sealed request for inv and the deposit
+// fields.
+func request(t *testing.T, inv pairing.Invite) (sealed []byte, eph identity.SealingKey, answer BoxID, pub identity.PublicKey, sig [64]byte) {
+	t.Helper()
+	id, self := newSelf(t)
+	sealed, eph, err := pairing.NewRequest(inv, id.Public(), self.Proof, self.Record, "cand", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer = AnswerBox(eph.Public().Bytes())
+	pub, sig = inv.SignDeposit(answer, sealed)
+	return sealed, eph, answer, pub, sig
+}
+
+func TestMailboxRoundTrip(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	dir := t.TempDir()
+	m, db := openBoxes(t, dir, clock)
+	opener, _ := identity.GenerateSigningKey()
+	inv := pairing.NewInvite()
+	box := BoxID(inv.ID())
+
+	sealed, eph, answer, pub, sig := request(t, inv)
+	if err := m.Put(box, sealed, answer, pub, sig); !errors.Is(err, ErrNoBox) {
+		t.Fatalf("deposit before the box is open: %v", err)
+	}
+	if err := m.Open(box, opener.Public(), now.Add(-time.Second)); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a box for an expired invite: %v", err)
+	}
+	if err := m.Open(box, opener.Public(), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Put(box, sealed, answer, pub, sig); err != nil {
+		t.Fatal(err)
+	}
+
+	// A request forged without the invite key is refused.
+	other := pairing.NewInvite()
+	fpub, fsig := other.SignDeposit(answer, sealed)
+	if err := m.Put(box, sealed, BoxID{1}, fpub, fsig); !errors.Is(err, ErrDenied) {
+		t.Fatalf("deposit signed with another invite: %v", err)
+	}
+	if err := m.Put(box, append([]byte{}, sealed[1:]...), BoxID{2}, pub, sig); !errors.Is(err, ErrDenied) {
+		t.Fatalf("deposit whose signature does not cover it: %v", err)
+	}
+
+	// Survives a restart.
+	db.Close()
+	m, db = openBoxes(t, dir, clock)
+	defer db.Close()
+	es, err := m.Requests(box)
+	if err != nil || len(es) != 1 || es[0].AnswerBox != answer {
+		t.Fatalf("requests: %+v, %v", es, err)
+	}
+
+	// The admin answers; a second holder of the invite opens the request
+	// too, finds the answer box, but cannot open the answer.
+	req, err := pairing.OpenRequest(inv, es[0].Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if AnswerBox(req.Ephemeral) != es[0].AnswerBox {
+		t.Fatal("the answer box is not the request's")
+	}
+	ans, err := pairing.SealAnswer(req, &pairing.Answer{OK: true, Name: "the room"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.Fetch(answer); len(got) != 0 {
+		t.Fatal("an answer before anyone answered")
+	}
+	if err := m.Answer(answer, ans); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Answer(answer, []byte("a second, different answer")); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a box took two answers: %v", err)
+	}
+	got, err := m.Fetch(answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherEph, _, _, _ := request(t, inv)
+	if _, err := pairing.OpenAnswer(otherEph, inv.ID(), got); err == nil {
+		t.Fatal("a second holder of the invite opened the answer")
+	}
+	a, err := pairing.OpenAnswer(eph, inv.ID(), got)
+	if err != nil || !a.OK || a.Name != "the room" {
+		t.Fatalf("the candidate opens %+v, %v", a, err)
+	}
+	if es, _ := m.Requests(box); !es[0].Answered {
+		t.Fatal("the request is not marked answered")
+	}
+
+	// Expiry takes the boxes away.
+	now = now.Add(2 * time.Hour)
+	if _, err := m.Requests(box); !errors.Is(err, ErrNoBox) {
+		t.Fatalf("an expired box: %v", err)
+	}
+	if _, err := m.Fetch(answer); !errors.Is(err, ErrNoBox) {
+		t.Fatalf("an expired answer box: %v", err)
+	}
+}
+
+func TestMailboxBounds(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m, db := openBoxes(t, t.TempDir(), func() time.Time { return now })
+	defer db.Close()
+	opener, _ := identity.GenerateSigningKey()
+	inv := pairing.NewInvite()
+	box := BoxID(inv.ID())
+	if err := m.Open(box, opener.Public(), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// A flood by a holder of the invite fills the box and stops there.
+	for i := range MaxBoxEntries + 5 {
+		sealed := []byte{byte(i), byte(i >> 8), 1, 2, 3}
+		answer := BoxID{byte(i), byte(i >> 8), 9}
+		pub, sig := inv.SignDeposit(answer, sealed)
+		err := m.Put(box, sealed, answer, pub, sig)
+		if i < MaxBoxEntries && err != nil {
+			t.Fatal(err)
+		}
+		if i >= MaxBoxEntries && !errors.Is(err, ErrBoxFull) {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	// Oversized entries are refused before anything else.
+	big := make([]byte, MaxEntry+1)
+	pub, sig := inv.SignDeposit(BoxID{}, big)
+	if err := m.Put(box, big, BoxID{}, pub, sig); err == nil {
+		t.Fatal("an oversized request was kept")
+	}
+	// One identity opens a bounded number of boxes.
+	for i := range MaxBoxesPerOpener + 1 {
+		err := m.Open(BoxID{byte(i), 7, 7}, opener.Public(), now.Add(time.Hour))
+		if i < MaxBoxesPerOpener-1 && err != nil {
+			t.Fatal(err)
+		}
+		if i == MaxBoxesPerOpener && !errors.Is(err, ErrFull) {
+			t.Fatalf("box %d: %v", i, err)
+		}
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add((&Request{Op: OpKeep, Proof: []byte{1, 2}, Pin: true}).encode())
+	f.Add((&Request{Op: OpBoxPut, Sealed: []byte("sealed"), Expires: 12}).encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRequest(b)
+		if err != nil {
+			return
+		}
+		r2, err := decodeRequest(r.encode())
+		if err != nil || r2.Op != r.Op || string(r2.Sealed) != string(r.Sealed) || r2.Expires != r.Expires {
+			t.Fatalf("round trip: %+v / %+v, %v", r, r2, err)
+		}
+	})
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add((&Response{status: statusOK, Rooms: []Info{{Bytes: 3, Kept: time.UnixMilli(5)}}}).encode())
+	f.Add((&Response{status: statusFull, message: "full", Entries: []Entry{{Sealed: []byte("x"), Time: 4}}, Sealed: []byte("y")}).encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeResponse(b)
+		if err != nil {
+			return
+		}
+		if _, err := decodeResponse(r.encode()); err != nil {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
