@@ -157,7 +157,8 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := []string{"catch-up", "message latency p50", "message latency p99", "daemon RSS idle"}
+	want := []string{"catch-up", "message latency p50", "message latency p99", "relayed message latency p50", "daemon RSS idle",
+		"mirror catch-up", "mirror RSS with 100 rooms", "mirror database on disk", "mirror disk overhead"}
 	for _, w := range want {
 		found := false
 		for _, f := range res.Figures {

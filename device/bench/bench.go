@@ -55,8 +55,10 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	}
 	n, lat := 100_000, 300
 	rooms := 100
+	mirrorRoomCount, mirrorPerRoom := 1000, 100
 	if cfg.Quick {
 		n, lat, rooms = 20_000, 100, 20
+		mirrorRoomCount = 100
 	}
 	var out []Figure
 	say(fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n))
@@ -75,6 +77,18 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	f, err = memory(ctx, cfg.Binary, rooms)
 	if err != nil {
 		return out, fmt.Errorf("memory: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n))
+	f, err = mirrorCatchUp(ctx, n)
+	if err != nil {
+		return out, fmt.Errorf("mirror catch-up: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("mirror: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom))
+	f, err = mirrorRooms(ctx, cfg.Binary, mirrorRoomCount, mirrorPerRoom)
+	if err != nil {
+		return out, fmt.Errorf("mirror rooms: %w", err)
 	}
 	return append(out, f...), nil
 }
