@@ -25,6 +25,7 @@ func (d *daemon) routes() http.Handler {
 	handle("GET", control.RouteStatus, d.handleStatus)
 	handle("GET", control.RouteDevices, d.handleDevices)
 	handle("POST", control.RouteRevocations, d.handleRevoke)
+	handle("POST", control.RouteDeviceLink, d.handleDeviceLink)
 	d.roomRoutes(handle)
 	d.mirrorRoutes(handle)
 	// Every answer is JSON, unmatched routes and methods included.
@@ -85,6 +86,11 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 		Current: true,
 		Added:   rfc3339(d.id.Record.Created),
 	})
+	for _, ld := range d.rooms.linkedDevices() {
+		if !ld.Revoked {
+			out.Devices = append(out.Devices, ld)
+		}
+	}
 	for _, rv := range d.id.Revocations {
 		out.Devices = append(out.Devices, control.Device{
 			Device:    rv.Device.String(),

@@ -43,29 +43,70 @@ type pendingJoin struct {
 // that candidates can leave requests while no admin is online. It returns
 // the peer ids of the mirrors that accepted.
 func (rs *rooms) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
+	return rs.openBoxes(ctx, rs.roomMirrors(r), mirror.BoxID(inv.ID()), expires)
+}
+
+// openBoxes opens box on each mirror (this daemon too, if it is one)
+// until expires (zero: as long as mirrors allow).
+func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.BoxID, expires time.Time) []string {
 	if expires.IsZero() {
 		expires = rs.now().Add(mirror.MaxBoxLife)
 	}
 	var opened []string
-	for _, p := range rs.roomMirrors(r) {
+	for _, p := range mirrors {
 		if p == rs.node.Host.ID() {
-			if rs.mirror != nil && rs.mirror.boxes.Open(mirror.BoxID(inv.ID()), rs.self.Identity, expires) == nil {
+			if rs.mirror != nil && rs.mirror.boxes.Open(box, rs.self.Identity, expires) == nil {
 				opened = append(opened, p.String())
 			}
 			continue
 		}
 		if err := rs.node.Reach(ctx, p); err != nil {
-			rs.log.Info("a mirror of the room is unreachable: no mailbox there for the invite", logattr.Peer(p.String()), logattr.Err(err))
+			rs.log.Info("a mirror is unreachable: no mailbox there", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
-		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Box: mirror.BoxID(inv.ID()), Expires: expires.UnixMilli()})
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Box: box, Expires: expires.UnixMilli()})
 		if err != nil {
-			rs.log.Info("a mirror refused a mailbox for the invite", logattr.Peer(p.String()), logattr.Err(err))
+			rs.log.Info("a mirror refused a mailbox", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
 		opened = append(opened, p.String())
 	}
 	return opened
+}
+
+// boxRequests fetches the requests in box from mirror p (this daemon
+// itself when p is its own peer id).
+func (rs *rooms) boxRequests(ctx context.Context, p peer.ID, box mirror.BoxID) []mirror.Entry {
+	if p == rs.node.Host.ID() {
+		if rs.mirror == nil {
+			return nil
+		}
+		es, _ := rs.mirror.boxes.Requests(box)
+		return es
+	}
+	if rs.node.Reach(ctx, p) != nil {
+		return nil
+	}
+	resp, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxRequests, Box: box})
+	if err != nil {
+		if !errors.Is(err, mirror.ErrNoBox) {
+			rs.log.Debug("fetching a mailbox", logattr.Peer(p.String()), logattr.Err(err))
+		}
+		return nil
+	}
+	return resp.Entries
+}
+
+// leaveAnswer leaves a sealed answer in an answer box on mirror p.
+func (rs *rooms) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID, sealed []byte) error {
+	if p == rs.node.Host.ID() {
+		if rs.mirror == nil {
+			return errNotMirror
+		}
+		return rs.mirror.boxes.Answer(box, sealed)
+	}
+	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Box: box, Sealed: sealed})
+	return err
 }
 
 // roomMirrors returns the peer ids of the mirrors a room names.
@@ -117,25 +158,7 @@ func (rs *rooms) pollMailboxes(ctx context.Context) {
 // answerMailbox fetches the requests of one invite from one mirror and
 // leaves an answer for each one not answered yet.
 func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id pairing.ID, inv pairing.Invite) {
-	var entries []mirror.Entry
-	if p == rs.node.Host.ID() {
-		if rs.mirror == nil {
-			return
-		}
-		entries, _ = rs.mirror.boxes.Requests(mirror.BoxID(id))
-	} else {
-		if rs.node.Reach(ctx, p) != nil {
-			return
-		}
-		resp, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxRequests, Box: mirror.BoxID(id)})
-		if err != nil {
-			if !errors.Is(err, mirror.ErrNoBox) {
-				rs.log.Debug("fetching a mailbox", logattr.Peer(p.String()), logattr.Err(err))
-			}
-			return
-		}
-		entries = resp.Entries
-	}
+	entries := rs.boxRequests(ctx, p, mirror.BoxID(id))
 	for _, e := range entries {
 		if e.Answered {
 			continue
@@ -158,12 +181,7 @@ func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id 
 			rs.log.Warn("sealing an answer", logattr.Err(err))
 			continue
 		}
-		if p == rs.node.Host.ID() {
-			err = rs.mirror.boxes.Answer(e.AnswerBox, sealed)
-		} else {
-			_, err = mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Box: e.AnswerBox, Sealed: sealed})
-		}
-		if err != nil {
+		if err := rs.leaveAnswer(ctx, p, e.AnswerBox, sealed); err != nil {
 			rs.log.Info("leaving an answer in a mailbox", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
@@ -284,7 +302,7 @@ func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 	if !a.OK {
 		rs.log.Warn("the room refused the join request", slog.String("reason", a.Reason))
 	} else {
-		r, err := rs.accept(a)
+		r, err := rs.accept(a, []string{"/p2p/" + from.String()})
 		if err != nil {
 			rs.log.Warn("opening the room of an answered join", logattr.Err(err))
 			return false

@@ -59,6 +59,7 @@ type rooms struct {
 	mu     sync.Mutex
 	byID   map[room.ID]*room.Room
 	byDisc map[log.Discovery]*room.Room
+	hints  map[log.Discovery][]string // peers known to hold a room, from its record
 
 	kick chan struct{}
 }
@@ -89,6 +90,7 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		now:    now,
 		byID:   map[room.ID]*room.Room{},
 		byDisc: map[log.Discovery]*room.Room{},
+		hints:  map[log.Discovery][]string{},
 		kick:   make(chan struct{}, 1),
 	}
 	if mstore != nil {
@@ -177,6 +179,9 @@ func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
 	rs.mu.Lock()
 	rs.byID[r.ID()] = r
 	rs.byDisc[d] = r
+	if len(rec.Peers) > 0 {
+		rs.hints[d] = rec.Peers
+	}
 	rs.mu.Unlock()
 	return r, nil
 }
@@ -312,6 +317,7 @@ func (rs *rooms) run(ctx context.Context) {
 		}
 		rs.runMirror(ctx, announce)
 		rs.pollMailboxes(ctx)
+		rs.pollDeviceLinks(ctx)
 		rs.pollPending(ctx)
 		select {
 		case <-ctx.Done():
@@ -334,16 +340,28 @@ func (rs *rooms) announce(ctx context.Context, r *room.Room) {
 // reachable and not yet syncing.
 func (rs *rooms) connect(ctx context.Context, r *room.Room) {
 	var devs []identity.PublicKey
+	known := 0
 	r.View(func(v *room.View) {
+		known = len(v.Devices)
 		for d, info := range v.Devices {
 			if !info.Revoked && d != rs.self.Device.Public() {
 				devs = append(devs, d)
 			}
 		}
 	})
-	if len(devs) == 0 && r.Founder() != rs.self.Identity {
-		// A new member knows no device yet: whoever it is connected to
-		// may hold the room.
+	if known == 0 {
+		// A new member or device knows no device yet: the peers its
+		// record names (the room's mirrors) and whoever it is connected
+		// to may hold the room.
+		rs.mu.Lock()
+		hints := rs.hints[r.Discovery()]
+		rs.mu.Unlock()
+		for _, h := range hints {
+			if ai, err := peer.AddrInfoFromString(h); err == nil && ai.ID != rs.node.Host.ID() {
+				rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+				rs.trySync(ctx, ai.ID, r.Discovery())
+			}
+		}
 		for _, p := range rs.node.Peers() {
 			rs.trySync(ctx, p, r.Discovery())
 		}
@@ -403,6 +421,9 @@ func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64) (strin
 // answer is the pairing handler: admit a candidate that holds an invite of
 // one of our rooms.
 func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed []byte) ([]byte, error) {
+	if di, ok := rs.deviceInvites()[id]; ok {
+		return rs.answerDeviceLink(id, di, sealed)
+	}
 	var target *room.Room
 	var seed room.Secret32
 	for _, r := range rs.list() {
@@ -551,7 +572,7 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 	if err != nil {
 		return nil, err
 	}
-	r, err := rs.accept(a)
+	r, err := rs.accept(a, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -576,7 +597,7 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 
 // accept opens the room an admin's answer admits this device to (or the
 // room held already).
-func (rs *rooms) accept(a *pairing.Answer) (*room.Room, error) {
+func (rs *rooms) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 	key := room.KeyFromBytes(a.RoomKey)
 	rs.mu.Lock()
 	existing, have := rs.byID[key.ID()]
@@ -584,7 +605,7 @@ func (rs *rooms) accept(a *pairing.Answer) (*room.Room, error) {
 	if have {
 		return existing, nil
 	}
-	rec := roomRecord{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix()}
+	rec := roomRecord{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix(), Peers: peers}
 	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
 		return nil, err
 	}

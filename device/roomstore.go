@@ -26,6 +26,9 @@ type roomRecord struct {
 	Founder identity.PublicKey `json:"founder"`
 	Name    string             `json:"name"` // as last seen, for listing
 	Joined  int64              `json:"joined"`
+	// Peers are full multiaddrs of peers known to hold the room (its
+	// mirrors), tried while the room's view names no device yet.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // roomStore implements room.Store on the daemon's database.

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -242,5 +243,92 @@ func waitMirror(t *testing.T, d *daemon, addr, disc string, n uint64) {
 			t.Fatalf("the mirror holds %d entries, want %d", mirrorEntries(d, addr, disc), n)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestDeviceLinkThroughMirror: a new device of alice links while her
+// first device is offline, through the mirror's mailbox; it then reads the
+// whole history from the mirror, the first device still offline, and edits
+// and deletes what the first device wrote.
+func TestDeviceLinkThroughMirror(t *testing.T) {
+	m := newDaemon(t, "mirror", "--mirror", "--public")
+	maddr := tcpAddr(t, m)
+	a1 := newDaemon(t, "alice1", "--bootstrap", maddr)
+	var created struct{ Room, Discovery string }
+	a1.json(&created, "room", "create", "attic")
+	room := created.Room
+	a1.run(0, "", "mirror", "keep", room, "--mirror", maddr)
+	var m1, m2 struct{ ID string }
+	a1.json(&m1, "room", "send", room, "first, from the first device")
+	a1.json(&m2, "room", "send", room, "second, from the first device")
+	waitMirror(t, a1, maddr, created.Discovery, 4) // genesis, mirror, two messages
+	var link struct{ Link string }
+	a1.json(&link, "device", "link")
+	if !strings.HasPrefix(link.Link, "hearth://link/") || strings.Count(link.Link, ",") != 1 {
+		t.Fatalf("link %q: want a device link naming the mirror", link.Link)
+	}
+	a1.kill()
+
+	home2 := filepath.Join(t.TempDir(), "alice2")
+	join := func(wait string) (res struct {
+		Linked, Pending bool
+		Identity        string
+		Rooms           int
+	}) {
+		out, stderr, code := hearth(t, "", "device", "join", link.Link, "--home", home2, "--name", "alice2", "--no-mdns",
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", maddr, "--wait", wait, "--json")
+		if code != 0 {
+			t.Fatalf("device join: exit %d: %s", code, stderr)
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return res
+	}
+	if res := join("1s"); !res.Pending {
+		t.Fatalf("first join: %+v, want pending", res)
+	}
+
+	// The first device comes online, answers through the mailbox, and
+	// goes offline again.
+	a1.start()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var devs struct{ Devices []struct{ Device string } }
+		a1.json(&devs, "id", "devices")
+		if len(devs.Devices) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first device did not link the new one:\n%s", a1.logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	a1.kill()
+
+	res := join("30s")
+	if !res.Linked || res.Identity != a1.identity() || res.Rooms != 1 {
+		t.Fatalf("second join: %+v", res)
+	}
+	a2 := &daemon{t: t, name: "alice2", home: home2, args: []string{"--bootstrap", maddr}}
+	a2.start()
+	t.Cleanup(a2.stop)
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		var l struct{ Rooms []struct{ Room string } }
+		a2.json(&l, "room", "list")
+		if len(l.Rooms) == 1 && len(a2.history(room)) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new device has %+v:\n%s", l, a2.logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	a2.run(0, "", "room", "edit", room, m1.ID, "first, edited on the new device")
+	a2.run(0, "", "room", "delete", room, m2.ID)
+	h := a2.history(room)
+	if h[0].Text != "first, edited on the new device" || !h[0].Edited || !h[1].Deleted {
+		t.Fatalf("after edit and delete: %+v", h)
 	}
 }

@@ -98,6 +98,7 @@ type options struct {
 	mirrorQuota    string
 	mirrorAddr     string
 	pin            bool
+	wait           time.Duration
 }
 
 // multiFlag collects a repeatable string flag.

@@ -21,6 +21,7 @@ const (
 	RouteStatus      = "/v1/status"
 	RouteDevices     = "/v1/id/devices"
 	RouteRevocations = "/v1/id/revocations"
+	RouteDeviceLink  = "/v1/device/link"
 )
 
 // Status is GET /v1/status.
@@ -174,4 +175,21 @@ func (c *Client) do(ctx context.Context, method, route string, in, out any) erro
 		return fmt.Errorf("decoding the daemon's answer: %w", err)
 	}
 	return nil
+}
+
+// DeviceLinkRequest is POST /v1/device/link.
+type DeviceLinkRequest struct {
+	ExpiresSeconds int64 `json:"expires_seconds"` // 0: a day
+}
+
+// DeviceLinkCreated is its answer.
+type DeviceLinkCreated struct {
+	Link    string `json:"link"`
+	Expires string `json:"expires"`
+}
+
+// DeviceLink makes a link for a new device of this identity.
+func (c *Client) DeviceLink(ctx context.Context, req DeviceLinkRequest) (*DeviceLinkCreated, error) {
+	var out DeviceLinkCreated
+	return &out, c.do(ctx, http.MethodPost, RouteDeviceLink, req, &out)
 }

@@ -132,6 +132,44 @@ func Setup(dir string, phrase Phrase, passphrase string, opts SetupOptions) (*Lo
 	return l, nil
 }
 
+// SetupLinked creates this device's identity in dir from a proof another
+// device of the identity made for it (device linking): the proof must
+// attest device for identity. No identity secret is involved. On any error
+// nothing in dir has changed.
+func SetupLinked(dir string, id PublicKey, device SigningKey, sealing SealingKey, proof *Proof, name string, now time.Time) (*Local, error) {
+	if err := checkDeviceName(name); err != nil {
+		return nil, err
+	}
+	if _, err := proof.Verify(VerifyOptions{Identity: id, Device: device.Public()}); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("%w (%s)", ErrIdentityExists, path)
+	}
+	l := &Local{
+		Identity: id,
+		Epoch:    proof.Epoch,
+		Created:  time.Unix(now.Unix(), 0).UTC(),
+		Device:   device,
+		Sealing:  sealing,
+		Proof:    proof,
+		path:     path,
+	}
+	var err error
+	l.Record, err = NewDeviceRecord(id, device, sealing.Public(), name, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := secfile.EnsureDir(dir); err != nil {
+		return nil, fmt.Errorf("home: %w", err)
+	}
+	if err := l.save(true); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // Exists reports whether dir holds an identity file.
 func Exists(dir string) bool {
 	_, err := os.Lstat(filepath.Join(dir, FileName))

@@ -60,7 +60,8 @@ func (i Invite) Topic() [32]byte { return [32]byte(i.derive("hearth/pairing-topi
 func (i Invite) requestKey() [32]byte { return [32]byte(i.derive("hearth/request-key/v1", 32)) }
 
 const (
-	linkPrefix = "hearth://join/"
+	linkPrefix       = "hearth://join/"
+	deviceLinkPrefix = "hearth://link/"
 	// maxLinkLen bounds a link a user pastes.
 	maxLinkLen = 512
 )
@@ -72,8 +73,14 @@ var ErrLink = errors.New("not a hearth invite link")
 
 // Link returns the invite as a link: the seed and, if not empty, the peer
 // id of a device to ask first.
-func (i Invite) Link(hint string) string {
-	s := linkPrefix + strings.ToLower(b32.EncodeToString(i.seed[:]))
+func (i Invite) Link(hint string) string { return i.link(linkPrefix, hint) }
+
+// DeviceLink returns the invite as a device link (hearth://link/...): for
+// a new device of the identity, not a new member of a room.
+func (i Invite) DeviceLink(hint string) string { return i.link(deviceLinkPrefix, hint) }
+
+func (i Invite) link(prefix, hint string) string {
+	s := prefix + strings.ToLower(b32.EncodeToString(i.seed[:]))
 	if hint != "" {
 		s += "/" + hint
 	}
@@ -81,14 +88,27 @@ func (i Invite) Link(hint string) string {
 }
 
 // ParseLink reads a link made by Link.
-func ParseLink(s string) (Invite, string, error) {
+func ParseLink(s string) (Invite, string, error) { return parseLink(s, linkPrefix, deviceLinkPrefix) }
+
+// ParseDeviceLink reads a link made by DeviceLink.
+func ParseDeviceLink(s string) (Invite, string, error) {
+	return parseLink(s, deviceLinkPrefix, linkPrefix)
+}
+
+func parseLink(s, prefix, other string) (Invite, string, error) {
 	s = strings.TrimSpace(s)
 	if len(s) > maxLinkLen {
 		return Invite{}, "", fmt.Errorf("%w: %d characters", ErrLink, len(s))
 	}
-	rest, ok := strings.CutPrefix(s, linkPrefix)
+	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {
-		return Invite{}, "", fmt.Errorf("%w: it must start with %s", ErrLink, linkPrefix)
+		if strings.HasPrefix(s, other) {
+			if other == linkPrefix {
+				return Invite{}, "", fmt.Errorf("%w: this is a room invite: use 'hearth room join'", ErrLink)
+			}
+			return Invite{}, "", fmt.Errorf("%w: this is a device link: use 'hearth device join' on the new device", ErrLink)
+		}
+		return Invite{}, "", fmt.Errorf("%w: it must start with %s", ErrLink, prefix)
 	}
 	seedPart, hint, _ := strings.Cut(rest, "/")
 	seed, err := b32.DecodeString(strings.ToUpper(seedPart))

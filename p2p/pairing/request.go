@@ -57,14 +57,25 @@ func (r *Request) body() []byte {
 // NewRequest builds and seals a request for inv. It returns the sealed
 // bytes and the ephemeral key that opens the answer.
 func NewRequest(inv Invite, id identity.PublicKey, proof, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
+	return seal(inv, &Request{Identity: id, Proof: proof, Record: record, Name: name, Time: now.UnixMilli()})
+}
+
+// NewLinkRequest builds and seals the request of a new device that asks
+// to join an identity (device linking): no identity and no proof yet, only
+// its device record, self-signed, with a zero identity.
+func NewLinkRequest(inv Invite, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
+	return seal(inv, &Request{Record: record, Name: name, Time: now.UnixMilli()})
+}
+
+func seal(inv Invite, r *Request) ([]byte, identity.SealingKey, error) {
 	eph, err := identity.GenerateSealingKey()
 	if err != nil {
 		return nil, identity.SealingKey{}, err
 	}
-	if len(name) > maxName {
-		name = name[:maxName]
+	if len(r.Name) > maxName {
+		r.Name = r.Name[:maxName]
 	}
-	r := &Request{Invite: inv.ID(), Identity: id, Proof: proof, Record: record, Name: name, Ephemeral: eph.Public().Bytes(), Time: now.UnixMilli()}
+	r.Invite, r.Ephemeral = inv.ID(), eph.Public().Bytes()
 	r.Sig = inv.key().Sign(append([]byte("hearth/pairing-request/v1\x00"), r.body()...))
 	plain := append(r.body(), r.Sig[:]...)
 	key := inv.requestKey()
@@ -83,6 +94,51 @@ func NewRequest(inv Invite, id identity.PublicKey, proof, record []byte, name st
 // invite signature, the device proof (for the claimed identity) and the
 // device record. It does not check expiry or uses: the room's view does.
 func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
+	r, err := open(inv, sealed)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := identity.ParseProof(r.Proof)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	dev, err := proof.Verify(identity.VerifyOptions{Identity: r.Identity})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	rec, err := identity.ParseDeviceRecord(r.Record)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := rec.Verify(); err != nil || rec.Device != dev || rec.Identity != r.Identity {
+		return nil, fmt.Errorf("%w: device record does not match the proof", ErrInvalid)
+	}
+	return r, nil
+}
+
+// OpenLinkRequest opens a new device's request (see NewLinkRequest) and
+// returns it with the device's record, self-signature checked.
+func OpenLinkRequest(inv Invite, sealed []byte) (*Request, *identity.DeviceRecord, error) {
+	r, err := open(inv, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.Proof) != 0 || r.Identity != (identity.PublicKey{}) {
+		return nil, nil, fmt.Errorf("%w: a room request, not a device link", ErrInvalid)
+	}
+	rec, err := identity.ParseDeviceRecord(r.Record)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if err := rec.Verify(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return r, rec, nil
+}
+
+// open decrypts a request and checks the invite signature and the
+// ephemeral key.
+func open(inv Invite, sealed []byte) (*Request, error) {
 	if len(sealed) > MaxRequest || len(sealed) < chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(sealed))
 	}
@@ -116,21 +172,6 @@ func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
 	}
 	if !inv.key().Public().Verify(append([]byte("hearth/pairing-request/v1\x00"), r.body()...), r.Sig[:]) {
 		return nil, fmt.Errorf("%w: not signed with the invite key", ErrInvalid)
-	}
-	proof, err := identity.ParseProof(r.Proof)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	dev, err := proof.Verify(identity.VerifyOptions{Identity: r.Identity})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	rec, err := identity.ParseDeviceRecord(r.Record)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if err := rec.Verify(); err != nil || rec.Device != dev || rec.Identity != r.Identity {
-		return nil, fmt.Errorf("%w: device record does not match the proof", ErrInvalid)
 	}
 	if _, err := identity.ParseSealingPublicKey(r.Ephemeral); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -203,6 +244,112 @@ func OpenAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*Answer, error)
 		k.Epoch = d.Uint()
 		d.Fixed(k.Key[:])
 		a.Keys = append(a.Keys, k)
+	}
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return a, nil
+}
+
+// LinkRoom is one of the identity's rooms in a link answer.
+type LinkRoom struct {
+	Key     [32]byte
+	Founder identity.PublicKey
+	Name    string
+	Keys    []EpochKey
+	Peers   []string // full multiaddrs of peers that hold the room (mirrors)
+}
+
+// LinkAnswer is what a device of the identity sends a new device: the
+// proof that attests it, and the identity's rooms with their keys.
+type LinkAnswer struct {
+	OK       bool
+	Reason   string
+	Identity identity.PublicKey
+	Proof    []byte
+	Rooms    []LinkRoom
+}
+
+// Limits of a link answer.
+const (
+	maxLinkRooms = 256
+	maxPeers     = 8
+	maxPeerLen   = 256
+)
+
+func linkInfo(id ID) []byte { return append([]byte("hearth/link-answer/v1\x00"), id[:]...) }
+
+// SealLinkAnswer seals a link answer to the request's ephemeral key.
+func SealLinkAnswer(req *Request, a *LinkAnswer) ([]byte, error) {
+	pub, err := identity.ParseSealingPublicKey(req.Ephemeral)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Rooms) > maxLinkRooms {
+		return nil, fmt.Errorf("a link answer with %d rooms, at most %d", len(a.Rooms), maxLinkRooms)
+	}
+	var w wire.Encoder
+	w.U8(1)
+	w.Bool(a.OK)
+	w.String(a.Reason)
+	w.Fixed(a.Identity[:])
+	w.Bytes(a.Proof)
+	w.Uint(uint64(len(a.Rooms)))
+	for _, r := range a.Rooms {
+		w.Fixed(r.Key[:])
+		w.Fixed(r.Founder[:])
+		w.String(r.Name)
+		w.Uint(uint64(len(r.Keys)))
+		for _, k := range r.Keys {
+			w.Uint(k.Epoch)
+			w.Fixed(k.Key[:])
+		}
+		peers := r.Peers[:min(len(r.Peers), maxPeers)]
+		w.Uint(uint64(len(peers)))
+		for _, p := range peers {
+			w.String(p)
+		}
+	}
+	if len(w.B) > MaxAnswer-1024 {
+		return nil, fmt.Errorf("a link answer of %d bytes", len(w.B))
+	}
+	return pub.Seal(linkInfo(req.Invite), w.B)
+}
+
+// OpenLinkAnswer opens a link answer with the request's ephemeral key.
+func OpenLinkAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*LinkAnswer, error) {
+	if len(sealed) > MaxAnswer {
+		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(sealed))
+	}
+	plain, err := eph.Open(linkInfo(inv), sealed)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	d := wire.NewDecoder(plain)
+	if v := d.U8(); d.Err() == nil && v != 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)
+	}
+	a := &LinkAnswer{OK: d.Bool(), Reason: d.String(maxReason)}
+	d.Fixed(a.Identity[:])
+	a.Proof = d.Bytes(maxBlob)
+	n := d.Count(maxLinkRooms)
+	for range n {
+		var r LinkRoom
+		d.Fixed(r.Key[:])
+		d.Fixed(r.Founder[:])
+		r.Name = d.String(256)
+		k := d.Count(maxKeys)
+		for range k {
+			var ek EpochKey
+			ek.Epoch = d.Uint()
+			d.Fixed(ek.Key[:])
+			r.Keys = append(r.Keys, ek)
+		}
+		p := d.Count(maxPeers)
+		for range p {
+			r.Peers = append(r.Peers, d.String(maxPeerLen))
+		}
+		a.Rooms = append(a.Rooms, r)
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
