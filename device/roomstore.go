@@ -46,11 +46,11 @@ func (s roomStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks 
 	hb, _ := h.MarshalBinary()
 	return s.db.Update(func(tx *storage.Tx) error {
 		for i, b := range blocks {
-			if err := tx.Put(bucketOf("blocks", d), logKey(h.Writer, start+uint64(i)), b); err != nil {
+			if err := tx.Append(bucketOf("blocks", d), logKey(h.Writer, start+uint64(i)), b); err != nil {
 				return err
 			}
 		}
-		return tx.Put(bucketOf("heads", d), logKey(h.Writer, h.Length), hb)
+		return tx.Append(bucketOf("heads", d), logKey(h.Writer, h.Length), hb)
 	})
 }
 

@@ -545,11 +545,11 @@ func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
 	hb, _ := head.MarshalBinary()
 	err := b.s.db.Update(func(tx *storage.Tx) error {
 		for i, bl := range blocks {
-			if err := tx.Put(bucketOf("blocks", b.disc), logKey(head.Writer, start+uint64(i)), bl); err != nil {
+			if err := tx.Append(bucketOf("blocks", b.disc), logKey(head.Writer, start+uint64(i)), bl); err != nil {
 				return err
 			}
 		}
-		if err := tx.Put(bucketOf("heads", b.disc), logKey(head.Writer, head.Length), hb); err != nil {
+		if err := tx.Append(bucketOf("heads", b.disc), logKey(head.Writer, head.Length), hb); err != nil {
 			return err
 		}
 		return tx.Put(bucketRecords, b.disc[:], rec)
