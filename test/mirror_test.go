@@ -53,8 +53,8 @@ func mirrorEntries(d *daemon, addr, disc string) uint64 {
 func TestMirrorOfflineDelivery(t *testing.T) {
 	m := newDaemon(t, "mirror", "--mirror", "--public")
 	maddr := tcpAddr(t, m)
-	alice := newDaemon(t, "alice", "--bootstrap", maddr)
-	bob := newDaemon(t, "bob", "--bootstrap", maddr)
+	alice := newDaemon(t, "alice-figwort", "--bootstrap", maddr)
+	bob := newDaemon(t, "bob-pemberly", "--bootstrap", maddr)
 
 	var created struct{ Room, Discovery string }
 	alice.json(&created, "room", "create", "quinceharbour")
@@ -124,7 +124,9 @@ func TestMirrorOfflineDelivery(t *testing.T) {
 
 	// Nothing readable on the mirror's disk.
 	m.stop()
-	needles := append([]string{"quinceharbour", "marmalade-otter", "crimson-walrus", "while bob is away"}, secrets...)
+	// The members' device names travel inside their (encrypted) hello
+	// entries: they must not show either.
+	needles := append([]string{"quinceharbour", "marmalade-otter", "crimson-walrus", "while bob is away", alice.name, bob.name}, secrets...)
 	filepath.WalkDir(m.home, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
 	"testing"
 	"time"
 
@@ -178,4 +180,90 @@ func TestMaliciousMirror(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGarbageRequests: garbage, truncated and oversized requests on the
+// mirror protocol get a clear refusal or a closed stream; nothing is kept,
+// nothing panics, and honest requests still work after.
+func TestGarbageRequests(t *testing.T) {
+	owner, _ := identity.GenerateSigningKey()
+	dir := t.TempDir()
+	store, db := openStore(t, dir, Config{Owners: []identity.PublicKey{owner.Public()}})
+	defer db.Close()
+	boxes, err := OpenMailboxes(db, store.IsOwner, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkey, _ := identity.GenerateSigningKey()
+	mn, err := hnet.New(hnet.Config{Key: mkey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mn.Close()
+	svc := NewService(ServiceConfig{Host: mn.Host, Store: store, Boxes: boxes})
+	defer svc.Close()
+	ckey, _ := identity.GenerateSigningKey()
+	cn, err := hnet.New(hnet.Config{Key: ckey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	ctx := context.Background()
+	if err := cn.Host.Connect(ctx, peer.AddrInfo{ID: mn.Host.ID(), Addrs: mn.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(raw []byte) ([]byte, error) {
+		st, err := cn.Host.NewStream(ctx, mn.Host.ID(), hnet.ProtocolMirror)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(5 * time.Second))
+		st.Write(raw)
+		st.CloseWrite()
+		b := make([]byte, 4096)
+		n, err := io.ReadFull(st, b)
+		if n > 0 {
+			return b[:n], nil
+		}
+		return nil, err
+	}
+	good := (&Request{Op: OpKeep, Proof: []byte("not a proof"), Discovery: log.Discovery{1}}).encode()
+	for name, raw := range map[string][]byte{
+		"empty":     {},
+		"garbage":   []byte("\x05hello"),
+		"truncated": append(binary.AppendUvarint(nil, uint64(len(good))), good[:len(good)/2]...),
+		"oversized": binary.AppendUvarint(nil, 1<<30),
+		"bad op":    withLen((&Request{Op: 99}).encode()),
+		"bad proof": withLen(good),
+		"box put without invite key": withLen((&Request{Op: OpBoxPut, Box: BoxID{1}, Sealed: []byte("x")}).encode()),
+	} {
+		resp, err := send(raw)
+		if len(resp) == 0 {
+			t.Errorf("%s: no answer (%v)", name, err)
+			continue
+		}
+		r, err := decodeResponse(resp[lenPrefix(resp):])
+		if err != nil || r.status == statusOK || r.message == "" {
+			t.Errorf("%s: answered %+v, %v", name, r, err)
+		}
+	}
+	if len(store.Kept()) != 0 || len(boxes.Boxes()) != 0 {
+		t.Fatal("garbage left something on the mirror")
+	}
+	// An honest owner request still works.
+	proof, _ := identity.NewProof(owner, ckey.Public(), 1).MarshalBinary()
+	if _, err := Ask(ctx, cn.Host, mn.Host.ID(), Request{Op: OpKeep, Proof: proof, Discovery: log.Discovery{2}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.Kept()) != 1 {
+		t.Fatal("the honest request was not served")
+	}
+}
+
+func withLen(b []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(b))), b...) }
+
+func lenPrefix(b []byte) int {
+	_, n := binary.Uvarint(b)
+	return max(n, 0)
 }
