@@ -230,12 +230,12 @@ func TestGarbageRequests(t *testing.T) {
 	}
 	good := (&Request{Op: OpKeep, Proof: []byte("not a proof"), Discovery: log.Discovery{1}}).encode()
 	for name, raw := range map[string][]byte{
-		"empty":     {},
-		"garbage":   []byte("\x05hello"),
-		"truncated": append(binary.AppendUvarint(nil, uint64(len(good))), good[:len(good)/2]...),
-		"oversized": binary.AppendUvarint(nil, 1<<30),
-		"bad op":    withLen((&Request{Op: 99}).encode()),
-		"bad proof": withLen(good),
+		"empty":                      {},
+		"garbage":                    []byte("\x05hello"),
+		"truncated":                  append(binary.AppendUvarint(nil, uint64(len(good))), good[:len(good)/2]...),
+		"oversized":                  binary.AppendUvarint(nil, 1<<30),
+		"bad op":                     withLen((&Request{Op: 99}).encode()),
+		"bad proof":                  withLen(good),
 		"box put without invite key": withLen((&Request{Op: OpBoxPut, Box: BoxID{1}, Sealed: []byte("x")}).encode()),
 	} {
 		resp, err := send(raw)
