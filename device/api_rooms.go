@@ -31,6 +31,9 @@ func (d *daemon) roomRoutes(handle func(method, path string, h http.HandlerFunc)
 	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", d.withRoom(d.handleReact))
 	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", d.withRoom(d.handleRemove))
 	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", d.withRoom(d.handleRole))
+	handle("GET", control.RouteRooms+"/{room}/requests", d.withRoom(d.handleRequests))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/approve", d.withRoom(d.handleDecide(true)))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", d.withRoom(d.handleDecide(false)))
 }
 
 // decode reads a JSON body into v, refusing unknown fields and oversized
@@ -57,6 +60,8 @@ func fail(w http.ResponseWriter, err error) {
 		status = http.StatusForbidden
 	case errors.Is(err, ErrNoAdmin):
 		status = http.StatusServiceUnavailable
+	case errors.Is(err, errAwaiting):
+		status = http.StatusConflict
 	}
 	writeError(w, status, err.Error())
 }
@@ -169,7 +174,7 @@ func (d *daemon) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.R
 		fail(w, fmt.Errorf("%w: expiry must not be negative", errBadArg))
 		return
 	}
-	link, exp, err := d.rooms.invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses)
+	link, exp, err := d.rooms.invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses, req.Approve)
 	if err != nil {
 		if errors.Is(err, room.ErrNotMember) {
 			fail(w, err)

@@ -173,6 +173,9 @@ func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id 
 			rs.log.Info("a mailbox request names a foreign answer box: dropped", logattr.Peer(p.String()))
 			continue
 		}
+		if errors.Is(err, errAwaiting) {
+			continue // answered once an admin approves
+		}
 		if err != nil {
 			a = &pairing.Answer{OK: false, Reason: err.Error()}
 		}

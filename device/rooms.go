@@ -390,10 +390,10 @@ func (rs *rooms) trySync(ctx context.Context, p peer.ID, d log.Discovery) {
 }
 
 // invite makes an invite in the room and returns its link.
-func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64) (string, time.Time, error) {
+func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
 	inv := pairing.NewInvite()
 	var exp time.Time
-	op := room.Op{Type: room.OpInvite, Invite: room.InviteID(inv.ID()), Seed: room.SecretFrom(inv.Seed()), Uses: uses, Role: room.RoleMember}
+	op := room.Op{Type: room.OpInvite, Invite: room.InviteID(inv.ID()), Seed: room.SecretFrom(inv.Seed()), Uses: uses, Role: room.RoleMember, Approve: approve}
 	if expires > 0 {
 		exp = rs.now().Add(expires)
 		op.Expires = exp.UnixMilli()
@@ -459,8 +459,16 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 	if err != nil {
 		return nil, nil, err
 	}
-	var already bool
-	target.View(func(v *room.View) { _, already = v.Members[req.Identity] })
+	var already, manual bool
+	target.View(func(v *room.View) {
+		_, already = v.Members[req.Identity]
+		if in, ok := v.Invites[room.InviteID(id)]; ok {
+			manual = in.Approve
+		}
+	})
+	if !already && manual {
+		return req, nil, rs.hold(target, id, req)
+	}
 	if !already {
 		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
 			return req, nil, errors.New("this device cannot admit members")
@@ -529,6 +537,12 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 			return r, nil
 		}
 		var refused *pairing.RefusedError
+		if errors.As(err, &refused) && refused.Reason == pairing.AwaitingApproval {
+			// An admin must approve: the answer comes through a mailbox,
+			// or when this join is run again after the approval.
+			lastErr = errAwaiting
+			break
+		}
 		if errors.As(err, &refused) && refused.Reason != pairing.NoSuchInvite && refused.Reason != pairing.TooMany {
 			return nil, fmt.Errorf("the room refused: %s", refused.Reason)
 		}
@@ -544,6 +558,9 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 	if len(took) > 0 {
 		rs.log.Info("no admin online: join request left in mailboxes", slog.Any("mirrors", took))
 		return nil, &pendingError{mailboxes: took}
+	}
+	if errors.Is(lastErr, errAwaiting) {
+		return nil, fmt.Errorf("%w: an admin must approve the request ('hearth room requests' on their side); run 'hearth room join' again once they have", errAwaiting)
 	}
 	return nil, fmt.Errorf("%w (%v), and no mirror holds a mailbox for the invite; ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
 }

@@ -334,3 +334,70 @@ func TestDeviceLinkThroughMirror(t *testing.T) {
 		t.Fatalf("after edit and delete: %+v", h)
 	}
 }
+
+// TestManualApproval: an invite made with --approve admits nobody by
+// itself: requests wait until an admin approves or declines them, and the
+// candidates learn the outcome through the mailbox.
+func TestManualApproval(t *testing.T) {
+	m := newDaemon(t, "mirror", "--mirror", "--public")
+	maddr := tcpAddr(t, m)
+	alice := newDaemon(t, "alice", "--bootstrap", maddr)
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "porch")
+	room := created.Room
+	alice.run(0, "", "mirror", "keep", room, "--mirror", maddr)
+	alice.run(0, "", "room", "send", room, "members only")
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room, "--approve", "--uses", "2")
+
+	bob := newDaemon(t, "bob", "--bootstrap", maddr)
+	carol := newDaemon(t, "carol", "--bootstrap", maddr)
+	for _, d := range []*daemon{bob, carol} {
+		var join struct{ Pending bool }
+		d.json(&join, "room", "join", inv.Link)
+		if !join.Pending {
+			t.Fatalf("%s joined without approval", d.name)
+		}
+	}
+	var reqs struct {
+		Requests []struct{ Request, Name, Identity string }
+	}
+	alice.json(&reqs, "room", "requests", room)
+	if len(reqs.Requests) != 2 {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	for _, q := range reqs.Requests {
+		switch q.Identity {
+		case bob.identity():
+			alice.run(0, "", "room", "approve", room, q.Request)
+		case carol.identity():
+			alice.run(0, "", "room", "decline", room, q.Request)
+		default:
+			t.Fatalf("a request from a stranger: %+v", q)
+		}
+	}
+	alice.json(&reqs, "room", "requests", room)
+	if len(reqs.Requests) != 0 {
+		t.Fatalf("requests left after deciding: %+v", reqs)
+	}
+	alice.run(1, "", "room", "approve", room, "0123456789abcdef")
+
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var lb, lc struct {
+			Rooms   []struct{ Room string }
+			Pending []struct{ Invite string }
+		}
+		bob.json(&lb, "room", "list")
+		carol.json(&lc, "room", "list")
+		bobIn := len(lb.Rooms) == 1 && len(lb.Pending) == 0 && len(bob.history(room)) == 1
+		carolOut := len(lc.Rooms) == 0 && len(lc.Pending) == 0
+		if bobIn && carolOut {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob: %+v, carol: %+v", lb, lc)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}

@@ -99,6 +99,7 @@ type options struct {
 	mirrorAddr     string
 	pin            bool
 	wait           time.Duration
+	approve        bool
 }
 
 // multiFlag collects a repeatable string flag.

@@ -42,12 +42,47 @@ offline meanwhile.`},
 		{name: "react", args: "ROOM MSG EMOJI", nargs: 3, flags: reactFlags, summary: "react to a message", run: runRoomReact},
 		{name: "remove", args: "ROOM IDENTITY", nargs: 2, summary: "remove a member; a new key epoch starts", run: runRoomRemove},
 		{name: "role", args: "ROOM IDENTITY ROLE", nargs: 3, summary: "set a member's role: admin, moderator or member", run: runRoomRole},
+		{name: "requests", args: "ROOM", nargs: 1, summary: "list join requests waiting for approval (invites made with --approve)", run: runRoomRequests},
+		{name: "approve", args: "ROOM REQUEST", nargs: 2, summary: "approve a join request: the candidate becomes a member", run: runRoomApprove},
+		{name: "decline", args: "ROOM REQUEST", nargs: 2, summary: "decline a join request", run: runRoomDecline},
 	}}
 }
 
 func inviteFlags(fs *flag.FlagSet, o *options) {
 	fs.DurationVar(&o.expires, "expires", 7*24*time.Hour, "the invite expires after `DURATION` (0 for never)")
 	fs.Uint64Var(&o.uses, "uses", 1, "how many people may join with it (`N`, 0 for unlimited)")
+	fs.BoolVar(&o.approve, "approve", false, "admit nobody by itself: an admin approves each request ('hearth room requests')")
+}
+
+func runRoomRequests(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Requests(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		if len(out.Requests) == 0 {
+			fmt.Fprintln(w, "no join request waits for approval")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "REQUEST\tNAME\tIDENTITY\tSINCE\n")
+		for _, q := range out.Requests {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", q.Request, q.Name, q.Identity, q.Time)
+		}
+		tw.Flush()
+	})
+}
+
+func runRoomApprove(ctx context.Context, r *runner, args []string) error {
+	return r.do("approved: the candidate is a member", func(c *control.Client) error { return c.Decide(ctx, args[0], args[1], true) })
+}
+
+func runRoomDecline(ctx context.Context, r *runner, args []string) error {
+	return r.do("declined", func(c *control.Client) error { return c.Decide(ctx, args[0], args[1], false) })
 }
 
 func sendFlags(fs *flag.FlagSet, o *options) {
@@ -145,7 +180,7 @@ func runRoomInvite(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(r.opts.expires / time.Second), Uses: r.opts.uses})
+	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(r.opts.expires / time.Second), Uses: r.opts.uses, Approve: r.opts.approve})
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,7 @@ type Members struct {
 type InviteCreate struct {
 	ExpiresSeconds int64  `json:"expires_seconds"` // 0: never
 	Uses           uint64 `json:"uses"`            // 0: unlimited
+	Approve        bool   `json:"approve"`         // an admin approves each request by hand
 }
 
 // InviteCreated answers it.
@@ -224,4 +225,34 @@ func (c *Client) Remove(ctx context.Context, room, identity string) error {
 // SetRole changes a member's role.
 func (c *Client) SetRole(ctx context.Context, room, identity, role string) error {
 	return c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "role"), RoleChange{Role: role}, &OK{})
+}
+
+// ApprovalRequest is a join request waiting for an admin's approval.
+type ApprovalRequest struct {
+	Request  string `json:"request"` // its id, for approve and decline
+	Identity string `json:"identity"`
+	Name     string `json:"name"`
+	Invite   string `json:"invite"`
+	Time     string `json:"time"` // first seen, RFC 3339
+}
+
+// ApprovalRequests is GET /v1/rooms/{room}/requests.
+type ApprovalRequests struct {
+	Room     string            `json:"room"`
+	Requests []ApprovalRequest `json:"requests"`
+}
+
+// Requests lists the join requests of a room waiting for approval.
+func (c *Client) Requests(ctx context.Context, room string) (*ApprovalRequests, error) {
+	var out ApprovalRequests
+	return &out, c.do(ctx, http.MethodGet, roomPath(room, "requests"), nil, &out)
+}
+
+// Decide approves or declines a join request.
+func (c *Client) Decide(ctx context.Context, room, request string, approve bool) error {
+	verb := "decline"
+	if approve {
+		verb = "approve"
+	}
+	return c.do(ctx, http.MethodPost, roomPath(room, "requests", request, verb), struct{}{}, &OK{})
 }

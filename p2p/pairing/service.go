@@ -29,6 +29,9 @@ type Handler func(ctx context.Context, from peer.ID, id ID, sealed []byte) ([]by
 const (
 	NoSuchInvite = "no such invite here"
 	TooMany      = "too many requests: try again later"
+	// AwaitingApproval: the invite asks an admin to approve each request;
+	// the request is kept until one does.
+	AwaitingApproval = "waiting for an admin to approve the request"
 )
 
 // Timeouts and rates of the protocol.

@@ -183,6 +183,7 @@ type Op struct {
 	Seed     Secret32           // invite
 	Expires  int64              // invite: unix milliseconds
 	Uses     uint64             // invite: how many may join with it
+	Approve  bool               // invite: an admin approves each request by hand
 	Epoch    uint64             // rotate
 	Keys     []SealedKey        // rotate
 	Proof    []byte             // genesis, hello: the device proof
@@ -252,6 +253,7 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.Uint(uint64(o.Expires))
 		w.Uint(o.Uses)
 		w.U8(byte(o.Role))
+		w.Bool(o.Approve)
 	case OpRotate:
 		w.Uint(o.Epoch)
 		w.Uint(uint64(len(o.Keys)))
@@ -363,6 +365,7 @@ func ParseEntry(b []byte) (*Entry, error) {
 		o.Expires = int64(x)
 		o.Uses = d.Uint()
 		o.Role = Role(d.U8())
+		o.Approve = d.Bool()
 	case OpRotate:
 		o.Epoch = d.Uint()
 		n := d.Count(MaxRoomDevices)

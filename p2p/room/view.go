@@ -52,6 +52,7 @@ type Invite struct {
 	Used    uint64
 	Role    Role
 	By      identity.PublicKey
+	Approve bool // an admin approves each request by hand
 }
 
 // Rejection records an operation the view refused, and why.
@@ -249,7 +250,7 @@ func (v *View) apply(ref Ref, e *Entry) error {
 		if _, ok := v.Invites[o.Invite]; ok {
 			return errors.New("invite exists")
 		}
-		v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: author}
+		v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: author, Approve: o.Approve}
 	case OpRotate:
 		if me.Role < RoleModerator {
 			return errors.New("only admins and moderators rotate keys")
