@@ -93,7 +93,7 @@ func (rs *rooms) deviceLink(ctx context.Context, life time.Duration) (string, ti
 	}
 	hints := []string{rs.node.Host.ID().String()}
 	hints = append(hints, rs.openBoxes(ctx, rs.allMirrors(), mirror.BoxID(inv.ID()), exp)...)
-	return inv.DeviceLink(strings.Join(hints, ",")), exp, nil
+	return inv.WithTag(pairing.IdentityTag(rs.self.Identity)).DeviceLink(strings.Join(hints, ",")), exp, nil
 }
 
 // answerLink admits a new device of this identity: it attests the device
@@ -188,7 +188,7 @@ func (rs *rooms) pollDeviceLinks(ctx context.Context) {
 					continue
 				}
 				if err != nil {
-					a = &pairing.LinkAnswer{Reason: err.Error()}
+					a = &pairing.LinkAnswer{Reason: err.Error(), Identity: rs.self.Identity}
 				}
 				sealed, err := pairing.SealLinkAnswer(req, a)
 				if err == nil {

@@ -167,7 +167,7 @@ func LinkJoin(ctx context.Context, cfg LinkJoinConfig) (*LinkResult, error) {
 				continue
 			}
 			a, err := pairing.OpenLinkAnswer(e, inv.ID(), sa)
-			if err != nil {
+			if err != nil || !a.Matches(inv.Tag()) {
 				continue
 			}
 			return finish(a)
@@ -227,15 +227,17 @@ func LinkJoin(ctx context.Context, cfg LinkJoinConfig) (*LinkResult, error) {
 				resp, err = mirror.Ask(actx, node.Host, p, mirror.Request{Op: mirror.OpBoxFetch, Box: pl.AnswerBox})
 			}
 			cancel()
-			if err != nil || len(resp.Sealed) == 0 {
-				continue
-			}
-			a, err := pairing.OpenLinkAnswer(eph, inv.ID(), resp.Sealed)
 			if err != nil {
-				log.Info("an answer in a mailbox does not open: ignored", logattr.Peer(s))
 				continue
 			}
-			return finish(a)
+			for _, sealed := range resp.Answers {
+				a, err := pairing.OpenLinkAnswer(eph, inv.ID(), sealed)
+				if err != nil || !a.Matches(inv.Tag()) {
+					log.Info("an answer in a mailbox does not open or is for another identity: ignored", logattr.Peer(s))
+					continue
+				}
+				return finish(a)
+			}
 		}
 		if !now().Before(deadline) {
 			return &LinkResult{Pending: true, Mailboxes: pl.Mailboxes}, nil

@@ -37,6 +37,7 @@ type pendingJoin struct {
 	AnswerBox mirror.BoxID `json:"answer_box"`
 	Mailboxes []string     `json:"mailboxes"` // peer ids of the mirrors holding the request
 	Created   int64        `json:"created"`   // unix seconds
+	Tag       pairing.Tag  `json:"tag"`       // the room the link names
 }
 
 // openMailboxes opens the invite's box on every mirror the room names, so
@@ -177,7 +178,7 @@ func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id 
 			continue // answered once an admin approves
 		}
 		if err != nil {
-			a = &pairing.Answer{OK: false, Reason: err.Error()}
+			a = &pairing.Answer{OK: false, Reason: err.Error(), Discovery: r.Discovery()}
 		}
 		sealed, err := pairing.SealAnswer(req, a)
 		if err != nil {
@@ -233,7 +234,7 @@ func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.I
 	if err != nil {
 		return nil, err
 	}
-	pj := pendingJoin{Seed: inv.Seed(), Ephemeral: eb, AnswerBox: answer, Mailboxes: took, Created: rs.now().Unix()}
+	pj := pendingJoin{Seed: inv.Seed(), Ephemeral: eb, AnswerBox: answer, Mailboxes: took, Created: rs.now().Unix(), Tag: inv.Tag()}
 	b, err := json.Marshal(pj)
 	if err != nil {
 		return nil, err
@@ -275,13 +276,19 @@ func (rs *rooms) pollPending(ctx context.Context) {
 				continue
 			}
 			resp, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxFetch, Box: pj.AnswerBox})
-			if err != nil || len(resp.Sealed) == 0 {
+			if err != nil {
 				if errors.Is(err, mirror.ErrNoBox) {
 					rs.log.Info("a mailbox of a pending join is gone (the invite expired?)", logattr.Peer(s))
 				}
 				continue
 			}
-			if rs.finishPending(ctx, id, pj, p, resp.Sealed) {
+			done := false
+			for _, sealed := range resp.Answers {
+				if done = rs.finishPending(ctx, id, pj, p, sealed); done {
+					break
+				}
+			}
+			if done {
 				break
 			}
 		}
@@ -300,6 +307,10 @@ func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 	a, err := pairing.OpenAnswer(eph, id, sealed)
 	if err != nil {
 		rs.log.Info("an answer in a mailbox does not open: ignored", logattr.Peer(from.String()), logattr.Err(err))
+		return false
+	}
+	if !answerMatches(a, pj.Tag) {
+		rs.log.Warn("an answer in a mailbox is for another room than the link names (another holder of the invite made it): ignored", logattr.Peer(from.String()))
 		return false
 	}
 	if !a.OK {

@@ -415,7 +415,7 @@ func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64, approv
 	// the invite: a candidate who finds no admin online leaves its
 	// request there.
 	hints := append([]string{rs.node.Host.ID().String()}, rs.openMailboxes(ctx, r, inv, exp)...)
-	return inv.Link(strings.Join(hints, ",")), exp, nil
+	return inv.WithTag(pairing.RoomTag(r.Discovery())).Link(strings.Join(hints, ",")), exp, nil
 }
 
 // answer is the pairing handler: admit a candidate that holds an invite of
@@ -475,7 +475,7 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 		}
 	}
 	var reason string
-	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder()}
+	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder(), Discovery: target.Discovery()}
 	target.View(func(v *room.View) {
 		a.Name = v.Name
 		if _, ok := v.Members[req.Identity]; ok {
@@ -589,6 +589,9 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 	if err != nil {
 		return nil, err
 	}
+	if !answerMatches(a, inv.Tag()) {
+		return nil, pairing.ErrWrongAnswer
+	}
 	r, err := rs.accept(a, nil)
 	if err != nil {
 		return nil, err
@@ -692,4 +695,14 @@ func (rs *rooms) connections() []control.Connection {
 	}
 	slices.SortFunc(out, func(a, b control.Connection) int { return strings.Compare(a.PeerID, b.PeerID) })
 	return out
+}
+
+// answerMatches reports whether an answer is for the room the link's tag
+// names: an admission by the discovery key of its room key, a refusal by
+// the discovery key it states.
+func answerMatches(a *pairing.Answer, tag pairing.Tag) bool {
+	if a.OK {
+		return pairing.RoomTag(room.KeyFromBytes(a.RoomKey).Discovery()) == tag
+	}
+	return pairing.RoomTag(a.Discovery) == tag
 }

@@ -26,11 +26,10 @@ import (
 
 // Limits of mailboxes.
 const (
-	MaxBoxEntries     = 32       // requests one box holds
-	MaxEntry          = 16 << 10 // one sealed request or answer
+	MaxBoxEntries     = 32 // requests one box holds
 	MaxBoxLife        = 90 * 24 * time.Hour
 	MaxBoxesPerOpener = 64 // open boxes of one identity that is not an owner
-	MaxBoxes          = 4096
+	MaxBoxes          = 1024
 )
 
 // BoxID names a mailbox: an invite's id, or an answer box.
@@ -62,8 +61,10 @@ type box struct {
 	Opener  identity.PublicKey `json:"opener"`
 	Expires int64              `json:"expires"` // unix ms
 	Entries []Entry            `json:"entries"`
-	// Answer, for an answer box: the sealed answer, once left.
-	Answer []byte `json:"answer,omitempty"`
+	// Answers, for an answer box: the sealed answers left. Anyone who
+	// holds the invite can read a request and answer it, so a box takes a
+	// few: the candidate keeps the one for the room its link names.
+	Answers [][]byte `json:"answers,omitempty"`
 	// Request is, for an answer box, the request box it belongs to.
 	Request BoxID `json:"request"`
 	IsReply bool  `json:"is_reply"`
@@ -181,7 +182,7 @@ func (m *Mailboxes) Open(id BoxID, opener identity.PublicKey, expires time.Time)
 // only holders of the invite can fill its box. The same request twice is
 // kept once.
 func (m *Mailboxes) Put(id BoxID, sealed []byte, answer BoxID, pub identity.PublicKey, sig [64]byte) error {
-	if len(sealed) == 0 || len(sealed) > MaxEntry {
+	if len(sealed) == 0 || len(sealed) > pairing.MaxRequest {
 		return fmt.Errorf("%w: a request of %d bytes", errBadRequest, len(sealed))
 	}
 	if err := pairing.VerifyDeposit(pairing.ID(id), pub, answer, sealed, sig); err != nil {
@@ -229,9 +230,12 @@ func (m *Mailboxes) Requests(id BoxID) ([]Entry, error) {
 	return append([]Entry(nil), b.Entries...), nil
 }
 
-// Answer leaves the sealed answer in an answer box; a box takes one.
+// MaxAnswers bounds the answers one answer box takes.
+const MaxAnswers = 4
+
+// Answer leaves a sealed answer in an answer box; a box takes MaxAnswers.
 func (m *Mailboxes) Answer(id BoxID, sealed []byte) error {
-	if len(sealed) == 0 || len(sealed) > MaxEntry {
+	if len(sealed) == 0 || len(sealed) > pairing.MaxAnswer {
 		return fmt.Errorf("%w: an answer of %d bytes", errBadRequest, len(sealed))
 	}
 	m.mu.Lock()
@@ -240,13 +244,15 @@ func (m *Mailboxes) Answer(id BoxID, sealed []byte) error {
 	if !ok || !b.IsReply || b.Expires <= m.now().UnixMilli() {
 		return ErrNoBox
 	}
-	if b.Answer != nil {
-		if bytes.Equal(b.Answer, sealed) {
+	for _, a := range b.Answers {
+		if bytes.Equal(a, sealed) {
 			return nil
 		}
-		return fmt.Errorf("%w: answered already", ErrDenied)
 	}
-	b.Answer = append([]byte{}, sealed...)
+	if len(b.Answers) >= MaxAnswers {
+		return fmt.Errorf("%w: answered %d times already", ErrDenied, len(b.Answers))
+	}
+	b.Answers = append(b.Answers, append([]byte{}, sealed...))
 	if rb, ok := m.boxes[b.Request]; ok {
 		for i := range rb.Entries {
 			if rb.Entries[i].AnswerBox == id {
@@ -260,15 +266,19 @@ func (m *Mailboxes) Answer(id BoxID, sealed []byte) error {
 	return m.saveLocked(id)
 }
 
-// Fetch returns the answer left in an answer box, or nil if none yet.
-func (m *Mailboxes) Fetch(id BoxID) ([]byte, error) {
+// Fetch returns the answers left in an answer box (none yet: empty).
+func (m *Mailboxes) Fetch(id BoxID) ([][]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, ok := m.boxes[id]
 	if !ok || !b.IsReply || b.Expires <= m.now().UnixMilli() {
 		return nil, ErrNoBox
 	}
-	return append([]byte(nil), b.Answer...), nil
+	out := make([][]byte, len(b.Answers))
+	for i, a := range b.Answers {
+		out[i] = append([]byte(nil), a...)
+	}
+	return out, nil
 }
 
 var errBadRequest = errors.New("bad request")

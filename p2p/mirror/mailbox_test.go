@@ -100,13 +100,21 @@ func TestMailboxRoundTrip(t *testing.T) {
 	if err := m.Answer(answer, ans); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Answer(answer, []byte("a second, different answer")); !errors.Is(err, ErrDenied) {
-		t.Fatalf("a box took two answers: %v", err)
+	// Another holder of the invite may answer too (the candidate keeps
+	// the answer for the room its link names), a bounded number of times.
+	for i := 1; i < MaxAnswers; i++ {
+		if err := m.Answer(answer, []byte{byte(i), 'x'}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got, err := m.Fetch(answer)
-	if err != nil {
-		t.Fatal(err)
+	if err := m.Answer(answer, []byte("one answer too many")); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a box took %d answers: %v", MaxAnswers+1, err)
 	}
+	all, err := m.Fetch(answer)
+	if err != nil || len(all) != MaxAnswers {
+		t.Fatalf("fetch: %d answers, %v", len(all), err)
+	}
+	got := all[0]
 	_, otherEph, _, _, _ := request(t, inv)
 	if _, err := pairing.OpenAnswer(otherEph, inv.ID(), got); err == nil {
 		t.Fatal("a second holder of the invite opened the answer")
@@ -153,7 +161,7 @@ func TestMailboxBounds(t *testing.T) {
 		}
 	}
 	// Oversized entries are refused before anything else.
-	big := make([]byte, MaxEntry+1)
+	big := make([]byte, pairing.MaxRequest+1)
 	pub, sig := inv.SignDeposit(BoxID{}, big)
 	if err := m.Put(box, big, BoxID{}, pub, sig); err == nil {
 		t.Fatal("an oversized request was kept")
@@ -187,7 +195,7 @@ func FuzzDecodeRequest(f *testing.F) {
 
 func FuzzDecodeResponse(f *testing.F) {
 	f.Add((&Response{status: statusOK, Rooms: []Info{{Bytes: 3, Kept: time.UnixMilli(5)}}}).encode())
-	f.Add((&Response{status: statusFull, message: "full", Entries: []Entry{{Sealed: []byte("x"), Time: 4}}, Sealed: []byte("y")}).encode())
+	f.Add((&Response{status: statusFull, message: "full", Entries: []Entry{{Sealed: []byte("x"), Time: 4}}, Answers: [][]byte{[]byte("y")}}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeResponse(b)
 		if err != nil {

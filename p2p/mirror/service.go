@@ -20,6 +20,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/pairing"
 )
 
 // The /hearth/mirror protocol: one request, one response per stream. A
@@ -37,7 +38,7 @@ const (
 	OpBoxPut      byte = 5 // a candidate leaves Sealed in Box, its answer to go to Answer: InviteKey, Sig
 	OpBoxRequests byte = 6 // the requests in Box
 	OpBoxAnswer   byte = 7 // an admin leaves the Sealed answer in answer box Box
-	OpBoxFetch    byte = 8 // the answer in answer box Box, if any
+	OpBoxFetch    byte = 8 // the answers in answer box Box, if any
 	opMax              = OpBoxFetch
 )
 
@@ -58,7 +59,7 @@ const (
 
 // Limits of the protocol.
 const (
-	maxRequest  = 32 << 10
+	maxRequest  = pairing.MaxAnswer + 16<<10
 	maxResponse = 1 << 20
 	maxList     = 4096
 	maxProof    = 8 << 10
@@ -101,7 +102,7 @@ func decodeRequest(b []byte) (*Request, error) {
 	r.Pin = d.Bool()
 	d.Fixed(r.Box[:])
 	d.Fixed(r.Answer[:])
-	r.Sealed = d.Bytes(MaxEntry)
+	r.Sealed = d.Bytes(pairing.MaxAnswer)
 	d.Fixed(r.InviteKey[:])
 	d.Fixed(r.Sig[:])
 	r.Expires = int64(d.Uint() & (1<<62 - 1))
@@ -122,8 +123,8 @@ type Response struct {
 	status  byte
 	message string
 	Rooms   []Info
-	Entries []Entry // box requests
-	Sealed  []byte  // box fetch
+	Entries []Entry  // box requests
+	Answers [][]byte // box fetch
 }
 
 func (r *Response) encode() []byte {
@@ -148,7 +149,10 @@ func (r *Response) encode() []byte {
 		w.Uint(uint64(e.Time))
 		w.Bool(e.Answered)
 	}
-	w.Bytes(r.Sealed)
+	w.Uint(uint64(len(r.Answers)))
+	for _, a := range r.Answers {
+		w.Bytes(a)
+	}
 	return w.B
 }
 
@@ -171,13 +175,16 @@ func decodeResponse(b []byte) (*Response, error) {
 	n = d.Count(MaxBoxEntries)
 	for range n {
 		var e Entry
-		e.Sealed = d.Bytes(MaxEntry)
+		e.Sealed = d.Bytes(pairing.MaxRequest)
 		d.Fixed(e.AnswerBox[:])
 		e.Time = int64(d.Uint() & (1<<62 - 1))
 		e.Answered = d.Bool()
 		r.Entries = append(r.Entries, e)
 	}
-	r.Sealed = d.Bytes(MaxEntry)
+	n = d.Count(MaxAnswers)
+	for range n {
+		r.Answers = append(r.Answers, d.Bytes(pairing.MaxAnswer))
+	}
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -357,11 +364,11 @@ func (s *Service) serveBox(req *Request) *Response {
 		}
 		return &Response{}
 	default: // OpBoxFetch
-		b, err := s.boxes.Fetch(req.Box)
+		as, err := s.boxes.Fetch(req.Box)
 		if err != nil {
 			return statusOf(err)
 		}
-		return &Response{Sealed: b}
+		return &Response{Answers: as}
 	}
 }
 

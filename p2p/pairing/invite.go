@@ -18,8 +18,40 @@ import (
 // ID names an invite publicly.
 type ID [16]byte
 
-// Invite is an invite seed. It never prints itself.
-type Invite struct{ seed [32]byte }
+// Invite is an invite seed, and in a link the tag of what the answer must
+// be. It never prints itself.
+type Invite struct {
+	seed [32]byte
+	tag  Tag
+}
+
+// Tag commits a link to what its answer must carry: the room (RoomTag) or
+// the identity (IdentityTag). Anyone else who holds the invite can read a
+// candidate's request and answer it, but not with the right room or
+// identity: the candidate checks the tag and ignores such an answer.
+type Tag [8]byte
+
+// RoomTag is the tag of a room invite: a hash of the room's discovery key.
+func RoomTag(discovery [32]byte) Tag {
+	h := sha256.Sum256(append([]byte("hearth/invite-tag/room/v1\x00"), discovery[:]...))
+	return Tag(h[:8])
+}
+
+// IdentityTag is the tag of a device link: a hash of the identity key.
+func IdentityTag(id identity.PublicKey) Tag {
+	h := sha256.Sum256(append([]byte("hearth/invite-tag/identity/v1\x00"), id[:]...))
+	return Tag(h[:8])
+}
+
+// WithTag returns the invite committed to tag, for its link.
+func (i Invite) WithTag(tag Tag) Invite { i.tag = tag; return i }
+
+// Tag returns what the link commits the answer to.
+func (i Invite) Tag() Tag { return i.tag }
+
+// ErrWrongAnswer means an answer opened but is not for the room or
+// identity the link names: someone else holding the invite made it.
+var ErrWrongAnswer = errors.New("an answer for another room or identity than the link names")
 
 // NewInvite makes a fresh invite.
 func NewInvite() Invite {
@@ -80,7 +112,7 @@ func (i Invite) Link(hint string) string { return i.link(linkPrefix, hint) }
 func (i Invite) DeviceLink(hint string) string { return i.link(deviceLinkPrefix, hint) }
 
 func (i Invite) link(prefix, hint string) string {
-	s := prefix + strings.ToLower(b32.EncodeToString(i.seed[:]))
+	s := prefix + strings.ToLower(b32.EncodeToString(i.seed[:])) + "." + strings.ToLower(b32.EncodeToString(i.tag[:]))
 	if hint != "" {
 		s += "/" + hint
 	}
@@ -110,15 +142,17 @@ func parseLink(s, prefix, other string) (Invite, string, error) {
 		}
 		return Invite{}, "", fmt.Errorf("%w: it must start with %s", ErrLink, prefix)
 	}
-	seedPart, hint, _ := strings.Cut(rest, "/")
+	code, hint, _ := strings.Cut(rest, "/")
+	seedPart, tagPart, _ := strings.Cut(code, ".")
 	seed, err := b32.DecodeString(strings.ToUpper(seedPart))
-	if err != nil || len(seed) != 32 {
+	tag, terr := b32.DecodeString(strings.ToUpper(tagPart))
+	if err != nil || len(seed) != 32 || terr != nil || len(tag) != len(Tag{}) {
 		return Invite{}, "", fmt.Errorf("%w: the invite code is damaged (was the link cut short?)", ErrLink)
 	}
 	if strings.ContainsAny(hint, "/?#") {
 		return Invite{}, "", fmt.Errorf("%w: bad peer hint", ErrLink)
 	}
-	return Invite{seed: [32]byte(seed)}, hint, nil
+	return Invite{seed: [32]byte(seed), tag: Tag(tag)}, hint, nil
 }
 
 // depositMessage is what a candidate signs with the invite key to leave a

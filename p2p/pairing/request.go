@@ -193,6 +193,10 @@ type Answer struct {
 	Founder identity.PublicKey
 	Name    string
 	Keys    []EpochKey
+	// Discovery is the room's discovery key, for refusals: the candidate
+	// checks it against the tag of its link (an admission is checked by
+	// the discovery key of its room key).
+	Discovery [32]byte
 }
 
 func answerInfo(id ID) []byte { return append([]byte("hearth/pairing-answer/v1\x00"), id[:]...) }
@@ -218,6 +222,7 @@ func SealAnswer(req *Request, a *Answer) ([]byte, error) {
 		w.Uint(k.Epoch)
 		w.Fixed(k.Key[:])
 	}
+	w.Fixed(a.Discovery[:])
 	return pub.Seal(answerInfo(req.Invite), w.B)
 }
 
@@ -245,6 +250,7 @@ func OpenAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*Answer, error)
 		d.Fixed(k.Key[:])
 		a.Keys = append(a.Keys, k)
 	}
+	d.Fixed(a.Discovery[:])
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -259,6 +265,9 @@ type LinkRoom struct {
 	Keys    []EpochKey
 	Peers   []string // full multiaddrs of peers that hold the room (mirrors)
 }
+
+// Matches reports whether a link answer is for the identity tag names.
+func (a *LinkAnswer) Matches(tag Tag) bool { return IdentityTag(a.Identity) == tag }
 
 // LinkAnswer is what a device of the identity sends a new device: the
 // proof that attests it, and the identity's rooms with their keys.
