@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/hearthp2p/hearth/internal/logdb"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/room"
@@ -36,22 +37,14 @@ type roomStore struct{ db *storage.DB }
 
 var _ room.Store = roomStore{}
 
-func logKey(writer identity.PublicKey, n uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
+func logBuckets(d log.Discovery) logdb.Buckets {
+	return logdb.Buckets{Blocks: bucketOf("blocks", d), Heads: bucketOf("heads", d)}
 }
 
 // SaveBlocks stores blocks [start, start+len) of a log and the head that
 // covers them, in one transaction.
 func (s roomStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
-	hb, _ := h.MarshalBinary()
-	return s.db.Update(func(tx *storage.Tx) error {
-		for i, b := range blocks {
-			if err := tx.Append(bucketOf("blocks", d), logKey(h.Writer, start+uint64(i)), b); err != nil {
-				return err
-			}
-		}
-		return tx.Append(bucketOf("heads", d), logKey(h.Writer, h.Length), hb)
-	})
+	return s.db.Update(func(tx *storage.Tx) error { return logdb.Save(tx, logBuckets(d), h, start, blocks) })
 }
 
 // SaveKey stores an epoch key learnt from a rotation.
@@ -108,33 +101,12 @@ func (s roomStore) records() (map[room.ID]roomRecord, error) {
 // load restores a room's logs and keys into r.
 func (s roomStore) load(r *room.Room) error {
 	d := r.Discovery()
-	heads := map[identity.PublicKey][]log.Head{}
-	blocks := map[identity.PublicKey][][]byte{}
+	var heads map[identity.PublicKey][]log.Head
+	var blocks map[identity.PublicKey][][]byte
 	var keys [][2][]byte
 	err := s.db.View(func(tx *storage.Tx) error {
-		err := tx.ForEach(bucketOf("heads", d), func(k, v []byte) error {
-			h, err := log.ParseHead(v)
-			if err != nil {
-				return err
-			}
-			heads[h.Writer] = append(heads[h.Writer], h)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = tx.ForEach(bucketOf("blocks", d), func(k, v []byte) error {
-			if len(k) != 40 {
-				return fmt.Errorf("block key of %d bytes", len(k))
-			}
-			w := identity.PublicKey(k[:32])
-			if binary.BigEndian.Uint64(k[32:]) != uint64(len(blocks[w])) {
-				return fmt.Errorf("log %s has a gap", w.Short())
-			}
-			blocks[w] = append(blocks[w], append([]byte{}, v...))
-			return nil
-		})
-		if err != nil {
+		var err error
+		if heads, blocks, err = logdb.Load(tx, logBuckets(d)); err != nil {
 			return err
 		}
 		return tx.ForEach(bucketOf("keys", d), func(k, v []byte) error {

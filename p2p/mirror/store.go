@@ -2,7 +2,6 @@ package mirror
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/logdb"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/replication"
@@ -80,8 +80,9 @@ func bucketOf(kind string, d log.Discovery) []byte {
 	return []byte("mirror-" + kind + "/" + d.String())
 }
 
-func logKey(writer identity.PublicKey, n uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
+// buckets are the room's buckets of blocks and heads.
+func (b *Blind) buckets() logdb.Buckets {
+	return logdb.Buckets{Blocks: bucketOf("blocks", b.disc), Heads: bucketOf("heads", b.disc)}
 }
 
 // Store keeps rooms blind: ciphertext blocks and signed heads, verified
@@ -378,31 +379,12 @@ func (b *Blind) touch() {
 
 // load rebuilds the logs from disk, verifying every batch again.
 func (b *Blind) load() error {
-	heads := map[identity.PublicKey][]log.Head{}
-	blocks := map[identity.PublicKey][][]byte{}
+	var heads map[identity.PublicKey][]log.Head
+	var blocks map[identity.PublicKey][][]byte
 	err := b.s.db.View(func(tx *storage.Tx) error {
-		err := tx.ForEach(bucketOf("heads", b.disc), func(k, v []byte) error {
-			h, err := log.ParseHead(v)
-			if err != nil {
-				return err
-			}
-			heads[h.Writer] = append(heads[h.Writer], h)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return tx.ForEach(bucketOf("blocks", b.disc), func(k, v []byte) error {
-			if len(k) != 40 {
-				return fmt.Errorf("block key of %d bytes", len(k))
-			}
-			w := identity.PublicKey(k[:32])
-			if binary.BigEndian.Uint64(k[32:]) != uint64(len(blocks[w])) {
-				return fmt.Errorf("log %s has a gap", w.Short())
-			}
-			blocks[w] = append(blocks[w], append([]byte{}, v...))
-			return nil
-		})
+		var err error
+		heads, blocks, err = logdb.Load(tx, b.buckets())
+		return err
 	})
 	if err != nil {
 		return err
@@ -477,7 +459,7 @@ func (b *Blind) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (lo
 			}
 			var batch [][]byte
 			for ; pos < c.Length; pos++ {
-				v, err := tx.Get(bucketOf("blocks", b.disc), logKey(writer, pos))
+				v, err := tx.Get(b.buckets().Blocks, logdb.Key(writer, pos))
 				if err != nil {
 					return fmt.Errorf("block %d: %w", pos, err)
 				}
@@ -542,14 +524,8 @@ func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
 	b.rec.Bytes += n
 	b.rec.Used = b.s.cfg.Now().UnixMilli()
 	rec, _ := json.Marshal(b.rec)
-	hb, _ := head.MarshalBinary()
 	err := b.s.db.Update(func(tx *storage.Tx) error {
-		for i, bl := range blocks {
-			if err := tx.Append(bucketOf("blocks", b.disc), logKey(head.Writer, start+uint64(i)), bl); err != nil {
-				return err
-			}
-		}
-		if err := tx.Append(bucketOf("heads", b.disc), logKey(head.Writer, head.Length), hb); err != nil {
+		if err := logdb.Save(tx, b.buckets(), head, start, blocks); err != nil {
 			return err
 		}
 		return tx.Put(bucketRecords, b.disc[:], rec)
