@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
-	"github.com/hearthp2p/hearth/internal/logdb"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/logdb"
 	"github.com/hearthp2p/hearth/p2p/replication"
 	"github.com/hearthp2p/hearth/storage"
 )
