@@ -162,6 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 		db:      db,
 		chunks:  chunks,
 		rooms:   rms,
+		mu:      rms.idMu,
 	}
 	srv := &http.Server{
 		Handler:           d.routes(),
@@ -207,6 +208,6 @@ type daemon struct {
 	chunks  *storage.Chunks
 	rooms   *rooms
 
-	mu sync.Mutex
+	mu *sync.Mutex // shared with rooms: guards id's revocations
 	id *identity.Local
 }

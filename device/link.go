@@ -105,12 +105,15 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 	if err != nil {
 		return nil, nil, err
 	}
+	rs.idMu.Lock()
+	revoked := rs.id.IsRevoked(rec.Device)
+	rs.idMu.Unlock()
 	switch {
 	case di.used() && di.Device != rec.Device:
 		return req, nil, errors.New("this device link was used already")
 	case !di.used() && di.Expires <= rs.now().UnixMilli():
 		return req, nil, errors.New("this device link has expired")
-	case rs.id.IsRevoked(rec.Device):
+	case revoked:
 		return req, nil, errors.New("this device was revoked")
 	}
 	proof, err := rs.id.Proof.Attest(rs.id.Device, rec.Device)
@@ -202,7 +205,8 @@ func (rs *rooms) pollDeviceLinks(ctx context.Context) {
 	}
 }
 
-// linkedDevices lists the devices linked from here, for id devices.
+// linkedDevices lists the devices linked from here, for id devices. The
+// caller holds rs.idMu.
 func (rs *rooms) linkedDevices() []control.Device {
 	var out []control.Device
 	for _, di := range rs.deviceInvites() {

@@ -48,6 +48,7 @@ type rooms struct {
 	log   *slog.Logger
 	self  room.Self
 	id    *identity.Local
+	idMu  *sync.Mutex // guards id's revocations (the control API adds some)
 	store roomStore
 	node  *hnet.Node
 	sync  *replication.Service
@@ -85,6 +86,7 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		log:    logger,
 		self:   room.Self{Identity: id.Identity, Device: id.Device, Sealing: id.Sealing, Proof: proof, Record: rec},
 		id:     id,
+		idMu:   &sync.Mutex{},
 		store:  store,
 		node:   node,
 		now:    now,
