@@ -39,6 +39,7 @@ const (
 	ProtocolSync    protocol.ID = "/hearth/sync/1.0.0"
 	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
 	ProtocolMirror  protocol.ID = "/hearth/mirror/1.0.0"
+	ProtocolBlob    protocol.ID = "/hearth/blob/1.0.0"
 	mdnsService                 = "hearth"
 )
 

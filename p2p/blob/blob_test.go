@@ -1,0 +1,347 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/leaktest"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+func TestMain(m *testing.M) { leaktest.Main(m) }
+
+func randomFile(t *testing.T, dir string, size int) (string, []byte) {
+	t.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	p := filepath.Join(dir, "in.bin")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ch, err := storage.OpenChunks(filepath.Join(dir, "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewStore(db, ch)
+}
+
+func TestManifestAndChunks(t *testing.T) {
+	s := newStore(t)
+	path, data := randomFile(t, t.TempDir(), 3*ChunkSize+12345)
+	m, err := s.PutFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name, m.Type = "holiday.mp4", "video/mp4"
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := ParseManifest(b)
+	if err != nil || *m2 != *m {
+		t.Fatalf("round trip: %+v, %v", m2, err)
+	}
+	hs, ok := s.Hashes(m.Root)
+	if !ok || CheckHashes(m, hs) != nil || len(hs) != 4 {
+		t.Fatalf("hashes: %d, %v", len(hs), ok)
+	}
+	var got []byte
+	for i := range m.Chunks() {
+		ct, ok := s.Chunk(m.Root, i)
+		if !ok {
+			t.Fatalf("chunk %d missing", i)
+		}
+		plain, err := OpenChunk(m, i, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, plain...)
+		// A chunk cannot be moved to another place.
+		if i > 0 {
+			if _, err := OpenChunk(m, i-1, ct); err == nil {
+				t.Fatal("a chunk opened at another index")
+			}
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("decrypted file differs")
+	}
+	for _, bad := range []Manifest{
+		{Name: "x", Size: -1, ChunkSize: ChunkSize},
+		{Name: "x", Size: MaxSize + 1, ChunkSize: ChunkSize},
+		{Name: "x", Size: 10, ChunkSize: 1000},
+		{Name: "", Size: 10, ChunkSize: ChunkSize},
+		{Name: strings.Repeat("n", MaxNameLen+1), Size: 10, ChunkSize: ChunkSize},
+		{Name: "bad\xff", Size: 10, ChunkSize: ChunkSize},
+	} {
+		if _, err := bad.MarshalBinary(); !errors.Is(err, ErrManifest) {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestSafeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"holiday.mp4":        "holiday.mp4",
+		"../../etc/passwd":   "passwd",
+		"/etc/shadow":        "shadow",
+		"..":                 "file",
+		".bashrc":            "bashrc",
+		"a\\b\\c.txt":        "c.txt",
+		"new\nline\x00.txt":  "new_line_.txt",
+		"":                   "file",
+		"dir/../../x.png":    "x.png",
+		"  . hidden  ":       "hidden  ",
+		"\u202eexe.txt":      "\u202eexe.txt",
+		"ok name (1).tar.gz": "ok name (1).tar.gz",
+	} {
+		got := SafeName(in)
+		if got != want {
+			t.Errorf("SafeName(%q) = %q, want %q", in, got, want)
+		}
+		if strings.ContainsAny(got, "/\\\x00") || got == ".." || got == "." {
+			t.Errorf("SafeName(%q) = %q is unsafe", in, got)
+		}
+	}
+}
+
+// counting wraps a source and counts the chunks served, or tampers.
+type counting struct {
+	Source
+	mu     sync.Mutex
+	served map[int]int
+	tamper bool
+}
+
+func (c *counting) Chunk(root Hash, i int) ([]byte, bool) {
+	ct, ok := c.Source.Chunk(root, i)
+	if !ok {
+		return nil, false
+	}
+	c.mu.Lock()
+	if c.served == nil {
+		c.served = map[int]int{}
+	}
+	c.served[i]++
+	c.mu.Unlock()
+	if c.tamper {
+		ct = append([]byte{}, ct...)
+		ct[len(ct)/2] ^= 1
+	}
+	return ct, true
+}
+
+func (c *counting) total() (n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.served {
+		n += v
+	}
+	return n
+}
+
+type node struct {
+	n   *hnet.Node
+	svc *Service
+}
+
+func newNode(t *testing.T, src Source) *node {
+	t.Helper()
+	k, _ := identity.GenerateSigningKey()
+	n, err := hnet.New(hnet.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := &node{n: n}
+	if src != nil {
+		nd.svc = NewService(n.Host, func(Hash) (Source, bool) { return src, true }, nil)
+	}
+	t.Cleanup(func() {
+		if nd.svc != nil {
+			nd.svc.Close()
+		}
+		n.Close()
+	})
+	return nd
+}
+
+func (a *node) connect(t *testing.T, bs ...*node) []peer.ID {
+	t.Helper()
+	var ids []peer.ID
+	for _, b := range bs {
+		if err := a.n.Host.Connect(context.Background(), peer.AddrInfo{ID: b.n.Host.ID(), Addrs: b.n.Host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, b.n.Host.ID())
+	}
+	return ids
+}
+
+// TestFetchMultiSourceTamperResume: a receiver fetches from three sources
+// at once, one of which tampers; it drops the tamperer, ends with the same
+// bytes, and after a break resumes without fetching again what it had.
+func TestFetchMultiSourceTamperResume(t *testing.T) {
+	s := newStore(t)
+	path, data := randomFile(t, t.TempDir(), 12*ChunkSize+777)
+	m, err := s.PutFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = "clip.bin"
+	good1, good2, bad := &counting{Source: s}, &counting{Source: s}, &counting{Source: s, tamper: true}
+	srcs := []*node{newNode(t, good1), newNode(t, good2), newNode(t, bad)}
+	recv := newNode(t, nil)
+	peers := recv.connect(t, srcs...)
+
+	hs, err := FetchHashes(context.Background(), recv.n.Host, m, peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "clip.bin.part")
+	// A first run stops after a few chunks (the network breaks).
+	part, err := OpenPartial(out, m, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	err = Fetch(ctx, FetchConfig{Host: recv.n.Host, Peers: peers[:1], Partial: part, Window: 2, Progress: func(p Progress) {
+		if p.Done >= 4*ChunkSize {
+			cancel()
+		}
+	}})
+	cancel()
+	if err == nil {
+		t.Fatal("the interrupted fetch reports success")
+	}
+	part.Close()
+
+	// Resumed from what is on disk, from all three sources.
+	part, err = OpenPartial(out, m, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer part.Close()
+	heldChunks, _ := part.Held()
+	if heldChunks < 4 {
+		t.Fatalf("only %d chunks kept across the break", heldChunks)
+	}
+	missing := part.Missing()
+	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("received file differs")
+	}
+	// Nothing verified before the break was fetched again.
+	served := map[int]int{}
+	for _, c := range []*counting{good1, good2} {
+		c.mu.Lock()
+		for i, n := range c.served {
+			served[i] += n
+		}
+		c.mu.Unlock()
+	}
+	isMissing := map[int]bool{}
+	for _, i := range missing {
+		isMissing[i] = true
+	}
+	for i := range m.Chunks() {
+		if !isMissing[i] && served[i] > 1 {
+			t.Errorf("chunk %d, verified before the break, was served %d times", i, served[i])
+		}
+	}
+	if good2.total() == 0 {
+		t.Error("the second honest source was not used")
+	}
+	if n := bad.total(); n > 2 {
+		t.Errorf("the tampering source was asked %d chunks; it should be dropped at its first", n)
+	}
+}
+
+func TestEmptyAndDiskChecks(t *testing.T) {
+	s := newStore(t)
+	m, err := s.Put(bytes.NewReader(nil), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = "empty"
+	part, err := OpenPartial(filepath.Join(t.TempDir(), "empty"), m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer part.Close()
+	if !part.Complete() {
+		t.Fatal("an empty file is not complete")
+	}
+	// A file that changes size while it is read is refused.
+	if _, err := s.Put(bytes.NewReader(make([]byte, 10)), 20); err == nil {
+		t.Fatal("a short read was accepted")
+	}
+	if _, err := s.Put(bytes.NewReader(make([]byte, 30)), 20); err == nil {
+		t.Fatal("a file that grew was accepted")
+	}
+	if _, err := s.PutFile(t.TempDir()); err == nil {
+		t.Fatal("a folder was accepted")
+	}
+}
+
+func FuzzParseManifest(f *testing.F) {
+	m := &Manifest{Name: "a.mp4", Type: "video/mp4", Size: 5 << 20, ChunkSize: ChunkSize}
+	b, _ := m.MarshalBinary()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseManifest(b)
+		if err != nil {
+			return
+		}
+		if m.Chunks() > MaxChunks || m.Size > MaxSize {
+			t.Fatalf("absurd manifest accepted: %+v", m)
+		}
+		again, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2, err := ParseManifest(again); err != nil || *m2 != *m {
+			t.Fatal("round trip")
+		}
+	})
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add((&Request{Op: opChunk, A: 3}).encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRequest(b)
+		if err != nil {
+			return
+		}
+		if r2, err := DecodeRequest(r.encode()); err != nil || *r2 != *r {
+			t.Fatal("round trip")
+		}
+	})
+}

@@ -1,0 +1,266 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+)
+
+// DefaultWindow is how many chunk requests are in flight per source.
+const DefaultWindow = 8
+
+// FetchHashes gets the hash list of m from the first source that gives
+// one that makes m's root.
+func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID) ([]Hash, error) {
+	if m.Chunks() == 0 {
+		return nil, nil
+	}
+	var errs []error
+	for _, p := range peers {
+		c, err := dial(ctx, h, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		hs, err := c.hashes(m.Root)
+		c.close()
+		if err == nil {
+			err = CheckHashes(m, hs)
+		}
+		if err == nil {
+			return hs, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.ShortString(), err))
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("no source for the file")
+	}
+	return nil, fmt.Errorf("no source gave the file's hash list: %w", errors.Join(errs...))
+}
+
+// Progress is reported as chunks arrive.
+type Progress struct {
+	Done, Total int64 // bytes held, file size
+	Sources     int   // sources in use now
+}
+
+// FetchConfig is what Fetch needs.
+type FetchConfig struct {
+	Host    host.Host
+	Peers   []peer.ID
+	Partial *Partial
+	// Window is the requests in flight per source; zero means
+	// DefaultWindow.
+	Window   int
+	Progress func(Progress)
+	Logger   *slog.Logger
+}
+
+// Fetch gets every missing chunk of the partial file from all the sources
+// at once, a window of requests in flight on each. A source that serves a
+// chunk that does not match its hash is dropped for this file and its
+// chunks go to the others. It returns nil when the file is complete; on an
+// error the partial file keeps what was verified.
+func Fetch(ctx context.Context, cfg FetchConfig) error {
+	part := cfg.Partial
+	m := part.Manifest()
+	if part.Complete() {
+		return part.Sync()
+	}
+	win := cfg.Window
+	if win <= 0 {
+		win = DefaultWindow
+	}
+	log := logattr.OrDiscard(cfg.Logger)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s := newSched(part.Missing(), m.Chunks())
+	defer context.AfterFunc(ctx, s.stop)()
+	_, held := part.Held()
+	var mu sync.Mutex
+	done := held
+	sources := 0
+	report := func(n int64, dSources int) {
+		mu.Lock()
+		done += n
+		sources += dSources
+		p := Progress{Done: done, Total: m.Size, Sources: sources}
+		mu.Unlock()
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+	}
+	var fatal error
+	var fatalOnce sync.Once
+	var wg sync.WaitGroup
+	for _, p := range cfg.Peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := fetchFrom(ctx, cfg.Host, p, part, s, win, report)
+			switch {
+			case errors.Is(err, ErrNoSpace):
+				fatalOnce.Do(func() { fatal = err })
+				cancel()
+				s.stop()
+			case err != nil:
+				log.Debug("a file source stopped", logattr.Peer(p.String()), logattr.Err(err))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := part.Sync(); err != nil && fatal == nil {
+		fatal = err
+	}
+	if fatal != nil {
+		return fatal
+	}
+	if !part.Complete() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n, _ := part.Held()
+		return fmt.Errorf("no source has the rest of the file (%d of %d chunks held)", n, m.Chunks())
+	}
+	return nil
+}
+
+// fetchFrom runs one source until nothing is left for it.
+func fetchFrom(ctx context.Context, h host.Host, p peer.ID, part *Partial, s *sched, win int, report func(int64, int)) error {
+	m := part.Manifest()
+	c, err := dial(ctx, h, p)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	stop := context.AfterFunc(ctx, func() { c.st.Reset() })
+	defer stop()
+	have, err := c.have(m.Root, m.Chunks())
+	if err != nil {
+		return err
+	}
+	report(0, 1)
+	defer report(0, -1)
+	var inflight []int
+	defer func() {
+		for _, i := range inflight {
+			s.requeue(i)
+		}
+	}()
+	for {
+		for len(inflight) < win {
+			i, ok := s.pick(have, len(inflight) == 0)
+			if !ok {
+				break
+			}
+			if err := c.send(Request{Op: opChunk, Root: m.Root, A: uint32(i)}); err != nil {
+				s.requeue(i)
+				return err
+			}
+			inflight = append(inflight, i)
+		}
+		if len(inflight) == 0 {
+			return nil
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+		st, ct, err := c.recv(maxAnswer)
+		if err != nil {
+			return err
+		}
+		i := inflight[0]
+		inflight = inflight[1:]
+		if st != stOK {
+			// The source lacks it after all: someone else may have it.
+			have[i] = false
+			s.requeue(i)
+			continue
+		}
+		if err := part.Put(i, ct); err != nil {
+			s.requeue(i)
+			if errors.Is(err, ErrChunk) {
+				return fmt.Errorf("dropped for serving a bad chunk: %w", err)
+			}
+			return err
+		}
+		s.complete(i)
+		report(int64(m.ChunkLen(i)), 0)
+	}
+}
+
+// sched hands out the missing chunks to the sources.
+type sched struct {
+	mu          sync.Mutex
+	cond        *sync.Cond
+	queue       []int
+	assigned    []bool
+	outstanding int
+	left        int
+	stopped     bool
+}
+
+func newSched(missing []int, n int) *sched {
+	s := &sched{queue: append([]int(nil), missing...), assigned: make([]bool, n), left: len(missing)}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// pick returns a chunk that have holds and nobody fetches. With wait set
+// it waits while chunks are in flight elsewhere (they may come back).
+func (s *sched) pick(have []bool, wait bool) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.stopped || s.left == 0 {
+			return 0, false
+		}
+		for k, i := range s.queue {
+			if !s.assigned[i] && have[i] {
+				s.assigned[i] = true
+				s.outstanding++
+				if k == 0 {
+					s.queue = s.queue[1:]
+				} else {
+					s.queue = append(s.queue[:k], s.queue[k+1:]...)
+				}
+				return i, true
+			}
+		}
+		if !wait || s.outstanding == 0 {
+			return 0, false
+		}
+		s.cond.Wait()
+	}
+}
+
+func (s *sched) complete(int) {
+	s.mu.Lock()
+	s.outstanding--
+	s.left--
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+func (s *sched) requeue(i int) {
+	s.mu.Lock()
+	s.assigned[i] = false
+	s.outstanding--
+	s.queue = append(s.queue, i)
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}
+
+func (s *sched) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.cond.Broadcast()
+}

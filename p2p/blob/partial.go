@@ -1,0 +1,181 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// Partial is a file being received: plaintext written in place at each
+// chunk's offset. It needs no state of its own to resume: encryption is
+// deterministic for a file (its key and each chunk's place), so a chunk on
+// disk is verified by sealing it again and comparing with its hash. After
+// a crash or a break, what was written and is whole is kept; only the
+// rest is fetched. A member serves the chunks it holds the same way.
+type Partial struct {
+	m      *Manifest
+	hashes []Hash
+
+	mu   sync.Mutex
+	f    *os.File
+	have []bool
+	n    int // chunks held
+}
+
+// ErrNoSpace means the disk is full: the partial file stays, and the
+// transfer resumes when space returns.
+var ErrNoSpace = errors.New("no space left on the disk")
+
+// OpenPartial opens (or creates) the partial file at path for m, whose
+// hash list hashes has been checked, and finds the chunks it already
+// holds.
+func OpenPartial(path string, m *Manifest, hashes []Hash) (*Partial, error) {
+	if err := CheckHashes(m, hashes); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > m.Size {
+		if err := f.Truncate(m.Size); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	p := &Partial{m: m, hashes: hashes, f: f, have: make([]bool, m.Chunks())}
+	buf := make([]byte, m.ChunkSize)
+	for i := range p.have {
+		off := int64(i) * int64(m.ChunkSize)
+		n := m.ChunkLen(i)
+		if off+int64(n) > fi.Size() {
+			break
+		}
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			continue
+		}
+		if SumChunk(SealChunk(m.Key, i, m.Size, buf[:n])) == hashes[i] {
+			p.have[i] = true
+			p.n++
+		}
+	}
+	return p, nil
+}
+
+// Manifest returns the file's manifest.
+func (p *Partial) Manifest() *Manifest { return p.m }
+
+// Missing returns the chunks not held yet.
+func (p *Partial) Missing() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int
+	for i, h := range p.have {
+		if !h {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Held returns how many chunks are held and how many bytes.
+func (p *Partial) Held() (chunks int, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, h := range p.have {
+		if h {
+			bytes += int64(p.m.ChunkLen(i))
+		}
+	}
+	return p.n, bytes
+}
+
+// Complete reports whether every chunk is held.
+func (p *Partial) Complete() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n == len(p.have)
+}
+
+// Put verifies ciphertext chunk i against its hash, decrypts it and
+// writes it in place.
+func (p *Partial) Put(i int, ct []byte) error {
+	if i < 0 || i >= len(p.hashes) || SumChunk(ct) != p.hashes[i] {
+		return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+	}
+	plain, err := OpenChunk(p.m, i, ct)
+	if err != nil {
+		return err
+	}
+	if _, err := p.f.WriteAt(plain, int64(i)*int64(p.m.ChunkSize)); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return fmt.Errorf("%w: %v", ErrNoSpace, err)
+		}
+		return err
+	}
+	p.mu.Lock()
+	if !p.have[i] {
+		p.have[i] = true
+		p.n++
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Sync flushes what was written to the disk.
+func (p *Partial) Sync() error { return p.f.Sync() }
+
+// Close closes the file (it stays, complete or not).
+func (p *Partial) Close() error { return p.f.Close() }
+
+// Hashes serves the hash list (Source).
+func (p *Partial) Hashes(root Hash) ([]Hash, bool) {
+	if root != p.m.Root {
+		return nil, false
+	}
+	return p.hashes, true
+}
+
+// Chunk serves chunk i, sealed again from the plaintext and checked
+// (Source).
+func (p *Partial) Chunk(root Hash, i int) ([]byte, bool) {
+	if root != p.m.Root || i < 0 || i >= len(p.hashes) {
+		return nil, false
+	}
+	p.mu.Lock()
+	held := p.have[i]
+	p.mu.Unlock()
+	if !held {
+		return nil, false
+	}
+	buf := make([]byte, p.m.ChunkLen(i))
+	if _, err := p.f.ReadAt(buf, int64(i)*int64(p.m.ChunkSize)); err != nil {
+		return nil, false
+	}
+	ct := SealChunk(p.m.Key, i, p.m.Size, buf)
+	if SumChunk(ct) != p.hashes[i] {
+		return nil, false // changed on disk since: never serve a bad chunk
+	}
+	return ct, true
+}
+
+// Have reports the chunks held (Source).
+func (p *Partial) Have(root Hash) []bool {
+	if root != p.m.Root {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]bool(nil), p.have...)
+}

@@ -1,0 +1,280 @@
+package blob
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+)
+
+// The /hearth/blob protocol: on one stream, a client sends requests and
+// the server answers each, in order, so a client keeps a window of
+// requests in flight. A request is 41 bytes: op, root, two numbers.
+// An answer is a status byte, a length (uvarint) and a payload.
+
+// Operations.
+const (
+	opHashes byte = 1 // hashes [A, A+B) of the file's hash list
+	opChunk  byte = 2 // ciphertext chunk A
+	opHave   byte = 3 // which chunks the server holds, as a bitmap
+)
+
+// Statuses.
+const (
+	stOK      byte = 0
+	stMissing byte = 1
+	stBad     byte = 2
+)
+
+// Limits.
+const (
+	requestLen    = 1 + 32 + 4 + 4
+	maxHashesPer  = 16384 // 512 KiB of hashes per answer
+	maxAnswer     = maxChunk + 64
+	streamIdle    = 2 * time.Minute
+	answerTimeout = 60 * time.Second
+)
+
+// Request is one request of the protocol.
+type Request struct {
+	Op   byte
+	Root Hash
+	A, B uint32
+}
+
+func (r *Request) encode() []byte {
+	b := make([]byte, requestLen)
+	b[0] = r.Op
+	copy(b[1:33], r.Root[:])
+	binary.BigEndian.PutUint32(b[33:], r.A)
+	binary.BigEndian.PutUint32(b[37:], r.B)
+	return b
+}
+
+// DecodeRequest reads a request; any 41 bytes decode, the operation is
+// checked.
+func DecodeRequest(b []byte) (*Request, error) {
+	if len(b) != requestLen {
+		return nil, fmt.Errorf("a request of %d bytes", len(b))
+	}
+	r := &Request{Op: b[0], A: binary.BigEndian.Uint32(b[33:]), B: binary.BigEndian.Uint32(b[37:])}
+	copy(r.Root[:], b[1:33])
+	if r.Op < opHashes || r.Op > opHave {
+		return nil, fmt.Errorf("unknown operation %d", r.Op)
+	}
+	return r, nil
+}
+
+func writeAnswer(w io.Writer, st byte, payload []byte) error {
+	b := append([]byte{st}, binary.AppendUvarint(nil, uint64(len(payload)))...)
+	_, err := w.Write(append(b, payload...))
+	return err
+}
+
+func readAnswer(r *bufio.Reader, limit int) (byte, []byte, error) {
+	st, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > uint64(limit) {
+		return 0, nil, fmt.Errorf("an answer of %d bytes, at most %d", n, limit)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, nil, err
+	}
+	return st, b, nil
+}
+
+// Service serves the chunks of the files this node holds.
+type Service struct {
+	host   host.Host
+	lookup func(Hash) (Source, bool)
+	log    *slog.Logger
+}
+
+// NewService registers the handler; lookup finds the source of a file.
+func NewService(h host.Host, lookup func(Hash) (Source, bool), logger *slog.Logger) *Service {
+	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger)}
+	h.SetStreamHandler(hnet.ProtocolBlob, s.handle)
+	return s
+}
+
+// Close removes the handler.
+func (s *Service) Close() { s.host.RemoveStreamHandler(hnet.ProtocolBlob) }
+
+func (s *Service) handle(st network.Stream) {
+	defer st.Close()
+	r := bufio.NewReader(st)
+	w := bufio.NewWriter(st)
+	buf := make([]byte, requestLen)
+	for {
+		st.SetReadDeadline(time.Now().Add(streamIdle))
+		if _, err := io.ReadFull(r, buf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				st.Reset()
+			}
+			return
+		}
+		req, err := DecodeRequest(buf)
+		if err != nil {
+			s.log.Debug("blob request refused", logattr.Peer(st.Conn().RemotePeer().String()), logattr.Err(err))
+			writeAnswer(w, stBad, []byte(err.Error()))
+			w.Flush()
+			st.Reset()
+			return
+		}
+		status, payload := s.serve(req)
+		st.SetWriteDeadline(time.Now().Add(answerTimeout))
+		if err := writeAnswer(w, status, payload); err != nil {
+			st.Reset()
+			return
+		}
+		if r.Buffered() < requestLen {
+			if err := w.Flush(); err != nil {
+				st.Reset()
+				return
+			}
+		}
+	}
+}
+
+func (s *Service) serve(req *Request) (byte, []byte) {
+	src, ok := s.lookup(req.Root)
+	if !ok {
+		return stMissing, nil
+	}
+	switch req.Op {
+	case opHashes:
+		hs, ok := src.Hashes(req.Root)
+		if !ok {
+			return stMissing, nil
+		}
+		from, n := int(req.A), int(min(req.B, maxHashesPer))
+		if from > len(hs) {
+			return stBad, []byte("past the end")
+		}
+		out := make([]byte, 0, 32*min(n, len(hs)-from)+4)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(hs)))
+		for _, h := range hs[from:min(from+n, len(hs))] {
+			out = append(out, h[:]...)
+		}
+		return stOK, out
+	case opChunk:
+		ct, ok := src.Chunk(req.Root, int(req.A))
+		if !ok {
+			return stMissing, nil
+		}
+		return stOK, ct
+	default:
+		have := src.Have(req.Root)
+		if have == nil {
+			return stMissing, nil
+		}
+		bm := make([]byte, (len(have)+7)/8)
+		for i, h := range have {
+			if h {
+				bm[i/8] |= 1 << (i % 8)
+			}
+		}
+		return stOK, bm
+	}
+}
+
+// client is one stream to one source.
+type client struct {
+	p  peer.ID
+	st network.Stream
+	r  *bufio.Reader
+	w  *bufio.Writer
+}
+
+func dial(ctx context.Context, h host.Host, p peer.ID) (*client, error) {
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth blob"), p, hnet.ProtocolBlob)
+	if err != nil {
+		return nil, err
+	}
+	return &client{p: p, st: st, r: bufio.NewReader(st), w: bufio.NewWriter(st)}, nil
+}
+
+func (c *client) send(req Request) error {
+	c.st.SetWriteDeadline(time.Now().Add(answerTimeout))
+	_, err := c.w.Write(req.encode())
+	return err
+}
+
+func (c *client) flush() error { return c.w.Flush() }
+
+func (c *client) recv(limit int) (byte, []byte, error) {
+	c.st.SetReadDeadline(time.Now().Add(answerTimeout))
+	return readAnswer(c.r, limit)
+}
+
+func (c *client) ask(req Request, limit int) (byte, []byte, error) {
+	if err := c.send(req); err != nil {
+		return 0, nil, err
+	}
+	if err := c.flush(); err != nil {
+		return 0, nil, err
+	}
+	return c.recv(limit)
+}
+
+func (c *client) close() { c.st.Close() }
+
+// hashes fetches the whole hash list of root.
+func (c *client) hashes(root Hash) ([]Hash, error) {
+	var out []Hash
+	for {
+		st, b, err := c.ask(Request{Op: opHashes, Root: root, A: uint32(len(out)), B: maxHashesPer}, 4+32*maxHashesPer)
+		if err != nil {
+			return nil, err
+		}
+		if st != stOK || len(b) < 4 || (len(b)-4)%32 != 0 {
+			return nil, errors.New("no hash list")
+		}
+		total := int(binary.BigEndian.Uint32(b))
+		if total > MaxChunks {
+			return nil, fmt.Errorf("a hash list of %d hashes", total)
+		}
+		for i := 4; i < len(b); i += 32 {
+			out = append(out, Hash(b[i:i+32]))
+		}
+		if len(out) >= total || len(b) == 4 {
+			return out, nil
+		}
+	}
+}
+
+// have fetches the source's bitmap for a file of n chunks.
+func (c *client) have(root Hash, n int) ([]bool, error) {
+	st, b, err := c.ask(Request{Op: opHave, Root: root}, (MaxChunks+7)/8)
+	if err != nil {
+		return nil, err
+	}
+	if st != stOK {
+		return nil, errors.New("the source does not hold the file")
+	}
+	out := make([]bool, n)
+	for i := range out {
+		if i/8 < len(b) {
+			out[i] = b[i/8]&(1<<(i%8)) != 0
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,157 @@
+package blob
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Source is what serves a file's chunks: a Store (sender, mirror) or a
+// Partial (a member that downloaded it).
+type Source interface {
+	// Hashes returns the chunks' hashes of the file of root.
+	Hashes(root Hash) ([]Hash, bool)
+	// Chunk returns ciphertext chunk i, checked against its hash.
+	Chunk(root Hash, i int) ([]byte, bool)
+	// Have reports which chunks it holds.
+	Have(root Hash) []bool
+}
+
+var bucketBlobs = []byte("blobs")
+
+// Store keeps files as ciphertext chunks in a chunk store, with their hash
+// lists in the database.
+type Store struct {
+	db     *storage.DB
+	chunks *storage.Chunks
+
+	mu    sync.Mutex
+	cache map[Hash][]Hash // hash lists recently served
+}
+
+// NewStore uses db for hash lists and chunks for the bytes.
+func NewStore(db *storage.DB, chunks *storage.Chunks) *Store {
+	return &Store{db: db, chunks: chunks, cache: map[Hash][]Hash{}}
+}
+
+// cacheSize bounds the hash lists kept decoded.
+const cacheSize = 16
+
+// Put encrypts the file read from r (size bytes) into the chunk store and
+// records it. The file is read once, one chunk at a time.
+func (s *Store) Put(r io.Reader, size int64) (*Manifest, error) {
+	m, hashes, err := Encrypt(r, size, func(i int, ct []byte) error {
+		if _, err := s.chunks.Put(ct); err != nil {
+			return fmt.Errorf("storing chunk %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.add(m.Root, hashes); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// PutFile is Put for a regular file on disk.
+func (s *Store) PutFile(path string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return s.Put(f, fi.Size())
+}
+
+// Add records the hash list of a file whose chunks are (or will be) in
+// the chunk store, e.g. on a mirror.
+func (s *Store) Add(m *Manifest, hashes []Hash) error {
+	if err := CheckHashes(m, hashes); err != nil {
+		return err
+	}
+	return s.add(m.Root, hashes)
+}
+
+func (s *Store) add(root Hash, hashes []Hash) error {
+	v := make([]byte, 0, 32*len(hashes))
+	for _, h := range hashes {
+		v = append(v, h[:]...)
+	}
+	return s.db.Put(bucketBlobs, root[:], v)
+}
+
+// Hashes returns the hash list of the file of root (checked when it was
+// added).
+func (s *Store) Hashes(root Hash) ([]Hash, bool) {
+	s.mu.Lock()
+	hs, ok := s.cache[root]
+	s.mu.Unlock()
+	if ok {
+		return hs, true
+	}
+	v, err := s.db.Get(bucketBlobs, root[:])
+	if err != nil || len(v)%32 != 0 {
+		return nil, false
+	}
+	hs = make([]Hash, len(v)/32)
+	for i := range hs {
+		copy(hs[i][:], v[32*i:])
+	}
+	s.mu.Lock()
+	if len(s.cache) >= cacheSize {
+		clear(s.cache)
+	}
+	s.cache[root] = hs
+	s.mu.Unlock()
+	return hs, true
+}
+
+// Chunk returns ciphertext chunk i of the file of root.
+func (s *Store) Chunk(root Hash, i int) ([]byte, bool) {
+	hs, ok := s.Hashes(root)
+	if !ok || i < 0 || i >= len(hs) {
+		return nil, false
+	}
+	ct, err := s.chunks.Get(storage.ChunkID(hs[i]))
+	return ct, err == nil
+}
+
+// Have reports which chunks of the file of root the chunk store holds.
+func (s *Store) Have(root Hash) []bool {
+	hs, ok := s.Hashes(root)
+	if !ok {
+		return nil
+	}
+	have := make([]bool, len(hs))
+	for i, h := range hs {
+		have[i] = s.chunks.Has(storage.ChunkID(h))
+	}
+	return have
+}
+
+// PutChunk stores a ciphertext chunk fetched for a file (a mirror keeping
+// it), after checking it against the hash list.
+func (s *Store) PutChunk(root Hash, i int, ct []byte) error {
+	hs, ok := s.Hashes(root)
+	if !ok || i < 0 || i >= len(hs) {
+		return errors.New("unknown file or chunk")
+	}
+	if SumChunk(ct) != hs[i] {
+		return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+	}
+	_, err := s.chunks.Put(ct)
+	return err
+}
