@@ -28,6 +28,7 @@ func (d *daemon) routes() http.Handler {
 	handle("POST", control.RouteDeviceLink, d.handleDeviceLink)
 	d.roomRoutes(handle)
 	d.mirrorRoutes(handle)
+	d.fileRoutes(handle)
 	// Every answer is JSON, unmatched routes and methods included.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {

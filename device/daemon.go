@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	rms.files = newFiles(rms, db, chunks, home)
 	defer rms.close()
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})

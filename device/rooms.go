@@ -56,6 +56,8 @@ type rooms struct {
 	now   func() time.Time
 	// mirror is set on a daemon started with --mirror.
 	mirror *mirrorState
+	// files sends, receives and serves files (set by the daemon).
+	files *files
 
 	mu     sync.Mutex
 	byID   map[room.ID]*room.Room
@@ -145,6 +147,9 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 }
 
 func (rs *rooms) close() {
+	if rs.files != nil {
+		rs.files.close()
+	}
 	if rs.mirror != nil {
 		rs.mirror.svc.Close()
 	}

@@ -100,6 +100,9 @@ type options struct {
 	pin            bool
 	wait           time.Duration
 	approve        bool
+	mediaType      string
+	caption        string
+	out            string
 }
 
 // multiFlag collects a repeatable string flag.

@@ -256,3 +256,83 @@ func (c *Client) Decide(ctx context.Context, room, request string, approve bool)
 	}
 	return c.do(ctx, http.MethodPost, roomPath(room, "requests", request, verb), struct{}{}, &OK{})
 }
+
+// RouteDownloads is where downloads report their progress.
+const RouteDownloads = "/v1/downloads"
+
+// FileSend is POST /v1/rooms/{room}/files.
+type FileSend struct {
+	Path    string `json:"path"`              // absolute
+	Type    string `json:"type,omitempty"`    // media type; empty: from the extension
+	Caption string `json:"caption,omitempty"` // text shown with it
+}
+
+// FileSent answers it.
+type FileSent struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Type string `json:"type"`
+}
+
+// File is one file of a room.
+type File struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Type    string `json:"type"`
+	Caption string `json:"caption,omitempty"`
+	Author  string `json:"author"`
+	Time    string `json:"time"`
+	Deleted bool   `json:"deleted"`
+	Here    bool   `json:"here"` // this device holds it (sent or kept here)
+}
+
+// Files is GET /v1/rooms/{room}/files.
+type Files struct {
+	Room  string `json:"room"`
+	Files []File `json:"files"`
+}
+
+// FileGet is POST /v1/rooms/{room}/files/{msg}/get.
+type FileGet struct {
+	Out string `json:"out,omitempty"` // absolute path or folder; empty: the home's downloads folder
+}
+
+// Download is a download's state.
+type Download struct {
+	Job     string  `json:"job"`
+	Path    string  `json:"path"`
+	Name    string  `json:"name"`
+	Size    int64   `json:"size"`
+	Done    int64   `json:"done"`    // bytes held
+	Resumed int64   `json:"resumed"` // bytes held when it started (verified, not fetched again)
+	Rate    float64 `json:"rate"`    // bytes/s fetched since it started
+	Sources int     `json:"sources"` // peers serving it now
+	State   string  `json:"state"`   // running, done, failed
+	Error   string  `json:"error,omitempty"`
+}
+
+// SendFile sends a file into a room.
+func (c *Client) SendFile(ctx context.Context, room string, req FileSend) (*FileSent, error) {
+	var out FileSent
+	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
+}
+
+// Files lists a room's files.
+func (c *Client) Files(ctx context.Context, room string) (*Files, error) {
+	var out Files
+	return &out, c.do(ctx, http.MethodGet, roomPath(room, "files"), nil, &out)
+}
+
+// GetFile starts a download.
+func (c *Client) GetFile(ctx context.Context, room, msg string, req FileGet) (*Download, error) {
+	var out Download
+	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files", msg, "get"), req, &out)
+}
+
+// Download reports a download's progress.
+func (c *Client) Download(ctx context.Context, job string) (*Download, error) {
+	var out Download
+	return &out, c.do(ctx, http.MethodGet, RouteDownloads+"/"+url.PathEscape(job), nil, &out)
+}

@@ -51,13 +51,14 @@ const (
 	OpRevoke       OpType = 13 // Blob is a revocation signed by an identity key
 	OpFork         OpType = 14 // Blob is a fork proof of some device's log
 	OpMirror       OpType = 15 // Name is a mirror's peer id, Text its addresses (space-separated); Remove takes it off
-	opMax                 = OpMirror
+	OpFile         OpType = 16 // Blob is a file's manifest (package blob), Text a caption
+	opMax                 = OpFile
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
-	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror",
+	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file",
 }
 
 func (t OpType) String() string {
@@ -268,6 +269,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.String(o.Name)
 		w.String(o.Text)
 		w.Bool(o.Remove)
+	case OpFile:
+		w.Bytes(o.Blob)
+		w.String(o.Text)
 	}
 	return w.B, nil
 }
@@ -295,6 +299,8 @@ func (o *Op) check() error {
 		return bad("empty message")
 	case o.Type == OpMirror && o.Name == "":
 		return bad("mirror without a peer id")
+	case o.Type == OpFile && len(o.Blob) == 0:
+		return bad("file without a manifest")
 	case o.Expires < 0:
 		return bad("negative expiry")
 	}
@@ -383,6 +389,9 @@ func ParseEntry(b []byte) (*Entry, error) {
 		o.Name = d.String(MaxNameLen)
 		o.Text = d.String(MaxChatLen)
 		o.Remove = d.Bool()
+	case OpFile:
+		o.Blob = d.Bytes(maxBlobLen)
+		o.Text = d.String(MaxChatLen)
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 )
@@ -41,6 +42,8 @@ type Message struct {
 	Deleted   bool
 	Time      int64 // author's clock, unix milliseconds
 	Reactions map[string][]identity.PublicKey
+	// File is set for a file message: its manifest (the key included).
+	File *blob.Manifest
 }
 
 // Invite is an invite the room knows.
@@ -154,6 +157,14 @@ func (v *View) apply(ref Ref, e *Entry) error {
 			r := o.Target
 			m.ReplyTo = &r
 		}
+		v.Messages = append(v.Messages, m)
+		v.byRef[ref] = m
+	case OpFile:
+		fm, err := blob.ParseManifest(o.Blob)
+		if err != nil {
+			return err
+		}
+		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time, File: fm}
 		v.Messages = append(v.Messages, m)
 		v.byRef[ref] = m
 	case OpEdit:

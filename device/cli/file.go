@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hearthp2p/hearth/device/control"
+)
+
+func fileCommands() *command {
+	return &command{name: "file", summary: "send and receive files of any size, never recompressed", subs: []*command{
+		{name: "send", args: "ROOM PATH", nargs: 2, flags: fileSendFlags, summary: "send a file into a room; prints its id", run: runFileSend,
+			long: `Send a file into a room. The daemon reads it once, encrypting it into chunks
+in its chunk store, and writes its manifest (name, size, type, key) into the
+room at once; members fetch the chunks from this device, from each other and
+from the room's mirrors. The bytes are never recompressed: a member receives
+exactly this file. The daemon must be able to read PATH.`},
+		{name: "list", args: "ROOM", nargs: 1, summary: "list a room's files", run: runFileList},
+		{name: "get", args: "ROOM FILE", nargs: 2, flags: fileGetFlags, summary: "receive a file (resumes if interrupted)", run: runFileGet,
+			long: `Receive a file of a room (FILE is its id, as 'hearth file list' prints). The
+daemon fetches it from every peer that has it at once, verifies every chunk,
+and writes it to --out (a path, or a folder; default: the downloads folder of
+the home), through a .part file renamed when complete. Interrupted (a crash,
+a network break, a full disk), it keeps what was verified: run the same
+command again to fetch only the rest. On a terminal it shows a progress bar;
+with --json it writes progress as JSON lines on stderr and the result on
+stdout.`},
+	}}
+}
+
+func fileSendFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.mediaType, "type", "", "the media `TYPE` (default: from the file's extension)")
+	fs.StringVar(&o.caption, "caption", "", "a `TEXT` shown with the file")
+}
+
+func fileGetFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.out, "out", "", "write the file to `PATH` (a file or a folder)")
+}
+
+func absPath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	return filepath.Abs(p)
+}
+
+func runFileSend(ctx context.Context, r *runner, args []string) error {
+	path, err := absPath(args[1])
+	if err != nil {
+		return err
+	}
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	if !r.json {
+		fmt.Fprintf(r.env.Stderr, "encrypting %s...\n", filepath.Base(path))
+	}
+	out, err := c.SendFile(ctx, args[0], control.FileSend{Path: path, Type: r.opts.mediaType, Caption: r.opts.caption})
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		fmt.Fprintf(w, "%s\n%s sent (%s, %s)\n", out.ID, out.Name, human(out.Size), orDash(out.Type))
+	})
+}
+
+func runFileList(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.Files(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return r.emit(out, func(w io.Writer) {
+		if len(out.Files) == 0 {
+			fmt.Fprintln(w, "no files in this room yet: 'hearth file send ROOM PATH'")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "FILE\tNAME\tSIZE\tTYPE\tTIME\n")
+		for _, f := range out.Files {
+			name := f.Name
+			if f.Deleted {
+				name += " (deleted)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.ID, name, human(f.Size), orDash(f.Type), f.Time)
+		}
+		tw.Flush()
+	})
+}
+
+func runFileGet(ctx context.Context, r *runner, args []string) error {
+	out, err := absPath(r.opts.out)
+	if err != nil {
+		return err
+	}
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	dl, err := c.GetFile(ctx, args[0], args[1], control.FileGet{Out: out})
+	if err != nil {
+		return err
+	}
+	bar := isTerminal(r.env.Stderr) && !r.json
+	enc := json.NewEncoder(r.env.Stderr)
+	for dl.State == "running" {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped; the daemon keeps fetching %s (run the command again to follow it)", dl.Path)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if dl, err = c.Download(ctx, dl.Job); err != nil {
+			return err
+		}
+		switch {
+		case r.json:
+			enc.Encode(dl)
+		case bar:
+			fmt.Fprintf(r.env.Stderr, "\r%s", progressLine(dl))
+		}
+	}
+	if bar {
+		fmt.Fprintln(r.env.Stderr)
+	}
+	if dl.State == "failed" {
+		return errors.New(dl.Error + " (what was verified is kept: run the same command again to resume)")
+	}
+	return r.emit(dl, func(w io.Writer) {
+		fmt.Fprintf(w, "%s (%s) received\n", dl.Path, human(dl.Size))
+	})
+}
+
+// progressLine is a one-line progress bar: bytes, rate, ETA, sources.
+func progressLine(d *control.Download) string {
+	const width = 24
+	frac := 1.0
+	if d.Size > 0 {
+		frac = float64(d.Done) / float64(d.Size)
+	}
+	bar := make([]byte, width)
+	for i := range bar {
+		bar[i] = ' '
+		if float64(i) < frac*width {
+			bar[i] = '#'
+		}
+	}
+	eta := "--"
+	if d.Rate > 0 {
+		eta = (time.Duration(float64(d.Size-d.Done)/d.Rate) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  ETA %s  %d source(s)   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta, d.Sources)
+}
+
+// human prints a byte count with a binary unit.
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,431 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Files: 'file send' encrypts a file into the chunk store and writes its
+// manifest into the room; 'file get' fetches it from every peer of the
+// room that has it into a partial file next to its destination, renamed
+// when complete. A member serves what it downloaded.
+
+// DownloadsName is the folder in the home where files go by default.
+const DownloadsName = "downloads"
+
+var bucketDownloads = []byte("downloads")
+
+// files is the daemon's side of file transfer.
+type files struct {
+	rs    *rooms
+	store *blob.Store
+	svc   *blob.Service
+	home  string
+
+	mu       sync.Mutex
+	jobs     map[string]*download
+	partials map[blob.Hash]*blob.Partial // open for serving
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+// download is one 'file get'.
+type download struct {
+	mu      sync.Mutex
+	st      control.Download
+	started time.Time
+}
+
+func newFiles(rs *rooms, db *storage.DB, chunks *storage.Chunks, home string) *files {
+	f := &files{rs: rs, store: blob.NewStore(db, chunks), home: home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.svc = blob.NewService(rs.node.Host, f.lookup, rs.log)
+	return f
+}
+
+func (f *files) close() {
+	f.svc.Close()
+	f.cancel()
+	f.wg.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.partials {
+		p.Close()
+	}
+}
+
+// lookup finds a source for a file: the chunk store (sent or kept here),
+// else a file downloaded here.
+func (f *files) lookup(root blob.Hash) (blob.Source, bool) {
+	if _, ok := f.store.Hashes(root); ok {
+		return f.store, true
+	}
+	f.mu.Lock()
+	p, ok := f.partials[root]
+	f.mu.Unlock()
+	if ok {
+		return p, true
+	}
+	// A file downloaded before a restart: open it to serve it.
+	b, err := f.rs.store.db.Get(bucketDownloads, root[:])
+	if err != nil {
+		return nil, false
+	}
+	var rec struct {
+		Path   string
+		Room   string
+		Hashes []blob.Hash
+		Ref    string
+	}
+	if json.Unmarshal(b, &rec) != nil {
+		return nil, false
+	}
+	m := f.manifestOf(rec.Room, rec.Ref)
+	if m == nil || m.Root != root {
+		return nil, false
+	}
+	part, err := blob.OpenPartial(rec.Path, m, rec.Hashes)
+	if err != nil {
+		return nil, false
+	}
+	f.mu.Lock()
+	if old, ok := f.partials[root]; ok {
+		part.Close()
+		part = old
+	} else {
+		f.partials[root] = part
+	}
+	f.mu.Unlock()
+	return part, true
+}
+
+// manifestOf returns the manifest of a file message of a room.
+func (f *files) manifestOf(roomID, ref string) *blob.Manifest {
+	r, err := f.rs.resolve(roomID)
+	if err != nil {
+		return nil
+	}
+	id, err := findMessage(r, ref)
+	if err != nil {
+		return nil
+	}
+	var m *blob.Manifest
+	r.View(func(v *room.View) {
+		if msg, ok := v.Message(id); ok && msg.File != nil && !msg.Deleted {
+			m = msg.File
+		}
+	})
+	return m
+}
+
+// send encrypts a file into the chunk store and writes it into the room.
+func (f *files) send(r *room.Room, path, mediaType, caption string) (room.Ref, *blob.Manifest, error) {
+	if !filepath.IsAbs(path) {
+		return room.Ref{}, nil, fmt.Errorf("%w: the path must be absolute (the command line makes it so)", errBadArg)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return room.Ref{}, nil, fmt.Errorf("%w: %s does not exist", errBadArg, path)
+	case err != nil:
+		return room.Ref{}, nil, fmt.Errorf("%w: %v", errBadArg, err)
+	case fi.IsDir():
+		return room.Ref{}, nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", errBadArg, path)
+	case !fi.Mode().IsRegular():
+		return room.Ref{}, nil, fmt.Errorf("%w: %s is not a regular file", errBadArg, path)
+	case fi.Size() > blob.MaxSize:
+		return room.Ref{}, nil, fmt.Errorf("%w: %s is %d bytes, at most %d", errBadArg, path, fi.Size(), int64(blob.MaxSize))
+	}
+	m, err := f.store.PutFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return room.Ref{}, nil, fmt.Errorf("%w: %v", errBadArg, err)
+		}
+		return room.Ref{}, nil, err
+	}
+	m.Name = blob.SafeName(filepath.Base(path))
+	if mediaType == "" {
+		mediaType = mime.TypeByExtension(strings.ToLower(filepath.Ext(path)))
+	}
+	if len(mediaType) > blob.MaxTypeLen {
+		mediaType = ""
+	}
+	m.Type = mediaType
+	mb, err := m.MarshalBinary()
+	if err != nil {
+		return room.Ref{}, nil, err
+	}
+	ref, err := r.Write(room.Op{Type: room.OpFile, Blob: mb, Text: caption})
+	if err != nil {
+		return room.Ref{}, nil, err
+	}
+	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
+	return ref, m, nil
+}
+
+// list returns a room's files.
+func (f *files) list(r *room.Room) []control.File {
+	out := []control.File{}
+	r.View(func(v *room.View) {
+		for _, msg := range v.Messages {
+			if msg.File == nil {
+				continue
+			}
+			fl := control.File{ID: msg.ID.String(), Name: msg.File.Name, Size: msg.File.Size, Type: msg.File.Type,
+				Caption: msg.Text, Author: msg.Author.String(), Time: rfc3339(time.UnixMilli(msg.Time)), Deleted: msg.Deleted}
+			if !msg.Deleted {
+				if have := f.store.Have(msg.File.Root); have != nil && all(have) {
+					fl.Here = true
+				}
+			}
+			out = append(out, fl)
+		}
+	})
+	return out
+}
+
+func all(b []bool) bool {
+	for _, x := range b {
+		if !x {
+			return false
+		}
+	}
+	return true
+}
+
+// sources returns the peers that may have a room's files: its devices and
+// its mirrors, reached if need be.
+func (f *files) sources(ctx context.Context, r *room.Room) []peer.ID {
+	var out []peer.ID
+	seen := map[peer.ID]bool{f.rs.node.Host.ID(): true}
+	add := func(p peer.ID) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if f.rs.node.Reach(rctx, p) == nil {
+			out = append(out, p)
+		}
+	}
+	var devs []identity.PublicKey
+	r.View(func(v *room.View) {
+		for d, info := range v.Devices {
+			if !info.Revoked {
+				devs = append(devs, d)
+			}
+		}
+	})
+	for _, d := range devs {
+		if p, err := peerOf(d); err == nil {
+			add(p)
+		}
+	}
+	for _, p := range f.rs.roomMirrors(r) {
+		add(p)
+	}
+	return out
+}
+
+// get starts fetching a file message of r to out (empty: the downloads
+// folder of the home).
+func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
+	var m *blob.Manifest
+	var deleted bool
+	r.View(func(v *room.View) {
+		if msg, ok := v.Message(ref); ok && msg.File != nil {
+			m, deleted = msg.File, msg.Deleted
+		}
+	})
+	if m == nil {
+		return nil, fmt.Errorf("%w: no file %s in the room ('hearth file list' lists them)", room.ErrUnknownMessage, ref)
+	}
+	if deleted {
+		return nil, fmt.Errorf("%w: the file was deleted", errRefused)
+	}
+	if out == "" {
+		dir := filepath.Join(f.home, DownloadsName)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		out = filepath.Join(dir, blob.SafeName(m.Name))
+	}
+	if !filepath.IsAbs(out) {
+		return nil, fmt.Errorf("%w: the destination must be absolute (the command line makes it so)", errBadArg)
+	}
+	if fi, err := os.Stat(out); err == nil {
+		if fi.IsDir() {
+			out = filepath.Join(out, blob.SafeName(m.Name))
+			if _, err := os.Stat(out); err == nil {
+				return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
+			}
+		} else {
+			return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(out)); err != nil {
+		return nil, fmt.Errorf("%w: the folder of %s: %v", errBadArg, out, err)
+	}
+	var jid [8]byte
+	rand.Read(jid[:])
+	d := &download{started: time.Now(), st: control.Download{Job: hex.EncodeToString(jid[:]), Path: out, Name: m.Name, Size: m.Size, State: "running"}}
+	f.mu.Lock()
+	f.jobs[d.st.Job] = d
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		err := f.fetch(r, ref, m, out, d)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			d.st.State, d.st.Error = "failed", err.Error()
+			f.rs.log.Info("file download stopped", logattr.Room(r.ID().String()), logattr.Err(err))
+			return
+		}
+		d.st.State, d.st.Done = "done", m.Size
+		f.rs.log.Info("file received", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size))
+	}()
+	return d, nil
+}
+
+// fetch runs a download: hash list, partial file, every source at once,
+// then the rename. Run again, it resumes from what the partial file holds.
+func (f *files) fetch(r *room.Room, ref room.Ref, m *blob.Manifest, out string, d *download) error {
+	ctx := f.ctx
+	srcs := f.sources(ctx, r)
+	d.set(func(st *control.Download) { st.Sources = len(srcs) })
+	var hashes []blob.Hash
+	if hs, ok := f.store.Hashes(m.Root); ok {
+		hashes = hs
+	} else {
+		var err error
+		if hashes, err = blob.FetchHashes(ctx, f.rs.node.Host, m, srcs); err != nil {
+			return err
+		}
+	}
+	partPath := out + ".part"
+	part, err := blob.OpenPartial(partPath, m, hashes)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.partials[m.Root] = part
+	f.mu.Unlock()
+	_, held := part.Held()
+	d.set(func(st *control.Download) { st.Done, st.Resumed = held, held })
+	err = blob.Fetch(ctx, blob.FetchConfig{Host: f.rs.node.Host, Peers: srcs, Partial: part, Logger: f.rs.log,
+		Progress: func(p blob.Progress) {
+			d.set(func(st *control.Download) { st.Done, st.Sources = p.Done, p.Sources })
+		}})
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(partPath, out); err != nil {
+		return err
+	}
+	rec, _ := json.Marshal(map[string]any{"path": out, "room": r.ID().String(), "ref": ref.String(), "hashes": hashes})
+	if err := f.rs.store.db.Put(bucketDownloads, m.Root[:], rec); err != nil {
+		f.rs.log.Warn("recording a download", logattr.Err(err))
+	}
+	// Keep serving it from its final place.
+	f.mu.Lock()
+	part.Close()
+	delete(f.partials, m.Root)
+	f.mu.Unlock()
+	return nil
+}
+
+func (d *download) set(fn func(*control.Download)) {
+	d.mu.Lock()
+	fn(&d.st)
+	d.mu.Unlock()
+}
+
+func (d *download) status() control.Download {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.st
+	if el := time.Since(d.started).Seconds(); el > 0 {
+		st.Rate = float64(st.Done-st.Resumed) / el
+	}
+	return st
+}
+
+func (d *daemon) fileRoutes(handle func(method, path string, h http.HandlerFunc)) {
+	handle("POST", control.RouteRooms+"/{room}/files", d.withRoom(d.handleFileSend))
+	handle("GET", control.RouteRooms+"/{room}/files", d.withRoom(d.handleFileList))
+	handle("POST", control.RouteRooms+"/{room}/files/{msg}/get", d.withRoom(d.handleFileGet))
+	handle("GET", control.RouteDownloads+"/{job}", d.handleDownload)
+}
+
+func (d *daemon) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.FileSend
+	if !decode(w, r, &req) {
+		return
+	}
+	ref, m, err := d.rooms.files.send(rm, req.Path, req.Type, req.Caption)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, control.FileSent{ID: ref.String(), Name: m.Name, Size: m.Size, Type: m.Type})
+}
+
+func (d *daemon) handleFileList(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	writeJSON(w, http.StatusOK, control.Files{Room: rm.ID().String(), Files: d.rooms.files.list(rm)})
+}
+
+func (d *daemon) handleFileGet(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.FileGet
+	if !decode(w, r, &req) {
+		return
+	}
+	ref, err := findMessage(rm, r.PathValue("msg"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	dl, err := d.rooms.files.get(rm, ref, req.Out)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dl.status())
+}
+
+func (d *daemon) handleDownload(w http.ResponseWriter, r *http.Request) {
+	f := d.rooms.files
+	f.mu.Lock()
+	dl, ok := f.jobs[r.PathValue("job")]
+	f.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such download")
+		return
+	}
+	writeJSON(w, http.StatusOK, dl.status())
+}

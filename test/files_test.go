@@ -1,0 +1,63 @@
+package test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFileSendGet: a file sent into a room arrives byte for byte at
+// another member, through the command line; bad paths get clear errors.
+func TestFileSendGet(t *testing.T) {
+	alice := newDaemon(t, "alice")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "films")
+	room := created.Room
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	bob.run(0, "", "room", "join", inv.Link)
+
+	dir := t.TempDir()
+	data := make([]byte, 7<<20+4321) // 8 chunks, the last one short
+	rand.Read(data)
+	src := filepath.Join(dir, "holiday video.mp4")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct{ ID, Name, Type string }
+	alice.json(&sent, "file", "send", room, src)
+	if sent.Name != "holiday video.mp4" || sent.Type != "video/mp4" {
+		t.Fatalf("sent %+v", sent)
+	}
+	converge(t, room, 1, alice, bob)
+	var list struct{ Files []struct{ ID, Name string } }
+	bob.json(&list, "file", "list", room)
+	if len(list.Files) != 1 || list.Files[0].ID != sent.ID {
+		t.Fatalf("bob lists %+v", list)
+	}
+	outDir := t.TempDir()
+	var got struct{ Path, State string }
+	bob.json(&got, "file", "get", room, sent.ID, "--out", outDir)
+	if got.State != "done" || got.Path != filepath.Join(outDir, "holiday video.mp4") {
+		t.Fatalf("get: %+v", got)
+	}
+	b, err := os.ReadFile(got.Path)
+	if err != nil || !bytes.Equal(b, data) {
+		t.Fatalf("the received file differs (%v)", err)
+	}
+	// Never over an existing file.
+	if msg := bob.run(1, "", "file", "get", room, sent.ID, "--out", got.Path); !strings.Contains(msg, "exists already") {
+		t.Fatalf("overwrite: %s", msg)
+	}
+	// Bad paths on the sending side.
+	if msg := alice.run(1, "", "file", "send", room, dir); !strings.Contains(msg, "is a folder") {
+		t.Fatalf("folder: %s", msg)
+	}
+	if msg := alice.run(1, "", "file", "send", room, filepath.Join(dir, "nope")); !strings.Contains(msg, "does not exist") {
+		t.Fatalf("missing: %s", msg)
+	}
+}
