@@ -56,9 +56,11 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	n, lat := 100_000, 300
 	rooms := 100
 	mirrorRoomCount, mirrorPerRoom := 1000, 100
+	fileSize := int64(1 << 30)
 	if cfg.Quick {
 		n, lat, rooms = 20_000, 100, 20
 		mirrorRoomCount = 100
+		fileSize = 64 << 20
 	}
 	var out []Figure
 	say(fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n))
@@ -89,6 +91,18 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	f, err = mirrorRooms(ctx, cfg.Binary, mirrorRoomCount, mirrorPerRoom)
 	if err != nil {
 		return out, fmt.Errorf("mirror rooms: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("files: %d MiB sent and received over libp2p, against a plain stream", fileSize>>20))
+	f, err = transfer(ctx, fileSize)
+	if err != nil {
+		return out, fmt.Errorf("file transfer: %w", err)
+	}
+	out = append(out, f...)
+	say(fmt.Sprintf("files: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20))
+	f, err = transferDaemons(ctx, cfg.Binary, fileSize)
+	if err != nil {
+		return out, fmt.Errorf("daemon file transfer: %w", err)
 	}
 	return append(out, f...), nil
 }

@@ -21,6 +21,16 @@ import (
 
 func TestMain(m *testing.M) { leaktest.Main(m) }
 
+func writeRandom(tb testing.TB, path string, size int) []byte {
+	tb.Helper()
+	b := make([]byte, size)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func randomFile(t *testing.T, dir string, size int) (string, []byte) {
 	t.Helper()
 	b := make([]byte, size)
@@ -32,7 +42,9 @@ func randomFile(t *testing.T, dir string, size int) (string, []byte) {
 	return p, b
 }
 
-func newStore(t *testing.T) *Store {
+func newStore(t *testing.T) *Store { return newStoreB(t) }
+
+func newStoreB(t testing.TB) *Store {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
@@ -167,7 +179,9 @@ type node struct {
 	svc *Service
 }
 
-func newNode(t *testing.T, src Source) *node {
+func newNode(t *testing.T, src Source) *node { return newNodeB(t, src) }
+
+func newNodeB(t testing.TB, src Source) *node {
 	t.Helper()
 	k, _ := identity.GenerateSigningKey()
 	n, err := hnet.New(hnet.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
@@ -279,7 +293,9 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 	if good2.total() == 0 {
 		t.Error("the second honest source was not used")
 	}
-	if n := bad.total(); n > 2 {
+	// Dropped at its first bad chunk: it may have been asked its window
+	// and what waited for the pool meanwhile, no more.
+	if n := bad.total(); n > 2+poolQueue+1 {
 		t.Errorf("the tampering source was asked %d chunks; it should be dropped at its first", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -64,10 +65,12 @@ type FetchConfig struct {
 }
 
 // Fetch gets every missing chunk of the partial file from all the sources
-// at once, a window of requests in flight on each. A source that serves a
-// chunk that does not match its hash is dropped for this file and its
-// chunks go to the others. It returns nil when the file is complete; on an
-// error the partial file keeps what was verified.
+// at once, a window of requests in flight on each. Received chunks are
+// verified, decrypted and written by a small pool, so that a source's
+// stream keeps flowing meanwhile. A source that serves a chunk that does
+// not match its hash is dropped for this file and its chunks go to the
+// others. It returns nil when the file is complete; on an error the
+// partial file keeps what was verified.
 func Fetch(ctx context.Context, cfg FetchConfig) error {
 	part := cfg.Partial
 	m := part.Manifest()
@@ -99,23 +102,51 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 	}
 	var fatal error
 	var fatalOnce sync.Once
+	fail := func(err error) {
+		fatalOnce.Do(func() { fatal = err })
+		cancel()
+		s.stop()
+	}
+
+	// The pool: verify, decrypt, write.
+	work := make(chan received, poolQueue)
+	var pool sync.WaitGroup
+	for range poolSize {
+		pool.Add(1)
+		go func() {
+			defer pool.Done()
+			for r := range work {
+				err := part.Put(r.i, r.ct)
+				switch {
+				case err == nil:
+					s.complete(r.i)
+					report(int64(m.ChunkLen(r.i)), 0)
+				case errors.Is(err, ErrChunk):
+					r.src.bad.Store(true)
+					s.requeue(r.i)
+					log.Info("a source served a bad chunk: dropped for this file", logattr.Peer(r.src.p.String()))
+				default:
+					s.requeue(r.i)
+					fail(err)
+				}
+			}
+		}()
+	}
+
 	var wg sync.WaitGroup
 	for _, p := range cfg.Peers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := fetchFrom(ctx, cfg.Host, p, part, s, win, report)
-			switch {
-			case errors.Is(err, ErrNoSpace):
-				fatalOnce.Do(func() { fatal = err })
-				cancel()
-				s.stop()
-			case err != nil:
+			src := &source{p: p}
+			if err := fetchFrom(ctx, cfg.Host, src, part, s, win, work, report); err != nil {
 				log.Debug("a file source stopped", logattr.Peer(p.String()), logattr.Err(err))
 			}
 		}()
 	}
 	wg.Wait()
+	close(work)
+	pool.Wait()
 	if err := part.Sync(); err != nil && fatal == nil {
 		fatal = err
 	}
@@ -132,10 +163,30 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 	return nil
 }
 
-// fetchFrom runs one source until nothing is left for it.
-func fetchFrom(ctx context.Context, h host.Host, p peer.ID, part *Partial, s *sched, win int, report func(int64, int)) error {
+// The pool's size and queue.
+const (
+	poolSize  = 2
+	poolQueue = 4
+)
+
+// source is one peer serving a file.
+type source struct {
+	p   peer.ID
+	bad atomic.Bool // it served a bad chunk
+}
+
+// received is a chunk on its way to the pool.
+type received struct {
+	i   int
+	ct  []byte
+	src *source
+}
+
+// fetchFrom runs one source until nothing is left for it or it is
+// dropped.
+func fetchFrom(ctx context.Context, h host.Host, src *source, part *Partial, s *sched, win int, work chan<- received, report func(int64, int)) error {
 	m := part.Manifest()
-	c, err := dial(ctx, h, p)
+	c, err := dial(ctx, h, src.p)
 	if err != nil {
 		return err
 	}
@@ -155,6 +206,9 @@ func fetchFrom(ctx context.Context, h host.Host, p peer.ID, part *Partial, s *sc
 		}
 	}()
 	for {
+		if src.bad.Load() {
+			return errors.New("dropped for serving a bad chunk")
+		}
 		for len(inflight) < win {
 			i, ok := s.pick(have, len(inflight) == 0)
 			if !ok {
@@ -184,15 +238,12 @@ func fetchFrom(ctx context.Context, h host.Host, p peer.ID, part *Partial, s *sc
 			s.requeue(i)
 			continue
 		}
-		if err := part.Put(i, ct); err != nil {
+		select {
+		case work <- received{i: i, ct: ct, src: src}:
+		case <-ctx.Done():
 			s.requeue(i)
-			if errors.Is(err, ErrChunk) {
-				return fmt.Errorf("dropped for serving a bad chunk: %w", err)
-			}
-			return err
+			return ctx.Err()
 		}
-		s.complete(i)
-		report(int64(m.ChunkLen(i)), 0)
 	}
 }
 

@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// randomFile writes size random bytes to path, a chunk at a time.
+func randomFile(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4<<20)
+	for left := size; left > 0; {
+		n := min(left, int64(len(buf)))
+		rand.Read(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return err
+		}
+		left -= n
+	}
+	return f.Close()
+}
+
+func loopbackNode() (*hnet.Node, error) {
+	k, _ := identity.GenerateSigningKey()
+	return hnet.New(hnet.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+}
+
+// transfer measures a file transfer over libp2p TCP on loopback (the
+// sender's chunk store on disk, the receiver's partial file on disk) and,
+// in the same run, a plain libp2p stream copying as many bytes.
+func transfer(ctx context.Context, size int64) ([]Figure, error) {
+	dir, err := os.MkdirTemp("", "hearth-bench-files-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "src.bin")
+	if err := randomFile(src, size); err != nil {
+		return nil, err
+	}
+	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	chunks, err := storage.OpenChunks(filepath.Join(dir, "chunks"))
+	if err != nil {
+		return nil, err
+	}
+	store := blob.NewStore(db, chunks)
+	start := time.Now()
+	m, err := store.PutFile(src)
+	if err != nil {
+		return nil, err
+	}
+	encrypt := time.Since(start)
+	m.Name = "bench.bin"
+
+	a, err := loopbackNode()
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	svc := blob.NewService(a.Host, func(blob.Hash) (blob.Source, bool) { return store, true }, nil)
+	defer svc.Close()
+	b, err := loopbackNode()
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if err := b.Host.Connect(ctx, peer.AddrInfo{ID: a.Host.ID(), Addrs: a.Host.Addrs()}); err != nil {
+		return nil, err
+	}
+	peers := []peer.ID{a.Host.ID()}
+	start = time.Now()
+	hs, err := blob.FetchHashes(ctx, b.Host, m, peers)
+	if err != nil {
+		return nil, err
+	}
+	part, err := blob.OpenPartial(filepath.Join(dir, "out.part"), m, hs)
+	if err != nil {
+		return nil, err
+	}
+	err = blob.Fetch(ctx, blob.FetchConfig{Host: b.Host, Peers: peers, Partial: part})
+	part.Close()
+	if err != nil {
+		return nil, err
+	}
+	fileRate := float64(size) / time.Since(start).Seconds()
+
+	// The plain stream: the same bytes, read from the same kind of file
+	// and written to a file, nothing else.
+	const proto = "/hearth-bench/copy/1"
+	a.Host.SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		f, err := os.Open(src)
+		if err != nil {
+			s.Reset()
+			return
+		}
+		defer f.Close()
+		io.Copy(s, f)
+	})
+	start = time.Now()
+	s, err := b.Host.NewStream(ctx, a.Host.ID(), proto)
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.Create(filepath.Join(dir, "plain.out"))
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(out, s)
+	out.Sync()
+	out.Close()
+	if err != nil || n != size {
+		return nil, fmt.Errorf("plain stream: %d of %d bytes: %v", n, size, err)
+	}
+	plainRate := float64(size) / time.Since(start).Seconds()
+	mib := float64(size) / (1 << 20)
+	return []Figure{
+		{Name: "file send (read, encrypt, store)", Value: float64(size) / encrypt.Seconds() / 1e6, Unit: "MB/s", Note: fmt.Sprintf("%.0f MiB, chunk store on disk", mib)},
+		{Name: "file transfer", Value: fileRate / 1e6, Unit: "MB/s", Note: fmt.Sprintf("%.0f MiB over libp2p TCP on loopback: fetched, verified, decrypted, written", mib)},
+		{Name: "plain libp2p stream", Value: plainRate / 1e6, Unit: "MB/s", Note: "the same bytes, file to file, same run"},
+		{Name: "file transfer / plain stream", Value: fileRate / plainRate, Unit: "ratio", Note: "goal ≥ 0.8"},
+	}, nil
+}
+
+// transferDaemons sends a file between two daemon processes and samples
+// both resident set sizes meanwhile.
+func transferDaemons(ctx context.Context, bin string, size int64) ([]Figure, error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := os.MkdirTemp("", "hearth-bench-daemons-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	type proc struct {
+		home string
+		cmd  *exec.Cmd
+		c    *control.Client
+	}
+	start := func(name string, extra ...string) (*proc, error) {
+		home := filepath.Join(dir, name)
+		if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home, "--name", name).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("id create: %v: %s", err, out)
+		}
+		args := append([]string{"daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"}, extra...)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		p := &proc{home: home, cmd: cmd, c: control.NewClient(filepath.Join(home, "hearth.sock"))}
+		for i := 0; ; i++ {
+			if _, err := p.c.Status(ctx); err == nil {
+				return p, nil
+			}
+			if i > 400 {
+				cmd.Process.Kill()
+				cmd.Wait()
+				return nil, errors.New("a daemon did not start")
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	stop := func(p *proc) { p.cmd.Process.Signal(os.Interrupt); p.cmd.Wait() }
+	alice, err := start("alice")
+	if err != nil {
+		return nil, err
+	}
+	defer stop(alice)
+	st, err := alice.c.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var boot string
+	for _, a := range st.Addrs {
+		if strings.Contains(a, "/tcp/") {
+			boot = a
+		}
+	}
+	bob, err := start("bob", "--bootstrap", boot)
+	if err != nil {
+		return nil, err
+	}
+	defer stop(bob)
+	rm, err := alice.c.CreateRoom(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	inv, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{Uses: 1})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := bob.c.Join(ctx, inv.Link); err != nil {
+		return nil, err
+	}
+	src := filepath.Join(dir, "video.bin")
+	if err := randomFile(src, size); err != nil {
+		return nil, err
+	}
+	var peakA, peakB float64
+	sample := func() {
+		if v, err := rss(alice.cmd.Process.Pid); err == nil {
+			peakA = max(peakA, v)
+		}
+		if v, err := rss(bob.cmd.Process.Pid); err == nil {
+			peakB = max(peakB, v)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+				sample()
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+		}
+	}()
+	sent, err := alice.c.SendFile(ctx, rm.Room, control.FileSend{Path: src})
+	if err != nil {
+		return nil, err
+	}
+	// Wait for the file message to reach bob.
+	for i := 0; ; i++ {
+		fl, err := bob.c.Files(ctx, rm.Room)
+		if err == nil && len(fl.Files) == 1 {
+			break
+		}
+		if i > 600 {
+			return nil, errors.New("the file message did not reach the receiver")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t0 := time.Now()
+	dl, err := bob.c.GetFile(ctx, rm.Room, sent.ID, control.FileGet{Out: filepath.Join(dir, "received.bin")})
+	if err != nil {
+		return nil, err
+	}
+	for dl.State == "running" {
+		time.Sleep(100 * time.Millisecond)
+		if dl, err = bob.c.Download(ctx, dl.Job); err != nil {
+			return nil, err
+		}
+	}
+	el := time.Since(t0)
+	close(done)
+	if dl.State != "done" {
+		return nil, fmt.Errorf("download %s: %s", dl.State, dl.Error)
+	}
+	mib := float64(size) / (1 << 20)
+	return []Figure{
+		{Name: "daemon to daemon file transfer", Value: float64(size) / el.Seconds() / 1e6, Unit: "MB/s", Note: fmt.Sprintf("%.0f MiB, two daemon processes on loopback", mib)},
+		{Name: "sender RSS peak during the transfer", Value: peakA, Unit: "MiB"},
+		{Name: "receiver RSS peak during the transfer", Value: peakB, Unit: "MiB"},
+	}, nil
+}
