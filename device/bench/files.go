@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -234,8 +235,9 @@ func transferDaemons(ctx context.Context, bin string, size int64) ([]Figure, err
 			peakB = max(peakB, v)
 		}
 	}
-	done := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-done:
@@ -245,13 +247,9 @@ func transferDaemons(ctx context.Context, bin string, size int64) ([]Figure, err
 			}
 		}
 	}()
-	defer func() {
-		select {
-		case <-done:
-		default:
-			close(done)
-		}
-	}()
+	var once sync.Once
+	stopSampling := func() { once.Do(func() { close(done); <-stopped }) }
+	defer stopSampling()
 	sent, err := alice.c.SendFile(ctx, rm.Room, control.FileSend{Path: src})
 	if err != nil {
 		return nil, err
@@ -279,7 +277,7 @@ func transferDaemons(ctx context.Context, bin string, size int64) ([]Figure, err
 		}
 	}
 	el := time.Since(t0)
-	close(done)
+	stopSampling()
 	if dl.State != "done" {
 		return nil, fmt.Errorf("download %s: %s", dl.State, dl.Error)
 	}
