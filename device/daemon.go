@@ -15,6 +15,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
+	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
@@ -114,20 +115,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer node.Close()
+	blobs := blob.NewStore(db, chunks)
 	var mstore *mirror.Store
 	if cfg.Mirror {
 		mstore, err = mirror.Open(db, mirror.Config{Owners: append([]identity.PublicKey{id.Identity}, cfg.MirrorOwners...),
-			Budget: cfg.MirrorBudget, Quota: cfg.MirrorQuota, Now: now, Logger: log})
+			Budget: cfg.MirrorBudget, Quota: cfg.MirrorQuota, Now: now, Logger: log,
+			DropBlob: func(root [32]byte) {
+				if err := blobs.Drop(blob.Hash(root)); err != nil {
+					log.Warn("mirror: deleting a file's chunks", logattr.Err(err))
+				}
+			}})
 		if err != nil {
 			return err
 		}
 		log.Info("mirror on", slog.Int("rooms", len(mstore.Kept())))
 	}
-	rms, err := newRooms(log, id, roomStore{db: db}, node, mstore, now)
+	rms, err := newRooms(log, id, roomStore{db: db}, node, mstore, blobs, home, now)
 	if err != nil {
 		return err
 	}
-	rms.files = newFiles(rms, db, chunks, home)
 	defer rms.close()
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})

@@ -23,8 +23,8 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/mirror"
 	"github.com/hearthp2p/hearth/p2p/room"
-	"github.com/hearthp2p/hearth/storage"
 )
 
 // Files: 'file send' encrypts a file into the chunk store and writes its
@@ -59,8 +59,8 @@ type download struct {
 	started time.Time
 }
 
-func newFiles(rs *rooms, db *storage.DB, chunks *storage.Chunks, home string) *files {
-	f := &files{rs: rs, store: blob.NewStore(db, chunks), home: home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
+func newFiles(rs *rooms, store *blob.Store, home string) *files {
+	f := &files{rs: rs, store: store, home: home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.svc = blob.NewService(rs.node.Host, f.lookup, rs.log)
 	return f
@@ -183,7 +183,56 @@ func (f *files) send(r *room.Room, path, mediaType, caption string) (room.Ref, *
 		return room.Ref{}, nil, err
 	}
 	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
+	f.toMirrors(r, m)
 	return ref, m, nil
+}
+
+// toMirrors asks the room's mirrors to keep a file sent here: they fetch
+// its ciphertext chunks from this device and serve them when it is
+// offline.
+func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
+	for _, p := range f.rs.roomMirrors(r) {
+		if p == f.rs.node.Host.ID() {
+			continue
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
+			defer cancel()
+			if err := f.rs.node.Reach(ctx, p); err != nil {
+				f.rs.log.Info("a mirror of the room is unreachable: it does not keep the file", logattr.Peer(p.String()))
+				return
+			}
+			_, err := mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof,
+				Discovery: r.Discovery(), Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize})
+			if err != nil {
+				f.rs.log.Info("a mirror does not keep the file", logattr.Peer(p.String()), logattr.Err(err))
+			}
+		}()
+	}
+}
+
+// keepBlob fetches, on a mirror, the ciphertext chunks of a file of a
+// kept room from the peer that asked.
+func (f *files) keepBlob(root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		m := &blob.Manifest{Name: "-", Root: blob.Hash(root), Size: size, ChunkSize: chunkSize}
+		hashes, err := blob.FetchHashes(f.ctx, f.rs.node.Host, m, []peer.ID{from})
+		if err == nil {
+			var sink *blob.StoreSink
+			if sink, err = f.store.Sink(m, hashes); err == nil {
+				err = blob.Fetch(f.ctx, blob.FetchConfig{Host: f.rs.node.Host, Peers: []peer.ID{from}, Partial: sink, Logger: f.rs.log})
+			}
+		}
+		if err != nil {
+			f.rs.log.Info("mirror: fetching a file", logattr.Peer(from.String()), logattr.Err(err))
+			return
+		}
+		f.rs.log.Info("mirror keeps a file", slog.Int64("bytes", size))
+	}()
 }
 
 // list returns a room's files.
@@ -217,19 +266,15 @@ func all(b []bool) bool {
 }
 
 // sources returns the peers that may have a room's files: its devices and
-// its mirrors, reached if need be.
+// its mirrors, reached in parallel (an offline sender costs one timeout,
+// not one per peer).
 func (f *files) sources(ctx context.Context, r *room.Room) []peer.ID {
-	var out []peer.ID
 	seen := map[peer.ID]bool{f.rs.node.Host.ID(): true}
+	var cands []peer.ID
 	add := func(p peer.ID) {
-		if seen[p] {
-			return
-		}
-		seen[p] = true
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if f.rs.node.Reach(rctx, p) == nil {
-			out = append(out, p)
+		if !seen[p] {
+			seen[p] = true
+			cands = append(cands, p)
 		}
 	}
 	var devs []identity.PublicKey
@@ -248,8 +293,29 @@ func (f *files) sources(ctx context.Context, r *room.Room) []peer.ID {
 	for _, p := range f.rs.roomMirrors(r) {
 		add(p)
 	}
+	ok := make([]bool, len(cands))
+	var wg sync.WaitGroup
+	for i, p := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, reachSourceTimeout)
+			defer cancel()
+			ok[i] = f.rs.node.Reach(rctx, p) == nil
+		}()
+	}
+	wg.Wait()
+	var out []peer.ID
+	for i, p := range cands {
+		if ok[i] {
+			out = append(out, p)
+		}
+	}
 	return out
 }
+
+// reachSourceTimeout bounds the wait for one possible source of a file.
+const reachSourceTimeout = 8 * time.Second
 
 // get starts fetching a file message of r to out (empty: the downloads
 // folder of the home).

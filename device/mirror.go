@@ -53,6 +53,9 @@ func (rs *rooms) startMirror() {
 				rs.trySync(ctx, p, d)
 			}()
 		},
+		OnBlob: func(_ log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+			rs.files.keepBlob(root, size, chunkSize, from)
+		},
 		OnOpen: func(b mirror.BoxID) {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), findTimeout)

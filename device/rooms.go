@@ -17,6 +17,7 @@ import (
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
@@ -75,7 +76,7 @@ func peerOf(dev identity.PublicKey) (peer.ID, error) {
 	return peer.IDFromPublicKey(pub)
 }
 
-func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, mstore *mirror.Store, now func() time.Time) (*rooms, error) {
+func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, mstore *mirror.Store, blobs *blob.Store, home string, now func() time.Time) (*rooms, error) {
 	proof, err := id.Proof.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -119,6 +120,7 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		OnFork: rs.onFork,
 	})
 	rs.pair = pairing.NewService(node.Host, rs.answer, logger)
+	rs.files = newFiles(rs, blobs, home)
 	if rs.mirror != nil {
 		rs.startMirror()
 	}

@@ -17,34 +17,67 @@ import (
 // DefaultWindow is how many chunk requests are in flight per source.
 const DefaultWindow = 8
 
-// FetchHashes gets the hash list of m from the first source that gives
-// one that makes m's root.
+// FetchHashes gets the hash list of m from the sources, asking them all
+// at once (a dead one costs nothing), and keeps the first that makes m's
+// root.
 func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID) ([]Hash, error) {
 	if m.Chunks() == 0 {
 		return nil, nil
 	}
-	var errs []error
-	for _, p := range peers {
-		c, err := dial(ctx, h, p)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		hs, err := c.hashes(m.Root)
-		c.close()
-		if err == nil {
-			err = CheckHashes(m, hs)
-		}
-		if err == nil {
-			return hs, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", p.ShortString(), err))
-	}
-	if len(errs) == 0 {
+	if len(peers) == 0 {
 		return nil, errors.New("no source for the file")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		hs  []Hash
+		err error
+	}
+	results := make(chan result, len(peers))
+	for _, p := range peers {
+		go func() {
+			c, err := dial(ctx, h, p)
+			if err != nil {
+				results <- result{err: fmt.Errorf("%s: %w", p.ShortString(), err)}
+				return
+			}
+			defer c.close()
+			stop := context.AfterFunc(ctx, func() { c.st.Reset() })
+			defer stop()
+			hs, err := c.hashes(m.Root)
+			if err == nil {
+				err = CheckHashes(m, hs)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", p.ShortString(), err)
+			}
+			results <- result{hs: hs, err: err}
+		}()
+	}
+	var errs []error
+	for range peers {
+		r := <-results
+		if r.err == nil {
+			return r.hs, nil
+		}
+		errs = append(errs, r.err)
 	}
 	return nil, fmt.Errorf("no source gave the file's hash list: %w", errors.Join(errs...))
 }
+
+// Sink takes the chunks Fetch gets.
+type Sink interface {
+	Manifest() *Manifest
+	Missing() []int
+	Held() (chunks int, bytes int64)
+	Complete() bool
+	// Put checks ciphertext chunk i against its hash (ErrChunk if it
+	// does not match) and keeps it.
+	Put(i int, ct []byte) error
+	Sync() error
+}
+
+var _ Sink = (*Partial)(nil)
 
 // Progress is reported as chunks arrive.
 type Progress struct {
@@ -54,9 +87,11 @@ type Progress struct {
 
 // FetchConfig is what Fetch needs.
 type FetchConfig struct {
-	Host    host.Host
-	Peers   []peer.ID
-	Partial *Partial
+	Host  host.Host
+	Peers []peer.ID
+	// Partial is where the chunks go: a receiver's Partial, or a Store's
+	// sink (a mirror keeping the file).
+	Partial Sink
 	// Window is the requests in flight per source; zero means
 	// DefaultWindow.
 	Window   int
@@ -119,7 +154,9 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 				err := part.Put(r.i, r.ct)
 				switch {
 				case err == nil:
-					s.complete(r.i)
+					if s.complete(r.i) {
+						cancel() // complete: sources still dialling are not waited for
+					}
 					report(int64(m.ChunkLen(r.i)), 0)
 				case errors.Is(err, ErrChunk):
 					r.src.bad.Store(true)
@@ -155,7 +192,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 	}
 	if !part.Complete() {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return context.Canceled
 		}
 		n, _ := part.Held()
 		return fmt.Errorf("no source has the rest of the file (%d of %d chunks held)", n, m.Chunks())
@@ -184,7 +221,7 @@ type received struct {
 
 // fetchFrom runs one source until nothing is left for it or it is
 // dropped.
-func fetchFrom(ctx context.Context, h host.Host, src *source, part *Partial, s *sched, win int, work chan<- received, report func(int64, int)) error {
+func fetchFrom(ctx context.Context, h host.Host, src *source, part Sink, s *sched, win int, work chan<- received, report func(int64, int)) error {
 	m := part.Manifest()
 	c, err := dial(ctx, h, src.p)
 	if err != nil {
@@ -292,12 +329,15 @@ func (s *sched) pick(have []bool, wait bool) (int, bool) {
 	}
 }
 
-func (s *sched) complete(int) {
+// complete records a chunk held; it reports whether none is left.
+func (s *sched) complete(int) bool {
 	s.mu.Lock()
 	s.outstanding--
 	s.left--
+	none := s.left == 0
 	s.mu.Unlock()
 	s.cond.Broadcast()
+	return none
 }
 
 func (s *sched) requeue(i int) {

@@ -43,6 +43,7 @@ const (
 	maxHashesPer  = 16384 // 512 KiB of hashes per answer
 	maxAnswer     = maxChunk + 64
 	streamIdle    = 2 * time.Minute
+	dialTimeout   = 10 * time.Second
 	answerTimeout = 60 * time.Second
 )
 
@@ -205,6 +206,8 @@ type client struct {
 }
 
 func dial(ctx context.Context, h host.Host, p peer.ID) (*client, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
 	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth blob"), p, hnet.ProtocolBlob)
 	if err != nil {
 		return nil, err

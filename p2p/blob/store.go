@@ -155,3 +155,76 @@ func (s *Store) PutChunk(root Hash, i int, ct []byte) error {
 	_, err := s.chunks.Put(ct)
 	return err
 }
+
+// StoreSink fetches a file into the store as ciphertext (a mirror keeping
+// it): no key needed.
+type StoreSink struct {
+	s      *Store
+	m      *Manifest
+	hashes []Hash
+}
+
+var _ Sink = (*StoreSink)(nil)
+
+// Sink records a file's checked hash list and returns a sink for its
+// chunks. m needs only Root, Size and ChunkSize.
+func (s *Store) Sink(m *Manifest, hashes []Hash) (*StoreSink, error) {
+	if err := CheckHashes(m, hashes); err != nil {
+		return nil, err
+	}
+	if err := s.add(m.Root, hashes); err != nil {
+		return nil, err
+	}
+	return &StoreSink{s: s, m: m, hashes: hashes}, nil
+}
+
+// Manifest returns the file's manifest (without key).
+func (k *StoreSink) Manifest() *Manifest { return k.m }
+
+// Missing returns the chunks the store lacks.
+func (k *StoreSink) Missing() []int {
+	var out []int
+	for i, h := range k.hashes {
+		if !k.s.chunks.Has(storage.ChunkID(h)) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Held returns the chunks and bytes the store holds.
+func (k *StoreSink) Held() (n int, b int64) {
+	for i, h := range k.hashes {
+		if k.s.chunks.Has(storage.ChunkID(h)) {
+			n++
+			b += int64(k.m.ChunkLen(i))
+		}
+	}
+	return n, b
+}
+
+// Complete reports whether every chunk is held.
+func (k *StoreSink) Complete() bool { n, _ := k.Held(); return n == len(k.hashes) }
+
+// Put checks and stores chunk i.
+func (k *StoreSink) Put(i int, ct []byte) error { return k.s.PutChunk(k.m.Root, i, ct) }
+
+// Sync does nothing: the chunk store syncs every chunk.
+func (k *StoreSink) Sync() error { return nil }
+
+// Drop deletes a file's chunks and hash list from the store.
+func (s *Store) Drop(root Hash) error {
+	hs, ok := s.Hashes(root)
+	if !ok {
+		return nil
+	}
+	for _, h := range hs {
+		if err := s.chunks.Delete(storage.ChunkID(h)); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	delete(s.cache, root)
+	s.mu.Unlock()
+	return s.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketBlobs, root[:]) })
+}

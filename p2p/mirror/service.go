@@ -17,6 +17,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
@@ -39,11 +40,12 @@ const (
 	OpBoxRequests byte = 6 // the requests in Box
 	OpBoxAnswer   byte = 7 // an admin leaves the Sealed answer in answer box Box
 	OpBoxFetch    byte = 8 // the answers in answer box Box, if any
-	opMax              = OpBoxFetch
+	OpKeepBlob    byte = 9 // keep the file of Root (Size, ChunkSize) of the kept room of Discovery (proof required)
+	opMax              = OpKeepBlob
 )
 
 // needsProof reports whether an operation acts for an identity.
-func needsProof(op byte) bool { return op <= OpList || op == OpBoxOpen }
+func needsProof(op byte) bool { return op <= OpList || op == OpBoxOpen || op == OpKeepBlob }
 
 // Response statuses.
 const (
@@ -78,6 +80,9 @@ type Request struct {
 	InviteKey identity.PublicKey // box put
 	Sig       [64]byte           // box put
 	Expires   int64              // box open: unix ms
+	Root      [32]byte           // keep blob
+	Size      int64              // keep blob
+	ChunkSize uint32             // keep blob
 }
 
 func (r *Request) encode() []byte {
@@ -92,6 +97,9 @@ func (r *Request) encode() []byte {
 	w.Fixed(r.InviteKey[:])
 	w.Fixed(r.Sig[:])
 	w.Uint(uint64(r.Expires))
+	w.Fixed(r.Root[:])
+	w.Uint(uint64(r.Size))
+	w.Uint(uint64(r.ChunkSize))
 	return w.B
 }
 
@@ -106,6 +114,9 @@ func decodeRequest(b []byte) (*Request, error) {
 	d.Fixed(r.InviteKey[:])
 	d.Fixed(r.Sig[:])
 	r.Expires = int64(d.Uint() & (1<<62 - 1))
+	d.Fixed(r.Root[:])
+	r.Size = int64(d.Uint() & (1<<62 - 1))
+	r.ChunkSize = uint32(d.Uint() & (1<<32 - 1))
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -243,6 +254,7 @@ type Service struct {
 	rate   *rateLimit
 	onKeep func(log.Discovery, peer.ID)
 	onOpen func(BoxID)
+	onBlob func(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID)
 }
 
 // ServiceConfig builds a Service; Host, Store and Boxes are required.
@@ -255,13 +267,16 @@ type ServiceConfig struct {
 	OnKeep func(log.Discovery, peer.ID)
 	// OnOpen is called after a mailbox is opened: the caller announces it.
 	OnOpen func(BoxID)
+	// OnBlob is called after a file of a kept room is accepted: the
+	// caller fetches its chunks from the peer that asked.
+	OnBlob func(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID)
 	Logger *slog.Logger
 }
 
 // NewService registers the protocol handler on the host.
 func NewService(cfg ServiceConfig) *Service {
 	s := &Service{host: cfg.Host, store: cfg.Store, boxes: cfg.Boxes, log: logattr.OrDiscard(cfg.Logger),
-		onKeep: cfg.OnKeep, onOpen: cfg.OnOpen, rate: newRateLimit()}
+		onKeep: cfg.OnKeep, onOpen: cfg.OnOpen, onBlob: cfg.OnBlob, rate: newRateLimit()}
 	s.host.SetStreamHandler(hnet.ProtocolMirror, s.handle)
 	return s
 }
@@ -319,6 +334,18 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 		}
 		if s.onOpen != nil {
 			s.onOpen(req.Box)
+		}
+		return &Response{}
+	case OpKeepBlob:
+		m := blob.Manifest{Name: "-", Size: req.Size, ChunkSize: req.ChunkSize, Root: req.Root}
+		if _, err := m.MarshalBinary(); err != nil {
+			return &Response{status: statusBad, message: err.Error()}
+		}
+		if err := s.store.KeepBlob(req.Discovery, req.Root, req.Size); err != nil {
+			return statusOf(err)
+		}
+		if s.onBlob != nil {
+			s.onBlob(req.Discovery, req.Root, req.Size, req.ChunkSize, p)
 		}
 		return &Response{}
 	case OpKeep:

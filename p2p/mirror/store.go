@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
+	// DropBlob deletes a file's chunks when its room is dropped or
+	// evicted; nil keeps them.
+	DropBlob func(root [32]byte)
 }
 
 // Info describes one kept room.
@@ -72,6 +76,9 @@ type record struct {
 	Bytes     int64              `json:"bytes"`
 	Kept      int64              `json:"kept"` // unix ms
 	Used      int64              `json:"used"` // unix ms
+	// Blobs are the files of the room kept here (ciphertext chunks in the
+	// chunk store), root (hex) → size.
+	Blobs map[string]int64 `json:"blobs,omitempty"`
 }
 
 var bucketRecords = []byte("mirror")
@@ -214,9 +221,49 @@ func (s *Store) dropLocked(b *Blind) error {
 	}
 	b.mu.Lock()
 	b.dropped = true
+	blobs := b.rec.Blobs
 	b.mu.Unlock()
 	delete(s.rooms, b.disc)
+	if s.cfg.DropBlob != nil {
+		for r := range blobs {
+			if root, err := hex.DecodeString(r); err == nil && len(root) == 32 {
+				s.cfg.DropBlob([32]byte(root))
+			}
+		}
+	}
 	return nil
+}
+
+// KeepBlob accepts a file of the kept room of d: its size counts against
+// the room's requester like its logs (quota and budget).
+func (s *Store) KeepBlob(d log.Discovery, root [32]byte, size int64) error {
+	s.mu.Lock()
+	b, ok := s.rooms[d]
+	s.mu.Unlock()
+	if !ok {
+		return ErrNotKept
+	}
+	key := hex.EncodeToString(root[:])
+	b.mu.Lock()
+	_, have := b.rec.Blobs[key]
+	b.mu.Unlock()
+	if have {
+		return nil
+	}
+	if size < 0 {
+		return errors.New("a negative size")
+	}
+	if err := s.admit(b, size); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rec.Blobs == nil {
+		b.rec.Blobs = map[string]int64{}
+	}
+	b.rec.Blobs[key] = size
+	b.rec.Bytes += size
+	return b.saveRecordLocked()
 }
 
 // List returns the rooms kept for requester; an owner sees every room.
