@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,4 +126,71 @@ func TestFileFromMirror(t *testing.T) {
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("the file from the mirror differs (%v)", err)
 	}
+}
+
+// TestFileMultiSourceShaped: four devices on a LAN, each one's uplink
+// shaped to 100 Mbit/s with tc. Bob fetches a file from alice alone,
+// carol from alice and bob, dave from all three at once: dave uses three
+// sources, and the test reports each one's rate (the speed-up is a figure,
+// not an assertion: machines here are noisy).
+func TestFileMultiSourceShaped(t *testing.T) {
+	requireNetns(t)
+	if _, err := exec.LookPath("tc"); err != nil {
+		t.Skip("tc is not installed: scripts/setup --test installs iproute2")
+	}
+	hosts := lan(t, 2, 4)
+	for _, ns := range hosts {
+		sh(t, "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "100mbit", "burst", "256kb", "latency", "50ms")
+	}
+	alice := newDaemonIn(t, hosts[0], "alice")
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "shaped")
+	room := created.Room
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room, "--uses", "3")
+	var others []*daemon
+	for i, name := range []string{"bob", "carol", "dave"} {
+		d := newDaemonIn(t, hosts[i+1], name)
+		d.run(0, "", "room", "join", inv.Link)
+		others = append(others, d)
+	}
+	data := make([]byte, 48<<20)
+	rand.Read(data)
+	src := filepath.Join(t.TempDir(), "film.mkv")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct{ ID string }
+	alice.json(&sent, "file", "send", room, src)
+	converge(t, room, 1, append([]*daemon{alice}, others...)...)
+
+	rates := map[string]float64{}
+	for _, d := range others {
+		out := t.TempDir()
+		start := time.Now()
+		stdout, stderr, code := hearth(t, "", "file", "get", room, sent.ID, "--out", out, "--home", d.home, "--json")
+		el := time.Since(start)
+		if code != 0 {
+			t.Fatalf("%s: file get: %s", d.name, stderr)
+		}
+		var got struct{ Path string }
+		json.Unmarshal([]byte(stdout), &got)
+		b, err := os.ReadFile(got.Path)
+		if err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("%s: the file differs (%v)", d.name, err)
+		}
+		most := 0
+		for _, line := range strings.Split(stderr, "\n") {
+			var p struct{ Sources int }
+			if json.Unmarshal([]byte(line), &p) == nil {
+				most = max(most, p.Sources)
+			}
+		}
+		rates[d.name] = float64(len(data)) / el.Seconds() / 1e6
+		t.Logf("%s: %.1f MB/s, up to %d source(s) at once", d.name, rates[d.name], most)
+		if d.name == "dave" && most != 3 {
+			t.Errorf("dave used %d sources at once, want 3", most)
+		}
+	}
+	t.Logf("speed-up of three sources over one: %.2fx", rates["dave"]/rates["bob"])
 }
