@@ -152,6 +152,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 			defer pool.Done()
 			for r := range work {
 				err := part.Put(r.i, r.ct)
+				putBuf(r.ct)
 				switch {
 				case err == nil:
 					if s.complete(r.i) {

@@ -108,13 +108,13 @@ func (p *Partial) Complete() bool {
 	return p.n == len(p.have)
 }
 
-// Put verifies ciphertext chunk i against its hash, decrypts it and
-// writes it in place.
+// Put verifies ciphertext chunk i against its hash, decrypts it (over
+// ct, which it consumes) and writes it in place.
 func (p *Partial) Put(i int, ct []byte) error {
 	if i < 0 || i >= len(p.hashes) || SumChunk(ct) != p.hashes[i] {
 		return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
 	}
-	plain, err := OpenChunk(p.m, i, ct)
+	plain, err := openInPlace(p.m, i, ct)
 	if err != nil {
 		return err
 	}

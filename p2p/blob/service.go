@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -95,11 +96,29 @@ func readAnswer(r *bufio.Reader, limit int) (byte, []byte, error) {
 	if n > uint64(limit) {
 		return 0, nil, fmt.Errorf("an answer of %d bytes, at most %d", n, limit)
 	}
-	b := make([]byte, n)
+	b := getBuf(int(n))
 	if _, err := io.ReadFull(r, b); err != nil {
 		return 0, nil, err
 	}
 	return st, b, nil
+}
+
+// bufs recycles chunk-sized buffers: a transfer would otherwise allocate
+// one per chunk for the garbage collector.
+var bufs = sync.Pool{New: func() any { return make([]byte, 0, ChunkSize+64) }}
+
+func getBuf(n int) []byte {
+	if n > ChunkSize+64 || n < ChunkSize/2 {
+		return make([]byte, n)
+	}
+	return bufs.Get().([]byte)[:n]
+}
+
+// putBuf returns a buffer from getBuf once nothing refers to it.
+func putBuf(b []byte) {
+	if cap(b) == ChunkSize+64 {
+		bufs.Put(b[:0])
+	}
 }
 
 // Service serves the chunks of the files this node holds.
