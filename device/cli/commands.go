@@ -71,9 +71,12 @@ home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
 				long: `Measure whole-system figures on this machine with real components: catch-up
 of a new member over libp2p on loopback (entries/s), message latency from send
-to visible at the other peer (p50/p99), and the resident memory of a daemon
-process idle and holding many rooms. Prints a table, or JSON with --json.
---quick shrinks the workloads to about a minute.`},
+to visible at the other peer (p50/p99, direct and through a relay), the
+resident memory of a daemon idle and holding many rooms, a member's catch-up
+from a mirror alone, a mirror daemon keeping 1,000 rooms (memory, disk), and
+a 1 GiB file transfer against a plain libp2p stream and between two daemon
+processes (with their memory). Prints a table, or JSON with --json. --quick
+shrinks the workloads to about a minute.`},
 		},
 	}
 	var link func(c *command)
