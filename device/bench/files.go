@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -94,6 +95,8 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 		return nil, err
 	}
 	peers := []peer.ID{a.Host.ID()}
+	// Both measurements start with no dirty pages waiting for the disk.
+	syscall.Sync()
 	start = time.Now()
 	hs, err := blob.FetchHashes(ctx, b.Host, m, peers)
 	if err != nil {
@@ -123,6 +126,7 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 		defer f.Close()
 		io.Copy(s, f)
 	})
+	syscall.Sync()
 	start = time.Now()
 	s, err := b.Host.NewStream(ctx, a.Host.ID(), proto)
 	if err != nil {
