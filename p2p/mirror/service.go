@@ -3,10 +3,8 @@ package mirror
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -226,25 +224,6 @@ func (r *Response) err() error {
 	return fmt.Errorf("mirror: %w (%s)", base, r.message)
 }
 
-// writeMsg and readMsg frame a message with its length.
-func writeMsg(w io.Writer, b []byte) error {
-	_, err := w.Write(append(binary.AppendUvarint(nil, uint64(len(b))), b...))
-	return err
-}
-
-func readMsg(r *bufio.Reader, limit int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(limit) {
-		return nil, fmt.Errorf("message of %d bytes, at most %d", n, limit)
-	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(r, b)
-	return b, err
-}
-
 // Service answers /hearth/mirror requests for a Store.
 type Service struct {
 	host   host.Host
@@ -297,14 +276,14 @@ func (s *Service) handle(st network.Stream) {
 	if resp.status != statusOK {
 		s.log.Debug("mirror request refused", logattr.Peer(p.String()), "why", resp.message)
 	}
-	if err := writeMsg(st, resp.encode()); err != nil {
+	if err := wire.WriteMsg(st, resp.encode()); err != nil {
 		st.Reset()
 	}
 }
 
 func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	bad := func(err error) *Response { return &Response{status: statusBad, message: err.Error()} }
-	b, err := readMsg(bufio.NewReader(st), maxRequest)
+	b, err := wire.ReadMsg(bufio.NewReader(st), maxRequest)
 	if err != nil {
 		return bad(fmt.Errorf("reading the request: %w", err))
 	}
@@ -449,11 +428,11 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (*Response, e
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
-	if err := writeMsg(st, req.encode()); err != nil {
+	if err := wire.WriteMsg(st, req.encode()); err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("mirror %s: %w", p.ShortString(), err)
 	}
-	b, err := readMsg(bufio.NewReader(st), maxResponse)
+	b, err := wire.ReadMsg(bufio.NewReader(st), maxResponse)
 	if err != nil {
 		st.Reset()
 		return nil, fmt.Errorf("mirror %s: reading the answer: %w", p.ShortString(), err)

@@ -3,10 +3,7 @@ package pairing
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/wire"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -93,10 +91,10 @@ func (s *Service) handle(st network.Stream) {
 	p := st.Conn().RemotePeer()
 	st.SetDeadline(time.Now().Add(streamTimeout))
 	if !s.allow(p) {
-		writeMsg(st, append([]byte{1}, TooMany...))
+		wire.WriteMsg(st, append([]byte{1}, TooMany...))
 		return
 	}
-	body, err := readMsg(bufio.NewReader(st), 16+MaxRequest)
+	body, err := wire.ReadMsg(bufio.NewReader(st), 16+MaxRequest)
 	if err != nil || len(body) < 16 {
 		s.log.Debug("bad pairing request", logattr.Peer(p.String()), logattr.Err(err))
 		st.Reset()
@@ -106,10 +104,10 @@ func (s *Service) handle(st network.Stream) {
 	defer cancel()
 	answer, err := s.handler(ctx, p, ID(body[:16]), body[16:])
 	if err != nil {
-		writeMsg(st, append([]byte{1}, err.Error()...))
+		wire.WriteMsg(st, append([]byte{1}, err.Error()...))
 		return
 	}
-	writeMsg(st, append([]byte{0}, answer...))
+	wire.WriteMsg(st, append([]byte{0}, answer...))
 }
 
 // Ask sends a sealed request to p and returns its sealed answer.
@@ -120,12 +118,12 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, id ID, sealed []byte) ([]b
 	}
 	defer st.Close()
 	st.SetDeadline(time.Now().Add(streamTimeout))
-	if err := writeMsg(st, append(id[:], sealed...)); err != nil {
+	if err := wire.WriteMsg(st, append(id[:], sealed...)); err != nil {
 		st.Reset()
 		return nil, err
 	}
 	st.CloseWrite()
-	body, err := readMsg(bufio.NewReader(st), 1+MaxAnswer)
+	body, err := wire.ReadMsg(bufio.NewReader(st), 1+MaxAnswer)
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
@@ -142,26 +140,3 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, id ID, sealed []byte) ([]b
 type RefusedError struct{ Reason string }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Reason }
-
-func writeMsg(w io.Writer, b []byte) error {
-	var hdr [binary.MaxVarintLen32]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
-	if _, err := w.Write(hdr[:n]); err != nil {
-		return err
-	}
-	_, err := w.Write(b)
-	return err
-}
-
-func readMsg(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(max) {
-		return nil, errors.New("message too long")
-	}
-	b := make([]byte, n)
-	_, err = io.ReadFull(r, b)
-	return b, err
-}
