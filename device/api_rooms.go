@@ -52,7 +52,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNoRoom), errors.Is(err, room.ErrUnknownMessage):
+	case errors.Is(err, ErrNoRoom), errors.Is(err, room.ErrUnknownMessage), errors.Is(err, errNoRequest):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrAmbiguousRoom), errors.Is(err, room.ErrEntryMalformed), errors.Is(err, pairing.ErrLink), errors.Is(err, errBadArg):
 		status = http.StatusBadRequest

@@ -30,6 +30,9 @@ var bucketRequests = []byte("join-requests")
 // errAwaiting: the request waits for an admin's approval.
 var errAwaiting = errors.New(pairing.AwaitingApproval)
 
+// errNoRequest: no such join request waits here.
+var errNoRequest = errors.New("no join request")
+
 // errDeclined: an admin declined the request.
 var errDeclined = errors.New("an admin declined the request")
 
@@ -108,7 +111,7 @@ func (rs *rooms) requests(r *room.Room) []control.ApprovalRequest {
 func (rs *rooms) decide(r *room.Room, key string, approve bool) error {
 	jr, ok := rs.joinRequest(key)
 	if !ok || jr.Room != r.ID().String() {
-		return fmt.Errorf("%w: no request %q in this room ('hearth room requests' lists them)", ErrNoRoom, key)
+		return fmt.Errorf("%w %q in this room ('hearth room requests' lists them)", errNoRequest, key)
 	}
 	if !approve {
 		jr.Declined = true
