@@ -139,7 +139,11 @@ func syncDir(dir string) error {
 // Get returns the chunk's bytes after checking them against id. A missing
 // chunk is ErrNotFound; a chunk whose bytes do not match is moved aside and
 // reported as a *CorruptError, so it is never served.
-func (c *Chunks) Get(id ChunkID) ([]byte, error) {
+func (c *Chunks) Get(id ChunkID) ([]byte, error) { return c.GetInto(id, nil) }
+
+// GetInto is Get reading into buf when it is large enough (a transfer
+// reuses one buffer per chunk in flight instead of allocating each).
+func (c *Chunks) GetInto(id ChunkID, buf []byte) ([]byte, error) {
 	f, err := os.Open(c.path(id))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -155,7 +159,11 @@ func (c *Chunks) Get(id ChunkID) ([]byte, error) {
 	if fi.Size() > MaxChunkSize {
 		return nil, c.quarantine(id)
 	}
-	data := make([]byte, fi.Size())
+	data := buf[:0]
+	if int64(cap(buf)) < fi.Size() {
+		data = make([]byte, fi.Size())
+	}
+	data = data[:fi.Size()]
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, fmt.Errorf("reading chunk %s: %w", id.Short(), err)
 	}

@@ -179,6 +179,13 @@ func SealChunk(key [32]byte, i int, size int64, plain []byte) []byte {
 	return aead.Seal(nil, nonce(i), plain, ad(i, size))
 }
 
+// sealInPlace is SealChunk over plain's own buffer (it needs room for the
+// tag in plain's capacity).
+func sealInPlace(key [32]byte, i int, size int64, plain []byte) []byte {
+	aead, _ := chacha20poly1305.New(key[:])
+	return aead.Seal(plain[:0], nonce(i), plain, ad(i, size))
+}
+
 // ErrChunk means a chunk failed its check.
 var ErrChunk = errors.New("bad chunk")
 

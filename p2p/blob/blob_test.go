@@ -81,7 +81,7 @@ func TestManifestAndChunks(t *testing.T) {
 	}
 	var got []byte
 	for i := range m.Chunks() {
-		ct, ok := s.Chunk(m.Root, i)
+		ct, ok := s.Chunk(m.Root, i, nil)
 		if !ok {
 			t.Fatalf("chunk %d missing", i)
 		}
@@ -147,8 +147,8 @@ type counting struct {
 	tamper bool
 }
 
-func (c *counting) Chunk(root Hash, i int) ([]byte, bool) {
-	ct, ok := c.Source.Chunk(root, i)
+func (c *counting) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
+	ct, ok := c.Source.Chunk(root, i, buf)
 	if !ok {
 		return nil, false
 	}
@@ -360,4 +360,116 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatal("round trip")
 		}
 	})
+}
+
+// lyingMirror is a mirror that lies: a wrong hash list, every chunk
+// tampered, and chunks it claims to hold but does not.
+type lyingMirror struct {
+	counting
+}
+
+func (l *lyingMirror) Hashes(root Hash) ([]Hash, bool) {
+	hs, ok := l.Source.Hashes(root)
+	if !ok {
+		return nil, false
+	}
+	hs = append([]Hash(nil), hs...)
+	hs[len(hs)/2][0] ^= 1
+	return hs, true
+}
+
+func (l *lyingMirror) Have(root Hash) []bool {
+	have := l.Source.Have(root)
+	for i := range have {
+		have[i] = true
+	}
+	return have
+}
+
+// TestTamperingMirror: a mirror keeps a file blind (ciphertext chunks,
+// fetched from the sender into its store), the sender goes away, and the
+// mirror turns hostile. Alone, it gets nothing written: every chunk it
+// serves is rejected and the partial file holds nothing. With an honest
+// member beside it, the receiver drops it and ends with the right bytes.
+func TestTamperingMirror(t *testing.T) {
+	sender := newStore(t)
+	path, data := randomFile(t, t.TempDir(), 9*ChunkSize+123)
+	m, err := sender.PutFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Name = "door.mp4"
+	snd := newNode(t, sender)
+
+	// The mirror keeps the file: it knows the root, size and chunk size,
+	// never the key.
+	blind := &Manifest{Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize}
+	mirrorStore := newStore(t)
+	mirror := &lyingMirror{counting{Source: mirrorStore}}
+	mir := newNode(t, mirror)
+	ids := mir.connect(t, snd)
+	hs, err := FetchHashes(context.Background(), mir.n.Host, blind, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := mirrorStore.Sink(blind, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Fetch(context.Background(), FetchConfig{Host: mir.n.Host, Peers: ids, Partial: sink}); err != nil {
+		t.Fatal(err)
+	}
+	// A member downloads it too, before the sender goes away.
+	memberPart, err := OpenPartial(filepath.Join(t.TempDir(), "member.part"), m, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer memberPart.Close()
+	memberNode := newNode(t, nil)
+	if err := Fetch(context.Background(), FetchConfig{Host: memberNode.n.Host, Peers: memberNode.connect(t, snd), Partial: memberPart}); err != nil {
+		t.Fatal(err)
+	}
+	snd.svc.Close()
+	snd.n.Close()
+
+	// The mirror alone, now tampering.
+	mirror.tamper = true
+	recv := newNode(t, nil)
+	mirrorID := recv.connect(t, mir)
+	if _, err := FetchHashes(context.Background(), recv.n.Host, m, mirrorID); err == nil {
+		t.Fatal("a hash list that does not make the root was accepted")
+	}
+	out := filepath.Join(t.TempDir(), "door.mp4.part")
+	part, err := OpenPartial(out, m, hs) // the honest list, from elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: mirrorID, Partial: part})
+	if err == nil {
+		t.Fatal("a fetch from a tampering mirror alone succeeded")
+	}
+	if n, _ := part.Held(); n != 0 {
+		t.Fatalf("%d tampered chunks were kept", n)
+	}
+	served := mirror.total()
+	if served == 0 {
+		t.Fatal("the mirror was never asked: the test proves nothing")
+	}
+
+	// The member serves what it downloaded, honestly; the mirror is still
+	// asked and still lies.
+	mem := newNode(t, memberPart)
+	peers := append(mirrorID, recv.connect(t, mem)...)
+	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
+		t.Fatal(err)
+	}
+	part.Close()
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("received file differs")
+	}
+	t.Logf("the tampering mirror served %d chunks before and %d during the good fetch, all rejected", served, mirror.total()-served)
 }

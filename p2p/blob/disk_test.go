@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,7 +44,7 @@ func TestRottenChunkOnASource(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range m.Chunks() {
-		ct, _ := rotten.Chunk(m.Root, i)
+		ct, _ := rotten.Chunk(m.Root, i, nil)
 		if err := sink.Put(i, ct); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,7 @@ func TestRottenChunkOnASource(t *testing.T) {
 	if err := os.WriteFile(f, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := rotten.Chunk(m.Root, 2); ok {
+	if _, ok := rotten.Chunk(m.Root, 2, nil); ok {
 		t.Fatal("a rotten chunk was served")
 	}
 	src1, src2, recv := newNode(t, rotten), newNode(t, honest), newNode(t, nil)
@@ -128,5 +129,62 @@ func TestDiskFull(t *testing.T) {
 	got, _ := os.ReadFile(out)
 	if string(got) != string(data) {
 		t.Fatal("the file differs")
+	}
+}
+
+// TestSendStoppedLeavesNothing: a send stopped halfway (the daemon
+// stopping) or cut short by a full disk leaves no orphan chunk in the
+// chunk store, and reports its progress chunk by chunk until then.
+func TestSendStoppedLeavesNothing(t *testing.T) {
+	count := func(s *Store) (n int) {
+		s.chunks.Walk(func(storage.ChunkID, int64) error { n++; return nil })
+		return n
+	}
+	s := newStore(t)
+	path, _ := randomFile(t, t.TempDir(), 8*ChunkSize+5)
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen []int64
+	_, err := s.PutFileProgress(ctx, path, func(done int64) {
+		seen = append(seen, done)
+		if done >= 3*ChunkSize {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a stopped send: %v", err)
+	}
+	if len(seen) != 3 || seen[0] != ChunkSize || seen[2] != 3*ChunkSize {
+		t.Fatalf("progress %v", seen)
+	}
+	if n := count(s); n != 0 {
+		t.Fatalf("%d orphan chunks left by a stopped send", n)
+	}
+	var all []int64
+	m, err := s.PutFileProgress(context.Background(), path, func(done int64) { all = append(all, done) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != m.Chunks() || all[len(all)-1] != m.Size {
+		t.Fatalf("progress %v for %d bytes", all, m.Size)
+	}
+
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root: scripts/test runs as root")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	ch, err := storage.OpenChunks(filepath.Join(mnt, "chunks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := NewStore(s.db, ch)
+	if _, err := full.PutFile(path); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a send onto a full disk: %v", err)
+	}
+	if n := count(full); n != 0 {
+		t.Fatalf("%d orphan chunks left on the full disk", n)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // Partial is a file being received: plaintext written in place at each
@@ -149,7 +151,7 @@ func (p *Partial) Hashes(root Hash) ([]Hash, bool) {
 
 // Chunk serves chunk i, sealed again from the plaintext and checked
 // (Source).
-func (p *Partial) Chunk(root Hash, i int) ([]byte, bool) {
+func (p *Partial) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
 	if root != p.m.Root || i < 0 || i >= len(p.hashes) {
 		return nil, false
 	}
@@ -159,11 +161,15 @@ func (p *Partial) Chunk(root Hash, i int) ([]byte, bool) {
 	if !held {
 		return nil, false
 	}
-	buf := make([]byte, p.m.ChunkLen(i))
-	if _, err := p.f.ReadAt(buf, int64(i)*int64(p.m.ChunkSize)); err != nil {
+	n := p.m.ChunkLen(i)
+	if cap(buf) < n+chacha20poly1305.Overhead {
+		buf = make([]byte, n, n+chacha20poly1305.Overhead)
+	}
+	plain := buf[:n]
+	if _, err := p.f.ReadAt(plain, int64(i)*int64(p.m.ChunkSize)); err != nil {
 		return nil, false
 	}
-	ct := SealChunk(p.m.Key, i, p.m.Size, buf)
+	ct := sealInPlace(p.m.Key, i, p.m.Size, plain)
 	if SumChunk(ct) != p.hashes[i] {
 		return nil, false // changed on disk since: never serve a bad chunk
 	}

@@ -79,8 +79,13 @@ func DecodeRequest(b []byte) (*Request, error) {
 }
 
 func writeAnswer(w io.Writer, st byte, payload []byte) error {
-	b := append([]byte{st}, binary.AppendUvarint(nil, uint64(len(payload)))...)
-	_, err := w.Write(append(b, payload...))
+	var head [1 + binary.MaxVarintLen64]byte
+	head[0] = st
+	n := 1 + binary.PutUvarint(head[1:], uint64(len(payload)))
+	if _, err := w.Write(head[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
 	return err
 }
 
@@ -138,73 +143,110 @@ func NewService(h host.Host, lookup func(Hash) (Source, bool), logger *slog.Logg
 // Close removes the handler.
 func (s *Service) Close() { s.host.RemoveStreamHandler(hnet.ProtocolBlob) }
 
+// servePipeline is how many answers a stream prepares ahead of the one
+// being written: the next chunk is read and checked on one core while the
+// last one is encrypted and sent on another.
+const servePipeline = 2
+
+// prepared is an answer ready to be written.
+type prepared struct {
+	status  byte
+	payload []byte
+	pooled  []byte // a buffer to give back once written
+	last    bool   // the stream ends after it (a refused request)
+}
+
 func (s *Service) handle(st network.Stream) {
 	defer st.Close()
 	r := bufio.NewReader(st)
 	w := bufio.NewWriter(st)
-	buf := make([]byte, requestLen)
-	for {
-		st.SetReadDeadline(time.Now().Add(streamIdle))
-		if _, err := io.ReadFull(r, buf); err != nil {
-			if !errors.Is(err, io.EOF) {
-				st.Reset()
-			}
-			return
-		}
-		req, err := DecodeRequest(buf)
-		if err != nil {
-			s.log.Debug("blob request refused", logattr.Peer(st.Conn().RemotePeer().String()), logattr.Err(err))
-			writeAnswer(w, stBad, []byte(err.Error()))
-			w.Flush()
-			st.Reset()
-			return
-		}
-		status, payload := s.serve(req)
-		st.SetWriteDeadline(time.Now().Add(answerTimeout))
-		if err := writeAnswer(w, status, payload); err != nil {
-			st.Reset()
-			return
-		}
-		if r.Buffered() < requestLen {
-			if err := w.Flush(); err != nil {
-				st.Reset()
+	answers := make(chan prepared, servePipeline)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		defer close(answers)
+		buf := make([]byte, requestLen)
+		for {
+			st.SetReadDeadline(time.Now().Add(streamIdle))
+			if _, err := io.ReadFull(r, buf); err != nil {
+				if !errors.Is(err, io.EOF) {
+					st.Reset()
+				}
 				return
 			}
+			a := prepared{}
+			req, err := DecodeRequest(buf)
+			if err != nil {
+				s.log.Debug("blob request refused", logattr.Peer(st.Conn().RemotePeer().String()), logattr.Err(err))
+				a = prepared{status: stBad, payload: []byte(err.Error()), last: true}
+			} else {
+				a.status, a.payload, a.pooled = s.serve(req)
+			}
+			select {
+			case answers <- a:
+			case <-quit:
+				putBuf(a.pooled)
+				return
+			}
+			if a.last {
+				return
+			}
+		}
+	}()
+	for a := range answers {
+		st.SetWriteDeadline(time.Now().Add(answerTimeout))
+		err := writeAnswer(w, a.status, a.payload)
+		putBuf(a.pooled)
+		if err == nil && (a.last || len(answers) == 0) {
+			err = w.Flush()
+		}
+		if err != nil || a.last {
+			st.Reset()
+			return
 		}
 	}
 }
 
-func (s *Service) serve(req *Request) (byte, []byte) {
+// serve answers a request; pooled, when not nil, is a buffer from getBuf
+// to give back once the answer is written.
+func (s *Service) serve(req *Request) (status byte, payload, pooled []byte) {
 	src, ok := s.lookup(req.Root)
 	if !ok {
-		return stMissing, nil
+		return stMissing, nil, nil
 	}
 	switch req.Op {
 	case opHashes:
 		hs, ok := src.Hashes(req.Root)
 		if !ok {
-			return stMissing, nil
+			return stMissing, nil, nil
 		}
 		from, n := int(req.A), int(min(req.B, maxHashesPer))
 		if from > len(hs) {
-			return stBad, []byte("past the end")
+			return stBad, []byte("past the end"), nil
 		}
 		out := make([]byte, 0, 32*min(n, len(hs)-from)+4)
 		out = binary.BigEndian.AppendUint32(out, uint32(len(hs)))
 		for _, h := range hs[from:min(from+n, len(hs))] {
 			out = append(out, h[:]...)
 		}
-		return stOK, out
+		return stOK, out, nil
 	case opChunk:
-		ct, ok := src.Chunk(req.Root, int(req.A))
+		buf := getBuf(ChunkSize + 64)
+		ct, ok := src.Chunk(req.Root, int(req.A), buf)
 		if !ok {
-			return stMissing, nil
+			putBuf(buf)
+			return stMissing, nil, nil
 		}
-		return stOK, ct
+		if len(ct) == 0 || &ct[:1][0] != &buf[:1][0] {
+			// The source used its own memory: buf is free now.
+			putBuf(buf)
+			return stOK, ct, nil
+		}
+		return stOK, ct, buf
 	default:
 		have := src.Have(req.Root)
 		if have == nil {
-			return stMissing, nil
+			return stMissing, nil, nil
 		}
 		bm := make([]byte, (len(have)+7)/8)
 		for i, h := range have {
@@ -212,7 +254,7 @@ func (s *Service) serve(req *Request) (byte, []byte) {
 				bm[i/8] |= 1 << (i % 8)
 			}
 		}
-		return stOK, bm
+		return stOK, bm, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +16,9 @@ import (
 type Source interface {
 	// Hashes returns the chunks' hashes of the file of root.
 	Hashes(root Hash) ([]Hash, bool)
-	// Chunk returns ciphertext chunk i, checked against its hash.
-	Chunk(root Hash, i int) ([]byte, bool)
+	// Chunk returns ciphertext chunk i, checked against its hash. It may
+	// use buf (when large enough) for the bytes it returns.
+	Chunk(root Hash, i int, buf []byte) ([]byte, bool)
 	// Have reports which chunks it holds.
 	Have(root Hash) []bool
 }
@@ -44,13 +46,31 @@ const cacheSize = 16
 // Put encrypts the file read from r (size bytes) into the chunk store and
 // records it. The file is read once, one chunk at a time.
 func (s *Store) Put(r io.Reader, size int64) (*Manifest, error) {
+	return s.put(context.Background(), r, size, nil)
+}
+
+// put is Put, stopped by ctx. A put that fails deletes the chunks it
+// stored: nothing would ever refer to them.
+func (s *Store) put(ctx context.Context, r io.Reader, size int64, progress func(done int64)) (*Manifest, error) {
+	var stored []storage.ChunkID
 	m, hashes, err := Encrypt(r, size, func(i int, ct []byte) error {
-		if _, err := s.chunks.Put(ct); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, err := s.chunks.Put(ct)
+		if err != nil {
 			return fmt.Errorf("storing chunk %d: %w", i, err)
+		}
+		stored = append(stored, id)
+		if progress != nil {
+			progress(min(int64(i+1)*ChunkSize, size))
 		}
 		return nil
 	})
 	if err != nil {
+		for _, id := range stored {
+			s.chunks.Delete(id)
+		}
 		return nil, err
 	}
 	if err := s.add(m.Root, hashes); err != nil {
@@ -61,6 +81,12 @@ func (s *Store) Put(r io.Reader, size int64) (*Manifest, error) {
 
 // PutFile is Put for a regular file on disk.
 func (s *Store) PutFile(path string) (*Manifest, error) {
+	return s.PutFileProgress(context.Background(), path, nil)
+}
+
+// PutFileProgress is PutFile, stopped by ctx, calling progress (if not
+// nil) with the bytes encrypted so far after each chunk.
+func (s *Store) PutFileProgress(ctx context.Context, path string, progress func(done int64)) (*Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -73,7 +99,7 @@ func (s *Store) PutFile(path string) (*Manifest, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	return s.Put(f, fi.Size())
+	return s.put(ctx, f, fi.Size(), progress)
 }
 
 // Add records the hash list of a file whose chunks are (or will be) in
@@ -120,12 +146,12 @@ func (s *Store) Hashes(root Hash) ([]Hash, bool) {
 }
 
 // Chunk returns ciphertext chunk i of the file of root.
-func (s *Store) Chunk(root Hash, i int) ([]byte, bool) {
+func (s *Store) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
 	hs, ok := s.Hashes(root)
 	if !ok || i < 0 || i >= len(hs) {
 		return nil, false
 	}
-	ct, err := s.chunks.Get(storage.ChunkID(hs[i]))
+	ct, err := s.chunks.GetInto(storage.ChunkID(hs[i]), buf)
 	return ct, err == nil
 }
 
