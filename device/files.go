@@ -141,25 +141,40 @@ func (f *files) manifestOf(roomID, ref string) *blob.Manifest {
 	return m
 }
 
-// send encrypts a file into the chunk store and writes it into the room.
-func (f *files) send(r *room.Room, path, mediaType, caption string) (room.Ref, *blob.Manifest, error) {
+// checkSendable refuses what cannot be sent, before any work starts.
+func checkSendable(path string) (os.FileInfo, error) {
 	if !filepath.IsAbs(path) {
-		return room.Ref{}, nil, fmt.Errorf("%w: the path must be absolute (the command line makes it so)", errBadArg)
+		return nil, fmt.Errorf("%w: the path must be absolute (the command line makes it so)", errBadArg)
 	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return room.Ref{}, nil, fmt.Errorf("%w: %s does not exist", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s does not exist", errBadArg, path)
 	case err != nil:
-		return room.Ref{}, nil, fmt.Errorf("%w: %v", errBadArg, err)
+		return nil, fmt.Errorf("%w: %v", errBadArg, err)
 	case fi.IsDir():
-		return room.Ref{}, nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", errBadArg, path)
 	case !fi.Mode().IsRegular():
-		return room.Ref{}, nil, fmt.Errorf("%w: %s is not a regular file", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", errBadArg, path)
 	case fi.Size() > blob.MaxSize:
-		return room.Ref{}, nil, fmt.Errorf("%w: %s is %d bytes, at most %d", errBadArg, path, fi.Size(), int64(blob.MaxSize))
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", errBadArg, path, fi.Size(), int64(blob.MaxSize))
 	}
-	m, err := f.store.PutFile(path)
+	// Unreadable is found now, not after the job started.
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBadArg, err)
+	}
+	fh.Close()
+	return fi, nil
+}
+
+// send encrypts a file into the chunk store and writes it into the room.
+// progress, if not nil, gets the bytes encrypted so far.
+func (f *files) send(r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
+	if _, err := checkSendable(path); err != nil {
+		return room.Ref{}, nil, err
+	}
+	m, err := f.store.PutFileProgress(f.ctx, path, progress)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return room.Ref{}, nil, fmt.Errorf("%w: %v", errBadArg, err)
@@ -185,6 +200,44 @@ func (f *files) send(r *room.Room, path, mediaType, caption string) (room.Ref, *
 	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
 	f.toMirrors(r, m)
 	return ref, m, nil
+}
+
+// sendJob starts send as a job that reports its progress like a
+// download; the path is checked before it starts.
+func (f *files) sendJob(r *room.Room, path, mediaType, caption string) (*download, error) {
+	fi, err := checkSendable(path)
+	if err != nil {
+		return nil, err
+	}
+	d := f.newJob(control.Download{Kind: "send", Path: path, Name: blob.SafeName(filepath.Base(path)), Size: fi.Size(), State: "running"})
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		ref, m, err := f.send(r, path, mediaType, caption, func(n int64) {
+			d.set(func(st *control.Download) { st.Done = n })
+		})
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			d.st.State, d.st.Error = "failed", err.Error()
+			f.rs.log.Info("file send failed", logattr.Room(r.ID().String()), logattr.Err(err))
+			return
+		}
+		d.st.State, d.st.Done, d.st.Size, d.st.File, d.st.Type = "done", m.Size, m.Size, ref.String(), m.Type
+	}()
+	return d, nil
+}
+
+// newJob records a transfer job under a fresh id.
+func (f *files) newJob(st control.Download) *download {
+	var jid [8]byte
+	rand.Read(jid[:])
+	st.Job = hex.EncodeToString(jid[:])
+	d := &download{started: time.Now(), st: st}
+	f.mu.Lock()
+	f.jobs[st.Job] = d
+	f.mu.Unlock()
+	return d
 }
 
 // toMirrors asks the room's mirrors to keep a file sent here: they fetch
@@ -356,12 +409,7 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	if _, err := os.Stat(filepath.Dir(out)); err != nil {
 		return nil, fmt.Errorf("%w: the folder of %s: %v", errBadArg, out, err)
 	}
-	var jid [8]byte
-	rand.Read(jid[:])
-	d := &download{started: time.Now(), st: control.Download{Job: hex.EncodeToString(jid[:]), Path: out, Name: m.Name, Size: m.Size, State: "running"}}
-	f.mu.Lock()
-	f.jobs[d.st.Job] = d
-	f.mu.Unlock()
+	d := f.newJob(control.Download{Kind: "get", Path: out, Name: m.Name, Size: m.Size, Type: m.Type, State: "running", File: ref.String()})
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -454,7 +502,16 @@ func (d *daemon) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room
 	if !decode(w, r, &req) {
 		return
 	}
-	ref, m, err := d.rooms.files.send(rm, req.Path, req.Type, req.Caption)
+	if req.Async {
+		job, err := d.rooms.files.sendJob(rm, req.Path, req.Type, req.Caption)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, job.status())
+		return
+	}
+	ref, m, err := d.rooms.files.send(rm, req.Path, req.Type, req.Caption, nil)
 	if err != nil {
 		fail(w, err)
 		return

@@ -35,9 +35,27 @@ func TestFileSendGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sent struct{ ID, Name, Type string }
-	alice.json(&sent, "file", "send", room, src)
-	if sent.Name != "holiday video.mp4" || sent.Type != "video/mp4" {
+	out, stderr, code := hearth(t, "", "file", "send", room, src, "--json", "--home", alice.home)
+	if code != 0 {
+		t.Fatalf("file send: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &sent); err != nil {
+		t.Fatalf("file send: %v: %s", err, out)
+	}
+	if sent.Name != "holiday video.mp4" || sent.Type != "video/mp4" || sent.ID == "" {
 		t.Fatalf("sent %+v", sent)
+	}
+	// Progress, as JSON lines on stderr, ending with the file's id.
+	var last struct {
+		Kind, State, File string
+		Done, Size        int64
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("send progress: %v: %s", err, stderr)
+	}
+	if last.Kind != "send" || last.State != "done" || last.Done != int64(len(data)) || last.Size != int64(len(data)) || last.File != sent.ID {
+		t.Fatalf("last progress line %+v", last)
 	}
 	converge(t, room, 1, alice, bob)
 	var list struct{ Files []struct{ ID, Name string } }

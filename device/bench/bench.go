@@ -43,16 +43,28 @@ type Config struct {
 	// Binary is the hearth executable for the figures that need a daemon
 	// process (memory); empty means this process's own executable.
 	Binary string
+	// Only, if not empty, names the sections to run (see Sections).
+	Only []string
 	// Progress, if set, receives a line as each figure starts.
 	Progress func(string)
 }
 
-// Run measures every figure.
+// Sections are the groups of figures, in the order they run; Config.Only
+// picks some of them.
+var Sections = []string{"catchup", "latency", "memory", "mirror", "files"}
+
+// Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	say := cfg.Progress
 	if say == nil {
 		say = func(string) {}
 	}
+	for _, name := range cfg.Only {
+		if !slices.Contains(Sections, name) {
+			return nil, fmt.Errorf("no bench section %q (there are %s)", name, strings.Join(Sections, ", "))
+		}
+	}
+	want := func(name string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name) }
 	n, lat := 100_000, 300
 	rooms := 100
 	mirrorRoomCount, mirrorPerRoom := 1000, 100
@@ -62,49 +74,40 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		mirrorRoomCount = 100
 		fileSize = 64 << 20
 	}
+	type step struct {
+		section, what string
+		run           func() ([]Figure, error)
+	}
+	steps := []step{
+		{"catchup", fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n),
+			func() ([]Figure, error) { return catchUp(ctx, n) }},
+		{"latency", fmt.Sprintf("latency: %d messages, send to visible at the other peer", lat),
+			func() ([]Figure, error) { return latency(ctx, lat) }},
+		{"memory", fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms),
+			func() ([]Figure, error) { return memory(ctx, cfg.Binary, rooms) }},
+		{"mirror", fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n),
+			func() ([]Figure, error) { return mirrorCatchUp(ctx, n) }},
+		{"mirror", fmt.Sprintf("mirror rooms: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom),
+			func() ([]Figure, error) { return mirrorRooms(ctx, cfg.Binary, mirrorRoomCount, mirrorPerRoom) }},
+		{"files", fmt.Sprintf("file transfer: %d MiB sent and received over libp2p, against a plain stream", fileSize>>20),
+			func() ([]Figure, error) { return transfer(ctx, fileSize) }},
+		{"files", fmt.Sprintf("daemon file transfer: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20),
+			func() ([]Figure, error) { return transferDaemons(ctx, cfg.Binary, fileSize) }},
+	}
 	var out []Figure
-	say(fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n))
-	f, err := catchUp(ctx, n)
-	if err != nil {
-		return out, fmt.Errorf("catch-up: %w", err)
+	for _, st := range steps {
+		if !want(st.section) {
+			continue
+		}
+		say(st.what)
+		f, err := st.run()
+		if err != nil {
+			what, _, _ := strings.Cut(st.what, ":")
+			return out, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, f...)
 	}
-	out = append(out, f...)
-	say(fmt.Sprintf("latency: %d messages, send to visible at the other peer", lat))
-	f, err = latency(ctx, lat)
-	if err != nil {
-		return out, fmt.Errorf("latency: %w", err)
-	}
-	out = append(out, f...)
-	say(fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms))
-	f, err = memory(ctx, cfg.Binary, rooms)
-	if err != nil {
-		return out, fmt.Errorf("memory: %w", err)
-	}
-	out = append(out, f...)
-	say(fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n))
-	f, err = mirrorCatchUp(ctx, n)
-	if err != nil {
-		return out, fmt.Errorf("mirror catch-up: %w", err)
-	}
-	out = append(out, f...)
-	say(fmt.Sprintf("mirror: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom))
-	f, err = mirrorRooms(ctx, cfg.Binary, mirrorRoomCount, mirrorPerRoom)
-	if err != nil {
-		return out, fmt.Errorf("mirror rooms: %w", err)
-	}
-	out = append(out, f...)
-	say(fmt.Sprintf("files: %d MiB sent and received over libp2p, against a plain stream", fileSize>>20))
-	f, err = transfer(ctx, fileSize)
-	if err != nil {
-		return out, fmt.Errorf("file transfer: %w", err)
-	}
-	out = append(out, f...)
-	say(fmt.Sprintf("files: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20))
-	f, err = transferDaemons(ctx, cfg.Binary, fileSize)
-	if err != nil {
-		return out, fmt.Errorf("daemon file transfer: %w", err)
-	}
-	return append(out, f...), nil
+	return out, nil
 }
 
 type member struct {

@@ -43,6 +43,9 @@ func randomFile(path string, size int64) error {
 	return f.Close()
 }
 
+// transferRounds is how many times each transfer runs.
+const transferRounds = 3
+
 func loopbackNode() (*hnet.Node, error) {
 	k, _ := identity.GenerateSigningKey()
 	return hnet.New(hnet.Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
@@ -105,23 +108,6 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 			defer os.RemoveAll(d)
 		}
 	}
-	syscall.Sync()
-	start = time.Now()
-	hs, err := blob.FetchHashes(ctx, b.Host, m, peers)
-	if err != nil {
-		return nil, err
-	}
-	part, err := blob.OpenPartial(filepath.Join(sink, "out.part"), m, hs)
-	if err != nil {
-		return nil, err
-	}
-	err = blob.Fetch(ctx, blob.FetchConfig{Host: b.Host, Peers: peers, Partial: part})
-	part.Close()
-	if err != nil {
-		return nil, err
-	}
-	fileRate := float64(size) / time.Since(start).Seconds()
-
 	// The plain stream: the same bytes, read from the same kind of file
 	// and written to a file, nothing else.
 	const proto = "/hearth-bench/copy/1"
@@ -135,30 +121,67 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 		defer f.Close()
 		io.Copy(s, f)
 	})
-	syscall.Sync()
-	start = time.Now()
-	s, err := b.Host.NewStream(ctx, a.Host.ID(), proto)
-	if err != nil {
-		return nil, err
+	fileOnce := func() (float64, error) {
+		out := filepath.Join(sink, "out.part")
+		defer os.Remove(out)
+		syscall.Sync()
+		start := time.Now()
+		hs, err := blob.FetchHashes(ctx, b.Host, m, peers)
+		if err != nil {
+			return 0, err
+		}
+		part, err := blob.OpenPartial(out, m, hs)
+		if err != nil {
+			return 0, err
+		}
+		err = blob.Fetch(ctx, blob.FetchConfig{Host: b.Host, Peers: peers, Partial: part})
+		part.Close()
+		if err != nil {
+			return 0, err
+		}
+		return float64(size) / time.Since(start).Seconds(), nil
 	}
-	// Free the memory of the first copy before the second.
-	os.Remove(filepath.Join(sink, "out.part"))
-	out, err := os.Create(filepath.Join(sink, "plain.out"))
-	if err != nil {
-		return nil, err
+	plainOnce := func() (float64, error) {
+		path := filepath.Join(sink, "plain.out")
+		defer os.Remove(path)
+		syscall.Sync()
+		start := time.Now()
+		s, err := b.Host.NewStream(ctx, a.Host.ID(), proto)
+		if err != nil {
+			return 0, err
+		}
+		out, err := os.Create(path)
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(out, s)
+		out.Sync()
+		out.Close()
+		if err != nil || n != size {
+			return 0, fmt.Errorf("plain stream: %d of %d bytes: %v", n, size, err)
+		}
+		return float64(size) / time.Since(start).Seconds(), nil
 	}
-	n, err := io.Copy(out, s)
-	out.Sync()
-	out.Close()
-	if err != nil || n != size {
-		return nil, fmt.Errorf("plain stream: %d of %d bytes: %v", n, size, err)
+	// Rounds, in turn, keeping each one's best: the first writes into
+	// memory (tmpfs, page cache) a virtual machine has never touched pay
+	// for it, and whichever ran first would look slower.
+	var fileRate, plainRate float64
+	for range transferRounds {
+		r, err := plainOnce()
+		if err != nil {
+			return nil, err
+		}
+		plainRate = max(plainRate, r)
+		if r, err = fileOnce(); err != nil {
+			return nil, err
+		}
+		fileRate = max(fileRate, r)
 	}
-	plainRate := float64(size) / time.Since(start).Seconds()
 	mib := float64(size) / (1 << 20)
 	return []Figure{
 		{Name: "file send (read, encrypt, store)", Value: float64(size) / encrypt.Seconds() / 1e6, Unit: "MB/s", Note: fmt.Sprintf("%.0f MiB, chunk store on disk", mib)},
 		{Name: "file transfer", Value: fileRate / 1e6, Unit: "MB/s", Note: fmt.Sprintf("%.0f MiB over libp2p TCP on loopback: fetched, verified, decrypted, written", mib)},
-		{Name: "plain libp2p stream", Value: plainRate / 1e6, Unit: "MB/s", Note: "the same bytes, file to file, same run (both received into tmpfs when there is one)"},
+		{Name: "plain libp2p stream", Value: plainRate / 1e6, Unit: "MB/s", Note: fmt.Sprintf("the same bytes, file to file, same run (into tmpfs when there is one); best of %d rounds each, in turn", transferRounds)},
 		{Name: "file transfer / plain stream", Value: fileRate / plainRate, Unit: "ratio", Note: "goal ≥ 0.8"},
 	}, nil
 }

@@ -92,6 +92,7 @@ type options struct {
 	noMDNS         bool
 	public         bool
 	quick          bool
+	benchOnly      []string
 	mirror         bool
 	mirrorOwners   multiFlag
 	mirrorBudget   string

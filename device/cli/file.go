@@ -19,9 +19,11 @@ func fileCommands() *command {
 		{name: "send", args: "ROOM PATH", nargs: 2, flags: fileSendFlags, summary: "send a file into a room; prints its id", run: runFileSend,
 			long: `Send a file into a room. The daemon reads it once, encrypting it into chunks
 in its chunk store, and writes its manifest (name, size, type, key) into the
-room at once; members fetch the chunks from this device, from each other and
-from the room's mirrors. The bytes are never recompressed: a member receives
-exactly this file. The daemon must be able to read PATH.`},
+room as soon as that is done; members fetch the chunks from this device, from
+each other and from the room's mirrors. The bytes are never recompressed: a
+member receives exactly this file. The daemon must be able to read PATH. On a
+terminal it shows the encryption's progress; with --json it writes progress
+as JSON lines on stderr and the result on stdout.`},
 		{name: "list", args: "ROOM", nargs: 1, summary: "list a room's files", run: runFileList},
 		{name: "get", args: "ROOM FILE", nargs: 2, flags: fileGetFlags, summary: "receive a file (resumes if interrupted)", run: runFileGet,
 			long: `Receive a file of a room (FILE is its id, as 'hearth file list' prints). The
@@ -60,16 +62,51 @@ func runFileSend(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !r.json {
-		fmt.Fprintf(r.env.Stderr, "encrypting %s...\n", filepath.Base(path))
-	}
-	out, err := c.SendFile(ctx, args[0], control.FileSend{Path: path, Type: r.opts.mediaType, Caption: r.opts.caption})
+	dl, err := c.StartSendFile(ctx, args[0], control.FileSend{Path: path, Type: r.opts.mediaType, Caption: r.opts.caption})
 	if err != nil {
 		return err
 	}
+	if dl, err = follow(ctx, r, c, dl); err != nil {
+		return err
+	}
+	if dl.State == "failed" {
+		return errors.New(dl.Error)
+	}
+	out := control.FileSent{ID: dl.File, Name: dl.Name, Size: dl.Size, Type: dl.Type}
 	return r.emit(out, func(w io.Writer) {
 		fmt.Fprintf(w, "%s\n%s sent (%s, %s)\n", out.ID, out.Name, human(out.Size), orDash(out.Type))
 	})
+}
+
+// follow polls a transfer job until it ends, with a progress bar on a
+// terminal or JSON lines on stderr with --json.
+func follow(ctx context.Context, r *runner, c *control.Client, dl *control.Download) (*control.Download, error) {
+	bar := isTerminal(r.env.Stderr) && !r.json
+	enc := json.NewEncoder(r.env.Stderr)
+	var err error
+	for dl.State == "running" {
+		select {
+		case <-ctx.Done():
+			if dl.Kind == "send" {
+				return nil, fmt.Errorf("stopped following; the daemon goes on encrypting %s and sends it when done", dl.Path)
+			}
+			return nil, fmt.Errorf("stopped; the daemon keeps fetching %s (run the command again to follow it)", dl.Path)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if dl, err = c.Download(ctx, dl.Job); err != nil {
+			return nil, err
+		}
+		switch {
+		case r.json:
+			enc.Encode(dl)
+		case bar:
+			fmt.Fprintf(r.env.Stderr, "\r%s", progressLine(dl))
+		}
+	}
+	if bar {
+		fmt.Fprintln(r.env.Stderr)
+	}
+	return dl, nil
 }
 
 func runFileList(ctx context.Context, r *runner, args []string) error {
@@ -112,26 +149,8 @@ func runFileGet(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	bar := isTerminal(r.env.Stderr) && !r.json
-	enc := json.NewEncoder(r.env.Stderr)
-	for dl.State == "running" {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("stopped; the daemon keeps fetching %s (run the command again to follow it)", dl.Path)
-		case <-time.After(200 * time.Millisecond):
-		}
-		if dl, err = c.Download(ctx, dl.Job); err != nil {
-			return err
-		}
-		switch {
-		case r.json:
-			enc.Encode(dl)
-		case bar:
-			fmt.Fprintf(r.env.Stderr, "\r%s", progressLine(dl))
-		}
-	}
-	if bar {
-		fmt.Fprintln(r.env.Stderr)
+	if dl, err = follow(ctx, r, c, dl); err != nil {
+		return err
 	}
 	if dl.State == "failed" {
 		return errors.New(dl.Error + " (what was verified is kept: run the same command again to resume)")
@@ -158,6 +177,9 @@ func progressLine(d *control.Download) string {
 	eta := "--"
 	if d.Rate > 0 {
 		eta = (time.Duration(float64(d.Size-d.Done)/d.Rate) * time.Second).Round(time.Second).String()
+	}
+	if d.Kind == "send" {
+		return fmt.Sprintf("encrypting [%s] %5.1f%%  %s / %s  %s/s  ETA %s   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta)
 	}
 	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  ETA %s  %d source(s)   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta, d.Sources)
 }

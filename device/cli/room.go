@@ -299,11 +299,19 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 
 func benchFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.quick, "quick", false, "smaller workloads: about a minute")
+	fs.Func("only", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ", "), func(v string) error {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				o.benchOnly = append(o.benchOnly, s)
+			}
+		}
+		return nil
+	})
 }
 
 func runBench(ctx context.Context, r *runner, _ []string) error {
 	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
-	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Progress: progress})
+	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Only: r.opts.benchOnly, Progress: progress})
 	if err != nil {
 		return err
 	}

@@ -265,6 +265,9 @@ type FileSend struct {
 	Path    string `json:"path"`              // absolute
 	Type    string `json:"type,omitempty"`    // media type; empty: from the extension
 	Caption string `json:"caption,omitempty"` // text shown with it
+	// Async answers at once (202) with a job to follow at
+	// RouteDownloads/{job}, instead of when the file is encrypted.
+	Async bool `json:"async,omitempty"`
 }
 
 // FileSent answers it.
@@ -302,6 +305,9 @@ type FileGet struct {
 // Download is a download's state.
 type Download struct {
 	Job     string  `json:"job"`
+	Kind    string  `json:"kind"`           // get (a download) or send (encrypting a file to send)
+	File    string  `json:"file,omitempty"` // the file message; a send has it once done
+	Type    string  `json:"type,omitempty"` // media type (a send has it once done)
 	Path    string  `json:"path"`
 	Name    string  `json:"name"`
 	Size    int64   `json:"size"`
@@ -316,6 +322,15 @@ type Download struct {
 // SendFile sends a file into a room.
 func (c *Client) SendFile(ctx context.Context, room string, req FileSend) (*FileSent, error) {
 	var out FileSent
+	req.Async = false
+	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
+}
+
+// StartSendFile sends a file into a room as a job (Download) to follow
+// with Download.
+func (c *Client) StartSendFile(ctx context.Context, room string, req FileSend) (*Download, error) {
+	var out Download
+	req.Async = true
 	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
 }
 
