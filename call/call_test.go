@@ -1,0 +1,428 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/leaktest"
+	"github.com/hearthp2p/hearth/internal/wire"
+)
+
+func TestMain(m *testing.M) { leaktest.Main(m) }
+
+var testRoom = [16]byte{1, 2, 3}
+
+// device is a call manager on a real libp2p host on loopback.
+type device struct {
+	t    *testing.T
+	name string
+	h    host.Host
+	m    *Manager
+
+	mu      sync.Mutex
+	changes []Status
+	allow   func(peer.ID) bool
+}
+
+func newDevice(t *testing.T, name string, ring time.Duration, record string) *device {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &device{t: t, name: name, h: h}
+	d.m = New(Config{
+		Host: h,
+		Authorize: func(p peer.ID, room [16]byte) (Party, error) {
+			d.mu.Lock()
+			allow := d.allow
+			d.mu.Unlock()
+			if room != testRoom || (allow != nil && !allow(p)) {
+				return Party{}, errors.New("not a member")
+			}
+			return Party{Identity: "id-" + p.ShortString(), Name: "dev-" + p.ShortString(), Device: p.String()}, nil
+		},
+		Endpoint: PeerEndpoints(PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }, RecordDir: record,
+			Source: Synthetic{Width: 320, Height: 240, FPS: 30, Bitrate: 500_000}}),
+		OnChange: func(s Status) {
+			d.mu.Lock()
+			d.changes = append(d.changes, s)
+			d.mu.Unlock()
+		},
+		RingTimeout: ring,
+	})
+	t.Cleanup(func() {
+		d.m.Close()
+		h.Close()
+	})
+	return d
+}
+
+func (d *device) connect(others ...*device) []peer.ID {
+	var ids []peer.ID
+	for _, o := range others {
+		if err := d.h.Connect(context.Background(), peer.AddrInfo{ID: o.h.ID(), Addrs: o.h.Addrs()}); err != nil {
+			d.t.Fatal(err)
+		}
+		ids = append(ids, o.h.ID())
+	}
+	return ids
+}
+
+// wait waits until cond holds of the device's call of id (any call if
+// id is zero).
+func (d *device) wait(what string, cond func(Status) bool) Status {
+	d.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, s := range d.m.Calls() {
+			if cond(s) {
+				return s
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.t.Fatalf("%s: no call %s; calls: %+v", d.name, what, d.m.Calls())
+	return Status{}
+}
+
+func state(st string) func(Status) bool { return func(s Status) bool { return s.State == st } }
+
+func (d *device) incoming() *Call {
+	d.t.Helper()
+	s := d.wait("ringing", state(StateRinging))
+	id, _ := ParseID(s.ID)
+	c, ok := d.m.Get(id)
+	if !ok {
+		d.t.Fatal("the ringing call is gone")
+	}
+	return c
+}
+
+// TestCallMediaBothWays: a call rings, is answered, and media flows both
+// ways (video and audio with the codecs, stamps over the data channel
+// without); the receiver reads the frame numbers back, finds no long gap
+// and measures latency. Hanging up from either side ends both, records
+// close, and nothing is left running (TestMain checks goroutines).
+func TestCallMediaBothWays(t *testing.T) {
+	for _, hangupBy := range []string{"caller", "callee"} {
+		t.Run("hangup by "+hangupBy, func(t *testing.T) {
+			fdsBefore := openFiles(t)
+			rec := t.TempDir()
+			alice, bob := newDevice(t, "alice", 10*time.Second, ""), newDevice(t, "bob", 10*time.Second, rec)
+			ids := alice.connect(bob)
+			c, err := alice.m.Place(context.Background(), testRoom, ids, Audio|Video)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := bob.incoming()
+			if in.Status().Peer == nil || !strings.HasPrefix(in.Status().Peer.Identity, "id-") {
+				t.Fatalf("the callee does not know the caller: %+v", in.Status())
+			}
+			if err := in.Answer(Audio | Video); err != nil {
+				t.Fatal(err)
+			}
+			alice.wait("active", state(StateActive))
+			bob.wait("active", state(StateActive))
+			// Two seconds of media.
+			enough := func(s Status) bool {
+				return s.Stats != nil && s.Stats.VideoFrames >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPackets >= 50)
+			}
+			as := alice.wait("with media from bob", enough)
+			bs := bob.wait("with media from alice", enough)
+			for _, s := range []Status{as, bs} {
+				if s.Stats.FrameGaps > 10 {
+					t.Errorf("%d frames missing of %d: %+v", s.Stats.FrameGaps, s.Stats.VideoFrames, s.Stats)
+				}
+				if s.Stats.LatencyP50 <= 0 || s.Stats.LatencyP50 > 1000 {
+					t.Errorf("latency p50 %.1f ms", s.Stats.LatencyP50)
+				}
+				if !strings.Contains(s.Stats.Path, "host") {
+					t.Errorf("path %q", s.Stats.Path)
+				}
+				t.Logf("%s: %d frames, %d gaps, %d audio packets, latency p50 %.1f ms p99 %.1f ms, first frame %.0f ms after the answer, path %s",
+					s.Direction, s.Stats.VideoFrames, s.Stats.FrameGaps, s.Stats.AudioPackets, s.Stats.LatencyP50, s.Stats.LatencyP99, s.Stats.FirstFrameMs, s.Stats.Path)
+			}
+			if hangupBy == "caller" {
+				c.Hangup("")
+			} else {
+				in.Hangup("")
+			}
+			ea := alice.wait("ended", state(StateEnded))
+			eb := bob.wait("ended", state(StateEnded))
+			wantA, wantB := EndHungUp, EndRemoteHung
+			if hangupBy == "callee" {
+				wantA, wantB = EndRemoteHung, EndHungUp
+			}
+			if ea.Reason != wantA || eb.Reason != wantB {
+				t.Fatalf("reasons %q and %q", ea.Reason, eb.Reason)
+			}
+			if ea.Duration() <= 0 || ea.Stats == nil || ea.Stats.VideoFrames == 0 {
+				t.Fatalf("ended call %+v", ea)
+			}
+			// The recording: files with what bob received.
+			if len(Codecs()) > 0 {
+				dirs, _ := os.ReadDir(rec)
+				if len(dirs) != 1 {
+					t.Fatalf("recordings: %v", dirs)
+				}
+				for _, name := range []string{"video.ivf", "audio.ogg"} {
+					fi, err := os.Stat(filepath.Join(rec, dirs[0].Name(), name))
+					if err != nil || fi.Size() < 2_000 {
+						t.Fatalf("recording %s: %v", name, err)
+					}
+				}
+			}
+			alice.m.Close()
+			bob.m.Close()
+			if after := openFiles(t); after > fdsBefore+4 {
+				t.Errorf("open files: %d before, %d after", fdsBefore, after)
+			}
+		})
+	}
+}
+
+func openFiles(t *testing.T) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	// Hosts close in the cleanup: count after a moment for sockets.
+	runtime.GC()
+	return len(fds)
+}
+
+// TestRingFanOut: three devices of two members are rung at once; the
+// first to answer gets the call and the others stop ringing. Then
+// nobody answers: a missed call everywhere. Then everyone declines.
+func TestRingFanOut(t *testing.T) {
+	caller := newDevice(t, "door", 2*time.Second, "")
+	b1, b2, c1 := newDevice(t, "bob-phone", 2*time.Second, ""), newDevice(t, "bob-laptop", 2*time.Second, ""), newDevice(t, "carol", 2*time.Second, "")
+	ids := caller.connect(b1, b2, c1)
+
+	call, err := caller.m.Place(context.Background(), testRoom, ids, Audio|Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2, r3 := b1.incoming(), b2.incoming(), c1.incoming()
+	if err := r2.Answer(Audio); err != nil {
+		t.Fatal(err)
+	}
+	caller.wait("active", state(StateActive))
+	for _, d := range []*device{b1, c1} {
+		if s := d.wait("ended elsewhere", state(StateEnded)); s.Reason != EndElsewhere {
+			t.Fatalf("%s: %q", d.name, s.Reason)
+		}
+	}
+	if err := r1.Answer(Audio); err == nil {
+		t.Fatal("a call answered elsewhere could still be answered")
+	}
+	_ = r3
+	if got := call.Status().Peer; got == nil || got.Device != b2.h.ID().String() {
+		t.Fatalf("answered by %+v", got)
+	}
+	// A second call while in one: busy.
+	other := newDevice(t, "other", 2*time.Second, "")
+	oid := other.connect(b2)
+	if c, err := other.m.Place(context.Background(), testRoom, oid, Audio); err != nil {
+		t.Fatal(err)
+	} else if s := other.wait("busy", state(StateEnded)); s.Reason != EndBusy {
+		t.Fatalf("a call to a device in a call: %q (%v)", s.Reason, c.Status())
+	}
+	call.Hangup("")
+	b2.wait("ended", func(s Status) bool { return s.ID == call.ID.String() && s.State == StateEnded })
+
+	// Nobody answers.
+	missed, err := caller.m.Place(context.Background(), testRoom, ids, Audio|Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-missed.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an unanswered call never ended")
+	}
+	if s := missed.Status(); s.Reason != EndMissed {
+		t.Fatalf("unanswered: %q", s.Reason)
+	}
+	for _, d := range []*device{b1, b2, c1} {
+		d.wait("no longer ringing", func(s Status) bool { return s.ID == missed.ID.String() && s.State == StateEnded })
+	}
+
+	// Everyone declines.
+	declined, err := caller.m.Place(context.Background(), testRoom, ids, Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{b1, b2, c1} {
+		d.wait("ringing again", func(s Status) bool { return s.ID == declined.ID.String() && s.State == StateRinging })
+		c, _ := d.m.Get(declined.ID)
+		c.Hangup("not now")
+	}
+	<-declined.Ended()
+	if s := declined.Status(); s.Reason != EndDeclined {
+		t.Fatalf("declined: %q", s.Reason)
+	}
+}
+
+// TestRingRefused: a ring from a non-member is declined and never rings;
+// garbage on the stream, a stream that starts with anything but a ring,
+// and a flood of rings are refused without harm.
+func TestRingRefused(t *testing.T) {
+	alice, mallory := newDevice(t, "alice", 2*time.Second, ""), newDevice(t, "mallory", 2*time.Second, "")
+	alice.mu.Lock()
+	alice.allow = func(p peer.ID) bool { return p != mallory.h.ID() }
+	alice.mu.Unlock()
+	ids := mallory.connect(alice)
+	c, err := mallory.m.Place(context.Background(), testRoom, ids, Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.Ended()
+	if s := c.Status(); s.Reason != EndDeclined {
+		t.Fatalf("a non-member's call: %q", s.Reason)
+	}
+	if n := len(alice.m.Calls()); n != 0 {
+		t.Fatalf("a non-member's call rang: %+v", alice.m.Calls())
+	}
+
+	send := func(b []byte) error {
+		st, err := mallory.h.NewStream(context.Background(), alice.h.ID(), Protocol)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := wire.WriteMsg(st, b); err != nil {
+			return err
+		}
+		st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = st.Read(make([]byte, 1))
+		return err
+	}
+	for _, b := range [][]byte{
+		[]byte("garbage"),
+		mustMarshal(t, Signal{Kind: Offer, Call: NewID(), SDP: "v=0"}),
+		mustMarshal(t, Signal{Kind: Hangup, Call: NewID()}),
+	} {
+		if err := send(b); err == nil {
+			t.Fatalf("%q was answered", b)
+		}
+	}
+	// A flood: at most ringsPerMinute are read, the rest reset at once.
+	refused := 0
+	for range ringsPerMinute + 10 {
+		st, err := mallory.h.NewStream(context.Background(), alice.h.ID(), Protocol)
+		if err != nil {
+			refused++
+			continue
+		}
+		wire.WriteMsg(st, mustMarshal(t, Signal{Kind: Ring, Call: NewID(), Room: [16]byte{9}}))
+		st.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b := make([]byte, 64)
+		if _, err := st.Read(b); err != nil {
+			refused++
+		}
+		st.Close()
+	}
+	if refused < 10 {
+		t.Fatalf("only %d of %d flooding rings refused", refused, ringsPerMinute+10)
+	}
+	if n := len(alice.m.Calls()); n != 0 {
+		t.Fatalf("garbage made calls: %+v", alice.m.Calls())
+	}
+}
+
+func mustMarshal(t *testing.T, s Signal) []byte {
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSignalRoundTrip(t *testing.T) {
+	for _, s := range []Signal{
+		{Kind: Ring, Call: NewID(), Room: testRoom, Media: Audio | Video},
+		{Kind: Accept, Call: NewID(), Media: Audio},
+		{Kind: Decline, Call: NewID(), Reason: "busy cooking"},
+		{Kind: Offer, Call: NewID(), SDP: "v=0\r\n"},
+		{Kind: Candidate, Call: NewID(), Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", Mid: "0", MLine: 3},
+		{Kind: Hangup, Call: NewID()},
+	} {
+		b := mustMarshal(t, s)
+		var got Signal
+		if err := got.UnmarshalBinary(b); err != nil || got != s {
+			t.Fatalf("%v: %+v %v", s.Kind, got, err)
+		}
+	}
+	bad := []Signal{
+		{Kind: 0},
+		{Kind: 42},
+		{Kind: Ring, Media: 8},
+		{Kind: Offer},
+		{Kind: Offer, SDP: strings.Repeat("x", MaxSDP+1)},
+		{Kind: Decline, Reason: strings.Repeat("x", MaxReason+1)},
+	}
+	for _, s := range bad {
+		if _, err := s.MarshalBinary(); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%+v: %v", s, err)
+		}
+	}
+}
+
+func TestCheckCandidate(t *testing.T) {
+	for line, ok := range map[string]bool{
+		"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host":                           true,
+		"candidate:1 1 udp 2130706431 192.168.1.7 5000 typ host":                         true,
+		"candidate:1 1 udp 1694498815 203.0.113.9 41000 typ srflx raddr 0.0.0.0 rport 0": true,
+		"candidate:1 1 udp 2130706431 0.0.0.0 5000 typ host":                             false,
+		"candidate:1 1 udp 2130706431 224.0.0.251 5353 typ host":                         false,
+		"candidate:1 1 udp 2130706431 255.255.255.255 5000 typ host":                     false,
+		"candidate:1 1 udp 2130706431 abcd.local 5000 typ host":                          false,
+		"candidate:1 1 udp 2130706431 127.0.0.1 0 typ host":                              false,
+		"nonsense": false,
+	} {
+		if err := CheckCandidate(line); (err == nil) != ok {
+			t.Errorf("%s: %v", line, err)
+		}
+	}
+}
+
+func FuzzSignal(f *testing.F) {
+	for _, s := range []Signal{
+		{Kind: Ring, Call: ID{1}, Room: testRoom, Media: Audio | Video},
+		{Kind: Candidate, Call: ID{2}, Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", Mid: "0"},
+		{Kind: Offer, Call: ID{3}, SDP: "v=0"},
+	} {
+		b, _ := s.MarshalBinary()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Signal
+		if s.UnmarshalBinary(b) != nil {
+			return
+		}
+		b2, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatalf("a decoded signal does not encode: %v", err)
+		}
+		var s2 Signal
+		if err := s2.UnmarshalBinary(b2); err != nil || s2 != s {
+			t.Fatal("round trip")
+		}
+		_ = fmt.Sprint(s.Kind)
+	})
+}

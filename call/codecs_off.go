@@ -1,0 +1,23 @@
+//go:build !codecs || !cgo
+
+package call
+
+import (
+	"errors"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// A build without the cgo codecs: calls connect and carry stamps over
+// the data channel, but no audio or video.
+var codecNames []string
+
+func registerCodecs(me *webrtc.MediaEngine) error { return me.RegisterDefaultCodecs() }
+
+var errNoCodecs = errors.New("built without the media codecs (build tag codecs)")
+
+func newPatternStream(w, h, fps, bitrate int) (Stream, error) { return nil, nil }
+
+func newToneStream() (Stream, error) { return nil, nil }
+
+func newVideoDecoder() (videoDecoder, error) { return nil, errNoCodecs }

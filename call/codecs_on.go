@@ -1,0 +1,152 @@
+//go:build codecs && cgo
+
+package call
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"io"
+	"math"
+	"time"
+
+	"github.com/pion/mediadevices/pkg/codec"
+	"github.com/pion/mediadevices/pkg/codec/opus"
+	"github.com/pion/mediadevices/pkg/codec/vpx"
+	"github.com/pion/mediadevices/pkg/io/audio"
+	"github.com/pion/mediadevices/pkg/io/video"
+	"github.com/pion/mediadevices/pkg/prop"
+	"github.com/pion/mediadevices/pkg/wave"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/hearthp2p/hearth/internal/version"
+)
+
+// The codecs of this build: libvpx (VP8) and libopus through cgo.
+var codecNames = []string{"vp8", "opus"}
+
+func init() {
+	for _, c := range codecNames {
+		version.RegisterCodec(c)
+	}
+}
+
+func registerCodecs(me *webrtc.MediaEngine) error { return me.RegisterDefaultCodecs() }
+
+// encoded paces an encoder that pulls its input, one frame per period.
+type encoded struct {
+	enc    codec.ReadCloser
+	cap    webrtc.RTPCodecCapability
+	period time.Duration
+	next   time.Time
+}
+
+func (e *encoded) Codec() webrtc.RTPCodecCapability { return e.cap }
+
+func (e *encoded) Read() (media.Sample, error) {
+	if d := time.Until(e.next); d > 0 {
+		time.Sleep(d)
+	}
+	e.next = e.next.Add(e.period)
+	if behind := time.Since(e.next); behind > time.Second {
+		e.next = time.Now() // a stall: do not burst to catch up
+	}
+	b, release, err := e.enc.Read()
+	if err != nil {
+		return media.Sample{}, err
+	}
+	data := bytes.Clone(b)
+	release()
+	return media.Sample{Data: data, Duration: e.period}, nil
+}
+
+func (e *encoded) Close() error { return e.enc.Close() }
+
+func newPatternStream(w, h, fps, bitrate int) (Stream, error) {
+	pattern := &TestPattern{W: w, H: h}
+	r := video.ReaderFunc(func() (image.Image, func(), error) {
+		return pattern.Next(time.Now()), func() {}, nil
+	})
+	params, err := vpx.NewVP8Params()
+	if err != nil {
+		return nil, err
+	}
+	params.BitRate = bitrate
+	params.KeyFrameInterval = 2 * fps
+	params.Deadline = time.Millisecond // real time
+	params.RateControlEndUsage = vpx.RateControlCBR
+	enc, err := params.BuildVideoEncoder(r, prop.Media{Video: prop.Video{Width: w, Height: h, FrameRate: float32(fps), FrameFormat: "I420"}})
+	if err != nil {
+		return nil, err
+	}
+	return &encoded{enc: enc, cap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		period: time.Second / time.Duration(fps), next: time.Now()}, nil
+}
+
+const toneRate, toneChunk = 48000, 960 // 20 ms
+
+func newToneStream() (Stream, error) {
+	var phase float64
+	r := audio.ReaderFunc(func() (wave.Audio, func(), error) {
+		a := wave.NewInt16Interleaved(wave.ChunkInfo{Len: toneChunk, Channels: 1, SamplingRate: toneRate})
+		for i := range toneChunk {
+			a.SetInt16(i, 0, wave.Int16Sample(8000*math.Sin(phase)))
+			phase += 2 * math.Pi * 440 / toneRate
+		}
+		return a, func() {}, nil
+	})
+	params, err := opus.NewParams()
+	if err != nil {
+		return nil, err
+	}
+	params.BitRate = 32000
+	enc, err := params.BuildAudioEncoder(r, prop.Media{Audio: prop.Audio{SampleRate: toneRate, ChannelCount: 1, Latency: 20 * time.Millisecond}})
+	if err != nil {
+		return nil, err
+	}
+	return &encoded{enc: enc, cap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		period: 20 * time.Millisecond, next: time.Now()}, nil
+}
+
+// vp8Decoder feeds libvpx one frame per Read.
+type vp8Decoder struct {
+	dec codec.VideoDecoder
+	in  frameFeed
+}
+
+type frameFeed struct{ frame []byte }
+
+func (f *frameFeed) Read(b []byte) (int, error) {
+	if f.frame == nil {
+		return 0, io.EOF
+	}
+	if len(f.frame) > len(b) {
+		return 0, errors.New("a frame over the decoder's buffer")
+	}
+	n := copy(b, f.frame)
+	f.frame = nil
+	return n, nil
+}
+
+func newVideoDecoder() (videoDecoder, error) {
+	d := &vp8Decoder{}
+	dec, err := vpx.NewDecoder(&d.in, prop.Media{})
+	if err != nil {
+		return nil, err
+	}
+	d.dec = dec
+	return d, nil
+}
+
+func (d *vp8Decoder) Decode(frame []byte) (image.Image, error) {
+	d.in.frame = frame
+	img, release, err := d.dec.Read()
+	if err != nil {
+		return nil, err
+	}
+	release()
+	return img, nil
+}
+
+func (d *vp8Decoder) Close() error { return d.dec.Close() }

@@ -1,0 +1,448 @@
+package call
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+)
+
+// Place rings every target device of a room at once. The first to accept
+// gets the call; the others are told it was answered elsewhere. Nobody
+// answering within the ring timeout makes it a missed call.
+func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, media Media) (*Call, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("nobody else in the room to call")
+	}
+	c, err := m.newCall(NewID(), room, Outgoing, media)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.st.Rung = len(targets)
+	c.mu.Unlock()
+	m.log.Info("calling", slog.String("call", c.ID.String()), slog.Int("devices", len(targets)))
+	var dialing sync.WaitGroup
+	var reached int
+	var rmu sync.Mutex
+	for _, p := range targets {
+		dialing.Add(1)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			l, err := m.ring(c, p)
+			if err == nil {
+				rmu.Lock()
+				reached++
+				rmu.Unlock()
+			} else {
+				m.log.Debug("a device could not be rung", logattr.Peer(p.String()), logattr.Err(err))
+			}
+			dialing.Done()
+			if l != nil {
+				c.outgoingLoop(l)
+			}
+		}()
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		dialing.Wait()
+		if reached == 0 {
+			c.end(EndMissed, errors.New("no device of the room could be reached"), nil)
+			return
+		}
+		t := time.NewTimer(m.cfg.RingTimeout)
+		defer t.Stop()
+		select {
+		case <-c.ended:
+		case <-t.C:
+			c.mu.Lock()
+			ringing := c.st.State == StateRinging
+			c.mu.Unlock()
+			if ringing {
+				c.end(EndMissed, nil, &Signal{Kind: Elsewhere, Call: c.ID})
+			}
+		}
+	}()
+	c.changed()
+	return c, nil
+}
+
+// ring opens the signaling stream to one device and rings it.
+func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
+	party, err := m.cfg.Authorize(p, c.Room)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.ended:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if m.cfg.Reach != nil {
+		if err := m.cfg.Reach(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	st, err := m.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "hearth call"), p, Protocol)
+	if err != nil {
+		return nil, err
+	}
+	l := &leg{p: p, party: party, st: st, r: bufio.NewReader(st)}
+	c.mu.Lock()
+	if c.st.State != StateRinging {
+		c.mu.Unlock()
+		st.Reset()
+		return nil, errors.New("the call stopped ringing")
+	}
+	c.legs[p] = l
+	c.mu.Unlock()
+	if err := l.send(Signal{Kind: Ring, Call: c.ID, Room: c.Room, Media: c.Media}); err != nil {
+		c.mu.Lock()
+		delete(c.legs, p)
+		c.mu.Unlock()
+		st.Reset()
+		return nil, err
+	}
+	return l, nil
+}
+
+// outgoingLoop reads one rung device's signals until the call ends or
+// the leg is done.
+func (c *Call) outgoingLoop(l *leg) {
+	for {
+		s, err := l.recv()
+		if err != nil {
+			c.legGone(l, err)
+			return
+		}
+		if s.Call != c.ID {
+			c.legGone(l, fmt.Errorf("a signal for another call"))
+			return
+		}
+		if !c.outgoingSignal(l, s) {
+			return
+		}
+	}
+}
+
+// outgoingSignal handles one signal; false means stop reading the leg.
+func (c *Call) outgoingSignal(l *leg, s Signal) bool {
+	c.mu.Lock()
+	state, answered := c.st.State, c.answered
+	c.mu.Unlock()
+	if state == StateEnded {
+		return false
+	}
+	switch s.Kind {
+	case Accept:
+		if answered != nil {
+			l.send(Signal{Kind: Elsewhere, Call: c.ID})
+			c.dropLeg(l)
+			return false
+		}
+		c.mu.Lock()
+		c.answered = l
+		c.st.State, c.st.Answered = StateConnecting, time.Now()
+		party := l.party
+		c.st.Peer = &party
+		var others []*leg
+		for p, o := range c.legs {
+			if o != l {
+				others = append(others, o)
+				delete(c.legs, p)
+			}
+		}
+		c.mu.Unlock()
+		for _, o := range others {
+			o.send(Signal{Kind: Elsewhere, Call: c.ID})
+			o.done.Store(true)
+			o.st.Close()
+		}
+		c.m.log.Info("call answered", slog.String("call", c.ID.String()), slog.String("by", party.Identity), slog.String("device", party.Name))
+		c.changed()
+		if err := c.startMedia(l); err != nil {
+			c.end(EndFailed, err, &Signal{Kind: Hangup, Call: c.ID, Reason: "the media could not start"})
+			return false
+		}
+		offer, err := c.endpoint().Offer(context.Background())
+		if err == nil {
+			err = l.send(Signal{Kind: Offer, Call: c.ID, SDP: offer})
+		}
+		if err != nil {
+			c.end(EndFailed, err, &Signal{Kind: Hangup, Call: c.ID, Reason: "the offer failed"})
+			return false
+		}
+	case Decline, Busy:
+		if answered != nil {
+			return answered == l // a late no from a leg already dropped
+		}
+		l.done.Store(true)
+		c.m.log.Info("a rung device said no", slog.String("call", c.ID.String()), slog.String("how", s.Kind.String()), slog.String("reason", s.Reason))
+		c.dropLeg(l)
+		c.noneLeft(s.Kind)
+		return false
+	case Answer, Candidate, Hangup:
+		if answered != l {
+			c.m.log.Debug("a signal from a device that did not answer", slog.String("kind", s.Kind.String()))
+			return true
+		}
+		return c.mediaSignal(l, s)
+	default:
+		c.m.log.Debug("an unexpected signal", slog.String("kind", s.Kind.String()))
+	}
+	return true
+}
+
+// mediaSignal handles the signals of the answered leg, on both sides.
+func (c *Call) mediaSignal(l *leg, s Signal) bool {
+	ep := c.endpoint()
+	switch s.Kind {
+	case Hangup:
+		l.done.Store(true)
+		c.end(EndRemoteHung, nil, nil)
+		return false
+	case Candidate:
+		if ep != nil {
+			if err := ep.AddCandidate(s); err != nil {
+				c.m.log.Debug("a remote candidate refused", logattr.Err(err))
+			}
+		}
+	case Answer:
+		if ep == nil {
+			return false
+		}
+		if err := ep.TakeAnswer(s.SDP); err != nil {
+			c.end(EndFailed, fmt.Errorf("the answer: %w", err), &Signal{Kind: Hangup, Call: c.ID, Reason: "a bad answer"})
+			return false
+		}
+	case Offer:
+		if ep == nil {
+			return false
+		}
+		answer, err := ep.TakeOffer(context.Background(), s.SDP)
+		if err == nil {
+			err = l.send(Signal{Kind: Answer, Call: c.ID, SDP: answer})
+		}
+		if err != nil {
+			c.end(EndFailed, fmt.Errorf("the offer: %w", err), &Signal{Kind: Hangup, Call: c.ID, Reason: "a bad offer"})
+			return false
+		}
+	}
+	return true
+}
+
+// dropLeg forgets a leg that will not take the call.
+func (c *Call) dropLeg(l *leg) {
+	c.mu.Lock()
+	if c.legs[l.p] == l {
+		delete(c.legs, l.p)
+	}
+	c.mu.Unlock()
+	l.st.Close()
+}
+
+// noneLeft ends a ringing call whose every leg said no.
+func (c *Call) noneLeft(last Kind) {
+	c.mu.Lock()
+	left := len(c.legs)
+	ringing := c.st.State == StateRinging
+	c.mu.Unlock()
+	if ringing && left == 0 {
+		reason := EndDeclined
+		if last == Busy {
+			reason = EndBusy
+		}
+		c.end(reason, nil, nil)
+	}
+}
+
+// legGone handles a leg's stream ending.
+func (c *Call) legGone(l *leg, err error) {
+	c.mu.Lock()
+	answered := c.answered == l
+	state := c.st.State
+	c.mu.Unlock()
+	if state == StateEnded {
+		return
+	}
+	if answered || c.Direction == Incoming {
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		reason := EndRemoteHung
+		if state == StateRinging {
+			reason = EndMissed
+		}
+		l.done.Store(true)
+		c.end(reason, err, nil)
+		return
+	}
+	l.done.Store(true)
+	c.dropLeg(l)
+	c.noneLeft(Decline)
+}
+
+// handle takes an incoming signaling stream: a ring from a member's
+// device.
+func (m *Manager) handle(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	l := &leg{p: p, st: st, r: bufio.NewReader(st)}
+	if !m.allowRing(p, time.Now()) {
+		m.log.Info("a ring refused: too many from this peer", logattr.Peer(p.String()))
+		st.Reset()
+		return
+	}
+	st.SetReadDeadline(time.Now().Add(firstSignalTimeout))
+	s, err := l.recv()
+	if err != nil || s.Kind != Ring {
+		if err == nil {
+			err = fmt.Errorf("a call stream that starts with %s", s.Kind)
+		}
+		m.log.Info("a call stream refused", logattr.Peer(p.String()), logattr.Err(err))
+		st.Reset()
+		return
+	}
+	st.SetReadDeadline(time.Time{})
+	party, err := m.cfg.Authorize(p, s.Room)
+	if err != nil {
+		m.log.Info("a ring refused", logattr.Peer(p.String()), logattr.Err(err))
+		l.send(Signal{Kind: Decline, Call: s.Call, Reason: "not a member of the room"})
+		st.Close()
+		return
+	}
+	l.party = party
+	c, err := m.newCall(s.Call, s.Room, Incoming, 0)
+	if err != nil {
+		kind := Busy
+		if !errors.Is(err, ErrBusy) {
+			kind = Decline
+		}
+		l.send(Signal{Kind: kind, Call: s.Call, Reason: trim(err.Error())})
+		st.Close()
+		return
+	}
+	c.mu.Lock()
+	c.legs[p] = l
+	c.st.Peer = &party
+	c.mu.Unlock()
+	m.log.Info("ringing", slog.String("call", c.ID.String()), slog.String("from", party.Identity), slog.String("device", party.Name))
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTimer(m.cfg.RingTimeout + 5*time.Second)
+		defer t.Stop()
+		select {
+		case <-c.ended:
+		case <-t.C:
+			c.mu.Lock()
+			ringing := c.st.State == StateRinging
+			c.mu.Unlock()
+			if ringing {
+				c.end(EndMissed, nil, &Signal{Kind: Decline, Call: c.ID, Reason: "no answer"})
+			}
+		}
+	}()
+	c.changed()
+	c.incomingLoop(l)
+}
+
+func (c *Call) incomingLoop(l *leg) {
+	for {
+		s, err := l.recv()
+		if err != nil {
+			c.legGone(l, err)
+			return
+		}
+		if s.Call != c.ID {
+			c.legGone(l, errors.New("a signal for another call"))
+			return
+		}
+		c.mu.Lock()
+		state := c.st.State
+		c.mu.Unlock()
+		switch {
+		case state == StateEnded:
+			return
+		case s.Kind == Elsewhere && state == StateRinging:
+			l.done.Store(true)
+			c.end(EndElsewhere, nil, nil)
+			return
+		case s.Kind == Offer || s.Kind == Candidate || s.Kind == Hangup:
+			if state == StateRinging && s.Kind != Hangup {
+				c.m.log.Debug("a media signal before the call was answered", slog.String("kind", s.Kind.String()))
+				continue
+			}
+			if !c.mediaSignal(l, s) {
+				return
+			}
+		default:
+			c.m.log.Debug("an unexpected signal", slog.String("kind", s.Kind.String()))
+		}
+	}
+}
+
+// Answer takes a ringing incoming call, sending media.
+func (c *Call) Answer(media Media) error {
+	c.mu.Lock()
+	if c.Direction != Incoming || c.st.State != StateRinging {
+		st := c.st.State
+		c.mu.Unlock()
+		return fmt.Errorf("the call is %s, not ringing here", st)
+	}
+	c.Media = media
+	c.st.Media = media.String()
+	c.st.State, c.st.Answered = StateConnecting, time.Now()
+	var l *leg
+	for _, x := range c.legs {
+		l = x
+	}
+	c.mu.Unlock()
+	if err := c.startMedia(l); err != nil {
+		c.end(EndFailed, err, &Signal{Kind: Hangup, Call: c.ID, Reason: "the media could not start"})
+		return err
+	}
+	if err := l.send(Signal{Kind: Accept, Call: c.ID, Media: media}); err != nil {
+		c.end(EndFailed, err, nil)
+		return err
+	}
+	c.changed()
+	return nil
+}
+
+// allowRing bounds the rings of one peer per minute.
+func (m *Manager) allowRing(p peer.ID, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := m.rings[p]
+	for len(ts) > 0 && now.Sub(ts[0]) > time.Minute {
+		ts = ts[1:]
+	}
+	if len(ts) >= ringsPerMinute {
+		m.rings[p] = ts
+		return false
+	}
+	m.rings[p] = append(ts, now)
+	if len(m.rings) > 4096 {
+		for q, qs := range m.rings {
+			if len(qs) == 0 || now.Sub(qs[len(qs)-1]) > time.Minute {
+				delete(m.rings, q)
+			}
+		}
+	}
+	return true
+}
