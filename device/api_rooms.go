@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -267,6 +268,9 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 			}
 			if m.ReplyTo != nil {
 				cm.ReplyTo = m.ReplyTo.String()
+			}
+			if m.Call != nil {
+				cm.Call = &control.CallEntry{ID: hex.EncodeToString(m.Call.ID[:]), Event: m.Call.Event.String(), DurationMs: m.Call.Duration}
 			}
 			if len(m.Reactions) > 0 {
 				cm.Reactions = map[string][]string{}

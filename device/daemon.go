@@ -52,6 +52,8 @@ type Config struct {
 	// MirrorBudget and MirrorQuota are in bytes; zero means the defaults
 	// of package mirror.
 	MirrorBudget, MirrorQuota int64
+	// Calls is how calls are made.
+	Calls CallConfig
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -135,6 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer rms.close()
+	rms.calls = newCalls(rms, cfg.Calls)
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})
 	go func() {

@@ -59,6 +59,8 @@ type rooms struct {
 	mirror *mirrorState
 	// files sends, receives and serves files (set by the daemon).
 	files *files
+	// calls places and takes calls (set by the daemon).
+	calls *calls
 
 	mu     sync.Mutex
 	byID   map[room.ID]*room.Room
@@ -149,6 +151,9 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 }
 
 func (rs *rooms) close() {
+	if rs.calls != nil {
+		rs.calls.close()
+	}
 	if rs.files != nil {
 		rs.files.close()
 	}

@@ -50,7 +50,8 @@ func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf
 type command struct {
 	name    string
 	args    string // positional arguments for the usage line, e.g. "DEVICE"
-	nargs   int    // exact number of positional arguments
+	nargs   int    // number of positional arguments
+	optArgs int    // how many more may follow (optional ones)
 	summary string
 	long    string
 	flags   func(fs *flag.FlagSet, o *options)
@@ -93,6 +94,10 @@ type options struct {
 	public         bool
 	quick          bool
 	benchOnly      []string
+	audioOnly      bool
+	noWait         bool
+	recordCalls    string
+	ringTimeout    time.Duration
 	mirror         bool
 	mirrorOwners   multiFlag
 	mirrorBudget   string
@@ -207,9 +212,9 @@ func run(ctx context.Context, root *command, env Env) error {
 		}
 		return usagef("%v (run '%s')", err, helpFor(cmd))
 	}
-	if len(args) != cmd.nargs {
+	if len(args) < cmd.nargs || len(args) > cmd.nargs+cmd.optArgs {
 		want := "no arguments"
-		if cmd.nargs > 0 {
+		if cmd.nargs+cmd.optArgs > 0 {
 			want = cmd.args
 		}
 		return usagef("'%s' takes %s, got %d argument(s) (run '%s')", cmd.path(), want, len(args), helpFor(cmd))

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,6 +80,13 @@ processes (with their memory). Prints a table, or JSON with --json. --quick
 shrinks the workloads to about a minute.`},
 		},
 	}
+	// The call commands go after the file commands.
+	for i, c := range root.subs {
+		if c.name == "file" {
+			root.subs = append(root.subs[:i+1], append(callCommands(), root.subs[i+1:]...)...)
+			break
+		}
+	}
 	var link func(c *command)
 	link = func(c *command) {
 		for _, s := range c.subs {
@@ -109,6 +117,8 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.Var(&o.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
 	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes of unpinned data kept (`SIZE`, e.g. 500MiB); the least recently used room goes first")
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
+	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
+	fs.DurationVar(&o.ringTimeout, "ring-timeout", 30*time.Second, "how long a call rings before it is missed (`DURATION`)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "`FORMAT` of logs: text, json, or auto (text on a terminal)")
 }
@@ -512,6 +522,15 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	}
 	if cfg.MirrorQuota, err = parseSize(r.opts.mirrorQuota); err != nil {
 		return usagef("--mirror-quota: %v", err)
+	}
+	if r.opts.ringTimeout < time.Second || r.opts.ringTimeout > 10*time.Minute {
+		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
+	}
+	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout}
+	if r.opts.recordCalls != "" {
+		if cfg.Calls.RecordDir, err = filepath.Abs(r.opts.recordCalls); err != nil {
+			return err
+		}
 	}
 	return device.Run(ctx, cfg)
 }

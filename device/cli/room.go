@@ -251,6 +251,12 @@ func runRoomHistory(ctx context.Context, r *runner, args []string) error {
 		for _, m := range out.Messages {
 			text := m.Text
 			switch {
+			case m.Call != nil:
+				text = "[call " + m.Call.Event
+				if m.Call.DurationMs > 0 {
+					text += ", " + (time.Duration(m.Call.DurationMs) * time.Millisecond).Round(time.Second).String()
+				}
+				text += "]"
 			case m.Deleted:
 				text = "(deleted)"
 			case m.Edited:

@@ -118,6 +118,15 @@ type Message struct {
 	Time      string              `json:"time"` // RFC 3339, the author's clock
 	ReplyTo   string              `json:"reply_to,omitempty"`
 	Reactions map[string][]string `json:"reactions,omitempty"`
+	// Call is set on a call entry.
+	Call *CallEntry `json:"call,omitempty"`
+}
+
+// CallEntry is a call as the room records it.
+type CallEntry struct {
+	ID         string `json:"id"`
+	Event      string `json:"event"` // started, ended, missed, declined
+	DurationMs uint64 `json:"duration_ms,omitempty"`
 }
 
 // History is GET /v1/rooms/{room}/messages.

@@ -52,13 +52,14 @@ const (
 	OpFork         OpType = 14 // Blob is a fork proof of some device's log
 	OpMirror       OpType = 15 // Name is a mirror's peer id, Text its addresses (space-separated); Remove takes it off
 	OpFile         OpType = 16 // Blob is a file's manifest (package blob), Text a caption
-	opMax                 = OpFile
+	OpCall         OpType = 17 // a call of the room: Call, CallEvent, Duration
+	opMax                 = OpCall
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
-	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file",
+	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call",
 }
 
 func (t OpType) String() string {
@@ -171,28 +172,55 @@ type Entry struct {
 
 // Op is one operation; Type says which fields count.
 type Op struct {
-	Type     OpType
-	Name     string             // genesis
-	Text     string             // message, edit
-	Emoji    string             // react
-	Remove   bool               // react: take the reaction back
-	Target   Ref                // edit, delete, react; reply when HasReply
-	HasReply bool               // message: Target is the message replied to
-	Identity identity.PublicKey // add-member, remove-member, set-role
-	Role     Role               // add-member, set-role, invite
-	Invite   InviteID           // add-member (zero: added directly), invite
-	Seed     Secret32           // invite
-	Expires  int64              // invite: unix milliseconds
-	Uses     uint64             // invite: how many may join with it
-	Approve  bool               // invite: an admin approves each request by hand
-	Epoch    uint64             // rotate
-	Keys     []SealedKey        // rotate
-	Proof    []byte             // genesis, hello: the device proof
-	Record   []byte             // genesis, hello: the device record
-	Blob     []byte             // revoke, fork
+	Type      OpType
+	Name      string             // genesis
+	Text      string             // message, edit
+	Emoji     string             // react
+	Remove    bool               // react: take the reaction back
+	Target    Ref                // edit, delete, react; reply when HasReply
+	HasReply  bool               // message: Target is the message replied to
+	Identity  identity.PublicKey // add-member, remove-member, set-role
+	Role      Role               // add-member, set-role, invite
+	Invite    InviteID           // add-member (zero: added directly), invite
+	Seed      Secret32           // invite
+	Expires   int64              // invite: unix milliseconds
+	Uses      uint64             // invite: how many may join with it
+	Approve   bool               // invite: an admin approves each request by hand
+	Epoch     uint64             // rotate
+	Keys      []SealedKey        // rotate
+	Proof     []byte             // genesis, hello: the device proof
+	Record    []byte             // genesis, hello: the device record
+	Blob      []byte             // revoke, fork
+	Call      [16]byte           // call: its id
+	CallEvent CallEvent          // call: what happened
+	Duration  uint64             // call: how long it was answered, in milliseconds (ended)
+}
+
+// CallEvent is what a call entry records.
+type CallEvent byte
+
+// Call events, written by the caller's device.
+const (
+	CallStarted  CallEvent = 1 // answered
+	CallEnded    CallEvent = 2 // hung up after Duration
+	CallMissed   CallEvent = 3 // nobody answered
+	CallDeclined CallEvent = 4 // everyone rung said no
+	callEventMax           = CallDeclined
+)
+
+var callEventNames = [...]string{"", "started", "ended", "missed", "declined"}
+
+func (e CallEvent) String() string {
+	if e == 0 || e > callEventMax {
+		return fmt.Sprintf("call-event(%d)", byte(e))
+	}
+	return callEventNames[e]
 }
 
 const entryVersion = 1
+
+// maxCallDuration bounds a call entry's duration: a year.
+const maxCallDuration = 365 * 24 * 3600 * 1000
 
 // ErrEntryMalformed means an entry could not be decoded.
 var ErrEntryMalformed = errors.New("malformed entry")
@@ -272,6 +300,10 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	case OpFile:
 		w.Bytes(o.Blob)
 		w.String(o.Text)
+	case OpCall:
+		w.Fixed(o.Call[:])
+		w.U8(byte(o.CallEvent))
+		w.Uint(o.Duration)
 	}
 	return w.B, nil
 }
@@ -301,6 +333,10 @@ func (o *Op) check() error {
 		return bad("mirror without a peer id")
 	case o.Type == OpFile && len(o.Blob) == 0:
 		return bad("file without a manifest")
+	case o.Type == OpCall && (o.CallEvent == 0 || o.CallEvent > callEventMax):
+		return bad("unknown call event %d", o.CallEvent)
+	case o.Duration > maxCallDuration:
+		return bad("a call of %d ms", o.Duration)
 	case o.Expires < 0:
 		return bad("negative expiry")
 	}
@@ -392,6 +428,10 @@ func ParseEntry(b []byte) (*Entry, error) {
 	case OpFile:
 		o.Blob = d.Bytes(maxBlobLen)
 		o.Text = d.String(MaxChatLen)
+	case OpCall:
+		d.Fixed(o.Call[:])
+		o.CallEvent = CallEvent(d.U8())
+		o.Duration = d.Uint()
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)

@@ -44,6 +44,15 @@ type Message struct {
 	Reactions map[string][]identity.PublicKey
 	// File is set for a file message: its manifest (the key included).
 	File *blob.Manifest
+	// Call is set for a call entry.
+	Call *CallInfo
+}
+
+// CallInfo is a call as the room records it.
+type CallInfo struct {
+	ID       [16]byte
+	Event    CallEvent
+	Duration uint64 // milliseconds, for an ended call
 }
 
 // Invite is an invite the room knows.
@@ -165,6 +174,10 @@ func (v *View) apply(ref Ref, e *Entry) error {
 			return err
 		}
 		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time, File: fm}
+		v.Messages = append(v.Messages, m)
+		v.byRef[ref] = m
+	case OpCall:
+		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}}
 		v.Messages = append(v.Messages, m)
 		v.byRef[ref] = m
 	case OpEdit:

@@ -1,0 +1,255 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// calls places and takes this device's calls, rung over its rooms.
+type calls struct {
+	rs *rooms
+	m  *call.Manager
+
+	mu      sync.Mutex
+	written map[call.ID]bool // outgoing calls whose start is in the room
+}
+
+// CallConfig is how the daemon makes calls.
+type CallConfig struct {
+	// RecordDir, if set, records what each call receives into a folder
+	// per call.
+	RecordDir string
+	// RingTimeout is how long a call rings; zero means the default.
+	RingTimeout time.Duration
+}
+
+func newCalls(rs *rooms, cfg CallConfig) *calls {
+	c := &calls{rs: rs, written: map[call.ID]bool{}}
+	c.m = call.New(call.Config{
+		Host:      rs.node.Host,
+		Authorize: c.authorize,
+		Reach:     rs.node.Reach,
+		Endpoint: call.PeerEndpoints(call.PeerConfig{
+			// Two homes on one machine (and tests) meet over loopback.
+			Loopback:  true,
+			RecordDir: cfg.RecordDir,
+			Logger:    rs.log,
+		}),
+		OnChange:    c.changed,
+		RingTimeout: cfg.RingTimeout,
+		Logger:      rs.log,
+	})
+	return c
+}
+
+func (c *calls) close() { c.m.Close() }
+
+// authorize says who a peer is in a room this device is in: a device of
+// a member, not revoked.
+func (c *calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
+	c.rs.mu.Lock()
+	r, ok := c.rs.byID[room.ID(id)]
+	c.rs.mu.Unlock()
+	if !ok {
+		return call.Party{}, errors.New("not a room of this device")
+	}
+	dev, err := hnet.DeviceOf(p)
+	if err != nil {
+		return call.Party{}, err
+	}
+	var party call.Party
+	err = errors.New("not a device of a member of the room")
+	r.View(func(v *room.View) {
+		d, ok := v.Devices[dev]
+		if !ok || d.Revoked || d.Forked {
+			return
+		}
+		if _, member := v.Members[d.Identity]; !member {
+			return
+		}
+		party = call.Party{Identity: d.Identity.String(), Name: d.Name, Device: d.Device.String()}
+		err = nil
+	})
+	return party, err
+}
+
+// targets are the devices to ring in a room: every device of every other
+// member.
+func (c *calls) targets(r *room.Room) []peer.ID {
+	me := c.rs.self.Identity
+	var out []peer.ID
+	r.View(func(v *room.View) {
+		for _, d := range v.Devices {
+			if d.Identity == me || d.Revoked || d.Forked {
+				continue
+			}
+			if _, member := v.Members[d.Identity]; !member {
+				continue
+			}
+			if p, err := peerOf(d.Device); err == nil {
+				out = append(out, p)
+			}
+		}
+	})
+	return out
+}
+
+// changed writes the caller's call entries into the room: started when
+// answered; ended (with its duration), missed or declined at the end.
+func (c *calls) changed(s call.Status) {
+	if s.Direction != call.Outgoing {
+		return
+	}
+	id, err := call.ParseID(s.ID)
+	if err != nil {
+		return
+	}
+	var ev room.CallEvent
+	var dur time.Duration
+	c.mu.Lock()
+	started := c.written[id]
+	switch {
+	case s.State == call.StateActive && !started:
+		ev = room.CallStarted
+		c.written[id] = true
+	case s.State == call.StateEnded:
+		delete(c.written, id)
+		switch {
+		case !s.Answered.IsZero():
+			ev, dur = room.CallEnded, s.Duration()
+		case s.Reason == call.EndDeclined || s.Reason == call.EndBusy:
+			ev = room.CallDeclined
+		case s.Reason == call.EndMissed:
+			ev = room.CallMissed
+		}
+	}
+	c.mu.Unlock()
+	if ev == 0 {
+		return
+	}
+	r, err := c.rs.resolve(s.Room)
+	if err != nil {
+		return
+	}
+	if _, err := r.Write(room.Op{Type: room.OpCall, Call: id, CallEvent: ev, Duration: uint64(dur.Milliseconds())}); err != nil {
+		c.rs.log.Info("a call entry not written", logattr.Room(s.Room), logattr.Err(err))
+	}
+}
+
+func (d *daemon) callRoutes(handle func(method, path string, h http.HandlerFunc)) {
+	handle("POST", control.RouteRooms+"/{room}/calls", d.withRoom(d.handlePlaceCall))
+	handle("GET", control.RouteCalls, d.handleCalls)
+	handle("GET", control.RouteCalls+"/{call}", d.withCall(d.handleCall))
+	handle("POST", control.RouteCalls+"/{call}/answer", d.withCall(d.handleAnswer))
+	handle("POST", control.RouteCalls+"/{call}/hangup", d.withCall(d.handleHangup))
+}
+
+func media(audioOnly bool) call.Media {
+	if audioOnly {
+		return call.Audio
+	}
+	return call.Audio | call.Video
+}
+
+func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.CallPlace
+	if !decode(w, r, &req) {
+		return
+	}
+	cs := d.rooms.calls
+	targets := cs.targets(rm)
+	if len(targets) == 0 {
+		writeError(w, http.StatusConflict, "nobody else in the room to call: invite someone first")
+		return
+	}
+	c, err := cs.m.Place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly))
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, call.ErrBusy) {
+			status = http.StatusConflict
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, c.Status())
+}
+
+func (d *daemon) handleCalls(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, control.Calls{Calls: d.rooms.calls.m.Calls()})
+}
+
+type callHandler func(w http.ResponseWriter, r *http.Request, c *call.Call)
+
+// withCall finds the call of the path: its id, an unambiguous prefix of
+// it, or "live" for the call in progress.
+func (d *daemon) withCall(h callHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := d.rooms.calls.find(r.PathValue("call"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+func (c *calls) find(s string) (*call.Call, error) {
+	if s == "live" {
+		if live, ok := c.m.Live(); ok {
+			return live, nil
+		}
+		return nil, errors.New("no call in progress")
+	}
+	var found *call.Call
+	for _, st := range c.m.Calls() {
+		if strings.HasPrefix(st.ID, strings.ToLower(s)) && s != "" {
+			if found != nil {
+				return nil, fmt.Errorf("%q names several calls: give more of the id", s)
+			}
+			id, _ := call.ParseID(st.ID)
+			found, _ = c.m.Get(id)
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no call %q ('hearth calls' lists them)", s)
+	}
+	return found, nil
+}
+
+func (d *daemon) handleCall(w http.ResponseWriter, r *http.Request, c *call.Call) {
+	writeJSON(w, http.StatusOK, c.Status())
+}
+
+func (d *daemon) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Call) {
+	var req control.CallAnswer
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := c.Answer(media(req.AudioOnly)); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, c.Status())
+}
+
+func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Call) {
+	var req struct{}
+	if !decode(w, r, &req) {
+		return
+	}
+	c.Hangup("")
+	writeJSON(w, http.StatusOK, c.Status())
+}

@@ -1,0 +1,128 @@
+package test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+type callJSON struct {
+	ID, Room, Direction, State, Media, Reason string
+	Peer                                      *struct{ Identity, Name string }
+	Stats                                     *struct {
+		VideoFrames  uint64  `json:"video_frames"`
+		FrameGaps    uint64  `json:"frame_gaps"`
+		AudioPackets uint64  `json:"audio_packets"`
+		LatencyP50   float64 `json:"latency_p50_ms"`
+		Path         string
+	}
+}
+
+func (d *daemon) calls() []callJSON {
+	var out struct{ Calls []callJSON }
+	d.json(&out, "calls")
+	return out.Calls
+}
+
+func (d *daemon) waitCall(t *testing.T, what string, cond func(callJSON) bool) callJSON {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, c := range d.calls() {
+			if cond(c) {
+				return c
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: no call %s: %+v", d.name, what, d.calls())
+	return callJSON{}
+}
+
+// TestCallBetweenDaemons: alice's daemon rings the room, bob's rings and
+// answers from the command line; media flows both ways (frames read back
+// from the synthetic pattern when the codecs are built in); bob hangs up.
+// The room records the call; a call nobody answers is a missed call.
+func TestCallBetweenDaemons(t *testing.T) {
+	alice := newDaemon(t, "alice", "--ring-timeout", "3s")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "home")
+	room := created.Room
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	bob.run(0, "", "room", "join", inv.Link)
+	converge(t, room, 0, alice, bob)
+
+	var placed callJSON
+	alice.json(&placed, "call", room, "--no-wait")
+	if placed.State != "ringing" || placed.Direction != "outgoing" {
+		t.Fatalf("placed %+v", placed)
+	}
+	ringing := bob.waitCall(t, "ringing", func(c callJSON) bool { return c.State == "ringing" })
+	if ringing.ID != placed.ID || ringing.Peer == nil || ringing.Peer.Identity != alice.identity() {
+		t.Fatalf("bob's ringing call %+v", ringing)
+	}
+	var answered callJSON
+	bob.json(&answered, "answer")
+	if answered.ID != placed.ID {
+		t.Fatalf("answered %+v", answered)
+	}
+	withMedia := func(c callJSON) bool {
+		return c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 45
+	}
+	a := alice.waitCall(t, "with media", withMedia)
+	b := bob.waitCall(t, "with media", withMedia)
+	for _, c := range []callJSON{a, b} {
+		t.Logf("%s: %d frames, %d gaps, %d audio packets, p50 %.1f ms, path %s", c.Direction, c.Stats.VideoFrames, c.Stats.FrameGaps, c.Stats.AudioPackets, c.Stats.LatencyP50, c.Stats.Path)
+		if c.Stats.FrameGaps > 10 {
+			t.Errorf("%s: %d frames missing", c.Direction, c.Stats.FrameGaps)
+		}
+	}
+	if out := bob.run(0, "", "calls"); !strings.Contains(out, "incoming audio+video call") {
+		t.Fatalf("bob's calls:\n%s", out)
+	}
+	bob.run(0, "", "hangup")
+	alice.waitCall(t, "hung up", func(c callJSON) bool { return c.State == "ended" && c.Reason == "hung up by the other side" })
+
+	// Nobody answers: the command says so, and the room has a missed call.
+	if msg := alice.run(1, "", "call", room); !strings.Contains(msg, "missed") {
+		t.Fatalf("an unanswered call: %s", msg)
+	}
+	// The room's record, on both sides.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var events []string
+		var h struct {
+			Messages []struct {
+				Call *struct {
+					Event      string
+					DurationMs uint64 `json:"duration_ms"`
+				}
+			}
+		}
+		bob.json(&h, "room", "history", room)
+		ended := false
+		for _, m := range h.Messages {
+			if m.Call != nil {
+				events = append(events, m.Call.Event)
+				ended = ended || (m.Call.Event == "ended" && m.Call.DurationMs > 0)
+			}
+		}
+		if slices.Equal(events, []string{"started", "ended", "missed"}) && ended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the room's call entries: %v", events)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out := bob.run(0, "", "room", "history", room); !strings.Contains(out, "[call missed]") {
+		t.Fatalf("history:\n%s", out)
+	}
+	// Bad input: no such call.
+	if msg := bob.run(1, "", "answer", "ffff"); !strings.Contains(msg, "no call") {
+		t.Fatalf("answer of an unknown call: %s", msg)
+	}
+}
