@@ -4,6 +4,7 @@ package call
 
 import (
 	"errors"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -21,3 +22,8 @@ func newPatternStream(w, h, fps, bitrate int) (Stream, error) { return nil, nil 
 func newToneStream() (Stream, error) { return nil, nil }
 
 func newVideoDecoder() (videoDecoder, error) { return nil, errNoCodecs }
+
+// MeasureVP8Encode needs the codecs.
+func MeasureVP8Encode(w, h, fps, bitrate, n int) (time.Duration, int, error) {
+	return 0, 0, errNoCodecs
+}

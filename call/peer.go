@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
@@ -34,6 +35,9 @@ type PeerConfig struct {
 	// IPFilter, if set, keeps only the local addresses it accepts for
 	// candidates.
 	IPFilter func(net.IP) bool
+	// Net, if set, replaces the host's network (pion's virtual network:
+	// simulated delay and loss in benchmarks and tests).
+	Net transport.Net
 	// Source makes what this device sends; nil sends synthetic media.
 	Source Source
 	// RecordDir, if set, gets a folder per call with what was received.
@@ -82,6 +86,9 @@ func newPeer(cfg PeerConfig, c *Call, ev EndpointEvents) (*peerEndpoint, error) 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
 	if cfg.IPFilter != nil {
 		se.SetIPFilter(cfg.IPFilter)
 	}

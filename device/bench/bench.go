@@ -51,7 +51,7 @@ type Config struct {
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "latency", "memory", "mirror", "files"}
+var Sections = []string{"catchup", "latency", "memory", "mirror", "files", "calls"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -93,6 +93,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return transfer(ctx, fileSize) }},
 		{"files", fmt.Sprintf("daemon file transfer: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20),
 			func() ([]Figure, error) { return transferDaemons(ctx, cfg.Binary, fileSize) }},
+		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added), VP8 encoding cost",
+			func() ([]Figure, error) { return calls(ctx, cfg.Quick) }},
 	}
 	var out []Figure
 	for _, st := range steps {
