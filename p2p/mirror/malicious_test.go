@@ -259,6 +259,19 @@ func TestGarbageRequests(t *testing.T) {
 	if len(store.Kept()) != 1 {
 		t.Fatal("the honest request was not served")
 	}
+	// The mirror acts for the identity the proof attests, not for the
+	// device: an owner's device pins, a stranger's device may not.
+	if _, err := Ask(ctx, cn.Host, mn.Host.ID(), Request{Op: OpKeep, Proof: proof, Discovery: log.Discovery{3}, Pin: true}); err != nil {
+		t.Fatalf("an owner's device could not pin: %v", err)
+	}
+	stranger, _ := identity.GenerateSigningKey()
+	sproof, _ := identity.NewProof(stranger, ckey.Public(), 1).MarshalBinary()
+	if _, err := Ask(ctx, cn.Host, mn.Host.ID(), Request{Op: OpKeep, Proof: sproof, Discovery: log.Discovery{4}, Pin: true}); err == nil {
+		t.Fatal("a stranger's device pinned a room")
+	}
+	if got := store.List(owner.Public()); len(got) != 2 {
+		t.Fatalf("the owner's rooms: %+v", got)
+	}
 }
 
 func withLen(b []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(b))), b...) }

@@ -302,10 +302,12 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	if err != nil {
 		return bad(fmt.Errorf("device proof: %w", err))
 	}
-	id, err := proof.Verify(identity.VerifyOptions{Device: dev})
-	if err != nil {
+	// Verify returns the device the proof attests; the mirror acts for
+	// the identity behind it.
+	if _, err := proof.Verify(identity.VerifyOptions{Device: dev}); err != nil {
 		return &Response{status: statusDenied, message: fmt.Sprintf("device proof: %v", err)}
 	}
+	id := proof.Identity
 	switch req.Op {
 	case OpBoxOpen:
 		if err := s.boxes.Open(req.Box, id, time.UnixMilli(req.Expires)); err != nil {
