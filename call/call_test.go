@@ -426,3 +426,68 @@ func FuzzSignal(f *testing.F) {
 		_ = fmt.Sprint(s.Kind)
 	})
 }
+
+// TestCallThroughTURN: a TURN node hands credentials to the devices it
+// serves (over libp2p, on their device proof) and refuses others; two
+// devices that may only use relays call each other through it.
+func TestCallThroughTURN(t *testing.T) {
+	node, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	srv, err := StartTURN(TURNConfig{Listen: "127.0.0.1:0", Public: net.IPv4(127, 0, 0, 1), Host: node,
+		Authorize: func(p peer.ID, proof []byte) error {
+			if string(proof) != "proof of "+p.String() {
+				return errors.New("not a device of an identity served here")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	mk := func(name string) *device {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Connect(context.Background(), peer.AddrInfo{ID: node.ID(), Addrs: node.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		d := &device{t: t, name: name, h: h}
+		turns := &TURNClients{Host: h, Nodes: func() []peer.ID { return []peer.ID{node.ID()} }, Proof: []byte("proof of " + h.ID().String())}
+		d.m = New(Config{Host: h,
+			Authorize: func(p peer.ID, room [16]byte) (Party, error) { return Party{Identity: p.String()}, nil },
+			Endpoint: PeerEndpoints(PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
+				RelayOnly: true, TURN: turns, Source: Synthetic{Width: 320, Height: 240}}),
+			RingTimeout: 5 * time.Second,
+		})
+		t.Cleanup(func() { d.m.Close(); h.Close() })
+		return d
+	}
+	alice, bob := mk("alice"), mk("bob")
+	// A device the node does not serve gets no credentials.
+	if _, err := FetchTURN(context.Background(), alice.h, node.ID(), []byte("a forged proof")); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("credentials for a stranger: %v", err)
+	}
+	ids := alice.connect(bob)
+	c, err := alice.m.Place(context.Background(), testRoom, ids, Audio|Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.incoming().Answer(Audio | Video); err != nil {
+		t.Fatal(err)
+	}
+	s := alice.wait("with media through TURN", func(s Status) bool { return s.Stats != nil && s.Stats.VideoFrames >= 30 })
+	if s.Stats.Path != "relay/relay" {
+		t.Fatalf("path %q, want relay/relay", s.Stats.Path)
+	}
+	if n := srv.Allocations(); n < 1 {
+		t.Fatalf("%d TURN allocations during the call", n)
+	}
+	t.Logf("through TURN: %d frames, p50 %.1f ms, path %s", s.Stats.VideoFrames, s.Stats.LatencyP50, s.Stats.Path)
+	c.Hangup("")
+	<-c.Ended()
+}

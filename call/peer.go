@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,8 @@ import (
 type PeerConfig struct {
 	// ICEServers are the STUN and TURN servers to use.
 	ICEServers []webrtc.ICEServer
+	// TURN, if set, adds servers with fresh credentials at each call.
+	TURN *TURNClients
 	// RelayOnly uses TURN relays only (for tests of the TURN path, and
 	// for who must not reveal their addresses).
 	RelayOnly bool
@@ -98,7 +101,10 @@ func newPeer(cfg PeerConfig, c *Call, ev EndpointEvents) (*peerEndpoint, error) 
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.LoggerFactory = quietLogs{}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	conf := webrtc.Configuration{ICEServers: cfg.ICEServers}
+	conf := webrtc.Configuration{ICEServers: slices.Clone(cfg.ICEServers)}
+	if cfg.TURN != nil {
+		conf.ICEServers = append(conf.ICEServers, cfg.TURN.Servers(context.Background())...)
+	}
 	if cfg.RelayOnly {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}

@@ -4,24 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
 // calls places and takes this device's calls, rung over its rooms.
 type calls struct {
-	rs *rooms
-	m  *call.Manager
+	rs   *rooms
+	m    *call.Manager
+	turn *call.TURNServer
 
 	mu      sync.Mutex
 	written map[call.ID]bool // outgoing calls whose start is in the room
@@ -29,6 +34,15 @@ type calls struct {
 
 // CallConfig is how the daemon makes calls.
 type CallConfig struct {
+	// STUN are STUN server URLs (stun:HOST:PORT) given by the user.
+	STUN []string
+	// TURNListen, if set, runs a STUN/TURN server on this UDP address
+	// for the devices this node serves (its identity, MirrorOwners and
+	// TURNUsers); TURNPublic is the address devices reach it at
+	// (default: TURNListen's, when it is not unspecified).
+	TURNListen string
+	TURNPublic net.IP
+	TURNUsers  []identity.PublicKey
 	// RecordDir, if set, records what each call receives into a folder
 	// per call.
 	RecordDir string
@@ -36,26 +50,77 @@ type CallConfig struct {
 	RingTimeout time.Duration
 }
 
-func newCalls(rs *rooms, cfg CallConfig) *calls {
+func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
 	c := &calls{rs: rs, written: map[call.ID]bool{}}
+	proof, err := rs.id.Proof.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	var ice []webrtc.ICEServer
+	for _, u := range cfg.STUN {
+		ice = append(ice, webrtc.ICEServer{URLs: []string{u}})
+	}
+	if cfg.TURNListen != "" {
+		pub := cfg.TURNPublic
+		if pub == nil {
+			host, _, err := net.SplitHostPort(cfg.TURNListen)
+			if err != nil {
+				return nil, fmt.Errorf("--turn %q: %w", cfg.TURNListen, err)
+			}
+			pub = net.ParseIP(host)
+		}
+		served := append([]identity.PublicKey{rs.self.Identity}, owners...)
+		served = append(served, cfg.TURNUsers...)
+		t, err := call.StartTURN(call.TURNConfig{Listen: cfg.TURNListen, Public: pub, Host: rs.node.Host, Logger: rs.log,
+			Authorize: func(p peer.ID, proofB []byte) error {
+				dev, err := hnet.DeviceOf(p)
+				if err != nil {
+					return err
+				}
+				proof, err := identity.ParseProof(proofB)
+				if err != nil {
+					return fmt.Errorf("device proof: %w", err)
+				}
+				if _, err := proof.Verify(identity.VerifyOptions{Device: dev}); err != nil {
+					return fmt.Errorf("device proof: %w", err)
+				}
+				id := proof.Identity
+				if !slices.Contains(served, id) {
+					return fmt.Errorf("identity %s is not served here (see --turn-user)", id.Short())
+				}
+				return nil
+			}})
+		if err != nil {
+			return nil, err
+		}
+		c.turn = t
+	}
+	turns := &call.TURNClients{Host: rs.node.Host, Nodes: rs.node.BootstrapPeers, Proof: proof, Log: rs.log}
 	c.m = call.New(call.Config{
 		Host:      rs.node.Host,
 		Authorize: c.authorize,
 		Reach:     rs.node.Reach,
 		Endpoint: call.PeerEndpoints(call.PeerConfig{
 			// Two homes on one machine (and tests) meet over loopback.
-			Loopback:  true,
-			RecordDir: cfg.RecordDir,
-			Logger:    rs.log,
+			Loopback:   true,
+			ICEServers: ice,
+			TURN:       turns,
+			RecordDir:  cfg.RecordDir,
+			Logger:     rs.log,
 		}),
 		OnChange:    c.changed,
 		RingTimeout: cfg.RingTimeout,
 		Logger:      rs.log,
 	})
-	return c
+	return c, nil
 }
 
-func (c *calls) close() { c.m.Close() }
+func (c *calls) close() {
+	c.m.Close()
+	if c.turn != nil {
+		c.turn.Close()
+	}
+}
 
 // authorize says who a peer is in a room this device is in: a device of
 // a member, not revoked.

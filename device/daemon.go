@@ -137,7 +137,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer rms.close()
-	rms.calls = newCalls(rms, cfg.Calls)
+	if rms.calls, err = newCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
+		return err
+	}
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})
 	go func() {

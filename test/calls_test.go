@@ -8,7 +8,7 @@ import (
 )
 
 type callJSON struct {
-	ID, Room, Direction, State, Media, Reason string
+	ID, Room, Direction, State, Media, Reason, Error string
 	Peer                                      *struct{ Identity, Name string }
 	Stats                                     *struct {
 		VideoFrames  uint64  `json:"video_frames"`
@@ -36,6 +36,7 @@ func (d *daemon) waitCall(t *testing.T, what string, cond func(callJSON) bool) c
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("%s's log:\n%s", d.name, d.logs)
 	t.Fatalf("%s: no call %s: %+v", d.name, what, d.calls())
 	return callJSON{}
 }

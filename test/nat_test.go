@@ -75,7 +75,10 @@ func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
 		t.Skip("iptables is not installed: scripts/setup --test installs it")
 	}
 	w := buildNAT(t, symmetric)
-	relay := newDaemonIn(t, w.pub, "relay", "--public", "--no-mdns")
+	alice, bob = newHomeIn(t, w.lanA, "alice"), newHomeIn(t, w.lanB, "bob")
+	// The relay is also the STUN/TURN server of calls, for alice and bob.
+	relay := newDaemonIn(t, w.pub, "relay", "--public", "--no-mdns", "--turn", "192.0.0.100:3478",
+		"--turn-user", alice.identity(), "--turn-user", bob.identity())
 	// The relay's TCP and QUIC addresses on the public segment: a home
 	// device learns its public address for each from the relay.
 	args := []string{"--no-mdns"}
@@ -84,8 +87,11 @@ func natPair(t *testing.T, symmetric bool) (alice, bob *daemon, roomID string) {
 			args = append(args, "--bootstrap", a)
 		}
 	}
-	alice = newDaemonIn(t, w.lanA, "alice", args...)
-	bob = newDaemonIn(t, w.lanB, "bob", args...)
+	for _, d := range []*daemon{alice, bob} {
+		d.args = args
+		d.start()
+		t.Cleanup(d.stop)
+	}
 	var created struct{ Room string }
 	alice.json(&created, "room", "create", "far")
 	var inv struct{ Link string }
@@ -139,17 +145,35 @@ func pathAddr(d *daemon) (path, addr string) {
 // TestNATRelayFallback: behind symmetric NATs (a new port per connection)
 // hole punching cannot work; the peers talk through the relay.
 func TestNATRelayFallback(t *testing.T) {
-	_, bob, _ := natPair(t, true)
+	alice, bob, room := natPair(t, true)
 	if p := pathTo(bob); p != "relay" {
 		t.Fatalf("path %q, want relay", p)
 	}
 	t.Logf("symmetric NATs: path relay")
+	// A call's media cannot go direct either: it goes through TURN.
+	if path := natCall(t, alice, bob, room); !strings.HasPrefix(path, "relay/") && !strings.HasSuffix(path, "/relay") {
+		t.Fatalf("call path %q behind symmetric NATs, want TURN", path)
+	}
+}
+
+// natCall has alice call bob and returns the media path bob sees once
+// frames flow.
+func natCall(t *testing.T, alice, bob *daemon, room string) string {
+	t.Helper()
+	alice.run(0, "", "call", room, "--no-wait")
+	bob.waitCall(t, "ringing", func(c callJSON) bool { return c.State == "ringing" })
+	bob.run(0, "", "answer")
+	c := bob.waitCall(t, "with media", func(c callJSON) bool { return c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 30 })
+	t.Logf("call across NATs: %d frames, %d gaps, p50 %.1f ms, path %s", c.Stats.VideoFrames, c.Stats.FrameGaps, c.Stats.LatencyP50, c.Stats.Path)
+	bob.run(0, "", "hangup")
+	alice.waitCall(t, "ended", func(c callJSON) bool { return c.State == "ended" })
+	return c.Stats.Path
 }
 
 // TestNATHolePunch: behind port-preserving NATs the two devices meet
 // through the relay, then punch through to a direct connection.
 func TestNATHolePunch(t *testing.T) {
-	alice, bob, _ := natPair(t, false)
+	alice, bob, room := natPair(t, false)
 	deadline := time.Now().Add(90 * time.Second)
 	for pathTo(bob) != "direct" || pathTo(alice) != "direct" {
 		if time.Now().After(deadline) {
@@ -161,4 +185,9 @@ func TestNATHolePunch(t *testing.T) {
 	}
 	_, addr := pathAddr(bob)
 	t.Logf("port-preserving NATs: path direct, bob reaches alice at %s", addr)
+	// A call's media goes direct too (ICE through the NATs, addresses
+	// learnt from the relay's STUN), not through TURN.
+	if path := natCall(t, alice, bob, room); strings.Contains(path, "relay") || path == "" {
+		t.Fatalf("call path %q behind port-preserving NATs, want direct", path)
+	}
 }

@@ -46,6 +46,17 @@ func newDaemonIn(t *testing.T, ns, name string, args ...string) *daemon {
 	return d
 }
 
+// newHomeIn makes a home with an identity for a daemon in network
+// namespace ns, without starting it (set args, then start).
+func newHomeIn(t *testing.T, ns, name string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: name, home: filepath.Join(t.TempDir(), name), ns: ns}
+	if _, stderr, code := hearth(t, "", "id", "create", "--home", d.home, "--name", name); code != 0 {
+		t.Fatalf("%s: id create: %s", name, stderr)
+	}
+	return d
+}
+
 // newDaemonPhrase makes a home, with an identity restored from phrase (a
 // new one if empty), and starts its daemon.
 func newDaemonPhrase(t *testing.T, name, phrase string, args ...string) *daemon {

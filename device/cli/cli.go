@@ -97,6 +97,10 @@ type options struct {
 	audioOnly      bool
 	noWait         bool
 	recordCalls    string
+	stun           multiFlag
+	turnListen     string
+	turnPublic     string
+	turnUsers      multiFlag
 	ringTimeout    time.Duration
 	mirror         bool
 	mirrorOwners   multiFlag

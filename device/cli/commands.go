@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,6 +119,10 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes of unpinned data kept (`SIZE`, e.g. 500MiB); the least recently used room goes first")
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
+	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
+	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
+	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
+	fs.Var(&o.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", 30*time.Second, "how long a call rings before it is missed (`DURATION`)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "`FORMAT` of logs: text, json, or auto (text on a terminal)")
@@ -526,7 +531,33 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	if r.opts.ringTimeout < time.Second || r.opts.ringTimeout > 10*time.Minute {
 		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
 	}
-	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout}
+	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout, STUN: r.opts.stun, TURNListen: r.opts.turnListen}
+	for _, u := range r.opts.stun {
+		if !strings.HasPrefix(u, "stun:") {
+			return usagef("--stun %q: a URL stun:HOST:PORT", u)
+		}
+	}
+	if r.opts.turnPublic != "" {
+		if cfg.Calls.TURNPublic = net.ParseIP(r.opts.turnPublic); cfg.Calls.TURNPublic == nil {
+			return usagef("--turn-public %q: an IP address", r.opts.turnPublic)
+		}
+	}
+	if r.opts.turnListen != "" {
+		host, _, err := net.SplitHostPort(r.opts.turnListen)
+		if err != nil {
+			return usagef("--turn %q: HOST:PORT", r.opts.turnListen)
+		}
+		if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && cfg.Calls.TURNPublic == nil {
+			return usagef("--turn %s listens everywhere: say with --turn-public which IP devices reach it at", r.opts.turnListen)
+		}
+	}
+	for _, s := range r.opts.turnUsers {
+		id, err := identity.ParsePublicKey(s)
+		if err != nil {
+			return usagef("--turn-user %q: %v", s, err)
+		}
+		cfg.Calls.TURNUsers = append(cfg.Calls.TURNUsers, id)
+	}
 	if r.opts.recordCalls != "" {
 		if cfg.Calls.RecordDir, err = filepath.Abs(r.opts.recordCalls); err != nil {
 			return err

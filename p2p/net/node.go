@@ -319,6 +319,15 @@ func (n *Node) FindPeers(ctx context.Context, topic [32]byte, limit int) []peer.
 // Peers returns the peers connected now.
 func (n *Node) Peers() []peer.ID { return n.Host.Network().Peers() }
 
+// BootstrapPeers returns the peers given as bootstrap nodes.
+func (n *Node) BootstrapPeers() []peer.ID {
+	out := make([]peer.ID, 0, len(n.bootstrap))
+	for _, ai := range n.bootstrap {
+		out = append(out, ai.ID)
+	}
+	return out
+}
+
 // PathTo says how this node reaches p: "direct" or "relay".
 func (n *Node) PathTo(p peer.ID) string {
 	for _, c := range n.Host.Network().ConnsToPeer(p) {

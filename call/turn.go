@@ -1,0 +1,259 @@
+package call
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pion/turn/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/wire"
+)
+
+// TURNProtocol hands out short-lived TURN credentials to the devices a
+// TURN node serves: the device sends its device proof (length-framed), the
+// node answers one JSON object.
+const TURNProtocol = "/hearth/turn/1.0.0"
+
+// TURNConfig configures a STUN/TURN server (pion/turn) on an always-on
+// node.
+type TURNConfig struct {
+	// Listen is the UDP address to serve on, e.g. "0.0.0.0:3478".
+	Listen string
+	// Public is the address devices reach the server at (and its relayed
+	// addresses); it must be one of this machine's.
+	Public net.IP
+	// Host hands out credentials over TURNProtocol.
+	Host host.Host
+	// Authorize says whether a peer, with the device proof it sent, is a
+	// device of an identity this server serves.
+	Authorize func(p peer.ID, proof []byte) error
+	// TTL is how long credentials last; zero means DefaultTURNTTL.
+	TTL    time.Duration
+	Logger *slog.Logger
+}
+
+// DefaultTURNTTL is how long TURN credentials last: a call that starts
+// within it keeps its allocation as long as it lasts.
+const DefaultTURNTTL = 10 * time.Minute
+
+// TURNServer is a running STUN/TURN server.
+type TURNServer struct {
+	cfg    TURNConfig
+	srv    *turn.Server
+	secret string
+	port   int
+	log    *slog.Logger
+}
+
+// TURNOffer is the answer of TURNProtocol: ICE servers with credentials,
+// or why not.
+type TURNOffer struct {
+	URLs       []string `json:"urls,omitempty"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+	Expires    int64    `json:"expires,omitempty"` // unix seconds
+	Error      string   `json:"error,omitempty"`
+}
+
+// StartTURN starts the server and the credential protocol.
+func StartTURN(cfg TURNConfig) (*TURNServer, error) {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTURNTTL
+	}
+	if cfg.Public == nil || cfg.Public.IsUnspecified() {
+		return nil, errors.New("the TURN server needs the public address devices reach it at")
+	}
+	pc, err := net.ListenPacket("udp4", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("TURN: %w", err)
+	}
+	var sb [32]byte
+	rand.Read(sb[:])
+	s := &TURNServer{cfg: cfg, secret: hex.EncodeToString(sb[:]), port: pc.LocalAddr().(*net.UDPAddr).Port, log: logattr.OrDiscard(cfg.Logger)}
+	quiet := quietLogs{}
+	s.srv, err = turn.NewServer(turn.ServerConfig{
+		Realm:         "hearth",
+		AuthHandler:   turn.LongTermTURNRESTAuthHandler(s.secret, quiet.NewLogger("turn")),
+		LoggerFactory: quiet,
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn: pc,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
+				RelayAddress: cfg.Public,
+				Address:      pc.LocalAddr().(*net.UDPAddr).IP.String(),
+			},
+		}},
+	})
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("TURN: %w", err)
+	}
+	cfg.Host.SetStreamHandler(TURNProtocol, s.handle)
+	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()), slog.String("public", cfg.Public.String()))
+	return s, nil
+}
+
+// Allocations is how many relayed allocations are open.
+func (s *TURNServer) Allocations() int { return s.srv.AllocationCount() }
+
+// Close stops the server.
+func (s *TURNServer) Close() error {
+	s.cfg.Host.RemoveStreamHandler(TURNProtocol)
+	return s.srv.Close()
+}
+
+// Offer makes credentials for a device.
+func (s *TURNServer) Offer(p peer.ID) TURNOffer {
+	user, cred, err := turn.GenerateLongTermTURNRESTCredentials(s.secret, p.String(), s.cfg.TTL)
+	if err != nil {
+		return TURNOffer{Error: err.Error()}
+	}
+	hp := net.JoinHostPort(s.cfg.Public.String(), strconv.Itoa(s.port))
+	return TURNOffer{
+		URLs:     []string{"stun:" + hp, "turn:" + hp + "?transport=udp"},
+		Username: user, Credential: cred, Expires: time.Now().Add(s.cfg.TTL).Unix(),
+	}
+}
+
+func (s *TURNServer) handle(st network.Stream) {
+	defer st.Close()
+	p := st.Conn().RemotePeer()
+	st.SetDeadline(time.Now().Add(5 * time.Second))
+	proof, err := wire.ReadMsg(bufio.NewReader(st), maxTURNOffer)
+	if err == nil && s.cfg.Authorize != nil {
+		err = s.cfg.Authorize(p, proof)
+	} else if err == nil {
+		err = errors.New("no identity is served")
+	}
+	var o TURNOffer
+	if err == nil {
+		o = s.Offer(p)
+		s.log.Debug("TURN credentials handed out", logattr.Peer(p.String()))
+	} else {
+		o = TURNOffer{Error: "refused: " + err.Error()}
+		s.log.Info("TURN credentials refused", logattr.Peer(p.String()), logattr.Err(err))
+	}
+	json.NewEncoder(st).Encode(o)
+}
+
+// maxTURNOffer bounds the answer of TURNProtocol.
+const maxTURNOffer = 4 << 10
+
+// FetchTURN asks a peer for TURN credentials, showing this device's
+// proof.
+func FetchTURN(ctx context.Context, h host.Host, p peer.ID, proof []byte) (*TURNOffer, error) {
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth turn"), p, TURNProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	if d, ok := ctx.Deadline(); ok {
+		st.SetDeadline(d)
+	}
+	if err := wire.WriteMsg(st, proof); err != nil {
+		return nil, err
+	}
+	st.CloseWrite()
+	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(st), maxTURNOffer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxTURNOffer {
+		return nil, errors.New("a TURN answer over 4 KiB")
+	}
+	var o TURNOffer
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("a TURN answer: %w", err)
+	}
+	if o.Error != "" {
+		return nil, errors.New(o.Error)
+	}
+	if len(o.URLs) == 0 || len(o.URLs) > 8 {
+		return nil, fmt.Errorf("a TURN answer with %d addresses", len(o.URLs))
+	}
+	return &o, nil
+}
+
+// ICEServer is the offer as pion takes it.
+func (o *TURNOffer) ICEServer() webrtc.ICEServer {
+	return webrtc.ICEServer{URLs: o.URLs, Username: o.Username, Credential: o.Credential}
+}
+
+// TURNClients keeps credentials from the TURN nodes a device knows, and
+// renews them before they expire.
+type TURNClients struct {
+	Host  host.Host
+	Nodes func() []peer.ID // the nodes to ask (e.g. the bootstrap peers)
+	Proof []byte           // this device's proof
+	Log   *slog.Logger
+
+	mu     sync.Mutex
+	offers map[peer.ID]*TURNOffer
+	failed map[peer.ID]time.Time
+}
+
+// Servers returns ICE servers with fresh credentials, asking the nodes
+// whose credentials are missing or about to expire (at most 3 s).
+func (c *TURNClients) Servers(ctx context.Context) []webrtc.ICEServer {
+	if c.Nodes == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	now := time.Now()
+	var wg sync.WaitGroup
+	c.mu.Lock()
+	if c.offers == nil {
+		c.offers, c.failed = map[peer.ID]*TURNOffer{}, map[peer.ID]time.Time{}
+	}
+	c.mu.Unlock()
+	for _, p := range c.Nodes() {
+		c.mu.Lock()
+		o, have := c.offers[p]
+		fresh := have && time.Unix(o.Expires, 0).Sub(now) > time.Minute
+		recentFail := now.Sub(c.failed[p]) < time.Minute
+		c.mu.Unlock()
+		if fresh || recentFail {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := FetchTURN(ctx, c.Host, p, c.Proof)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err != nil {
+				c.failed[p] = time.Now()
+				delete(c.offers, p)
+				logattr.OrDiscard(c.Log).Debug("no TURN credentials", logattr.Peer(p.String()), logattr.Err(err))
+				return
+			}
+			c.offers[p] = o
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []webrtc.ICEServer
+	for _, o := range c.offers {
+		if time.Unix(o.Expires, 0).After(now) {
+			out = append(out, o.ICEServer())
+		}
+	}
+	return out
+}
