@@ -9,8 +9,8 @@ import (
 
 type callJSON struct {
 	ID, Room, Direction, State, Media, Reason, Error string
-	Peer                                      *struct{ Identity, Name string }
-	Stats                                     *struct {
+	Peer                                             *struct{ Identity, Name string }
+	Stats                                            *struct {
 		VideoFrames  uint64  `json:"video_frames"`
 		FrameGaps    uint64  `json:"frame_gaps"`
 		AudioPackets uint64  `json:"audio_packets"`
