@@ -20,9 +20,9 @@ import (
 
 // Party is who is at the other end of a call leg, as the room knows it.
 type Party struct {
-	Identity string // hex
-	Name     string // the device's name
-	Device   string // hex
+	Identity string `json:"identity"` // hex
+	Name     string `json:"name"`     // the device's name
+	Device   string `json:"device"`   // hex
 }
 
 // Endpoint is what makes and takes the media of a call on this device: a
@@ -208,6 +208,14 @@ type Call struct {
 	ep       Endpoint
 	ended    chan struct{}
 	accepted chan struct{} // incoming: Answer was called
+	tag      any
+}
+
+// Tag is what PlaceTagged or AnswerTagged set.
+func (c *Call) Tag() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tag
 }
 
 // Status returns the call's state now.

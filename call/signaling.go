@@ -20,6 +20,13 @@ import (
 // gets the call; the others are told it was answered elsewhere. Nobody
 // answering within the ring timeout makes it a missed call.
 func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, media Media) (*Call, error) {
+	return m.PlaceTagged(ctx, room, targets, media, nil)
+}
+
+// PlaceTagged is Place with a tag on the call, set before anything else
+// can see it (the endpoint factory reads it: e.g. a call placed from the
+// browser page).
+func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("nobody else in the room to call")
 	}
@@ -27,6 +34,9 @@ func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, m
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	c.tag = tag
+	c.mu.Unlock()
 	c.mu.Lock()
 	c.st.Rung = len(targets)
 	c.mu.Unlock()
@@ -397,13 +407,17 @@ func (c *Call) incomingLoop(l *leg) {
 }
 
 // Answer takes a ringing incoming call, sending media.
-func (c *Call) Answer(media Media) error {
+func (c *Call) Answer(media Media) error { return c.AnswerTagged(media, nil) }
+
+// AnswerTagged is Answer with a tag on the call (see PlaceTagged).
+func (c *Call) AnswerTagged(media Media, tag any) error {
 	c.mu.Lock()
 	if c.Direction != Incoming || c.st.State != StateRinging {
 		st := c.st.State
 		c.mu.Unlock()
 		return fmt.Errorf("the call is %s, not ringing here", st)
 	}
+	c.tag = tag
 	c.Media = media
 	c.st.Media = media.String()
 	c.st.State, c.st.Answered = StateConnecting, time.Now()

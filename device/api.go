@@ -75,6 +75,9 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	d.mu.Unlock()
 	st.Connections = d.rooms.connections()
+	if d.web != nil {
+		st.Web = d.web.URL()
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -24,9 +24,12 @@ import (
 
 // calls places and takes this device's calls, rung over its rooms.
 type calls struct {
-	rs   *rooms
-	m    *call.Manager
-	turn *call.TURNServer
+	rs    *rooms
+	m     *call.Manager
+	turn  *call.TURNServer
+	ice   []webrtc.ICEServer // --stun
+	turns *call.TURNClients
+	web   *webServer // the page, with --web
 
 	mu      sync.Mutex
 	written map[call.ID]bool // outgoing calls whose start is in the room
@@ -96,18 +99,27 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		c.turn = t
 	}
 	turns := &call.TURNClients{Host: rs.node.Host, Nodes: rs.node.BootstrapPeers, Proof: proof, Log: rs.log}
+	c.ice, c.turns = ice, turns
+	peerEndpoint := call.PeerEndpoints(call.PeerConfig{
+		// Two homes on one machine (and tests) meet over loopback.
+		Loopback:   true,
+		ICEServers: ice,
+		TURN:       turns,
+		RecordDir:  cfg.RecordDir,
+		Logger:     rs.log,
+	})
 	c.m = call.New(call.Config{
 		Host:      rs.node.Host,
 		Authorize: c.authorize,
 		Reach:     rs.node.Reach,
-		Endpoint: call.PeerEndpoints(call.PeerConfig{
-			// Two homes on one machine (and tests) meet over loopback.
-			Loopback:   true,
-			ICEServers: ice,
-			TURN:       turns,
-			RecordDir:  cfg.RecordDir,
-			Logger:     rs.log,
-		}),
+		// A call placed or answered on the web page has its media in the
+		// browser; any other, in the daemon.
+		Endpoint: func(cl *call.Call, ev call.EndpointEvents) (call.Endpoint, error) {
+			if sess, ok := cl.Tag().(pageSession); ok && c.web != nil {
+				return c.web.newBrowserEndpoint(string(sess), cl, ev)
+			}
+			return peerEndpoint(cl, ev)
+		},
 		OnChange:    c.changed,
 		RingTimeout: cfg.RingTimeout,
 		Logger:      rs.log,
@@ -175,6 +187,9 @@ func (c *calls) targets(r *room.Room) []peer.ID {
 // changed writes the caller's call entries into the room: started when
 // answered; ended (with its duration), missed or declined at the end.
 func (c *calls) changed(s call.Status) {
+	if c.web != nil {
+		c.web.callsChanged()
+	}
 	if s.Direction != call.Outgoing {
 		return
 	}

@@ -54,6 +54,8 @@ type Config struct {
 	MirrorBudget, MirrorQuota int64
 	// Calls is how calls are made.
 	Calls CallConfig
+	// Web, if set, serves the web page on this loopback address.
+	Web string
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -176,6 +178,15 @@ func Run(ctx context.Context, cfg Config) error {
 		rooms:   rms,
 		mu:      rms.idMu,
 	}
+	if cfg.Web != "" {
+		w, err := startWeb(d, cfg.Web)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		d.web = w
+		rms.calls.web = w
+	}
 	srv := &http.Server{
 		Handler:           d.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -222,4 +233,6 @@ type daemon struct {
 
 	mu *sync.Mutex // shared with rooms: guards id's revocations
 	id *identity.Local
+
+	web *webServer // with --web
 }

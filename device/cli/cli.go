@@ -97,6 +97,7 @@ type options struct {
 	audioOnly      bool
 	noWait         bool
 	recordCalls    string
+	web            string
 	stun           multiFlag
 	turnListen     string
 	turnPublic     string

@@ -119,6 +119,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes of unpinned data kept (`SIZE`, e.g. 500MiB); the least recently used room goes first")
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
+	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
 	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
 	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
@@ -406,6 +407,9 @@ func runStatus(ctx context.Context, r *runner, _ []string) error {
 		for _, a := range st.Addrs {
 			fmt.Fprintf(tw, "address\t%s\n", a)
 		}
+		if st.Web != "" {
+			fmt.Fprintf(tw, "web page\t%s\n", st.Web)
+		}
 		fmt.Fprintf(tw, "rooms\t%d\n", st.Rooms)
 		fmt.Fprintf(tw, "home\t%s\n", st.Home)
 		fmt.Fprintf(tw, "daemon\tpid %d, version %s, up %s\n", st.PID, st.Version, (time.Duration(st.Uptime) * time.Second).String())
@@ -531,6 +535,7 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	if r.opts.ringTimeout < time.Second || r.opts.ringTimeout > 10*time.Minute {
 		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
 	}
+	cfg.Web = r.opts.web
 	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout, STUN: r.opts.stun, TURNListen: r.opts.turnListen}
 	for _, u := range r.opts.stun {
 		if !strings.HasPrefix(u, "stun:") {

@@ -40,6 +40,9 @@ type Status struct {
 	Uptime     float64  `json:"uptime_seconds"`
 	// Connections are the peers connected now and how.
 	Connections []Connection `json:"connections"`
+	// Web is the web page's link, with its token (daemon --web): open it
+	// in a browser on this machine.
+	Web string `json:"web,omitempty"`
 }
 
 // Connection is one connected peer.

@@ -1,0 +1,348 @@
+package device
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+)
+
+// The web page: served by the daemon on a loopback address (--web), for
+// the person at this machine. Its assets are embedded. Every API request
+// carries the per-start token (the page reads it from the URL's fragment,
+// which browsers never send to a server or log) in its Authorization
+// header; the Host must be this address and an Origin, if any, this
+// origin: no other site can read or drive it (CSRF, DNS rebinding).
+
+//go:embed webui
+var webAssets embed.FS
+
+// pageSession is the tag of a call whose media is in a page: the page's
+// session.
+type pageSession string
+
+type webServer struct {
+	d     *daemon
+	token string
+	addr  string // host:port, as listened
+	srv   *http.Server
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]chan pageEvent
+	bound    map[call.ID]*browserEndpoint
+}
+
+// maxSessions bounds the pages open at once.
+const maxSessions = 8
+
+func startWeb(d *daemon, addr string) (*webServer, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--web %q: HOST:PORT", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--web %s: the page is served on a loopback address only (127.0.0.1:PORT)", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web page: %w", err)
+	}
+	var tok [24]byte
+	rand.Read(tok[:])
+	w := &webServer{d: d, token: hex.EncodeToString(tok[:]), addr: ln.Addr().String(), log: d.log,
+		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}}
+	sub, _ := fs.Sub(webAssets, "webui")
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServerFS(sub))
+	api := func(method, path string, h http.HandlerFunc) { mux.HandleFunc(method+" "+path, w.guard(h)) }
+	api("GET", "/api/events", w.handleEvents)
+	api("GET", "/api/me", w.handleMe)
+	api("GET", "/api/rooms", w.handleRooms)
+	api("POST", "/api/rooms/{room}/calls", w.handlePlace)
+	api("POST", "/api/calls/{call}/answer", w.handleAnswer)
+	api("POST", "/api/calls/{call}/hangup", w.handleHangup)
+	api("POST", "/api/calls/{call}/signal", w.handleSignal)
+	w.srv = &http.Server{Handler: w.checkHost(mux), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	go w.srv.Serve(ln)
+	d.log.Info("web page on", slog.String("addr", "http://"+w.addr+"/"), slog.String("link", "'hearth status' prints it with its token"))
+	return w, nil
+}
+
+// URL is the page's address with its token.
+func (w *webServer) URL() string { return "http://" + w.addr + "/#token=" + w.token }
+
+func (w *webServer) close() {
+	w.srv.Close()
+}
+
+// checkHost refuses a request whose Host or Origin is not this page's:
+// another site's page (through DNS rebinding or a form) cannot reach it.
+func (w *webServer) checkHost(h http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(w.addr)
+	hosts := map[string]bool{w.addr: true, "127.0.0.1:" + port: true, "localhost:" + port: true, "[::1]:" + port: true}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if !hosts[r.Host] {
+			w.log.Info("web: a request for a foreign host refused", slog.String("host", trimLog(r.Host)))
+			http.Error(rw, "wrong host", http.StatusForbidden)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !hosts[strings.TrimPrefix(o, "http://")] {
+			w.log.Info("web: a request from a foreign origin refused", slog.String("origin", trimLog(o)))
+			http.Error(rw, "foreign origin", http.StatusForbidden)
+			return
+		}
+		rw.Header().Set("X-Frame-Options", "DENY")
+		rw.Header().Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data: blob:")
+		rw.Header().Set("Referrer-Policy", "no-referrer")
+		rw.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(rw, r)
+	})
+}
+
+func trimLog(s string) string {
+	if len(s) > 80 {
+		return s[:80]
+	}
+	return s
+}
+
+// guard requires the token.
+func (w *webServer) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(w.token)) != 1 {
+			http.Error(rw, "no or wrong token: open the link 'hearth status' prints", http.StatusUnauthorized)
+			return
+		}
+		h(rw, r)
+	}
+}
+
+func (w *webServer) hasSession(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.sessions[s]
+	return ok
+}
+
+// send queues an event for one session ("" for all).
+func (w *webServer) send(sess string, e pageEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, ch := range w.sessions {
+		if sess != "" && id != sess {
+			continue
+		}
+		select {
+		case ch <- e:
+		default: // a page that does not read: it gets the next snapshot
+		}
+	}
+}
+
+func (w *webServer) bind(id call.ID, b *browserEndpoint) {
+	w.mu.Lock()
+	w.bound[id] = b
+	w.mu.Unlock()
+}
+
+func (w *webServer) unbind(id call.ID) {
+	w.mu.Lock()
+	delete(w.bound, id)
+	w.mu.Unlock()
+}
+
+// callsChanged tells every page the calls now.
+func (w *webServer) callsChanged() {
+	w.send("", pageEvent{Type: "calls", List: w.d.rooms.calls.m.Calls()})
+}
+
+// handleEvents streams events to a page, one JSON object a line: first
+// its session, then the calls, then whatever happens.
+func (w *webServer) handleEvents(rw http.ResponseWriter, r *http.Request) {
+	fl, ok := rw.(http.Flusher)
+	if !ok {
+		http.Error(rw, "no streaming", http.StatusInternalServerError)
+		return
+	}
+	var sb [8]byte
+	rand.Read(sb[:])
+	sess := hex.EncodeToString(sb[:])
+	ch := make(chan pageEvent, 64)
+	w.mu.Lock()
+	if len(w.sessions) >= maxSessions {
+		w.mu.Unlock()
+		http.Error(rw, "too many pages open", http.StatusTooManyRequests)
+		return
+	}
+	w.sessions[sess] = ch
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.sessions, sess)
+		var orphans []*browserEndpoint
+		for _, b := range w.bound {
+			if b.sess == sess {
+				orphans = append(orphans, b)
+			}
+		}
+		w.mu.Unlock()
+		for _, b := range orphans {
+			b.c.Hangup("the page was closed")
+		}
+	}()
+	rw.Header().Set("Content-Type", "application/x-ndjson")
+	enc := json.NewEncoder(rw)
+	enc.Encode(map[string]string{"type": "session", "session": sess})
+	enc.Encode(pageEvent{Type: "calls", List: w.d.rooms.calls.m.Calls()})
+	fl.Flush()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	rc := http.NewResponseController(rw)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e := <-ch:
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if enc.Encode(e) != nil {
+				return
+			}
+		case <-tick.C:
+			// The calls' figures, and a heartbeat.
+			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if enc.Encode(pageEvent{Type: "calls", List: w.d.rooms.calls.m.Calls()}) != nil {
+				return
+			}
+		}
+		fl.Flush()
+	}
+}
+
+func (w *webServer) handleMe(rw http.ResponseWriter, r *http.Request) {
+	d := w.d
+	d.mu.Lock()
+	out := map[string]any{"identity": d.id.Identity.String(), "device": d.id.Device.Public().String(), "name": d.id.Record.Name}
+	d.mu.Unlock()
+	writeJSON(rw, http.StatusOK, out)
+}
+
+func (w *webServer) handleRooms(rw http.ResponseWriter, r *http.Request) { w.d.handleListRooms(rw, r) }
+
+// session is the page's session, from its header.
+func (w *webServer) session(r *http.Request) (pageSession, error) {
+	s := r.Header.Get("X-Hearth-Session")
+	if !w.hasSession(s) {
+		return "", errors.New("no such page session: reload the page")
+	}
+	return pageSession(s), nil
+}
+
+func (w *webServer) handlePlace(rw http.ResponseWriter, r *http.Request) {
+	sess, err := w.session(r)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	var req control.CallPlace
+	if !decode(rw, r, &req) {
+		return
+	}
+	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	cs := w.d.rooms.calls
+	targets := cs.targets(rm)
+	if len(targets) == 0 {
+		writeError(rw, http.StatusConflict, "nobody else in the room to call: invite someone first")
+		return
+	}
+	c, err := cs.m.PlaceTagged(r.Context(), [16]byte(rm.ID()), targets, media(req.AudioOnly), sess)
+	if err != nil {
+		writeError(rw, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(rw, http.StatusOK, c.Status())
+}
+
+func (w *webServer) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
+	c, err := w.d.rooms.calls.find(r.PathValue("call"))
+	if err != nil {
+		writeError(rw, http.StatusNotFound, err.Error())
+		return nil, false
+	}
+	return c, true
+}
+
+func (w *webServer) handleAnswer(rw http.ResponseWriter, r *http.Request) {
+	sess, err := w.session(r)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	var req control.CallAnswer
+	if !decode(rw, r, &req) {
+		return
+	}
+	c, ok := w.findCall(rw, r)
+	if !ok {
+		return
+	}
+	if err := c.AnswerTagged(media(req.AudioOnly), sess); err != nil {
+		writeError(rw, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(rw, http.StatusOK, c.Status())
+}
+
+func (w *webServer) handleHangup(rw http.ResponseWriter, r *http.Request) {
+	c, ok := w.findCall(rw, r)
+	if !ok {
+		return
+	}
+	c.Hangup("")
+	writeJSON(rw, http.StatusOK, c.Status())
+}
+
+func (w *webServer) handleSignal(rw http.ResponseWriter, r *http.Request) {
+	var s pageSignal
+	if !decode(rw, r, &s) {
+		return
+	}
+	id, err := call.ParseID(r.PathValue("call"))
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.mu.Lock()
+	b, ok := w.bound[id]
+	w.mu.Unlock()
+	if !ok || string(b.sess) != r.Header.Get("X-Hearth-Session") {
+		writeError(rw, http.StatusNotFound, "this page has no media of that call")
+		return
+	}
+	if err := b.fromPage(s); err != nil {
+		w.log.Info("web: a bad signal from the page", logattr.Err(err))
+		writeError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(rw, http.StatusOK, control.OK{OK: true})
+}

@@ -1,0 +1,249 @@
+// Hearth's page: calls with this browser's camera and microphone. The
+// daemon relays the signaling; the media goes between this browser and
+// the other device directly.
+'use strict';
+
+// The token comes in the link's fragment (never sent to a server); keep it
+// for this tab and take it out of the address bar.
+const params = new URLSearchParams(location.hash.slice(1));
+if (params.get('token')) {
+  sessionStorage.setItem('hearth-token', params.get('token'));
+  history.replaceState(null, '', location.pathname);
+}
+const token = sessionStorage.getItem('hearth-token');
+let session = '';
+const media = {}; // call id -> {pc, stream, timer, queue}
+let lastCalls = [];
+
+const $ = (id) => document.getElementById(id);
+
+function showError(msg) { $('error').textContent = msg || ''; }
+
+async function api(method, path, body) {
+  const r = await fetch(path, {
+    method,
+    headers: { 'Authorization': 'Bearer ' + token, 'X-Hearth-Session': session, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+  return r.json();
+}
+
+async function events() {
+  for (;;) {
+    try {
+      const r = await fetch('/api/events', { headers: { 'Authorization': 'Bearer ' + token } });
+      if (!r.ok) throw new Error((await r.text()).trim());
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line) onEvent(JSON.parse(line));
+        }
+      }
+    } catch (e) {
+      showError('lost the daemon: ' + e.message);
+    }
+    session = '';
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
+// Signals of one call are handled in order.
+let chain = Promise.resolve();
+function onEvent(e) {
+  switch (e.type) {
+    case 'session':
+      session = e.session;
+      showError('');
+      loadRooms();
+      break;
+    case 'calls':
+      renderCalls(e.calls || []);
+      break;
+    case 'signal':
+      chain = chain.then(() => onSignal(e)).catch((err) => {
+        showError('call: ' + err.message);
+        signal(e.call, { kind: 'failed', error: err.message });
+      });
+      break;
+  }
+}
+
+function signal(id, s) {
+  return api('POST', '/api/calls/' + id + '/signal', s).catch((err) => showError(err.message));
+}
+
+async function newPC(id, e) {
+  const pc = new RTCPeerConnection({ iceServers: e.ice || [] });
+  const video = (e.send || '').includes('video');
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
+  $('local').srcObject = stream;
+  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  if (!video) pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.ontrack = (ev) => {
+    const remote = $('remote');
+    if (!remote.srcObject) remote.srcObject = new MediaStream();
+    remote.srcObject.addTrack(ev.track);
+  };
+  pc.onicecandidate = (ev) => signal(id, {
+    kind: 'candidate',
+    cand: ev.candidate ? { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid || '', sdpMLineIndex: ev.candidate.sdpMLineIndex || 0 } : null,
+  });
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === 'connected') signal(id, { kind: 'connected' });
+    if (pc.connectionState === 'failed') signal(id, { kind: 'failed', error: 'no path between this browser and the other device' });
+  };
+  media[id] = { pc, stream, timer: setInterval(() => reportStats(id), 1000) };
+  return pc;
+}
+
+async function onSignal(e) {
+  const m = media[e.call];
+  switch (e.kind) {
+    case 'make-offer': {
+      const pc = await newPC(e.call, e);
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      await signal(e.call, { kind: 'offer', sdp: offer.sdp });
+      break;
+    }
+    case 'take-offer': {
+      const pc = await newPC(e.call, e);
+      await pc.setRemoteDescription({ type: 'offer', sdp: e.sdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await signal(e.call, { kind: 'answer', sdp: answer.sdp });
+      break;
+    }
+    case 'take-answer':
+      if (m) await m.pc.setRemoteDescription({ type: 'answer', sdp: e.sdp });
+      break;
+    case 'candidate':
+      if (m) await m.pc.addIceCandidate(e.cand);
+      break;
+    case 'close':
+      closeMedia(e.call);
+      break;
+  }
+}
+
+function closeMedia(id) {
+  const m = media[id];
+  if (!m) return;
+  clearInterval(m.timer);
+  m.pc.close();
+  for (const t of m.stream.getTracks()) t.stop();
+  delete media[id];
+  $('remote').srcObject = null;
+  $('local').srcObject = null;
+}
+
+// What this browser receives, for the page, the daemon and tests.
+async function reportStats(id) {
+  const m = media[id];
+  if (!m) return;
+  const s = { video_frames: 0, audio_packets: 0, bytes_in: 0, path: '' };
+  const report = await m.pc.getStats();
+  report.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') { s.video_frames += r.framesDecoded || 0; s.bytes_in += r.bytesReceived || 0; }
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') { s.audio_packets += r.packetsReceived || 0; s.bytes_in += r.bytesReceived || 0; }
+    if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+      const l = report.get(r.localCandidateId), rc = report.get(r.remoteCandidateId);
+      if (l && rc) s.path = l.candidateType + '/' + rc.candidateType;
+    }
+  });
+  window.hearthStats = s;
+  $('stats').textContent = `${s.video_frames} video frames decoded, ${s.audio_packets} audio packets, ${Math.round(s.bytes_in / 1024)} KiB in` + (s.path ? `, path ${s.path}` : '');
+  signal(id, { kind: 'stats', stats: s });
+}
+
+function who(c) {
+  if (!c.peer) return '';
+  return c.peer.name || c.peer.identity.slice(0, 8);
+}
+
+function renderCalls(calls) {
+  lastCalls = calls;
+  const live = calls.find((c) => c.state !== 'ended');
+  const card = $('call');
+  card.hidden = !live;
+  if (live) {
+    const ringingHere = live.direction === 'incoming' && live.state === 'ringing';
+    $('call-title').textContent = (live.direction === 'incoming' ? 'Call from ' : 'Call to ') + (who(live) || 'the room');
+    $('state').textContent = ringingHere ? 'ringing here' : live.state;
+    $('answer').hidden = !ringingHere;
+    $('answer-audio').hidden = !ringingHere;
+    $('hangup').textContent = ringingHere ? 'Decline' : 'Hang up';
+    card.dataset.call = live.id;
+    card.dataset.state = live.state;
+  }
+  for (const c of calls) if (c.state === 'ended' && media[c.id]) closeMedia(c.id);
+  const ul = $('history');
+  ul.textContent = '';
+  const ended = calls.filter((c) => c.state === 'ended').slice(-5).reverse();
+  if (!ended.length) ul.innerHTML = '<li class="muted">none yet</li>';
+  for (const c of ended) {
+    const li = document.createElement('li');
+    const secs = c.answered && c.ended ? Math.round((new Date(c.ended) - new Date(c.answered)) / 1000) : 0;
+    li.textContent = `${c.direction} call ${who(c) ? 'with ' + who(c) : ''}: ${c.reason}` + (secs ? `, ${secs} s` : '');
+    ul.appendChild(li);
+  }
+}
+
+async function loadRooms() {
+  try {
+    const me = await api('GET', '/api/me');
+    $('me').textContent = `${me.name} · ${me.identity.slice(0, 8)}`;
+    const list = await api('GET', '/api/rooms');
+    const ul = $('rooms');
+    ul.textContent = '';
+    if (!list.rooms.length) ul.innerHTML = '<li class="muted">no rooms yet: create one with hearth room create</li>';
+    for (const r of list.rooms) {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = `${r.name} (${r.members} members)`;
+      const call = document.createElement('button');
+      call.textContent = 'Call';
+      call.className = 'call';
+      call.dataset.room = r.room;
+      call.onclick = () => place(r.room, false);
+      const audio = document.createElement('button');
+      audio.textContent = 'Audio call';
+      audio.className = 'secondary';
+      audio.onclick = () => place(r.room, true);
+      li.append(name, call, audio);
+      ul.appendChild(li);
+    }
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function place(room, audioOnly) {
+  try {
+    showError('');
+    await api('POST', '/api/rooms/' + room + '/calls', { audio_only: audioOnly });
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+function liveID() { return $('call').dataset.call; }
+
+$('answer').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', {}).catch((e) => showError(e.message));
+$('answer-audio').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', { audio_only: true }).catch((e) => showError(e.message));
+$('hangup').onclick = () => api('POST', '/api/calls/' + liveID() + '/hangup').catch((e) => showError(e.message));
+
+if (!token) {
+  showError("This page needs its link with the token: run 'hearth status' and open the web link it prints.");
+} else {
+  events();
+}

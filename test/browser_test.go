@@ -1,0 +1,214 @@
+package test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// artifacts is where the browser tests keep their screenshots.
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("HEARTH_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("artifacts", t.Name())
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browser starts headless Chromium with a fake camera and microphone.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" || os.Geteuid() == 0 {
+			t.Fatal("chromium is not installed: scripts/setup --test installs it")
+		}
+		t.Skip("chromium is not installed: scripts/setup --test installs it")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.WindowSize(1100, 900),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+// waitFor runs an action for at most 30 s.
+func waitFor(ctx context.Context, a chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return chromedp.Do(ctx, a)
+}
+
+func shot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// pageStats reads what the page's RTCPeerConnection received.
+func pageStats(ctx context.Context) (frames, audio float64, path string) {
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.hearthStats || {}`))
+	f, _ := s["video_frames"].(float64)
+	a, _ := s["audio_packets"].(float64)
+	p, _ := s["path"].(string)
+	return f, a, p
+}
+
+func waitPage(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page: no %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrowserCalls: Chromium (fake camera and microphone) on bob's page
+// answers a call from alice's daemon, then places one to it; both sides
+// receive decodable media, judged by the page's WebRTC stats and alice's
+// receiver. Requests from another origin or host, or without the token,
+// are refused.
+func TestBrowserCalls(t *testing.T) {
+	ctx := browser(t)
+	dir := artifacts(t)
+	alice := newDaemon(t, "alice")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice), "--web", "127.0.0.1:0")
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "family")
+	room := created.Room
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	bob.run(0, "", "room", "join", inv.Link)
+	converge(t, room, 0, alice, bob)
+	var st struct{ Web string }
+	bob.json(&st, "status")
+	if !strings.HasPrefix(st.Web, "http://127.0.0.1:") || !strings.Contains(st.Web, "#token=") {
+		t.Fatalf("the web link: %q", st.Web)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#rooms button.call`))); err != nil {
+		t.Fatalf("the page: %v", err)
+	}
+	href, _ := chromedp.Run(ctx, chromedp.Location())
+	if strings.Contains(href, "token") {
+		t.Fatalf("the token stays in the address bar: %s", href)
+	}
+	shot(t, ctx, dir, "1-rooms")
+
+	// Alice's daemon calls; the page rings and answers.
+	alice.run(0, "", "call", room, "--no-wait")
+	if err := waitFor(ctx, chromedp.WaitVisible(chromedp.CSS(`#answer`))); err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('error').textContent + ' | ' + document.getElementById('call').outerHTML`))
+		t.Fatalf("the page never rang: %v; page: %s; bob's calls: %+v", err, msg, bob.calls())
+	}
+	shot(t, ctx, dir, "2-ringing")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#answer`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "video from alice", func() bool { f, a, _ := pageStats(ctx); return f >= 30 && a >= 20 })
+	a := alice.waitCall(t, "with the browser's media", func(c callJSON) bool {
+		return c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 30 && c.Stats.AudioPackets >= 20
+	})
+	f, ap, path := pageStats(ctx)
+	t.Logf("browser answered: page decoded %.0f frames, %.0f audio packets, path %s; alice got %d frames, %d audio packets", f, ap, path, a.Stats.VideoFrames, a.Stats.AudioPackets)
+	shot(t, ctx, dir, "3-in-call")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#hangup`))); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitCall(t, "hung up by the page", func(c callJSON) bool { return c.State == "ended" && c.Reason == "hung up by the other side" })
+
+	// The page calls; alice's daemon answers.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rooms button.call[data-room="`+room+`"]`))); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitCall(t, "ringing from the page", func(c callJSON) bool { return c.State == "ringing" && c.Direction == "incoming" })
+	alice.run(0, "", "answer")
+	alice.waitCall(t, "with the page's media", func(c callJSON) bool {
+		return c.State == "active" && c.Direction == "incoming" && c.Stats != nil && c.Stats.VideoFrames >= 30
+	})
+	chromedp.Run(ctx, chromedp.Evaluate[any](`window.hearthStats = null`))
+	waitPage(t, ctx, "video from alice on the call it placed", func() bool { f, _, _ := pageStats(ctx); return f >= 30 })
+	shot(t, ctx, dir, "4-page-called")
+	var bc []callJSON
+	waitPage(t, ctx, "the page's stats at bob's daemon", func() bool {
+		bc = bob.calls()
+		last := bc[len(bc)-1]
+		return last.Stats != nil && last.Stats.VideoFrames >= 30
+	})
+	alice.run(0, "", "hangup")
+	if err := waitFor(ctx, chromedp.WaitNotVisible(chromedp.CSS(`#call`))); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, dir, "5-ended")
+
+	// No other origin, host or tokenless request gets in.
+	u, _ := url.Parse(st.Web)
+	token := strings.TrimPrefix(u.Fragment, "token=")
+	api := "http://" + u.Host + "/api/rooms"
+	for name, c := range map[string]struct {
+		host, origin, auth string
+		want               int
+	}{
+		"token":          {"", "", "Bearer " + token, 200},
+		"no token":       {"", "", "", 401},
+		"wrong token":    {"", "", "Bearer 00", 401},
+		"foreign origin": {"", "http://evil.example", "Bearer " + token, 403},
+		"foreign host":   {"evil.example", "", "Bearer " + token, 403},
+	} {
+		req, _ := http.NewRequest("GET", api, nil)
+		if c.host != "" {
+			req.Host = c.host
+		}
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", name, resp.StatusCode, c.want)
+		}
+	}
+}
