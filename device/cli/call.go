@@ -96,7 +96,11 @@ func describeCall(st *control.Call) string {
 			who += " (" + st.Peer.Name + ")"
 		}
 	}
-	s := fmt.Sprintf("%s %s call%s: %s", st.Direction, st.Media, who, st.State)
+	kind := st.Media + " "
+	if st.Media == "none" || st.Media == "" {
+		kind = ""
+	}
+	s := fmt.Sprintf("%s %scall%s: %s", st.Direction, kind, who, st.State)
 	if st.State == call.StateEnded {
 		s += " (" + st.Reason + ")"
 	}
@@ -153,7 +157,7 @@ func runCalls(ctx context.Context, r *runner, _ []string) error {
 			return
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "CALL\tSTARTED\tCALL\tFRAMES IN\tAUDIO IN\tLATENCY P50\n")
+		fmt.Fprintf(tw, "CALL\tSTARTED\tWHAT\tFRAMES IN\tAUDIO IN\tLATENCY P50\n")
 		for _, st := range out.Calls {
 			frames, audio, lat := "-", "-", "-"
 			if s := st.Stats; s != nil {
