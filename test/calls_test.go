@@ -46,7 +46,7 @@ func (d *daemon) waitCall(t *testing.T, what string, cond func(callJSON) bool) c
 // from the synthetic pattern when the codecs are built in); bob hangs up.
 // The room records the call; a call nobody answers is a missed call.
 func TestCallBetweenDaemons(t *testing.T) {
-	alice := newDaemon(t, "alice", "--ring-timeout", "3s")
+	alice := newDaemon(t, "alice", "--ring-timeout", "8s") // long enough for a loaded machine, short enough for the missed call below
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
 	var created struct{ Room string }
 	alice.json(&created, "room", "create", "home")
