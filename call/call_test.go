@@ -1,6 +1,7 @@
 package call
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -490,4 +491,51 @@ func TestCallThroughTURN(t *testing.T) {
 	t.Logf("through TURN: %d frames, p50 %.1f ms, path %s", s.Stats.VideoFrames, s.Stats.LatencyP50, s.Stats.Path)
 	c.Hangup("")
 	<-c.Ended()
+}
+
+// TestBadSignals: a member's device that sends a malformed session
+// description, or candidates no peer has, gets the call failed or the
+// candidates refused, with a reason; nothing panics and nothing is left.
+func TestBadSignals(t *testing.T) {
+	bob := newDevice(t, "bob", 5*time.Second, "")
+	mallory, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mallory.Close()
+	if err := mallory.Connect(context.Background(), peer.AddrInfo{ID: bob.h.ID(), Addrs: bob.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"garbage", "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nm=video 9 FOO/BAR 96\r\n"} {
+		st, err := mallory.NewStream(context.Background(), bob.h.ID(), Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &leg{st: st, r: bufio.NewReader(st)}
+		id := NewID()
+		if err := l.send(Signal{Kind: Ring, Call: id, Room: testRoom, Media: Audio | Video}); err != nil {
+			t.Fatal(err)
+		}
+		if err := bob.incoming().Answer(Audio | Video); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := l.recv(); err != nil || s.Kind != Accept {
+			t.Fatalf("no accept: %+v %v", s, err)
+		}
+		// Candidates for no peer, before and after the offer.
+		for _, c := range []string{"candidate:1 1 udp 2130706431 0.0.0.0 5000 typ host", "candidate:1 1 udp 2130706431 224.0.0.1 5000 typ host"} {
+			l.send(Signal{Kind: Candidate, Call: id, Candidate: c})
+		}
+		l.send(Signal{Kind: Offer, Call: id, SDP: bad})
+		s, err := l.recv()
+		if err != nil || s.Kind != Hangup {
+			t.Fatalf("a bad offer: %+v %v", s, err)
+		}
+		c, _ := bob.m.Get(id)
+		<-c.Ended()
+		if st := c.Status(); st.Reason != EndFailed || !strings.Contains(st.Error, "offer") {
+			t.Fatalf("after a bad offer: %+v", st)
+		}
+		st.Close()
+	}
 }
