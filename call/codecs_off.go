@@ -17,13 +17,13 @@ func registerCodecs(me *webrtc.MediaEngine) error { return me.RegisterDefaultCod
 
 var errNoCodecs = errors.New("built without the media codecs (build tag codecs)")
 
-func newPatternStream(w, h, fps, bitrate int) (Stream, error) { return nil, nil }
+func newPatternStream(w, h, fps, bitrate int, codecName string) (Stream, error) { return nil, nil }
 
 func newToneStream() (Stream, error) { return nil, nil }
 
 func newVideoDecoder() (videoDecoder, error) { return nil, errNoCodecs }
 
-// MeasureVP8Encode needs the codecs.
-func MeasureVP8Encode(w, h, fps, bitrate, n int) (time.Duration, int, error) {
+// MeasureEncode needs the codecs.
+func MeasureEncode(codecName string, w, h, fps, bitrate, n int) (time.Duration, int, error) {
 	return 0, 0, errNoCodecs
 }

@@ -5,6 +5,7 @@ package call
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"io"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/pion/mediadevices/pkg/codec"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/codec/vpx"
+	"github.com/pion/mediadevices/pkg/codec/x264"
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
@@ -23,8 +25,9 @@ import (
 	"github.com/hearthp2p/hearth/internal/version"
 )
 
-// The codecs of this build: libvpx (VP8) and libopus through cgo.
-var codecNames = []string{"vp8", "opus"}
+// The codecs of this build: libvpx (VP8), libx264 (H.264) and libopus
+// through cgo.
+var codecNames = []string{"h264", "opus", "vp8"}
 
 func init() {
 	for _, c := range codecNames {
@@ -63,25 +66,44 @@ func (e *encoded) Read() (media.Sample, error) {
 
 func (e *encoded) Close() error { return e.enc.Close() }
 
-func newPatternStream(w, h, fps, bitrate int) (Stream, error) {
+func newPatternStream(w, h, fps, bitrate int, codecName string) (Stream, error) {
 	pattern := &TestPattern{W: w, H: h}
 	r := video.ReaderFunc(func() (image.Image, func(), error) {
 		return pattern.Next(time.Now()), func() {}, nil
 	})
-	params, err := vpx.NewVP8Params()
-	if err != nil {
-		return nil, err
+	props := prop.Media{Video: prop.Video{Width: w, Height: h, FrameRate: float32(fps), FrameFormat: "I420"}}
+	var enc codec.ReadCloser
+	var capability webrtc.RTPCodecCapability
+	switch codecName {
+	case "h264":
+		params, err := x264.NewParams()
+		if err != nil {
+			return nil, err
+		}
+		params.BitRate = bitrate // x264 refuses to start without one
+		params.KeyFrameInterval = 2 * fps
+		params.Preset = x264.PresetUltrafast // the baseline profile the SDP names
+		if enc, err = params.BuildVideoEncoder(r, props); err != nil {
+			return nil, fmt.Errorf("x264: %w", err)
+		}
+		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264Fmtp}
+	case "vp8", "":
+		params, err := vpx.NewVP8Params()
+		if err != nil {
+			return nil, err
+		}
+		params.BitRate = bitrate
+		params.KeyFrameInterval = 2 * fps
+		params.Deadline = time.Millisecond // real time
+		params.RateControlEndUsage = vpx.RateControlCBR
+		if enc, err = params.BuildVideoEncoder(r, props); err != nil {
+			return nil, fmt.Errorf("libvpx: %w", err)
+		}
+		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	default:
+		return nil, fmt.Errorf("no video codec %q (vp8 or h264)", codecName)
 	}
-	params.BitRate = bitrate
-	params.KeyFrameInterval = 2 * fps
-	params.Deadline = time.Millisecond // real time
-	params.RateControlEndUsage = vpx.RateControlCBR
-	enc, err := params.BuildVideoEncoder(r, prop.Media{Video: prop.Video{Width: w, Height: h, FrameRate: float32(fps), FrameFormat: "I420"}})
-	if err != nil {
-		return nil, err
-	}
-	return &encoded{enc: enc, cap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-		period: time.Second / time.Duration(fps), next: time.Now()}, nil
+	return &encoded{enc: enc, cap: capability, period: time.Second / time.Duration(fps), next: time.Now()}, nil
 }
 
 const toneRate, toneChunk = 48000, 960 // 20 ms
@@ -151,12 +173,12 @@ func (d *vp8Decoder) Decode(frame []byte) (image.Image, error) {
 
 func (d *vp8Decoder) Close() error { return d.dec.Close() }
 
-// MeasureVP8Encode encodes n synthetic frames of w×h as fast as it can
-// and returns the processor time one frame's encoding took (the drawing
-// of the pattern left out) and the bytes of a frame, on average, at
-// bitrate for fps.
-func MeasureVP8Encode(w, h, fps, bitrate, n int) (perFrame time.Duration, frameBytes int, err error) {
-	st, err := newPatternStream(w, h, fps, bitrate)
+// MeasureEncode encodes n synthetic frames of w×h with a video codec
+// (vp8, h264) as fast as it can and returns the processor time one
+// frame's encoding took (the drawing of the pattern left out) and the
+// bytes of a frame, on average, at bitrate for fps.
+func MeasureEncode(codecName string, w, h, fps, bitrate, n int) (perFrame time.Duration, frameBytes int, err error) {
+	st, err := newPatternStream(w, h, fps, bitrate, codecName)
 	if err != nil {
 		return 0, 0, err
 	}

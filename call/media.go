@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/h264writer"
 	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
@@ -46,9 +47,14 @@ type Source interface {
 // them it sends nothing over RTP, and stamps go over the data channel
 // alone.
 type Synthetic struct {
-	Width, Height, FPS int // zero: 640x480 at 30
-	Bitrate            int // video bits per second; zero: 1.5 Mbit/s
+	Width, Height, FPS int    // zero: 640x480 at 30
+	Bitrate            int    // video bits per second; zero: 1.5 Mbit/s
+	Codec              string // vp8 (the default) or h264
 }
+
+// h264Fmtp is the H.264 this build sends: constrained baseline, level 3.1,
+// packetization mode 1 (what browsers take).
+const h264Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
 
 func (s Synthetic) size() (int, int, int, int) {
 	w, h, fps, br := s.Width, s.Height, s.FPS, s.Bitrate
@@ -67,7 +73,7 @@ func (s Synthetic) size() (int, int, int, int) {
 // Video returns the stamped test pattern, encoded, or nil without codecs.
 func (s Synthetic) Video() (Stream, error) {
 	w, h, fps, br := s.size()
-	return newPatternStream(w, h, fps, br)
+	return newPatternStream(w, h, fps, br, s.Codec)
 }
 
 // Audio returns a tone, encoded, or nil without codecs.
@@ -326,6 +332,8 @@ func (r *receiver) track(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		r.audioTrack(tr)
 	case codec.MimeType == webrtc.MimeTypeVP8:
 		r.videoTrack(tr)
+	case codec.MimeType == webrtc.MimeTypeH264:
+		r.h264Track(tr)
 	default:
 		r.countOnly(tr)
 	}
@@ -475,6 +483,37 @@ func (r *receiver) wait() {
 	r.mu.Unlock()
 	for _, f := range files {
 		f.Close()
+	}
+}
+
+// h264Track counts H.264 frames (their last packet has the marker) and
+// records them as an Annex B stream. This build has no H.264 decoder:
+// the frames are not read back.
+func (r *receiver) h264Track(tr *webrtc.TrackRemote) {
+	var rec *h264writer.H264Writer
+	if f, err := r.record("video.h264"); err != nil {
+		r.p.log.Info("cannot record the call's video", logattr.Err(err))
+	} else if f != nil {
+		rec = h264writer.NewWith(f)
+		r.keep(rec)
+	}
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		if rec != nil {
+			rec.WriteRTP(pkt)
+		}
+		r.mu.Lock()
+		r.bytes += uint64(len(pkt.Payload))
+		if pkt.Marker {
+			if r.frames == 0 {
+				r.first = time.Since(r.p.start)
+			}
+			r.frames++
+		}
+		r.mu.Unlock()
 	}
 }
 

@@ -51,6 +51,9 @@ type CallConfig struct {
 	RecordDir string
 	// RingTimeout is how long a call rings; zero means the default.
 	RingTimeout time.Duration
+	// VideoCodec is what the synthetic source sends: vp8 (default) or
+	// h264.
+	VideoCodec string
 }
 
 func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
@@ -106,6 +109,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		ICEServers: ice,
 		TURN:       turns,
 		RecordDir:  cfg.RecordDir,
+		Source:     call.Synthetic{Codec: cfg.VideoCodec},
 		Logger:     rs.log,
 	})
 	c.m = call.New(call.Config{

@@ -46,15 +46,16 @@ ensure_go() {
 }
 
 # use_codecs: builds and tests from here on include the cgo media codecs
-# (libvpx for VP8, libopus bundled by the Go module) when this machine can
+# (libvpx for VP8, libx264 for H.264, libopus bundled by the Go module) when
+# this machine can
 # build them: GOFLAGS carries the build tag, so 'go test' and the binaries
 # the tests build get them too. Cross-builds with CGO_ENABLED=0 leave them
 # out by themselves.
 use_codecs() {
-  if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists vpx; then
+  if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists vpx x264; then
     export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=codecs"
   else
-    say "libvpx-dev or pkg-config missing: building without the media codecs (calls carry no audio or video)"
+    say "libvpx-dev, libx264-dev or pkg-config missing: building without the media codecs (calls carry no audio or video)"
   fi
 }
 

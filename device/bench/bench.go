@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return transfer(ctx, fileSize) }},
 		{"files", fmt.Sprintf("daemon file transfer: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20),
 			func() ([]Figure, error) { return transferDaemons(ctx, cfg.Binary, fileSize) }},
-		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added), VP8 encoding cost",
+		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added), VP8 and H.264 encoding cost",
 			func() ([]Figure, error) { return calls(ctx, cfg.Quick) }},
 	}
 	var out []Figure

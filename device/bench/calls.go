@@ -172,13 +172,15 @@ func calls(ctx context.Context, quick bool) ([]Figure, error) {
 		return nil, fmt.Errorf("with 30 ms added: %w", err)
 	}
 	out = append(out, f...)
-	for _, size := range [][2]int{{1280, 720}, {640, 480}} {
-		per, bytes, err := call.MeasureVP8Encode(size[0], size[1], 30, 2_500_000, 90)
-		if err != nil {
-			return nil, err
+	for _, c := range []struct{ codec, name, how string }{{"vp8", "VP8", "libvpx, real time"}, {"h264", "H.264", "libx264, ultrafast, baseline"}} {
+		for _, size := range [][2]int{{1280, 720}, {640, 480}} {
+			per, bytes, err := call.MeasureEncode(c.codec, size[0], size[1], 30, 2_500_000, 90)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Figure{Name: fmt.Sprintf("%s encode %dx%d", c.name, size[0], size[1]), Value: float64(per*30) / float64(time.Second) * 100, Unit: "% core",
+				Note: fmt.Sprintf("processor time of one stream at 30 fps (%s, 2.5 Mbit/s; %.1f ms and %d bytes a frame)", c.how, ms(per), bytes)})
 		}
-		out = append(out, Figure{Name: fmt.Sprintf("VP8 encode %dx%d", size[0], size[1]), Value: float64(per*30) / float64(time.Second) * 100, Unit: "% core",
-			Note: fmt.Sprintf("processor time of one stream at 30 fps (libvpx, real-time, 2.5 Mbit/s; %.1f ms and %d bytes a frame)", ms(per), bytes)})
 	}
 	return out, nil
 }

@@ -98,6 +98,7 @@ type options struct {
 	noWait         bool
 	recordCalls    string
 	web            string
+	videoCodec     string
 	stun           multiFlag
 	turnListen     string
 	turnPublic     string

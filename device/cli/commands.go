@@ -120,6 +120,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
+	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
 	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
 	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
@@ -536,7 +537,10 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
 	}
 	cfg.Web = r.opts.web
-	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout, STUN: r.opts.stun, TURNListen: r.opts.turnListen}
+	if r.opts.videoCodec != "vp8" && r.opts.videoCodec != "h264" {
+		return usagef("--video-codec %q: vp8 or h264", r.opts.videoCodec)
+	}
+	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout, STUN: r.opts.stun, TURNListen: r.opts.turnListen, VideoCodec: r.opts.videoCodec}
 	for _, u := range r.opts.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return usagef("--stun %q: a URL stun:HOST:PORT", u)
