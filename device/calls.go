@@ -54,6 +54,10 @@ type CallConfig struct {
 	// VideoCodec is what the synthetic source sends: vp8 (default) or
 	// h264.
 	VideoCodec string
+	// Camera, if set, is a program writing H.264 (Annex B) on stdout
+	// (call.RPiCamCommand): its frames are sent instead of the synthetic
+	// pattern.
+	Camera []string
 }
 
 func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
@@ -109,7 +113,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		ICEServers: ice,
 		TURN:       turns,
 		RecordDir:  cfg.RecordDir,
-		Source:     call.Synthetic{Codec: cfg.VideoCodec},
+		Source:     source(cfg),
 		Logger:     rs.log,
 	})
 	c.m = call.New(call.Config{
@@ -336,4 +340,12 @@ func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Ca
 	}
 	c.Hangup("")
 	writeJSON(w, http.StatusOK, c.Status())
+}
+
+// source is what this device sends in a call.
+func source(cfg CallConfig) call.Source {
+	if len(cfg.Camera) > 0 {
+		return call.Camera{Command: cfg.Camera}
+	}
+	return call.Synthetic{Codec: cfg.VideoCodec}
 }

@@ -99,6 +99,7 @@ type options struct {
 	recordCalls    string
 	web            string
 	videoCodec     string
+	camera         string
 	stun           multiFlag
 	turnListen     string
 	turnPublic     string

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/version"
@@ -120,6 +122,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
+	fs.StringVar(&o.camera, "camera", "synthetic", "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
 	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
@@ -537,10 +540,22 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
 	}
 	cfg.Web = r.opts.web
+	switch r.opts.camera {
+	case "synthetic", "":
+	case "rpicam":
+		cfg.Calls.Camera = call.RPiCamCommand(1280, 720, 30, 2_500_000)
+	default:
+		cfg.Calls.Camera = strings.Fields(r.opts.camera)
+	}
+	if len(cfg.Calls.Camera) > 0 {
+		if _, err := exec.LookPath(cfg.Calls.Camera[0]); err != nil {
+			return fmt.Errorf("--camera: %s is not installed or not on PATH (on Raspberry Pi OS: apt install rpicam-apps)", cfg.Calls.Camera[0])
+		}
+	}
 	if r.opts.videoCodec != "vp8" && r.opts.videoCodec != "h264" {
 		return usagef("--video-codec %q: vp8 or h264", r.opts.videoCodec)
 	}
-	cfg.Calls = device.CallConfig{RingTimeout: r.opts.ringTimeout, STUN: r.opts.stun, TURNListen: r.opts.turnListen, VideoCodec: r.opts.videoCodec}
+	cfg.Calls.RingTimeout, cfg.Calls.STUN, cfg.Calls.TURNListen, cfg.Calls.VideoCodec = r.opts.ringTimeout, r.opts.stun, r.opts.turnListen, r.opts.videoCodec
 	for _, u := range r.opts.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return usagef("--stun %q: a URL stun:HOST:PORT", u)
