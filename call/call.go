@@ -55,15 +55,16 @@ type NewEndpoint func(c *Call, ev EndpointEvents) (Endpoint, error)
 
 // Stats are a call's media figures, as far as the endpoint knows them.
 type Stats struct {
-	VideoFrames  uint64  `json:"video_frames"`             // decoded (or whole) frames received
-	FrameGaps    uint64  `json:"frame_gaps"`               // frames missing between received ones
-	AudioPackets uint64  `json:"audio_packets"`            // audio packets received
-	BytesIn      uint64  `json:"bytes_in"`                 // media bytes received
-	LatencyP50   float64 `json:"latency_p50_ms"`           // glass to glass, synthetic frames only
-	LatencyP99   float64 `json:"latency_p99_ms"`           // same
-	Path         string  `json:"path,omitempty"`           // the selected ICE pair: host, srflx, relay
-	Recording    string  `json:"recording,omitempty"`      // the folder of the recording, if any
-	FirstFrameMs float64 `json:"first_frame_ms,omitempty"` // answer → first decoded remote frame
+	VideoFrames   uint64  `json:"video_frames"`              // decoded (or whole) frames received
+	FrameGaps     uint64  `json:"frame_gaps"`                // frames missing between received ones
+	AudioPackets  uint64  `json:"audio_packets"`             // audio packets received
+	BytesIn       uint64  `json:"bytes_in"`                  // media bytes received
+	LatencyP50    float64 `json:"latency_p50_ms"`            // glass to glass, synthetic frames only
+	LatencyP99    float64 `json:"latency_p99_ms"`            // same
+	Path          string  `json:"path,omitempty"`            // the selected ICE pair: host, srflx, relay
+	Recording     string  `json:"recording,omitempty"`       // the folder of the recording, if any
+	AudioPlayedMs uint64  `json:"audio_played_ms,omitempty"` // the other side's voice played on the speaker
+	FirstFrameMs  float64 `json:"first_frame_ms,omitempty"`  // answer → first decoded remote frame
 }
 
 // Config is what a Manager needs.

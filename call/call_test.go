@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,11 @@ func newDevice(t *testing.T, name string, ring time.Duration, record string) *de
 
 func newDeviceSrc(t *testing.T, name string, ring time.Duration, record string, src Source) *device {
 	t.Helper()
+	return newDeviceCfg(t, name, ring, PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }, RecordDir: record, Source: src})
+}
+
+func newDeviceCfg(t *testing.T, name string, ring time.Duration, pc PeerConfig) *device {
+	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +68,7 @@ func newDeviceSrc(t *testing.T, name string, ring time.Duration, record string, 
 			}
 			return Party{Identity: "id-" + p.ShortString(), Name: "dev-" + p.ShortString(), Device: p.String()}, nil
 		},
-		Endpoint: PeerEndpoints(PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() }, RecordDir: record,
-			Source: src}),
+		Endpoint: PeerEndpoints(pc),
 		OnChange: func(s Status) {
 			d.mu.Lock()
 			d.changes = append(d.changes, s)
@@ -575,4 +580,54 @@ func TestCallH264(t *testing.T) {
 			t.Fatalf("the H.264 recording: %d bytes, %v", len(b), err)
 		}
 	}
+}
+
+// TestSpeakerPlaysVoice: a headless device plays the other side's voice:
+// the Opus it receives, decoded in Go, reaches its player program as PCM,
+// the caller's 440 Hz tone. Without the codecs nothing is sent, and
+// nothing is played.
+func TestSpeakerPlaysVoice(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "played.raw")
+	alice := newDevice(t, "alice", 10*time.Second, "")
+	door := newDeviceCfg(t, "door", 10*time.Second, PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
+		Source: Synthetic{Width: 320, Height: 240}, Speaker: []string{"sh", "-c", "cat > " + out}})
+	c, err := alice.m.Place(context.Background(), testRoom, alice.connect(door), Audio|Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := door.incoming().Answer(Audio | Video); err != nil {
+		t.Fatal(err)
+	}
+	if len(Codecs()) == 0 {
+		door.wait("with stamps", func(s Status) bool { return s.Stats != nil && s.Stats.VideoFrames >= 30 })
+		c.Hangup("")
+		door.wait("ended", state(StateEnded))
+		if b, _ := os.ReadFile(out); len(b) != 0 {
+			t.Fatalf("%d bytes played without any audio sent", len(b))
+		}
+		return
+	}
+	door.wait("with a second of voice played", func(s Status) bool { return s.Stats != nil && s.Stats.AudioPlayedMs >= 1000 })
+	c.Hangup("")
+	door.wait("ended", state(StateEnded))
+	b, err := os.ReadFile(out)
+	if err != nil || len(b) < 2*48000 {
+		t.Fatalf("played %d bytes: %v", len(b), err)
+	}
+	// Count the tone's zero crossings over the last second.
+	pcm := b[len(b)-2*48000:]
+	crossings, peak := 0, 0
+	prev := int16(binary.LittleEndian.Uint16(pcm))
+	for i := 2; i < len(pcm); i += 2 {
+		v := int16(binary.LittleEndian.Uint16(pcm[i:]))
+		if (prev < 0) != (v < 0) {
+			crossings++
+		}
+		peak = max(peak, int(v), -int(v))
+		prev = v
+	}
+	if hz := crossings / 2; hz < 400 || hz > 480 || peak < 2000 {
+		t.Fatalf("played a %d Hz sound of peak %d, want the 440 Hz tone", hz, peak)
+	}
+	t.Logf("played %.1f s of the caller's 440 Hz tone (%d crossings/s, peak %d)", float64(len(b))/2/48000, crossings, peak)
 }

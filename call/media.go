@@ -264,6 +264,7 @@ type receiver struct {
 	first     time.Duration
 	files     []io.Closer
 	closed    bool
+	played    uint64 // audio samples sent to the speaker
 }
 
 // maxLatencies bounds the latency samples kept per call.
@@ -362,6 +363,10 @@ func (r *receiver) audioTrack(tr *webrtc.TrackRemote) {
 			r.keep(ogg)
 		}
 	}
+	sp := r.p.speaker()
+	if sp != nil {
+		defer sp.close()
+	}
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
@@ -373,6 +378,13 @@ func (r *receiver) audioTrack(tr *webrtc.TrackRemote) {
 		r.mu.Unlock()
 		if ogg != nil {
 			ogg.WriteRTP(pkt)
+		}
+		if sp != nil && tr.Codec().MimeType == webrtc.MimeTypeOpus {
+			if n := sp.play(pkt.Payload); n > 0 {
+				r.mu.Lock()
+				r.played += uint64(n)
+				r.mu.Unlock()
+			}
 		}
 	}
 }
@@ -457,7 +469,8 @@ func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
 func (r *receiver) stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{VideoFrames: r.frames, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir}
+	s := Stats{VideoFrames: r.frames, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir,
+		AudioPlayedMs: r.played * 1000 / 48000}
 	if r.frames > 0 {
 		s.FirstFrameMs = float64(r.first.Microseconds()) / 1000
 	}

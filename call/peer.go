@@ -45,7 +45,11 @@ type PeerConfig struct {
 	Source Source
 	// RecordDir, if set, gets a folder per call with what was received.
 	RecordDir string
-	Logger    *slog.Logger
+	// Speaker, if set, is a command that plays what it reads on stdin:
+	// raw signed 16-bit little-endian mono PCM at 48 kHz (e.g. aplay -q -t
+	// raw -f S16_LE -r 48000 -c 1). The other side's voice goes there.
+	Speaker []string
+	Logger  *slog.Logger
 }
 
 // maxRemoteCandidates bounds the candidates a call takes from the other

@@ -54,6 +54,9 @@ type CallConfig struct {
 	// VideoCodec is what the synthetic source sends: vp8 (default) or
 	// h264.
 	VideoCodec string
+	// Speaker, if set, is a program playing raw 48 kHz mono S16LE PCM
+	// from stdin: the other side's voice on a headless device.
+	Speaker []string
 	// Camera, if set, is a program writing H.264 (Annex B) on stdout
 	// (call.RPiCamCommand): its frames are sent instead of the synthetic
 	// pattern.
@@ -114,6 +117,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		TURN:       turns,
 		RecordDir:  cfg.RecordDir,
 		Source:     source(cfg),
+		Speaker:    cfg.Speaker,
 		Logger:     rs.log,
 	})
 	c.m = call.New(call.Config{

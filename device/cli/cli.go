@@ -100,6 +100,7 @@ type options struct {
 	web            string
 	videoCodec     string
 	camera         string
+	speaker        string
 	stun           multiFlag
 	turnListen     string
 	turnPublic     string

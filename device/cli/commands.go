@@ -123,6 +123,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
 	fs.StringVar(&o.camera, "camera", "synthetic", "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
+	fs.StringVar(&o.speaker, "speaker", "auto", "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
 	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
@@ -547,6 +548,16 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	default:
 		cfg.Calls.Camera = strings.Fields(r.opts.camera)
 	}
+	switch r.opts.speaker {
+	case "none", "":
+	case "auto":
+		cfg.Calls.Speaker = autoSpeaker()
+	default:
+		cfg.Calls.Speaker = strings.Fields(r.opts.speaker)
+		if _, err := exec.LookPath(cfg.Calls.Speaker[0]); err != nil {
+			return fmt.Errorf("--speaker: %s is not installed or not on PATH", cfg.Calls.Speaker[0])
+		}
+	}
 	if len(cfg.Calls.Camera) > 0 {
 		if _, err := exec.LookPath(cfg.Calls.Camera[0]); err != nil {
 			return fmt.Errorf("--camera: %s is not installed or not on PATH (on Raspberry Pi OS: apt install rpicam-apps)", cfg.Calls.Camera[0])
@@ -588,4 +599,16 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 		}
 	}
 	return device.Run(ctx, cfg)
+}
+
+// autoSpeaker is aplay on the default sound card, if there are both.
+func autoSpeaker() []string {
+	cards, err := os.ReadFile("/proc/asound/cards")
+	if err != nil || strings.Contains(string(cards), "no soundcards") || len(strings.TrimSpace(string(cards))) == 0 {
+		return nil
+	}
+	if _, err := exec.LookPath("aplay"); err != nil {
+		return nil
+	}
+	return []string{"aplay", "-q", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1"}
 }
