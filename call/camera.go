@@ -54,12 +54,12 @@ func (c Camera) Video() (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &limitedBuffer{b: &stderr, max: 4096}
+	stderr := &limitedBuffer{max: 4096}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("the camera (%s): %w", c.Command[0], err)
 	}
-	s := &annexBStream{cmd: cmd, nals: newNALReader(out), period: time.Second / time.Duration(fps), next: time.Now(), stderr: &stderr}
+	s := &annexBStream{cmd: cmd, nals: newNALReader(out), period: time.Second / time.Duration(fps), next: time.Now(), stderr: stderr}
 	return s, nil
 }
 
@@ -69,7 +69,7 @@ func (c Camera) Audio() (Stream, error) { return newToneStream() }
 // limitedBuffer keeps the start of what a program says on stderr.
 type limitedBuffer struct {
 	mu  sync.Mutex
-	b   *bytes.Buffer
+	b   bytes.Buffer
 	max int
 }
 
@@ -82,13 +82,19 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (l *limitedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(bytes.TrimSpace(l.b.Bytes()))
+}
+
 // annexBStream turns a program's H.264 into frames (access units).
 type annexBStream struct {
 	cmd    *exec.Cmd
 	nals   *nalReader
 	period time.Duration
 	next   time.Time
-	stderr *bytes.Buffer
+	stderr *limitedBuffer
 
 	au      [][]byte // the access unit being put together
 	hasVCL  bool
@@ -133,7 +139,8 @@ func (s *annexBStream) Read() (media.Sample, error) {
 					return s.emit(), nil
 				}
 				if errors.Is(err, io.EOF) {
-					if msg := bytes.TrimSpace(s.stderr.Bytes()); len(msg) > 0 {
+					s.Close() // the program is done: wait for what it said
+					if msg := s.stderr.String(); msg != "" {
 						return media.Sample{}, fmt.Errorf("the camera stopped: %s", msg)
 					}
 				}
