@@ -176,6 +176,7 @@ type Status struct {
 	Started   time.Time `json:"started"`
 	Answered  time.Time `json:"answered,omitzero"`
 	Ended     time.Time `json:"ended,omitzero"`
+	Group     string    `json:"group,omitempty"`  // the group call it is a part of
 	Reason    string    `json:"reason,omitempty"` // why it ended
 	Error     string    `json:"error,omitempty"`
 	Stats     *Stats    `json:"stats,omitempty"`
@@ -210,6 +211,8 @@ type Call struct {
 	ended    chan struct{}
 	accepted chan struct{} // incoming: Answer was called
 	tag      any
+	group    ID      // zero: a call of two
+	forks    []*Call // a group caller: the calls of the later participants
 }
 
 // Tag is what PlaceTagged or AnswerTagged set.
@@ -243,9 +246,20 @@ type leg struct {
 	r     *bufio.Reader
 	wmu   sync.Mutex
 	done  atomic.Bool // it answered no, or was told to stop
+	wire  ID          // the call's id on this stream (the ring's)
+
+	mu   sync.Mutex
+	call *Call // the call it serves (a group caller moves it to a fork)
+}
+
+func (l *leg) owner() *Call {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.call
 }
 
 func (l *leg) send(s Signal) error {
+	s.Call = l.wire
 	b, err := s.MarshalBinary()
 	if err != nil {
 		return err
@@ -271,17 +285,19 @@ var ErrBusy = errors.New("already in a call")
 // ErrNoCall means no call has that id.
 var ErrNoCall = errors.New("no such call")
 
-func (m *Manager) newCall(id ID, room [16]byte, dir string, media Media) (*Call, error) {
+func (m *Manager) newCall(id ID, room [16]byte, dir string, media Media, group ID) (*Call, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, errors.New("the device is stopping")
 	}
+	// One call at a time, or the calls of one group.
 	for _, c := range m.calls {
 		c.mu.Lock()
 		live := c.st.State != StateEnded
+		same := group != (ID{}) && c.group == group
 		c.mu.Unlock()
-		if live {
+		if live && !same {
 			return nil, ErrBusy
 		}
 	}
@@ -289,8 +305,11 @@ func (m *Manager) newCall(id ID, room [16]byte, dir string, media Media) (*Call,
 		return nil, fmt.Errorf("a call %s exists already", id)
 	}
 	c := &Call{m: m, ID: id, Room: room, Direction: dir, Media: media, legs: map[peer.ID]*leg{},
-		ended: make(chan struct{}), accepted: make(chan struct{})}
+		ended: make(chan struct{}), accepted: make(chan struct{}), group: group}
 	c.st = Status{ID: id.String(), Room: fmt.Sprintf("%x", room), Direction: dir, State: StateRinging, Media: media.String(), Started: time.Now()}
+	if group != (ID{}) {
+		c.st.Group = group.String()
+	}
 	m.calls[id] = c
 	m.order = append(m.order, id)
 	for len(m.order) > maxKept {
@@ -393,8 +412,32 @@ func (c *Call) end(reason string, err error, tell *Signal) {
 
 // Hangup ends the call from this side: a ringing outgoing call stops
 // ringing everywhere, an incoming one is declined, an answered one is hung
-// up.
+// up. In a group call, this device leaves the group: every call of it
+// ends.
 func (c *Call) Hangup(reason string) {
+	if c.group != (ID{}) {
+		for _, o := range c.m.groupCalls(c.group) {
+			o.hangup(reason)
+		}
+		return
+	}
+	c.hangup(reason)
+}
+
+// groupCalls are the live calls of a group.
+func (m *Manager) groupCalls(g ID) []*Call {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Call
+	for _, c := range m.calls {
+		if c.group == g {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (c *Call) hangup(reason string) {
 	c.mu.Lock()
 	state, dir := c.st.State, c.Direction
 	c.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -373,10 +374,12 @@ func TestSignalRoundTrip(t *testing.T) {
 		{Kind: Offer, Call: NewID(), SDP: "v=0\r\n"},
 		{Kind: Candidate, Call: NewID(), Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host", Mid: "0", MLine: 3},
 		{Kind: Hangup, Call: NewID()},
+		{Kind: Ring, Call: NewID(), Room: testRoom, Media: Audio, Group: NewID()},
+		{Kind: Roster, Call: NewID(), Peers: []string{"12D3KooWA", "12D3KooWB"}},
 	} {
 		b := mustMarshal(t, s)
 		var got Signal
-		if err := got.UnmarshalBinary(b); err != nil || got != s {
+		if err := got.UnmarshalBinary(b); err != nil || !reflect.DeepEqual(got, s) {
 			t.Fatalf("%v: %+v %v", s.Kind, got, err)
 		}
 	}
@@ -387,6 +390,8 @@ func TestSignalRoundTrip(t *testing.T) {
 		{Kind: Offer},
 		{Kind: Offer, SDP: strings.Repeat("x", MaxSDP+1)},
 		{Kind: Decline, Reason: strings.Repeat("x", MaxReason+1)},
+		{Kind: Roster, Peers: []string{"a", "b", "c", "d"}},
+		{Kind: Roster, Peers: []string{""}},
 	}
 	for _, s := range bad {
 		if _, err := s.MarshalBinary(); !errors.Is(err, ErrMalformed) {
@@ -432,7 +437,7 @@ func FuzzSignal(f *testing.F) {
 			t.Fatalf("a decoded signal does not encode: %v", err)
 		}
 		var s2 Signal
-		if err := s2.UnmarshalBinary(b2); err != nil || s2 != s {
+		if err := s2.UnmarshalBinary(b2); err != nil || !reflect.DeepEqual(s2, s) {
 			t.Fatal("round trip")
 		}
 		_ = fmt.Sprint(s.Kind)
@@ -522,8 +527,8 @@ func TestBadSignals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &leg{st: st, r: bufio.NewReader(st)}
 		id := NewID()
+		l := &leg{st: st, r: bufio.NewReader(st), wire: id}
 		if err := l.send(Signal{Kind: Ring, Call: id, Room: testRoom, Media: Audio | Video}); err != nil {
 			t.Fatal(err)
 		}
@@ -630,4 +635,80 @@ func TestSpeakerPlaysVoice(t *testing.T) {
 		t.Fatalf("played a %d Hz sound of peak %d, want the 440 Hz tone", hz, peak)
 	}
 	t.Logf("played %.1f s of the caller's 440 Hz tone (%d crossings/s, peak %d)", float64(len(b))/2/48000, crossings, peak)
+}
+
+// TestGroupCall: a group call of four devices is a mesh: the caller rings
+// three, each who answers joins, learns who else is there and calls them,
+// and in the end every device has a call with every other, media flowing
+// on each. One who hangs up leaves; the others go on.
+func TestGroupCall(t *testing.T) {
+	a := newDevice(t, "a", 10*time.Second, "")
+	others := []*device{newDevice(t, "b", 10*time.Second, ""), newDevice(t, "c", 10*time.Second, ""), newDevice(t, "d", 10*time.Second, "")}
+	e := newDevice(t, "e", 10*time.Second, "")
+	ids := a.connect(append(others, e)...)
+	// The others know each other too (as members of one room do).
+	others[0].connect(others[1], others[2])
+	others[1].connect(others[2])
+	g, err := a.m.PlaceGroup(context.Background(), testRoom, ids, Audio|Video, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range others {
+		if err := d.incoming().Answer(Audio | Video); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// Every device: three live calls of the group, each with media.
+	meshed := func(d *device, want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n := 0
+			for _, s := range d.m.Calls() {
+				if s.Group == g.ID.String() && s.State == StateActive && s.Stats != nil && s.Stats.VideoFrames >= 20 {
+					n++
+				}
+			}
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d calls of the group with media, want %d: %+v", d.name, n, want, d.m.Calls())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, d := range append([]*device{a}, others...) {
+		meshed(d, 3)
+	}
+	t.Logf("a mesh of four: every device has three calls with media")
+	// A fifth who answers finds the group full.
+	if err := e.incoming().Answer(Audio); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.wait("turned away", state(StateEnded)); s.Reason != EndElsewhere {
+		t.Fatalf("the fifth: %q", s.Reason)
+	}
+	// b leaves.
+	live, _ := others[0].m.Live()
+	live.Hangup("")
+	for _, d := range []*device{a, others[1], others[2]} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			n := 0
+			for _, s := range d.m.Calls() {
+				if s.Group == g.ID.String() && s.State != StateEnded {
+					n++
+				}
+			}
+			if n == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d live calls after b left, want 2", d.name, n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }

@@ -20,19 +20,20 @@ type Kind byte
 // Elsewhere) → Offer → Answer, with Candidates both ways from the offer
 // on, until a Hangup from either side.
 const (
-	Ring      Kind = 1 // caller → callee: Room, Media
-	Accept    Kind = 2 // callee → caller: Media it will send
-	Decline   Kind = 3 // callee → caller: Reason
-	Busy      Kind = 4 // callee → caller: in another call
-	Elsewhere Kind = 5 // caller → callee: answered on another device, or the caller gave up
-	Offer     Kind = 6 // caller → callee: SDP
-	Answer    Kind = 7 // callee → caller: SDP
-	Candidate Kind = 8 // both ways: an ICE candidate
-	Hangup    Kind = 9 // both ways: Reason
-	kindMax        = Hangup
+	Ring      Kind = 1  // caller → callee: Room, Media
+	Accept    Kind = 2  // callee → caller: Media it will send
+	Decline   Kind = 3  // callee → caller: Reason
+	Busy      Kind = 4  // callee → caller: in another call
+	Elsewhere Kind = 5  // caller → callee: answered on another device, or the caller gave up
+	Offer     Kind = 6  // caller → callee: SDP
+	Answer    Kind = 7  // callee → caller: SDP
+	Candidate Kind = 8  // both ways: an ICE candidate
+	Hangup    Kind = 9  // both ways: Reason
+	Roster    Kind = 10 // group caller → a new participant: Peers, the others to join
+	kindMax        = Roster
 )
 
-var kindNames = [...]string{"", "ring", "accept", "decline", "busy", "elsewhere", "offer", "answer", "candidate", "hangup"}
+var kindNames = [...]string{"", "ring", "accept", "decline", "busy", "elsewhere", "offer", "answer", "candidate", "hangup", "roster"}
 
 func (k Kind) String() string {
 	if k == 0 || k > kindMax {
@@ -92,6 +93,10 @@ const (
 	MaxCandidate = 1 << 10
 	MaxReason    = 200
 	MaxSignal    = MaxSDP + 256
+	// MaxGroup is the most devices in a group call (a mesh: each sends
+	// its media to every other).
+	MaxGroup   = 4
+	maxPeerLen = 128
 )
 
 // Signal is one signaling message.
@@ -100,6 +105,11 @@ type Signal struct {
 	Call  ID
 	Room  [16]byte // ring: the room the call is in
 	Media Media    // ring, accept
+	// Group, on a ring, names the group call it belongs to (zero: a call
+	// of two).
+	Group ID
+	// Peers are the other participants' peer ids (roster).
+	Peers []string
 	// SDP is the session description of an offer or answer.
 	SDP string
 	// Candidate, Mid and MLine are an ICE candidate (Candidate empty: the
@@ -128,8 +138,14 @@ func (s *Signal) MarshalBinary() ([]byte, error) {
 	case Ring:
 		w.Fixed(s.Room[:])
 		w.U8(byte(s.Media))
+		w.Fixed(s.Group[:])
 	case Accept:
 		w.U8(byte(s.Media))
+	case Roster:
+		w.Uint(uint64(len(s.Peers)))
+		for _, p := range s.Peers {
+			w.String(p)
+		}
 	case Decline, Hangup:
 		w.String(s.Reason)
 	case Offer, Answer:
@@ -156,6 +172,13 @@ func (s *Signal) check() error {
 		return fmt.Errorf("%w: a reason of %d bytes, at most %d", ErrMalformed, len(s.Reason), MaxReason)
 	case (s.Kind == Offer || s.Kind == Answer) && s.SDP == "":
 		return fmt.Errorf("%w: an empty session description", ErrMalformed)
+	case len(s.Peers) > MaxGroup-1:
+		return fmt.Errorf("%w: a roster of %d", ErrMalformed, len(s.Peers))
+	}
+	for _, p := range s.Peers {
+		if p == "" || len(p) > maxPeerLen {
+			return fmt.Errorf("%w: a roster entry of %d bytes", ErrMalformed, len(p))
+		}
 	}
 	return nil
 }
@@ -173,8 +196,14 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 	case Ring:
 		d.Fixed(out.Room[:])
 		out.Media = Media(d.U8())
+		d.Fixed(out.Group[:])
 	case Accept:
 		out.Media = Media(d.U8())
+	case Roster:
+		n := d.Count(MaxGroup - 1)
+		for range n {
+			out.Peers = append(out.Peers, d.String(maxPeerLen))
+		}
 	case Decline, Hangup:
 		out.Reason = d.String(MaxReason)
 	case Offer, Answer:

@@ -27,10 +27,24 @@ func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, m
 // can see it (the endpoint factory reads it: e.g. a call placed from the
 // browser page).
 func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
+	return m.place(room, targets, media, tag, NewID(), ID{})
+}
+
+// PlaceGroup rings the targets for a group call: every identity whose
+// device answers joins (one device each), up to MaxGroup devices in all,
+// each sending its media to every other (a mesh). Devices still ringing
+// when the first answer comes go on ringing until the ring timeout.
+func (m *Manager) PlaceGroup(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
+	id := NewID()
+	return m.place(room, targets, media, tag, id, id)
+}
+
+// place rings targets for call id of group g (zero: a call of two).
+func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, id, g ID) (*Call, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("nobody else in the room to call")
 	}
-	c, err := m.newCall(NewID(), room, Outgoing, media)
+	c, err := m.newCall(id, room, Outgoing, media, g)
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +95,32 @@ func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer
 			c.mu.Unlock()
 			if ringing {
 				c.end(EndMissed, nil, &Signal{Kind: Elsewhere, Call: c.ID})
+			} else {
+				c.stopRinging() // a group call: those who did not answer in time
 			}
 		}
 	}()
 	c.changed()
 	return c, nil
+}
+
+// stopRinging tells the devices still ringing for a call that it goes on
+// without them.
+func (c *Call) stopRinging() {
+	c.mu.Lock()
+	var rest []*leg
+	for p, l := range c.legs {
+		if l != c.answered {
+			rest = append(rest, l)
+			delete(c.legs, p)
+		}
+	}
+	c.mu.Unlock()
+	for _, l := range rest {
+		l.send(Signal{Kind: Elsewhere})
+		l.done.Store(true)
+		l.st.Close()
+	}
 }
 
 // ring opens the signaling stream to one device and rings it.
@@ -112,7 +147,7 @@ func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &leg{p: p, party: party, st: st, r: bufio.NewReader(st)}
+	l := &leg{p: p, party: party, st: st, r: bufio.NewReader(st), wire: c.ID, call: c}
 	c.mu.Lock()
 	if c.st.State != StateRinging {
 		c.mu.Unlock()
@@ -121,7 +156,7 @@ func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
 	}
 	c.legs[p] = l
 	c.mu.Unlock()
-	if err := l.send(Signal{Kind: Ring, Call: c.ID, Room: c.Room, Media: c.Media}); err != nil {
+	if err := l.send(Signal{Kind: Ring, Room: c.Room, Media: c.Media, Group: c.group}); err != nil {
 		c.mu.Lock()
 		delete(c.legs, p)
 		c.mu.Unlock()
@@ -132,19 +167,21 @@ func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
 }
 
 // outgoingLoop reads one rung device's signals until the call ends or
-// the leg is done.
+// the leg is done. The leg's call may change under it: a group caller
+// gives each later participant a call of its own.
 func (c *Call) outgoingLoop(l *leg) {
 	for {
 		s, err := l.recv()
+		cur := l.owner()
 		if err != nil {
-			c.legGone(l, err)
+			cur.legGone(l, err)
 			return
 		}
-		if s.Call != c.ID {
-			c.legGone(l, fmt.Errorf("a signal for another call"))
+		if s.Call != l.wire {
+			cur.legGone(l, fmt.Errorf("a signal for another call"))
 			return
 		}
-		if !c.outgoingSignal(l, s) {
+		if !cur.outgoingSignal(l, s) {
 			return
 		}
 	}
@@ -160,6 +197,9 @@ func (c *Call) outgoingSignal(l *leg, s Signal) bool {
 	}
 	switch s.Kind {
 	case Accept:
+		if answered != nil && answered != l && c.group != (ID{}) {
+			return c.fork(l)
+		}
 		if answered != nil {
 			l.send(Signal{Kind: Elsewhere, Call: c.ID})
 			c.dropLeg(l)
@@ -172,7 +212,9 @@ func (c *Call) outgoingSignal(l *leg, s Signal) bool {
 		c.st.Peer = &party
 		var others []*leg
 		for p, o := range c.legs {
-			if o != l {
+			// A group call goes on ringing the other people; only the
+			// other devices of whoever answered stop.
+			if o != l && (c.group == (ID{}) || o.party.Identity == party.Identity) {
 				others = append(others, o)
 				delete(c.legs, p)
 			}
@@ -256,6 +298,94 @@ func (c *Call) mediaSignal(l *leg, s Signal) bool {
 	return true
 }
 
+// fork gives a later participant of a group call, who answered on leg l,
+// a call of its own with this device, and tells it who else is in the
+// group to join them. A full group, or a second device of someone already
+// in it, is told the call was answered elsewhere.
+func (c *Call) fork(l *leg) bool {
+	parts := c.m.participants(c.group)
+	if len(parts)+1 >= MaxGroup || parts[l.party.Identity] != "" {
+		l.send(Signal{Kind: Elsewhere})
+		c.dropLeg(l)
+		return false
+	}
+	f, err := c.m.newCall(NewID(), c.Room, Outgoing, c.Media, c.group)
+	if err != nil {
+		l.send(Signal{Kind: Elsewhere})
+		c.dropLeg(l)
+		return false
+	}
+	party := l.party
+	f.mu.Lock()
+	f.tag = c.Tag()
+	f.answered = l
+	f.legs[l.p] = l
+	f.st.State, f.st.Answered, f.st.Peer = StateConnecting, time.Now(), &party
+	f.mu.Unlock()
+	c.mu.Lock()
+	delete(c.legs, l.p)
+	c.forks = append(c.forks, f)
+	var same []*leg
+	for p, o := range c.legs {
+		if o != c.answered && o.party.Identity == party.Identity {
+			same = append(same, o)
+			delete(c.legs, p)
+		}
+	}
+	c.mu.Unlock()
+	l.mu.Lock()
+	l.call = f
+	l.mu.Unlock()
+	for _, o := range same {
+		o.send(Signal{Kind: Elsewhere})
+		o.done.Store(true)
+		o.st.Close()
+	}
+	c.m.log.Info("a participant joined the group call", slog.String("group", c.group.String()), slog.String("who", party.Identity))
+	f.changed()
+	if err := f.startMedia(l); err != nil {
+		f.end(EndFailed, err, &Signal{Kind: Hangup, Reason: "the media could not start"})
+		return false
+	}
+	offer, err := f.endpoint().Offer(context.Background())
+	if err == nil {
+		err = l.send(Signal{Kind: Offer, SDP: offer})
+	}
+	if err != nil {
+		f.end(EndFailed, err, &Signal{Kind: Hangup, Reason: "the offer failed"})
+		return false
+	}
+	// The others in the group, for the newcomer to join.
+	var peers []string
+	for _, p := range parts {
+		if p != l.p.String() {
+			peers = append(peers, p)
+		}
+	}
+	if len(peers) > 0 {
+		l.send(Signal{Kind: Roster, Peers: peers})
+	}
+	return true
+}
+
+// participants are the devices this one is in a live call with in a
+// group, by identity: identity → peer id.
+func (m *Manager) participants(g ID) map[string]string {
+	out := map[string]string{}
+	for _, c := range m.groupCalls(g) {
+		c.mu.Lock()
+		if c.st.State != StateEnded && c.answered != nil {
+			out[c.answered.party.Identity] = c.answered.p.String()
+		} else if c.st.State != StateEnded && c.Direction == Incoming && c.st.Peer != nil {
+			for _, l := range c.legs {
+				out[l.party.Identity] = l.p.String()
+			}
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
 // dropLeg forgets a leg that will not take the call.
 func (c *Call) dropLeg(l *leg) {
 	c.mu.Lock()
@@ -336,7 +466,24 @@ func (m *Manager) handle(st network.Stream) {
 		return
 	}
 	l.party = party
-	c, err := m.newCall(s.Call, s.Room, Incoming, 0)
+	l.wire = s.Call
+	// A ring for a group call this device is in is someone joining it:
+	// taken at once, with the media of the group.
+	var group *Call
+	if s.Group != (ID{}) {
+		for _, o := range m.groupCalls(s.Group) {
+			if st := o.Status(); st.State == StateActive || st.State == StateConnecting {
+				group = o
+				break
+			}
+		}
+		if group != nil && len(m.participants(s.Group)) >= MaxGroup-1 {
+			l.send(Signal{Kind: Decline, Reason: "the group call is full"})
+			st.Close()
+			return
+		}
+	}
+	c, err := m.newCall(s.Call, s.Room, Incoming, 0, s.Group)
 	if err != nil {
 		kind := Busy
 		if !errors.Is(err, ErrBusy) {
@@ -350,6 +497,16 @@ func (m *Manager) handle(st network.Stream) {
 	c.legs[p] = l
 	c.st.Peer = &party
 	c.mu.Unlock()
+	l.call = c
+	if group != nil {
+		m.log.Info("joined in a group call", slog.String("group", s.Group.String()), slog.String("by", party.Identity), slog.String("device", party.Name))
+		c.changed()
+		if err := c.AnswerTagged(group.Media, group.Tag()); err != nil {
+			return
+		}
+		c.incomingLoop(l)
+		return
+	}
 	m.log.Info("ringing", slog.String("call", c.ID.String()), slog.String("from", party.Identity), slog.String("device", party.Name))
 	m.wg.Add(1)
 	go func() {
@@ -378,7 +535,7 @@ func (c *Call) incomingLoop(l *leg) {
 			c.legGone(l, err)
 			return
 		}
-		if s.Call != c.ID {
+		if s.Call != l.wire {
 			c.legGone(l, errors.New("a signal for another call"))
 			return
 		}
@@ -388,7 +545,11 @@ func (c *Call) incomingLoop(l *leg) {
 		switch {
 		case state == StateEnded:
 			return
-		case s.Kind == Elsewhere && state == StateRinging:
+		case s.Kind == Roster && state != StateRinging && c.group != (ID{}):
+			c.joinPeers(s.Peers)
+		case s.Kind == Elsewhere && (state == StateRinging || state == StateConnecting):
+			// Answered elsewhere (also when both answered at once), or a
+			// full group.
 			l.done.Store(true)
 			c.end(EndElsewhere, nil, nil)
 			return
@@ -402,6 +563,29 @@ func (c *Call) incomingLoop(l *leg) {
 			}
 		default:
 			c.m.log.Debug("an unexpected signal", slog.String("kind", s.Kind.String()))
+		}
+	}
+}
+
+// joinPeers calls the other participants of a group call this device
+// just joined; they take it at once (see handle).
+func (c *Call) joinPeers(peers []string) {
+	self := c.m.cfg.Host.ID()
+	in := c.m.participants(c.group)
+	for _, s := range peers {
+		p, err := peer.Decode(s)
+		if err != nil || p == self {
+			continue
+		}
+		already := false
+		for _, q := range in {
+			already = already || q == s
+		}
+		if already {
+			continue
+		}
+		if _, err := c.m.place(c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group); err != nil {
+			c.m.log.Info("could not join a participant of the group call", logattr.Peer(s), logattr.Err(err))
 		}
 	}
 }
