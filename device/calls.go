@@ -202,7 +202,9 @@ func (c *calls) changed(s call.Status) {
 	if c.web != nil {
 		c.web.callsChanged()
 	}
-	if s.Direction != call.Outgoing {
+	// The room records the call its caller placed; not the calls between
+	// the participants of a group, which follow from it.
+	if s.Direction != call.Outgoing || (s.Group != "" && s.Group != s.ID) {
 		return
 	}
 	id, err := call.ParseID(s.ID)
@@ -267,7 +269,11 @@ func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *roo
 		writeError(w, http.StatusConflict, "nobody else in the room to call: invite someone first")
 		return
 	}
-	c, err := cs.m.Place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly))
+	place := cs.m.PlaceTagged
+	if req.Group {
+		place = cs.m.PlaceGroup
+	}
+	c, err := place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly), nil)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, call.ErrBusy) {

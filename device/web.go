@@ -275,7 +275,11 @@ func (w *webServer) handlePlace(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusConflict, "nobody else in the room to call: invite someone first")
 		return
 	}
-	c, err := cs.m.PlaceTagged(r.Context(), [16]byte(rm.ID()), targets, media(req.AudioOnly), sess)
+	place := cs.m.PlaceTagged
+	if req.Group {
+		place = cs.m.PlaceGroup
+	}
+	c, err := place(r.Context(), [16]byte(rm.ID()), targets, media(req.AudioOnly), sess)
 	if err != nil {
 		writeError(rw, http.StatusConflict, err.Error())
 		return

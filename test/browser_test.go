@@ -212,3 +212,94 @@ func TestBrowserCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserGroupCall: the page places a group call in a room of three;
+// both other daemons answer, join each other, and the page shows both
+// streams, each decoded.
+func TestBrowserGroupCall(t *testing.T) {
+	ctx := browser(t)
+	dir := artifacts(t)
+	alice := newDaemon(t, "alice", "--public") // the DHT and relay through which bob finds carol
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice), "--web", "127.0.0.1:0")
+	carol := newDaemon(t, "carol", "--bootstrap", tcpAddr(t, alice))
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "three")
+	room := created.Room
+	for _, d := range []*daemon{bob, carol} {
+		var inv struct{ Link string }
+		alice.json(&inv, "room", "invite", room)
+		d.run(0, "", "room", "join", inv.Link)
+	}
+	converge(t, room, 0, alice, bob, carol)
+	// Bob's view has every member's device (the devices it will ring).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var m struct{ Members []struct{ Devices []struct{ Device string } } }
+		bob.json(&m, "room", "members", room)
+		n := 0
+		for _, x := range m.Members {
+			if len(x.Devices) > 0 {
+				n++
+			}
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's room has %d members with devices", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var st struct{ Web string }
+	bob.json(&st, "status")
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#rooms button.group`))); err != nil {
+		t.Fatalf("the page: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rooms button.group[data-room="`+room+`"]`))); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*daemon{alice, carol} {
+		d.waitCall(t, "ringing", func(c callJSON) bool { return c.State == "ringing" })
+		d.run(0, "", "answer")
+	}
+	// Each of alice and carol: a call with bob's page and one with the
+	// other, media on both.
+	for _, d := range []*daemon{alice, carol} {
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			n := 0
+			for _, c := range d.calls() {
+				if c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 20 {
+					n++
+				}
+			}
+			if n == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d calls with media, want 2: %+v", d.name, n, d.calls())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitPage(t, ctx, "two streams decoded", func() bool {
+		n, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`Object.values(window.hearthCallStats || {}).filter((s) => s.video_frames >= 20).length`))
+		tiles, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelectorAll('#tiles video').length`))
+		return n == 2 && tiles == 2
+	})
+	shot(t, ctx, dir, "group-call")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#hangup`))); err != nil {
+		t.Fatal(err)
+	}
+	// The page left; alice and carol go on between themselves.
+	alice.waitCall(t, "with carol still", func(c callJSON) bool { return c.State == "active" })
+	alice.run(0, "", "hangup")
+	carol.waitCall(t, "all ended", func(c callJSON) bool {
+		for _, x := range carol.calls() {
+			if x.State != "ended" {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -39,6 +39,7 @@ one.`},
 func callFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.audioOnly, "audio-only", false, "send no video")
 	fs.BoolVar(&o.noWait, "no-wait", false, "print the ringing call at once; do not wait for an answer")
+	fs.BoolVar(&o.group, "group", false, "a group call: everyone who answers joins (up to four devices, one per person)")
 }
 
 func answerFlags(fs *flag.FlagSet, o *options) {
@@ -50,7 +51,7 @@ func runCall(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.PlaceCall(ctx, args[0], control.CallPlace{AudioOnly: r.opts.audioOnly})
+	st, err := c.PlaceCall(ctx, args[0], control.CallPlace{AudioOnly: r.opts.audioOnly, Group: r.opts.group})
 	if err != nil {
 		return err
 	}

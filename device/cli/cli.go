@@ -96,6 +96,7 @@ type options struct {
 	benchOnly      []string
 	audioOnly      bool
 	noWait         bool
+	group          bool
 	recordCalls    string
 	web            string
 	videoCodec     string

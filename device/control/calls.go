@@ -19,6 +19,9 @@ type Call = call.Status
 // CallPlace is POST /v1/rooms/{room}/calls.
 type CallPlace struct {
 	AudioOnly bool `json:"audio_only,omitempty"`
+	// Group makes a group call: everyone who answers joins (up to four
+	// devices, one per identity); else the first to answer gets it.
+	Group bool `json:"group,omitempty"`
 }
 
 // CallAnswer is POST /v1/calls/{call}/answer.

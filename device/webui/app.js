@@ -87,10 +87,18 @@ async function newPC(id, e) {
   $('local').srcObject = stream;
   for (const t of stream.getTracks()) pc.addTrack(t, stream);
   if (!video) pc.addTransceiver('video', { direction: 'recvonly' });
+  // One tile per call: a group call shows every other participant.
   pc.ontrack = (ev) => {
-    const remote = $('remote');
-    if (!remote.srcObject) remote.srcObject = new MediaStream();
-    remote.srcObject.addTrack(ev.track);
+    let v = document.getElementById('remote-' + id);
+    if (!v) {
+      v = document.createElement('video');
+      v.id = 'remote-' + id;
+      v.autoplay = true;
+      v.playsInline = true;
+      v.srcObject = new MediaStream();
+      $('tiles').appendChild(v);
+    }
+    v.srcObject.addTrack(ev.track);
   };
   pc.onicecandidate = (ev) => signal(id, {
     kind: 'candidate',
@@ -141,8 +149,9 @@ function closeMedia(id) {
   m.pc.close();
   for (const t of m.stream.getTracks()) t.stop();
   delete media[id];
-  $('remote').srcObject = null;
-  $('local').srcObject = null;
+  const v = document.getElementById('remote-' + id);
+  if (v) v.remove();
+  if (!Object.keys(media).length) $('local').srcObject = null;
 }
 
 // What this browser receives, for the page, the daemon and tests.
@@ -160,7 +169,11 @@ async function reportStats(id) {
     }
   });
   window.hearthStats = s;
-  $('stats').textContent = `${s.video_frames} video frames decoded, ${s.audio_packets} audio packets, ${Math.round(s.bytes_in / 1024)} KiB in` + (s.path ? `, path ${s.path}` : '');
+  window.hearthCallStats = window.hearthCallStats || {};
+  window.hearthCallStats[id] = s;
+  const all = Object.keys(window.hearthCallStats).filter((k) => k in media).map((k) => window.hearthCallStats[k]);
+  const sum = (k) => all.reduce((n, x) => n + x[k], 0);
+  $('stats').textContent = `${sum('video_frames')} video frames decoded, ${sum('audio_packets')} audio packets, ${Math.round(sum('bytes_in') / 1024)} KiB in` + (all.length === 1 && s.path ? `, path ${s.path}` : (all.length > 1 ? `, ${all.length} streams` : ''));
   signal(id, { kind: 'stats', stats: s });
 }
 
@@ -171,18 +184,28 @@ function who(c) {
 
 function renderCalls(calls) {
   lastCalls = calls;
-  const live = calls.find((c) => c.state !== 'ended');
+  const lives = calls.filter((c) => c.state !== 'ended');
+  const ringing = lives.find((c) => c.direction === 'incoming' && c.state === 'ringing');
+  const live = ringing || lives[0];
   const card = $('call');
   card.hidden = !live;
   if (live) {
-    const ringingHere = live.direction === 'incoming' && live.state === 'ringing';
-    $('call-title').textContent = (live.direction === 'incoming' ? 'Call from ' : 'Call to ') + (who(live) || 'the room');
-    $('state').textContent = ringingHere ? 'ringing here' : live.state;
+    const ringingHere = !!ringing;
+    const names = lives.map(who).filter((n) => n);
+    if (ringingHere) {
+      $('call-title').textContent = (live.group ? 'Group call from ' : 'Call from ') + (who(live) || 'the room');
+    } else if (lives.length > 1) {
+      $('call-title').textContent = 'Group call with ' + names.join(', ');
+    } else {
+      $('call-title').textContent = (live.direction === 'incoming' ? 'Call from ' : 'Call to ') + (who(live) || 'the room');
+    }
+    $('state').textContent = ringingHere ? 'ringing here' : (lives.length > 1 ? `${lives.length + 1} people` : live.state);
     $('answer').hidden = !ringingHere;
     $('answer-audio').hidden = !ringingHere;
     $('hangup').textContent = ringingHere ? 'Decline' : 'Hang up';
     card.dataset.call = live.id;
     card.dataset.state = live.state;
+    card.dataset.calls = String(lives.length);
   }
   for (const c of calls) if (c.state === 'ended' && media[c.id]) closeMedia(c.id);
   const ul = $('history');
@@ -219,7 +242,12 @@ async function loadRooms() {
       audio.textContent = 'Audio call';
       audio.className = 'secondary';
       audio.onclick = () => place(r.room, true);
-      li.append(name, call, audio);
+      const group = document.createElement('button');
+      group.textContent = 'Group call';
+      group.className = 'secondary group';
+      group.dataset.room = r.room;
+      group.onclick = () => place(r.room, false, true);
+      li.append(name, call, audio, group);
       ul.appendChild(li);
     }
   } catch (e) {
@@ -227,10 +255,10 @@ async function loadRooms() {
   }
 }
 
-async function place(room, audioOnly) {
+async function place(room, audioOnly, group) {
   try {
     showError('');
-    await api('POST', '/api/rooms/' + room + '/calls', { audio_only: audioOnly });
+    await api('POST', '/api/rooms/' + room + '/calls', { audio_only: audioOnly, group: !!group });
   } catch (e) {
     showError(e.message);
   }
