@@ -234,7 +234,9 @@ func TestBrowserGroupCall(t *testing.T) {
 	// Bob's view has every member's device (the devices it will ring).
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var m struct{ Members []struct{ Devices []struct{ Device string } } }
+		var m struct {
+			Members []struct{ Devices []struct{ Device string } }
+		}
 		bob.json(&m, "room", "members", room)
 		n := 0
 		for _, x := range m.Members {
