@@ -21,6 +21,8 @@ func newPatternStream(w, h, fps, bitrate int, codecName string) (Stream, error) 
 
 func newToneStream() (Stream, error) { return nil, nil }
 
+func newPCMStream(command []string) (Stream, error) { return nil, nil }
+
 func newVideoDecoder() (videoDecoder, error) { return nil, errNoCodecs }
 
 // MeasureEncode needs the codecs.

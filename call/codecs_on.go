@@ -4,11 +4,14 @@ package call
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"math"
+	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/pion/mediadevices/pkg/codec"
@@ -129,6 +132,65 @@ func newToneStream() (Stream, error) {
 	}
 	return &encoded{enc: enc, cap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
 		period: 20 * time.Millisecond, next: time.Now()}, nil
+}
+
+// newPCMStream encodes to Opus what a program writes: 48 kHz mono S16LE.
+func newPCMStream(command []string) (Stream, error) {
+	cmd := exec.Command(command[0], command[1:]...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr := &limitedBuffer{max: 4096}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("the microphone (%s): %w", command[0], err)
+	}
+	buf := make([]byte, 2*toneChunk)
+	r := audio.ReaderFunc(func() (wave.Audio, func(), error) {
+		if _, err := io.ReadFull(out, buf); err != nil {
+			cmd.Wait()
+			if msg := stderr.String(); msg != "" {
+				return nil, func() {}, fmt.Errorf("the microphone stopped: %s", msg)
+			}
+			return nil, func() {}, io.EOF
+		}
+		a := wave.NewInt16Interleaved(wave.ChunkInfo{Len: toneChunk, Channels: 1, SamplingRate: toneRate})
+		for i := range toneChunk {
+			a.SetInt16(i, 0, wave.Int16Sample(int16(binary.LittleEndian.Uint16(buf[2*i:]))))
+		}
+		return a, func() {}, nil
+	})
+	params, err := opus.NewParams()
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	params.BitRate = 32000
+	enc, err := params.BuildAudioEncoder(r, prop.Media{Audio: prop.Audio{SampleRate: toneRate, ChannelCount: 1, Latency: 20 * time.Millisecond}})
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	return &programStream{encoded: encoded{enc: enc, cap: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		period: 20 * time.Millisecond, next: time.Now()}, cmd: cmd}, nil
+}
+
+// programStream is an encoder fed by a program, stopped with it.
+type programStream struct {
+	encoded
+	cmd  *exec.Cmd
+	once sync.Once
+}
+
+func (p *programStream) Close() error {
+	p.once.Do(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	})
+	return p.encoded.Close()
 }
 
 // vp8Decoder feeds libvpx one frame per Read.

@@ -57,6 +57,11 @@ type CallConfig struct {
 	// Speaker, if set, is a program playing raw 48 kHz mono S16LE PCM
 	// from stdin: the other side's voice on a headless device.
 	Speaker []string
+	// Microphone, if set, is a program writing 48 kHz mono S16LE PCM on
+	// stdout (call.ARecordCommand); else the synthetic tone (NoAudio:
+	// nothing).
+	Microphone []string
+	NoAudio    bool
 	// Camera, if set, is a program writing H.264 (Annex B) on stdout
 	// (call.RPiCamCommand): its frames are sent instead of the synthetic
 	// pattern.
@@ -354,8 +359,15 @@ func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Ca
 
 // source is what this device sends in a call.
 func source(cfg CallConfig) call.Source {
+	var video, audio call.Source = call.Synthetic{Codec: cfg.VideoCodec}, call.Synthetic{}
 	if len(cfg.Camera) > 0 {
-		return call.Camera{Command: cfg.Camera}
+		video = call.Camera{Command: cfg.Camera}
 	}
-	return call.Synthetic{Codec: cfg.VideoCodec}
+	switch {
+	case cfg.NoAudio:
+		audio = nil
+	case len(cfg.Microphone) > 0:
+		audio = call.Microphone{Command: cfg.Microphone}
+	}
+	return call.Mix{VideoFrom: video, AudioFrom: audio}
 }

@@ -102,6 +102,7 @@ type options struct {
 	videoCodec     string
 	camera         string
 	speaker        string
+	microphone     string
 	stun           multiFlag
 	turnListen     string
 	turnPublic     string

@@ -123,6 +123,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
 	fs.StringVar(&o.camera, "camera", "synthetic", "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
+	fs.StringVar(&o.microphone, "microphone", "synthetic", "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
 	fs.StringVar(&o.speaker, "speaker", "auto", "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
 	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
@@ -547,6 +548,20 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 		cfg.Calls.Camera = call.RPiCamCommand(1280, 720, 30, 2_500_000)
 	default:
 		cfg.Calls.Camera = strings.Fields(r.opts.camera)
+	}
+	switch mic := r.opts.microphone; {
+	case mic == "synthetic" || mic == "":
+	case mic == "none":
+		cfg.Calls.NoAudio = true
+	case mic == "alsa" || strings.HasPrefix(mic, "alsa:"):
+		cfg.Calls.Microphone = call.ARecordCommand(strings.TrimPrefix(strings.TrimPrefix(mic, "alsa"), ":"))
+	default:
+		cfg.Calls.Microphone = strings.Fields(mic)
+	}
+	if len(cfg.Calls.Microphone) > 0 {
+		if _, err := exec.LookPath(cfg.Calls.Microphone[0]); err != nil {
+			return fmt.Errorf("--microphone: %s is not installed or not on PATH (for alsa: apt install alsa-utils)", cfg.Calls.Microphone[0])
+		}
 	}
 	switch r.opts.speaker {
 	case "none", "":
