@@ -85,23 +85,31 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 			c.end(EndMissed, errors.New("no device of the room could be reached"), nil)
 			return
 		}
-		t := time.NewTimer(m.cfg.RingTimeout)
-		defer t.Stop()
-		select {
-		case <-c.ended:
-		case <-t.C:
-			c.mu.Lock()
-			ringing := c.st.State == StateRinging
-			c.mu.Unlock()
+		c.afterRinging(m.cfg.RingTimeout, func(ringing bool) {
 			if ringing {
-				c.end(EndMissed, nil, &Signal{Kind: Elsewhere, Call: c.ID})
+				c.end(EndMissed, nil, &Signal{Kind: Elsewhere})
 			} else {
 				c.stopRinging() // a group call: those who did not answer in time
 			}
-		}
+		})
 	}()
 	c.changed()
 	return c, nil
+}
+
+// afterRinging waits d, unless the call ends first, then calls fn with
+// whether it still rings.
+func (c *Call) afterRinging(d time.Duration, fn func(ringing bool)) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.ended:
+	case <-t.C:
+		c.mu.Lock()
+		ringing := c.st.State == StateRinging
+		c.mu.Unlock()
+		fn(ringing)
+	}
 }
 
 // stopRinging tells the devices still ringing for a call that it goes on
@@ -511,18 +519,11 @@ func (m *Manager) handle(st network.Stream) {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		t := time.NewTimer(m.cfg.RingTimeout + 5*time.Second)
-		defer t.Stop()
-		select {
-		case <-c.ended:
-		case <-t.C:
-			c.mu.Lock()
-			ringing := c.st.State == StateRinging
-			c.mu.Unlock()
+		c.afterRinging(m.cfg.RingTimeout+5*time.Second, func(ringing bool) {
 			if ringing {
-				c.end(EndMissed, nil, &Signal{Kind: Decline, Call: c.ID, Reason: "no answer"})
+				c.end(EndMissed, nil, &Signal{Kind: Decline, Reason: "no answer"})
 			}
-		}
+		})
 	}()
 	c.changed()
 	c.incomingLoop(l)

@@ -268,7 +268,12 @@ func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *roo
 	if !decode(w, r, &req) {
 		return
 	}
-	cs := d.rooms.calls
+	d.rooms.calls.place(w, rm, req, nil)
+}
+
+// place rings a room as req says, the call tagged with tag (a page's
+// session), and answers the request with the ringing call.
+func (cs *calls) place(w http.ResponseWriter, rm *room.Room, req control.CallPlace, tag any) {
 	targets := cs.targets(rm)
 	if len(targets) == 0 {
 		writeError(w, http.StatusConflict, "nobody else in the room to call: invite someone first")
@@ -278,7 +283,7 @@ func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *roo
 	if req.Group {
 		place = cs.m.PlaceGroup
 	}
-	c, err := place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly), nil)
+	c, err := place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly), tag)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, call.ErrBusy) {

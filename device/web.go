@@ -269,22 +269,7 @@ func (w *webServer) handlePlace(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, err)
 		return
 	}
-	cs := w.d.rooms.calls
-	targets := cs.targets(rm)
-	if len(targets) == 0 {
-		writeError(rw, http.StatusConflict, "nobody else in the room to call: invite someone first")
-		return
-	}
-	place := cs.m.PlaceTagged
-	if req.Group {
-		place = cs.m.PlaceGroup
-	}
-	c, err := place(r.Context(), [16]byte(rm.ID()), targets, media(req.AudioOnly), sess)
-	if err != nil {
-		writeError(rw, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(rw, http.StatusOK, c.Status())
+	w.d.rooms.calls.place(rw, rm, req, sess)
 }
 
 func (w *webServer) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
