@@ -353,16 +353,7 @@ func (r *receiver) countOnly(tr *webrtc.TrackRemote) {
 }
 
 func (r *receiver) audioTrack(tr *webrtc.TrackRemote) {
-	var ogg *oggwriter.OggWriter
-	if f, err := r.record("audio.ogg"); err != nil {
-		r.p.log.Info("cannot record the call's audio", logattr.Err(err))
-	} else if f != nil {
-		if ogg, err = oggwriter.NewWith(f, 48000, tr.Codec().Channels); err != nil {
-			f.Close()
-		} else {
-			r.keep(ogg)
-		}
-	}
+	og := r.recorder("audio.ogg", func(w io.Writer) (rtpWriter, error) { return oggwriter.NewWith(w, 48000, tr.Codec().Channels) })
 	sp := r.p.speaker()
 	if sp != nil {
 		defer sp.close()
@@ -376,8 +367,8 @@ func (r *receiver) audioTrack(tr *webrtc.TrackRemote) {
 		r.audio++
 		r.bytes += uint64(len(pkt.Payload))
 		r.mu.Unlock()
-		if ogg != nil {
-			ogg.WriteRTP(pkt)
+		if og != nil {
+			og.WriteRTP(pkt)
 		}
 		if sp != nil && tr.Codec().MimeType == webrtc.MimeTypeOpus {
 			if n := sp.play(pkt.Payload); n > 0 {
@@ -389,23 +380,39 @@ func (r *receiver) audioTrack(tr *webrtc.TrackRemote) {
 	}
 }
 
-func (r *receiver) keep(c io.Closer) {
+// rtpWriter writes received packets to a recording file.
+type rtpWriter interface {
+	WriteRTP(*rtp.Packet) error
+	Close() error
+}
+
+// recorder opens recording file name of the call, wrapped; nil when the
+// call is not recorded or the file cannot be made (said in the log).
+func (r *receiver) recorder(name string, wrap func(io.Writer) (rtpWriter, error)) rtpWriter {
+	f, err := r.record(name)
+	if err != nil {
+		r.p.log.Info("cannot record the call", slog.String("file", name), logattr.Err(err))
+		return nil
+	}
+	if f == nil {
+		return nil
+	}
+	w, err := wrap(f)
+	if err != nil {
+		f.Close()
+		r.p.log.Info("cannot record the call", slog.String("file", name), logattr.Err(err))
+		return nil
+	}
 	r.mu.Lock()
-	r.files = append(r.files, c)
+	r.files = append(r.files, w)
 	r.mu.Unlock()
+	return w
 }
 
 func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
-	var ivf *ivfwriter.IVFWriter
-	if f, err := r.record("video.ivf"); err != nil {
-		r.p.log.Info("cannot record the call's video", logattr.Err(err))
-	} else if f != nil {
-		if ivf, err = ivfwriter.NewWith(f, ivfwriter.WithFrameRate(1, 90000), ivfwriter.WithDirectPTS()); err != nil {
-			f.Close()
-		} else {
-			r.keep(ivf)
-		}
-	}
+	ivf := r.recorder("video.ivf", func(w io.Writer) (rtpWriter, error) {
+		return ivfwriter.NewWith(w, ivfwriter.WithFrameRate(1, 90000), ivfwriter.WithDirectPTS())
+	})
 	dec, err := newVideoDecoder()
 	if err != nil {
 		r.p.log.Info("no video decoder: frames are counted, not read", logattr.Err(err))
@@ -503,13 +510,7 @@ func (r *receiver) wait() {
 // records them as an Annex B stream. This build has no H.264 decoder:
 // the frames are not read back.
 func (r *receiver) h264Track(tr *webrtc.TrackRemote) {
-	var rec *h264writer.H264Writer
-	if f, err := r.record("video.h264"); err != nil {
-		r.p.log.Info("cannot record the call's video", logattr.Err(err))
-	} else if f != nil {
-		rec = h264writer.NewWith(f)
-		r.keep(rec)
-	}
+	rec := r.recorder("video.h264", func(w io.Writer) (rtpWriter, error) { return h264writer.NewWith(w), nil })
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
