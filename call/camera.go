@@ -28,6 +28,9 @@ type Camera struct {
 	// FPS paces the frames if the program writes faster (a file);
 	// zero means 30.
 	FPS int
+	// StillCommand, if set, writes one JPEG on stdout (RPiStillCommand):
+	// the doorphone's snapshot.
+	StillCommand []string
 }
 
 // RPiCamCommand is rpicam-vid streaming the camera's hardware H.264:

@@ -30,6 +30,8 @@ type calls struct {
 	ice   []webrtc.ICEServer // --stun
 	turns *call.TURNClients
 	web   *webServer // the page, with --web
+	src   *hookSource
+	door  *door // on a doorphone
 
 	mu      sync.Mutex
 	written map[call.ID]bool // outgoing calls whose start is in the room
@@ -64,8 +66,9 @@ type CallConfig struct {
 	NoAudio    bool
 	// Camera, if set, is a program writing H.264 (Annex B) on stdout
 	// (call.RPiCamCommand): its frames are sent instead of the synthetic
-	// pattern.
+	// pattern. Still, if set, writes one JPEG (call.RPiStillCommand).
 	Camera []string
+	Still  []string
 }
 
 func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
@@ -115,13 +118,14 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 	}
 	turns := &call.TURNClients{Host: rs.node.Host, Nodes: rs.node.BootstrapPeers, Proof: proof, Log: rs.log}
 	c.ice, c.turns = ice, turns
+	c.src = &hookSource{Source: source(cfg)}
 	peerEndpoint := call.PeerEndpoints(call.PeerConfig{
 		// Two homes on one machine (and tests) meet over loopback.
 		Loopback:   true,
 		ICEServers: ice,
 		TURN:       turns,
 		RecordDir:  cfg.RecordDir,
-		Source:     source(cfg),
+		Source:     c.src,
 		Speaker:    cfg.Speaker,
 		Logger:     rs.log,
 	})
@@ -206,6 +210,9 @@ func (c *calls) targets(r *room.Room) []peer.ID {
 func (c *calls) changed(s call.Status) {
 	if c.web != nil {
 		c.web.callsChanged()
+	}
+	if c.door != nil {
+		c.door.callChanged(s)
 	}
 	// The room records the call its caller placed; not the calls between
 	// the participants of a group, which follow from it.
@@ -366,7 +373,7 @@ func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Ca
 func source(cfg CallConfig) call.Source {
 	var video, audio call.Source = call.Synthetic{Codec: cfg.VideoCodec}, call.Synthetic{}
 	if len(cfg.Camera) > 0 {
-		video = call.Camera{Command: cfg.Camera}
+		video = call.Camera{Command: cfg.Camera, StillCommand: cfg.Still}
 	}
 	switch {
 	case cfg.NoAudio:
@@ -376,3 +383,31 @@ func source(cfg CallConfig) call.Source {
 	}
 	return call.Mix{VideoFrom: video, AudioFrom: audio}
 }
+
+// hookSource is the device's source with a hook run before a call opens
+// its video: the doorphone lets go of the camera there.
+type hookSource struct {
+	call.Source
+	mu     sync.Mutex
+	before func()
+}
+
+func (h *hookSource) setBefore(f func()) {
+	h.mu.Lock()
+	h.before = f
+	h.mu.Unlock()
+}
+
+// Video runs the hook, then opens the source's video.
+func (h *hookSource) Video() (call.Stream, error) {
+	h.mu.Lock()
+	f := h.before
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return h.Source.Video()
+}
+
+// Still is the source's still picture.
+func (h *hookSource) Still(ctx context.Context) ([]byte, error) { return call.Still(ctx, h.Source) }

@@ -56,6 +56,8 @@ type Config struct {
 	Calls CallConfig
 	// Web, if set, serves the web page on this loopback address.
 	Web string
+	// Door, if set, makes the daemon a doorphone.
+	Door *DoorConfig
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -142,14 +144,30 @@ func Run(ctx context.Context, cfg Config) error {
 	if rms.calls, err = newCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
 		return err
 	}
+	var dr *door
+	if cfg.Door != nil {
+		if dr, err = newDoor(rms, *cfg.Door, home); err != nil {
+			return err
+		}
+		defer dr.close()
+		rms.calls.door = dr
+	}
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})
 	go func() {
 		defer close(roomsDone)
 		rms.run(rctx)
 	}()
+	doorDone := make(chan struct{})
+	go func() {
+		defer close(doorDone)
+		if dr != nil {
+			dr.run(rctx)
+		}
+	}()
 	defer func() {
 		rcancel()
+		<-doorDone
 		<-roomsDone
 	}()
 
@@ -177,6 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 		chunks:  chunks,
 		rooms:   rms,
 		mu:      rms.idMu,
+		door:    dr,
 	}
 	if cfg.Web != "" {
 		w, err := startWeb(d, cfg.Web)
@@ -235,4 +254,7 @@ type daemon struct {
 	id *identity.Local
 
 	web *webServer // with --web
+
+	door          *door // on a doorphone
+	unlockCounter unlockCounter
 }

@@ -174,12 +174,28 @@ func (f *files) send(r *room.Room, path, mediaType, caption string, progress fun
 	if _, err := checkSendable(path); err != nil {
 		return room.Ref{}, nil, err
 	}
+	m, mb, err := f.store1(path, mediaType, progress)
+	if err != nil {
+		return room.Ref{}, nil, err
+	}
+	ref, err := r.Write(room.Op{Type: room.OpFile, Blob: mb, Text: caption})
+	if err != nil {
+		return room.Ref{}, nil, err
+	}
+	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
+	f.toMirrors(r, m)
+	return ref, m, nil
+}
+
+// store1 encrypts a file into the chunk store and returns its manifest,
+// named after the file, and the manifest's bytes for an entry.
+func (f *files) store1(path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
 	m, err := f.store.PutFileProgress(f.ctx, path, progress)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return room.Ref{}, nil, fmt.Errorf("%w: %v", errBadArg, err)
+			return nil, nil, fmt.Errorf("%w: %v", errBadArg, err)
 		}
-		return room.Ref{}, nil, err
+		return nil, nil, err
 	}
 	m.Name = blob.SafeName(filepath.Base(path))
 	if mediaType == "" {
@@ -191,15 +207,9 @@ func (f *files) send(r *room.Room, path, mediaType, caption string, progress fun
 	m.Type = mediaType
 	mb, err := m.MarshalBinary()
 	if err != nil {
-		return room.Ref{}, nil, err
+		return nil, nil, err
 	}
-	ref, err := r.Write(room.Op{Type: room.OpFile, Blob: mb, Text: caption})
-	if err != nil {
-		return room.Ref{}, nil, err
-	}
-	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
-	f.toMirrors(r, m)
-	return ref, m, nil
+	return m, mb, nil
 }
 
 // sendJob starts send as a job that reports its progress like a

@@ -119,6 +119,10 @@ type options struct {
 	mediaType      string
 	caption        string
 	out            string
+	config         string
+	role           string
+	doorRoom       string
+	hal            string
 }
 
 // multiFlag collects a repeatable string flag.
@@ -133,6 +137,7 @@ type runner struct {
 	json    bool
 	homeArg string
 	opts    options
+	set     map[string]bool // the flags given on the command line
 }
 
 func (r *runner) home() (string, error) { return resolveHome(r.homeArg, r.env.Getenv) }
@@ -222,6 +227,8 @@ func run(ctx context.Context, root *command, env Env) error {
 		}
 		return usagef("%v (run '%s')", err, helpFor(cmd))
 	}
+	r.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { r.set[f.Name] = true })
 	if len(args) < cmd.nargs || len(args) > cmd.nargs+cmd.optArgs {
 		want := "no arguments"
 		if cmd.nargs+cmd.optArgs > 0 {

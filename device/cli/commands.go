@@ -10,15 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/version"
@@ -112,6 +109,9 @@ func revokeFlags(fs *flag.FlagSet, o *options) {
 }
 
 func daemonFlags(fs *flag.FlagSet, o *options) {
+	def := device.DefaultSettings()
+	fs.StringVar(&o.config, "config", "", "read the settings from `FILE` (default: hearth.toml in the home, if there is one); flags given win over it")
+	fs.StringVar(&o.role, "role", def.Role, "what this device is: device, doorphone, mirror or both (doorphone and mirror)")
 	fs.Var(&o.listen, "listen", "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)")
 	fs.Var(&o.bootstrap, "bootstrap", "an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)")
 	fs.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
@@ -122,17 +122,19 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
-	fs.StringVar(&o.camera, "camera", "synthetic", "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
-	fs.StringVar(&o.microphone, "microphone", "synthetic", "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
-	fs.StringVar(&o.speaker, "speaker", "auto", "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
-	fs.StringVar(&o.videoCodec, "video-codec", "vp8", "the `CODEC` of the video this device sends: vp8 or h264")
+	fs.StringVar(&o.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
+	fs.StringVar(&o.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
+	fs.StringVar(&o.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
+	fs.StringVar(&o.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
 	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
 	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
 	fs.Var(&o.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
-	fs.DurationVar(&o.ringTimeout, "ring-timeout", 30*time.Second, "how long a call rings before it is missed (`DURATION`)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", "auto", "`FORMAT` of logs: text, json, or auto (text on a terminal)")
+	fs.DurationVar(&o.ringTimeout, "ring-timeout", time.Duration(def.Calls.RingTimeout), "how long a call rings before it is missed (`DURATION`)")
+	fs.StringVar(&o.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
+	fs.StringVar(&o.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
+	fs.StringVar(&o.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
 }
 
 func runVersion(ctx context.Context, r *runner, _ []string) error {
@@ -499,131 +501,133 @@ func runIDRevoke(ctx context.Context, r *runner, args []string) error {
 }
 
 func runDaemon(ctx context.Context, r *runner, _ []string) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(r.opts.logLevel)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", r.opts.logLevel)
-	}
-	format := r.opts.logFormat
-	switch format {
-	case "auto":
-		format = "json"
-		if isTerminal(r.env.Stderr) {
-			format = "text"
-		}
-	case "text", "json":
-	default:
-		return usagef("--log-format %q: want text, json or auto", format)
-	}
-	hopts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(r.env.Stderr, hopts)
-	if format == "text" {
-		h = slog.NewTextHandler(r.env.Stderr, hopts)
-	}
 	home, err := r.home()
 	if err != nil {
 		return err
 	}
-	cfg := device.Config{Home: home, Logger: slog.New(h), Now: r.env.Now,
-		Listen: r.opts.listen, Bootstrap: r.opts.bootstrap, NoMDNS: r.opts.noMDNS, Public: r.opts.public, Mirror: r.opts.mirror}
-	for _, s := range r.opts.mirrorOwners {
-		id, err := identity.ParsePublicKey(s)
-		if err != nil {
-			return usagef("--mirror-owner %q: %v", s, err)
-		}
-		cfg.MirrorOwners = append(cfg.MirrorOwners, id)
+	s, err := daemonSettings(r, home)
+	if err != nil {
+		return err
 	}
-	if cfg.MirrorBudget, err = parseSize(r.opts.mirrorBudget); err != nil {
-		return usagef("--mirror-budget: %v", err)
+	logger, err := daemonLogger(r, s.Log)
+	if err != nil {
+		return err
 	}
-	if cfg.MirrorQuota, err = parseSize(r.opts.mirrorQuota); err != nil {
-		return usagef("--mirror-quota: %v", err)
+	cfg, err := s.Resolve()
+	if err != nil {
+		return err
 	}
-	if r.opts.ringTimeout < time.Second || r.opts.ringTimeout > 10*time.Minute {
-		return usagef("--ring-timeout %s: between 1s and 10m", r.opts.ringTimeout)
-	}
-	cfg.Web = r.opts.web
-	switch r.opts.camera {
-	case "synthetic", "":
-	case "rpicam":
-		cfg.Calls.Camera = call.RPiCamCommand(1280, 720, 30, 2_500_000)
-	default:
-		cfg.Calls.Camera = strings.Fields(r.opts.camera)
-	}
-	switch mic := r.opts.microphone; {
-	case mic == "synthetic" || mic == "":
-	case mic == "none":
-		cfg.Calls.NoAudio = true
-	case mic == "alsa" || strings.HasPrefix(mic, "alsa:"):
-		cfg.Calls.Microphone = call.ARecordCommand(strings.TrimPrefix(strings.TrimPrefix(mic, "alsa"), ":"))
-	default:
-		cfg.Calls.Microphone = strings.Fields(mic)
-	}
-	if len(cfg.Calls.Microphone) > 0 {
-		if _, err := exec.LookPath(cfg.Calls.Microphone[0]); err != nil {
-			return fmt.Errorf("--microphone: %s is not installed or not on PATH (for alsa: apt install alsa-utils)", cfg.Calls.Microphone[0])
-		}
-	}
-	switch r.opts.speaker {
-	case "none", "":
-	case "auto":
-		cfg.Calls.Speaker = autoSpeaker()
-	default:
-		cfg.Calls.Speaker = strings.Fields(r.opts.speaker)
-		if _, err := exec.LookPath(cfg.Calls.Speaker[0]); err != nil {
-			return fmt.Errorf("--speaker: %s is not installed or not on PATH", cfg.Calls.Speaker[0])
-		}
-	}
-	if len(cfg.Calls.Camera) > 0 {
-		if _, err := exec.LookPath(cfg.Calls.Camera[0]); err != nil {
-			return fmt.Errorf("--camera: %s is not installed or not on PATH (on Raspberry Pi OS: apt install rpicam-apps)", cfg.Calls.Camera[0])
-		}
-	}
-	if r.opts.videoCodec != "vp8" && r.opts.videoCodec != "h264" {
-		return usagef("--video-codec %q: vp8 or h264", r.opts.videoCodec)
-	}
-	cfg.Calls.RingTimeout, cfg.Calls.STUN, cfg.Calls.TURNListen, cfg.Calls.VideoCodec = r.opts.ringTimeout, r.opts.stun, r.opts.turnListen, r.opts.videoCodec
-	for _, u := range r.opts.stun {
-		if !strings.HasPrefix(u, "stun:") {
-			return usagef("--stun %q: a URL stun:HOST:PORT", u)
-		}
-	}
-	if r.opts.turnPublic != "" {
-		if cfg.Calls.TURNPublic = net.ParseIP(r.opts.turnPublic); cfg.Calls.TURNPublic == nil {
-			return usagef("--turn-public %q: an IP address", r.opts.turnPublic)
-		}
-	}
-	if r.opts.turnListen != "" {
-		host, _, err := net.SplitHostPort(r.opts.turnListen)
-		if err != nil {
-			return usagef("--turn %q: HOST:PORT", r.opts.turnListen)
-		}
-		if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && cfg.Calls.TURNPublic == nil {
-			return usagef("--turn %s listens everywhere: say with --turn-public which IP devices reach it at", r.opts.turnListen)
-		}
-	}
-	for _, s := range r.opts.turnUsers {
-		id, err := identity.ParsePublicKey(s)
-		if err != nil {
-			return usagef("--turn-user %q: %v", s, err)
-		}
-		cfg.Calls.TURNUsers = append(cfg.Calls.TURNUsers, id)
-	}
-	if r.opts.recordCalls != "" {
-		if cfg.Calls.RecordDir, err = filepath.Abs(r.opts.recordCalls); err != nil {
-			return err
-		}
-	}
+	cfg.Home, cfg.Logger, cfg.Now = home, logger, r.env.Now
 	return device.Run(ctx, cfg)
 }
 
-// autoSpeaker is aplay on the default sound card, if there are both.
-func autoSpeaker() []string {
-	cards, err := os.ReadFile("/proc/asound/cards")
-	if err != nil || strings.Contains(string(cards), "no soundcards") || len(strings.TrimSpace(string(cards))) == 0 {
-		return nil
+// daemonSettings reads the configuration file (--config, or hearth.toml
+// in the home when there is one) and puts the flags given on top.
+func daemonSettings(r *runner, home string) (device.Settings, error) {
+	s := device.DefaultSettings()
+	path := r.opts.config
+	if path == "" {
+		if p := filepath.Join(home, device.ConfigName); fileExists(p) {
+			path = p
+		}
 	}
-	if _, err := exec.LookPath("aplay"); err != nil {
-		return nil
+	if path != "" {
+		var err error
+		if s, err = device.LoadSettings(path); err != nil {
+			return s, err
+		}
 	}
-	return []string{"aplay", "-q", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1"}
+	o := &r.opts
+	set := func(flag, key string, apply func()) {
+		if r.set[flag] {
+			apply()
+			s.From(key, "--"+flag)
+		}
+	}
+	set("role", "role", func() { s.Role = o.role })
+	set("mirror", "role", func() {
+		switch {
+		case !o.mirror:
+		case s.Role == "doorphone" || s.Role == "both":
+			s.Role = "both"
+		default:
+			s.Role = "mirror"
+		}
+	})
+	set("listen", "network.listen", func() { s.Network.Listen = o.listen })
+	set("bootstrap", "network.bootstrap", func() { s.Network.Bootstrap = o.bootstrap })
+	set("no-mdns", "network.mdns", func() { s.Network.MDNS = !o.noMDNS })
+	set("public", "network.public", func() { s.Network.Public = o.public })
+	set("web", "network.web", func() { s.Network.Web = o.web })
+	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = o.mirrorOwners })
+	var errs []error
+	size := func(flag, key, v string, dst *device.Size) {
+		set(flag, key, func() {
+			n, err := device.ParseSize(v)
+			if err != nil {
+				errs = append(errs, usagef("--%s: %v", flag, err))
+			}
+			*dst = device.Size(n)
+		})
+	}
+	size("mirror-budget", "mirror.budget", o.mirrorBudget, &s.Mirror.Budget)
+	size("mirror-quota", "mirror.quota", o.mirrorQuota, &s.Mirror.Quota)
+	set("record-calls", "calls.record", func() { s.Calls.Record = o.recordCalls })
+	set("camera", "calls.camera", func() { s.Calls.Camera = o.camera })
+	set("microphone", "calls.microphone", func() { s.Calls.Microphone = o.microphone })
+	set("speaker", "calls.speaker", func() { s.Calls.Speaker = o.speaker })
+	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = o.videoCodec })
+	set("stun", "calls.stun", func() { s.Calls.STUN = o.stun })
+	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = device.Duration(o.ringTimeout) })
+	set("turn", "turn.listen", func() { s.TURN.Listen = o.turnListen })
+	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = o.turnPublic })
+	set("turn-user", "turn.users", func() { s.TURN.Users = o.turnUsers })
+	set("door-room", "doorphone.room", func() { s.Doorphone.Room = o.doorRoom })
+	set("hal", "hal.driver", func() { s.HAL.Driver = o.hal })
+	set("log-level", "log.level", func() { s.Log.Level = o.logLevel })
+	set("log-format", "log.format", func() { s.Log.Format = o.logFormat })
+	if len(errs) > 0 {
+		return s, errs[0]
+	}
+	return s, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// daemonLogger makes the daemon's logger: text on a terminal, the journal
+// under systemd, else JSON lines.
+func daemonLogger(r *runner, ls device.LogSettings) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(ls.Level)); err != nil {
+		return nil, usagef("log level %q: want debug, info, warn or error", ls.Level)
+	}
+	format := ls.Format
+	switch format {
+	case "auto":
+		format = "json"
+		switch {
+		case device.UnderJournal(r.env.Getenv("JOURNAL_STREAM"), r.env.Stderr):
+			format = "journald"
+		case isTerminal(r.env.Stderr):
+			format = "text"
+		}
+	case "text", "json", "journald":
+	default:
+		return nil, usagef("log format %q: want text, json, journald or auto", format)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(r.env.Stderr, hopts)), nil
+	case "journald":
+		h, err := device.NewJournalHandler(hopts)
+		if err != nil {
+			return nil, err
+		}
+		return slog.New(h), nil
+	}
+	return slog.New(slog.NewJSONHandler(r.env.Stderr, hopts)), nil
 }

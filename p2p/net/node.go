@@ -40,6 +40,7 @@ const (
 	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
 	ProtocolMirror  protocol.ID = "/hearth/mirror/1.0.0"
 	ProtocolBlob    protocol.ID = "/hearth/blob/1.0.0"
+	ProtocolDoor    protocol.ID = "/hearth/door/1.0.0"
 	mdnsService                 = "hearth"
 )
 

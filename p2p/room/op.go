@@ -53,13 +53,14 @@ const (
 	OpMirror       OpType = 15 // Name is a mirror's peer id, Text its addresses (space-separated); Remove takes it off
 	OpFile         OpType = 16 // Blob is a file's manifest (package blob), Text a caption
 	OpCall         OpType = 17 // a call of the room: Call, CallEvent, Duration
-	opMax                 = OpCall
+	OpDoor         OpType = 18 // a doorphone's event: DoorEvent, Call, Identity, Text; Blob a picture or clip's manifest (may be empty)
+	opMax                 = OpDoor
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
-	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call",
+	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call", OpDoor: "door",
 }
 
 func (t OpType) String() string {
@@ -194,6 +195,39 @@ type Op struct {
 	Call      [16]byte           // call: its id
 	CallEvent CallEvent          // call: what happened
 	Duration  uint64             // call: how long it was answered, in milliseconds (ended)
+	DoorEvent DoorEvent          // door: what happened
+}
+
+// DoorEvent is what a doorphone's entry records.
+type DoorEvent byte
+
+// Door events. The numbers are part of the format.
+const (
+	DoorRing          DoorEvent = 1 // the button was pressed: Blob a snapshot, Call the call rung
+	DoorMissed        DoorEvent = 2 // nobody answered Call: Blob a short clip
+	DoorUnlocked      DoorEvent = 3 // Identity unlocked the door (Text: from which device)
+	DoorUnlockRefused DoorEvent = 4 // Identity's unlock was refused: Text says why
+	DoorMotion        DoorEvent = 5 // movement in front of the door: Blob a snapshot
+	DoorPairing       DoorEvent = 6 // pairing mode on (Text: until when) or off (Text empty)
+	doorEventMax                = DoorPairing
+)
+
+func (e DoorEvent) String() string {
+	switch e {
+	case DoorRing:
+		return "ring"
+	case DoorMissed:
+		return "missed"
+	case DoorUnlocked:
+		return "unlocked"
+	case DoorUnlockRefused:
+		return "unlock refused"
+	case DoorMotion:
+		return "motion"
+	case DoorPairing:
+		return "pairing"
+	}
+	return "door(" + strconv.Itoa(int(e)) + ")"
 }
 
 // CallEvent is what a call entry records.
@@ -304,6 +338,12 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.Fixed(o.Call[:])
 		w.U8(byte(o.CallEvent))
 		w.Uint(o.Duration)
+	case OpDoor:
+		w.U8(byte(o.DoorEvent))
+		w.Fixed(o.Call[:])
+		w.Fixed(o.Identity[:])
+		w.String(o.Text)
+		w.Bytes(o.Blob)
 	}
 	return w.B, nil
 }
@@ -335,6 +375,8 @@ func (o *Op) check() error {
 		return bad("file without a manifest")
 	case o.Type == OpCall && (o.CallEvent == 0 || o.CallEvent > callEventMax):
 		return bad("unknown call event %d", o.CallEvent)
+	case o.Type == OpDoor && (o.DoorEvent == 0 || o.DoorEvent > doorEventMax):
+		return bad("unknown door event %d", o.DoorEvent)
 	case o.Duration > maxCallDuration:
 		return bad("a call of %d ms", o.Duration)
 	case o.Expires < 0:
@@ -432,6 +474,12 @@ func ParseEntry(b []byte) (*Entry, error) {
 		d.Fixed(o.Call[:])
 		o.CallEvent = CallEvent(d.U8())
 		o.Duration = d.Uint()
+	case OpDoor:
+		o.DoorEvent = DoorEvent(d.U8())
+		d.Fixed(o.Call[:])
+		d.Fixed(o.Identity[:])
+		o.Text = d.String(MaxChatLen)
+		o.Blob = d.Bytes(maxBlobLen)
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)

@@ -46,6 +46,17 @@ type Message struct {
 	File *blob.Manifest
 	// Call is set for a call entry.
 	Call *CallInfo
+	// Door is set for a doorphone's entry (File, for its picture or
+	// clip).
+	Door *DoorInfo
+}
+
+// DoorInfo is a doorphone's event as the room records it.
+type DoorInfo struct {
+	Event    DoorEvent
+	Call     [16]byte
+	Identity identity.PublicKey // who unlocked, or was refused
+	Text     string
 }
 
 // CallInfo is a call as the room records it.
@@ -178,6 +189,17 @@ func (v *View) apply(ref Ref, e *Entry) error {
 		v.byRef[ref] = m
 	case OpCall:
 		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}}
+		v.Messages = append(v.Messages, m)
+		v.byRef[ref] = m
+	case OpDoor:
+		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
+		if len(o.Blob) > 0 {
+			fm, err := blob.ParseManifest(o.Blob)
+			if err != nil {
+				return err
+			}
+			m.File = fm
+		}
 		v.Messages = append(v.Messages, m)
 		v.byRef[ref] = m
 	case OpEdit:

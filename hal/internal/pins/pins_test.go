@@ -203,7 +203,7 @@ func TestLED(t *testing.T) {
 	if err := l.Show(hal.Pattern{Name: "bad", Steps: []hal.Step{{On: true}}}); err == nil {
 		t.Error("a pattern with a zero step was taken")
 	}
-	fast := hal.Pattern{Name: "fast", Steps: []hal.Step{{true, time.Millisecond}, {false, time.Millisecond}}}
+	fast := hal.Pattern{Name: "fast", Steps: []hal.Step{{On: true, For: time.Millisecond}, {On: false, For: time.Millisecond}}}
 	if err := l.Show(fast); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,486 @@
+package device
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/hal"
+	"github.com/hearthp2p/hearth/p2p/identity"
+)
+
+// ConfigName is the daemon's configuration file in the home.
+const ConfigName = "hearth.toml"
+
+// Settings is the daemon's configuration as a person writes it: the TOML
+// file (see docs/config.md and the example of ExampleConfig), then the
+// daemon's flags on top. Resolve checks it and turns it into a Config.
+type Settings struct {
+	// Role is what this device is: "device" (a member device: rooms,
+	// files, calls), "doorphone", "mirror" or "both" (doorphone and
+	// mirror).
+	Role      string            `toml:"role"`
+	Network   NetworkSettings   `toml:"network"`
+	Calls     CallSettings      `toml:"calls"`
+	TURN      TURNSettings      `toml:"turn"`
+	Mirror    MirrorSettings    `toml:"mirror"`
+	Doorphone DoorphoneSettings `toml:"doorphone"`
+	HAL       HALSettings       `toml:"hal"`
+	Log       LogSettings       `toml:"log"`
+
+	file  string         // the file read, if any
+	lines map[string]int // key -> line in file
+	flags map[string]string
+}
+
+// NetworkSettings is the [network] table.
+type NetworkSettings struct {
+	Listen    []string `toml:"listen"`
+	Bootstrap []string `toml:"bootstrap"`
+	MDNS      bool     `toml:"mdns"`
+	Public    bool     `toml:"public"`
+	Web       string   `toml:"web"`
+}
+
+// CallSettings is the [calls] table.
+type CallSettings struct {
+	RingTimeout Duration `toml:"ring_timeout"`
+	Camera      string   `toml:"camera"`
+	Microphone  string   `toml:"microphone"`
+	Speaker     string   `toml:"speaker"`
+	VideoCodec  string   `toml:"video_codec"`
+	Record      string   `toml:"record"`
+	STUN        []string `toml:"stun"`
+}
+
+// TURNSettings is the [turn] table.
+type TURNSettings struct {
+	Listen   string   `toml:"listen"`
+	PublicIP string   `toml:"public_ip"`
+	Users    []string `toml:"users"`
+}
+
+// MirrorSettings is the [mirror] table.
+type MirrorSettings struct {
+	Budget Size     `toml:"budget"`
+	Quota  Size     `toml:"quota"`
+	Owners []string `toml:"owners"`
+}
+
+// DoorphoneSettings is the [doorphone] table.
+type DoorphoneSettings struct {
+	// Room is the household room, by name or id: where rings are posted
+	// and whose members are rung. The doorphone creates it when it has
+	// no room of that name.
+	Room string `toml:"room"`
+	// Admins are identities made admins of the household room when they
+	// join: they may unlock the door.
+	Admins []string `toml:"admins"`
+	// Cooldown is how long after a call or a missed ring the button is
+	// ignored.
+	Cooldown Duration `toml:"cooldown"`
+	// UnlockPulse is how long the relay closes on an unlock.
+	UnlockPulse Duration `toml:"unlock_pulse"`
+	// Clip is how much video of the door a missed ring keeps.
+	Clip Duration `toml:"clip"`
+	// Pairing is how long pairing mode (a long press) lasts.
+	Pairing Duration `toml:"pairing"`
+	// MotionEvery is the least time between two motion snapshots; zero
+	// posts none.
+	MotionEvery Duration `toml:"motion_every"`
+}
+
+// HALSettings is the [hal] table: the door's hardware.
+type HALSettings struct {
+	// Driver is "periph" (GPIO pins) or "sim" (in memory: the web page
+	// and the control API press the button).
+	Driver           string   `toml:"driver"`
+	Button           string   `toml:"button"`
+	ButtonActiveHigh bool     `toml:"button_active_high"`
+	LED              string   `toml:"led"`
+	Relay            string   `toml:"relay"`
+	RelayActiveLow   bool     `toml:"relay_active_low"`
+	Motion           string   `toml:"motion"`
+	LongPress        Duration `toml:"long_press"`
+	Debounce         Duration `toml:"debounce"`
+}
+
+// LogSettings is the [log] table.
+type LogSettings struct {
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is text, json, journald or auto (journald under systemd,
+	// text on a terminal, else json).
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "30s" or "5m".
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 30s or 5m", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q: a duration cannot be negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Size is a number of bytes written as "500MiB" or "8GiB".
+type Size int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize reads a size such as 500MiB, 8GiB or 1.5GB.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = t[:i], strings.TrimSpace(t[i:])
+	}
+	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[strings.ToUpper(unit)]
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || v <= 0 || v*mult > 1<<62 {
+		return 0, errors.New("want a positive size such as 500MiB or 8GiB, got " + strconv.Quote(s))
+	}
+	return int64(v * mult), nil
+}
+
+// DefaultSettings are the settings without a file or flags: a member
+// device on every interface, LAN discovery on.
+func DefaultSettings() Settings {
+	return Settings{
+		Role:    "device",
+		Network: NetworkSettings{MDNS: true},
+		Calls:   CallSettings{RingTimeout: Duration(30 * time.Second), Camera: "synthetic", Microphone: "synthetic", Speaker: "auto", VideoCodec: "vp8"},
+		Mirror:  MirrorSettings{Budget: 8 << 30, Quota: 256 << 20},
+		Doorphone: DoorphoneSettings{Room: "Home", Cooldown: Duration(5 * time.Second), UnlockPulse: Duration(3 * time.Second),
+			Clip: Duration(5 * time.Second), Pairing: Duration(5 * time.Minute), MotionEvery: Duration(time.Minute)},
+		HAL: HALSettings{Driver: "periph", Button: "GPIO17", LED: "GPIO27", Relay: "GPIO22", LongPress: Duration(3 * time.Second), Debounce: Duration(30 * time.Millisecond)},
+		Log: LogSettings{Level: "info", Format: "auto"},
+	}
+}
+
+// ConfigError is a bad setting, with where it came from.
+type ConfigError struct {
+	File string // the file, or "" for a flag
+	Line int    // the line in File; 0 when unknown
+	Key  string // the setting (table.key) or the flag (--name)
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	switch {
+	case e.File == "":
+		return fmt.Sprintf("%s: %v", e.Key, e.Err)
+	case e.Line > 0:
+		return fmt.Sprintf("%s line %d: %s: %v", e.File, e.Line, e.Key, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v", e.File, e.Key, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadSettings reads a configuration file over the defaults. Unknown keys,
+// wrong types and bad values are refused with the line they are on.
+func LoadSettings(path string) (Settings, error) {
+	s := DefaultSettings()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("config: %w", err)
+	}
+	s.file, s.lines = path, keyLines(data)
+	md, err := toml.Decode(string(data), &s)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return s, &ConfigError{File: path, Line: pe.Position.Line, Key: keyOr(pe.LastKey), Err: errors.New(pe.Message)}
+		}
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return s, &ConfigError{File: path, Line: s.lines[k], Key: k, Err: errors.New("no such setting (see the example in docs/config.md)")}
+	}
+	return s, nil
+}
+
+func keyOr(k string) string {
+	if k == "" {
+		return "syntax"
+	}
+	return k
+}
+
+// keyLines finds the line of each key: "table.key" for keys under a
+// [table] header, "key" at the top. Good enough for a flat file of
+// tables, which is what the daemon's configuration is.
+func keyLines(data []byte) map[string]int {
+	lines := map[string]int{}
+	table := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		l := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") && !strings.HasPrefix(l, "[[") {
+			table = strings.TrimSpace(strings.Trim(l, "[]"))
+			lines[table] = n
+			continue
+		}
+		k, _, ok := strings.Cut(l, "=")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"`)
+		if table != "" {
+			k = table + "." + k
+		}
+		if _, seen := lines[k]; !seen {
+			lines[k] = n
+		}
+	}
+	return lines
+}
+
+// From records that a flag set key, so that a bad value names the flag.
+func (s *Settings) From(key, flag string) {
+	if s.flags == nil {
+		s.flags = map[string]string{}
+	}
+	s.flags[key] = flag
+}
+
+// bad is an error about key, naming the flag or the file line it came
+// from.
+func (s *Settings) bad(key string, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if f, ok := s.flags[key]; ok {
+		return &ConfigError{Key: f, Err: err}
+	}
+	if s.file != "" {
+		if line, ok := s.lines[key]; ok {
+			return &ConfigError{File: s.file, Line: line, Key: key, Err: err}
+		}
+	}
+	return &ConfigError{Key: key, Err: err}
+}
+
+// IsDoorphone says whether the role makes this device a doorphone.
+func (s *Settings) IsDoorphone() bool { return s.Role == "doorphone" || s.Role == "both" }
+
+// IsMirror says whether the role makes this device a mirror.
+func (s *Settings) IsMirror() bool { return s.Role == "mirror" || s.Role == "both" }
+
+// Resolve checks the settings and makes the daemon's Config (without
+// Home, Logger and the other fields a caller sets). Nothing is started:
+// a bad setting never leaves a half-started daemon.
+func (s *Settings) Resolve() (Config, error) {
+	var cfg Config
+	switch s.Role {
+	case "device", "doorphone", "mirror", "both":
+	default:
+		return cfg, s.bad("role", "%q: want device, doorphone, mirror or both", s.Role)
+	}
+	cfg.Listen, cfg.Bootstrap, cfg.NoMDNS, cfg.Public, cfg.Web = s.Network.Listen, s.Network.Bootstrap, !s.Network.MDNS, s.Network.Public, s.Network.Web
+	for _, b := range s.Network.Bootstrap {
+		if !strings.Contains(b, "/p2p/") {
+			return cfg, s.bad("network.bootstrap", "%q: a full multiaddr ending in /p2p/PEERID", b)
+		}
+	}
+	if w := s.Network.Web; w != "" {
+		host, _, err := net.SplitHostPort(w)
+		if err != nil {
+			return cfg, s.bad("network.web", "%q: HOST:PORT, e.g. 127.0.0.1:8080", w)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return cfg, s.bad("network.web", "%q: the page is served on loopback only (127.0.0.1 or [::1])", w)
+		}
+	}
+
+	cfg.Mirror = s.IsMirror()
+	cfg.MirrorBudget, cfg.MirrorQuota = int64(s.Mirror.Budget), int64(s.Mirror.Quota)
+	var err error
+	if cfg.MirrorOwners, err = s.identities("mirror.owners", s.Mirror.Owners); err != nil {
+		return cfg, err
+	}
+
+	c := &cfg.Calls
+	if rt := time.Duration(s.Calls.RingTimeout); rt < time.Second || rt > 10*time.Minute {
+		return cfg, s.bad("calls.ring_timeout", "%s: between 1s and 10m", rt)
+	}
+	c.RingTimeout = time.Duration(s.Calls.RingTimeout)
+	switch cam := s.Calls.Camera; cam {
+	case "synthetic", "":
+	case "rpicam":
+		c.Camera = call.RPiCamCommand(1280, 720, 30, 2_500_000)
+		c.Still = call.RPiStillCommand(1280, 720)
+	default:
+		c.Camera = strings.Fields(cam)
+	}
+	switch mic := s.Calls.Microphone; {
+	case mic == "synthetic" || mic == "":
+	case mic == "none":
+		c.NoAudio = true
+	case mic == "alsa" || strings.HasPrefix(mic, "alsa:"):
+		c.Microphone = call.ARecordCommand(strings.TrimPrefix(strings.TrimPrefix(mic, "alsa"), ":"))
+	default:
+		c.Microphone = strings.Fields(mic)
+	}
+	switch sp := s.Calls.Speaker; sp {
+	case "none", "":
+	case "auto":
+		c.Speaker = autoSpeaker()
+	default:
+		c.Speaker = strings.Fields(sp)
+	}
+	for _, p := range []struct {
+		key, hint string
+		cmd       []string
+	}{{"calls.camera", " (on Raspberry Pi OS: apt install rpicam-apps)", c.Camera},
+		{"calls.microphone", " (for alsa: apt install alsa-utils)", c.Microphone},
+		{"calls.speaker", "", c.Speaker}} {
+		if len(p.cmd) > 0 {
+			if _, err := exec.LookPath(p.cmd[0]); err != nil {
+				return cfg, s.bad(p.key, "%s is not installed or not on PATH%s", p.cmd[0], p.hint)
+			}
+		}
+	}
+	if v := s.Calls.VideoCodec; v != "vp8" && v != "h264" {
+		return cfg, s.bad("calls.video_codec", "%q: vp8 or h264", v)
+	}
+	c.VideoCodec = s.Calls.VideoCodec
+	for _, u := range s.Calls.STUN {
+		if !strings.HasPrefix(u, "stun:") {
+			return cfg, s.bad("calls.stun", "%q: a URL stun:HOST:PORT", u)
+		}
+	}
+	c.STUN = s.Calls.STUN
+	if s.Calls.Record != "" {
+		if c.RecordDir, err = filepath.Abs(s.Calls.Record); err != nil {
+			return cfg, s.bad("calls.record", "%v", err)
+		}
+	}
+
+	if s.TURN.PublicIP != "" {
+		if c.TURNPublic = net.ParseIP(s.TURN.PublicIP); c.TURNPublic == nil {
+			return cfg, s.bad("turn.public_ip", "%q: an IP address", s.TURN.PublicIP)
+		}
+	}
+	if l := s.TURN.Listen; l != "" {
+		host, _, err := net.SplitHostPort(l)
+		if err != nil {
+			return cfg, s.bad("turn.listen", "%q: HOST:PORT", l)
+		}
+		if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && c.TURNPublic == nil {
+			return cfg, s.bad("turn.listen", "%s listens everywhere: say with turn.public_ip (--turn-public) which IP devices reach it at", l)
+		}
+		c.TURNListen = l
+	}
+	if c.TURNUsers, err = s.identities("turn.users", s.TURN.Users); err != nil {
+		return cfg, err
+	}
+
+	if s.IsDoorphone() {
+		d, err := s.door()
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Door = &d
+	}
+	return cfg, nil
+}
+
+func (s *Settings) identities(key string, hexes []string) ([]identity.PublicKey, error) {
+	var out []identity.PublicKey
+	for _, h := range hexes {
+		id, err := identity.ParsePublicKey(h)
+		if err != nil {
+			return nil, s.bad(key, "%q: %v", h, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func (s *Settings) door() (DoorConfig, error) {
+	d := s.Doorphone
+	var cfg DoorConfig
+	if strings.TrimSpace(d.Room) == "" {
+		return cfg, s.bad("doorphone.room", "the household room is required: the room to ring")
+	}
+	var err error
+	if cfg.Admins, err = s.identities("doorphone.admins", d.Admins); err != nil {
+		return cfg, err
+	}
+	if p := time.Duration(d.UnlockPulse); p <= 0 || p > hal.MaxPulse {
+		return cfg, s.bad("doorphone.unlock_pulse", "%s: more than 0 and at most %s", p, hal.MaxPulse)
+	}
+	if c := time.Duration(d.Clip); c > time.Minute {
+		return cfg, s.bad("doorphone.clip", "%s: at most 1m (a clip is a short look at the door)", c)
+	}
+	if p := time.Duration(d.Pairing); p < 10*time.Second || p > time.Hour {
+		return cfg, s.bad("doorphone.pairing", "%s: between 10s and 1h", p)
+	}
+	if c := time.Duration(d.Cooldown); c > 10*time.Minute {
+		return cfg, s.bad("doorphone.cooldown", "%s: at most 10m", c)
+	}
+	cfg.Room, cfg.Cooldown, cfg.UnlockPulse = d.Room, time.Duration(d.Cooldown), time.Duration(d.UnlockPulse)
+	cfg.Clip, cfg.Pairing, cfg.MotionEvery = time.Duration(d.Clip), time.Duration(d.Pairing), time.Duration(d.MotionEvery)
+	h := s.HAL
+	switch h.Driver {
+	case "periph", "sim":
+	default:
+		return cfg, s.bad("hal.driver", "%q: periph (GPIO pins) or sim (simulated, for the demo and tests)", h.Driver)
+	}
+	if h.Driver == "periph" && h.Button == "" {
+		return cfg, s.bad("hal.button", "the button's pin is required, e.g. GPIO17")
+	}
+	if lp := time.Duration(h.LongPress); lp < 500*time.Millisecond || lp > time.Minute {
+		return cfg, s.bad("hal.long_press", "%s: between 500ms and 1m", lp)
+	}
+	if db := time.Duration(h.Debounce); db <= 0 || db > time.Second {
+		return cfg, s.bad("hal.debounce", "%s: more than 0 and at most 1s", db)
+	}
+	cfg.HAL = h
+	return cfg, nil
+}
+
+// autoSpeaker is aplay on the default sound card, if there are both.
+func autoSpeaker() []string {
+	cards, err := os.ReadFile("/proc/asound/cards")
+	if err != nil || strings.Contains(string(cards), "no soundcards") || len(strings.TrimSpace(string(cards))) == 0 {
+		return nil
+	}
+	if _, err := exec.LookPath("aplay"); err != nil {
+		return nil
+	}
+	return []string{"aplay", "-q", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1"}
+}

@@ -1,0 +1,90 @@
+package control
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// Routes of the doorphone: on the doorphone itself (status, and the
+// simulated board's button and sensor), and on a member's device (unlock
+// a room's door).
+const (
+	RouteDoor       = "/v1/door"
+	RouteDoorPress  = "/v1/door/press"
+	RouteDoorMotion = "/v1/door/motion"
+)
+
+// Door is the doorphone's state: GET /v1/door.
+type Door struct {
+	// State is idle, ringing, in call or cooldown.
+	State string `json:"state"`
+	// LED is the pattern the LED shows.
+	LED string `json:"led"`
+	// Stuck is set while the button is held far too long.
+	Stuck bool `json:"stuck,omitempty"`
+	// Room and RoomName are the household room.
+	Room     string `json:"room"`
+	RoomName string `json:"room_name"`
+	// Call is the call of the current ring, if any.
+	Call string `json:"call,omitempty"`
+	// Pairing is set in pairing mode: the invite link a new household
+	// member joins with, until when (RFC 3339).
+	Pairing      string `json:"pairing,omitempty"`
+	PairingUntil string `json:"pairing_until,omitempty"`
+	// Driver is periph or sim.
+	Driver string `json:"driver"`
+	// Rings, Missed, Unlocks and Refused count since the daemon started.
+	Rings   int `json:"rings"`
+	Missed  int `json:"missed"`
+	Unlocks int `json:"unlocks"`
+	Refused int `json:"refused"`
+	// Relay is the simulated relay's pulses (sim only).
+	RelayPulses int `json:"relay_pulses,omitempty"`
+}
+
+// DoorPress presses the simulated button: POST /v1/door/press. Kind is
+// short (the default), long (pairing mode), down or up (hold and release
+// by hand).
+type DoorPress struct {
+	Kind string `json:"kind,omitempty"`
+}
+
+// Unlock asks a room's doorphone to open: POST /v1/rooms/{room}/unlock.
+type Unlock struct {
+	// Door is the doorphone's device (hex, or a prefix of 8 or more
+	// digits); empty: the one door of the room.
+	Door string `json:"door,omitempty"`
+}
+
+// Unlocked is the doorphone's answer.
+type Unlocked struct {
+	Door   string `json:"door"`
+	Opened bool   `json:"opened"`
+	// Reason says why the door refused.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Door asks the doorphone for its state.
+func (c *Client) Door(ctx context.Context) (*Door, error) {
+	var out Door
+	return &out, c.do(ctx, http.MethodGet, RouteDoor, nil, &out)
+}
+
+// DoorPress presses the simulated button.
+func (c *Client) DoorPress(ctx context.Context, req DoorPress) (*Door, error) {
+	var out Door
+	return &out, c.do(ctx, http.MethodPost, RouteDoorPress, req, &out)
+}
+
+// DoorMotion trips the simulated motion sensor.
+func (c *Client) DoorMotion(ctx context.Context) (*Door, error) {
+	var out Door
+	return &out, c.do(ctx, http.MethodPost, RouteDoorMotion, struct{}{}, &out)
+}
+
+// Unlock asks a room's door to open.
+func (c *Client) Unlock(ctx context.Context, room string, req Unlock) (*Unlocked, error) {
+	var out Unlocked
+	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/unlock", req, &out)
+}

@@ -1,0 +1,789 @@
+package device
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/hal"
+	"github.com/hearthp2p/hearth/hal/periph"
+	"github.com/hearthp2p/hearth/hal/sim"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// DoorConfig makes the daemon a doorphone (see Settings for each field).
+type DoorConfig struct {
+	Room        string
+	Admins      []identity.PublicKey
+	Cooldown    time.Duration
+	UnlockPulse time.Duration
+	Clip        time.Duration
+	Pairing     time.Duration
+	MotionEvery time.Duration
+	HAL         HALSettings
+}
+
+// DoorFolder is where the doorphone keeps a picture or clip until it is in
+// the chunk store.
+const DoorFolder = "door"
+
+var bucketUnlocks = []byte("door-unlocks")
+
+// door is the doorphone: the button, LED, relay and motion sensor of its
+// board, the household room, and the rings.
+type door struct {
+	cfg   DoorConfig
+	rs    *rooms
+	log   *slog.Logger
+	now   func() time.Time
+	board hal.Board
+	sim   *sim.Board // with the sim driver
+	src   call.Source
+	dir   string
+	room  *room.Room
+
+	events chan func()
+	wg     sync.WaitGroup // posts and clips
+
+	mu      sync.Mutex
+	m       doorMachine
+	pairing string    // the invite link of pairing mode
+	motion  time.Time // the last motion posted
+	media   *doorMedia
+	refused map[identity.PublicKey]time.Time // last refusal written per device
+	rings, missed, unlocks, refusals int
+}
+
+// doorMedia is the picture and clip of one ring.
+type doorMedia struct {
+	call   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	clip   string // the clip's file once recorded
+}
+
+// newDoor opens the board and the household room (founding it if this
+// device has no room of that name).
+func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
+	d := &door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src,
+		dir: filepath.Join(home, DoorFolder), events: make(chan func(), 16), refused: map[identity.PublicKey]time.Time{}}
+	d.m = doorMachine{cooldown: cfg.Cooldown, pairing: cfg.Pairing}
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("doorphone: %w", err)
+	}
+	// Pictures and clips left by a stop in the middle of a post.
+	if old, err := filepath.Glob(filepath.Join(d.dir, "*.part")); err == nil {
+		for _, f := range old {
+			os.Remove(f)
+		}
+	}
+	r, err := rs.resolve(cfg.Room)
+	switch {
+	case errors.Is(err, ErrNoRoom):
+		if r, err = rs.create(cfg.Room); err != nil {
+			return nil, fmt.Errorf("doorphone: founding the household room %q: %w", cfg.Room, err)
+		}
+		d.log.Info("household room founded", logattr.Room(r.ID().String()), slog.String("name", cfg.Room))
+	case err != nil:
+		return nil, fmt.Errorf("doorphone: the household room: %w", err)
+	}
+	d.room = r
+	timing := hal.ButtonTiming{Debounce: time.Duration(cfg.HAL.Debounce), Long: time.Duration(cfg.HAL.LongPress)}
+	switch cfg.HAL.Driver {
+	case "sim":
+		d.sim = sim.New(sim.Config{Button: timing, Motion: true})
+		d.board = d.sim.HAL()
+	default:
+		b, err := periph.Open(periph.Config{Button: cfg.HAL.Button, ButtonActiveHigh: cfg.HAL.ButtonActiveHigh, LED: cfg.HAL.LED,
+			Relay: cfg.HAL.Relay, RelayActiveLow: cfg.HAL.RelayActiveLow, Motion: cfg.HAL.Motion, Timing: timing})
+		if err != nil {
+			return nil, fmt.Errorf("doorphone: %w (set [hal] driver = \"sim\" to try it without hardware)", err)
+		}
+		d.board = b
+	}
+	rs.calls.src.setBefore(d.releaseCamera)
+	rs.node.Host.SetStreamHandler(hnet.ProtocolDoor, d.handleUnlock)
+	return d, nil
+}
+
+// close stops the door's work and releases the board.
+func (d *door) close() {
+	d.rs.node.Host.RemoveStreamHandler(hnet.ProtocolDoor)
+	d.releaseCamera()
+	d.wg.Wait()
+	d.board.Close()
+}
+
+// run is the door's loop: button, motion, call changes and time, until
+// ctx is done.
+func (d *door) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var motions <-chan time.Time
+	if d.board.Motion != nil {
+		motions = d.board.Motion.Motions()
+	}
+	presses := d.board.Button.Presses()
+	d.showLED()
+	d.promoteAdmins()
+	for {
+		d.mu.Lock()
+		next := d.m.next()
+		d.mu.Unlock()
+		wait := 2 * time.Second // admins joining are promoted within this
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(d.now()), time.Millisecond))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case p, ok := <-presses:
+			if !ok {
+				presses = nil
+				continue
+			}
+			d.press(ctx, p)
+		case t, ok := <-motions:
+			if !ok {
+				motions = nil
+				continue
+			}
+			d.onMotion(ctx, t)
+		case f := <-d.events:
+			f()
+		case <-timer.C:
+			d.mu.Lock()
+			act := d.m.tick(d.now())
+			d.mu.Unlock()
+			if act == actPairingOff {
+				d.pairingOff("timed out")
+			}
+			d.promoteAdmins()
+		}
+		d.showLED()
+	}
+}
+
+// do hands f to the loop; it is dropped if the loop is gone or far
+// behind (it then logs).
+func (d *door) do(f func()) {
+	select {
+	case d.events <- f:
+	default:
+		d.log.Warn("doorphone busy: an event was dropped")
+	}
+}
+
+func (d *door) showLED() {
+	d.mu.Lock()
+	p := d.m.led()
+	d.mu.Unlock()
+	if d.board.LED.Showing().Name != p.Name {
+		if err := d.board.LED.Show(p); err != nil {
+			d.log.Warn("led", logattr.Err(err))
+		}
+	}
+}
+
+func (d *door) press(ctx context.Context, p hal.Press) {
+	d.mu.Lock()
+	before := d.m.state
+	act := d.m.press(p.Kind, d.now())
+	stuck := d.m.stuck
+	d.mu.Unlock()
+	switch act {
+	case actRing:
+		d.ring(ctx)
+	case actPairingOn:
+		d.pairingOn()
+	case actPairingOff:
+		d.pairingOff("long press")
+	case actIgnored:
+		if p.Kind == hal.Stuck {
+			d.log.Warn("the button is stuck: presses are ignored until it is released", slog.Duration("held", p.Held))
+			return
+		}
+		d.log.Info("button press ignored", slog.String("press", p.Kind.String()), slog.String("state", before.String()), slog.Bool("stuck", stuck))
+	}
+}
+
+// ring places the call to every device of the household and posts the
+// ring with a picture.
+func (d *door) ring(ctx context.Context) {
+	start := d.now()
+	targets := d.rs.calls.targets(d.room)
+	var c *call.Call
+	var err error
+	if len(targets) == 0 {
+		err = errors.New("nobody else in the household room: long-press the button for pairing mode")
+	} else {
+		c, err = d.rs.calls.m.PlaceTagged(ctx, [16]byte(d.room.ID()), targets, call.Audio|call.Video, doorTag{})
+	}
+	d.mu.Lock()
+	d.rings++
+	id := ""
+	if c != nil {
+		id = c.Status().ID
+	}
+	d.m.placed(id, err != nil, d.now())
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Warn("ring not placed", logattr.Err(err))
+	} else {
+		d.log.Info("ring", logattr.Call(id), slog.Int("devices", len(targets)), slog.Duration("place", d.now().Sub(start)))
+	}
+	d.startMedia(id)
+}
+
+// doorTag marks the doorphone's calls.
+type doorTag struct{}
+
+// startMedia takes the picture of a ring and posts it, then records the
+// clip kept if nobody answers. The call's own video takes the camera from
+// it (releaseCamera).
+func (d *door) startMedia(callID string) {
+	d.releaseCamera()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &doorMedia{call: callID, cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.media = m
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(m.done)
+		var cid [16]byte
+		if id, err := call.ParseID(callID); err == nil {
+			cid = id
+		}
+		d.post(ctx, room.Op{Type: room.OpDoor, DoorEvent: room.DoorRing, Call: cid}, d.still)
+		if d.cfg.Clip <= 0 || callID == "" || ctx.Err() != nil {
+			return
+		}
+		path := filepath.Join(d.dir, "clip-"+callID[:min(len(callID), 16)])
+		f, err := os.OpenFile(path+".part", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			d.log.Warn("clip", logattr.Err(err))
+			return
+		}
+		w := bufio.NewWriter(f)
+		ext, frames, err := call.Clip(ctx, d.src, d.cfg.Clip, w)
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+		f.Close()
+		if err != nil || frames == 0 {
+			os.Remove(path + ".part")
+			if err != nil && !errors.Is(err, call.ErrNoVideo) {
+				d.log.Warn("clip", logattr.Err(err))
+			}
+			return
+		}
+		final := path + "." + ext
+		if err := os.Rename(path+".part", final); err != nil {
+			os.Remove(path + ".part")
+			return
+		}
+		d.mu.Lock()
+		m.clip = final
+		d.mu.Unlock()
+	}()
+}
+
+// releaseCamera stops the picture and clip of the current ring and waits
+// until they let go of the camera: a call is about to take it.
+func (d *door) releaseCamera() {
+	d.mu.Lock()
+	m := d.media
+	d.mu.Unlock()
+	if m == nil {
+		return
+	}
+	m.cancel()
+	<-m.done
+}
+
+// still takes the ring's picture into a file.
+func (d *door) still(ctx context.Context) (string, string, error) {
+	b, err := call.Still(ctx, d.src)
+	if err != nil {
+		return "", "", err
+	}
+	path := filepath.Join(d.dir, fmt.Sprintf("door-%s.jpg", d.now().UTC().Format("20060102-150405.000")))
+	if err := writeFileAtomic(path, b); err != nil {
+		return "", "", err
+	}
+	return path, "image/jpeg", nil
+}
+
+// writeFileAtomic writes a file through a .part file, so a stop in the
+// middle leaves no half picture under the final name.
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.WriteFile(path+".part", b, 0o600); err != nil {
+		os.Remove(path + ".part")
+		return err
+	}
+	return os.Rename(path+".part", path)
+}
+
+// post writes a door entry into the household room, with the file that
+// media makes (if any; a picture that fails is logged and the entry goes
+// without it).
+func (d *door) post(ctx context.Context, op room.Op, media func(context.Context) (string, string, error)) {
+	if media != nil {
+		path, typ, err := media(ctx)
+		switch {
+		case err == nil:
+			_, mb, err := d.rs.files.store1(path, typ, nil)
+			os.Remove(path)
+			if err != nil {
+				d.log.Warn("door picture not stored", logattr.Err(err))
+				break
+			}
+			op.Blob = mb
+		case errors.Is(err, call.ErrNoStill), errors.Is(err, context.Canceled):
+		default:
+			d.log.Warn("door picture", logattr.Err(err))
+		}
+	}
+	if _, err := d.room.Write(op); err != nil {
+		d.log.Warn("door entry not written", slog.String("event", op.DoorEvent.String()), logattr.Err(err))
+		return
+	}
+	if len(op.Blob) > 0 {
+		d.toMirrors(op.Blob)
+	}
+}
+
+func (d *door) toMirrors(mb []byte) {
+	if m, err := blob.ParseManifest(mb); err == nil {
+		d.rs.files.toMirrors(d.room, m)
+	}
+}
+
+// callChanged hears every change of every call (from the call manager's
+// goroutines) and hands the door's own to its loop.
+func (d *door) callChanged(s call.Status) {
+	if s.Direction != call.Outgoing {
+		return
+	}
+	d.do(func() {
+		d.mu.Lock()
+		act := d.m.callChanged(s.ID, s.State == call.StateActive, s.State == call.StateEnded, !s.Answered.IsZero(), d.now())
+		m := d.media
+		if act == actMissed {
+			d.missed++
+		}
+		d.mu.Unlock()
+		if act != actMissed {
+			return
+		}
+		d.log.Info("ring missed", logattr.Call(s.ID), slog.String("reason", s.Reason))
+		cid, _ := call.ParseID(s.ID)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if m != nil && m.call == s.ID {
+				<-m.done // the clip is recorded
+			}
+			d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorMissed, Call: cid, Text: s.Reason},
+				func(context.Context) (string, string, error) {
+					if m == nil || m.call != s.ID {
+						return "", "", call.ErrNoStill
+					}
+					d.mu.Lock()
+					clip := m.clip
+					d.mu.Unlock()
+					if clip == "" {
+						return "", "", call.ErrNoStill
+					}
+					typ := "video/h264"
+					if strings.HasSuffix(clip, ".ivf") {
+						typ = "video/x-ivf"
+					}
+					return clip, typ, nil
+				})
+		}()
+	})
+}
+
+func (d *door) pairingOn() {
+	link, until, err := d.rs.invite(d.room, d.cfg.Pairing, 1, false)
+	if err != nil {
+		d.log.Warn("pairing mode: no invite", logattr.Err(err))
+		d.mu.Lock()
+		d.m.pairingUntil = time.Time{}
+		d.mu.Unlock()
+		return
+	}
+	d.mu.Lock()
+	d.pairing = link
+	d.m.pairingUntil = until
+	d.mu.Unlock()
+	d.log.Info("pairing mode on: the invite is on the web page and in 'hearth door status'", slog.Time("until", until))
+	d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorPairing, Text: until.UTC().Format(time.RFC3339)}, nil)
+}
+
+func (d *door) pairingOff(why string) {
+	d.mu.Lock()
+	had := d.pairing != ""
+	d.pairing = ""
+	d.m.pairingUntil = time.Time{}
+	d.mu.Unlock()
+	if had {
+		d.log.Info("pairing mode off", slog.String("why", why))
+		d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorPairing}, nil)
+	}
+}
+
+func (d *door) onMotion(ctx context.Context, t time.Time) {
+	d.mu.Lock()
+	due := d.cfg.MotionEvery > 0 && (d.motion.IsZero() || t.Sub(d.motion) >= d.cfg.MotionEvery) && d.m.state == doorIdle
+	if due {
+		d.motion = t
+	}
+	d.mu.Unlock()
+	if !due {
+		return
+	}
+	d.log.Info("motion")
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.post(ctx, room.Op{Type: room.OpDoor, DoorEvent: room.DoorMotion}, d.still)
+	}()
+}
+
+// promoteAdmins makes the configured admins admins of the household room
+// once they are members.
+func (d *door) promoteAdmins() {
+	if len(d.cfg.Admins) == 0 {
+		return
+	}
+	var todo []identity.PublicKey
+	d.room.View(func(v *room.View) {
+		for _, a := range d.cfg.Admins {
+			if m, ok := v.Members[a]; ok && m.Role < room.RoleAdmin {
+				todo = append(todo, a)
+			}
+		}
+	})
+	for _, a := range todo {
+		if _, err := d.room.Write(room.Op{Type: room.OpSetRole, Identity: a, Role: room.RoleAdmin}); err != nil {
+			d.log.Warn("an admin not promoted", slog.String("identity", a.Short()), logattr.Err(err))
+			continue
+		}
+		d.log.Info("admin of the household", slog.String("identity", a.Short()))
+	}
+}
+
+// handleUnlock takes one unlock request.
+func (d *door) handleUnlock(s network.Stream) {
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	answer := func(a unlockAnswer) {
+		wire.WriteMsg(s, a.marshal())
+	}
+	dev, err := hnet.DeviceOf(s.Conn().RemotePeer())
+	if err != nil {
+		s.Reset()
+		return
+	}
+	b, err := readUnlockMsg(bufio.NewReader(s))
+	if err != nil {
+		d.log.Debug("unlock: unreadable request", logattr.Dev(dev), logattr.Err(err))
+		s.Reset()
+		return
+	}
+	opened, reason := d.unlock(dev, b)
+	answer(unlockAnswer{Opened: opened, Reason: reason})
+}
+
+// unlock decides on one request from a device and acts: the relay pulses
+// and the room records who opened, or the room records the refusal (at
+// most one per device every 10 s, against floods).
+func (d *door) unlock(dev identity.PublicKey, b []byte) (bool, string) {
+	var who identity.PublicKey
+	var name string
+	refuse := func(reason string) (bool, string) {
+		d.mu.Lock()
+		d.refusals++
+		last := d.refused[dev]
+		write := d.now().Sub(last) >= 10*time.Second
+		if write {
+			d.refused[dev] = d.now()
+			if len(d.refused) > 1024 {
+				clear(d.refused)
+			}
+		}
+		d.mu.Unlock()
+		d.log.Warn("unlock refused", logattr.Dev(dev), slog.String("identity", who.Short()), slog.String("reason", reason))
+		if write {
+			text := reason
+			if name != "" {
+				text = reason + " (from " + name + ")"
+			}
+			if _, err := d.room.Write(room.Op{Type: room.OpDoor, DoorEvent: room.DoorUnlockRefused, Identity: who, Text: text}); err != nil {
+				d.log.Warn("door entry not written", logattr.Err(err))
+			}
+		}
+		return false, reason
+	}
+	req, err := parseUnlock(b)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	if err := req.verify(dev); err != nil {
+		return refuse(err.Error())
+	}
+	if req.Door != d.rs.self.Device.Public() || req.Room != [16]byte(d.room.ID()) {
+		return refuse("the request is for another door or room")
+	}
+	var role room.Role
+	known := false
+	d.room.View(func(v *room.View) {
+		dv, ok := v.Devices[dev]
+		if !ok || dv.Revoked || dv.Forked {
+			return
+		}
+		who, name = dv.Identity, dv.Name
+		if m, ok := v.Members[dv.Identity]; ok {
+			known, role = true, m.Role
+		}
+	})
+	switch {
+	case !known:
+		return refuse("not a device of a member of the household")
+	case role < room.RoleAdmin:
+		return refuse("not an admin of the household")
+	}
+	now := d.now()
+	if skew := now.Sub(time.UnixMilli(req.Time)); skew > unlockSkew || skew < -unlockSkew {
+		return refuse(fmt.Sprintf("stale: the request is %s away from the door's clock", skew.Round(time.Second)))
+	}
+	// The counter: kept on disk before the door opens, so a request is
+	// never taken twice, even across a restart.
+	var stale bool
+	err = d.rs.store.db.Update(func(tx *storage.Tx) error {
+		v, err := tx.Get(bucketUnlocks, dev[:])
+		if err == nil && len(v) == 8 && beUint64(v) >= req.Counter {
+			stale = true
+			return nil
+		}
+		return tx.Put(bucketUnlocks, dev[:], counterBytes(req.Counter))
+	})
+	if err != nil {
+		return refuse("the door could not record the request")
+	}
+	if stale {
+		return refuse("replayed or out of order: an equal or newer request was taken before")
+	}
+	if err := d.board.Relay.Pulse(d.cfg.UnlockPulse); err != nil {
+		if errors.Is(err, hal.ErrBusy) {
+			return false, "the door is already open"
+		}
+		d.log.Error("relay", logattr.Err(err))
+		return false, "the relay failed"
+	}
+	d.mu.Lock()
+	d.unlocks++
+	d.mu.Unlock()
+	d.log.Info("door unlocked", slog.String("identity", who.Short()), logattr.Dev(dev), slog.Duration("pulse", d.cfg.UnlockPulse))
+	if _, err := d.room.Write(room.Op{Type: room.OpDoor, DoorEvent: room.DoorUnlocked, Identity: who, Text: name}); err != nil {
+		d.log.Warn("door entry not written", logattr.Err(err))
+	}
+	return true, ""
+}
+
+// status is the door's state for the API.
+func (d *door) status() control.Door {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := control.Door{State: d.m.state.String(), LED: d.board.LED.Showing().Name, Stuck: d.m.stuck, Room: d.room.ID().String(),
+		Call: d.m.call, Pairing: d.pairing, Driver: d.cfg.HAL.Driver, Rings: d.rings, Missed: d.missed, Unlocks: d.unlocks, Refused: d.refusals}
+	if st.Driver == "" {
+		st.Driver = "periph"
+	}
+	if !d.m.pairingUntil.IsZero() && d.pairing != "" {
+		st.PairingUntil = rfc3339(d.m.pairingUntil)
+	}
+	st.RoomName = nameOf(d.room)
+	if d.sim != nil {
+		st.RelayPulses = d.sim.RelayPin.Pulses()
+	}
+	return st
+}
+
+func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc)) {
+	handle("GET", control.RouteDoor, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+		writeJSON(w, http.StatusOK, d.status())
+	}))
+	handle("POST", control.RouteDoorPress, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+		var req control.DoorPress
+		if !decode(w, r, &req) {
+			return
+		}
+		if d.sim == nil {
+			writeError(w, http.StatusConflict, "the button is a real one (driver periph): press it")
+			return
+		}
+		switch req.Kind {
+		case "", "short":
+			go d.sim.Hold(time.Duration(d.cfg.HAL.Debounce)*3 + 50*time.Millisecond)
+		case "long":
+			go d.sim.Hold(time.Duration(d.cfg.HAL.LongPress) + 300*time.Millisecond)
+		case "down":
+			d.sim.ButtonPin.Set(true)
+		case "up":
+			d.sim.ButtonPin.Set(false)
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("press %q: short, long, down or up", req.Kind))
+			return
+		}
+		writeJSON(w, http.StatusOK, d.status())
+	}))
+	handle("POST", control.RouteDoorMotion, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+		if d.sim == nil {
+			writeError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
+			return
+		}
+		go func() {
+			d.sim.MotionPin.Set(true)
+			time.Sleep(300 * time.Millisecond)
+			d.sim.MotionPin.Set(false)
+		}()
+		writeJSON(w, http.StatusOK, d.status())
+	}))
+	handle("POST", control.RouteRooms+"/{room}/unlock", dm.withRoom(dm.handleUnlockDoor))
+}
+
+func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if dm.door == nil {
+			writeError(w, http.StatusNotFound, "this device is not a doorphone (role doorphone or both in hearth.toml)")
+			return
+		}
+		h(w, r, dm.door)
+	}
+}
+
+// handleUnlockDoor is a member's side: it signs an unlock for the room's
+// door and sends it.
+func (dm *daemon) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.Unlock
+	if !decode(w, r, &req) {
+		return
+	}
+	doors := doorsOf(rm)
+	var pick []identity.PublicKey
+	for _, dv := range doors {
+		if req.Door == "" || strings.HasPrefix(dv.String(), strings.ToLower(req.Door)) && len(req.Door) >= 8 {
+			pick = append(pick, dv)
+		}
+	}
+	switch {
+	case len(doors) == 0:
+		writeError(w, http.StatusNotFound, "this room has no doorphone")
+		return
+	case len(pick) == 0:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", req.Door))
+		return
+	case len(pick) > 1:
+		var ids []string
+		for _, p := range pick {
+			ids = append(ids, p.String()[:16])
+		}
+		writeError(w, http.StatusConflict, "the room has several doors: say which, one of "+strings.Join(ids, ", "))
+		return
+	}
+	ans, err := dm.sendUnlock(r.Context(), rm, pick[0])
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, control.Unlocked{Door: pick[0].String(), Opened: ans.Opened, Reason: ans.Reason})
+}
+
+// sendUnlock signs a fresh request and sends it to a door.
+func (dm *daemon) sendUnlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (unlockAnswer, error) {
+	dm.mu.Lock()
+	req := &unlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dm.unlockCounter.next(dm.now()), Time: dm.now().UnixMilli()}
+	err := req.sign(dm.id.Device)
+	dm.mu.Unlock()
+	if err != nil {
+		return unlockAnswer{}, err
+	}
+	return dm.deliverUnlock(ctx, doorDev, req.marshal())
+}
+
+// deliverUnlock sends request bytes to a door and reads its answer.
+func (dm *daemon) deliverUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (unlockAnswer, error) {
+	p, err := peerOf(doorDev)
+	if err != nil {
+		return unlockAnswer{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := dm.rooms.node.Reach(ctx, p); err != nil {
+		return unlockAnswer{}, fmt.Errorf("the door is not reachable: %w", err)
+	}
+	s, err := dm.rooms.node.Host.NewStream(ctx, p, hnet.ProtocolDoor)
+	if err != nil {
+		return unlockAnswer{}, fmt.Errorf("the door: %w", err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wire.WriteMsg(s, b); err != nil {
+		s.Reset()
+		return unlockAnswer{}, fmt.Errorf("sending the unlock: %w", err)
+	}
+	ab, err := readUnlockMsg(bufio.NewReader(s))
+	if err != nil {
+		return unlockAnswer{}, fmt.Errorf("reading the door's answer: %w", err)
+	}
+	return parseUnlockAnswer(ab)
+}
+
+// doorsOf are the devices that wrote door entries into a room.
+func doorsOf(rm *room.Room) []identity.PublicKey {
+	seen := map[identity.PublicKey]bool{}
+	var out []identity.PublicKey
+	rm.View(func(v *room.View) {
+		for _, m := range v.Messages {
+			if m.Door != nil && !seen[m.Device] {
+				if dv, ok := v.Devices[m.Device]; ok && !dv.Revoked {
+					seen[m.Device] = true
+					out = append(out, m.Device)
+				}
+			}
+		}
+	})
+	return out
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
