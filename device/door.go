@@ -63,12 +63,12 @@ type door struct {
 	events chan func()
 	wg     sync.WaitGroup // posts and clips
 
-	mu      sync.Mutex
-	m       doorMachine
-	pairing string    // the invite link of pairing mode
-	motion  time.Time // the last motion posted
-	media   *doorMedia
-	refused map[identity.PublicKey]time.Time // last refusal written per device
+	mu                               sync.Mutex
+	m                                doorMachine
+	pairing                          string    // the invite link of pairing mode
+	motion                           time.Time // the last motion posted
+	media                            *doorMedia
+	refused                          map[identity.PublicKey]time.Time // last refusal written per device
 	rings, missed, unlocks, refusals int
 }
 
