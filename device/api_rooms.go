@@ -272,6 +272,18 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 			if m.Call != nil {
 				cm.Call = &control.CallEntry{ID: hex.EncodeToString(m.Call.ID[:]), Event: m.Call.Event.String(), DurationMs: m.Call.Duration}
 			}
+			if m.Door != nil {
+				cm.Door = &control.DoorEntry{Event: m.Door.Event.String(), Detail: m.Door.Text}
+				if m.Door.Call != ([16]byte{}) {
+					cm.Door.Call = hex.EncodeToString(m.Door.Call[:])
+				}
+				if m.Door.Identity != (identity.PublicKey{}) {
+					cm.Door.Identity = m.Door.Identity.String()
+				}
+			}
+			if m.File != nil {
+				cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type}
+			}
 			if len(m.Reactions) > 0 {
 				cm.Reactions = map[string][]string{}
 				for e, who := range m.Reactions {

@@ -3,12 +3,14 @@ package device
 import (
 	"bufio"
 	"bytes"
+	_ "embed"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,12 @@ import (
 
 // ConfigName is the daemon's configuration file in the home.
 const ConfigName = "hearth.toml"
+
+// ExampleConfig is a configuration with every setting and its meaning:
+// an appliance's first-boot file, and the reference of docs/config.md.
+//
+//go:embed hearth.example.toml
+var ExampleConfig string
 
 // Settings is the daemon's configuration as a person writes it: the TOML
 // file (see docs/config.md and the example of ExampleConfig), then the
@@ -222,7 +230,16 @@ func LoadSettings(path string) (Settings, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return s, &ConfigError{File: path, Line: pe.Position.Line, Key: keyOr(pe.LastKey), Err: errors.New(pe.Message)}
+			line := pe.Position.Line
+			if strings.Contains(pe.Message, `got '\n'`) && line > 1 {
+				line-- // the line that ended too early, not the next one
+			}
+			return s, &ConfigError{File: path, Line: line, Key: keyOr(pe.LastKey), Err: errors.New(pe.Message)}
+		}
+		// Type errors come as plain errors: "toml: line N (last key K): ...".
+		if m := tomlTypeErr.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return s, &ConfigError{File: path, Line: line, Key: m[2], Err: errors.New(m[3])}
 		}
 		return s, fmt.Errorf("%s: %w", path, err)
 	}
@@ -232,6 +249,8 @@ func LoadSettings(path string) (Settings, error) {
 	}
 	return s, nil
 }
+
+var tomlTypeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 func keyOr(k string) string {
 	if k == "" {

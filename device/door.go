@@ -83,7 +83,7 @@ type doorMedia struct {
 // newDoor opens the board and the household room (founding it if this
 // device has no room of that name).
 func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
-	d := &door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src,
+	d := &door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src.Source, // not the hook: it waits for the door itself
 		dir: filepath.Join(home, DoorFolder), events: make(chan func(), 16), refused: map[identity.PublicKey]time.Time{}}
 	d.m = doorMachine{cooldown: cfg.Cooldown, pairing: cfg.Pairing}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {

@@ -120,6 +120,32 @@ type Message struct {
 	Reactions map[string][]string `json:"reactions,omitempty"`
 	// Call is set on a call entry.
 	Call *CallEntry `json:"call,omitempty"`
+	// Door is set on a doorphone's entry.
+	Door *DoorEntry `json:"door,omitempty"`
+	// File is set on a file message and on a door entry with a picture
+	// or clip: fetch it with GET .../files/{id}.
+	File *FileInfo `json:"file,omitempty"`
+}
+
+// DoorEntry is a doorphone's event as the room records it.
+type DoorEntry struct {
+	// Event is ring, missed, unlocked, unlock refused, motion or
+	// pairing.
+	Event string `json:"event"`
+	// Call is the call of a ring or missed ring.
+	Call string `json:"call,omitempty"`
+	// Identity unlocked, or was refused.
+	Identity string `json:"identity,omitempty"`
+	// Detail: why an unlock was refused, which device opened, until
+	// when pairing mode lasts.
+	Detail string `json:"detail,omitempty"`
+}
+
+// FileInfo is a message's file.
+type FileInfo struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Type string `json:"type,omitempty"`
 }
 
 // CallEntry is a call as the room records it.

@@ -130,6 +130,8 @@ type Board struct {
 	RelayPin  *Output
 
 	hal    hal.Board
+	gap    time.Duration // a release long enough to count
+	finger sync.Mutex    // one press at a time
 	button *pins.Button
 	motion *pins.Motion
 	led    *pins.LED
@@ -143,7 +145,11 @@ func New(cfg Config) *Board {
 	if now == nil {
 		now = time.Now
 	}
-	b := &Board{ButtonPin: newInput(), LEDPin: &Output{now: now}, RelayPin: &Output{now: now}}
+	db := cfg.Button.Debounce
+	if db <= 0 {
+		db = 30 * time.Millisecond
+	}
+	b := &Board{ButtonPin: newInput(), LEDPin: &Output{now: now}, RelayPin: &Output{now: now}, gap: 3 * db}
 	b.button = pins.NewButton(b.ButtonPin, cfg.Button, now)
 	b.led = pins.NewLED(b.LEDPin.set)
 	b.relay = pins.NewRelay(b.RelayPin.set)
@@ -171,11 +177,16 @@ func (b *Board) close() error {
 	return nil
 }
 
-// Hold presses the button for d, then releases it; it blocks for d.
+// Hold presses the button for d, then releases it long enough for the
+// release to count; it blocks meanwhile, and presses from several
+// goroutines take turns, as one finger does.
 func (b *Board) Hold(d time.Duration) {
+	b.finger.Lock()
+	defer b.finger.Unlock()
 	b.ButtonPin.Set(true)
 	time.Sleep(d)
 	b.ButtonPin.Set(false)
+	time.Sleep(b.gap)
 }
 
 // Bounce toggles the button n times as fast as it can, as a worn contact

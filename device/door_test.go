@@ -1,0 +1,413 @@
+package device
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	hnet "github.com/hearthp2p/hearth/p2p/net"
+)
+
+// member is a daemon of a test with its own identity.
+type member struct {
+	name string
+	home string
+	id   *identity.Local
+	c    *control.Client
+}
+
+func newMember(t *testing.T, name string) *member {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), name)
+	p, err := identity.NewPhrase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.Setup(home, p, "", identity.SetupOptions{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &member{name: name, home: home, id: id, c: control.NewClient(SocketPath(home))}
+}
+
+func (m *member) start(t *testing.T, cfg Config) {
+	t.Helper()
+	cfg.Home, cfg.NoMDNS, cfg.Listen = m.home, true, loopback
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		cfg.Ready = func() { close(ready) }
+		done <- Run(ctx, cfg)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("%s: %v", m.name, err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Run: %v", m.name, err)
+		}
+	})
+}
+
+// addr is a full multiaddr of the member's daemon on TCP.
+func (m *member) addr(t *testing.T) string {
+	st, err := m.c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.Addrs {
+		if strings.Contains(a, "/tcp/") {
+			return a
+		}
+	}
+	t.Fatalf("%s has no TCP address: %v", m.name, st.Addrs)
+	return ""
+}
+
+func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func doorConfig(admins ...identity.PublicKey) *DoorConfig {
+	return &DoorConfig{Room: "Home", Admins: admins, Cooldown: 300 * time.Millisecond, UnlockPulse: 150 * time.Millisecond,
+		Clip: time.Second, Pairing: time.Minute, MotionEvery: time.Second,
+		HAL: HALSettings{Driver: "sim", LongPress: Duration(800 * time.Millisecond), Debounce: Duration(10 * time.Millisecond)}}
+}
+
+// pair puts the doorphone in pairing mode and joins m with the invite it
+// shows.
+func pair(t *testing.T, ctx context.Context, doorC *control.Client, m *member) string {
+	t.Helper()
+	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+		t.Fatal(err)
+	}
+	var st *control.Door
+	eventually(t, "pairing mode", 10*time.Second, func() bool {
+		st, _ = doorC.Door(ctx)
+		return st != nil && st.Pairing != ""
+	})
+	if st.LED != "pairing" {
+		t.Errorf("LED in pairing mode: %q", st.LED)
+	}
+	if _, err := m.c.Join(ctx, st.Pairing); err != nil {
+		t.Fatalf("%s joins with the door's invite: %v", m.name, err)
+	}
+	// A second long press closes pairing mode.
+	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pairing mode off", 10*time.Second, func() bool {
+		st, _ = doorC.Door(ctx)
+		return st != nil && st.Pairing == "" && st.LED == "off"
+	})
+	return st.Room
+}
+
+func history(t *testing.T, c *control.Client, rm string) []control.Message {
+	t.Helper()
+	h, err := c.History(context.Background(), rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Messages
+}
+
+func doorEntries(t *testing.T, c *control.Client, rm, event string) []control.Message {
+	var out []control.Message
+	for _, m := range history(t, c, rm) {
+		if m.Door != nil && m.Door.Event == event {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestDoorphoneStory runs the doorphone on the simulated board with two
+// household members: pairing by long press, a ring answered and hung up,
+// a ring nobody answers (missed, with the snapshot and a clip), and
+// unlocks by an admin, by a member, replayed, reordered, stale and forged.
+func TestDoorphoneStory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three daemons and calls: not in -short")
+	}
+	ctx := context.Background()
+	doorM, phone, guest := newMember(t, "door"), newMember(t, "phone"), newMember(t, "guest")
+	doorM.start(t, Config{Calls: CallConfig{RingTimeout: 3 * time.Second}, Door: doorConfig(phone.id.Identity)})
+	boot := []string{doorM.addr(t)}
+	phone.start(t, Config{Bootstrap: boot})
+	guest.start(t, Config{Bootstrap: boot})
+
+	st, err := doorM.c.Door(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != "idle" || st.RoomName != "Home" || st.Driver != "sim" {
+		t.Fatalf("door at start: %+v", st)
+	}
+	rm := pair(t, ctx, doorM.c, phone)
+	pair(t, ctx, doorM.c, guest)
+	eventually(t, "the phone to be an admin (doorphone.admins)", 20*time.Second, func() bool {
+		ms, err := phone.c.Members(ctx, rm)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms.Members {
+			if m.Identity == phone.id.Identity.String() {
+				return m.Role == "admin"
+			}
+		}
+		return false
+	})
+
+	// 1. A press: the phone and the guest ring; the phone answers with
+	// audio (the door sends audio and video); it hangs up.
+	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+		t.Fatal(err)
+	}
+	var incoming control.Call
+	eventually(t, "the ring on the phone", 15*time.Second, func() bool {
+		cs, err := phone.c.Calls(ctx)
+		if err != nil {
+			return false
+		}
+		for _, c := range cs.Calls {
+			if c.State == call.StateRinging && c.Direction == call.Incoming {
+				incoming = c
+				return true
+			}
+		}
+		return false
+	})
+	if st, _ := doorM.c.Door(ctx); st.State != "ringing" || st.LED != "ringing" {
+		t.Errorf("door while ringing: %+v", st)
+	}
+	if _, err := phone.c.AnswerCall(ctx, incoming.ID, control.CallAnswer{AudioOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the door in the call", 15*time.Second, func() bool {
+		st, _ := doorM.c.Door(ctx)
+		return st != nil && st.State == "in call" && st.LED == "on"
+	})
+	// A long press during the call changes nothing.
+	doorM.c.DoorPress(ctx, control.DoorPress{Kind: "long"})
+	eventually(t, "media from the door", 20*time.Second, func() bool {
+		c, err := phone.c.Call(ctx, incoming.ID)
+		return err == nil && c.Stats != nil && c.Stats.VideoFrames >= 10
+	})
+	if st, _ := doorM.c.Door(ctx); st.State != "in call" || st.Pairing != "" {
+		t.Fatalf("a long press during the call: %+v", st)
+	}
+	if _, err := phone.c.Hangup(ctx, incoming.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the door idle again", 15*time.Second, func() bool {
+		st, _ := doorM.c.Door(ctx)
+		return st != nil && st.State == "idle"
+	})
+
+	// The ring is in the room, with a snapshot the phone can fetch.
+	var ring control.Message
+	eventually(t, "the ring entry with its snapshot on the phone", 20*time.Second, func() bool {
+		rs := doorEntries(t, phone.c, rm, "ring")
+		if len(rs) == 0 || rs[0].File == nil {
+			return false
+		}
+		ring = rs[0]
+		return true
+	})
+	if ring.File.Type != "image/jpeg" || ring.Door.Call != incoming.ID {
+		t.Fatalf("ring entry %+v, file %+v; call %s", ring.Door, ring.File, incoming.ID)
+	}
+	out := filepath.Join(t.TempDir(), "snap.jpg")
+	dl, err := phone.c.GetFile(ctx, rm, ring.ID, control.FileGet{Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the snapshot download", 20*time.Second, func() bool {
+		d, err := phone.c.Download(ctx, dl.Job)
+		return err == nil && d.State == "done"
+	})
+	b, _ := os.ReadFile(out)
+	if img, err := jpeg.Decode(bytes.NewReader(b)); err != nil || img.Bounds().Dx() < 320 {
+		t.Fatalf("the snapshot is no picture: %v", err)
+	}
+
+	// 2. A press nobody answers: missed, with a clip where there is video.
+	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+		t.Fatal(err)
+	}
+	var missed []control.Message
+	eventually(t, "the missed entry", 30*time.Second, func() bool {
+		missed = doorEntries(t, doorM.c, rm, "missed")
+		return len(missed) == 1
+	})
+	if len(call.Codecs()) > 0 {
+		if missed[0].File == nil || missed[0].File.Size < 1000 || missed[0].File.Type != "video/x-ivf" {
+			t.Fatalf("missed entry without a clip: %+v", missed[0].File)
+		}
+	}
+	if n := len(doorEntries(t, doorM.c, rm, "ring")); n != 2 {
+		t.Fatalf("%d ring entries, want 2", n)
+	}
+	if st, _ := doorM.c.Door(ctx); st.Rings != 2 || st.Missed != 1 {
+		t.Fatalf("door counts %+v", st)
+	}
+	eventually(t, "idle after the missed ring", 15*time.Second, func() bool {
+		st, _ := doorM.c.Door(ctx)
+		return st != nil && st.State == "idle"
+	})
+
+	// 3. Unlocks. The admin's opens the door once.
+	pulses := func() int { st, _ := doorM.c.Door(ctx); return st.RelayPulses }
+	u, err := phone.c.Unlock(ctx, rm, control.Unlock{})
+	if err != nil || !u.Opened {
+		t.Fatalf("the admin's unlock: %+v %v", u, err)
+	}
+	if pulses() != 1 {
+		t.Fatalf("relay pulses %d, want 1", pulses())
+	}
+	// The guest is a member, not an admin.
+	u, err = guest.c.Unlock(ctx, rm, control.Unlock{})
+	if err != nil || u.Opened || !strings.Contains(u.Reason, "not an admin") {
+		t.Fatalf("a member's unlock: %+v %v", u, err)
+	}
+
+	// Crafted requests from the phone's own device key.
+	doorDev := doorM.id.Device.Public()
+	raw := rawUnlocker(t, phone, doorM)
+	req := func(counter uint64, at time.Time) *unlockRequest {
+		r := &unlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
+		if err := r.sign(phone.id.Device); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	waitClosed := func() {
+		time.Sleep(200 * time.Millisecond) // the 150 ms pulse ends
+	}
+	waitClosed()
+	base := uint64(time.Now().UnixMilli()) + 1_000_000
+	good := req(base, time.Now()).marshal()
+	if a := raw(good); !a.Opened {
+		t.Fatalf("a fresh crafted request: %+v", a)
+	}
+	waitClosed()
+	if a := raw(good); a.Opened || !strings.Contains(a.Reason, "replayed") {
+		t.Fatalf("a replayed request: %+v", a)
+	}
+	if a := raw(req(base+10, time.Now()).marshal()); !a.Opened {
+		t.Fatalf("a newer request: %+v", a)
+	}
+	waitClosed()
+	if a := raw(req(base+5, time.Now()).marshal()); a.Opened || !strings.Contains(a.Reason, "out of order") {
+		t.Fatalf("an older request after a newer one: %+v", a)
+	}
+	if a := raw(req(base+20, time.Now().Add(-10*time.Minute)).marshal()); a.Opened || !strings.Contains(a.Reason, "stale") {
+		t.Fatalf("a stale request: %+v", a)
+	}
+	forged := req(base+30, time.Now()).marshal()
+	forged[20] ^= 1
+	if a := raw(forged); a.Opened || !strings.Contains(a.Reason, "signature") {
+		t.Fatalf("a forged request: %+v", a)
+	}
+	if a := raw([]byte("garbage")); a.Opened {
+		t.Fatalf("garbage: %+v", a)
+	}
+	if got := pulses(); got != 3 {
+		t.Fatalf("relay pulses %d, want 3 (the admin's, the crafted fresh one and the newer one)", got)
+	}
+	// Every unlock is in the room: who opened, and who was refused.
+	eventually(t, "the unlocks in the room", 10*time.Second, func() bool {
+		return len(doorEntries(t, doorM.c, rm, "unlocked")) == 3 && len(doorEntries(t, doorM.c, rm, "unlock refused")) >= 2
+	})
+	for _, e := range doorEntries(t, doorM.c, rm, "unlocked") {
+		if e.Door.Identity != phone.id.Identity.String() {
+			t.Fatalf("unlocked by %s, want the phone", e.Door.Identity)
+		}
+	}
+	refusedBy := map[string]bool{}
+	for _, e := range doorEntries(t, doorM.c, rm, "unlock refused") {
+		refusedBy[e.Door.Identity] = true
+	}
+	if !refusedBy[guest.id.Identity.String()] || !refusedBy[phone.id.Identity.String()] {
+		t.Fatalf("refusals by %v", refusedBy)
+	}
+}
+
+func mustRoomID(t *testing.T, s string) [16]byte {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		t.Fatalf("room id %q", s)
+	}
+	return [16]byte(b)
+}
+
+// rawUnlocker sends request bytes to the door from a second libp2p host
+// with the member's device key: to the door, it is the member's device.
+func rawUnlocker(t *testing.T, m, door *member) func([]byte) unlockAnswer {
+	t.Helper()
+	n, err := hnet.New(hnet.Config{Key: m.id.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	full, err := ma.NewMultiaddr(door.addr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Host.Connect(context.Background(), *ai); err != nil {
+		t.Fatal(err)
+	}
+	return func(b []byte) unlockAnswer {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := n.Host.NewStream(ctx, ai.ID, hnet.ProtocolDoor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := wire.WriteMsg(s, b); err != nil {
+			t.Fatal(err)
+		}
+		ab, err := readUnlockMsg(bufio.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := parseUnlockAnswer(ab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+}
