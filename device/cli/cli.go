@@ -32,6 +32,9 @@ type Env struct {
 	Stderr io.Writer
 	Getenv func(string) string
 	Now    func() time.Time
+	// Reload asks a running daemon to read its settings again; nil: the
+	// daemon listens for SIGHUP itself.
+	Reload <-chan struct{}
 }
 
 // OSEnv returns the process's environment.

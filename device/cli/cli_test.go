@@ -490,3 +490,31 @@ func TestRoomCommands(t *testing.T) {
 		t.Fatal("room still listed after leave")
 	}
 }
+
+// TestDaemonBadConfig: a bad setting in hearth.toml, or a bad flag over
+// it, stops the daemon before it starts, with the line or the flag.
+func TestDaemonBadConfig(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	hearth(t, nil, artPhrase, "id", "restore", "--home", home)
+	cfg := filepath.Join(home, "hearth.toml")
+	if err := os.WriteFile(cfg, []byte("role = \"doorphone\"\n\n[calls]\nring_timeout = \"forever\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := hearth(t, nil, "", "daemon", "--home", home, "--no-mdns")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, cfg+" line 4: calls.ring_timeout") {
+		t.Fatalf("bad duration: %d %q", r.code, r.stderr)
+	}
+	os.WriteFile(cfg, []byte("role = \"doorphone\"\n[hal]\ndriver = \"sim\"\n"), 0o600)
+	r = hearth(t, nil, "", "daemon", "--home", home, "--no-mdns", "--video-codec", "av1")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "--video-codec: \"av1\"") {
+		t.Fatalf("bad flag: %d %q", r.code, r.stderr)
+	}
+	r = hearth(t, nil, "", "daemon", "--home", home, "--no-mdns", "--config", filepath.Join(home, "missing.toml"))
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "missing.toml") {
+		t.Fatalf("missing --config: %d %q", r.code, r.stderr)
+	}
+	// Nothing was started: no socket, no lock held.
+	if _, err := os.Stat(filepath.Join(home, "hearth.sock")); err == nil {
+		t.Fatal("a control socket was left")
+	}
+}

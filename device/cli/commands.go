@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -505,20 +507,42 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := daemonSettings(r, home)
-	if err != nil {
-		return err
+	load := func() (device.Config, error) {
+		s, err := daemonSettings(r, home)
+		if err != nil {
+			return device.Config{}, err
+		}
+		logger, err := daemonLogger(r, s.Log)
+		if err != nil {
+			return device.Config{}, err
+		}
+		cfg, err := s.Resolve()
+		if err != nil {
+			return device.Config{}, err
+		}
+		cfg.Home, cfg.Logger, cfg.Now = home, logger, r.env.Now
+		return cfg, nil
 	}
-	logger, err := daemonLogger(r, s.Log)
-	if err != nil {
-		return err
+	reload := r.env.Reload
+	if reload == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer func() {
+			signal.Stop(hup)
+			close(hup)
+		}()
+		ch := make(chan struct{}, 1)
+		go func() {
+			for range hup {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		reload = ch
 	}
-	cfg, err := s.Resolve()
-	if err != nil {
-		return err
-	}
-	cfg.Home, cfg.Logger, cfg.Now = home, logger, r.env.Now
-	return device.Run(ctx, cfg)
+	return device.Serve(ctx, device.ServiceConfig{Load: load, Reload: reload})
 }
 
 // daemonSettings reads the configuration file (--config, or hearth.toml
