@@ -126,6 +126,8 @@ type options struct {
 	role           string
 	doorRoom       string
 	hal            string
+	ifMissing      bool
+	phraseOut      string
 }
 
 // multiFlag collects a repeatable string flag.

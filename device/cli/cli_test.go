@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/internal/leaktest"
+	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
 func TestMain(m *testing.M) { leaktest.Main(m) }
@@ -516,5 +517,54 @@ func TestDaemonBadConfig(t *testing.T) {
 	// Nothing was started: no socket, no lock held.
 	if _, err := os.Stat(filepath.Join(home, "hearth.sock")); err == nil {
 		t.Fatal("a control socket was left")
+	}
+}
+
+// TestIDCreateForAppliance: --if-missing keeps an existing identity, and
+// --phrase-out writes the words to a private file, never to stdout.
+func TestIDCreateForAppliance(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "h")
+	out := filepath.Join(t.TempDir(), "phrase.txt")
+	r := hearth(t, nil, "", "id", "create", "--if-missing", "--phrase-out", out, "--home", home, "--json")
+	if r.code != 0 {
+		t.Fatalf("%d %s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || len(strings.Fields(string(b))) != 24 {
+		t.Fatalf("phrase file: %q %v", b, err)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("phrase file mode %v", fi.Mode())
+	}
+	words := strings.Fields(string(b))
+	if strings.Contains(r.stdout, words[0]+" "+words[1]) || strings.Contains(r.stderr, words[1]+" "+words[2]) {
+		t.Fatal("the phrase reached stdout or stderr")
+	}
+	var first struct{ Identity string }
+	json.Unmarshal([]byte(r.stdout), &first)
+	// Again: nothing changes, the file is not touched.
+	r = hearth(t, nil, "", "id", "create", "--if-missing", "--phrase-out", out, "--home", home, "--json")
+	var second struct{ Identity string }
+	json.Unmarshal([]byte(r.stdout), &second)
+	if r.code != 0 || second.Identity != first.Identity || first.Identity == "" {
+		t.Fatalf("second run: %d %q %q %s", r.code, first.Identity, second.Identity, r.stderr)
+	}
+	// The restored phrase gives the same identity.
+	other := filepath.Join(t.TempDir(), "o")
+	r = hearth(t, nil, string(b), "id", "restore", "--home", other, "--json")
+	var restored struct{ Identity string }
+	json.Unmarshal([]byte(r.stdout), &restored)
+	if restored.Identity != first.Identity {
+		t.Fatalf("restored %q, want %q", restored.Identity, first.Identity)
+	}
+	// An existing phrase file is never overwritten, and no identity is
+	// made without its words.
+	fresh := filepath.Join(t.TempDir(), "f")
+	r = hearth(t, nil, "", "id", "create", "--phrase-out", out, "--home", fresh)
+	if r.code == 0 {
+		t.Fatal("an existing phrase file was overwritten")
+	}
+	if identity.Exists(fresh) {
+		t.Fatal("an identity without its phrase")
 	}
 }

@@ -40,7 +40,7 @@ owns keys and network, the other commands talk to the daemon of their home.`,
 		subs: []*command{
 			{name: "version", summary: "print version, commit, Go version and compiled-in codecs", run: runVersion},
 			{name: "id", summary: "create, restore and show this device's identity", subs: []*command{
-				{name: "create", summary: "create a new identity (24-word recovery phrase, shown once)", flags: identityFlags, run: runIDCreate,
+				{name: "create", summary: "create a new identity (24-word recovery phrase, shown once)", flags: createFlags, run: runIDCreate,
 					long: `Create a new identity from 256 bits of fresh randomness and make this
 device its first device. The 24-word recovery phrase is printed once: write it
 down. It is the only way to restore the identity, and anyone who has it
@@ -104,6 +104,12 @@ func identityFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.force, "force", false, "replace an existing identity in this home (this device becomes a new device)")
 	fs.StringVar(&o.name, "name", "", "this device's `NAME` as other devices see it (default: the host name)")
 	fs.StringVar(&o.passphraseFile, "passphrase-file", "", "read an optional BIP39 passphrase from `FILE`")
+}
+
+func createFlags(fs *flag.FlagSet, o *options) {
+	identityFlags(fs, o)
+	fs.BoolVar(&o.ifMissing, "if-missing", false, "do nothing (and succeed) when the home has an identity: for an appliance's first start")
+	fs.StringVar(&o.phraseOut, "phrase-out", "", "write the 24 words into a new `FILE` (mode 0600) instead of showing them: for an appliance with no screen")
 }
 
 func revokeFlags(fs *flag.FlagSet, o *options) {
@@ -283,12 +289,54 @@ func setupIdentity(r *runner, phraseOf func() (identity.Phrase, error)) (*identi
 }
 
 func runIDCreate(ctx context.Context, r *runner, _ []string) error {
-	l, phrase, j, err := setupIdentity(r, identity.NewPhrase)
+	home, err := r.home()
 	if err != nil {
+		return err
+	}
+	if r.opts.ifMissing && identity.Exists(home) {
+		l, err := identity.Load(home)
+		if err != nil {
+			return err
+		}
+		defer l.Wipe()
+		j, err := describe(l, home)
+		if err != nil {
+			return err
+		}
+		return r.emit(j, func(w io.Writer) { printID(w, j) })
+	}
+	newPhrase := identity.NewPhrase
+	out := r.opts.phraseOut
+	if out != "" {
+		// The words go to the file before the identity exists, so there is
+		// never an identity whose phrase was lost on the way.
+		newPhrase = func() (identity.Phrase, error) {
+			p, err := identity.NewPhrase()
+			if err != nil {
+				return p, err
+			}
+			if err := writePhraseFile(out, p); err != nil {
+				p.Wipe()
+				return p, err
+			}
+			return p, nil
+		}
+	}
+	l, phrase, j, err := setupIdentity(r, newPhrase)
+	if err != nil {
+		if out != "" && !errors.Is(err, os.ErrExist) {
+			os.Remove(out)
+		}
 		return err
 	}
 	defer l.Wipe()
 	defer phrase.Wipe()
+	if out != "" {
+		return r.emit(j, func(w io.Writer) {
+			fmt.Fprintf(w, "The 24 words are in %s (readable by this user only): copy them onto paper, then delete the file.\n\n", out)
+			printID(w, j)
+		})
+	}
 	if r.json {
 		j.Phrase = phrase.Reveal()
 		return r.emit(j, nil)
@@ -306,6 +354,24 @@ func runIDCreate(ctx context.Context, r *runner, _ []string) error {
 	}
 	fmt.Fprintln(w)
 	printID(w, j)
+	return nil
+}
+
+// writePhraseFile writes the phrase into a new file of mode 0600; an
+// existing file is never overwritten.
+func writePhraseFile(path string, p identity.Phrase) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("--phrase-out: %w", err)
+	}
+	_, err = f.WriteString(p.Reveal() + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("--phrase-out: %w", err)
+	}
 	return nil
 }
 
