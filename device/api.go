@@ -30,7 +30,7 @@ func (d *daemon) routes() http.Handler {
 	d.mirrorRoutes(handle)
 	d.fileRoutes(handle)
 	d.callRoutes(handle)
-	d.doorRoutes(handle)
+	d.doorRoutes(handle, false)
 	// Every answer is JSON, unmatched routes and methods included.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {

@@ -405,7 +405,11 @@ func (d *door) callChanged(s call.Status) {
 			if m != nil && m.call == s.ID {
 				<-m.done // the clip is recorded
 			}
-			d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorMissed, Call: cid, Text: s.Reason},
+			why := s.Reason
+			if why == call.EndMissed {
+				why = "" // the event says it
+			}
+			d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorMissed, Call: cid, Text: why},
 				func(context.Context) (string, string, error) {
 					if m == nil || m.call != s.ID {
 						return "", "", call.ErrNoStill
@@ -633,11 +637,19 @@ func (d *door) status() control.Door {
 	return st
 }
 
-func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc)) {
-	handle("GET", control.RouteDoor, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+// doorRoutes serves the door's routes on the control API, and on the web
+// page's API under /api (web true).
+func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc), web bool) {
+	route := func(p string) string {
+		if web {
+			return "/api" + strings.TrimPrefix(p, "/v1")
+		}
+		return p
+	}
+	handle("GET", route(control.RouteDoor), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", control.RouteDoorPress, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorPress), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		var req control.DoorPress
 		if !decode(w, r, &req) {
 			return
@@ -661,7 +673,7 @@ func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc
 		}
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", control.RouteDoorMotion, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorMotion), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		if d.sim == nil {
 			writeError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
 			return
@@ -673,7 +685,7 @@ func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc
 		}()
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", control.RouteRooms+"/{room}/unlock", dm.withRoom(dm.handleUnlockDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/unlock"), dm.withRoom(dm.handleUnlockDoor))
 }
 
 func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {

@@ -77,6 +77,7 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 	api("POST", "/api/calls/{call}/answer", w.handleAnswer)
 	api("POST", "/api/calls/{call}/hangup", w.handleHangup)
 	api("POST", "/api/calls/{call}/signal", w.handleSignal)
+	d.doorRoutes(api, true)
 	w.srv = &http.Server{Handler: w.checkHost(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 	go w.srv.Serve(ln)

@@ -172,3 +172,34 @@ func TestBench(t *testing.T) {
 		}
 	}
 }
+
+// TestDemo runs 'hearth demo' through its story, as a new user would.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo's story takes about 30 s")
+	}
+	dir := t.TempDir()
+	out, errOut, code := hearth(t, "", "demo", "--once", "--json", "--dir", dir, "--web", "127.0.0.1:0")
+	if code != 0 {
+		t.Fatalf("demo: %d\n%s\n%s", code, out, errOut)
+	}
+	var fig struct {
+		PressToRing   float64 `json:"press_to_ring_ms"`
+		AnswerToFrame float64 `json:"answer_to_frame_ms"`
+		Frames        int     `json:"frames"`
+		Unlocked      bool    `json:"unlocked"`
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &fig); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if fig.PressToRing <= 0 || fig.Frames == 0 || !fig.Unlocked {
+		t.Fatalf("demo figures %+v\n%s", fig, out)
+	}
+	for _, want := range []string{"pairing mode", "The phone rings", "missed ring", "Opened"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the story lacks %q:\n%s", want, errOut)
+		}
+	}
+	t.Logf("press → ring %.0f ms, answer → first frame %.0f ms", fig.PressToRing, fig.AnswerToFrame)
+}

@@ -128,6 +128,10 @@ type options struct {
 	hal            string
 	ifMissing      bool
 	phraseOut      string
+	door           string
+	demoDir        string
+	noStory        bool
+	once           bool
 }
 
 // multiFlag collects a repeatable string flag.

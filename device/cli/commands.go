@@ -71,6 +71,8 @@ home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			mirrorCommands(),
 			deviceCommands(),
 			fileCommands(),
+			doorCommands(),
+			demoCommand(),
 			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
 				long: `Measure whole-system figures on this machine with real components: catch-up
 of a new member over libp2p on loopback (entries/s), message latency from send

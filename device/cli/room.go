@@ -257,6 +257,20 @@ func runRoomHistory(ctx context.Context, r *runner, args []string) error {
 					text += ", " + (time.Duration(m.Call.DurationMs) * time.Millisecond).Round(time.Second).String()
 				}
 				text += "]"
+			case m.Door != nil:
+				text = "[door: " + m.Door.Event
+				if m.Door.Identity != "" {
+					text += " by " + short(m.Door.Identity)
+				}
+				if m.Door.Detail != "" {
+					text += ", " + m.Door.Detail
+				}
+				text += "]"
+				if m.File != nil {
+					text += fmt.Sprintf(" %s (%s, %d bytes)", m.File.Name, m.File.Type, m.File.Size)
+				}
+			case m.File != nil && !m.Deleted:
+				text = fmt.Sprintf("[file %s, %d bytes] %s", m.File.Name, m.File.Size, m.Text)
 			case m.Deleted:
 				text = "(deleted)"
 			case m.Edited:

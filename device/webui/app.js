@@ -247,13 +247,68 @@ async function loadRooms() {
       group.className = 'secondary group';
       group.dataset.room = r.room;
       group.onclick = () => place(r.room, false, true);
-      li.append(name, call, audio, group);
+      const unlock = document.createElement('button');
+      unlock.textContent = 'Unlock door';
+      unlock.className = 'secondary unlock';
+      unlock.dataset.room = r.room;
+      unlock.onclick = () => openDoor(r.room);
+      li.append(name, call, audio, group, unlock);
       ul.appendChild(li);
     }
   } catch (e) {
     showError(e.message);
   }
 }
+
+// The door: a room's doorphone opens for its admins.
+async function openDoor(room) {
+  try {
+    showError('');
+    const u = await api('POST', '/api/rooms/' + room + '/unlock', {});
+    window.hearthUnlock = u;
+    showError(u.opened ? '' : 'the door refused: ' + u.reason);
+    if (u.opened) $('me').dataset.unlocked = String(Number($('me').dataset.unlocked || 0) + 1);
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+// On a doorphone, its state; on the simulated board, its buttons.
+async function loadDoor() {
+  let d;
+  try {
+    d = await api('GET', '/api/door');
+  } catch (e) {
+    $('door').hidden = true;
+    return false; // not a doorphone
+  }
+  window.hearthDoor = d;
+  $('door').hidden = false;
+  $('door-state').textContent = d.state + (d.stuck ? ' (button stuck)' : '');
+  $('door-led').className = 'led ' + d.led;
+  $('door-led-name').textContent = d.led;
+  $('door-pairing').hidden = !d.pairing;
+  $('door-link').textContent = d.pairing || '';
+  $('door-counts').textContent = `${d.rings} rings, ${d.missed} missed, ${d.unlocks} unlocks, ${d.refused} refused · household ${d.room_name}`;
+  $('door-sim').hidden = d.driver !== 'sim';
+  return true;
+}
+
+async function doorPress(kind) {
+  try {
+    showError('');
+    await api('POST', kind === 'motion' ? '/api/door/motion' : '/api/door/press', kind === 'motion' ? {} : { kind });
+    loadDoor();
+  } catch (e) {
+    showError(e.message);
+  }
+}
+$('door-press').onclick = () => doorPress('short');
+$('door-long').onclick = () => doorPress('long');
+$('door-motion').onclick = () => doorPress('motion');
+(async () => {
+  while (await loadDoor()) await new Promise((res) => setTimeout(res, 500));
+})();
 
 async function place(room, audioOnly, group) {
   try {

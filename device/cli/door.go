@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/hearthp2p/hearth/device/control"
+)
+
+func doorCommands() *command {
+	return &command{name: "door", summary: "the doorphone: its state, its simulated button, and unlocking a room's door", subs: []*command{
+		{name: "status", summary: "the doorphone's state (on the doorphone)", run: runDoorStatus,
+			long: `Print the doorphone's state: idle, ringing, in call or cooldown; what its LED
+shows; the household room; in pairing mode, the invite link a new household
+member joins with ('hearth room join LINK' on their device); and what it
+counted since it started.`},
+		{name: "press", args: "[short|long|down|up]", optArgs: 1, summary: "press the simulated button (driver sim)", run: runDoorPress,
+			long: `Press the button of a doorphone running on the simulated board ([hal]
+driver = "sim", or 'hearth daemon --hal sim', as 'hearth demo' does): short
+rings the household, long toggles pairing mode, down and up hold and release
+it by hand.`},
+		{name: "motion", summary: "trip the simulated motion sensor (driver sim)", run: runDoorMotion},
+		{name: "unlock", args: "ROOM", nargs: 1, flags: unlockFlags, summary: "open a room's door (admins of the room)", run: runDoorUnlock,
+			long: `Ask the doorphone of a room to open its door. This device signs a fresh
+request and sends it straight to the doorphone; the door opens only for a
+device of an admin of its household room, never twice for one request, and
+writes every unlock (and every refusal) into the room. With several doors in
+the room, say which with --door.`},
+	}}
+}
+
+func unlockFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.door, "door", "", "the doorphone's `DEVICE` (hex, or a prefix of 8 or more digits) when the room has several")
+}
+
+func printDoor(r *runner, st *control.Door) error {
+	return r.emit(st, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		state := st.State
+		if st.Stuck {
+			state += " (button stuck)"
+		}
+		fmt.Fprintf(tw, "state\t%s\n", state)
+		fmt.Fprintf(tw, "led\t%s\n", st.LED)
+		fmt.Fprintf(tw, "household\t%s (%s)\n", st.RoomName, st.Room)
+		if st.Call != "" {
+			fmt.Fprintf(tw, "call\t%s\n", st.Call)
+		}
+		if st.Pairing != "" {
+			fmt.Fprintf(tw, "pairing\t%s (until %s)\n", st.Pairing, st.PairingUntil)
+		}
+		fmt.Fprintf(tw, "board\t%s\n", st.Driver)
+		fmt.Fprintf(tw, "counted\t%d rings, %d missed, %d unlocks, %d refused\n", st.Rings, st.Missed, st.Unlocks, st.Refused)
+		tw.Flush()
+	})
+}
+
+func runDoorStatus(ctx context.Context, r *runner, _ []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	st, err := c.Door(ctx)
+	if err != nil {
+		return err
+	}
+	return printDoor(r, st)
+}
+
+func runDoorPress(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	kind := "short"
+	if len(args) == 1 {
+		kind = args[0]
+	}
+	switch kind {
+	case "short", "long", "down", "up":
+	default:
+		return usagef("press %q: short, long, down or up", kind)
+	}
+	st, err := c.DoorPress(ctx, control.DoorPress{Kind: kind})
+	if err != nil {
+		return err
+	}
+	return printDoor(r, st)
+}
+
+func runDoorMotion(ctx context.Context, r *runner, _ []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	st, err := c.DoorMotion(ctx)
+	if err != nil {
+		return err
+	}
+	return printDoor(r, st)
+}
+
+func runDoorUnlock(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	u, err := c.Unlock(ctx, args[0], control.Unlock{Door: r.opts.door})
+	if err != nil {
+		return err
+	}
+	if !u.Opened {
+		return printUnlock(r, u, fmt.Errorf("the door refused: %s", u.Reason))
+	}
+	return printUnlock(r, u, nil)
+}
+
+func printUnlock(r *runner, u *control.Unlocked, err error) error {
+	if perr := r.emit(u, func(w io.Writer) {
+		if u.Opened {
+			fmt.Fprintf(w, "the door %s is open\n", short(u.Door))
+		}
+	}); perr != nil {
+		return perr
+	}
+	return err
+}
