@@ -17,7 +17,6 @@ import (
 	"github.com/pion/mediadevices/pkg/codec"
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/codec/vpx"
-	"github.com/pion/mediadevices/pkg/codec/x264"
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/io/video"
 	"github.com/pion/mediadevices/pkg/prop"
@@ -28,9 +27,9 @@ import (
 	"github.com/hearthp2p/hearth/internal/version"
 )
 
-// The codecs of this build: libvpx (VP8), libx264 (H.264) and libopus
-// through cgo.
-var codecNames = []string{"h264", "opus", "vp8"}
+// The codecs of this build: libvpx (VP8), libopus and, unless the build
+// has the tag nox264, libx264 (H.264), through cgo.
+var codecNames = withX264([]string{"opus", "vp8"})
 
 func init() {
 	for _, c := range codecNames {
@@ -79,15 +78,9 @@ func newPatternStream(w, h, fps, bitrate int, codecName string) (Stream, error) 
 	var capability webrtc.RTPCodecCapability
 	switch codecName {
 	case "h264":
-		params, err := x264.NewParams()
-		if err != nil {
+		var err error
+		if enc, err = newX264(r, props, bitrate, fps); err != nil {
 			return nil, err
-		}
-		params.BitRate = bitrate // x264 refuses to start without one
-		params.KeyFrameInterval = 2 * fps
-		params.Preset = x264.PresetUltrafast // the baseline profile the SDP names
-		if enc, err = params.BuildVideoEncoder(r, props); err != nil {
-			return nil, fmt.Errorf("x264: %w", err)
 		}
 		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: h264Fmtp}
 	case "vp8", "":

@@ -45,13 +45,16 @@ type Config struct {
 	Binary string
 	// Only, if not empty, names the sections to run (see Sections).
 	Only []string
+	// DoorCommand, if set, runs the doorphone daemon of the door section
+	// (e.g. an emulator and another architecture's binary).
+	DoorCommand []string
 	// Progress, if set, receives a line as each figure starts.
 	Progress func(string)
 }
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "latency", "memory", "mirror", "files", "calls"}
+var Sections = []string{"catchup", "latency", "memory", "mirror", "files", "calls", "encode", "door"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -93,8 +96,12 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return transfer(ctx, fileSize) }},
 		{"files", fmt.Sprintf("daemon file transfer: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20),
 			func() ([]Figure, error) { return transferDaemons(ctx, cfg.Binary, fileSize) }},
-		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added), VP8 and H.264 encoding cost",
+		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added)",
 			func() ([]Figure, error) { return calls(ctx, cfg.Quick) }},
+		{"encode", "encode: processor time of VP8 and H.264 at 30 fps",
+			func() ([]Figure, error) { return encode(cfg.Quick) }},
+		{"door", "doorphone: button press to ring, answer to first frame, idle memory and processor time of a doorphone daemon",
+			func() ([]Figure, error) { return doorFigures(ctx, cfg.Binary, cfg.DoorCommand) }},
 	}
 	var out []Figure
 	for _, st := range steps {

@@ -132,6 +132,7 @@ type options struct {
 	demoDir        string
 	noStory        bool
 	once           bool
+	doorCommand    string
 }
 
 // multiFlag collects a repeatable string flag.

@@ -319,6 +319,7 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 
 func benchFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.quick, "quick", false, "smaller workloads: about a minute")
+	fs.StringVar(&o.doorCommand, "door-command", "", "run the door section's doorphone daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
 	fs.Func("only", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ", "), func(v string) error {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -331,7 +332,7 @@ func benchFlags(fs *flag.FlagSet, o *options) {
 
 func runBench(ctx context.Context, r *runner, _ []string) error {
 	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
-	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Only: r.opts.benchOnly, Progress: progress})
+	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Only: r.opts.benchOnly, Progress: progress, DoorCommand: strings.Fields(r.opts.doorCommand)})
 	if err != nil {
 		return err
 	}
