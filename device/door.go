@@ -622,7 +622,7 @@ func (d *door) unlock(dev identity.PublicKey, b []byte) (bool, string) {
 func (d *door) status() control.Door {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := control.Door{State: d.m.state.String(), LED: d.board.LED.Showing().Name, Stuck: d.m.stuck, Room: d.room.ID().String(),
+	st := control.Door{State: d.m.state.String(), LED: d.m.led().Name, Stuck: d.m.stuck, Room: d.room.ID().String(),
 		Call: d.m.call, Pairing: d.pairing, Driver: d.cfg.HAL.Driver, Rings: d.rings, Missed: d.missed, Unlocks: d.unlocks, Refused: d.refusals}
 	if st.Driver == "" {
 		st.Driver = "periph"

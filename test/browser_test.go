@@ -305,3 +305,75 @@ func TestBrowserGroupCall(t *testing.T) {
 		return true
 	})
 }
+
+// TestBrowserDoor: the doorphone's page on the simulated board shows the
+// door, its LED and its buttons; a long press on the page opens pairing
+// mode and shows the invite, which a phone joins with; a press on the page
+// rings the phone; the phone's page unlocks the door.
+func TestBrowserDoor(t *testing.T) {
+	ctx := browser(t)
+	dir := artifacts(t)
+	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--web", "127.0.0.1:0", "--ring-timeout", "5s")
+	var st struct{ Web string }
+	door.json(&st, "status")
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#door-press`))); err != nil {
+		t.Fatalf("the door's page: %v", err)
+	}
+	doorState := func() map[string]any {
+		s, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.hearthDoor || {}`))
+		return s
+	}
+	waitPage(t, ctx, "door state", func() bool { return doorState()["state"] == "idle" })
+	shot(t, ctx, dir, "1-door-idle")
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#door-long`))); err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	waitPage(t, ctx, "pairing mode", func() bool {
+		link, _ = doorState()["pairing"].(string)
+		return link != "" && doorState()["led"] == "pairing"
+	})
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#door-link`))); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, dir, "2-door-pairing")
+
+	phone := newDaemon(t, "phone", "--bootstrap", tcpAddr(t, door), "--web", "127.0.0.1:0")
+	var joined struct{ Room string }
+	phone.json(&joined, "room", "join", link)
+	var me struct{ Identity string }
+	phone.json(&me, "id", "show")
+	door.run(0, "", "room", "role", joined.Room, me.Identity, "admin")
+
+	// A press on the page rings the phone.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#door-press`))); err != nil {
+		t.Fatal(err)
+	}
+	phone.waitCall(t, "the door's ring", func(c callJSON) bool { return c.State == "ringing" && c.Direction == "incoming" })
+	waitPage(t, ctx, "ringing", func() bool { return doorState()["state"] == "ringing" })
+	shot(t, ctx, dir, "3-door-ringing")
+
+	// The phone's page unlocks the door.
+	var pst struct{ Web string }
+	phone.json(&pst, "status")
+	if err := chromedp.Do(ctx, chromedp.Navigate(pst.Web), chromedp.WaitVisible(chromedp.CSS(`#rooms button.unlock`))); err != nil {
+		t.Fatalf("the phone's page: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rooms button.unlock`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the door opened", func() bool {
+		u, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.hearthUnlock || {}`))
+		return u["opened"] == true
+	})
+	shot(t, ctx, dir, "4-phone-unlocked")
+	var ds struct {
+		Unlocks     int `json:"unlocks"`
+		RelayPulses int `json:"relay_pulses"`
+	}
+	door.json(&ds, "door", "status")
+	if ds.Unlocks != 1 || ds.RelayPulses != 1 {
+		t.Fatalf("door after the unlock: %+v", ds)
+	}
+}

@@ -267,6 +267,8 @@ async function openDoor(room) {
     const u = await api('POST', '/api/rooms/' + room + '/unlock', {});
     window.hearthUnlock = u;
     showError(u.opened ? '' : 'the door refused: ' + u.reason);
+    $('notice').textContent = u.opened ? 'The door is open.' : '';
+    if (u.opened) setTimeout(() => { $('notice').textContent = ''; }, 5000);
     if (u.opened) $('me').dataset.unlocked = String(Number($('me').dataset.unlocked || 0) + 1);
   } catch (e) {
     showError(e.message);
