@@ -283,6 +283,15 @@ func TestDoorphoneStory(t *testing.T) {
 		return st != nil && st.State == "idle"
 	})
 
+	// A motion: a snapshot in the room (at most one per MotionEvery).
+	if _, err := doorM.c.DoorMotion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the motion entry with its snapshot", 20*time.Second, func() bool {
+		ms := doorEntries(t, phone.c, rm, "motion")
+		return len(ms) == 1 && ms[0].File != nil && ms[0].File.Type == "image/jpeg"
+	})
+
 	// 3. Unlocks. The admin's opens the door once.
 	pulses := func() int { st, _ := doorM.c.Door(ctx); return st.RelayPulses }
 	u, err := phone.c.Unlock(ctx, rm, control.Unlock{})
