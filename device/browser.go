@@ -20,7 +20,7 @@ import (
 
 // pageEvent is what the page is told, one JSON line each.
 type pageEvent struct {
-	Type string        `json:"type"`            // calls, signal
+	Type string        `json:"type"`            // calls, signal, room, rooms
 	Call string        `json:"call,omitempty"`  // signal: the call
 	Kind string        `json:"kind,omitempty"`  // signal: make-offer, take-offer, take-answer, candidate, close
 	SDP  string        `json:"sdp,omitempty"`   // take-offer, take-answer
@@ -28,6 +28,7 @@ type pageEvent struct {
 	ICE  []iceServer   `json:"ice,omitempty"`   // make-offer, take-offer: the servers to use
 	Send string        `json:"send,omitempty"`  // make-offer, take-offer: audio or audio+video
 	List []call.Status `json:"calls,omitempty"` // calls
+	Room string        `json:"room,omitempty"`  // room: a room whose view changed
 }
 
 type pageCand struct {

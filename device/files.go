@@ -215,6 +215,12 @@ func (f *files) store1(path, mediaType string, progress func(int64)) (*blob.Mani
 // sendJob starts send as a job that reports its progress like a
 // download; the path is checked before it starts.
 func (f *files) sendJob(r *room.Room, path, mediaType, caption string) (*download, error) {
+	return f.sendJobThen(r, path, mediaType, caption, nil)
+}
+
+// sendJobThen is sendJob, with done (if set) called when the job ends,
+// whatever its outcome.
+func (f *files) sendJobThen(r *room.Room, path, mediaType, caption string, done func()) (*download, error) {
 	fi, err := checkSendable(path)
 	if err != nil {
 		return nil, err
@@ -223,6 +229,9 @@ func (f *files) sendJob(r *room.Room, path, mediaType, caption string) (*downloa
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
+		if done != nil {
+			defer done()
+		}
 		ref, m, err := f.send(r, path, mediaType, caption, func(n int64) {
 			d.set(func(st *control.Download) { st.Done = n })
 		})

@@ -62,6 +62,9 @@ type rooms struct {
 	// calls places and takes calls (set by the daemon).
 	calls *calls
 
+	changeMu sync.Mutex
+	onChange func(room.ID)
+
 	mu     sync.Mutex
 	byID   map[room.ID]*room.Room
 	byDisc map[log.Discovery]*room.Room
@@ -185,6 +188,7 @@ func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
 		OnChange: func([]log.Head) {
 			rs.sync.Changed(d)
 			rs.poke()
+			rs.notifyChange(key.ID())
 		},
 	})
 	if err != nil {
@@ -269,6 +273,23 @@ func (rs *rooms) create(name string) (*room.Room, error) {
 	}
 	rs.announce(context.Background(), r)
 	return r, nil
+}
+
+// onChange, if set, hears that a room's view may have changed (the web
+// page); it must not block.
+func (rs *rooms) setOnChange(f func(room.ID)) {
+	rs.changeMu.Lock()
+	rs.onChange = f
+	rs.changeMu.Unlock()
+}
+
+func (rs *rooms) notifyChange(id room.ID) {
+	rs.changeMu.Lock()
+	f := rs.onChange
+	rs.changeMu.Unlock()
+	if f != nil {
+		f(id)
+	}
 }
 
 // drop forgets a room and its data.

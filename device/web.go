@@ -18,6 +18,7 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/internal/logattr"
 )
 
@@ -45,6 +46,47 @@ type webServer struct {
 	mu       sync.Mutex
 	sessions map[string]chan pageEvent
 	bound    map[call.ID]*browserEndpoint
+	dirty    map[string]bool // rooms changed since the last flush
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// roomFlush is how often the pages hear which rooms changed: a catch-up of
+// thousands of entries is a handful of events.
+const roomFlush = 200 * time.Millisecond
+
+// roomChanged notes a room whose view changed.
+func (w *webServer) roomChanged(id room.ID) {
+	w.mu.Lock()
+	if len(w.dirty) < 4096 {
+		w.dirty[id.String()] = true
+	}
+	w.mu.Unlock()
+}
+
+// flushRooms tells the pages which rooms changed, every roomFlush.
+func (w *webServer) flushRooms() {
+	defer close(w.done)
+	t := time.NewTicker(roomFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ids := make([]string, 0, len(w.dirty))
+		for id := range w.dirty {
+			ids = append(ids, id)
+		}
+		clear(w.dirty)
+		w.mu.Unlock()
+		for _, id := range ids {
+			w.send("", pageEvent{Type: "room", Room: id})
+		}
+	}
 }
 
 // maxSessions bounds the pages open at once.
@@ -65,7 +107,8 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 	var tok [24]byte
 	rand.Read(tok[:])
 	w := &webServer{d: d, token: hex.EncodeToString(tok[:]), addr: ln.Addr().String(), log: d.log,
-		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}}
+		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}, dirty: map[string]bool{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	sub, _ := fs.Sub(webAssets, "webui")
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(sub))
@@ -78,8 +121,17 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 	api("POST", "/api/calls/{call}/hangup", w.handleHangup)
 	api("POST", "/api/calls/{call}/signal", w.handleSignal)
 	d.doorRoutes(api, true)
+	for _, m := range []string{"GET", "POST"} {
+		mux.Handle(m+" /api/v1/", w.guard(w.controlForPage().ServeHTTP))
+	}
+	api("POST", "/api/rooms/{room}/upload", w.handleUpload)
+	api("POST", "/api/rooms/{room}/files/{file}/fetch", w.handleFetch)
+	api("GET", "/api/rooms/{room}/files/{file}/content", w.handleContent)
+	api("POST", "/api/qr", w.handleQR)
 	w.srv = &http.Server{Handler: w.checkHost(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	d.rooms.setOnChange(w.roomChanged)
+	go w.flushRooms()
 	go w.srv.Serve(ln)
 	d.log.Info("web page on", slog.String("addr", "http://"+w.addr+"/"), slog.String("link", "'hearth status' prints it with its token"))
 	return w, nil
@@ -89,6 +141,9 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 func (w *webServer) URL() string { return "http://" + w.addr + "/#token=" + w.token }
 
 func (w *webServer) close() {
+	w.d.rooms.setOnChange(nil)
+	close(w.stop)
+	<-w.done
 	w.srv.Close()
 }
 
@@ -109,7 +164,7 @@ func (w *webServer) checkHost(h http.Handler) http.Handler {
 			return
 		}
 		rw.Header().Set("X-Frame-Options", "DENY")
-		rw.Header().Set("Content-Security-Policy", "default-src 'self'; media-src 'self' blob: mediastream:; img-src 'self' data: blob:")
+		rw.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' blob:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:")
 		rw.Header().Set("Referrer-Policy", "no-referrer")
 		rw.Header().Set("Cache-Control", "no-store")
 		h.ServeHTTP(rw, r)

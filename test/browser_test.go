@@ -1,7 +1,13 @@
 package test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"net/url"
 	"os"
@@ -376,4 +382,216 @@ func TestBrowserDoor(t *testing.T) {
 	if ds.Unlocks != 1 || ds.RelayPulses != 1 {
 		t.Fatalf("door after the unlock: %+v", ds)
 	}
+}
+
+// evalPage evaluates a JavaScript expression on the page.
+func evalPage[T any](ctx context.Context, expr string) T {
+	v, _ := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	return v
+}
+
+// click clicks the first element a CSS selector finds, failing the test
+// after 30 s.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	if err := waitFor(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
+func typeIn(t *testing.T, ctx context.Context, sel, text string) {
+	t.Helper()
+	if err := waitFor(ctx, chromedp.SetValue(chromedp.CSS(sel), text)); err != nil {
+		t.Fatalf("type into %s: %v", sel, err)
+	}
+}
+
+// TestBrowserRooms drives two homes' pages through everything a person
+// does in rooms without the CLI: create a room, invite (link and QR code,
+// with approval), join by link, approve the request, chat live, reply,
+// edit, react, delete, unread counts, roles, send a picture by the file
+// picker (it shows inline on the other page, byte for byte), leave.
+func TestBrowserRooms(t *testing.T) {
+	actx := browser(t)
+	dir := artifacts(t)
+	alice := newDaemon(t, "alice", "--web", "127.0.0.1:0")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice), "--web", "127.0.0.1:0")
+	var ast, bst struct{ Web string }
+	alice.json(&ast, "status")
+	bob.json(&bst, "status")
+	// Two tabs of one browser: alice's page, then bob's.
+	a := actx
+	if err := chromedp.Do(a, chromedp.Navigate(ast.Web), chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatal(err)
+	}
+	b, cancelB := chromedp.NewContext(a)
+	defer cancelB()
+	if err := chromedp.Do(b, chromedp.Navigate(bst.Web), chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatal(err)
+	}
+
+	// Alice creates a room and invites with approval.
+	typeIn(t, a, `#new-room`, "family")
+	click(t, a, `#create-room`)
+	if err := waitFor(a, chromedp.WaitVisible(chromedp.CSS(`#show-invite`))); err != nil {
+		t.Fatal(err)
+	}
+	click(t, a, `#show-invite`)
+	if err := chromedp.Do(a, chromedp.SetValue(chromedp.CSS(`#invite-uses`), "2")); err != nil {
+		t.Fatal(err)
+	}
+	click(t, a, `#invite-approve`)
+	click(t, a, `#invite-make`)
+	var link string
+	waitPage(t, a, "the invite and its QR code", func() bool {
+		link = evalPage[string](a, `(document.getElementById('invite-link') || {}).textContent || ''`)
+		return strings.HasPrefix(link, "hearth://join/") && evalPage[float64](a, `(document.querySelector('#invite-out img.qr') || {}).naturalWidth || 0`) > 0
+	})
+	shot(t, a, dir, "1-alice-invite")
+
+	// Bob joins by the link; it waits for Alice's approval.
+	typeIn(t, b, `#join-link`, link)
+	click(t, b, `#join`)
+	click(t, a, `#show-requests`)
+	deadline := time.Now().Add(90 * time.Second)
+	asked := time.Now()
+	for !evalPage[bool](a, `!!document.querySelector('#requests button.approve')`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request on alice's page (%q, %q); bob's page says %q / %q; alice's requests: %s", evalPage[string](a, `document.getElementById('error').textContent`),
+				evalPage[string](a, `document.getElementById('panel').innerHTML`), evalPage[string](b, `document.getElementById('error').textContent`),
+				evalPage[string](b, `document.getElementById('notice').textContent`), alice.run(0, "", "room", "requests", "family", "--json"))
+		}
+		time.Sleep(500 * time.Millisecond)
+		if time.Since(asked) > 10*time.Second && evalPage[bool](a, `!!document.querySelector('#requests')`) {
+			click(t, a, `#show-requests`) // the list was made before the request came
+			asked = time.Now()
+		}
+	}
+	shot(t, a, dir, "2-alice-requests")
+	waitPage(t, b, "bob's page waiting", func() bool { return evalPage[bool](b, `!!window.hearthJoinWaiting`) })
+	if !strings.Contains(evalPage[string](b, `document.getElementById('notice').textContent`), "approve") {
+		t.Errorf("bob's page does not say it waits for approval: %q", evalPage[string](b, `document.getElementById('notice').textContent`))
+	}
+	shot(t, b, dir, "2-bob-waiting")
+	click(t, a, `#requests button.approve`)
+	var roomID string
+	deadline = time.Now().Add(2 * time.Minute)
+	for roomID == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the room never showed on bob's page: %q", evalPage[string](b, `document.getElementById('error').textContent`))
+		}
+		time.Sleep(300 * time.Millisecond)
+		roomID = evalPage[string](b, `(document.querySelector('#rooms li[data-room]') || {dataset: {}}).dataset.room || ''`)
+	}
+	click(t, b, `#rooms li[data-room] .name`)
+
+	// Chat, live both ways.
+	typeIn(t, b, `#text`, "hello alice")
+	click(t, b, `#send`)
+	waitPage(t, a, "bob's message on alice's page", func() bool {
+		return evalPage[bool](a, `[...document.querySelectorAll('#messages .msg .text')].some(e => e.textContent === 'hello alice')`)
+	})
+	// Alice replies to it, then edits her reply.
+	click(t, a, `#messages .msg:last-child button.reply`)
+	typeIn(t, a, `#text`, "hi bob")
+	click(t, a, `#send`)
+	waitPage(t, b, "the reply", func() bool {
+		return evalPage[bool](b, `[...document.querySelectorAll('#messages .msg')].some(e => e.querySelector('.quote') && e.querySelector('.text').textContent === 'hi bob')`)
+	})
+	click(t, a, `#messages .msg.mine:last-child button.edit`)
+	typeIn(t, a, `#text`, "hi bob, welcome")
+	click(t, a, `#send`)
+	waitPage(t, b, "the edit", func() bool {
+		return evalPage[bool](b, `[...document.querySelectorAll('#messages .msg .text')].some(e => e.textContent === 'hi bob, welcome (edited)')`)
+	})
+	// Bob likes it.
+	click(t, b, `#messages .msg:last-child button.like`)
+	waitPage(t, a, "the reaction", func() bool {
+		return evalPage[bool](a, `[...document.querySelectorAll('#messages .reaction')].some(e => e.textContent === '👍 1')`)
+	})
+	// Who wrote from which device.
+	if dev := evalPage[string](a, `document.querySelector('#messages .msg:not(.mine) .device').textContent`); !strings.Contains(dev, "bob") {
+		t.Errorf("bob's message shows device %q", dev)
+	}
+	shot(t, b, dir, "3-bob-chat")
+
+	// Bob deletes his first message (two clicks: it cannot be undone).
+	click(t, b, `#messages .msg.mine button.delete`)
+	click(t, b, `#messages .msg.mine button.delete`)
+	waitPage(t, a, "the deletion", func() bool {
+		return evalPage[bool](a, `[...document.querySelectorAll('#messages .msg .text')].some(e => e.textContent === '(deleted)')`)
+	})
+
+	// Unread: bob looks at another room while alice writes.
+	typeIn(t, b, `#new-room`, "other")
+	click(t, b, `#create-room`)
+	waitPage(t, b, "the other room open", func() bool { return evalPage[string](b, `document.getElementById('chat-title').textContent`) == "other" })
+	typeIn(t, a, `#text`, "are you there?")
+	click(t, a, `#send`)
+	sel := `#rooms li[data-room="` + roomID + `"] .unread`
+	waitPage(t, b, "an unread count", func() bool { return evalPage[string](b, `(document.querySelector('`+sel+`') || {}).textContent || ''`) == "1" })
+	shot(t, b, dir, "4-bob-unread")
+	click(t, b, `#rooms li[data-room="`+roomID+`"] .name`)
+	waitPage(t, b, "the count cleared", func() bool { return evalPage[bool](b, `document.querySelector('`+sel+`').hidden`) })
+
+	// A picture by the file picker: it shows inline on bob's page, and
+	// its bytes are the file's.
+	img := filepath.Join(t.TempDir(), "garden.png")
+	pic := testPNG(t, img)
+	if err := chromedp.Do(a, chromedp.SetUploadFiles(chromedp.CSS(`#file`), []string{img})); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, b, "the picture inline", func() bool {
+		return evalPage[float64](b, `(document.querySelector('#messages img.inline') || {}).naturalWidth || 0`) == 64
+	})
+	got := evalPage[string](b, `(async () => { const u = document.querySelector('#messages img.inline').src;
+		const buf = await (await fetch(u)).arrayBuffer();
+		return [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map(x => x.toString(16).padStart(2, '0')).join(''); })()`)
+	if want := fmt.Sprintf("%x", sha256.Sum256(pic)); got != want {
+		t.Fatalf("the picture on bob's page: sha256 %s, want %s", got, want)
+	}
+	shot(t, b, dir, "5-bob-picture")
+
+	// Roles: alice makes bob a moderator.
+	click(t, a, `#show-members`)
+	if err := waitFor(a, chromedp.SetValue(chromedp.CSS(`#members select.role`), "moderator")); err != nil {
+		t.Fatal(err)
+	}
+	evalPage[bool](a, `document.querySelector('#members select.role').dispatchEvent(new Event('change')) || true`)
+	waitPage(t, a, "bob a moderator", func() bool {
+		var ms struct{ Members []struct{ Identity, Role string } }
+		alice.json(&ms, "room", "members", roomID)
+		for _, m := range ms.Members {
+			if m.Identity == bob.identity() {
+				return m.Role == "moderator"
+			}
+		}
+		return false
+	})
+	shot(t, a, dir, "6-alice-members")
+
+	// Bob leaves the other room.
+	click(t, b, `#rooms li[data-room]:not([data-room="`+roomID+`"]) .name`)
+	click(t, b, `#leave`)
+	click(t, b, `#leave`)
+	waitPage(t, b, "the room gone", func() bool { return evalPage[float64](b, `document.querySelectorAll('#rooms li[data-room]').length`) == 1 })
+}
+
+// testPNG writes a 64x64 picture and returns its bytes.
+func testPNG(t *testing.T, path string) []byte {
+	t.Helper()
+	m := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for y := range 64 {
+		for x := range 64 {
+			m.Set(x, y, color.RGBA{uint8(4 * x), uint8(4 * y), 128, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -67,6 +67,9 @@ function onEvent(e) {
     case 'calls':
       renderCalls(e.calls || []);
       break;
+    case 'room':
+      onRoomChanged(e.room);
+      break;
     case 'signal':
       chain = chain.then(() => onSignal(e)).catch((err) => {
         showError('call: ' + err.message);
@@ -224,12 +227,14 @@ async function loadRooms() {
   try {
     const me = await api('GET', '/api/me');
     $('me').textContent = `${me.name} · ${me.identity.slice(0, 8)}`;
+    chat.me = me.identity;
     const list = await api('GET', '/api/rooms');
     const ul = $('rooms');
     ul.textContent = '';
-    if (!list.rooms.length) ul.innerHTML = '<li class="muted">no rooms yet: create one with hearth room create</li>';
+    if (!list.rooms.length) ul.innerHTML = '<li class="muted">no rooms yet: create one, or join one with an invite</li>';
     for (const r of list.rooms) {
       const li = document.createElement('li');
+      li.dataset.room = r.room;
       const name = document.createElement('span');
       name.className = 'name';
       name.textContent = `${r.name} (${r.members} members)`;
@@ -255,6 +260,7 @@ async function loadRooms() {
       li.append(name, call, audio, group, unlock);
       ul.appendChild(li);
     }
+    renderRoomExtras(list);
   } catch (e) {
     showError(e.message);
   }

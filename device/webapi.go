@@ -1,0 +1,232 @@
+package device
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// The page's API: the whole control API under /api/v1 (docs/api.md), but
+// for the routes that name paths on this machine, whose work the page
+// does with uploads and contents instead.
+
+// UploadsName is the folder in the home where a page's upload waits
+// until it is encrypted into the chunk store.
+const UploadsName = "uploads"
+
+// webBlocked are the control routes the page may not use: they read or
+// write paths of this machine.
+var webBlocked = []struct {
+	method string
+	path   *regexp.Regexp
+	why    string
+}{
+	{"POST", regexp.MustCompile(`^/v1/rooms/[^/]+/files$`), "send a file by uploading it (POST /api/rooms/{room}/upload)"},
+	{"POST", regexp.MustCompile(`^/v1/rooms/[^/]+/files/[^/]+/get$`), "fetch a file with POST /api/rooms/{room}/files/{file}/fetch, read it with GET /api/rooms/{room}/files/{file}/content"},
+}
+
+// controlForPage serves the control API to the page.
+func (w *webServer) controlForPage() http.Handler {
+	inner := http.StripPrefix("/api", w.d.routes())
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/api")
+		for _, b := range webBlocked {
+			if r.Method == b.method && b.path.MatchString(p) {
+				writeError(rw, http.StatusForbidden, "not from the page: "+b.why)
+				return
+			}
+		}
+		inner.ServeHTTP(rw, r)
+	})
+}
+
+// handleUpload takes a file's bytes from the page (the body, of any
+// size) into a private file, then sends it into the room as a job: the
+// answer is the job, followed at /api/v1/downloads/{job}.
+func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
+	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	name := blob.SafeName(r.URL.Query().Get("name"))
+	if name == "" || name == "." {
+		writeError(rw, http.StatusBadRequest, "the file needs a name (?name=)")
+		return
+	}
+	typ := r.URL.Query().Get("type")
+	if typ != "" {
+		if _, _, err := mime.ParseMediaType(typ); err != nil || len(typ) > blob.MaxTypeLen {
+			typ = ""
+		}
+	}
+	caption := r.URL.Query().Get("caption")
+	if len(caption) > room.MaxChatLen {
+		writeError(rw, http.StatusBadRequest, "the caption is too long")
+		return
+	}
+	dir := filepath.Join(w.d.home, UploadsName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		writeError(rw, http.StatusInternalServerError, err.Error())
+		return
+	}
+	// The upload keeps its name (the manifest takes it from the path),
+	// in a folder of its own.
+	sub, err := os.MkdirTemp(dir, "up-")
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, err.Error())
+		return
+	}
+	path := filepath.Join(sub, name)
+	clean := func() { os.RemoveAll(sub) }
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		clean()
+		writeError(rw, http.StatusInternalServerError, err.Error())
+		return
+	}
+	n, err := io.Copy(f, r.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		clean()
+		w.log.Info("web: an upload was cut short", slog.Int64("bytes", n), logattr.Err(err))
+		writeError(rw, http.StatusBadRequest, "the upload was cut short: "+err.Error())
+		return
+	}
+	if n == 0 {
+		clean()
+		writeError(rw, http.StatusBadRequest, "an empty file")
+		return
+	}
+	job, err := w.d.rooms.files.sendJobThen(rm, path, typ, caption, clean)
+	if err != nil {
+		clean()
+		fail(rw, err)
+		return
+	}
+	writeJSON(rw, http.StatusAccepted, job.status())
+}
+
+// handleFetch starts fetching a file into the home's downloads folder (or
+// finds it here already).
+func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
+	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	ref, err := findMessage(rm, r.PathValue("file"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	if m := w.d.rooms.files.manifestOf(rm.ID().String(), ref.String()); m != nil {
+		if have := w.d.rooms.files.store.Have(m.Root); have != nil && all(have) {
+			writeJSON(rw, http.StatusOK, control.Download{Kind: "get", File: ref.String(), Name: m.Name, Size: m.Size, Done: m.Size, State: "done", Type: m.Type})
+			return
+		}
+	}
+	d, err := w.d.rooms.files.get(rm, ref, "")
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	writeJSON(rw, http.StatusAccepted, d.status())
+}
+
+// handleContent streams a file's plaintext, decrypted chunk by chunk from
+// whatever holds it here (its sender's chunk store, or a finished
+// download). Images, audio and video are served inline; anything else as
+// an attachment.
+func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
+	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	ref, err := findMessage(rm, r.PathValue("file"))
+	if err != nil {
+		fail(rw, err)
+		return
+	}
+	fs := w.d.rooms.files
+	m := fs.manifestOf(rm.ID().String(), ref.String())
+	if m == nil {
+		writeError(rw, http.StatusNotFound, "not a file message")
+		return
+	}
+	src, ok := fs.lookup(m.Root)
+	if !ok || !all(src.Have(m.Root)) {
+		writeError(rw, http.StatusConflict, "the file is not here yet: fetch it first")
+		return
+	}
+	typ := m.Type
+	if typ == "" {
+		typ = "application/octet-stream"
+	}
+	disp := "attachment"
+	if major, _, _ := strings.Cut(typ, "/"); major == "image" || major == "video" || major == "audio" {
+		disp = "inline"
+	}
+	rw.Header().Set("Content-Type", typ)
+	rw.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	rw.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": m.Name}))
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	buf := make([]byte, 0, int(m.ChunkSize)+64) // a chunk and its tag
+	for i := 0; i < m.Chunks(); i++ {
+		ct, ok := src.Chunk(m.Root, i, buf)
+		if !ok {
+			w.log.Warn("web: a chunk went missing while serving a file", slog.Int("chunk", i))
+			return // the length promised tells the page it was cut
+		}
+		plain, err := blob.OpenChunk(m, i, ct)
+		if err != nil {
+			w.log.Warn("web: a chunk does not open", logattr.Err(err))
+			return
+		}
+		if _, err := rw.Write(plain); err != nil {
+			return
+		}
+	}
+}
+
+// maxQRText bounds what the page may turn into a QR code.
+const maxQRText = 2048
+
+// handleQR draws a QR code of a text (an invite, a device link) as a PNG:
+// the text travels in the body, never in a URL.
+func (w *webServer) handleQR(rw http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Text string `json:"text"`
+	}
+	if !decode(rw, r, &req) {
+		return
+	}
+	if req.Text == "" || len(req.Text) > maxQRText {
+		writeError(rw, http.StatusBadRequest, fmt.Sprintf("a text of 1 to %d bytes", maxQRText))
+		return
+	}
+	png, err := qrcode.Encode(req.Text, qrcode.Medium, 320)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, err.Error())
+		return
+	}
+	rw.Header().Set("Content-Type", "image/png")
+	rw.Write(png)
+}

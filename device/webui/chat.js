@@ -1,0 +1,462 @@
+// Hearth's page: rooms and chat. Live history (the daemon's events say
+// which room changed), send, reply, edit, delete, react, unread counts,
+// files (drag and drop, progress, inline pictures and videos, download),
+// invites with QR codes, joining by link, members and roles, join requests.
+'use strict';
+
+const chat = {
+  room: '',        // the open room
+  rooms: [],       // the list, as the daemon gave it
+  members: {},     // identity -> {name, role, devices: {device: name}}
+  replyTo: '',     // a message id
+  editing: '',     // a message id
+  me: '',          // this identity
+  seen: JSON.parse(localStorage.getItem('hearth-seen') || '{}'), // room -> messages seen
+  blobs: {},       // message id -> object URL of its picture or video
+};
+
+const short = (h) => (h || '').slice(0, 8);
+const el = (tag, props, ...kids) => {
+  const e = Object.assign(document.createElement(tag), props || {});
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+function markSeen(room, n) {
+  chat.seen[room] = n;
+  localStorage.setItem('hearth-seen', JSON.stringify(chat.seen));
+}
+
+// renderRoomExtras decorates the rooms list app.js draws: the name opens
+// the room, and a badge counts what is unread.
+function renderRoomExtras(list) {
+  chat.rooms = list.rooms || [];
+  for (const li of document.querySelectorAll('#rooms li[data-room]')) {
+    const r = chat.rooms.find((x) => x.room === li.dataset.room);
+    if (!r) continue;
+    const name = li.querySelector('.name');
+    name.classList.add('open');
+    name.onclick = () => openRoom(r.room);
+    const unread = chat.room === r.room ? 0 : Math.max(0, r.messages - (chat.seen[r.room] || 0));
+    let b = li.querySelector('.unread');
+    if (!b) { b = el('span', { className: 'unread' }); name.after(b); }
+    b.textContent = unread ? String(unread) : '';
+    b.hidden = !unread;
+    if (chat.room === r.room) markSeen(r.room, r.messages);
+  }
+  const pend = $('pending');
+  pend.textContent = '';
+  for (const p of list.pending || []) pend.append(el('li', { className: 'muted', textContent: 'joining… (waiting for an admin)' }));
+}
+
+async function loadMembers(room) {
+  const m = await api('GET', '/api/v1/rooms/' + room + '/members');
+  chat.members = {};
+  for (const x of m.members) {
+    const devices = {};
+    for (const d of x.devices || []) devices[d.device] = d.name;
+    chat.members[x.identity] = { name: x.name || short(x.identity), role: x.role, devices };
+  }
+  return m;
+}
+
+async function openRoom(room) {
+  chat.room = room;
+  chat.replyTo = chat.editing = '';
+  $('chat').hidden = false;
+  $('chat').dataset.room = room;
+  const r = chat.rooms.find((x) => x.room === room) || { name: room };
+  $('chat-title').textContent = r.name;
+  $('chat-role').textContent = r.role ? '(' + r.role + ')' : '';
+  for (const b of document.querySelectorAll('.admin-only')) b.hidden = r.role !== 'admin';
+  $('panel').textContent = '';
+  try {
+    await loadMembers(room);
+  } catch (e) { showError(e.message); }
+  await loadHistory();
+  const badge = document.querySelector('#rooms li[data-room="' + room + '"] .unread');
+  if (badge) { badge.hidden = true; badge.textContent = ''; }
+  composerState();
+}
+
+function authorName(m) {
+  const who = chat.members[m.author];
+  const name = who ? who.name : short(m.author);
+  const dev = who && who.devices[m.device] ? who.devices[m.device] : short(m.device);
+  return { name, dev };
+}
+
+async function loadHistory() {
+  const room = chat.room;
+  if (!room) return;
+  let h;
+  try {
+    h = await api('GET', '/api/v1/rooms/' + room + '/messages');
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  if (room !== chat.room) return;
+  // Someone new wrote (a member who just joined, a new device): their
+  // names.
+  if (h.messages.some((m) => !chat.members[m.author] || !chat.members[m.author].devices[m.device])) {
+    try { await loadMembers(room); } catch (e) { /* names stay short */ }
+  }
+  const ul = $('messages');
+  const atEnd = ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 20;
+  ul.textContent = '';
+  const byID = {};
+  for (const m of h.messages) byID[m.id] = m;
+  for (const m of h.messages) ul.append(renderMessage(m, byID));
+  if (atEnd) ul.scrollTop = ul.scrollHeight;
+  markSeen(room, h.messages.length);
+  window.hearthHistory = h.messages;
+}
+
+function renderMessage(m, byID) {
+  const { name, dev } = authorName(m);
+  const li = el('li', { className: 'msg' + (m.author === chat.me ? ' mine' : '') });
+  li.dataset.id = m.id;
+  const head = el('div', { className: 'head' },
+    el('b', { className: 'author', textContent: name }),
+    el('span', { className: 'muted device', textContent: ' · ' + dev + ' · ' + new Date(m.time).toLocaleTimeString() }));
+  li.append(head);
+  if (m.reply_to && byID[m.reply_to]) {
+    const q = byID[m.reply_to];
+    li.append(el('div', { className: 'quote', textContent: '↪ ' + authorName(q).name + ': ' + (q.deleted ? '(deleted)' : (q.text || (q.file ? q.file.name : ''))).slice(0, 80) }));
+  }
+  let body;
+  if (m.deleted) {
+    body = el('div', { className: 'text muted', textContent: '(deleted)' });
+  } else if (m.call) {
+    body = el('div', { className: 'text muted', textContent: '📞 call ' + m.call.event + (m.call.duration_ms ? ', ' + Math.round(m.call.duration_ms / 1000) + ' s' : '') });
+  } else if (m.door) {
+    body = el('div', { className: 'text door-event', textContent: '🚪 ' + m.door.event + (m.door.detail ? ' · ' + m.door.detail : '') });
+  } else {
+    body = el('div', { className: 'text', textContent: m.text + (m.edited ? ' (edited)' : '') });
+  }
+  li.append(body);
+  if (m.file && !m.deleted) li.append(renderFile(m));
+  const reacts = el('div', { className: 'reactions' });
+  for (const [emoji, who] of Object.entries(m.reactions || {})) {
+    const mine = who.includes(chat.me);
+    const b = el('button', { className: 'reaction' + (mine ? ' mine' : ''), textContent: emoji + ' ' + who.length });
+    b.onclick = () => react(m.id, emoji, mine);
+    reacts.append(b);
+  }
+  li.append(reacts);
+  if (!m.deleted && !m.call && !m.door) {
+    const tools = el('div', { className: 'tools' });
+    const tool = (label, cls, fn) => { const b = el('button', { className: 'tool ' + cls, textContent: label }); b.onclick = fn; tools.append(b); };
+    tool('Reply', 'reply', () => { chat.replyTo = m.id; chat.editing = ''; composerState(m); });
+    tool('👍', 'like', () => react(m.id, '👍', false));
+    if (m.author === chat.me) {
+      if (!m.file) tool('Edit', 'edit', () => { chat.editing = m.id; chat.replyTo = ''; $('text').value = m.text; composerState(m); });
+      tool('Delete', 'delete', (ev) => sure(ev.target, () => del(m.id)));
+    }
+    li.append(tools);
+  }
+  return li;
+}
+
+// renderFile shows a picture or video inline once it is here (fetching it
+// first when needed), anything else as a download.
+function renderFile(m) {
+  const f = m.file;
+  const box = el('div', { className: 'file' });
+  const major = (f.type || '').split('/')[0];
+  const label = el('span', { textContent: '📎 ' + f.name + ' (' + human(f.size) + ')' });
+  const get = el('button', { className: 'secondary download', textContent: 'Download' });
+  get.onclick = () => download(m, false);
+  box.append(label, get);
+  if (major === 'image' || (major === 'video' && f.type !== 'video/x-ivf' && f.type !== 'video/h264')) {
+    const media = el(major === 'image' ? 'img' : 'video', { className: 'inline', alt: f.name });
+    if (major === 'video') media.controls = true;
+    box.append(media);
+    if (chat.blobs[m.id]) media.src = chat.blobs[m.id];
+    else download(m, true).then((url) => { if (url) media.src = url; });
+  }
+  return box;
+}
+
+function human(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1 << 20) return (n / 1024).toFixed(1) + ' KiB';
+  if (n < 1 << 30) return (n / (1 << 20)).toFixed(1) + ' MiB';
+  return (n / (1 << 30)).toFixed(2) + ' GiB';
+}
+
+// download fetches a file to this device if needed, then reads it with
+// the token (an img or a link cannot carry it) into an object URL: shown
+// inline, or saved.
+async function download(m, inline) {
+  const room = chat.room;
+  try {
+    let job = await api('POST', '/api/rooms/' + room + '/files/' + m.id + '/fetch', {});
+    while (job.state === 'running') {
+      await new Promise((res) => setTimeout(res, 300));
+      job = await api('GET', '/api/v1/downloads/' + job.job);
+    }
+    if (job.state !== 'done') throw new Error('the download failed: ' + (job.error || job.state));
+    if (!chat.blobs[m.id]) {
+      const r = await fetch('/api/rooms/' + room + '/files/' + m.id + '/content', { headers: { 'Authorization': 'Bearer ' + token } });
+      if (!r.ok) throw new Error((await r.text()).trim());
+      chat.blobs[m.id] = URL.createObjectURL(await r.blob());
+    }
+    if (!inline) {
+      const a = el('a', { href: chat.blobs[m.id], download: m.file.name });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+    return chat.blobs[m.id];
+  } catch (e) {
+    showError(e.message);
+    return '';
+  }
+}
+
+function composerState(m) {
+  const info = $('composer-info');
+  if (chat.editing) info.textContent = 'Editing your message · Esc to stop';
+  else if (chat.replyTo && m) info.textContent = 'Replying to ' + authorName(m).name + ': ' + (m.text || '').slice(0, 60) + ' · Esc to stop';
+  else info.textContent = '';
+  $('send').textContent = chat.editing ? 'Save' : 'Send';
+  $('text').focus();
+}
+
+async function send() {
+  const text = $('text').value.trim();
+  if (!text || !chat.room) return;
+  try {
+    showError('');
+    if (chat.editing) {
+      await api('POST', '/api/v1/rooms/' + chat.room + '/messages/' + chat.editing + '/edit', { text });
+    } else {
+      await api('POST', '/api/v1/rooms/' + chat.room + '/messages', { text, reply_to: chat.replyTo });
+    }
+    $('text').value = '';
+    chat.replyTo = chat.editing = '';
+    composerState();
+    loadHistory();
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+async function react(id, emoji, remove) {
+  try {
+    await api('POST', '/api/v1/rooms/' + chat.room + '/messages/' + id + '/react', { emoji, remove });
+    loadHistory();
+  } catch (e) { showError(e.message); }
+}
+
+// sure asks for a second click on a button within 3 s before fn runs:
+// for what cannot be undone.
+function sure(button, fn) {
+  if (button.dataset.sure === '1') { fn(); return; }
+  const label = button.textContent;
+  button.dataset.sure = '1';
+  button.textContent = 'Sure?';
+  setTimeout(() => { button.dataset.sure = ''; button.textContent = label; }, 3000);
+}
+
+async function del(id) {
+  try {
+    await api('POST', '/api/v1/rooms/' + chat.room + '/messages/' + id + '/delete', {});
+    loadHistory();
+  } catch (e) { showError(e.message); }
+}
+
+// upload sends a file: its bytes to the daemon (progress from the
+// browser), then the daemon's encryption job (progress from the daemon).
+function upload(file) {
+  const room = chat.room;
+  const row = el('li', { className: 'upload' }, el('span', { textContent: file.name + ' ' }), el('progress', { max: 1, value: 0 }), el('span', { className: 'muted pct' }));
+  $('uploads').append(row);
+  const bar = row.querySelector('progress');
+  const pct = row.querySelector('.pct');
+  const xhr = new XMLHttpRequest();
+  const q = new URLSearchParams({ name: file.name, type: file.type || '' });
+  xhr.open('POST', '/api/rooms/' + room + '/upload?' + q.toString());
+  xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+  xhr.upload.onprogress = (ev) => {
+    if (ev.lengthComputable) { bar.value = ev.loaded / ev.total / 2; pct.textContent = ' sending ' + Math.round(100 * ev.loaded / ev.total) + '%'; }
+  };
+  xhr.onerror = () => { pct.textContent = ' failed'; showError('the upload failed'); };
+  xhr.onload = async () => {
+    if (xhr.status !== 202) { pct.textContent = ' failed'; showError(xhr.responseText.trim()); return; }
+    let job = JSON.parse(xhr.responseText);
+    while (job.state === 'running') {
+      bar.value = 0.5 + (job.size ? job.done / job.size / 2 : 0);
+      pct.textContent = ' encrypting ' + (job.size ? Math.round(100 * job.done / job.size) : 0) + '%';
+      await new Promise((res) => setTimeout(res, 250));
+      job = await api('GET', '/api/v1/downloads/' + job.job);
+    }
+    if (job.state === 'done') { bar.value = 1; pct.textContent = ' sent'; setTimeout(() => row.remove(), 3000); loadHistory(); }
+    else { pct.textContent = ' failed'; showError(job.error || 'the file was not sent'); }
+  };
+  xhr.send(file);
+}
+
+async function createRoom() {
+  const name = $('new-room').value.trim();
+  if (!name) return;
+  try {
+    showError('');
+    const r = await api('POST', '/api/v1/rooms', { name });
+    $('new-room').value = '';
+    await loadRooms();
+    openRoom(r.room);
+  } catch (e) { showError(e.message); }
+}
+
+// joinRoom joins by an invite. With an invite an admin approves by hand,
+// the page asks again every few seconds until the admin has decided (or
+// ten minutes pass), slower than an admin's limit on requests.
+async function joinRoom() {
+  const link = $('join-link').value.trim();
+  if (!link) return;
+  showError('');
+  $('join-link').value = '';
+  const until = Date.now() + 10 * 60 * 1000;
+  for (;;) {
+    try {
+      $('notice').textContent = 'joining…';
+      const r = await api('POST', '/api/v1/join', { link });
+      $('notice').textContent = r.pending ? 'The request waits in a mirror for an admin; the room appears when one answers.' : '';
+      await loadRooms();
+      if (r.room) openRoom(r.room);
+      return;
+    } catch (e) {
+      if (!/must approve|too many requests/.test(e.message) || Date.now() > until) {
+        $('notice').textContent = '';
+        showError(e.message);
+        return;
+      }
+      $('notice').textContent = 'Waiting for an admin to approve the request…';
+      window.hearthJoinWaiting = true;
+      await new Promise((res) => setTimeout(res, 10000));
+    }
+  }
+}
+
+async function qr(text) {
+  const r = await fetch('/api/qr', { method: 'POST', headers: { 'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify({ text }) });
+  if (!r.ok) throw new Error((await r.text()).trim());
+  return URL.createObjectURL(await r.blob());
+}
+
+async function showInvite() {
+  const p = $('panel');
+  p.textContent = '';
+  const expires = el('select', { id: 'invite-expires' },
+    el('option', { value: '3600', textContent: 'for an hour' }), el('option', { value: '86400', textContent: 'for a day' }),
+    el('option', { value: '604800', textContent: 'for a week' }), el('option', { value: '0', textContent: 'never expires' }));
+  const uses = el('input', { id: 'invite-uses', type: 'number', min: 0, value: 1, title: 'uses (0: unlimited)' });
+  const approve = el('input', { id: 'invite-approve', type: 'checkbox' });
+  const make = el('button', { id: 'invite-make', textContent: 'Make the invite' });
+  const out = el('div', { id: 'invite-out' });
+  make.onclick = async () => {
+    try {
+      const inv = await api('POST', '/api/v1/rooms/' + chat.room + '/invites', { expires_seconds: Number(expires.value), uses: Number(uses.value), approve: approve.checked });
+      out.textContent = '';
+      const img = el('img', { className: 'qr', alt: 'QR code of the invite' });
+      out.append(el('code', { id: 'invite-link', textContent: inv.link }), img,
+        el('p', { className: 'muted', textContent: (inv.expires ? 'until ' + new Date(inv.expires).toLocaleString() : 'no expiry') + (inv.uses ? ' · ' + inv.uses + ' use(s)' : ' · unlimited uses') }));
+      img.src = await qr(inv.link);
+    } catch (e) { showError(e.message); }
+  };
+  p.append(el('h3', { textContent: 'Invite someone' }), el('div', { className: 'row' }, expires, el('label', {}, ' uses ', uses), el('label', {}, approve, ' I approve each request'), make), out);
+}
+
+async function showMembers() {
+  const p = $('panel');
+  p.textContent = '';
+  try {
+    const m = await loadMembers(chat.room);
+    const me = chat.members[chat.me];
+    const ul = el('ul', { id: 'members' });
+    for (const x of m.members) {
+      const li = el('li', {}, el('span', { className: 'name', textContent: (x.name || short(x.identity)) + ' · ' + short(x.identity) + ' · ' + (x.devices || []).map((d) => d.name).join(', ') }));
+      li.dataset.identity = x.identity;
+      if (me && me.role === 'admin' && x.identity !== chat.me) {
+        const role = el('select', { className: 'role' }, ...['member', 'moderator', 'admin'].map((r) => el('option', { value: r, textContent: r, selected: r === x.role })));
+        role.onchange = async () => {
+          try { await api('POST', '/api/v1/rooms/' + chat.room + '/members/' + x.identity + '/role', { role: role.value }); showMembers(); } catch (e) { showError(e.message); }
+        };
+        const rm = el('button', { className: 'danger remove', textContent: 'Remove' });
+        rm.onclick = () => sure(rm, async () => {
+          try { await api('POST', '/api/v1/rooms/' + chat.room + '/members/' + x.identity + '/remove', {}); showMembers(); } catch (e) { showError(e.message); }
+        });
+        li.append(role, rm);
+      } else {
+        li.append(el('span', { className: 'muted', textContent: x.role }));
+      }
+      ul.append(li);
+    }
+    p.append(el('h3', { textContent: 'Members' }), ul);
+  } catch (e) { showError(e.message); }
+}
+
+async function showRequests() {
+  const p = $('panel');
+  p.textContent = '';
+  p.append(el('p', { className: 'muted', textContent: 'asking the mirrors for requests…' }));
+  try {
+    const rq = await api('GET', '/api/v1/rooms/' + chat.room + '/requests');
+    const ul = el('ul', { id: 'requests' });
+    if (!rq.requests.length) ul.append(el('li', { className: 'muted', textContent: 'no requests waiting' }));
+    for (const x of rq.requests) {
+      const ok = el('button', { className: 'approve', textContent: 'Approve' });
+      const no = el('button', { className: 'secondary decline', textContent: 'Decline' });
+      ok.onclick = async () => { try { await api('POST', '/api/v1/rooms/' + chat.room + '/requests/' + x.request + '/approve', {}); showRequests(); } catch (e) { showError(e.message); } };
+      no.onclick = async () => { try { await api('POST', '/api/v1/rooms/' + chat.room + '/requests/' + x.request + '/decline', {}); showRequests(); } catch (e) { showError(e.message); } };
+      ul.append(el('li', {}, el('span', { className: 'name', textContent: (x.name || '?') + ' · ' + short(x.identity) + ' · ' + new Date(x.time).toLocaleString() }), ok, no));
+    }
+    p.textContent = '';
+    p.append(el('h3', { textContent: 'Join requests' }), ul);
+  } catch (e) { showError(e.message); }
+}
+
+async function leaveRoom() {
+  try {
+    await api('POST', '/api/v1/rooms/' + chat.room + '/leave', {});
+    chat.room = '';
+    $('chat').hidden = true;
+    loadRooms();
+  } catch (e) { showError(e.message); }
+}
+
+// onRoomChanged hears the daemon's event: a room's view changed.
+let roomsTimer = 0;
+function onRoomChanged(room) {
+  if (room === chat.room) loadHistory();
+  clearTimeout(roomsTimer);
+  roomsTimer = setTimeout(loadRooms, 150);
+}
+
+function initChat() {
+  $('send').onclick = send;
+  $('text').onkeydown = (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); }
+    if (ev.key === 'Escape') { chat.replyTo = chat.editing = ''; $('text').value = ''; composerState(); }
+  };
+  $('attach').onclick = () => $('file').click();
+  $('file').onchange = () => { for (const f of $('file').files) upload(f); $('file').value = ''; };
+  const zone = $('chat');
+  zone.ondragover = (ev) => { ev.preventDefault(); zone.classList.add('drop'); };
+  zone.ondragleave = () => zone.classList.remove('drop');
+  zone.ondrop = (ev) => {
+    ev.preventDefault();
+    zone.classList.remove('drop');
+    for (const f of ev.dataTransfer.files) upload(f);
+  };
+  $('create-room').onclick = createRoom;
+  $('join').onclick = joinRoom;
+  $('show-invite').onclick = showInvite;
+  $('show-members').onclick = showMembers;
+  $('show-requests').onclick = showRequests;
+  $('leave').onclick = (ev) => sure(ev.target, leaveRoom);
+}
+initChat();
