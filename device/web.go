@@ -18,8 +18,8 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
-	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/room"
 )
 
 // The web page: served by the daemon on a loopback address (--web), for

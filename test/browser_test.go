@@ -525,11 +525,15 @@ func TestBrowserRooms(t *testing.T) {
 	// Unread: bob looks at another room while alice writes.
 	typeIn(t, b, `#new-room`, "other")
 	click(t, b, `#create-room`)
-	waitPage(t, b, "the other room open", func() bool { return evalPage[string](b, `document.getElementById('chat-title').textContent`) == "other" })
+	waitPage(t, b, "the other room open", func() bool {
+		return evalPage[string](b, `document.getElementById('chat-title').textContent`) == "other"
+	})
 	typeIn(t, a, `#text`, "are you there?")
 	click(t, a, `#send`)
 	sel := `#rooms li[data-room="` + roomID + `"] .unread`
-	waitPage(t, b, "an unread count", func() bool { return evalPage[string](b, `(document.querySelector('`+sel+`') || {}).textContent || ''`) == "1" })
+	waitPage(t, b, "an unread count", func() bool {
+		return evalPage[string](b, `(document.querySelector('`+sel+`') || {}).textContent || ''`) == "1"
+	})
 	shot(t, b, dir, "4-bob-unread")
 	click(t, b, `#rooms li[data-room="`+roomID+`"] .name`)
 	waitPage(t, b, "the count cleared", func() bool { return evalPage[bool](b, `document.querySelector('`+sel+`').hidden`) })
@@ -559,7 +563,9 @@ func TestBrowserRooms(t *testing.T) {
 	}
 	evalPage[bool](a, `document.querySelector('#members select.role').dispatchEvent(new Event('change')) || true`)
 	waitPage(t, a, "bob a moderator", func() bool {
-		var ms struct{ Members []struct{ Identity, Role string } }
+		var ms struct {
+			Members []struct{ Identity, Role string }
+		}
 		alice.json(&ms, "room", "members", roomID)
 		for _, m := range ms.Members {
 			if m.Identity == bob.identity() {
@@ -574,7 +580,9 @@ func TestBrowserRooms(t *testing.T) {
 	click(t, b, `#rooms li[data-room]:not([data-room="`+roomID+`"]) .name`)
 	click(t, b, `#leave`)
 	click(t, b, `#leave`)
-	waitPage(t, b, "the room gone", func() bool { return evalPage[float64](b, `document.querySelectorAll('#rooms li[data-room]').length`) == 1 })
+	waitPage(t, b, "the room gone", func() bool {
+		return evalPage[float64](b, `document.querySelectorAll('#rooms li[data-room]').length`) == 1
+	})
 }
 
 // testPNG writes a 64x64 picture and returns its bytes.
