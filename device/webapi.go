@@ -63,8 +63,9 @@ func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
 		fail(rw, err)
 		return
 	}
-	name := blob.SafeName(r.URL.Query().Get("name"))
-	if name == "" || name == "." {
+	raw := r.URL.Query().Get("name")
+	name := blob.SafeName(raw)
+	if strings.TrimSpace(raw) == "" || name == "" || name == "." {
 		writeError(rw, http.StatusBadRequest, "the file needs a name (?name=)")
 		return
 	}

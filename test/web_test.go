@@ -1,0 +1,160 @@
+package test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// webClient calls a daemon's page API with its token.
+type webClient struct {
+	t     *testing.T
+	base  string // http://127.0.0.1:PORT
+	token string
+}
+
+func newWebClient(t *testing.T, d *daemon) *webClient {
+	var st struct{ Web string }
+	d.json(&st, "status")
+	u, err := url.Parse(st.Web)
+	if err != nil || st.Web == "" {
+		t.Fatalf("web link %q: %v", st.Web, err)
+	}
+	tok := strings.TrimPrefix(u.Fragment, "token=")
+	return &webClient{t: t, base: u.Scheme + "://" + u.Host, token: tok}
+}
+
+func (c *webClient) do(method, path string, body io.Reader, hdr map[string]string) (int, []byte) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestWebAPI: the page's API serves the control API behind its token, but
+// never the routes that name paths on the daemon's machine; uploads of
+// any size become file messages (a cut upload leaves nothing behind);
+// contents come back byte for byte; QR codes are bounded.
+func TestWebAPI(t *testing.T) {
+	d := newDaemon(t, "alice", "--web", "127.0.0.1:0")
+	c := newWebClient(t, d)
+	var created struct{ Room string }
+	d.json(&created, "room", "create", "kitchen")
+	rm := created.Room
+
+	if code, _ := c.do("GET", "/api/v1/status", nil, nil); code != 200 {
+		t.Fatalf("status through the page: %d", code)
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		hdr                map[string]string
+		want               int
+	}{
+		{"no token", "GET", "/api/v1/status", map[string]string{"Authorization": "Bearer nope"}, 401},
+		{"foreign origin", "GET", "/api/v1/status", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"foreign host", "GET", "/api/v1/status", map[string]string{"Host": "evil.example:80"}, 403},
+		{"send by path", "POST", "/api/v1/rooms/" + rm + "/files", nil, 403},
+		{"get to a path", "POST", "/api/v1/rooms/" + rm + "/files/0123456789abcdef-1/get", nil, 403},
+		{"upload without a token", "POST", "/api/rooms/" + rm + "/upload?name=x", map[string]string{"Authorization": ""}, 401},
+	} {
+		code, body := c.do(tc.method, tc.path, strings.NewReader(`{"path":"/etc/passwd"}`), tc.hdr)
+		if code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+
+	// Bad uploads: no name, empty, cut short. Nothing stays in uploads/.
+	if code, _ := c.do("POST", "/api/rooms/"+rm+"/upload", strings.NewReader("x"), nil); code != 400 {
+		t.Errorf("an upload without a name: %d", code)
+	}
+	if code, _ := c.do("POST", "/api/rooms/"+rm+"/upload?name=e.txt", strings.NewReader(""), nil); code != 400 {
+		t.Errorf("an empty upload: %d", code)
+	}
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/rooms/%s/upload?name=cut.bin HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 1000000\r\n\r\n", rm, strings.TrimPrefix(c.base, "http://"), c.token)
+	conn.Write(bytes.Repeat([]byte{7}, 4096))
+	conn.Close()
+	uploads := filepath.Join(d.home, "uploads")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir(uploads)
+		if len(ents) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a cut upload left %d entries in uploads/", len(ents))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A real upload of 3 MiB and a bit: a job, then a file message whose
+	// contents come back as sent.
+	data := make([]byte, 3<<20+12345)
+	rand.Read(data)
+	code, body := c.do("POST", "/api/rooms/"+rm+"/upload?name=r%C3%A9sum%C3%A9.bin&type=application/octet-stream", bytes.NewReader(data), nil)
+	if code != 202 {
+		t.Fatalf("upload: %d %s", code, body)
+	}
+	var job struct{ Job, State, File string }
+	json.Unmarshal(body, &job)
+	for job.State == "running" {
+		time.Sleep(50 * time.Millisecond)
+		_, b := c.do("GET", "/api/v1/downloads/"+job.Job, nil, nil)
+		json.Unmarshal(b, &job)
+	}
+	if job.State != "done" || job.File == "" {
+		t.Fatalf("the upload's job: %+v", job)
+	}
+	code, got := c.do("GET", "/api/rooms/"+rm+"/files/"+job.File+"/content", nil, nil)
+	if code != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("contents: %d, %d bytes, equal %v", code, len(got), bytes.Equal(got, data))
+	}
+	if ents, _ := os.ReadDir(uploads); len(ents) != 0 {
+		t.Fatalf("the upload's file was left in uploads/")
+	}
+	var files struct{ Files []struct{ Name string } }
+	d.json(&files, "file", "list", rm)
+	if len(files.Files) != 1 || files.Files[0].Name != "résumé.bin" {
+		t.Fatalf("files: %+v", files)
+	}
+	if code, _ := c.do("GET", "/api/rooms/"+rm+"/files/0123456789abcdef-9/content", nil, nil); code != 404 {
+		t.Errorf("contents of an unknown message: %d", code)
+	}
+
+	// QR codes.
+	if code, b := c.do("POST", "/api/qr", strings.NewReader(`{"text":"hearth://join/x"}`), nil); code != 200 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("qr: %d", code)
+	}
+	if code, _ := c.do("POST", "/api/qr", strings.NewReader(`{"text":"`+strings.Repeat("a", 5000)+`"}`), nil); code != 400 {
+		t.Errorf("a huge qr: %d", code)
+	}
+}
