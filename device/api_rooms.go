@@ -109,6 +109,7 @@ func (d *daemon) handleListRooms(w http.ResponseWriter, r *http.Request) {
 				info.Role = role.String()
 			}
 		})
+		info.Doors = len(doorsOf(rm))
 		out.Rooms = append(out.Rooms, info)
 	}
 	writeJSON(w, http.StatusOK, out)

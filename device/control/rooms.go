@@ -47,6 +47,7 @@ type RoomInfo struct {
 	Messages  int    `json:"messages"`
 	Epoch     uint64 `json:"epoch"`
 	Peers     int    `json:"peers"` // peers syncing now
+	Doors     int    `json:"doors"` // doorphones that wrote into the room
 }
 
 // RoomList is GET /v1/rooms.

@@ -257,6 +257,7 @@ async function loadRooms() {
       unlock.className = 'secondary unlock';
       unlock.dataset.room = r.room;
       unlock.onclick = () => openDoor(r.room);
+      unlock.hidden = !r.doors; // only where a doorphone wrote
       li.append(name, call, audio, group, unlock);
       ul.appendChild(li);
     }
