@@ -154,7 +154,18 @@ func TestBrowserCalls(t *testing.T) {
 	})
 	f, ap, path := pageStats(ctx)
 	t.Logf("browser answered: page decoded %.0f frames, %.0f audio packets, path %s; alice got %d frames, %d audio packets", f, ap, path, a.Stats.VideoFrames, a.Stats.AudioPackets)
+	// Mute and camera off stop the page's own tracks, and back on.
+	for _, b := range []struct{ button, kind string }{{"#mute", "audio"}, {"#camera", "video"}} {
+		click(t, ctx, b.button)
+		if on := evalPage[bool](ctx, `localTracks('`+b.kind+`').some(t => t.enabled)`); on {
+			t.Errorf("%s left the %s on", b.button, b.kind)
+		}
+	}
 	shot(t, ctx, dir, "3-in-call")
+	click(t, ctx, "#mute")
+	if !evalPage[bool](ctx, `localTracks('audio').every(t => t.enabled)`) {
+		t.Error("unmute left the microphone off")
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#hangup`))); err != nil {
 		t.Fatal(err)
 	}

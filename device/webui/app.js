@@ -206,6 +206,9 @@ function renderCalls(calls) {
     $('answer').hidden = !ringingHere;
     $('answer-audio').hidden = !ringingHere;
     $('hangup').textContent = ringingHere ? 'Decline' : 'Hang up';
+    const ours = Object.keys(media).length > 0; // this page sends media
+    $('mute').hidden = ringingHere || !ours;
+    $('camera').hidden = ringingHere || !ours || !localTracks('video').length;
     card.dataset.call = live.id;
     card.dataset.state = live.state;
     card.dataset.calls = String(lives.length);
@@ -329,6 +332,23 @@ async function place(room, audioOnly, group) {
 }
 
 function liveID() { return $('call').dataset.call; }
+
+// localTracks are this page's own tracks of a kind, in every call.
+function localTracks(kind) {
+  return Object.values(media).flatMap((m) => m.stream.getTracks().filter((t) => t.kind === kind));
+}
+
+// Mute and camera off stop sending (the tracks stay, so turning them back
+// on needs no new negotiation).
+function toggle(kind, button, on, off) {
+  const tracks = localTracks(kind);
+  const enable = tracks.some((t) => !t.enabled);
+  for (const t of tracks) t.enabled = enable;
+  button.textContent = enable ? on : off;
+  button.classList.toggle('active', !enable);
+}
+$('mute').onclick = () => toggle('audio', $('mute'), 'Mute', 'Unmute');
+$('camera').onclick = () => toggle('video', $('camera'), 'Camera off', 'Camera on');
 
 $('answer').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', {}).catch((e) => showError(e.message));
 $('answer-audio').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', { audio_only: true }).catch((e) => showError(e.message));
