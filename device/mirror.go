@@ -216,6 +216,7 @@ func (d *daemon) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRoo
 			mr.Room = r.ID().String()
 		}
 		out.Rooms = append(out.Rooms, mr)
+		out.Bytes += i.Bytes
 	}
 	return out
 }
@@ -329,7 +330,9 @@ func (d *daemon) handleMirrorList(w http.ResponseWriter, r *http.Request) {
 			failMirror(w, errNotMirror)
 			return
 		}
-		writeJSON(w, http.StatusOK, d.mirrorRooms(rs.node.Host.ID().String(), rs.mirror.store.List(rs.self.Identity)))
+		out := d.mirrorRooms(rs.node.Host.ID().String(), rs.mirror.store.List(rs.self.Identity))
+		out.Budget = rs.mirror.store.Budget()
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	ai, err := rs.remoteMirror(r.Context(), req.Mirror)

@@ -614,3 +614,28 @@ func testPNG(t *testing.T, path string) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestBrowserMirror: a mirror's page shows what it keeps (ciphertext
+// only) against its budget, pinned rooms marked.
+func TestBrowserMirror(t *testing.T) {
+	ctx := browser(t)
+	dir := artifacts(t)
+	m := newDaemon(t, "mirror", "--mirror", "--mirror-budget", "100MiB", "--web", "127.0.0.1:0")
+	var created struct{ Room string }
+	m.json(&created, "room", "create", "attic")
+	m.run(0, "", "room", "send", created.Room, "kept while everyone is away")
+	m.run(0, "", "mirror", "keep", created.Room, "--pin")
+	var st struct{ Web string }
+	m.json(&st, "status")
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#mirror-rooms li`))); err != nil {
+		t.Fatalf("the mirror's page: %v", err)
+	}
+	waitPage(t, ctx, "the kept room", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('mirror-rooms').textContent`), "attic · pinned")
+	})
+	use := evalPage[string](ctx, `document.getElementById('mirror-use').textContent`)
+	if !strings.Contains(use, "of a budget of 100.0 MiB") {
+		t.Fatalf("the mirror's use: %q", use)
+	}
+	shot(t, ctx, dir, "mirror")
+}

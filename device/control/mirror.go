@@ -43,6 +43,10 @@ type MirrorRoom struct {
 type MirrorRooms struct {
 	Mirror string       `json:"mirror"` // the mirror's peer id
 	Rooms  []MirrorRoom `json:"rooms"`
+	// Bytes is the total of the rooms listed; Budget (on this daemon's own
+	// mirror only) the bytes of unpinned rooms it keeps at most.
+	Bytes  int64 `json:"bytes"`
+	Budget int64 `json:"budget,omitempty"`
 }
 
 // MirrorKeep asks a mirror to keep a room.

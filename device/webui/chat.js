@@ -460,3 +460,29 @@ function initChat() {
   $('leave').onclick = (ev) => sure(ev.target, leaveRoom);
 }
 initChat();
+
+// On a mirror: what it keeps (ciphertext only), against its budget.
+async function loadMirror() {
+  let m;
+  try {
+    m = await api('POST', '/api/v1/mirror/list', {});
+  } catch (e) {
+    $('mirror').hidden = true;
+    return false; // not a mirror
+  }
+  window.hearthMirror = m;
+  $('mirror').hidden = false;
+  $('mirror-use').textContent = `Keeps ${m.rooms.length} room(s), ${human(m.bytes)}` + (m.budget ? ` of a budget of ${human(m.budget)} (pinned rooms aside)` : '') + '. It holds their ciphertext only.';
+  $('mirror-bar').value = m.budget ? Math.min(1, m.bytes / m.budget) : 0;
+  const ul = $('mirror-rooms');
+  ul.textContent = '';
+  for (const r of m.rooms) {
+    const known = chat.rooms.find((x) => x.room === r.room);
+    ul.append(el('li', {}, el('span', { className: 'name', textContent: (known ? known.name : 'room ' + short(r.discovery)) + (r.pinned ? ' · pinned' : '') }),
+      el('span', { className: 'muted', textContent: human(r.bytes) + ' · ' + r.entries + ' entries · for ' + short(r.requester) })));
+  }
+  return true;
+}
+(async () => {
+  while (token && await loadMirror()) await new Promise((res) => setTimeout(res, 5000));
+})();

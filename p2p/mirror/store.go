@@ -143,6 +143,9 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 }
 
 // IsOwner reports whether id may keep without limit.
+// Budget is the bytes of unpinned data this mirror keeps at most.
+func (s *Store) Budget() int64 { return s.cfg.Budget }
+
 func (s *Store) IsOwner(id identity.PublicKey) bool { return slices.Contains(s.cfg.Owners, id) }
 
 // Keep starts keeping the room of d for requester. Owners' rooms are
