@@ -638,4 +638,17 @@ func TestBrowserMirror(t *testing.T) {
 		t.Fatalf("the mirror's use: %q", use)
 	}
 	shot(t, ctx, dir, "mirror")
+
+	// You: the identity, its devices, a link for a new device with its
+	// QR code.
+	click(t, ctx, "#show-identity")
+	waitPage(t, ctx, "this device", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('devices').textContent`), "mirror (this device)")
+	})
+	click(t, ctx, "#link-device")
+	waitPage(t, ctx, "the device link and its QR code", func() bool {
+		return strings.HasPrefix(evalPage[string](ctx, `(document.getElementById('device-link') || {}).textContent || ''`), "hearth://link/") &&
+			evalPage[float64](ctx, `(document.querySelector('#link-out img.qr') || {}).naturalWidth || 0`) > 0
+	})
+	shot(t, ctx, dir, "identity")
 }

@@ -486,3 +486,33 @@ async function loadMirror() {
 (async () => {
   while (token && await loadMirror()) await new Promise((res) => setTimeout(res, 5000));
 })();
+
+// You: the identity, its devices, and a link for a new device.
+async function showIdentity() {
+  const sec = $('identity');
+  sec.hidden = !sec.hidden;
+  if (sec.hidden) return;
+  try {
+    const d = await api('GET', '/api/v1/id/devices');
+    $('identity-key').textContent = d.identity;
+    const ul = $('devices');
+    ul.textContent = '';
+    for (const x of d.devices) {
+      ul.append(el('li', { className: x.revoked ? 'muted' : '' }, el('span', { className: 'name', textContent: (x.name || short(x.device)) + (x.current ? ' (this device)' : '') }),
+        el('span', { className: 'muted', textContent: short(x.device) + (x.revoked ? ' · revoked ' + new Date(x.revoked_at).toLocaleString() : x.added ? ' · since ' + new Date(x.added).toLocaleDateString() : '') })));
+    }
+  } catch (e) { showError(e.message); }
+}
+
+async function linkDevice() {
+  try {
+    const l = await api('POST', '/api/v1/device/link', { expires_seconds: 3600 });
+    const out = $('link-out');
+    out.textContent = '';
+    const img = el('img', { className: 'qr', alt: 'QR code of the device link' });
+    out.append(el('p', { textContent: 'On the new device: hearth device join LINK (until ' + new Date(l.expires).toLocaleTimeString() + ')' }), el('code', { id: 'device-link', textContent: l.link }), img);
+    img.src = await qr(l.link);
+  } catch (e) { showError(e.message); }
+}
+$('show-identity').onclick = showIdentity;
+$('link-device').onclick = linkDevice;
