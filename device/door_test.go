@@ -348,6 +348,20 @@ func TestDoorphoneStory(t *testing.T) {
 	if a := raw([]byte("garbage")); a.Opened {
 		t.Fatalf("garbage: %+v", a)
 	}
+	// A stranger's request: refused, logged, but not written into the
+	// room (new keys cost nothing: they must not fill the log).
+	before := len(doorEntries(t, doorM.c, rm, "unlock refused"))
+	strangerKey, _ := identity.GenerateSigningKey()
+	stranger := &member{name: "stranger", id: &identity.Local{Device: strangerKey}}
+	sr := &unlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
+	sr.sign(strangerKey)
+	if a := rawUnlocker(t, stranger, doorM)(sr.marshal()); a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
+		t.Fatalf("a stranger's request: %+v", a)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := len(doorEntries(t, doorM.c, rm, "unlock refused")); after != before {
+		t.Fatalf("a stranger's refusal was written into the room (%d → %d entries)", before, after)
+	}
 	if got := pulses(); got != 3 {
 		t.Fatalf("relay pulses %d, want 3 (the admin's, the crafted fresh one and the newer one)", got)
 	}
