@@ -3,6 +3,7 @@ package device
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -593,7 +594,7 @@ func (d *door) unlock(dev identity.PublicKey, b []byte) (bool, string) {
 	var stale bool
 	err = d.rs.store.db.Update(func(tx *storage.Tx) error {
 		v, err := tx.Get(bucketUnlocks, dev[:])
-		if err == nil && len(v) == 8 && beUint64(v) >= req.Counter {
+		if err == nil && len(v) == 8 && binary.BigEndian.Uint64(v) >= req.Counter {
 			stale = true
 			return nil
 		}
@@ -794,12 +795,4 @@ func doorsOf(rm *room.Room) []identity.PublicKey {
 		}
 	})
 	return out
-}
-
-func beUint64(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }

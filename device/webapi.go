@@ -124,17 +124,27 @@ func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusAccepted, job.status())
 }
 
-// handleFetch starts fetching a file into the home's downloads folder (or
-// finds it here already).
-func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
+// fileMessage finds the room and the message of a page's file route,
+// answering the error itself when it cannot.
+func (w *webServer) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Room, room.Ref, bool) {
 	rm, err := w.d.rooms.resolve(r.PathValue("room"))
 	if err != nil {
 		fail(rw, err)
-		return
+		return nil, room.Ref{}, false
 	}
 	ref, err := findMessage(rm, r.PathValue("file"))
 	if err != nil {
 		fail(rw, err)
+		return nil, room.Ref{}, false
+	}
+	return rm, ref, true
+}
+
+// handleFetch starts fetching a file into the home's downloads folder (or
+// finds it here already).
+func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
+	rm, ref, ok := w.fileMessage(rw, r)
+	if !ok {
 		return
 	}
 	if m := w.d.rooms.files.manifestOf(rm.ID().String(), ref.String()); m != nil {
@@ -156,14 +166,8 @@ func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
 // download). Images, audio and video are served inline; anything else as
 // an attachment.
 func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
-	rm, err := w.d.rooms.resolve(r.PathValue("room"))
-	if err != nil {
-		fail(rw, err)
-		return
-	}
-	ref, err := findMessage(rm, r.PathValue("file"))
-	if err != nil {
-		fail(rw, err)
+	rm, ref, ok := w.fileMessage(rw, r)
+	if !ok {
 		return
 	}
 	fs := w.d.rooms.files
@@ -172,8 +176,8 @@ func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "not a file message")
 		return
 	}
-	src, ok := fs.lookup(m.Root)
-	if !ok || !all(src.Have(m.Root)) {
+	src, here := fs.lookup(m.Root)
+	if !here || !all(src.Have(m.Root)) {
 		writeError(rw, http.StatusConflict, "the file is not here yet: fetch it first")
 		return
 	}

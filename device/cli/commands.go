@@ -296,16 +296,7 @@ func runIDCreate(ctx context.Context, r *runner, _ []string) error {
 		return err
 	}
 	if r.opts.ifMissing && identity.Exists(home) {
-		l, err := identity.Load(home)
-		if err != nil {
-			return err
-		}
-		defer l.Wipe()
-		j, err := describe(l, home)
-		if err != nil {
-			return err
-		}
-		return r.emit(j, func(w io.Writer) { printID(w, j) })
+		return runIDShow(ctx, r, nil)
 	}
 	newPhrase := identity.NewPhrase
 	out := r.opts.phraseOut

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/hearthp2p/hearth/device/control"
@@ -99,22 +96,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// parseSize reads a byte count: a number with an optional unit (B, KB,
-// MB, GB, KiB, MiB, GiB, TiB).
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[strings.ToUpper(unit)]
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || mult == 0 || v <= 0 || v*mult > 1<<62 {
-		return 0, errors.New("want a positive size such as 500MiB or 8GiB, got " + strconv.Quote(s))
-	}
-	return int64(v * mult), nil
 }
