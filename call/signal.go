@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hearthp2p/hearth/internal/wire"
 )
@@ -205,7 +208,7 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 			out.Peers = append(out.Peers, d.String(maxPeerLen))
 		}
 	case Decline, Hangup:
-		out.Reason = d.String(MaxReason)
+		out.Reason = printable(d.String(MaxReason))
 	case Offer, Answer:
 		out.SDP = d.String(MaxSDP)
 	case Candidate:
@@ -225,4 +228,15 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 	}
 	*s = out
 	return nil
+}
+
+// printable drops what a terminal or a log would take as control: a
+// reason comes from the other side and is shown to people.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }

@@ -274,7 +274,11 @@ func (c *Call) mediaSignal(l *leg, s Signal) bool {
 	switch s.Kind {
 	case Hangup:
 		l.done.Store(true)
-		c.end(EndRemoteHung, nil, nil)
+		why := EndRemoteHung
+		if s.Reason != "" {
+			why += ": " + s.Reason // already bounded by the decoder
+		}
+		c.end(why, nil, nil)
 		return false
 	case Candidate:
 		if ep != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
@@ -63,6 +64,7 @@ type door struct {
 
 	events chan func()
 	wg     sync.WaitGroup // posts and clips
+	place  sync.Mutex     // a ring or a live view being placed
 
 	mu                               sync.Mutex
 	m                                doorMachine
@@ -70,6 +72,9 @@ type door struct {
 	motion                           time.Time // the last motion posted
 	media                            *doorMedia
 	refused                          map[identity.PublicKey]time.Time // last refusal written per device
+	viewAsked                        map[identity.PublicKey]time.Time // last live view asked per device
+	watching                         *call.Call                       // the live view, if any
+	watcher                          identity.PublicKey
 	rings, missed, unlocks, refusals int
 }
 
@@ -85,7 +90,8 @@ type doorMedia struct {
 // device has no room of that name).
 func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
 	d := &door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src.Source, // not the hook: it waits for the door itself
-		dir: filepath.Join(home, DoorFolder), events: make(chan func(), 16), refused: map[identity.PublicKey]time.Time{}}
+		dir: filepath.Join(home, DoorFolder), events: make(chan func(), 16), refused: map[identity.PublicKey]time.Time{},
+		viewAsked: map[identity.PublicKey]time.Time{}}
 	d.m = doorMachine{cooldown: cfg.Cooldown, pairing: cfg.Pairing}
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("doorphone: %w", err)
@@ -122,12 +128,20 @@ func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
 	}
 	rs.calls.src.setBefore(d.releaseCamera)
 	rs.node.Host.SetStreamHandler(hnet.ProtocolDoor, d.handleUnlock)
+	rs.node.Host.SetStreamHandler(hnet.ProtocolDoorView, d.handleView)
 	return d, nil
 }
 
 // close stops the door's work and releases the board.
 func (d *door) close() {
 	d.rs.node.Host.RemoveStreamHandler(hnet.ProtocolDoor)
+	d.rs.node.Host.RemoveStreamHandler(hnet.ProtocolDoorView)
+	d.mu.Lock()
+	v := d.watching
+	d.mu.Unlock()
+	if v != nil {
+		v.Hangup("the door is stopping")
+	}
 	d.releaseCamera()
 	d.wg.Wait()
 	d.board.Close()
@@ -231,6 +245,9 @@ func (d *door) press(ctx context.Context, p hal.Press) {
 // ring with a picture.
 func (d *door) ring(ctx context.Context) {
 	start := d.now()
+	d.place.Lock()
+	defer d.place.Unlock()
+	d.endView("someone rang the door")
 	targets := d.rs.calls.targets(d.room)
 	var c *call.Call
 	var err error
@@ -636,6 +653,9 @@ func (d *door) status() control.Door {
 		st.PairingUntil = rfc3339(d.m.pairingUntil)
 	}
 	st.RoomName = nameOf(d.room)
+	if d.watching != nil {
+		st.Viewing = d.watcher.String()
+	}
 	if d.sim != nil {
 		st.RelayPulses = d.sim.RelayPin.Pulses()
 	}
@@ -691,6 +711,7 @@ func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc
 		writeJSON(w, http.StatusOK, d.status())
 	}))
 	handle("POST", route(control.RouteRooms+"/{room}/unlock"), dm.withRoom(dm.handleUnlockDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/view"), dm.withRoom(dm.handleViewDoor))
 }
 
 func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {
@@ -710,34 +731,44 @@ func (dm *daemon) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *r
 	if !decode(w, r, &req) {
 		return
 	}
+	doorDev, ok := pickDoor(w, rm, req.Door)
+	if !ok {
+		return
+	}
+	ans, err := dm.sendUnlock(r.Context(), rm, doorDev)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, control.Unlocked{Door: doorDev.String(), Opened: ans.Opened, Reason: ans.Reason})
+}
+
+// pickDoor finds the room's door a request names (or its only one),
+// answering the error itself when it cannot.
+func pickDoor(w http.ResponseWriter, rm *room.Room, name string) (identity.PublicKey, bool) {
 	doors := doorsOf(rm)
 	var pick []identity.PublicKey
 	for _, dv := range doors {
-		if req.Door == "" || strings.HasPrefix(dv.String(), strings.ToLower(req.Door)) && len(req.Door) >= 8 {
+		if name == "" || strings.HasPrefix(dv.String(), strings.ToLower(name)) && len(name) >= 8 {
 			pick = append(pick, dv)
 		}
 	}
 	switch {
 	case len(doors) == 0:
 		writeError(w, http.StatusNotFound, "this room has no doorphone")
-		return
+		return identity.PublicKey{}, false
 	case len(pick) == 0:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", req.Door))
-		return
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", name))
+		return identity.PublicKey{}, false
 	case len(pick) > 1:
 		var ids []string
 		for _, p := range pick {
 			ids = append(ids, p.String()[:16])
 		}
 		writeError(w, http.StatusConflict, "the room has several doors: say which, one of "+strings.Join(ids, ", "))
-		return
+		return identity.PublicKey{}, false
 	}
-	ans, err := dm.sendUnlock(r.Context(), rm, pick[0])
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, control.Unlocked{Door: pick[0].String(), Opened: ans.Opened, Reason: ans.Reason})
+	return pick[0], true
 }
 
 // sendUnlock signs a fresh request and sends it to a door.
@@ -754,30 +785,40 @@ func (dm *daemon) sendUnlock(ctx context.Context, rm *room.Room, doorDev identit
 
 // deliverUnlock sends request bytes to a door and reads its answer.
 func (dm *daemon) deliverUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (unlockAnswer, error) {
-	p, err := peerOf(doorDev)
+	ab, err := dm.deliverDoor(ctx, doorDev, hnet.ProtocolDoor, b)
 	if err != nil {
 		return unlockAnswer{}, err
+	}
+	return parseUnlockAnswer(ab)
+}
+
+// deliverDoor sends one request to a door on a protocol and reads its
+// answer's bytes.
+func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, proto protocol.ID, b []byte) ([]byte, error) {
+	p, err := peerOf(doorDev)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := dm.rooms.node.Reach(ctx, p); err != nil {
-		return unlockAnswer{}, fmt.Errorf("the door is not reachable: %w", err)
+		return nil, fmt.Errorf("the door is not reachable: %w", err)
 	}
-	s, err := dm.rooms.node.Host.NewStream(ctx, p, hnet.ProtocolDoor)
+	s, err := dm.rooms.node.Host.NewStream(ctx, p, proto)
 	if err != nil {
-		return unlockAnswer{}, fmt.Errorf("the door: %w", err)
+		return nil, fmt.Errorf("the door: %w", err)
 	}
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	if err := wire.WriteMsg(s, b); err != nil {
 		s.Reset()
-		return unlockAnswer{}, fmt.Errorf("sending the unlock: %w", err)
+		return nil, fmt.Errorf("sending the request: %w", err)
 	}
 	ab, err := readUnlockMsg(bufio.NewReader(s))
 	if err != nil {
-		return unlockAnswer{}, fmt.Errorf("reading the door's answer: %w", err)
+		return nil, fmt.Errorf("reading the door's answer: %w", err)
 	}
-	return parseUnlockAnswer(ab)
+	return ab, nil
 }
 
 // doorsOf are the devices that wrote door entries into a room.

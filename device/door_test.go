@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"image/jpeg"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/call"
@@ -83,11 +85,14 @@ func (m *member) addr(t *testing.T) string {
 	return ""
 }
 
-func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+func eventually(t *testing.T, what string, within time.Duration, ok func() bool, state ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
 		if time.Now().After(deadline) {
+			for _, f := range state {
+				t.Logf("last seen: %s", f())
+			}
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -292,7 +297,12 @@ func TestDoorphoneStory(t *testing.T) {
 		return len(ms) == 1 && ms[0].File != nil && ms[0].File.Type == "image/jpeg"
 	})
 
-	// 3. Unlocks. The admin's opens the door once.
+	// 3. The live view: the phone asks, the door calls it back with its
+	// camera; a second ask is refused while it watches; a visitor's
+	// press ends the view and rings the household.
+	viewTest(t, ctx, doorM, phone, guest, rm)
+
+	// 4. Unlocks. The admin's opens the door once.
 	pulses := func() int { st, _ := doorM.c.Door(ctx); return st.RelayPulses }
 	u, err := phone.c.Unlock(ctx, rm, control.Unlock{})
 	if err != nil || !u.Opened {
@@ -395,6 +405,21 @@ func mustRoomID(t *testing.T, s string) [16]byte {
 // with the member's device key: to the door, it is the member's device.
 func rawUnlocker(t *testing.T, m, door *member) func([]byte) unlockAnswer {
 	t.Helper()
+	send := rawDoor(t, m, door, hnet.ProtocolDoor)
+	return func(b []byte) unlockAnswer {
+		t.Helper()
+		a, err := parseUnlockAnswer(send(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+}
+
+// rawDoor sends request bytes on a door protocol from a second libp2p
+// host with the member's device key, and returns the answer's bytes.
+func rawDoor(t *testing.T, m, door *member, proto protocol.ID) func([]byte) []byte {
+	t.Helper()
 	n, err := hnet.New(hnet.Config{Key: m.id.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 	if err != nil {
 		t.Fatal(err)
@@ -411,11 +436,11 @@ func rawUnlocker(t *testing.T, m, door *member) func([]byte) unlockAnswer {
 	if err := n.Host.Connect(context.Background(), *ai); err != nil {
 		t.Fatal(err)
 	}
-	return func(b []byte) unlockAnswer {
+	return func(b []byte) []byte {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s, err := n.Host.NewStream(ctx, ai.ID, hnet.ProtocolDoor)
+		s, err := n.Host.NewStream(ctx, ai.ID, proto)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,10 +452,70 @@ func rawUnlocker(t *testing.T, m, door *member) func([]byte) unlockAnswer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := parseUnlockAnswer(ab)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
+		return ab
 	}
+}
+
+func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm string) {
+	stranger := newMember(t, "stranger")
+	sv := rawDoor(t, stranger, doorM, hnet.ProtocolDoorView)
+	if a, err := parseViewAnswer(sv(viewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
+		t.Fatalf("a stranger's view: %+v %v", a, err)
+	}
+	for _, bad := range [][]byte{nil, {9}, append(viewRequest(mustRoomID(t, rm)), 0), viewRequest([16]byte{1})} {
+		if a, err := parseViewAnswer(sv(bad)); err != nil || a.Reason == "" {
+			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
+		}
+	}
+	v, err := phone.c.View(ctx, rm, control.View{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the view ringing on the phone", 10*time.Second, func() bool {
+		c, err := phone.c.Call(ctx, v.Call)
+		return err == nil && c.State == call.StateRinging
+	})
+	if _, err := phone.c.AnswerCall(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the door's camera on the phone", 20*time.Second, func() bool {
+		c, err := phone.c.Call(ctx, v.Call)
+		return err == nil && c.Stats != nil && c.Stats.VideoFrames >= 10
+	})
+	st, _ := doorM.c.Door(ctx)
+	if st.Viewing != phone.id.Identity.String() || st.State != "idle" {
+		t.Fatalf("door during the view: %+v", st)
+	}
+	if _, err := guest.c.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "another member is watching") {
+		t.Fatalf("a second view: %v", err)
+	}
+	if _, err := phone.c.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "too often") {
+		t.Fatalf("asking again at once: %v", err)
+	}
+	// A visitor presses: the view ends and the household rings.
+	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+		t.Fatal(err)
+	}
+	var last *control.Call
+	eventually(t, "the view ended by the ring", 15*time.Second, func() bool {
+		c, err := phone.c.Call(ctx, v.Call)
+		last = c
+		return err == nil && c.State == call.StateEnded && strings.Contains(c.Reason, "rang")
+	}, func() string { return fmt.Sprintf("%+v", last) })
+	eventually(t, "the ring on the guest", 15*time.Second, func() bool {
+		cs, err := guest.c.Calls(ctx)
+		if err != nil {
+			return false
+		}
+		for _, c := range cs.Calls {
+			if c.State == call.StateRinging && c.Direction == call.Incoming {
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "the door idle after the unanswered ring", 30*time.Second, func() bool {
+		st, _ := doorM.c.Door(ctx)
+		return st != nil && st.State == "idle" && st.Viewing == "" && st.Missed == 2
+	})
 }

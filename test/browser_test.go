@@ -100,7 +100,8 @@ func waitPage(t *testing.T, ctx context.Context, what string, cond func() bool) 
 	deadline := time.Now().Add(45 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("the page: no %s", what)
+			shown := evalPage[string](ctx, `(document.getElementById('error') || {}).textContent || ''`)
+			t.Fatalf("the page: no %s (its error line: %q)", what, shown)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -393,6 +394,38 @@ func TestBrowserDoor(t *testing.T) {
 	if ds.Unlocks != 1 || ds.RelayPulses != 1 {
 		t.Fatalf("door after the unlock: %+v", ds)
 	}
+
+	// The phone's page asks for the live view once the ring is over: the
+	// door calls it back, the page answers by itself (muted) and shows
+	// the door's camera; hanging up ends it.
+	waitFor := func(what string, cond func(map[string]any) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var d map[string]any
+			door.json(&d, "door", "status")
+			if cond(d) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %v", what, d)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("the door idle", func(d map[string]any) bool { return d["state"] == "idle" })
+	click(t, ctx, `#rooms button.view`)
+	waitPage(t, ctx, "the door's camera on the phone's page", func() bool {
+		frames, _, _ := pageStats(ctx)
+		return frames >= 15
+	})
+	if muted := evalPage[bool](ctx, `!!document.querySelector('#call[data-view=true]') && localTracks('audio').every((t) => !t.enabled)`); !muted {
+		t.Fatal("the live view is not marked, or the page's microphone is not muted")
+	}
+	waitFor("the door showing who watches", func(d map[string]any) bool { return d["viewing"] == me.Identity })
+	shot(t, ctx, dir, "5-phone-live-view")
+	click(t, ctx, `#hangup`)
+	waitFor("the live view over", func(d map[string]any) bool { return d["viewing"] == nil })
 }
 
 // evalPage evaluates a JavaScript expression on the page.

@@ -39,6 +39,8 @@ type Door struct {
 	Missed  int `json:"missed"`
 	Unlocks int `json:"unlocks"`
 	Refused int `json:"refused"`
+	// Viewing is the identity watching the live view, if any.
+	Viewing string `json:"viewing,omitempty"`
 	// Relay is the simulated relay's pulses (sim only).
 	RelayPulses int `json:"relay_pulses,omitempty"`
 }
@@ -87,4 +89,24 @@ func (c *Client) DoorMotion(ctx context.Context) (*Door, error) {
 func (c *Client) Unlock(ctx context.Context, room string, req Unlock) (*Unlocked, error) {
 	var out Unlocked
 	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/unlock", req, &out)
+}
+
+// View asks a room's doorphone for its live view: POST
+// /v1/rooms/{room}/view. The door calls the asking device back (audio
+// and video from the door); the page answers it by itself.
+type View struct {
+	// Door as in Unlock.
+	Door string `json:"door,omitempty"`
+}
+
+// Viewing is the doorphone's answer: the call it placed to this device.
+type Viewing struct {
+	Door string `json:"door"`
+	Call string `json:"call"`
+}
+
+// View asks a room's door for its live view.
+func (c *Client) View(ctx context.Context, room string, req View) (*Viewing, error) {
+	var out Viewing
+	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/view", req, &out)
 }

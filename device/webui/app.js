@@ -14,6 +14,10 @@ const token = sessionStorage.getItem('hearth-token');
 let session = '';
 const media = {}; // call id -> {pc, stream, timer, queue}
 let lastCalls = [];
+// Calls this page asked a doorphone for (its live view): answered by
+// themselves, muted.
+const viewCalls = new Set();
+const viewsAnswered = new Set();
 
 const $ = (id) => document.getElementById(id);
 
@@ -88,6 +92,13 @@ async function newPC(id, e) {
   const video = (e.send || '').includes('video');
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video });
   $('local').srcObject = stream;
+  $('local').hidden = !video; // nothing to show of an audio-only answer
+  if (viewCalls.has(id)) {
+    // A live view starts muted: unmute to talk to the door.
+    for (const t of stream.getAudioTracks()) t.enabled = false;
+    $('mute').textContent = 'Unmute';
+    $('mute').classList.add('active');
+  }
   for (const t of stream.getTracks()) pc.addTrack(t, stream);
   if (!video) pc.addTransceiver('video', { direction: 'recvonly' });
   // One tile per call: a group call shows every other participant.
@@ -188,7 +199,14 @@ function who(c) {
 function renderCalls(calls) {
   lastCalls = calls;
   const lives = calls.filter((c) => c.state !== 'ended');
-  const ringing = lives.find((c) => c.direction === 'incoming' && c.state === 'ringing');
+  // A live view this page asked for is answered at once.
+  for (const c of lives) {
+    if (viewCalls.has(c.id) && c.direction === 'incoming' && c.state === 'ringing' && !viewsAnswered.has(c.id)) {
+      viewsAnswered.add(c.id);
+      api('POST', '/api/calls/' + c.id + '/answer', { audio_only: true }).catch((e) => showError('live view: ' + e.message));
+    }
+  }
+  const ringing = lives.find((c) => c.direction === 'incoming' && c.state === 'ringing' && !viewCalls.has(c.id));
   const live = ringing || lives[0];
   const card = $('call');
   card.hidden = !live;
@@ -199,9 +217,12 @@ function renderCalls(calls) {
       $('call-title').textContent = (live.group ? 'Group call from ' : 'Call from ') + (who(live) || 'the room');
     } else if (lives.length > 1) {
       $('call-title').textContent = 'Group call with ' + names.join(', ');
+    } else if (viewCalls.has(live.id)) {
+      $('call-title').textContent = 'Live view: ' + (who(live) || 'the door');
     } else {
       $('call-title').textContent = (live.direction === 'incoming' ? 'Call from ' : 'Call to ') + (who(live) || 'the room');
     }
+    card.dataset.view = String(viewCalls.has(live.id));
     $('state').textContent = ringingHere ? 'ringing here' : (lives.length > 1 ? `${lives.length + 1} people` : live.state);
     $('answer').hidden = !ringingHere;
     $('answer-audio').hidden = !ringingHere;
@@ -261,7 +282,13 @@ async function loadRooms() {
       unlock.dataset.room = r.room;
       unlock.onclick = () => openDoor(r.room);
       unlock.hidden = !r.doors; // only where a doorphone wrote
-      li.append(name, call, audio, group, unlock);
+      const view = document.createElement('button');
+      view.textContent = 'Live view';
+      view.className = 'secondary view';
+      view.dataset.room = r.room;
+      view.onclick = () => liveView(r.room);
+      view.hidden = !r.doors;
+      li.append(name, call, audio, group, view, unlock);
       ul.appendChild(li);
     }
     renderRoomExtras(list);
@@ -285,6 +312,19 @@ async function openDoor(room) {
   }
 }
 
+// liveView asks the room's doorphone to call this device back with its
+// camera; renderCalls answers it.
+async function liveView(room) {
+  try {
+    showError('');
+    const v = await api('POST', '/api/rooms/' + room + '/view', {});
+    viewCalls.add(v.call);
+    renderCalls(lastCalls);
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
 // On a doorphone, its state; on the simulated board, its buttons.
 async function loadDoor() {
   let d;
@@ -301,7 +341,7 @@ async function loadDoor() {
   $('door-led-name').textContent = d.led;
   $('door-pairing').hidden = !d.pairing;
   $('door-link').textContent = d.pairing || '';
-  $('door-counts').textContent = `${d.rings} rings, ${d.missed} missed, ${d.unlocks} unlocks, ${d.refused} refused · household ${d.room_name}`;
+  $('door-counts').textContent = `${d.rings} rings, ${d.missed} missed, ${d.unlocks} unlocks, ${d.refused} refused · household ${d.room_name}` + (d.viewing ? ` · live view by ${d.viewing.slice(0, 8)}` : '');
   $('door-sim').hidden = d.driver !== 'sim';
   return true;
 }

@@ -41,7 +41,9 @@ const (
 	ProtocolMirror  protocol.ID = "/hearth/mirror/1.0.0"
 	ProtocolBlob    protocol.ID = "/hearth/blob/1.0.0"
 	ProtocolDoor    protocol.ID = "/hearth/door/1.0.0"
-	mdnsService                 = "hearth"
+	// ProtocolDoorView asks a doorphone for its live view.
+	ProtocolDoorView protocol.ID = "/hearth/door-view/1.0.0"
+	mdnsService                  = "hearth"
 )
 
 // Limits of one relayed connection on a public node.
