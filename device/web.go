@@ -128,6 +128,7 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 	api("POST", "/api/rooms/{room}/files/{file}/fetch", w.handleFetch)
 	api("GET", "/api/rooms/{room}/files/{file}/content", w.handleContent)
 	api("POST", "/api/qr", w.handleQR)
+	api("GET", "/api/wordlist", w.handleWordlist)
 	w.srv = &http.Server{Handler: w.checkHost(mux), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
 	d.rooms.setOnChange(w.roomChanged)

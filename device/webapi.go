@@ -17,6 +17,7 @@ import (
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -234,4 +235,13 @@ func (w *webServer) handleQR(rw http.ResponseWriter, r *http.Request) {
 	}
 	rw.Header().Set("Content-Type", "image/png")
 	rw.Write(png)
+}
+
+// handleWordlist gives the page the recovery-phrase words (BIP39,
+// English), so it can check a phrase and sign with it without the phrase
+// ever reaching the daemon.
+func (w *webServer) handleWordlist(rw http.ResponseWriter, r *http.Request) {
+	writeJSON(rw, http.StatusOK, struct {
+		Words []string `json:"words"`
+	}{identity.Wordlist()})
 }

@@ -666,6 +666,9 @@ func TestBrowserMirror(t *testing.T) {
 	waitPage(t, ctx, "the kept room", func() bool {
 		return strings.Contains(evalPage[string](ctx, `document.getElementById('mirror-rooms').textContent`), "attic · pinned")
 	})
+	if !evalPage[bool](ctx, `document.querySelector('#mirror-rooms li').dataset.own === 'true'`) {
+		t.Fatal("the mirror's own room at 0 bytes without its note")
+	}
 	use := evalPage[string](ctx, `document.getElementById('mirror-use').textContent`)
 	if !strings.Contains(use, "of a budget of 100.0 MiB") {
 		t.Fatalf("the mirror's use: %q", use)
@@ -684,4 +687,66 @@ func TestBrowserMirror(t *testing.T) {
 			evalPage[float64](ctx, `(document.querySelector('#link-out img.qr') || {}).naturalWidth || 0`) > 0
 	})
 	shot(t, ctx, dir, "identity")
+
+	// A second device joins with the page's link; the page revokes it
+	// with the 24 words, which only the browser sees.
+	link := evalPage[string](ctx, `document.getElementById('device-link').textContent`)
+	out, stderr, code := hearth(t, "", "device", "join", link, "--home", filepath.Join(t.TempDir(), "laptop"), "--name", "laptop", "--no-mdns",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tcpAddr(t, m), "--wait", "30s", "--json")
+	if code != 0 || !strings.Contains(out, `"linked":true`) {
+		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
+	}
+	click(t, ctx, "#show-identity") // closes
+	click(t, ctx, "#show-identity") // and reads the devices again
+	sel := `#devices li:not(.muted) button.revoke`
+	waitPage(t, ctx, "the laptop with its Revoke button", func() bool {
+		return evalPage[float64](ctx, `document.querySelectorAll('`+sel+`').length`) == 1
+	})
+	click(t, ctx, sel)
+	tryWords := func(words, want string) {
+		t.Helper()
+		evalPage[any](ctx, `document.getElementById('error').textContent = ''`)
+		typeIn(t, ctx, "#revoke-phrase", words)
+		click(t, ctx, "#revoke-go")
+		waitPage(t, ctx, "the error: "+want, func() bool {
+			return strings.Contains(evalPage[string](ctx, `document.getElementById('error').textContent`), want)
+		})
+		if left := evalPage[string](ctx, `document.getElementById('revoke-phrase').value`); left != "" {
+			t.Fatalf("the words stay in the form after a try: %q", left)
+		}
+	}
+	words := strings.Fields(m.phrase)
+	tryWords(strings.Join(words[:23], " "), "23 words")
+	swapped := append([]string{words[1], words[0]}, words[2:]...)
+	if words[0] != words[1] {
+		tryWords(strings.Join(swapped, " "), "do not check out")
+	}
+	tryWords(strings.Repeat("abandon ", 23)+"art", "another identity")
+	typeIn(t, ctx, "#revoke-phrase", strings.ToUpper(m.phrase)) // as a person might type it
+	click(t, ctx, "#revoke-go")
+	waitPage(t, ctx, "the revocation", func() bool {
+		return evalPage[bool](ctx, `!!(window.hearthRevoked && window.hearthRevoked.revoked)`)
+	})
+	var devs struct {
+		Devices []struct {
+			Name    string
+			Revoked bool
+		}
+	}
+	m.json(&devs, "id", "devices")
+	if len(devs.Devices) != 2 || devs.Devices[0].Revoked == devs.Devices[1].Revoked {
+		t.Fatalf("devices after the page's revocation: %+v", devs.Devices)
+	}
+	for _, d := range devs.Devices {
+		if d.Name == "mirror" && d.Revoked {
+			t.Fatalf("the page revoked its own device: %+v", devs.Devices)
+		}
+	}
+	waitPage(t, ctx, "the laptop shown revoked", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('devices').textContent`), "revoked")
+	})
+	shot(t, ctx, dir, "revoked")
+	if strings.Contains(strings.ToLower(m.logs.String()), words[0]+" "+words[1]+" "+words[2]) {
+		t.Fatal("the phrase is in the daemon's log")
+	}
 }

@@ -478,8 +478,14 @@ async function loadMirror() {
   ul.textContent = '';
   for (const r of m.rooms) {
     const known = chat.rooms.find((x) => x.room === r.room);
-    ul.append(el('li', {}, el('span', { className: 'name', textContent: (known ? known.name : 'room ' + short(r.discovery)) + (r.pinned ? ' · pinned' : '') }),
-      el('span', { className: 'muted', textContent: human(r.bytes) + ' · ' + r.entries + ' entries · for ' + short(r.requester) })));
+    // A room this device is a member of lives in its own store: the
+    // mirror's copy is for the other members' logs, and fills as they
+    // sync to it.
+    const own = r.room && !r.entries ? ' · this device\'s own copy is in the room; the mirror\'s fills as other members sync to it' : '';
+    const li = el('li', {}, el('span', { className: 'name', textContent: (known ? known.name : 'room ' + short(r.discovery)) + (r.pinned ? ' · pinned' : '') }),
+      el('span', { className: 'muted', textContent: human(r.bytes) + ' · ' + r.entries + ' entries · for ' + short(r.requester) + own }));
+    li.dataset.own = String(!!own);
+    ul.append(li);
   }
   return true;
 }
@@ -498,8 +504,13 @@ async function showIdentity() {
     const ul = $('devices');
     ul.textContent = '';
     for (const x of d.devices) {
-      ul.append(el('li', { className: x.revoked ? 'muted' : '' }, el('span', { className: 'name', textContent: (x.name || short(x.device)) + (x.current ? ' (this device)' : '') }),
-        el('span', { className: 'muted', textContent: short(x.device) + (x.revoked ? ' · revoked ' + new Date(x.revoked_at).toLocaleString() : x.added ? ' · since ' + new Date(x.added).toLocaleDateString() : '') })));
+      const li = el('li', { className: x.revoked ? 'muted' : '' }, el('span', { className: 'name', textContent: (x.name || short(x.device)) + (x.current ? ' (this device)' : '') }),
+        el('span', { className: 'muted', textContent: short(x.device) + (x.revoked ? ' · revoked ' + new Date(x.revoked_at).toLocaleString() : x.added ? ' · since ' + new Date(x.added).toLocaleDateString() : '') }));
+      li.dataset.device = x.device;
+      if (!x.current && !x.revoked) {
+        li.append(el('button', { className: 'secondary revoke', textContent: 'Revoke', onclick: () => askRevoke(x.device, x.name || short(x.device)) }));
+      }
+      ul.append(li);
     }
   } catch (e) { showError(e.message); }
 }

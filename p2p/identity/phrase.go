@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -197,3 +198,7 @@ func (*Seed) GoString() string { return "Seed(redacted)" }
 
 // LogValue never shows the seed.
 func (*Seed) LogValue() slog.Value { return slog.StringValue("redacted") }
+
+// Wordlist is the list of phrase words, in order (BIP39, English): a
+// word's place in it is its 11-bit value.
+func Wordlist() []string { return slices.Clone(bip39.GetWordList()) }
