@@ -77,7 +77,7 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	st.Connections = d.rooms.connections()
 	if d.web != nil {
-		st.Web = d.web.URL()
+		st.Web, st.WebLAN, st.WebCert = d.web.URL(), d.web.LANURL(), d.web.certFP
 	}
 	writeJSON(w, http.StatusOK, st)
 }

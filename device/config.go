@@ -59,6 +59,7 @@ type NetworkSettings struct {
 	MDNS      bool     `toml:"mdns"`
 	Public    bool     `toml:"public"`
 	Web       string   `toml:"web"`
+	WebLAN    string   `toml:"web_lan"`
 }
 
 // CallSettings is the [calls] table.
@@ -332,6 +333,12 @@ func (s *Settings) Resolve() (Config, error) {
 	for _, b := range s.Network.Bootstrap {
 		if !strings.Contains(b, "/p2p/") {
 			return cfg, s.bad("network.bootstrap", "%q: a full multiaddr ending in /p2p/PEERID", b)
+		}
+	}
+	cfg.WebLAN = s.Network.WebLAN
+	if w := s.Network.WebLAN; w != "" {
+		if _, _, err := net.SplitHostPort(w); err != nil {
+			return cfg, s.bad("network.web_lan", "%q: HOST:PORT, e.g. 0.0.0.0:8443", w)
 		}
 	}
 	if w := s.Network.Web; w != "" {

@@ -56,6 +56,9 @@ type Config struct {
 	Calls CallConfig
 	// Web, if set, serves the web page on this loopback address.
 	Web string
+	// WebLAN, if set, serves it on this address over HTTPS, behind the
+	// login 'hearth web login' sets.
+	WebLAN string
 	// Door, if set, makes the daemon a doorphone.
 	Door *DoorConfig
 }
@@ -197,8 +200,8 @@ func Run(ctx context.Context, cfg Config) error {
 		mu:      rms.idMu,
 		door:    dr,
 	}
-	if cfg.Web != "" {
-		w, err := startWeb(d, cfg.Web)
+	if cfg.Web != "" || cfg.WebLAN != "" {
+		w, err := startWeb(d, cfg.Web, cfg.WebLAN)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package device
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -12,9 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
@@ -38,10 +42,19 @@ type pageSession string
 
 type webServer struct {
 	d     *daemon
-	token string
-	addr  string // host:port, as listened
+	token string // of the loopback page
+	addr  string // host:port, as listened ("" without a loopback page)
 	srv   *http.Server
 	log   *slog.Logger
+
+	lanAddr string       // the LAN page's host:port ("" without one)
+	lan     *http.Server // HTTPS
+	certFP  string       // its certificate's SHA-256
+
+	loginMu  sync.Mutex               // one password check at a time
+	logins   map[[32]byte]time.Time   // SHA-256 of a LAN session token -> its end
+	tries    map[string]*rate.Limiter // logins per client address
+	allTries *rate.Limiter            // logins from everywhere
 
 	mu       sync.Mutex
 	sessions map[string]chan pageEvent
@@ -92,27 +105,73 @@ func (w *webServer) flushRooms() {
 // maxSessions bounds the pages open at once.
 const maxSessions = 8
 
-func startWeb(d *daemon, addr string) (*webServer, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--web %q: HOST:PORT", addr)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--web %s: the page is served on a loopback address only (127.0.0.1:PORT)", addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("web page: %w", err)
-	}
-	var tok [24]byte
-	rand.Read(tok[:])
-	w := &webServer{d: d, token: hex.EncodeToString(tok[:]), addr: ln.Addr().String(), log: d.log,
+// startWeb serves the page on a loopback address (addr, with a per-start
+// token) and, if lanAddr is set, on the LAN over HTTPS behind a login.
+func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
+	w := &webServer{d: d, log: d.log,
 		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}, dirty: map[string]bool{},
+		logins: map[[32]byte]time.Time{}, tries: map[string]*rate.Limiter{}, allTries: rate.NewLimiter(rate.Every(time.Second), 10),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	errLog := slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)
+	if addr != "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("--web %q: HOST:PORT", addr)
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("--web %s: the page is served on a loopback address only (127.0.0.1:PORT); for the LAN, see --web-lan", addr)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("web page: %w", err)
+		}
+		var tok [24]byte
+		rand.Read(tok[:])
+		w.token, w.addr = hex.EncodeToString(tok[:]), ln.Addr().String()
+		w.srv = &http.Server{Handler: w.checkHost(w.handler(false)), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+		go w.srv.Serve(ln)
+	}
+	if lanAddr != "" {
+		cert, fp, err := WebCert(d.home)
+		if err != nil {
+			w.closeServers()
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", lanAddr)
+		if err != nil {
+			w.closeServers()
+			return nil, fmt.Errorf("web page on the LAN: %w", err)
+		}
+		w.lanAddr, w.certFP = ln.Addr().String(), fp
+		w.lan = &http.Server{Handler: w.checkLANHost(w.handler(true)), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+		go w.lan.ServeTLS(ln, "", "")
+		login := "set"
+		if !HasWebLogin(d.home) {
+			login = "not set: nobody can log in until 'hearth web login' sets a password"
+		}
+		d.log.Info("web page on the LAN", slog.String("addr", "https://"+w.lanAddr+"/"), slog.String("certificate", fp), slog.String("login", login))
+	}
+	d.rooms.setOnChange(w.roomChanged)
+	go w.flushRooms()
+	if w.addr != "" {
+		d.log.Info("web page on", slog.String("addr", "http://"+w.addr+"/"), slog.String("link", "'hearth status' prints it with its token"))
+	}
+	return w, nil
+}
+
+// handler is the page and its API; lan says which guard it has.
+func (w *webServer) handler(lan bool) http.Handler {
 	sub, _ := fs.Sub(webAssets, "webui")
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(sub))
-	api := func(method, path string, h http.HandlerFunc) { mux.HandleFunc(method+" "+path, w.guard(h)) }
+	guard := w.guard
+	if lan {
+		guard = w.guardLAN
+		mux.HandleFunc("POST /api/login", w.handleLogin)
+		mux.HandleFunc("POST /api/logout", guard(w.handleLogout))
+	}
+	api := func(method, path string, h http.HandlerFunc) { mux.HandleFunc(method+" "+path, guard(h)) }
 	api("GET", "/api/events", w.handleEvents)
 	api("GET", "/api/me", w.handleMe)
 	api("GET", "/api/rooms", w.handleRooms)
@@ -120,32 +179,55 @@ func startWeb(d *daemon, addr string) (*webServer, error) {
 	api("POST", "/api/calls/{call}/answer", w.handleAnswer)
 	api("POST", "/api/calls/{call}/hangup", w.handleHangup)
 	api("POST", "/api/calls/{call}/signal", w.handleSignal)
-	d.doorRoutes(api, true)
+	w.d.doorRoutes(api, true)
 	for _, m := range []string{"GET", "POST"} {
-		mux.Handle(m+" /api/v1/", w.guard(w.controlForPage().ServeHTTP))
+		mux.Handle(m+" /api/v1/", guard(w.controlForPage().ServeHTTP))
 	}
 	api("POST", "/api/rooms/{room}/upload", w.handleUpload)
 	api("POST", "/api/rooms/{room}/files/{file}/fetch", w.handleFetch)
 	api("GET", "/api/rooms/{room}/files/{file}/content", w.handleContent)
 	api("POST", "/api/qr", w.handleQR)
 	api("GET", "/api/wordlist", w.handleWordlist)
-	w.srv = &http.Server{Handler: w.checkHost(mux), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
-	d.rooms.setOnChange(w.roomChanged)
-	go w.flushRooms()
-	go w.srv.Serve(ln)
-	d.log.Info("web page on", slog.String("addr", "http://"+w.addr+"/"), slog.String("link", "'hearth status' prints it with its token"))
-	return w, nil
+	return mux
 }
 
-// URL is the page's address with its token.
-func (w *webServer) URL() string { return "http://" + w.addr + "/#token=" + w.token }
+// URL is the page's address with its token ("" without a loopback page).
+func (w *webServer) URL() string {
+	if w.addr == "" {
+		return ""
+	}
+	return "http://" + w.addr + "/#token=" + w.token
+}
+
+// LANURL is the page's address on the LAN ("" without one).
+func (w *webServer) LANURL() string {
+	if w.lanAddr == "" {
+		return ""
+	}
+	return "https://" + w.lanAddr + "/"
+}
+
+func (w *webServer) closeServers() {
+	for _, s := range []*http.Server{w.srv, w.lan} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
 
 func (w *webServer) close() {
 	w.d.rooms.setOnChange(nil)
 	close(w.stop)
 	<-w.done
-	w.srv.Close()
+	w.closeServers()
+}
+
+// securityHeaders are set on every answer of both pages.
+func securityHeaders(rw http.ResponseWriter) {
+	rw.Header().Set("X-Frame-Options", "DENY")
+	rw.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' blob:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:")
+	rw.Header().Set("Referrer-Policy", "no-referrer")
+	rw.Header().Set("Cache-Control", "no-store")
 }
 
 // checkHost refuses a request whose Host or Origin is not this page's:
@@ -164,10 +246,43 @@ func (w *webServer) checkHost(h http.Handler) http.Handler {
 			http.Error(rw, "foreign origin", http.StatusForbidden)
 			return
 		}
-		rw.Header().Set("X-Frame-Options", "DENY")
-		rw.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' blob:; media-src 'self' blob: mediastream:; img-src 'self' data: blob:")
-		rw.Header().Set("Referrer-Policy", "no-referrer")
-		rw.Header().Set("Cache-Control", "no-store")
+		securityHeaders(rw)
+		h.ServeHTTP(rw, r)
+	})
+}
+
+// checkLANHost is checkHost for the LAN page: the Host must be an address
+// (of any interface: DHCP may move it) or this machine's name, with the
+// page's port; an Origin must be this very https origin. A name another
+// site controls (DNS rebinding) is refused.
+func (w *webServer) checkLANHost(h http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(w.lanAddr)
+	name, _ := os.Hostname()
+	names := map[string]bool{"localhost": true}
+	if name != "" {
+		names[strings.ToLower(name)] = true
+		names[strings.ToLower(name)+".local"] = true
+	}
+	ok := func(hostport string) bool {
+		host, p, err := net.SplitHostPort(hostport)
+		if err != nil || p != port {
+			return false
+		}
+		return net.ParseIP(host) != nil || names[strings.ToLower(host)]
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if !ok(r.Host) {
+			w.log.Info("web: a request for a foreign host refused", slog.String("host", trimLog(r.Host)))
+			http.Error(rw, "wrong host", http.StatusForbidden)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "https://"+r.Host {
+			w.log.Info("web: a request from a foreign origin refused", slog.String("origin", trimLog(o)))
+			http.Error(rw, "foreign origin", http.StatusForbidden)
+			return
+		}
+		securityHeaders(rw)
+		rw.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		h.ServeHTTP(rw, r)
 	})
 }
@@ -182,7 +297,7 @@ func trimLog(s string) string {
 // guard requires the token.
 func (w *webServer) guard(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := bearer(r)
 		if subtle.ConstantTimeCompare([]byte(got), []byte(w.token)) != 1 {
 			http.Error(rw, "no or wrong token: open the link 'hearth status' prints", http.StatusUnauthorized)
 			return

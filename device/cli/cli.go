@@ -102,6 +102,7 @@ type options struct {
 	group          bool
 	recordCalls    string
 	web            string
+	webLAN         string
 	videoCodec     string
 	camera         string
 	speaker        string

@@ -72,6 +72,7 @@ home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			deviceCommands(),
 			fileCommands(),
 			doorCommands(),
+			webCommands(),
 			demoCommand(),
 			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
 				long: `Measure whole-system figures on this machine with real components: catch-up
@@ -132,6 +133,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
+	fs.StringVar(&o.webLAN, "web-lan", "", "serve the web page on the LAN at `ADDR` (e.g. 0.0.0.0:8443) over HTTPS, behind the password 'hearth web login' sets")
 	fs.StringVar(&o.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
 	fs.StringVar(&o.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
 	fs.StringVar(&o.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
@@ -479,6 +481,9 @@ func runStatus(ctx context.Context, r *runner, _ []string) error {
 		if st.Web != "" {
 			fmt.Fprintf(tw, "web page\t%s\n", st.Web)
 		}
+		if st.WebLAN != "" {
+			fmt.Fprintf(tw, "web page (LAN)\t%s (certificate SHA-256 %s)\n", st.WebLAN, st.WebCert)
+		}
 		fmt.Fprintf(tw, "rooms\t%d\n", st.Rooms)
 		fmt.Fprintf(tw, "home\t%s\n", st.Home)
 		fmt.Fprintf(tw, "daemon\tpid %d, version %s, up %s\n", st.PID, st.Version, (time.Duration(st.Uptime) * time.Second).String())
@@ -642,6 +647,7 @@ func daemonSettings(r *runner, home string) (device.Settings, error) {
 	set("no-mdns", "network.mdns", func() { s.Network.MDNS = !o.noMDNS })
 	set("public", "network.public", func() { s.Network.Public = o.public })
 	set("web", "network.web", func() { s.Network.Web = o.web })
+	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = o.webLAN })
 	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = o.mirrorOwners })
 	var errs []error
 	size := func(flag, key, v string, dst *device.Size) {

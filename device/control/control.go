@@ -43,6 +43,11 @@ type Status struct {
 	// Web is the web page's link, with its token (daemon --web): open it
 	// in a browser on this machine.
 	Web string `json:"web,omitempty"`
+	// WebLAN is the page's address on the LAN (network.web_lan), behind
+	// the login 'hearth web login' sets; WebCert its certificate's
+	// SHA-256, to compare with what the browser shows.
+	WebLAN  string `json:"web_lan,omitempty"`
+	WebCert string `json:"web_cert,omitempty"`
 }
 
 // Connection is one connected peer.
@@ -195,4 +200,16 @@ type DeviceLinkCreated struct {
 func (c *Client) DeviceLink(ctx context.Context, req DeviceLinkRequest) (*DeviceLinkCreated, error) {
 	var out DeviceLinkCreated
 	return &out, c.do(ctx, http.MethodPost, RouteDeviceLink, req, &out)
+}
+
+// WebLogin is the LAN page's login: POST /api/login.
+type WebLogin struct {
+	Password string `json:"password"`
+}
+
+// WebSession is a LAN page's session: its token goes in the
+// Authorization header of every request, until Expires (RFC 3339).
+type WebSession struct {
+	Token   string `json:"token"`
+	Expires string `json:"expires"`
 }

@@ -29,14 +29,23 @@ async function api(method, path, body) {
     headers: { 'Authorization': 'Bearer ' + token, 'X-Hearth-Session': session, 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  if (r.status === 401 && lan && token) loggedOut();
   if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
   return r.json();
+}
+
+// On the LAN (HTTPS) the token comes from a login, and goes on a 401.
+const lan = location.protocol === 'https:';
+function loggedOut() {
+  sessionStorage.removeItem('hearth-token');
+  location.reload();
 }
 
 async function events() {
   for (;;) {
     try {
       const r = await fetch('/api/events', { headers: { 'Authorization': 'Bearer ' + token } });
+      if (r.status === 401 && lan && token) loggedOut();
       if (!r.ok) throw new Error((await r.text()).trim());
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
@@ -394,8 +403,37 @@ $('answer').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', {}
 $('answer-audio').onclick = () => api('POST', '/api/calls/' + liveID() + '/answer', { audio_only: true }).catch((e) => showError(e.message));
 $('hangup').onclick = () => api('POST', '/api/calls/' + liveID() + '/hangup').catch((e) => showError(e.message));
 
-if (!token) {
+async function logIn(ev) {
+  ev.preventDefault();
+  try {
+    showError('');
+    const r = await fetch('/api/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ password: $('login-password').value }),
+    });
+    $('login-password').value = '';
+    if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+    sessionStorage.setItem('hearth-token', (await r.json()).token);
+    location.reload();
+  } catch (e) {
+    showError('log in: ' + e.message);
+  }
+}
+
+if (!token && lan) {
+  document.body.classList.add('logged-out');
+  $('login').hidden = false;
+  $('me').textContent = 'not logged in';
+  $('login-form').onsubmit = logIn;
+  $('login-password').focus();
+} else if (!token) {
   showError("This page needs its link with the token: run 'hearth status' and open the web link it prints.");
 } else {
+  $('logout').hidden = !lan;
+  $('logout').onclick = async () => {
+    await api('POST', '/api/logout').catch(() => {});
+    loggedOut();
+  };
   events();
 }

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/hearthp2p/hearth/device"
+)
+
+func webCommands() *command {
+	return &command{name: "web", summary: "the web page on the LAN: its password and its certificate", subs: []*command{
+		{name: "login", flags: webLoginFlags, summary: "set (or remove) the password of the page on the LAN", run: runWebLogin,
+			long: `Set the password the web page asks for on the LAN (network.web_lan, or
+'hearth daemon --web-lan ADDR'). On a terminal it is asked twice, hidden;
+otherwise it is the first line of standard input. At least 10 characters.
+Only its Argon2id hash is kept (web-login in the home); a running daemon
+takes a new one at the next login. With --remove nobody can log in.
+On the appliance run it as the service's user: sudo -u hearth hearth web login.`},
+		{name: "cert", summary: "the fingerprint of the LAN page's certificate", run: runWebCert,
+			long: `Print the SHA-256 fingerprint of the certificate the page on the LAN
+uses (made on first use, kept as web-tls.pem in the home). Browsers warn
+about a certificate they do not know: compare the fingerprint they show
+with this one before going on.`},
+	}}
+}
+
+func webLoginFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.remove, "remove", false, "remove the password: nobody can log in on the LAN")
+}
+
+func runWebLogin(_ context.Context, r *runner, _ []string) error {
+	home, err := r.home()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(home); err != nil {
+		return fmt.Errorf("home %s: %w (make an identity first: hearth id create)", home, err)
+	}
+	if r.opts.remove {
+		if err := device.RemoveWebLogin(home); err != nil {
+			return err
+		}
+		return r.emit(map[string]bool{"removed": true}, func(w io.Writer) {
+			fmt.Fprintln(w, "the password is removed: nobody can log in on the LAN")
+		})
+	}
+	pw, err := readPassword(r)
+	if err != nil {
+		return err
+	}
+	if err := device.SetWebLogin(home, pw); err != nil {
+		return err
+	}
+	return r.emit(map[string]bool{"set": true}, func(w io.Writer) {
+		fmt.Fprintln(w, "password set: the page on the LAN takes it at the next login")
+	})
+}
+
+// readPassword reads a new password: twice and hidden on a terminal, else
+// the first line of standard input.
+func readPassword(r *runner) (string, error) {
+	if isTerminal(r.env.Stdin) {
+		fd := int(r.env.Stdin.(*os.File).Fd())
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(r.env.Stderr, prompt)
+			b, err := term.ReadPassword(fd)
+			fmt.Fprintln(r.env.Stderr)
+			return string(b), err
+		}
+		a, err := ask("New password for the page on the LAN (input hidden): ")
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		b, err := ask("Again: ")
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		if a != b {
+			return "", errors.New("the two passwords differ: nothing changed")
+		}
+		return a, nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(r.env.Stdin, 2048)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", errors.New("no password on standard input: type it, or pipe it in (echo … | hearth web login)")
+	}
+	return line, nil
+}
+
+func runWebCert(_ context.Context, r *runner, _ []string) error {
+	home, err := r.home()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(home); err != nil {
+		return fmt.Errorf("home %s: %w (make an identity first: hearth id create)", home, err)
+	}
+	_, fp, err := device.WebCert(home)
+	if err != nil {
+		return err
+	}
+	return r.emit(map[string]string{"sha256": fp}, func(w io.Writer) {
+		fmt.Fprintf(w, "SHA-256 %s\n", fp)
+	})
+}

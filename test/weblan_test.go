@@ -1,0 +1,192 @@
+package test
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserLAN: the page on the LAN is served over HTTPS with the
+// device's own certificate (the one 'hearth web cert' prints) and lets
+// nobody in until the owner sets a password from the CLI; then the
+// password opens a session whose token the page keeps (never a cookie,
+// never in a URL), the page is a secure context (the camera works) and
+// does what the loopback page does; logging out ends the token; foreign
+// Host and Origin are refused; password guessing is rate-limited.
+func TestBrowserLAN(t *testing.T) {
+	d := newDaemon(t, "appliance", "--web-lan", "127.0.0.1:0")
+	var st struct {
+		Web     string `json:"web"`
+		WebLAN  string `json:"web_lan"`
+		WebCert string `json:"web_cert"`
+	}
+	d.json(&st, "status")
+	if st.Web != "" || !strings.HasPrefix(st.WebLAN, "https://127.0.0.1:") || len(st.WebCert) != 95 {
+		t.Fatalf("status: %+v", st)
+	}
+	var cert struct{ SHA256 string }
+	d.json(&cert, "web", "cert")
+	if cert.SHA256 != st.WebCert {
+		t.Fatalf("web cert %q, the daemon serves %q", cert.SHA256, st.WebCert)
+	}
+
+	// A client that takes exactly this certificate, and notes its key for
+	// Chromium.
+	var spki string
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // checked below against the fingerprint, as a person would
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			sum := sha256.Sum256(raw[0])
+			got := strings.ToUpper(fmt.Sprintf("%x", sum[:]))
+			if got != strings.ReplaceAll(st.WebCert, ":", "") {
+				return fmt.Errorf("certificate %s, want %s", got, st.WebCert)
+			}
+			c, err := x509.ParseCertificate(raw[0])
+			if err != nil {
+				return err
+			}
+			k := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			spki = base64.StdEncoding.EncodeToString(k[:])
+			return nil
+		}}}}
+	base := strings.TrimSuffix(st.WebLAN, "/")
+	do := func(method, path, token, body string, hdr map[string]string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	login := func(pw string) (int, string) {
+		b, _ := json.Marshal(map[string]string{"password": pw})
+		return do("POST", "/api/login", "", string(b), nil)
+	}
+
+	// No password yet: nobody gets in.
+	if code, body := login("anything at all"); code != http.StatusServiceUnavailable || !strings.Contains(body, "hearth web login") {
+		t.Fatalf("login before a password is set: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/rooms", "", "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("the API without a session: %d", code)
+	}
+	// The loopback page's routes need its token, which the LAN page does
+	// not take either.
+	if code, _ := do("GET", "/api/v1/status", "0123", "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("a made-up token: %d", code)
+	}
+	if _, stderr, code := hearth(t, "short", "web", "login", "--home", d.home); code == 0 || !strings.Contains(stderr, "too short") {
+		t.Fatalf("a short password: %d %s", code, stderr)
+	}
+	const password = "correct horse battery"
+	if _, stderr, code := hearth(t, password+"\n", "web", "login", "--home", d.home); code != 0 {
+		t.Fatalf("web login: %s", stderr)
+	}
+	if code, body := login("wrong horse battery"); code != http.StatusUnauthorized || !strings.Contains(body, "wrong password") {
+		t.Fatalf("a wrong password: %d %s", code, body)
+	}
+	// Foreign names (DNS rebinding) and origins are refused; plain HTTP
+	// gets no page.
+	port := base[strings.LastIndex(base, ":")+1:]
+	if code, _ := do("GET", "/", "", "", map[string]string{"Host": "evil.example:" + port}); code != http.StatusForbidden {
+		t.Fatalf("a foreign host: %d", code)
+	}
+	if code, _ := do("POST", "/api/login", "", `{"password":"x"}`, map[string]string{"Origin": "https://evil.example"}); code != http.StatusForbidden {
+		t.Fatalf("a foreign origin: %d", code)
+	}
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(b), "<html") {
+			t.Fatalf("plain HTTP: %d %s", resp.StatusCode, b)
+		}
+	}
+
+	// Chromium, trusting exactly this certificate's key.
+	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
+	dir := artifacts(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.WebLAN), chromedp.WaitVisible(chromedp.CSS(`#login-password`))); err != nil {
+		t.Fatalf("the login page: %v", err)
+	}
+	shot(t, ctx, dir, "1-login")
+	typeIn(t, ctx, "#login-password", "not the password")
+	click(t, ctx, "#login-go")
+	waitPage(t, ctx, "the wrong password refused", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('error').textContent`), "wrong password")
+	})
+	typeIn(t, ctx, "#login-password", password)
+	click(t, ctx, "#login-go")
+	if err := waitFor(ctx, chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatalf("after the login: %v", err)
+	}
+	waitPage(t, ctx, "the page's session", func() bool {
+		return evalPage[bool](ctx, `!!session && !document.body.classList.contains('logged-out')`)
+	})
+	if !evalPage[bool](ctx, `window.isSecureContext && !!navigator.mediaDevices && location.href.indexOf('token') < 0 && document.cookie === ''`) {
+		t.Fatal("the LAN page is not a secure context, or its token is in the URL or a cookie")
+	}
+	typeIn(t, ctx, "#new-room", "kitchen")
+	click(t, ctx, "#create-room")
+	waitPage(t, ctx, "the room made from the LAN page", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('rooms').textContent`), "kitchen")
+	})
+	var rooms struct{ Rooms []struct{ Name string } }
+	d.json(&rooms, "room", "list")
+	if len(rooms.Rooms) != 1 || rooms.Rooms[0].Name != "kitchen" {
+		t.Fatalf("rooms: %+v", rooms)
+	}
+	// The page's own camera and microphone work here (a secure page).
+	if got := evalPage[string](ctx, `navigator.mediaDevices.getUserMedia({audio: true, video: true}).then((s) => { const n = s.getTracks().length; s.getTracks().forEach((t) => t.stop()); return 'tracks ' + n; }, (e) => e.name)`); got != "tracks 2" {
+		t.Fatalf("getUserMedia on the LAN page: %s", got)
+	}
+	shot(t, ctx, dir, "2-logged-in")
+	token := evalPage[string](ctx, `sessionStorage.getItem('hearth-token')`)
+	if code, _ := do("GET", "/api/rooms", token, "", nil); code != http.StatusOK {
+		t.Fatalf("the session's token: %d", code)
+	}
+	click(t, ctx, "#logout")
+	if err := waitFor(ctx, chromedp.WaitVisible(chromedp.CSS(`#login-password`))); err != nil {
+		t.Fatalf("after logging out: %v", err)
+	}
+	if code, _ := do("GET", "/api/rooms", token, "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("the token after logging out: %d", code)
+	}
+
+	// Guessing: after a handful of tries, the address must wait.
+	limited := false
+	for range 10 {
+		if code, _ := login("guess"); code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("ten wrong passwords in a row were all checked")
+	}
+	if strings.Contains(d.logs.String(), password) {
+		t.Fatal("the password is in the daemon's log")
+	}
+}
