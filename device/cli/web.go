@@ -37,12 +37,9 @@ func webLoginFlags(fs *flag.FlagSet, o *options) {
 }
 
 func runWebLogin(_ context.Context, r *runner, _ []string) error {
-	home, err := r.home()
+	home, err := existingHome(r)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(home); err != nil {
-		return fmt.Errorf("home %s: %w (make an identity first: hearth id create)", home, err)
 	}
 	if r.opts.remove {
 		if err := device.RemoveWebLogin(home); err != nil {
@@ -100,12 +97,9 @@ func readPassword(r *runner) (string, error) {
 }
 
 func runWebCert(_ context.Context, r *runner, _ []string) error {
-	home, err := r.home()
+	home, err := existingHome(r)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(home); err != nil {
-		return fmt.Errorf("home %s: %w (make an identity first: hearth id create)", home, err)
 	}
 	_, fp, err := device.WebCert(home)
 	if err != nil {
@@ -114,4 +108,16 @@ func runWebCert(_ context.Context, r *runner, _ []string) error {
 	return r.emit(map[string]string{"sha256": fp}, func(w io.Writer) {
 		fmt.Fprintf(w, "SHA-256 %s\n", fp)
 	})
+}
+
+// existingHome is the home, which must exist already.
+func existingHome(r *runner) (string, error) {
+	home, err := r.home()
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(home); err != nil {
+		return "", fmt.Errorf("home %s: %w (make an identity first: hearth id create)", home, err)
+	}
+	return home, nil
 }
