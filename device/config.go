@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -221,10 +222,27 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // LoadSettings reads a configuration file over the defaults. Unknown keys,
 // wrong types and bad values are refused with the line they are on.
 func LoadSettings(path string) (Settings, error) {
-	s := DefaultSettings()
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return s, fmt.Errorf("config: %w", err)
+		return DefaultSettings(), fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSettings+1))
+	if err != nil {
+		return DefaultSettings(), fmt.Errorf("config: %w", err)
+	}
+	return ParseSettings(path, data)
+}
+
+// MaxSettings bounds a settings file: it is a page of text.
+const MaxSettings = 1 << 20
+
+// ParseSettings reads settings from data (the file at path) over the
+// defaults.
+func ParseSettings(path string, data []byte) (Settings, error) {
+	s := DefaultSettings()
+	if len(data) > MaxSettings {
+		return s, fmt.Errorf("%s: over %d bytes: not a settings file", path, MaxSettings)
 	}
 	s.file, s.lines = path, keyLines(data)
 	md, err := toml.Decode(string(data), &s)

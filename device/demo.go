@@ -37,6 +37,7 @@ type DemoConfig struct {
 type DemoFigures struct {
 	PressToRing    time.Duration // button press → ringing on the phone
 	AnswerToFrame  time.Duration // answer → first video frame from the door
+	ViewToFrame    time.Duration // live view asked → first video frame
 	FramesReceived uint64
 	MissedWithClip bool
 	Unlocked       bool
@@ -366,7 +367,39 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	}
 	fig.Unlocked = true
 	st, _ := doorC.Door(ctx)
-	fmt.Fprintf(out, "   Opened: the relay pulsed (%d pulse(s) so far).\n\n", st.RelayPulses)
+	fmt.Fprintf(out, "   Opened: the relay pulsed (%d pulse(s) so far).\n", st.RelayPulses)
+
+	fmt.Fprintf(out, "5. Later, the phone looks at the door (Live view on its page): the door calls it back with its camera.\n")
+	if err := waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
+		st, _ := doorC.Door(ctx)
+		return st != nil && st.State == "idle"
+	}); err != nil {
+		return fig, err
+	}
+	t1 := time.Now()
+	v, err := phoneC.View(ctx, rm, control.View{})
+	if err != nil {
+		return fig, err
+	}
+	if err := waitUntil(ctx, 10*time.Second, "the live view ringing", func() bool {
+		c, err := phoneC.Call(ctx, v.Call)
+		return err == nil && c.State == "ringing"
+	}); err != nil {
+		return fig, err
+	}
+	if _, err := phoneC.AnswerCall(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
+		return fig, err
+	}
+	if err := waitUntil(ctx, 20*time.Second, "the door's camera", func() bool {
+		c, err := phoneC.Call(ctx, v.Call)
+		return err == nil && c.Stats != nil && c.Stats.VideoFrames > 0
+	}); err != nil {
+		return fig, err
+	}
+	fig.ViewToFrame = time.Since(t1)
+	fmt.Fprintf(out, "   The door's camera on the phone %s after it asked; the phone hangs up.\n\n", fig.ViewToFrame.Round(time.Millisecond))
+	phoneC.Hangup(ctx, v.Call)
+	st, _ = doorC.Door(ctx)
 	fmt.Fprintf(out, "The household room now reads (hearth room history %s):\n", st.RoomName)
 	h, err := phoneC.History(ctx, rm)
 	if err == nil {

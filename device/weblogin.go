@@ -105,27 +105,46 @@ func checkWebLogin(home, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var v, m, t, p int
-	parts := strings.Split(strings.TrimSpace(string(b)), "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, fmt.Errorf("%s: not an Argon2id hash: set the password again with 'hearth web login'", WebLoginName)
-	}
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return false, fmt.Errorf("%s: an unknown Argon2 version", WebLoginName)
-	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8 || m > 1<<20 || t < 1 || t > 16 || p < 1 || p > 16 {
-		return false, fmt.Errorf("%s: bad Argon2 parameters", WebLoginName)
-	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) < 16 || len(want) > 64 {
-		return false, fmt.Errorf("%s: a damaged hash: set the password again with 'hearth web login'", WebLoginName)
+	h, err := parseLoginHash(b)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w: set the password again with 'hearth web login'", WebLoginName, err)
 	}
 	if len(password) > 1024 {
 		return false, nil
 	}
-	got := argon2.IDKey([]byte(password), salt, uint32(t), uint32(m), uint8(p), uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.sum)))
+	return subtle.ConstantTimeCompare(got, h.sum) == 1, nil
+}
+
+// loginHash is a kept password hash: Argon2id's parameters, salt and sum.
+type loginHash struct {
+	memory, time uint32
+	threads      uint8
+	salt, sum    []byte
+}
+
+// parseLoginHash reads the PHC string SetWebLogin writes. Its parameters
+// are bounded (at most 256 MiB and 10 passes), so a damaged file cannot
+// make a login take minutes.
+func parseLoginHash(b []byte) (loginHash, error) {
+	var h loginHash
+	var v, m, t, p int
+	parts := strings.Split(strings.TrimSpace(string(b)), "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return h, errors.New("not an Argon2id hash")
+	}
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
+		return h, errors.New("an unknown Argon2 version")
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8 || m > 256<<10 || t < 1 || t > 10 || p < 1 || p > 16 {
+		return h, errors.New("bad Argon2 parameters")
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	sum, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(salt) > 64 || len(sum) < 16 || len(sum) > 64 {
+		return h, errors.New("a damaged hash")
+	}
+	return loginHash{memory: uint32(m), time: uint32(t), threads: uint8(p), salt: salt, sum: sum}, nil
 }
 
 // WebCert loads the page's certificate from the home, making it on first

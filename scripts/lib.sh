@@ -55,6 +55,7 @@ ensure_go() {
 # the tests build get them too. Cross-builds with CGO_ENABLED=0 leave them
 # out by themselves.
 use_codecs() {
+  case " ${GOFLAGS:-} " in *" -tags=codecs "*) return 0 ;; esac
   if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists vpx x264; then
     export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=codecs"
   else

@@ -186,6 +186,7 @@ func TestDemo(t *testing.T) {
 	var fig struct {
 		PressToRing   float64 `json:"press_to_ring_ms"`
 		AnswerToFrame float64 `json:"answer_to_frame_ms"`
+		ViewToFrame   float64 `json:"view_to_frame_ms"`
 		Frames        int     `json:"frames"`
 		Unlocked      bool    `json:"unlocked"`
 	}
@@ -193,13 +194,13 @@ func TestDemo(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &fig); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if fig.PressToRing <= 0 || fig.Frames == 0 || !fig.Unlocked {
+	if fig.PressToRing <= 0 || fig.Frames == 0 || !fig.Unlocked || fig.ViewToFrame <= 0 {
 		t.Fatalf("demo figures %+v\n%s", fig, out)
 	}
-	for _, want := range []string{"pairing mode", "The phone rings", "missed ring", "Opened"} {
+	for _, want := range []string{"pairing mode", "The phone rings", "missed ring", "Opened", "Live view"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("the story lacks %q:\n%s", want, errOut)
 		}
 	}
-	t.Logf("press → ring %.0f ms, answer → first frame %.0f ms", fig.PressToRing, fig.AnswerToFrame)
+	t.Logf("press → ring %.0f ms, answer → first frame %.0f ms, live view → first frame %.0f ms", fig.PressToRing, fig.AnswerToFrame, fig.ViewToFrame)
 }

@@ -747,7 +747,5 @@ func TestBrowserMirror(t *testing.T) {
 		return strings.Contains(evalPage[string](ctx, `document.getElementById('devices').textContent`), "revoked")
 	})
 	shot(t, ctx, dir, "revoked")
-	if strings.Contains(strings.ToLower(m.logs.String()), words[0]+" "+words[1]+" "+words[2]) {
-		t.Fatal("the phrase is in the daemon's log")
-	}
+	m.stop() // and its log is checked for the phrase (checkSecrets)
 }

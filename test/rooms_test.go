@@ -134,12 +134,46 @@ func (d *daemon) stop() {
 		d.t.Errorf("%s ignored SIGTERM", d.name)
 	}
 	d.cmd = nil
+	d.checkSecrets()
 }
 
 func (d *daemon) kill() {
 	d.cmd.Process.Kill()
 	<-d.done
 	d.cmd = nil
+	d.checkSecrets()
+}
+
+// checkSecrets fails the test if the daemon's log holds a secret it
+// knows: its recovery phrase, its device or sealing secret key, an invite
+// or device link (they carry the pairing secret), the web page's token.
+func (d *daemon) checkSecrets() {
+	d.t.Helper()
+	logs := d.logs.String()
+	secrets := map[string]string{}
+	if d.phrase != "" {
+		w := strings.Fields(d.phrase)
+		secrets["the recovery phrase"] = strings.Join(w[:3], " ")
+	}
+	var id struct {
+		DeviceSecret  string `json:"device_secret"`
+		SealingSecret string `json:"sealing_secret"`
+	}
+	if b, err := os.ReadFile(filepath.Join(d.home, "identity.json")); err == nil && json.Unmarshal(b, &id) == nil {
+		for what, s := range map[string]string{"the device secret key": id.DeviceSecret, "the sealing secret key": id.SealingSecret} {
+			if len(s) >= 32 {
+				secrets[what] = s[len(s)/2-8 : len(s)/2+8] // any long stretch of it
+			}
+		}
+	}
+	secrets["an invite"] = "hearth://join/"
+	secrets["a device link"] = "hearth://link/"
+	secrets["the web page's token"] = "#token="
+	for what, s := range secrets {
+		if strings.Contains(logs, s) {
+			d.t.Errorf("%s's log holds %s", d.name, what)
+		}
+	}
 }
 
 // run runs a hearth command against this daemon's home and returns its

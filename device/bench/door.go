@@ -38,6 +38,7 @@ func doorFigures(ctx context.Context, bin string, cmd []string) ([]Figure, error
 	out := []Figure{
 		{Name: "door press → ring", Value: ms(fig.PressToRing), Unit: "ms", Note: "the phone rings; from the simulated press, which holds the button 110 ms"},
 		{Name: "door answer → first frame", Value: ms(fig.AnswerToFrame), Unit: "ms", Note: "the door's first video frame on the phone after it answers"},
+		{Name: "door live view → first frame", Value: ms(fig.ViewToFrame), Unit: "ms", Note: "the phone asks, the door calls it back, the phone answers: its first video frame"},
 	}
 	idle, cpu, err := doorIdle(ctx, cmd)
 	if err != nil {

@@ -48,6 +48,7 @@ func runDemo(ctx context.Context, r *runner, _ []string) error {
 		return r.emit(map[string]any{
 			"press_to_ring_ms":   fig.PressToRing.Seconds() * 1000,
 			"answer_to_frame_ms": fig.AnswerToFrame.Seconds() * 1000,
+			"view_to_frame_ms":   fig.ViewToFrame.Seconds() * 1000,
 			"frames":             fig.FramesReceived,
 			"missed_with_clip":   fig.MissedWithClip,
 			"unlocked":           fig.Unlocked,
