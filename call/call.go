@@ -84,6 +84,9 @@ type Config struct {
 	// DefaultRingTimeout.
 	RingTimeout time.Duration
 	Logger      *slog.Logger
+	// Offence, if set, hears of a peer that sent a signal that breaks the
+	// protocol (the node scores and bans such peers).
+	Offence func(p peer.ID, why error)
 }
 
 // Timeouts.
@@ -240,6 +243,7 @@ func (c *Call) Ended() <-chan struct{} { return c.ended }
 
 // leg is the signaling stream to one device.
 type leg struct {
+	m     *Manager
 	p     peer.ID
 	party Party
 	st    network.Stream
@@ -272,11 +276,16 @@ func (l *leg) send(s Signal) error {
 
 func (l *leg) recv() (Signal, error) {
 	b, err := wire.ReadMsg(l.r, MaxSignal)
-	if err != nil {
-		return Signal{}, err
+	if err == nil {
+		var s Signal
+		if err = s.UnmarshalBinary(b); err == nil {
+			return s, nil
+		}
 	}
-	var s Signal
-	return s, s.UnmarshalBinary(b)
+	if (wire.Malformed(err) || errors.Is(err, ErrMalformed)) && l.m != nil && l.m.cfg.Offence != nil {
+		l.m.cfg.Offence(l.p, err)
+	}
+	return Signal{}, err
 }
 
 // ErrBusy means this device is in a call already.

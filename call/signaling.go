@@ -155,7 +155,7 @@ func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &leg{p: p, party: party, st: st, r: bufio.NewReader(st), wire: c.ID, call: c}
+	l := &leg{m: m, p: p, party: party, st: st, r: bufio.NewReader(st), wire: c.ID, call: c}
 	c.mu.Lock()
 	if c.st.State != StateRinging {
 		c.mu.Unlock()
@@ -453,7 +453,7 @@ func (c *Call) legGone(l *leg, err error) {
 // device.
 func (m *Manager) handle(st network.Stream) {
 	p := st.Conn().RemotePeer()
-	l := &leg{p: p, st: st, r: bufio.NewReader(st)}
+	l := &leg{m: m, p: p, st: st, r: bufio.NewReader(st)}
 	if !m.allowRing(p, time.Now()) {
 		m.log.Info("a ring refused: too many from this peer", logattr.Peer(p.String()))
 		st.Reset()

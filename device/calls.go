@@ -133,6 +133,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		Host:      rs.node.Host,
 		Authorize: c.authorize,
 		Reach:     rs.node.Reach,
+		Offence:   func(p peer.ID, why error) { rs.node.Offence(p, "call", why) },
 		// A call placed or answered on the web page has its media in the
 		// browser; any other, in the daemon.
 		Endpoint: func(cl *call.Call, ev call.EndpointEvents) (call.Endpoint, error) {

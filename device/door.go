@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/hearthp2p/hearth/call"
@@ -533,17 +534,20 @@ func (d *door) handleUnlock(s network.Stream) {
 	b, err := readUnlockMsg(bufio.NewReader(s))
 	if err != nil {
 		d.log.Debug("unlock: unreadable request", logattr.Dev(dev), logattr.Err(err))
+		if wire.Malformed(err) {
+			d.rs.node.Offence(s.Conn().RemotePeer(), "door", err)
+		}
 		s.Reset()
 		return
 	}
-	opened, reason := d.unlock(dev, b)
+	opened, reason := d.unlock(s.Conn().RemotePeer(), dev, b)
 	answer(unlockAnswer{Opened: opened, Reason: reason})
 }
 
 // unlock decides on one request from a device and acts: the relay pulses
 // and the room records who opened, or the room records the refusal (at
 // most one per device every 10 s, against floods).
-func (d *door) unlock(dev identity.PublicKey, b []byte) (bool, string) {
+func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string) {
 	var who identity.PublicKey
 	var name string
 	refuse := func(reason string) (bool, string) {
@@ -588,9 +592,11 @@ func (d *door) unlock(dev identity.PublicKey, b []byte) (bool, string) {
 	})
 	req, err := parseUnlock(b)
 	if err != nil {
+		d.rs.node.Offence(p, "door", err)
 		return refuse(err.Error())
 	}
 	if err := req.verify(dev); err != nil {
+		d.rs.node.Offence(p, "door", err)
 		return refuse(err.Error())
 	}
 	if req.Door != d.rs.self.Device.Public() || req.Room != [16]byte(d.room.ID()) {

@@ -99,6 +99,9 @@ func (d *door) handleView(s network.Stream) {
 	}
 	b, err := readUnlockMsg(bufio.NewReader(s))
 	if err != nil {
+		if wire.Malformed(err) {
+			d.rs.node.Offence(p, "door view", err)
+		}
 		s.Reset()
 		return
 	}
@@ -114,6 +117,7 @@ func (d *door) view(p peer.ID, dev identity.PublicKey, b []byte) viewAnswer {
 	}
 	rm, err := parseViewRequest(b)
 	if err != nil {
+		d.rs.node.Offence(p, "door view", err)
 		return refuse(err.Error())
 	}
 	if rm != [16]byte(d.room.ID()) {

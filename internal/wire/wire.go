@@ -194,3 +194,12 @@ func (d *Decoder) Bool() bool {
 	}
 	return v == 1
 }
+
+// Malformed reports whether err says that bytes broke their format (too
+// long, truncated inside a message, trailing, a varint out of range), as
+// opposed to a connection that closed or timed out: the first is the
+// sender's fault.
+func Malformed(err error) bool {
+	return errors.Is(err, ErrShort) || errors.Is(err, ErrNonMinimal) || errors.Is(err, ErrTooLong) ||
+		errors.Is(err, ErrTrailing)
+}

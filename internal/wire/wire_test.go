@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -64,4 +66,25 @@ func FuzzDecoder(f *testing.F) {
 			t.Fatalf("re-encoded %x as %x", b, e.B)
 		}
 	})
+}
+
+// TestReadMsgMalformed: a message over its bound, a length prefix over 64
+// bits and a body cut short: the first two are the sender's fault
+// (Malformed), the last is the stream's (a peer that hung up).
+func TestReadMsgMalformed(t *testing.T) {
+	over := binary.AppendUvarint(nil, 1<<20)
+	overflow := bytes.Repeat([]byte{0xff}, 11)
+	cut := append(binary.AppendUvarint(nil, 10), 1, 2, 3)
+	for _, c := range []struct {
+		in        []byte
+		malformed bool
+	}{{over, true}, {overflow, true}, {cut, false}, {nil, false}} {
+		_, err := ReadMsg(bufio.NewReader(bytes.NewReader(c.in)), 1024)
+		if err == nil || Malformed(err) != c.malformed {
+			t.Errorf("%x: %v, malformed %v", c.in, err, Malformed(err))
+		}
+	}
+	if b, err := ReadMsg(bufio.NewReader(bytes.NewReader([]byte{2, 'o', 'k'})), 1024); err != nil || string(b) != "ok" {
+		t.Fatalf("a good message: %q %v", b, err)
+	}
 }

@@ -178,6 +178,7 @@ func (s *Service) handle(st network.Stream) {
 			req, err := DecodeRequest(buf)
 			if err != nil {
 				s.log.Debug("blob request refused", logattr.Peer(st.Conn().RemotePeer().String()), logattr.Err(err))
+				hnet.Report(s.host, st.Conn().RemotePeer(), "blob", err)
 				a = prepared{status: stBad, payload: []byte(err.Error()), last: true}
 			} else {
 				a.status, a.payload, a.pooled = s.serve(req)

@@ -285,10 +285,14 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	bad := func(err error) *Response { return &Response{status: statusBad, message: err.Error()} }
 	b, err := wire.ReadMsg(bufio.NewReader(st), maxRequest)
 	if err != nil {
+		if wire.Malformed(err) {
+			hnet.Report(s.host, p, "mirror", err)
+		}
 		return bad(fmt.Errorf("reading the request: %w", err))
 	}
 	req, err := decodeRequest(b)
 	if err != nil {
+		hnet.Report(s.host, p, "mirror", err)
 		return bad(fmt.Errorf("request: %w", err))
 	}
 	if !needsProof(req.Op) {

@@ -81,11 +81,12 @@ type Config struct {
 
 // Node is a running libp2p node. Close stops it.
 type Node struct {
-	Host  host.Host
-	DHT   *dht.IpfsDHT
-	log   *slog.Logger
-	mdns  interface{ Close() error }
-	punch *puncher
+	Host   host.Host
+	DHT    *dht.IpfsDHT
+	log    *slog.Logger
+	mdns   interface{ Close() error }
+	punch  *puncher
+	scores *scorer
 
 	bootstrap []peer.AddrInfo
 	ctx       context.Context
@@ -159,8 +160,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("net: connection manager: %w", err)
 	}
+	scores := newScorer(log)
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
+		libp2p.ConnectionGater(scores),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
@@ -208,7 +211,11 @@ func New(cfg Config) (*Node, error) {
 		h.Close()
 		return nil, fmt.Errorf("net: DHT: %w", err)
 	}
-	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel}
+	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel, scores: scores}
+	scores.mu.Lock()
+	scores.closer = func(p peer.ID) { h.Network().ClosePeer(p) }
+	scores.mu.Unlock()
+	scorers.Store(h.ID(), scores)
 	if n.punch, err = startPuncher(n); err != nil {
 		n.Close()
 		return nil, err
@@ -265,6 +272,7 @@ func (nf *notifee) HandlePeerFound(ai peer.AddrInfo) {
 // Close stops discovery, the DHT and the host, and waits for the node's
 // goroutines.
 func (n *Node) Close() error {
+	scorers.Delete(n.Host.ID())
 	n.cancel()
 	if n.punch != nil {
 		n.punch.close()

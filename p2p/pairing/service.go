@@ -97,6 +97,9 @@ func (s *Service) handle(st network.Stream) {
 	body, err := wire.ReadMsg(bufio.NewReader(st), 16+MaxRequest)
 	if err != nil || len(body) < 16 {
 		s.log.Debug("bad pairing request", logattr.Peer(p.String()), logattr.Err(err))
+		if err == nil || wire.Malformed(err) {
+			hnet.Report(s.host, p, "pairing", fmt.Errorf("a request of %d bytes: %v", len(body), err))
+		}
 		st.Reset()
 		return
 	}

@@ -135,6 +135,7 @@ func (s *Service) penalise(p peer.ID, why error) {
 	}
 	s.mu.Unlock()
 	s.log.Debug("sync violation", logattr.Peer(p.String()), slog.Int("score", n), logattr.Err(why))
+	hnet.Report(s.cfg.Host, p, "sync", why)
 	if n == BanScore {
 		s.log.Info("peer disconnected for sync violations", logattr.Peer(p.String()))
 		s.cfg.Host.Network().ClosePeer(p)
