@@ -2,6 +2,8 @@ module github.com/hearthp2p/hearth
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/google/go-cmp v0.7.0
