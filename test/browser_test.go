@@ -118,12 +118,7 @@ func TestBrowserCalls(t *testing.T) {
 	dir := artifacts(t)
 	alice := newDaemon(t, "alice")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice), "--web", "127.0.0.1:0")
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "family")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "family", alice, bob)
 	converge(t, room, 0, alice, bob)
 	var st struct{ Web string }
 	bob.json(&st, "status")

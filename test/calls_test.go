@@ -48,12 +48,7 @@ func (d *daemon) waitCall(t *testing.T, what string, cond func(callJSON) bool) c
 func TestCallBetweenDaemons(t *testing.T) {
 	alice := newDaemon(t, "alice", "--ring-timeout", "8s") // long enough for a loaded machine, short enough for the missed call below
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "home")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "home", alice, bob)
 	converge(t, room, 0, alice, bob)
 
 	var placed callJSON

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-var daemonKills = flag.Int("crash.daemon-kills", 0, "SIGKILLs of TestDaemonKilled (default 20; 6 with -short); the long run is 300")
+var daemonKills = flag.Int("crash.daemon-kills", 0, "SIGKILLs of TestDaemonKilled (default 12; 6 with -short); the long run is 300")
 
 // TestDaemonKilled kills a member's daemon with SIGKILL at random points
 // while it writes messages (one writer sending as fast as the API answers)
@@ -27,7 +27,7 @@ var daemonKills = flag.Int("crash.daemon-kills", 0, "SIGKILLs of TestDaemonKille
 func TestDaemonKilled(t *testing.T) {
 	kills := *daemonKills
 	if kills == 0 {
-		kills = 20
+		kills = 12
 		if testing.Short() {
 			kills = 6
 		}
@@ -42,12 +42,7 @@ func TestDaemonKilled(t *testing.T) {
 
 	alice := newDaemon(t, "alice")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "kept")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "kept", alice, bob)
 	// Alice must dial Bob after her restarts: she learns his addresses.
 	alice.args = append(alice.args, "--bootstrap", tcpAddr(t, bob))
 

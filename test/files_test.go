@@ -20,12 +20,7 @@ import (
 func TestFileSendGet(t *testing.T) {
 	alice := newDaemon(t, "alice")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "films")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "films", alice, bob)
 
 	dir := t.TempDir()
 	data := make([]byte, 7<<20+4321) // 8 chunks, the last one short
@@ -227,12 +222,7 @@ func TestFileReceiverKilled(t *testing.T) {
 	}
 	alice := newDaemon(t, "alice")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "big")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "big", alice, bob)
 
 	dir := t.TempDir()
 	src := filepath.Join(dir, "big.bin")

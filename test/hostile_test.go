@@ -157,12 +157,7 @@ func procCPU(t *testing.T, pid int) time.Duration {
 func TestHostilePeers(t *testing.T) {
 	alice := newDaemon(t, "alice", "--log-level", "debug")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	var created struct{ Room string }
-	alice.json(&created, "room", "create", "home")
-	room := created.Room
-	var inv struct{ Link string }
-	alice.json(&inv, "room", "invite", room)
-	bob.run(0, "", "room", "join", inv.Link)
+	room := shareRoom(t, "home", alice, bob)
 	defer func() {
 		if t.Failed() {
 			alice.stop()

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -201,6 +202,20 @@ func (d *daemon) json(v any, args ...string) {
 type message struct {
 	ID, Author, Text string
 	Edited, Deleted  bool
+}
+
+// shareRoom has owner create a room named name, and every other daemon
+// join it with an invite; it returns the room's id.
+func shareRoom(t *testing.T, name string, owner *daemon, others ...*daemon) string {
+	t.Helper()
+	var created struct{ Room string }
+	owner.json(&created, "room", "create", name)
+	var inv struct{ Link string }
+	owner.json(&inv, "room", "invite", created.Room, "--uses", strconv.Itoa(max(len(others), 1)))
+	for _, d := range others {
+		d.run(0, "", "room", "join", inv.Link)
+	}
+	return created.Room
 }
 
 func (d *daemon) history(room string) []message {
