@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hearthp2p/hearth/device/control"
@@ -260,8 +261,35 @@ func findMessage(rm *room.Room, id string) (room.Ref, error) {
 
 func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	out := control.History{Room: rm.ID().String(), Messages: []control.Message{}}
+	// A page: at most limit messages (all without it), the latest before
+	// the message named by before (the end without it).
+	limit := -1
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: a number of messages, 1 or more", s))
+			return
+		}
+		limit = n
+	}
+	before := r.URL.Query().Get("before")
+	found := before == ""
 	rm.View(func(v *room.View) {
-		for _, m := range v.Messages {
+		end := len(v.Messages)
+		if before != "" {
+			for i, m := range v.Messages {
+				if m.ID.String() == before {
+					end, found = i, true
+					break
+				}
+			}
+		}
+		start := 0
+		if limit > 0 && end-limit > 0 {
+			start = end - limit
+		}
+		out.More = start > 0
+		for _, m := range v.Messages[start:end] {
 			cm := control.Message{
 				ID: m.ID.String(), Author: m.Author.String(), Device: m.Device.String(),
 				Text: m.Text, Edited: m.Edited, Deleted: m.Deleted,
@@ -296,6 +324,10 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 			out.Messages = append(out.Messages, cm)
 		}
 	})
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in this room (before)", before))
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

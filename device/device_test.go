@@ -3,7 +3,9 @@ package device
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -132,6 +134,43 @@ func TestControlAPIRejectsBadInput(t *testing.T) {
 	// Still serving after all that.
 	if _, err := c.Devices(ctx); err != nil {
 		t.Fatal(err)
+	}
+
+	// History pages: ?limit, ?before, and their bad values.
+	rm, err := c.CreateRoom(ctx, "paged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 5 {
+		m, err := c.Send(ctx, rm.Room, control.MessageSend{Text: fmt.Sprint("m", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	page := func(q string) control.History {
+		t.Helper()
+		status, body := rawRequest(t, home, "GET", "/v1/rooms/"+rm.Room+"/messages?"+q, "")
+		var h control.History
+		if status != 200 || json.Unmarshal([]byte(body), &h) != nil {
+			t.Fatalf("%s: %d %s", q, status, body)
+		}
+		return h
+	}
+	if h := page("limit=2"); len(h.Messages) != 2 || h.Messages[1].ID != ids[4] || !h.More {
+		t.Fatalf("the last page: %+v", h)
+	}
+	if h := page("limit=2&before=" + ids[1]); len(h.Messages) != 1 || h.Messages[0].ID != ids[0] || h.More {
+		t.Fatalf("the first page: %+v", h)
+	}
+	for q, want := range map[string]int{"limit=0": 400, "limit=x": 400, "before=" + strings.Repeat("0", 32): 404} {
+		if status, body := rawRequest(t, home, "GET", "/v1/rooms/"+rm.Room+"/messages?"+q, ""); status != want {
+			t.Fatalf("%s: %d, want %d: %s", q, status, want, body)
+		}
+	}
+	if h, err := c.History(ctx, rm.Room); err != nil || len(h.Messages) != 5 || h.Messages[0].ID != ids[0] {
+		t.Fatalf("the whole history: %+v %v", h, err)
 	}
 }
 

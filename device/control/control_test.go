@@ -2,10 +2,13 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,5 +63,43 @@ func TestClientErrors(t *testing.T) {
 	_, err := NewClient(serve(t, tests[0].h)).Devices(ctx)
 	if !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("APIError: %v", err)
+	}
+}
+
+// TestHistoryPages: a history of any size comes through a page at a time
+// (a daemon answering ?limit and ?before as the real one does), in order,
+// once each, though the whole would be over MaxBody.
+func TestHistoryPages(t *testing.T) {
+	const n = 2*historyPage + 345
+	all := make([]Message, n)
+	for i := range all {
+		all[i] = Message{ID: fmt.Sprintf("%032x", i), Text: strings.Repeat("w", 600)}
+	}
+	pages := 0
+	sock := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		pages++
+		limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || limit > historyPage {
+			http.Error(w, "no limit", 400)
+			return
+		}
+		end := n
+		if b := r.URL.Query().Get("before"); b != "" {
+			fmt.Sscanf(b, "%x", &end)
+		}
+		start := max(end-limit, 0)
+		json.NewEncoder(w).Encode(History{Room: "r", Messages: all[start:end], More: start > 0})
+	})
+	h, err := NewClient(sock).History(context.Background(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Messages) != n || pages != 3 {
+		t.Fatalf("%d messages in %d pages", len(h.Messages), pages)
+	}
+	for i, m := range h.Messages {
+		if m.ID != all[i].ID {
+			t.Fatalf("message %d is %s", i, m.ID)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // Routes of rooms (API version 1). {room} is a room id, an id prefix of
@@ -160,7 +161,13 @@ type CallEntry struct {
 type History struct {
 	Room     string    `json:"room"`
 	Messages []Message `json:"messages"`
+	// More, on a page (?limit=), says that older messages come before.
+	More bool `json:"more,omitempty"`
 }
+
+// historyPage is how many messages History asks for at a time: a page's
+// JSON stays well under MaxBody.
+const historyPage = 1000
 
 // MessageEdit is POST /v1/rooms/{room}/messages/{msg}/edit.
 type MessageEdit struct {
@@ -233,9 +240,44 @@ func (c *Client) Send(ctx context.Context, room string, m MessageSend) (*Message
 }
 
 // History returns a room's messages.
+//
+// It reads the history a page at a time, from the end, so a room of any
+// size comes through; a message that arrives meanwhile may be missing,
+// and one that an old branch moved may be listed once, where it was
+// first seen.
 func (c *Client) History(ctx context.Context, room string) (*History, error) {
 	var out History
-	return &out, c.do(ctx, http.MethodGet, roomPath(room, "messages"), nil, &out)
+	seen := map[string]bool{}
+	var pages [][]Message
+	before := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(historyPage)}}
+		if before != "" {
+			q.Set("before", before)
+		}
+		var page History
+		if err := c.do(ctx, http.MethodGet, roomPath(room, "messages")+"?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		out.Room = page.Room
+		var keep []Message
+		for _, m := range page.Messages {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				keep = append(keep, m)
+			}
+		}
+		pages = append(pages, keep)
+		if !page.More || len(page.Messages) == 0 {
+			break
+		}
+		before = page.Messages[0].ID
+	}
+	out.Messages = []Message{}
+	for i := len(pages) - 1; i >= 0; i-- {
+		out.Messages = append(out.Messages, pages[i]...)
+	}
+	return &out, nil
 }
 
 // Edit edits a message.
