@@ -258,10 +258,13 @@ func demoPair(ctx context.Context, out io.Writer, doorC, phoneC *control.Client)
 // demoStory rings and answers, rings and misses, and unlocks.
 func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client, rm string) (*DemoFigures, error) {
 	fig := &DemoFigures{}
-	if err := waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
-		st, _ := doorC.Door(ctx)
-		return st != nil && st.State == "idle"
-	}); err != nil {
+	doorIdle := func() error {
+		return waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
+			st, _ := doorC.Door(ctx)
+			return st != nil && st.State == "idle"
+		})
+	}
+	if err := doorIdle(); err != nil {
 		return fig, err
 	}
 	ringing := func() (control.Call, bool) {
@@ -317,10 +320,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	phoneC.Hangup(ctx, in.ID)
 	fmt.Fprintf(out, "   The phone hangs up.\n")
 
-	if err := waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
-		st, _ := doorC.Door(ctx)
-		return st != nil && st.State == "idle"
-	}); err != nil {
+	if err := doorIdle(); err != nil {
 		return fig, err
 	}
 	fmt.Fprintf(out, "3. Another press, and nobody answers for 10 s: a missed ring, with its snapshot and a clip.\n")
@@ -370,10 +370,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	fmt.Fprintf(out, "   Opened: the relay pulsed (%d pulse(s) so far).\n", st.RelayPulses)
 
 	fmt.Fprintf(out, "5. Later, the phone looks at the door (Live view on its page): the door calls it back with its camera.\n")
-	if err := waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
-		st, _ := doorC.Door(ctx)
-		return st != nil && st.State == "idle"
-	}); err != nil {
+	if err := doorIdle(); err != nil {
 		return fig, err
 	}
 	t1 := time.Now()
