@@ -27,7 +27,8 @@ type daemon struct {
 	done   chan error
 	addrs  []string
 	phrase string
-	ns     string // network namespace to run in; "" for the test's own
+	ns     string   // network namespace to run in; "" for the test's own
+	env    []string // added to the daemon's environment
 }
 
 func newDaemon(t *testing.T, name string, args ...string) *daemon {
@@ -95,6 +96,12 @@ func (d *daemon) start() {
 		}
 	} else {
 		d.cmd = exec.Command(hearthBin, args...)
+	}
+	if len(d.env) > 0 {
+		if d.cmd.Env == nil {
+			d.cmd.Env = os.Environ()
+		}
+		d.cmd.Env = append(d.cmd.Env, d.env...)
 	}
 	d.logs = &bytes.Buffer{}
 	d.cmd.Stderr = d.logs

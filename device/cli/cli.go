@@ -181,7 +181,10 @@ func Main(ctx context.Context, env Env) int {
 		env.Stdin = strings.NewReader("")
 	}
 	root := tree()
-	err := run(ctx, root, env)
+	err := skewClock(&env)
+	if err == nil {
+		err = run(ctx, root, env)
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -191,6 +194,25 @@ func Main(ctx context.Context, env Env) int {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// skewClock applies $HEARTH_CLOCK_SKEW, a signed duration ("-7h",
+// "90m"): everything hearth dates (entries, records, invites and their
+// expiry, the mirror's bookkeeping) is dated as if the machine's clock were
+// that far off. It is how the tests run peers whose clocks disagree by
+// hours; libp2p and the operating system keep the real clock.
+func skewClock(env *Env) error {
+	v := env.Getenv("HEARTH_CLOCK_SKEW")
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return usagef("HEARTH_CLOCK_SKEW=%q: want a duration such as -7h or 90m", v)
+	}
+	now := env.Now
+	env.Now = func() time.Time { return now().Add(d) }
+	return nil
 }
 
 func run(ctx context.Context, root *command, env Env) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -566,5 +567,33 @@ func TestIDCreateForAppliance(t *testing.T) {
 	}
 	if identity.Exists(fresh) {
 		t.Fatal("an identity without its phrase")
+	}
+}
+
+func TestClockSkew(t *testing.T) {
+	at := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Time{
+		"":    at,
+		"-7h": at.Add(-7 * time.Hour),
+		"90m": at.Add(90 * time.Minute),
+	} {
+		env := Env{Getenv: func(string) string { return v }, Now: func() time.Time { return at }}
+		if err := skewClock(&env); err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if got := env.Now(); !got.Equal(want) {
+			t.Errorf("HEARTH_CLOCK_SKEW=%q: now is %v, want %v", v, got, want)
+		}
+	}
+	var errb bytes.Buffer
+	code := Main(context.Background(), Env{Args: []string{"version"}, Stdout: io.Discard, Stderr: &errb,
+		Getenv: func(k string) string {
+			if k == "HEARTH_CLOCK_SKEW" {
+				return "three hours"
+			}
+			return ""
+		}})
+	if code != ExitUsage || !strings.Contains(errb.String(), "HEARTH_CLOCK_SKEW") {
+		t.Errorf("a malformed skew: exit %d, %q", code, errb.String())
 	}
 }
