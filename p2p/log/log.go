@@ -18,8 +18,13 @@ const MaxBatch = 1 << 16
 
 // Errors of Log.
 var (
-	ErrWrongLog  = errors.New("head is of another log")
-	ErrStale     = errors.New("head is not newer than the log")
+	ErrWrongLog = errors.New("head is of another log")
+	ErrStale    = errors.New("head is not newer than the log")
+	// ErrRefused is what a holder of logs returns (wrapped) for blocks
+	// that may be valid but that it will not store: a mirror out of
+	// space, a room that already holds as many logs of unknown devices
+	// as it will. It is not the sender's fault.
+	ErrRefused   = errors.New("blocks refused")
 	ErrRootDiffs = errors.New("blocks do not hash to the head's root")
 	ErrRange     = errors.New("range out of bounds")
 )

@@ -283,6 +283,21 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	if head.Writer == r.cfg.Self.Device.Public() {
 		return errors.New("a peer sent this device's own log")
 	}
+	if _, known := r.view.Devices[head.Writer]; !known {
+		ls, held := r.logs[head.Writer]
+		var first []byte
+		switch {
+		case held && len(ls.blocks) > 0:
+			first = ls.blocks[0]
+		case len(blocks) > 0:
+			first = blocks[0]
+		}
+		if first != nil {
+			if err := r.admit(head.Writer, first, held, head.Length); err != nil {
+				return err
+			}
+		}
+	}
 	ls := r.logFor(head.Writer)
 	start := ls.log.Len()
 	if err := ls.log.Extend(head, blocks); err != nil {
@@ -300,6 +315,67 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	}
 	r.process()
 	return saveErr
+}
+
+// MaxStrangers bounds the logs a room holds of devices its view does not
+// know, and MaxStrangerEntries each one's length. A new device's log may
+// come before the entry that adds its identity, or sealed with an epoch
+// key that has not come yet; but a peer that knows the room's discovery
+// key without being a member (a mirror, a former member) must not make
+// members hold logs of any number of fresh keys, or of any length.
+const (
+	MaxStrangers       = 64
+	MaxStrangerEntries = 1024
+)
+
+// admit decides whether the room holds (held: goes on holding) length
+// entries of the log of writer, a device its view does not know, whose
+// first block is first. A log must open with its device's hello (or the
+// founder's genesis): one that opens and is anything else can never count
+// and is refused; one that is the hello of a member's device is taken,
+// whatever its length; one that cannot be judged yet (its epoch key, or
+// its identity's admission, has not come) is held while fewer than
+// MaxStrangers are, up to MaxStrangerEntries.
+func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length uint64) error {
+	refuse := func(why string) error {
+		return fmt.Errorf("%w: the log of %s: %s", log.ErrRefused, writer.Short(), why)
+	}
+	epoch, err := log.BlockEpoch(first)
+	if err != nil {
+		return err // malformed: the log says so the same way
+	}
+	if pt, err := r.open(log.LogID(r.disc, writer), 0, epoch, first); err == nil {
+		e, err := ParseEntry(pt)
+		switch {
+		case err != nil:
+			return refuse("its first entry does not decode")
+		case e.Op.Type != OpHello && e.Op.Type != OpGenesis:
+			return refuse("it does not begin with a hello")
+		}
+		d, err := r.view.device(writer, e.Op.Proof, e.Op.Record)
+		if err != nil {
+			return refuse("its device proof does not verify")
+		}
+		if _, ok := r.view.Members[d.Identity]; ok || e.Op.Type == OpGenesis && d.Identity == r.cfg.Founder {
+			return nil
+		}
+	}
+	if length > MaxStrangerEntries {
+		return refuse(fmt.Sprintf("%d entries of a device the room does not know yet", length))
+	}
+	if held {
+		return nil
+	}
+	strangers := 0
+	for w := range r.logs {
+		if _, ok := r.view.Devices[w]; !ok {
+			strangers++
+		}
+	}
+	if strangers >= MaxStrangers {
+		return refuse(fmt.Sprintf("the room already holds %d logs of devices it does not know", strangers))
+	}
+	return nil
 }
 
 // LoadLog restores a log saved by Store: the heads in ascending order and

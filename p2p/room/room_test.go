@@ -411,3 +411,82 @@ func TestStoreFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestStrangerLogsBounded: a room holds logs of devices its view does not
+// know only as far as they may yet count, and only so many.
+func TestStrangerLogsBounded(t *testing.T) {
+	h := newHousehold(t, 1)
+	bob := h.rooms[1]
+	disc := h.key.Discovery()
+	// logOf makes a one-entry log of a fresh key, sealed with key in epoch.
+	logOf := func(key log.Key, epoch uint64, op Op) (log.Head, [][]byte) {
+		k, _ := identity.GenerateSigningKey()
+		e := Entry{Time: 1, Op: op}
+		b, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks, head, err := log.New(disc, k.Public()).Append(k, key, epoch, [][]byte{b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return head, blocks
+	}
+	refused := func(what string, head log.Head, blocks [][]byte) {
+		t.Helper()
+		if err := bob.Receive(head, blocks); !errors.Is(err, log.ErrRefused) {
+			t.Fatalf("%s: %v, want refused", what, err)
+		}
+		if bob.Len(head.Writer) != 0 {
+			t.Fatalf("%s: held", what)
+		}
+	}
+	// Logs that can never count are refused outright.
+	hd, bl := logOf(h.key.epochZero(), 0, Op{Type: OpMessage, Text: "no hello first"})
+	refused("a log without a hello", hd, bl)
+	stranger := newPerson(t, "stranger")
+	self := stranger.device(t)
+	self.Proof, _ = identity.NewProof(stranger.id, h.alice.device(t).Device.Public(), 1).MarshalBinary()
+	hd, bl = logOf(h.key.epochZero(), 0, Op{Type: OpHello, Proof: self.Proof, Record: self.Record})
+	refused("a hello whose proof is for another key", hd, bl)
+
+	// Logs that cannot be judged yet: MaxStrangers of them are held.
+	heads := len(bob.Heads())
+	for range 3 * MaxStrangers {
+		hd, bl := logOf(log.RandomKey(), 5, Op{Type: OpMessage, Text: "sealed in an epoch to come"})
+		if err := bob.Receive(hd, bl); err != nil && !errors.Is(err, log.ErrRefused) {
+			t.Fatal(err)
+		}
+	}
+	if n := len(bob.Heads()) - heads; n != MaxStrangers {
+		t.Fatalf("bob holds %d logs of unknown devices, want %d", n, MaxStrangers)
+	}
+
+	// A member's new device whose log comes before the entry that adds
+	// her: refused while longer than MaxStrangerEntries, taken whole once
+	// the addition has come.
+	carol := newPerson(t, "carol")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: carol.id.Public(), Role: RoleMember})
+	c := openRoom(t, h.key, h.alice.id.Public(), carol.device(t))
+	pull(t, c, h.a1)
+	ops := make([]Op, MaxStrangerEntries+500)
+	for i := range ops {
+		ops[i] = Op{Type: OpMessage, Text: fmt.Sprint("carol ", i)}
+	}
+	if _, err := c.WriteBatch(ops); err != nil {
+		t.Fatal(err)
+	}
+	dev := c.cfg.Self.Device.Public()
+	ch, cb, _ := c.Blocks(dev, 0, 1<<30)
+	if err := bob.Receive(ch, cb); !errors.Is(err, log.ErrRefused) {
+		t.Fatalf("a long log of a device bob does not know yet: %v", err)
+	}
+	pull(t, bob, h.a1)
+	pull(t, bob, c)
+	if bob.Len(dev) != c.Len(dev) {
+		t.Fatalf("bob holds %d of carol's %d entries once she is added", bob.Len(dev), c.Len(dev))
+	}
+	if digest(bob) != digest(c) {
+		t.Fatal("bob and carol differ")
+	}
+}
