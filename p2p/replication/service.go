@@ -22,7 +22,7 @@ import (
 
 // ErrRefused is what Room.Receive returns (wrapped) for valid blocks it
 // will not store, e.g. a mirror out of space: not the peer's fault.
-var ErrRefused = errors.New("blocks refused")
+var ErrRefused = log.ErrRefused
 
 // Room is what replication needs of a room (package room implements it;
 // so will a mirror's store).
@@ -394,6 +394,11 @@ func (ss *session) handle(f *frame) error {
 				return errors.New("head of another room")
 			}
 			if local := ss.room.Len(h.Writer); h.Length > local {
+				// Asked for only if its writer signed it: a forged head
+				// would have this node chase blocks that do not exist.
+				if err := h.Verify(); err != nil {
+					return fmt.Errorf("head of %s: %w", h.Writer.Short(), err)
+				}
 				ss.ask(h.Writer, local, h.Length)
 				continue
 			}
@@ -460,7 +465,11 @@ func (ss *session) handle(f *frame) error {
 				return nil
 			}
 			if errors.Is(err, ErrRefused) {
+				// Not asked again until the peer's next heads.
 				ss.s.log.Debug("blocks not stored", logattr.Room(ss.disc), logattr.Err(err))
+				ss.mu.Lock()
+				delete(ss.wanted, f.head.Writer)
+				ss.mu.Unlock()
 				return nil
 			}
 			return fmt.Errorf("blocks of %s: %w", f.head.Writer.Short(), err)

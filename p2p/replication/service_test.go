@@ -35,6 +35,7 @@ func newMember(t *testing.T) member {
 }
 
 type peerNode struct {
+	dev  identity.PublicKey // the device key it writes with
 	node *hnet.Node
 	svc  *Service
 	room *room.Room
@@ -42,11 +43,17 @@ type peerNode struct {
 
 func newPeer(t *testing.T, key room.Key, founder identity.PublicKey, m member) *peerNode {
 	t.Helper()
+	return newPeerWith(t, key, founder, m, nil)
+}
+
+// newPeerWith is newPeer with the service's Config changed by set.
+func newPeerWith(t *testing.T, key room.Key, founder identity.PublicKey, m member, set func(*Config)) *peerNode {
+	t.Helper()
 	n, err := hnet.New(hnet.Config{Key: m.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peerNode{node: n}
+	p := &peerNode{node: n, dev: m.self.Device.Public()}
 	p.room, err = room.Open(room.Config{Key: key, Founder: founder, Self: m.self, OnChange: func([]log.Head) {
 		if p.svc != nil {
 			p.svc.Changed(key.Discovery())
@@ -55,9 +62,13 @@ func newPeer(t *testing.T, key room.Key, founder identity.PublicKey, m member) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.svc = New(Config{Host: n.Host, Lookup: func(d log.Discovery) (Room, bool) {
+	cfg := Config{Host: n.Host, Lookup: func(d log.Discovery) (Room, bool) {
 		return p.room, d == key.Discovery()
-	}})
+	}}
+	if set != nil {
+		set(&cfg)
+	}
+	p.svc = New(cfg)
 	t.Cleanup(func() {
 		p.svc.Close()
 		n.Close()
