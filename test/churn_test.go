@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-var churnHold = flag.Duration("churn.hold", 45*time.Second, "how long TestPartitionsChurn holds its last partition, and every fifth")
-var churnRounds = flag.Int("churn.rounds", 0, "rounds of TestPartitionsChurn (default 4; 2 with -short); the long run is 30")
+var churnHold = flag.Duration("churn.hold", 40*time.Second, "how long TestPartitionsChurn holds its last partition, and every fifth")
+var churnRounds = flag.Int("churn.rounds", 0, "rounds of TestPartitionsChurn (default 3; 2 with -short); the long run is 30")
 
 // churnMsg is a message as 'room history --json' gives it, with what the
 // convergence check compares.
@@ -62,7 +62,7 @@ func TestPartitionsChurn(t *testing.T) {
 	}
 	rounds := *churnRounds
 	if rounds == 0 {
-		rounds = 4
+		rounds = 3
 		if testing.Short() {
 			rounds = 2
 		}
@@ -190,7 +190,9 @@ func TestPartitionsChurn(t *testing.T) {
 		}
 	}
 
-	inNS := func(host int, args ...string) { sh(t, append([]string{"ip", "netns", "exec", hosts[host]}, args...)...) }
+	inNS := func(host int, args ...string) {
+		sh(t, append([]string{"ip", "netns", "exec", hosts[host]}, args...)...)
+	}
 	heal := func() {
 		for h := range members + 1 {
 			inNS(h, "iptables", "-F", "INPUT")
@@ -229,7 +231,7 @@ func TestPartitionsChurn(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range members {
 			r := mrand.New(mrand.NewPCG(rng.Uint64(), uint64(i)))
-			wg.Go(func() { act(i, r, 8, round) })
+			wg.Go(func() { act(i, r, 6, round) })
 		}
 		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
 		peers[killed].kill()
