@@ -158,7 +158,8 @@ func TestBench(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	want := []string{"catch-up", "message latency p50", "message latency p99", "relayed message latency p50", "daemon RSS idle",
-		"mirror catch-up", "mirror RSS with 100 rooms", "mirror database on disk", "mirror disk overhead"}
+		"mirror catch-up", "mirror RSS with 100 rooms", "mirror database on disk", "mirror disk overhead",
+		"file transfer", "file transfer / plain stream", "multi-source speed-up"}
 	for _, w := range want {
 		found := false
 		for _, f := range res.Figures {

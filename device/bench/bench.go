@@ -71,8 +71,9 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	n, lat := 100_000, 300
 	rooms := 100
 	mirrorRoomCount, mirrorPerRoom := 1000, 100
-	fileSize := int64(1 << 30)
+	fileSize, multiSize := int64(1<<30), int64(128<<20)
 	if cfg.Quick {
+		multiSize = 32 << 20
 		n, lat, rooms = 20_000, 100, 20
 		mirrorRoomCount = 100
 		fileSize = 64 << 20
@@ -94,6 +95,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return mirrorRooms(ctx, cfg.Binary, mirrorRoomCount, mirrorPerRoom) }},
 		{"files", fmt.Sprintf("file transfer: %d MiB sent and received over libp2p, against a plain stream", fileSize>>20),
 			func() ([]Figure, error) { return transfer(ctx, fileSize) }},
+		{"files", fmt.Sprintf("multi-source: %d MiB from one source, then from three, each uploading at %.0f Mbit/s", multiSize>>20, sourceUplink*8/1e6),
+			func() ([]Figure, error) { return multiSource(ctx, multiSize) }},
 		{"files", fmt.Sprintf("daemon file transfer: %d MiB between two daemon processes, their memory meanwhile", fileSize>>20),
 			func() ([]Figure, error) { return transferDaemons(ctx, cfg.Binary, fileSize) }},
 		{"calls", "calls: setup and glass-to-glass latency of a 720p30 call on loopback (and with 30 ms added)",

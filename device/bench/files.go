@@ -125,21 +125,7 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 		out := filepath.Join(sink, "out.part")
 		defer os.Remove(out)
 		syscall.Sync()
-		start := time.Now()
-		hs, err := blob.FetchHashes(ctx, b.Host, m, peers)
-		if err != nil {
-			return 0, err
-		}
-		part, err := blob.OpenPartial(out, m, hs)
-		if err != nil {
-			return 0, err
-		}
-		err = blob.Fetch(ctx, blob.FetchConfig{Host: b.Host, Peers: peers, Partial: part})
-		part.Close()
-		if err != nil {
-			return 0, err
-		}
-		return float64(size) / time.Since(start).Seconds(), nil
+		return timedFetch(ctx, b, m, peers, out)
 	}
 	plainOnce := func() (float64, error) {
 		path := filepath.Join(sink, "plain.out")

@@ -79,10 +79,13 @@ home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 of a new member over libp2p on loopback (entries/s), message latency from send
 to visible at the other peer (p50/p99, direct and through a relay), the
 resident memory of a daemon idle and holding many rooms, a member's catch-up
-from a mirror alone, a mirror daemon keeping 1,000 rooms (memory, disk), and
-a 1 GiB file transfer against a plain libp2p stream and between two daemon
-processes (with their memory). Prints a table, or JSON with --json. --quick
-shrinks the workloads to about a minute.`},
+from a mirror alone, a mirror daemon keeping 1,000 rooms (memory, disk), a
+1 GiB file transfer against a plain libp2p stream and between two daemon
+processes (with their memory), the speed-up of fetching a file from three
+sources at once, call setup and glass-to-glass latency, the encoders'
+processor time, and a doorphone's press-to-ring, answer-to-frame and live
+view. Prints a table, or JSON with --json. --quick shrinks the workloads to
+about a minute.`},
 		},
 	}
 	// The call commands go after the file commands.
