@@ -43,6 +43,33 @@ func randomFile(path string, size int64) error {
 	return f.Close()
 }
 
+// storedFile writes size random bytes to path and sends it into a
+// chunk store (bbolt and chunks) under dir. It returns the store, the
+// file's manifest, how long sending it took (read, encrypt, store) and
+// what closes the store.
+func storedFile(dir, path string, size int64) (*blob.Store, *blob.Manifest, time.Duration, func() error, error) {
+	if err := randomFile(path, size); err != nil {
+		return nil, nil, 0, nil, err
+	}
+	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	chunks, err := storage.OpenChunks(filepath.Join(dir, "chunks"))
+	if err != nil {
+		db.Close()
+		return nil, nil, 0, nil, err
+	}
+	store := blob.NewStore(db, chunks)
+	start := time.Now()
+	m, err := store.PutFile(path)
+	if err != nil {
+		db.Close()
+		return nil, nil, 0, nil, err
+	}
+	return store, m, time.Since(start), db.Close, nil
+}
+
 // transferRounds is how many times each transfer runs.
 const transferRounds = 3
 
@@ -61,25 +88,11 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 	}
 	defer os.RemoveAll(dir)
 	src := filepath.Join(dir, "src.bin")
-	if err := randomFile(src, size); err != nil {
-		return nil, err
-	}
-	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
+	store, m, encrypt, closeStore, err := storedFile(dir, src, size)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	chunks, err := storage.OpenChunks(filepath.Join(dir, "chunks"))
-	if err != nil {
-		return nil, err
-	}
-	store := blob.NewStore(db, chunks)
-	start := time.Now()
-	m, err := store.PutFile(src)
-	if err != nil {
-		return nil, err
-	}
-	encrypt := time.Since(start)
+	defer closeStore()
 	m.Name = "bench.bin"
 
 	a, err := loopbackNode()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hearthp2p/hearth/p2p/blob"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
-	"github.com/hearthp2p/hearth/storage"
 )
 
 // sourceUplink is the upload rate of each source in the multi-source
@@ -44,24 +43,11 @@ func multiSource(ctx context.Context, size int64) ([]Figure, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	src := filepath.Join(dir, "src.bin")
-	if err := randomFile(src, size); err != nil {
-		return nil, err
-	}
-	db, err := storage.Open(filepath.Join(dir, "db"), storage.Config{})
+	store, m, _, closeStore, err := storedFile(dir, filepath.Join(dir, "src.bin"), size)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	chunks, err := storage.OpenChunks(filepath.Join(dir, "chunks"))
-	if err != nil {
-		return nil, err
-	}
-	store := blob.NewStore(db, chunks)
-	m, err := store.PutFile(src)
-	if err != nil {
-		return nil, err
-	}
+	defer closeStore()
 	recv, err := loopbackNode()
 	if err != nil {
 		return nil, err
