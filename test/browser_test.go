@@ -434,7 +434,18 @@ func evalPage[T any](ctx context.Context, expr string) T {
 // after 30 s.
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
-	if err := waitFor(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+	// The page re-renders lists as news comes in: a node found by the
+	// selector may be replaced before the click lands. Such a click is
+	// tried again on the new node.
+	for try := 0; ; try++ {
+		err := waitFor(ctx, chromedp.Click(chromedp.CSS(sel)))
+		if err == nil {
+			return
+		}
+		if try < 5 && (strings.Contains(err.Error(), "Could not find node with given id") || strings.Contains(err.Error(), "detached")) {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
 		t.Fatalf("click %s: %v", sel, err)
 	}
 }
