@@ -85,6 +85,8 @@ type Room struct {
 	rotKeys  map[Ref]log.Key // the key each rotation carried for this device
 	order    []*node
 	view     *View
+	fronts   map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
+	seenAt   map[seenKey]*seenScan
 	ownHeads []log.Head // heads of the own log not yet reported by OnChange
 	auto     bool       // writing a hello or rotation of our own accord
 }
@@ -104,11 +106,13 @@ func Open(cfg Config) (*Room, error) {
 		logs:    map[identity.PublicKey]*logState{},
 		keys:    map[uint64][]log.Key{0: {cfg.Key.epochZero()}},
 		rotKeys: map[Ref]log.Key{},
+		fronts:  map[Ref]map[identity.PublicKey]uint64{},
+		seenAt:  map[seenKey]*seenScan{},
 	}
 	if r.now == nil {
 		r.now = time.Now
 	}
-	r.view = newView(cfg.Founder, r.disc)
+	r.view = newView(cfg.Founder, r.disc, r, nil)
 	return r, nil
 }
 
@@ -589,7 +593,11 @@ func (r *Room) order1(fresh []*node) {
 		}
 		return 1
 	})
-	if len(r.order) == 0 || less(r.order[len(r.order)-1], fresh[0]) {
+	// Nodes that come after all that is applied are applied in turn,
+	// unless one of them may exclude someone: then, as for a late branch,
+	// the view is computed again (authority.go).
+	tail := len(r.order) == 0 || less(r.order[len(r.order)-1], fresh[0])
+	if tail && !slices.ContainsFunc(fresh, func(n *node) bool { return n.entry != nil && excludes(n.entry.Op.Type) }) {
 		r.order = append(r.order, fresh...)
 		for _, n := range fresh {
 			r.applyNode(n)
@@ -597,16 +605,92 @@ func (r *Room) order1(fresh []*node) {
 		return
 	}
 	r.order = append(r.order, fresh...)
-	slices.SortFunc(r.order, func(a, b *node) int {
-		if less(a, b) {
-			return -1
-		}
-		return 1
-	})
-	r.view = newView(r.cfg.Founder, r.disc)
-	for _, n := range r.order {
-		r.applyNode(n)
+	if !tail {
+		slices.SortFunc(r.order, func(a, b *node) int {
+			if less(a, b) {
+				return -1
+			}
+			return 1
+		})
 	}
+	r.rebuild()
+}
+
+// rebuild computes the view from the whole order, in as many passes as
+// its exclusions take to settle (authority.go).
+func (r *Room) rebuild() {
+	var pre map[Ref]*exclusion
+	for pass := 1; ; pass++ {
+		r.view = newView(r.cfg.Founder, r.disc, r, pre)
+		for _, n := range r.order {
+			r.applyNode(n)
+		}
+		next, same := r.view.nextPre()
+		if same || pass == maxPasses {
+			return
+		}
+		pre = next
+	}
+}
+
+// frontier implements dag: the entries an entry's writer had seen, by the
+// dependencies declared by it and by every earlier entry of its log.
+func (r *Room) frontier(ref Ref) map[identity.PublicKey]uint64 {
+	if f, ok := r.fronts[ref]; ok {
+		return f
+	}
+	f := map[identity.PublicKey]uint64{ref.Writer: ref.Seq + 1}
+	if ls, ok := r.logs[ref.Writer]; ok {
+		for i := uint64(0); i <= ref.Seq && i < uint64(len(ls.nodes)); i++ {
+			if e := ls.nodes[i].entry; e != nil {
+				for _, d := range e.Deps {
+					if d.Writer != ref.Writer && d.Length > f[d.Writer] {
+						f[d.Writer] = d.Length
+					}
+				}
+			}
+		}
+	}
+	r.fronts[ref] = f
+	return f
+}
+
+type seenKey struct {
+	writer identity.PublicKey
+	target Ref
+}
+
+// seenScan remembers how far a log was searched for its first entry that
+// had seen a target: entries never change, so neither does the answer.
+type seenScan struct {
+	next  uint64 // entries [0, next) were searched
+	found bool
+	at    uint64 // the first entry that had seen it
+}
+
+// seen implements dag.
+func (r *Room) seen(ref, target Ref) bool {
+	if ref.Writer == target.Writer {
+		return ref.Seq > target.Seq
+	}
+	k := seenKey{ref.Writer, target}
+	s, ok := r.seenAt[k]
+	if !ok {
+		s = &seenScan{}
+		r.seenAt[k] = s
+	}
+	ls := r.logs[ref.Writer]
+	for !s.found && s.next <= ref.Seq && ls != nil && s.next < uint64(len(ls.nodes)) {
+		if e := ls.nodes[s.next].entry; e != nil {
+			for _, d := range e.Deps {
+				if d.Writer == target.Writer && d.Length > target.Seq {
+					s.found, s.at = true, s.next
+				}
+			}
+		}
+		s.next++
+	}
+	return s.found && s.at <= ref.Seq
 }
 
 func (r *Room) applyNode(n *node) {

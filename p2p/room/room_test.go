@@ -102,10 +102,11 @@ func mustWrite(t testing.TB, r *Room, op Op) Ref {
 }
 
 type household struct {
-	key   Key
-	alice *person
-	a1    *Room
-	rooms []*Room
+	key    Key
+	alice  *person
+	a1     *Room
+	rooms  []*Room
+	people []*person // people[i] holds rooms[i]
 }
 
 // newHousehold makes a room founded by alice with n more members, each
@@ -117,10 +118,12 @@ func newHousehold(t testing.TB, n int) *household {
 		t.Fatal(err)
 	}
 	h.rooms = []*Room{h.a1}
+	h.people = []*person{h.alice}
 	for i := range n {
 		p := newPerson(t, fmt.Sprint("member", i))
 		mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: p.id.Public(), Role: RoleMember})
 		h.rooms = append(h.rooms, openRoom(t, h.key, h.alice.id.Public(), p.device(t)))
+		h.people = append(h.people, p)
 	}
 	syncAll(t, h.rooms...)
 	return h

@@ -100,22 +100,54 @@ type View struct {
 	EpochRef   Ref // the rotation that started Epoch
 	Rejections []Rejection
 
+	// Revoked and Forked name the devices revoked, or proven to have
+	// signed two histories of their log, with the entry that said so.
+	Revoked map[identity.PublicKey]Ref
+	Forked  map[identity.PublicKey]Ref
+
 	byRef        map[Ref]*Message
 	rotateNeeded bool
 	rotateBy     identity.PublicKey // who caused the pending rotation
 	applied      int
+
+	// Authority (authority.go).
+	dag            dag
+	pre            map[Ref]*exclusion // registered from the start of the pass
+	active         map[Ref]*exclusion
+	exclByIdentity map[identity.PublicKey][]*exclusion
+	exclByDevice   map[identity.PublicKey][]*exclusion
+	lifted         map[*exclusion]Ref
+	violations     []*exclusion
+	acceptedExcl   map[Ref]bool
+	accepted       map[identity.PublicKey]uint64 // per device: 1 + the last entry accepted (hellos aside)
+	privileged     map[identity.PublicKey]uint64 // likewise, of entries that needed more than a member's role
 }
 
-func newView(founder identity.PublicKey, disc log.Discovery) *View {
-	return &View{
-		Founder:   founder,
-		Discovery: disc,
-		Members:   map[identity.PublicKey]*Member{},
-		Devices:   map[identity.PublicKey]*Device{},
-		Invites:   map[InviteID]*Invite{},
-		Mirrors:   map[string]*Mirror{},
-		byRef:     map[Ref]*Message{},
+func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]*exclusion) *View {
+	v := &View{
+		Founder:        founder,
+		Discovery:      disc,
+		Members:        map[identity.PublicKey]*Member{},
+		Devices:        map[identity.PublicKey]*Device{},
+		Invites:        map[InviteID]*Invite{},
+		Mirrors:        map[string]*Mirror{},
+		Revoked:        map[identity.PublicKey]Ref{},
+		Forked:         map[identity.PublicKey]Ref{},
+		byRef:          map[Ref]*Message{},
+		dag:            d,
+		pre:            pre,
+		active:         map[Ref]*exclusion{},
+		exclByIdentity: map[identity.PublicKey][]*exclusion{},
+		exclByDevice:   map[identity.PublicKey][]*exclusion{},
+		lifted:         map[*exclusion]Ref{},
+		acceptedExcl:   map[Ref]bool{},
+		accepted:       map[identity.PublicKey]uint64{},
+		privileged:     map[identity.PublicKey]uint64{},
 	}
+	for _, x := range sortedExclusions(pre) {
+		v.register(x, false)
+	}
+	return v
 }
 
 // Mirror is a mirror the room names: members keep it up to date and fetch
@@ -170,6 +202,30 @@ func (v *View) apply(ref Ref, e *Entry) error {
 	if !ok {
 		return errors.New("author is not a member")
 	}
+	role := v.capOf(ref, author, me.Role)
+	if role == 0 {
+		return errors.New("written after its writer was excluded, without knowing of it")
+	}
+	privileged, err := v.applyOp(ref, e, author, role)
+	if err != nil {
+		return err
+	}
+	v.accepted[ref.Writer] = ref.Seq + 1
+	if privileged {
+		v.privileged[ref.Writer] = ref.Seq + 1
+	}
+	return nil
+}
+
+// applyOp applies an entry by a device of author, who acts with role. It
+// says whether the entry needed more than a member's role.
+func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) (privileged bool, err error) {
+	o := &e.Op
+	refuse := func(why string) (bool, error) { return false, errors.New(why) }
+	post := func(m *Message) {
+		v.Messages = append(v.Messages, m)
+		v.byRef[ref] = m
+	}
 	switch o.Type {
 	case OpMessage:
 		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time}
@@ -177,55 +233,50 @@ func (v *View) apply(ref Ref, e *Entry) error {
 			r := o.Target
 			m.ReplyTo = &r
 		}
-		v.Messages = append(v.Messages, m)
-		v.byRef[ref] = m
+		post(m)
 	case OpFile:
 		fm, err := blob.ParseManifest(o.Blob)
 		if err != nil {
-			return err
+			return false, err
 		}
-		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time, File: fm}
-		v.Messages = append(v.Messages, m)
-		v.byRef[ref] = m
+		post(&Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time, File: fm})
 	case OpCall:
-		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}}
-		v.Messages = append(v.Messages, m)
-		v.byRef[ref] = m
+		post(&Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}})
 	case OpDoor:
 		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
 		if len(o.Blob) > 0 {
 			fm, err := blob.ParseManifest(o.Blob)
 			if err != nil {
-				return err
+				return false, err
 			}
 			m.File = fm
 		}
-		v.Messages = append(v.Messages, m)
-		v.byRef[ref] = m
+		post(m)
 	case OpEdit:
 		m, ok := v.byRef[o.Target]
 		switch {
 		case !ok:
-			return errors.New("edit of an unknown message")
+			return refuse("edit of an unknown message")
 		case m.Author != author:
-			return errors.New("only the author's devices may edit")
+			return refuse("only the author's devices may edit")
 		case m.Deleted:
-			return errors.New("message deleted")
+			return refuse("message deleted")
 		}
 		m.Text, m.Edited = o.Text, true
 	case OpDelete:
 		m, ok := v.byRef[o.Target]
 		switch {
 		case !ok:
-			return errors.New("delete of an unknown message")
-		case m.Author != author && me.Role < RoleModerator:
-			return errors.New("only the author, moderators and admins may delete")
+			return refuse("delete of an unknown message")
+		case m.Author != author && role < RoleModerator:
+			return refuse("only the author, moderators and admins may delete")
 		}
+		privileged = m.Author != author
 		m.Text, m.Deleted, m.Reactions = "", true, nil
 	case OpReact:
 		m, ok := v.byRef[o.Target]
 		if !ok || m.Deleted {
-			return errors.New("reaction to an unknown or deleted message")
+			return refuse("reaction to an unknown or deleted message")
 		}
 		if m.Reactions == nil {
 			m.Reactions = map[string][]identity.PublicKey{}
@@ -245,121 +296,155 @@ func (v *View) apply(ref Ref, e *Entry) error {
 			m.Reactions[o.Emoji] = who
 		}
 	case OpAddMember:
-		if me.Role < RoleAdmin {
-			return errors.New("only admins add members")
+		if role < RoleAdmin {
+			return refuse("only admins add members")
 		}
 		if _, ok := v.Members[o.Identity]; ok {
-			return errors.New("already a member")
+			return refuse("already a member")
+		}
+		if v.unseenExclusion(ref, o.Identity) {
+			return refuse("adds back an identity whose removal it had not seen")
 		}
 		if o.Invite != (InviteID{}) {
 			inv, ok := v.Invites[o.Invite]
 			switch {
 			case !ok:
-				return errors.New("unknown invite")
+				return refuse("unknown invite")
 			case inv.Expires > 0 && e.Time > inv.Expires:
-				return errors.New("invite expired")
+				return refuse("invite expired")
 			case inv.Uses > 0 && inv.Used >= inv.Uses:
-				return errors.New("invite used up")
+				return refuse("invite used up")
 			case o.Role > inv.Role:
-				return errors.New("role above the invite's")
+				return refuse("role above the invite's")
 			}
 			inv.Used++
 		}
 		v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: ref}
+		v.readmit(ref, o.Identity)
+		privileged = true
 	case OpRemoveMember:
 		target, ok := v.Members[o.Identity]
 		switch {
 		case !ok:
-			return errors.New("not a member")
-		case me.Role < RoleModerator, me.Role == RoleModerator && target.Role != RoleMember:
-			return errors.New("only admins remove, moderators only members")
+			return refuse("not a member")
+		case role < RoleModerator || v.rank(author, role) <= v.rank(o.Identity, target.Role):
+			return refuse("only a member of higher rank removes (the founder, then admins, then moderators)")
 		case target.Role == RoleAdmin && v.admins() == 1:
-			return errors.New("the last admin cannot be removed")
+			return refuse("the last admin cannot be removed")
 		}
 		delete(v.Members, o.Identity)
 		v.rotateNeeded, v.rotateBy = true, author
+		v.exclude(ref, o, author, identity.PublicKey{}, target.Role)
+		privileged = true
 	case OpSetRole:
 		target, ok := v.Members[o.Identity]
 		switch {
 		case !ok:
-			return errors.New("not a member")
-		case me.Role < RoleAdmin:
-			return errors.New("only admins set roles")
+			return refuse("not a member")
+		case role < RoleAdmin:
+			return refuse("only admins set roles")
+		case o.Identity == author && o.Role > role:
+			return refuse("a member cannot raise its own role")
+		case o.Identity != author && v.rank(author, role) <= v.rank(o.Identity, target.Role):
+			return refuse("only a member of higher rank changes a role (the founder, then admins)")
 		case target.Role == RoleAdmin && o.Role != RoleAdmin && v.admins() == 1:
-			return errors.New("the last admin cannot step down")
+			return refuse("the last admin cannot step down")
 		}
+		old := target.Role
 		target.Role = o.Role
+		v.exclude(ref, o, author, identity.PublicKey{}, old)
+		if o.Role >= old {
+			v.readmit(ref, o.Identity)
+		}
+		privileged = true
 	case OpInvite:
-		if me.Role < RoleAdmin {
-			return errors.New("only admins invite")
+		if role < RoleAdmin {
+			return refuse("only admins invite")
 		}
 		if _, ok := v.Invites[o.Invite]; ok {
-			return errors.New("invite exists")
+			return refuse("invite exists")
 		}
 		v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: author, Approve: o.Approve}
+		privileged = true
 	case OpRotate:
-		if me.Role < RoleModerator {
-			return errors.New("only admins and moderators rotate keys")
+		if role < RoleModerator {
+			return refuse("only admins and moderators rotate keys")
 		}
 		if o.Epoch != v.Epoch+1 {
-			return fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
+			return false, fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
 		}
 		v.Epoch, v.EpochRef, v.rotateNeeded = o.Epoch, ref, false
+		privileged = true
 	case OpLeave:
-		if me.Role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
-			return errors.New("the last admin cannot leave while others remain")
+		if role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
+			return refuse("the last admin cannot leave while others remain")
 		}
 		delete(v.Members, author)
 		v.rotateNeeded, v.rotateBy = true, author
+		v.exclude(ref, o, author, identity.PublicKey{}, role)
 	case OpRevoke:
 		rv, err := identity.ParseRevocation(o.Blob)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := rv.Verify(); err != nil {
-			return err
+			return false, err
 		}
-		d, ok := v.Devices[rv.Device]
-		if !ok || d.Identity != rv.Identity {
-			return errors.New("revocation of a device not in the room")
+		if _, ok := v.Members[rv.Identity]; !ok {
+			return refuse("revocation of a device of an identity not in the room")
 		}
-		d.Revoked = true
+		if d, ok := v.Devices[rv.Device]; ok {
+			if d.Identity != rv.Identity {
+				return refuse("revocation of a device of another identity")
+			}
+			d.Revoked = true
+		}
+		if _, ok := v.Revoked[rv.Device]; !ok {
+			v.Revoked[rv.Device] = ref
+		}
 		v.rotateNeeded, v.rotateBy = true, author
+		v.exclude(ref, o, author, rv.Device, 0)
 	case OpFork:
 		fp, err := log.ParseForkProof(o.Blob)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := fp.Verify(); err != nil {
-			return err
+			return false, err
 		}
 		if fp.A.Discovery != v.Discovery {
-			return errors.New("fork proof of another room")
+			return refuse("fork proof of another room")
 		}
-		d, ok := v.Devices[fp.A.Writer]
-		if !ok {
-			return errors.New("fork proof of a device not in the room")
+		d := fp.A.Writer
+		if _, ok := v.Forked[d]; ok {
+			return refuse("fork already proven")
 		}
-		d.Forked = true
+		v.Forked[d] = ref
+		if info, ok := v.Devices[d]; ok {
+			info.Forked = true
+			v.rotateNeeded, v.rotateBy = true, author
+		}
+		v.exclude(ref, o, author, d, 0)
 	case OpMirror:
 		// Any member may name a mirror (it only ever sees ciphertext);
 		// whoever named it, a moderator or an admin may take it off.
 		m, ok := v.Mirrors[o.Name]
 		if o.Remove {
 			if !ok {
-				return errors.New("no such mirror")
+				return refuse("no such mirror")
 			}
-			if m.AddedBy != author && me.Role < RoleModerator {
-				return errors.New("only who named a mirror, a moderator or an admin may remove it")
+			if m.AddedBy != author && role < RoleModerator {
+				return refuse("only who named a mirror, a moderator or an admin may remove it")
 			}
+			privileged = m.AddedBy != author
 			delete(v.Mirrors, o.Name)
 			break
 		}
 		v.Mirrors[o.Name] = &Mirror{PeerID: o.Name, Addrs: strings.Fields(o.Text), AddedBy: author}
 	default:
-		return fmt.Errorf("unexpected %s", o.Type)
+		return false, fmt.Errorf("unexpected %s", o.Type)
 	}
-	return nil
+	return privileged, nil
 }
 
 func (v *View) admins() int {
@@ -428,6 +513,8 @@ func (v *View) hello(ref Ref, o *Op) error {
 	if _, ok := v.Members[d.Identity]; !ok {
 		return errors.New("hello from a non-member")
 	}
+	_, d.Revoked = v.Revoked[ref.Writer]
+	_, d.Forked = v.Forked[ref.Writer]
 	v.Devices[ref.Writer] = d
 	return nil
 }

@@ -1,0 +1,541 @@
+package room
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+)
+
+// forger is an attacker's own program around a device it holds the real
+// keys of (a former member's, a stolen one): it appends to the device's
+// log whatever it likes, declaring the dependencies it likes and sealing
+// under any epoch key the device was given, around every check Room.Write
+// makes. Honest rooms get its blocks through Blocks and Receive, the path
+// the sync protocol takes.
+type forger struct{ r *Room }
+
+// deps returns the dependencies the device would declare now: kept to be
+// declared later, they make an entry look older than it is.
+func (f forger) deps() []Dep {
+	f.r.mu.Lock()
+	defer f.r.mu.Unlock()
+	return f.r.deps(f.r.cfg.Self.Device.Public())
+}
+
+// write appends ops as one batch, the first declaring deps, sealed under
+// the newest key the device holds of epoch.
+func (f forger) write(t testing.TB, deps []Dep, epoch uint64, ops ...Op) []Ref {
+	t.Helper()
+	r := f.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := r.keys[epoch]
+	if len(keys) == 0 {
+		t.Fatalf("forger holds no key of epoch %d", epoch)
+	}
+	me := r.cfg.Self.Device.Public()
+	ls := r.logFor(me)
+	plain := make([][]byte, len(ops))
+	for i := range ops {
+		e := Entry{Time: r.now().UnixMilli(), Op: ops[i]}
+		if i == 0 {
+			e.Deps = deps
+		}
+		b, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain[i] = b
+	}
+	start := ls.log.Len()
+	blocks, _, err := ls.log.Append(r.cfg.Self.Device, keys[len(keys)-1], epoch, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.blocks = append(ls.blocks, blocks...)
+	refs := make([]Ref, len(ops))
+	for i := range refs {
+		refs[i] = Ref{Writer: me, Seq: start + uint64(i)}
+	}
+	return refs
+}
+
+// handKeys gives dst every epoch key src holds, as a pairing answer does.
+func handKeys(src, dst *Room) {
+	for e, ks := range src.EpochKeys() {
+		for _, k := range ks {
+			dst.LoadKey(e, k)
+		}
+	}
+	dst.Process()
+}
+
+// holds says whether r holds (has received) the entry at ref.
+func holds(r *Room, ref Ref) bool { return r.Len(ref.Writer) > ref.Seq }
+
+// rejected returns why r's view refused the entry at ref, or "" if it
+// did not (or has not seen it).
+func rejected(r *Room, ref Ref) (why string) {
+	r.View(func(v *View) {
+		for _, x := range v.Rejections {
+			if x.Ref == ref {
+				why = x.Reason
+			}
+		}
+	})
+	return why
+}
+
+func sameView(t testing.TB, rooms ...*Room) {
+	t.Helper()
+	want := digest(rooms[0])
+	for i, r := range rooms[1:] {
+		if digest(r) != want {
+			t.Fatalf("replica %d's view differs from replica 0's", i+1)
+		}
+	}
+}
+
+func messageTexts(r *Room) []string {
+	var out []string
+	r.View(func(v *View) {
+		for _, m := range v.Messages {
+			out = append(out, m.Text)
+		}
+	})
+	return out
+}
+
+// TestRemovedMemberBackdates: after her removal, carol's device appends
+// entries that declare what she had seen before it (her clock stays below
+// the removal), sealed with the epoch key she still holds. Every honest
+// view refuses them, whichever order they arrive in.
+func TestRemovedMemberBackdates(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprint("forgery first ", early), func(t *testing.T) {
+			h := newHousehold(t, 2)
+			bob, carol := h.rooms[1], h.rooms[2]
+			before := mustWrite(t, carol, Op{Type: OpMessage, Text: "before"})
+			bm := mustWrite(t, bob, Op{Type: OpMessage, Text: "bob's"})
+			syncAll(t, h.rooms...)
+			f := forger{carol}
+			stale := f.deps()
+			if early {
+				// The forgery reaches bob before the removal does.
+				forged := f.write(t, stale, 0, Op{Type: OpMessage, Text: "backdated"})
+				pull(t, bob, carol)
+				if !holds(bob, forged[0]) {
+					t.Fatal("bob did not receive the forgery")
+				}
+			}
+			mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: carol.cfg.Self.Identity})
+			pull(t, carol, h.a1) // she sees the removal (and cannot read what follows)
+			forged := f.write(t, stale, 0,
+				Op{Type: OpMessage, Text: "backdated 2"},
+				Op{Type: OpEdit, Target: before, Text: "rewritten"},
+				Op{Type: OpReact, Target: bm, Emoji: "💩"},
+				Op{Type: OpMessage, Text: "backdated 3"})
+			forgedNoDeps := f.write(t, nil, 0, Op{Type: OpMessage, Text: "no deps at all"})
+			syncAll(t, h.a1, bob)
+			pull(t, bob, carol)
+			pull(t, h.a1, carol)
+			for _, r := range []*Room{h.a1, bob} {
+				for _, ref := range append(forged, forgedNoDeps...) {
+					if !holds(r, ref) {
+						t.Fatalf("the forgery %v did not arrive", ref)
+					}
+					if rejected(r, ref) == "" {
+						t.Fatalf("forgery %v not refused", ref)
+					}
+				}
+				got := messageTexts(r)
+				slices.Sort(got)
+				if !slices.Equal(got, []string{"before", "bob's"}) {
+					t.Fatalf("messages %q", got)
+				}
+				r.View(func(v *View) {
+					m, _ := v.Message(bm)
+					if len(m.Reactions) != 0 {
+						t.Fatal("the removed member's reaction counts")
+					}
+				})
+			}
+			sameView(t, h.a1, bob)
+		})
+	}
+}
+
+// TestRemovedAdminTakeover: admin xavier is removed by alice, the founder.
+// He then writes, with dependencies from before his removal, a removal of
+// alice, a new admin of his own and the removal of bob. Nothing of it
+// holds; alice keeps her room.
+func TestRemovedAdminTakeover(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, x := h.rooms[1], h.rooms[2]
+	xid := x.cfg.Self.Identity
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: xid, Role: RoleAdmin})
+	syncAll(t, h.rooms...)
+	f := forger{x}
+	stale := f.deps()
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: xid})
+	pull(t, bob, h.a1)
+	pull(t, x, h.a1)
+	crony := newPerson(t, "crony")
+	forged := f.write(t, stale, 0,
+		Op{Type: OpRemoveMember, Identity: h.alice.id.Public()},
+		Op{Type: OpAddMember, Identity: crony.id.Public(), Role: RoleAdmin},
+		Op{Type: OpRemoveMember, Identity: bob.cfg.Self.Identity},
+		Op{Type: OpInvite, Invite: InviteID{7}, Role: RoleAdmin, Seed: SecretFrom([32]byte{1})})
+	pull(t, bob, x)
+	pull(t, h.a1, x)
+	syncAll(t, h.a1, bob)
+	for _, r := range []*Room{h.a1, bob} {
+		for _, ref := range forged {
+			if !holds(r, ref) || rejected(r, ref) == "" {
+				t.Fatalf("forgery %v held %v, refused %q", ref, holds(r, ref), rejected(r, ref))
+			}
+		}
+		r.View(func(v *View) {
+			if v.Role(h.alice.id.Public()) != RoleAdmin || v.Role(bob.cfg.Self.Identity) != RoleMember {
+				t.Fatalf("alice %v, bob %v", v.Role(h.alice.id.Public()), v.Role(bob.cfg.Self.Identity))
+			}
+			if v.Role(xid) != 0 || v.Role(crony.id.Public()) != 0 || len(v.Invites) != 0 {
+				t.Fatalf("xavier %v, his crony %v, %d invites", v.Role(xid), v.Role(crony.id.Public()), len(v.Invites))
+			}
+		})
+	}
+	sameView(t, h.a1, bob)
+	// Alice can still write and rotate: the room is hers.
+	mustWrite(t, h.a1, Op{Type: OpMessage, Text: "still mine"})
+}
+
+// TestRankRule: admins cannot remove or demote each other, concurrently
+// or not; only the founder acts on admins. A removal wins over what its
+// target wrote concurrently, and a demotion over what its target's old
+// role allowed.
+func TestRankRule(t *testing.T) {
+	h := newHousehold(t, 3)
+	x, y, m := h.rooms[1], h.rooms[2], h.rooms[3]
+	xid, yid, mid := x.cfg.Self.Identity, y.cfg.Self.Identity, m.cfg.Self.Identity
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: xid, Role: RoleAdmin})
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: yid, Role: RoleAdmin})
+	syncAll(t, h.rooms...)
+	// Concurrently: x removes y, y removes x, x demotes alice.
+	rx := mustWrite(t, x, Op{Type: OpRemoveMember, Identity: yid})
+	ry := mustWrite(t, y, Op{Type: OpRemoveMember, Identity: xid})
+	ra := mustWrite(t, x, Op{Type: OpSetRole, Identity: h.alice.id.Public(), Role: RoleMember})
+	syncAll(t, h.rooms...)
+	for _, ref := range []Ref{rx, ry, ra} {
+		if rejected(h.a1, ref) == "" {
+			t.Fatalf("%v accepted", ref)
+		}
+	}
+	// Alice demotes x to member while x, not knowing, deletes m's message
+	// and invites: the demotion wins, whatever x declares.
+	mm := mustWrite(t, m, Op{Type: OpMessage, Text: "m's"})
+	syncAll(t, h.rooms...)
+	stale := forger{x}.deps()
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: xid, Role: RoleMember})
+	del := mustWrite(t, x, Op{Type: OpDelete, Target: mm}) // x has not seen the demotion
+	back := forger{x}.write(t, stale, 0, Op{Type: OpInvite, Invite: InviteID{9}, Role: RoleAdmin})
+	own := mustWrite(t, x, Op{Type: OpMessage, Text: "x may still talk"})
+	syncAll(t, h.rooms...)
+	pull(t, h.a1, x)
+	syncAll(t, h.rooms...)
+	for _, ref := range append([]Ref{del}, back...) {
+		if rejected(h.a1, ref) == "" {
+			t.Fatalf("%v accepted after the demotion", ref)
+		}
+	}
+	if rejected(h.a1, own) != "" {
+		t.Fatal("a demoted member's message refused")
+	}
+	h.a1.View(func(v *View) {
+		if msg, _ := v.Message(mm); msg.Deleted {
+			t.Fatal("deleted by a demoted admin")
+		}
+		if v.Role(mid) != RoleMember || v.Role(xid) != RoleMember || v.Role(yid) != RoleAdmin {
+			t.Fatalf("roles: x %v y %v m %v", v.Role(xid), v.Role(yid), v.Role(mid))
+		}
+	})
+	// The founder removes an admin.
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: yid})
+	syncAll(t, h.rooms...)
+	sameView(t, h.rooms...)
+}
+
+// TestReadmission: a removed member added back writes again; what her
+// device wrote between the removal and the moment it saw the new
+// addition stays refused.
+func TestReadmission(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	cid := carol.cfg.Self.Identity
+	syncAll(t, h.rooms...)
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: cid})
+	gap := forger{carol}.write(t, forger{carol}.deps(), 0, Op{Type: OpMessage, Text: "in the gap"})
+	pull(t, bob, h.a1)
+	pull(t, bob, carol)
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: cid, Role: RoleMember})
+	handKeys(h.a1, carol) // as the pairing answer does
+	syncAll(t, h.rooms...)
+	back := mustWrite(t, carol, Op{Type: OpMessage, Text: "back"})
+	syncAll(t, h.rooms...)
+	for _, r := range h.rooms {
+		if rejected(r, gap[0]) == "" || rejected(r, back) != "" {
+			t.Fatalf("gap refused %q, back refused %q", rejected(r, gap[0]), rejected(r, back))
+		}
+	}
+	if got := messageTexts(bob); !slices.Equal(got, []string{"back"}) {
+		t.Fatalf("messages %q", got)
+	}
+	sameView(t, h.rooms...)
+
+	// An addition that had not seen a concurrent removal does not undo it.
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: bob.cfg.Self.Identity, Role: RoleAdmin})
+	syncAll(t, h.rooms...)
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: cid})
+	readd := forger{bob}.write(t, forger{bob}.deps(), bob.view.Epoch, Op{Type: OpAddMember, Identity: cid, Role: RoleMember})
+	_ = readd
+	syncAll(t, h.rooms...)
+	h.a1.View(func(v *View) {
+		if v.Role(cid) != 0 {
+			t.Fatalf("carol back by an addition concurrent with her removal: %v", v.Rejections)
+		}
+	})
+	sameView(t, h.rooms...)
+}
+
+// TestForkConverges: bob's device signs two histories and shows one to
+// alice, the other to carol, who each apply what they see. Once the proof
+// has reached everyone, all views are the same and nothing of that device
+// counts.
+func TestForkConverges(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	mustWrite(t, bob, Op{Type: OpMessage, Text: "honest"})
+	syncAll(t, h.rooms...)
+	twin := openRoom(t, h.key, h.alice.id.Public(), bob.cfg.Self)
+	me := bob.cfg.Self.Device.Public()
+	bh, blocks, _ := bob.Blocks(me, 0, 1<<20)
+	if err := twin.LoadLog(me, []log.Head{bh}, blocks); err != nil {
+		t.Fatal(err)
+	}
+	pull(t, twin, h.a1)
+	twin.Process()
+	mustWrite(t, bob, Op{Type: OpMessage, Text: "left"})
+	mustWrite(t, twin, Op{Type: OpMessage, Text: "right"})
+	pull(t, h.a1, bob)
+	pull(t, carol, twin)
+	if slices.Equal(messageTexts(h.a1), messageTexts(carol)) {
+		t.Fatal("the fork was not shown")
+	}
+	var th log.Head
+	for _, hh := range twin.Heads() {
+		if hh.Writer == me {
+			th = hh
+		}
+	}
+	fp, err := h.a1.Check(th)
+	if err != nil || fp == nil {
+		t.Fatalf("fork not caught: %v", err)
+	}
+	b, _ := fp.MarshalBinary()
+	mustWrite(t, h.a1, Op{Type: OpFork, Blob: b})
+	pull(t, carol, h.a1)
+	if digest(carol) != digest(h.a1) {
+		t.Fatal("alice and carol differ once the proof reached both")
+	}
+	for _, r := range []*Room{h.a1, carol} {
+		r.View(func(v *View) {
+			if _, ok := v.Forked[me]; !ok || !v.Devices[me].Forked {
+				t.Fatal("device not marked forked")
+			}
+			for _, m := range v.Messages {
+				if m.Device == me {
+					t.Fatalf("%q of the forked device counts", m.Text)
+				}
+			}
+		})
+	}
+}
+
+// TestRevocationExcludes: a device revoked by its identity is out of
+// everything it writes that the revocation had not seen, however it
+// declares its dependencies, and the room rotates without it.
+func TestRevocationExcludes(t *testing.T) {
+	h := newHousehold(t, 1)
+	bob := h.rooms[1]
+	stolen := openRoom(t, h.key, h.alice.id.Public(), h.alice.device(t))
+	syncAll(t, h.a1, bob, stolen)
+	ok := mustWrite(t, stolen, Op{Type: OpMessage, Text: "before the theft"})
+	syncAll(t, h.a1, bob, stolen)
+	f := forger{stolen}
+	stale := f.deps()
+	rv, err := identity.NewRevocation(h.alice.id, stolen.cfg.Self.Device.Public(), 1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := rv.MarshalBinary()
+	mustWrite(t, h.a1, Op{Type: OpRevoke, Blob: rb})
+	syncAll(t, h.a1, bob)
+	pull(t, stolen, h.a1)
+	forged := f.write(t, stale, 0, Op{Type: OpMessage, Text: "as alice, after"})
+	if _, err := stolen.Write(Op{Type: OpMessage, Text: "through the client"}); err == nil {
+		t.Fatal("a revoked device wrote through its client")
+	}
+	pull(t, bob, stolen)
+	pull(t, h.a1, stolen)
+	for _, r := range []*Room{h.a1, bob} {
+		if !holds(r, forged[0]) || rejected(r, forged[0]) == "" || rejected(r, ok) != "" {
+			t.Fatal("the revoked device's entry counts, or its earlier one does not")
+		}
+		r.View(func(v *View) {
+			if v.Epoch != 1 || !v.Devices[stolen.cfg.Self.Device.Public()].Revoked {
+				t.Fatalf("epoch %d after the revocation", v.Epoch)
+			}
+		})
+	}
+	sameView(t, h.a1, bob)
+	// The stolen device cannot read what follows.
+	after := mustWrite(t, bob, Op{Type: OpMessage, Text: "after"})
+	pull(t, stolen, bob)
+	if !holds(stolen, after) {
+		t.Fatal("the stolen device did not get the ciphertext")
+	}
+	stolen.View(func(v *View) {
+		if _, ok := v.Message(after); ok {
+			t.Fatal("the revoked device read a message of the new epoch")
+		}
+	})
+}
+
+// TestAuthorityConvergence: random interleavings of joins, removals,
+// re-admissions, role changes, revocations, leaves and writes by excluded
+// parties (who declare stale dependencies) among partial syncs. Every
+// honest view ends the same, and nothing an excluded party wrote after its
+// exclusion without having seen a re-admission counts.
+func TestAuthorityConvergence(t *testing.T) {
+	seeds := 24
+	if testing.Short() {
+		seeds = 8
+	}
+	for seed := range uint64(seeds) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			authorityTrial(t, seed, 150)
+		})
+	}
+}
+
+func authorityTrial(t *testing.T, seed uint64, steps int) {
+	rng := rand.New(rand.NewPCG(seed, 18))
+	h := newHousehold(t, 5)
+	rooms := slices.Clone(h.rooms)
+	// Second devices for alice and two members.
+	for _, i := range []int{0, 1, 2} {
+		rooms = append(rooms, openRoom(t, h.key, h.alice.id.Public(), h.people[i].device(t)))
+	}
+	syncAll(t, rooms...)
+	var ids []identity.PublicKey
+	for _, p := range h.people {
+		ids = append(ids, p.id.Public())
+	}
+	stale := make([][]Dep, len(rooms))
+	for step := range steps {
+		i := rng.IntN(len(rooms))
+		r := rooms[i]
+		switch x := rng.IntN(20); {
+		case x < 8:
+			r.Write(Op{Type: OpMessage, Text: fmt.Sprintf("m%d", step)})
+		case x < 10:
+			stale[i] = forger{r}.deps()
+		case x < 12 && stale[i] != nil && r.Len(r.cfg.Self.Device.Public()) > 0:
+			// Writes with old dependencies, around the client.
+			r.mu.Lock()
+			epoch := r.view.Epoch
+			_, has := r.keys[epoch]
+			r.mu.Unlock()
+			if has {
+				forger{r}.write(t, stale[i], epoch, Op{Type: OpMessage, Text: fmt.Sprintf("stale%d", step)},
+					Op{Type: OpRemoveMember, Identity: ids[rng.IntN(len(ids))]},
+					Op{Type: OpSetRole, Identity: ids[i], Role: RoleAdmin})
+			}
+		case x < 14:
+			r.Write(Op{Type: OpRemoveMember, Identity: ids[1+rng.IntN(len(ids)-1)]})
+		case x < 16:
+			r.Write(Op{Type: OpAddMember, Identity: ids[1+rng.IntN(len(ids)-1)], Role: Role(1 + rng.IntN(3))})
+		case x < 18:
+			r.Write(Op{Type: OpSetRole, Identity: ids[rng.IntN(len(ids))], Role: Role(1 + rng.IntN(3))})
+		case x < 19:
+			if r.cfg.Self.Identity != ids[0] {
+				r.Write(Op{Type: OpLeave})
+			}
+		default:
+			var refs []Ref
+			r.View(func(v *View) {
+				for _, m := range v.Messages {
+					refs = append(refs, m.ID)
+				}
+			})
+			if len(refs) > 0 {
+				r.Write(Op{Type: OpDelete, Target: refs[rng.IntN(len(refs))]})
+			}
+		}
+		if rng.IntN(3) == 0 {
+			a, b := rooms[rng.IntN(len(rooms))], rooms[rng.IntN(len(rooms))]
+			if a != b {
+				pull(t, a, b)
+			}
+		}
+	}
+	syncAll(t, rooms...)
+	// Members added back were never sealed the keys of the epochs they
+	// missed: pairing hands them every key, as here.
+	for _, r := range rooms {
+		handKeys(h.a1, r)
+	}
+	syncAll(t, rooms...)
+	var members []*Room
+	h.a1.View(func(v *View) {
+		for _, r := range rooms {
+			if _, ok := v.Members[r.cfg.Self.Identity]; ok {
+				members = append(members, r)
+			}
+		}
+	})
+	sameView(t, members...)
+	checkNoUnseenExcluded(t, h.a1)
+}
+
+// checkNoUnseenExcluded checks r's view against the rule: no accepted
+// entry of a device is past what an exclusion of it had seen, unless a
+// re-admission it had seen lifted it.
+func checkNoUnseenExcluded(t *testing.T, r *Room) {
+	t.Helper()
+	r.View(func(v *View) {
+		refused := map[Ref]bool{}
+		for _, x := range v.Rejections {
+			refused[x.Ref] = true
+		}
+		for _, n := range r.order {
+			if refused[n.ref] || n.entry == nil || n.entry.Op.Type == OpHello || n.entry.Op.Type == OpGenesis {
+				continue
+			}
+			d := v.Devices[n.ref.Writer]
+			for _, x := range append(slices.Clone(v.exclByDevice[n.ref.Writer]), v.exclByIdentity[d.Identity]...) {
+				if x.role != 0 || n.ref.Seq < x.front[n.ref.Writer] {
+					continue
+				}
+				if by, ok := v.lifted[x]; ok && r.seen(n.ref, by) {
+					continue
+				}
+				t.Fatalf("%v (%s) accepted though %v excluded its writer without having seen it", n.ref, n.entry.Op.Type, x.by)
+			}
+		}
+	})
+}
