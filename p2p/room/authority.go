@@ -56,6 +56,10 @@ type dag interface {
 	frontier(ref Ref) map[identity.PublicKey]uint64
 	// seen says whether target is in the causal past of ref.
 	seen(ref, target Ref) bool
+	// device checks the proof and record of the genesis or hello at ref
+	// and returns a new Device they describe (View.device, remembered:
+	// the view is computed again often, the entry never changes).
+	device(ref Ref, proof, record []byte) (*Device, error)
 }
 
 // maxPasses bounds the passes that settle exclusions; past it the last

@@ -54,13 +54,14 @@ const (
 	OpFile         OpType = 16 // Blob is a file's manifest (package blob), Text a caption
 	OpCall         OpType = 17 // a call of the room: Call, CallEvent, Duration
 	OpDoor         OpType = 18 // a doorphone's event: DoorEvent, Call, Identity, Text; Blob a picture or clip's manifest (may be empty)
-	opMax                 = OpDoor
+	OpKeys         OpType = 19 // an epoch's key (KeyID names it) sealed to devices that were not given it
+	opMax                 = OpKeys
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
-	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call", OpDoor: "door",
+	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call", OpDoor: "door", OpKeys: "keys",
 }
 
 func (t OpType) String() string {
@@ -187,8 +188,9 @@ type Op struct {
 	Expires   int64              // invite: unix milliseconds
 	Uses      uint64             // invite: how many may join with it
 	Approve   bool               // invite: an admin approves each request by hand
-	Epoch     uint64             // rotate
-	Keys      []SealedKey        // rotate
+	Epoch     uint64             // rotate, keys
+	Keys      []SealedKey        // rotate, keys
+	KeyID     [32]byte           // rotate, keys: names the key (KeyIDOf); zero in entries of version 1
 	Proof     []byte             // genesis, hello: the device proof
 	Record    []byte             // genesis, hello: the device record
 	Blob      []byte             // revoke, fork
@@ -251,7 +253,9 @@ func (e CallEvent) String() string {
 	return callEventNames[e]
 }
 
-const entryVersion = 1
+// entryVersion is the version entries are written in. Version 1 (read
+// still) had no KeyID in rotations.
+const entryVersion = 2
 
 // maxCallDuration bounds a call entry's duration: a year.
 const maxCallDuration = 365 * 24 * 3600 * 1000
@@ -317,13 +321,14 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.Uint(o.Uses)
 		w.U8(byte(o.Role))
 		w.Bool(o.Approve)
-	case OpRotate:
+	case OpRotate, OpKeys:
 		w.Uint(o.Epoch)
 		w.Uint(uint64(len(o.Keys)))
 		for _, k := range o.Keys {
 			w.Fixed(k.Device[:])
 			w.Bytes(k.Sealed)
 		}
+		w.Fixed(o.KeyID[:])
 	case OpLeave:
 	case OpRevoke, OpFork:
 		w.Bytes(o.Blob)
@@ -365,6 +370,8 @@ func (o *Op) check() error {
 		return bad("bad role %d", o.Role)
 	case len(o.Keys) > MaxRoomDevices:
 		return bad("%d keys", len(o.Keys))
+	case o.Type == OpKeys && (len(o.Keys) == 0 || o.Epoch == 0):
+		return bad("no keys, or keys of epoch 0")
 	case o.Type == OpReact && o.Emoji == "":
 		return bad("empty reaction")
 	case o.Type == OpMessage && o.Text == "":
@@ -388,8 +395,9 @@ func (o *Op) check() error {
 // ParseEntry decodes an entry, checking every limit.
 func ParseEntry(b []byte) (*Entry, error) {
 	d := wire.NewDecoder(b)
-	if v := d.U8(); d.Err() == nil && v != entryVersion {
-		return nil, fmt.Errorf("%w: version %d", ErrEntryMalformed, v)
+	version := d.U8()
+	if d.Err() == nil && version != entryVersion && version != 1 {
+		return nil, fmt.Errorf("%w: version %d", ErrEntryMalformed, version)
 	}
 	e := &Entry{}
 	t := d.Uint()
@@ -450,7 +458,10 @@ func ParseEntry(b []byte) (*Entry, error) {
 		o.Uses = d.Uint()
 		o.Role = Role(d.U8())
 		o.Approve = d.Bool()
-	case OpRotate:
+	case OpRotate, OpKeys:
+		if o.Type == OpKeys && version == 1 {
+			d.Fail(errors.New("keys in an entry of version 1"))
+		}
 		o.Epoch = d.Uint()
 		n := d.Count(MaxRoomDevices)
 		if n > 0 {
@@ -459,6 +470,9 @@ func ParseEntry(b []byte) (*Entry, error) {
 				d.Fixed(o.Keys[i].Device[:])
 				o.Keys[i].Sealed = d.Bytes(maxSealedKey)
 			}
+		}
+		if version > 1 {
+			d.Fixed(o.KeyID[:])
 		}
 	case OpLeave:
 	case OpRevoke, OpFork:

@@ -61,7 +61,7 @@ func TestEntryRejects(t *testing.T) {
 		{"unknown op", &Entry{Op: Op{Type: 99}}, nil},
 		{"truncated", nil, good[:len(good)-1]},
 		{"trailing", nil, append(append([]byte{}, good...), 0)},
-		{"version", nil, append([]byte{2}, good[1:]...)},
+		{"version", nil, append([]byte{3}, good[1:]...)},
 		{"too many deps", nil, []byte{1, 1, 0xfd, 0xff, 0xff}},
 	}
 	for _, tc := range tests {

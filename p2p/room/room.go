@@ -2,9 +2,13 @@ package room
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -61,6 +65,8 @@ type logState struct {
 	log     *log.Log
 	blocks  [][]byte
 	decoded int // blocks [0, decoded) are nodes
+	peeked  int // blocks [decoded, peeked) were searched for keys
+	peekVer int // with keyVer at that time
 	clocked int // nodes [0, clocked) have clocks
 	nodes   []*node
 }
@@ -69,6 +75,14 @@ type node struct {
 	ref   Ref
 	entry *Entry // nil if the block could not be decoded
 	clock uint64
+	epoch uint64   // the epoch the block was sealed in
+	keyID [32]byte // the key that opened it
+}
+
+// epochKey is a key of an epoch with its name (KeyIDOf).
+type epochKey struct {
+	key log.Key
+	id  [32]byte
 }
 
 // Room is one room as this device holds it. It is safe for concurrent use.
@@ -81,12 +95,14 @@ type Room struct {
 
 	mu       sync.Mutex
 	logs     map[identity.PublicKey]*logState
-	keys     map[uint64][]log.Key
-	rotKeys  map[Ref]log.Key // the key each rotation carried for this device
+	keys     map[uint64][]epochKey
+	keyVer   int             // grows with keys
+	rotKeys  map[Ref]log.Key // the key each rotation of version 1 carried for this device
 	order    []*node
 	view     *View
 	fronts   map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
 	seenAt   map[seenKey]*seenScan
+	verified map[Ref]verifiedDevice
 	ownHeads []log.Head // heads of the own log not yet reported by OnChange
 	auto     bool       // writing a hello or rotation of our own accord
 }
@@ -98,20 +114,22 @@ func Open(cfg Config) (*Room, error) {
 		return nil, errors.New("room: no device key")
 	}
 	r := &Room{
-		cfg:     cfg,
-		log:     logattr.OrDiscard(cfg.Logger),
-		now:     cfg.Now,
-		disc:    cfg.Key.Discovery(),
-		id:      cfg.Key.ID(),
-		logs:    map[identity.PublicKey]*logState{},
-		keys:    map[uint64][]log.Key{0: {cfg.Key.epochZero()}},
-		rotKeys: map[Ref]log.Key{},
-		fronts:  map[Ref]map[identity.PublicKey]uint64{},
-		seenAt:  map[seenKey]*seenScan{},
+		cfg:      cfg,
+		log:      logattr.OrDiscard(cfg.Logger),
+		now:      cfg.Now,
+		disc:     cfg.Key.Discovery(),
+		id:       cfg.Key.ID(),
+		logs:     map[identity.PublicKey]*logState{},
+		keys:     map[uint64][]epochKey{},
+		rotKeys:  map[Ref]log.Key{},
+		fronts:   map[Ref]map[identity.PublicKey]uint64{},
+		seenAt:   map[seenKey]*seenScan{},
+		verified: map[Ref]verifiedDevice{},
 	}
 	if r.now == nil {
 		r.now = time.Now
 	}
+	r.addKey(0, cfg.Key.epochZero())
 	r.view = newView(cfg.Founder, r.disc, r, nil)
 	return r, nil
 }
@@ -191,6 +209,17 @@ func (r *Room) WriteBatch(ops []Op) ([]Ref, error) {
 }
 
 func (r *Room) writeLocked(ops []Op) ([]Ref, error) {
+	return r.writeWith(ops, nil)
+}
+
+// sealKey is a key to seal a batch with other than the current one.
+type sealKey struct {
+	epoch uint64
+	key   log.Key
+}
+
+// writeWith appends ops sealed under with, or under the current key.
+func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 	me := r.cfg.Self.Device.Public()
 	ls := r.logFor(me)
 	hello := 0
@@ -206,6 +235,14 @@ func (r *Room) writeLocked(ops []Op) ([]Ref, error) {
 		}
 	}
 	epoch, key, ok := r.currentKey()
+	if !ok && len(ops) == 1 && ops[0].Type == OpHello {
+		// A device given the keys of an earlier epoch only still says
+		// hello: the room's admins then share the keys it lacks.
+		epoch, key, ok = r.newestKey()
+	}
+	if with != nil {
+		epoch, key, ok = with.epoch, with.key, true
+	}
 	if !ok {
 		return nil, ErrNotMember
 	}
@@ -263,11 +300,38 @@ func (r *Room) deps(me identity.PublicKey) []Dep {
 // currentKey returns the epoch and key to write with: the key of the
 // rotation that won the current epoch.
 func (r *Room) currentKey() (uint64, log.Key, bool) {
-	if r.view.Epoch == 0 {
-		return 0, r.keys[0][0], true
+	e, id := r.view.Epoch, r.view.EpochKeyID
+	if e == 0 {
+		return 0, r.keys[0][0].key, true
 	}
-	k, ok := r.rotKeys[r.view.EpochRef]
-	return r.view.Epoch, k, ok
+	if id == ([32]byte{}) { // a rotation of version 1
+		k, ok := r.rotKeys[r.view.EpochRef]
+		if !ok && len(r.keys[e]) == 1 {
+			return e, r.keys[e][0].key, true
+		}
+		return e, k, ok
+	}
+	for _, k := range r.keys[e] {
+		if k.id == id {
+			return e, k.key, true
+		}
+	}
+	return e, log.Key{}, false
+}
+
+// newestKey returns the newest key this device holds that an accepted
+// rotation carried.
+func (r *Room) newestKey() (uint64, log.Key, bool) {
+	for e := r.view.Epoch; ; e-- {
+		for _, k := range r.keys[e] {
+			if e == 0 || r.view.sealedWith(e, k.id) == nil {
+				return e, k.key, true
+			}
+		}
+		if e == 0 {
+			return 0, log.Key{}, false
+		}
+	}
 }
 
 // Receive adds blocks [n, head.Length) of a writer's log, where n is what
@@ -348,7 +412,7 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 	if err != nil {
 		return err // malformed: the log says so the same way
 	}
-	if pt, err := r.open(log.LogID(r.disc, writer), 0, epoch, first); err == nil {
+	if pt, _, err := r.open(log.LogID(r.disc, writer), 0, epoch, first); err == nil {
 		e, err := ParseEntry(pt)
 		switch {
 		case err != nil:
@@ -410,6 +474,19 @@ func (r *Room) LoadKey(epoch uint64, key [32]byte) {
 	r.addKey(epoch, log.NewKey(key))
 }
 
+// KeyIDOf names an epoch's key in the entries that carry it, so that
+// every device tells which key of an epoch opened a block. It reveals
+// nothing of the key.
+func KeyIDOf(disc log.Discovery, epoch uint64, k log.Key) [32]byte {
+	kb := k.Bytes()
+	h := sha256.New()
+	h.Write([]byte("hearth/epoch-key-id/v1\x00"))
+	h.Write(disc[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, epoch))
+	h.Write(kb[:])
+	return [32]byte(h.Sum(nil))
+}
+
 // Process applies everything loaded; call it once after LoadLog and
 // LoadKey.
 func (r *Room) Process() {
@@ -421,12 +498,14 @@ func (r *Room) Process() {
 }
 
 func (r *Room) addKey(epoch uint64, k log.Key) bool {
+	id := KeyIDOf(r.disc, epoch, k)
 	for _, have := range r.keys[epoch] {
-		if have.Bytes() == k.Bytes() {
+		if have.id == id {
 			return false
 		}
 	}
-	r.keys[epoch] = append(r.keys[epoch], k)
+	r.keys[epoch] = append(r.keys[epoch], epochKey{key: k, id: id})
+	r.keyVer++
 	return true
 }
 
@@ -457,6 +536,109 @@ func (r *Room) process() {
 	}
 	r.maybeHello()
 	r.maybeRotate()
+	r.maybeShare()
+}
+
+// maxKeysPerEntry bounds the sealed keys of one sharing entry, so it
+// stays within log.MaxEntryLen.
+const maxKeysPerEntry = 32
+
+// maybeShare seals the keys of accepted rotations this device holds to
+// member devices that were not given them: one whose hello came before
+// the key's epoch began and that no rotation or sharing sealed it to (it
+// was added, or its member added back, concurrently with the rotation),
+// or one whose hello was sealed in that epoch under another of its keys
+// (two rotations of one epoch). Admins and moderators do it. Without it
+// such a device could not open entries every other member accepts.
+func (r *Room) maybeShare() {
+	if r.auto {
+		return
+	}
+	v := r.view
+	me := r.cfg.Self.Device.Public()
+	d, ok := v.Devices[me]
+	if !ok || d.Revoked || d.Forked || v.Role(d.Identity) < RoleModerator {
+		return
+	}
+	if _, _, ok := r.currentKey(); !ok {
+		return
+	}
+	epochs := make([]uint64, 0, len(v.epochKeys))
+	for e := range v.epochKeys {
+		epochs = append(epochs, e)
+	}
+	slices.Sort(epochs)
+	// Each device gets its keys sealed under the key of its hello, the
+	// one it surely holds.
+	type group struct {
+		epoch uint64
+		id    [32]byte
+	}
+	ops := map[group][]Op{}
+	for _, epoch := range epochs {
+		for _, id := range v.epochKeys[epoch] {
+			var key log.Key
+			found := false
+			for _, k := range r.keys[epoch] {
+				if k.id == id {
+					key, found = k.key, true
+				}
+			}
+			if !found {
+				continue
+			}
+			kb := key.Bytes()
+			byGroup := map[group][]SealedKey{}
+			for dev, info := range v.Devices {
+				switch {
+				case dev == me, v.keyHolders[id][dev], info.Revoked, info.Forked, v.Role(info.Identity) == 0,
+					info.helloEpoch > epoch, info.helloEpoch == epoch && info.helloKey == id:
+					continue
+				}
+				sealed, err := info.Sealing.Seal(rotationInfo(r.disc, epoch), kb[:])
+				if err != nil {
+					r.log.Warn("sealing epoch key", logattr.Dev(dev), logattr.Err(err))
+					continue
+				}
+				g := group{info.helloEpoch, info.helloKey}
+				byGroup[g] = append(byGroup[g], SealedKey{Device: dev, Sealed: sealed})
+			}
+			for g, keys := range byGroup {
+				slices.SortFunc(keys, func(a, b SealedKey) int { return bytes.Compare(a.Device[:], b.Device[:]) })
+				for keys := range slices.Chunk(keys, maxKeysPerEntry) {
+					ops[g] = append(ops[g], Op{Type: OpKeys, Epoch: epoch, KeyID: id, Keys: keys})
+				}
+			}
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
+	groups := slices.Collect(maps.Keys(ops))
+	slices.SortFunc(groups, func(a, b group) int {
+		if a.epoch != b.epoch {
+			return cmp.Compare(a.epoch, b.epoch)
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+	r.auto = true
+	defer func() { r.auto = false }()
+	for _, g := range groups {
+		with := &sealKey{epoch: g.epoch}
+		found := false
+		for _, k := range r.keys[g.epoch] {
+			if k.id == g.id || g.epoch == 0 {
+				with.key, found = k.key, true
+				break
+			}
+		}
+		if !found {
+			continue
+		}
+		if _, err := r.writeWith(ops[g], with); err != nil {
+			r.log.Warn("sharing epoch keys", logattr.Room(r.id.String()), logattr.Err(err))
+		}
+	}
 }
 
 // maybeHello registers this device as soon as its identity is a member:
@@ -480,23 +662,25 @@ func (r *Room) maybeHello() {
 }
 
 // decode turns blocks into nodes, per log in order, stopping at a block
-// whose epoch key is unknown.
+// that no key this device holds of its epoch opens: a key may yet come
+// (a rotation sealed to this device, keys shared with it), and until it
+// does, what follows in that log waits on every device alike.
 func (r *Room) decode() bool {
 	progress := false
 	for w, ls := range r.logs {
 		for ls.decoded < len(ls.blocks) {
 			seq := uint64(ls.decoded)
 			b := ls.blocks[seq]
+			n := &node{ref: Ref{Writer: w, Seq: seq}}
 			epoch, err := log.BlockEpoch(b)
 			var pt []byte
 			if err == nil {
-				pt, err = r.open(ls.log.ID(), seq, epoch, b)
-				if errors.Is(err, errNoKey) {
+				n.epoch = epoch
+				pt, n.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
+				if err != nil {
+					progress = r.peek(ls) || progress
 					break
 				}
-			}
-			n := &node{ref: Ref{Writer: w, Seq: seq}}
-			if err == nil {
 				n.entry, err = ParseEntry(pt)
 			}
 			if err != nil {
@@ -505,26 +689,51 @@ func (r *Room) decode() bool {
 			ls.nodes = append(ls.nodes, n)
 			ls.decoded++
 			progress = true
+			if n.entry != nil && (n.entry.Op.Type == OpRotate || n.entry.Op.Type == OpKeys) {
+				r.learnKey(n.ref, &n.entry.Op)
+			}
 		}
 	}
 	return progress
 }
 
-var errNoKey = errors.New("no key for the block's epoch")
+var errNoKey = errors.New("no key of the block's epoch opens it")
 
-func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, error) {
-	keys := r.keys[epoch]
-	if len(keys) == 0 {
-		return nil, errNoKey
+// peek searches the blocks of a log past one that cannot be opened yet
+// for keys sealed to this device: keys are shared sealed under a key the
+// device is known to hold, after blocks it may not open yet. Each block is
+// tried again only once more keys are held.
+func (r *Room) peek(ls *logState) bool {
+	from := ls.peeked
+	if ls.peekVer != r.keyVer || from <= ls.decoded {
+		from = ls.decoded + 1
 	}
-	var err error
-	for _, k := range keys {
-		var pt []byte
-		if pt, err = log.Open(k, r.disc, id, seq, b); err == nil {
-			return pt, nil
+	ver := r.keyVer
+	for i := from; i < len(ls.blocks); i++ {
+		b := ls.blocks[i]
+		epoch, err := log.BlockEpoch(b)
+		if err != nil {
+			continue
+		}
+		pt, _, err := r.open(ls.log.ID(), uint64(i), epoch, b)
+		if err != nil {
+			continue
+		}
+		if e, err := ParseEntry(pt); err == nil && (e.Op.Type == OpRotate || e.Op.Type == OpKeys) {
+			r.learnKey(Ref{Writer: ls.log.Writer(), Seq: uint64(i)}, &e.Op)
 		}
 	}
-	return nil, err
+	ls.peeked, ls.peekVer = len(ls.blocks), r.keyVer
+	return r.keyVer != ver
+}
+
+func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
+	for _, k := range r.keys[epoch] {
+		if pt, err := log.Open(k.key, r.disc, id, seq, b); err == nil {
+			return pt, k.id, nil
+		}
+	}
+	return nil, [32]byte{}, errNoKey
 }
 
 // clock gives Lamport clocks to the nodes whose dependencies have them:
@@ -655,6 +864,29 @@ func (r *Room) frontier(ref Ref) map[identity.PublicKey]uint64 {
 	return f
 }
 
+type verifiedDevice struct {
+	d   Device
+	err error
+}
+
+// device implements dag.
+func (r *Room) device(ref Ref, proof, record []byte) (*Device, error) {
+	vd, ok := r.verified[ref]
+	if !ok {
+		d, err := r.view.device(ref.Writer, proof, record)
+		if d != nil {
+			vd.d = *d
+		}
+		vd.err = err
+		r.verified[ref] = vd
+	}
+	if vd.err != nil {
+		return nil, vd.err
+	}
+	d := vd.d
+	return &d, nil
+}
+
 type seenKey struct {
 	writer identity.PublicKey
 	target Ref
@@ -698,34 +930,39 @@ func (r *Room) applyNode(n *node) {
 		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Reason: "undecodable"})
 		return
 	}
-	if err := r.view.apply(n.ref, n.entry); err != nil {
-		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
-		return
+	err := r.view.sealedWith(n.epoch, n.keyID)
+	if err == nil {
+		err = r.view.apply(n.ref, n.entry, n.epoch, n.keyID)
 	}
-	if n.entry.Op.Type == OpRotate {
-		r.learnRotation(n)
+	if err != nil {
+		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
 	}
 }
 
-// learnRotation opens the key a rotation sealed for this device.
-func (r *Room) learnRotation(n *node) {
-	if _, ok := r.rotKeys[n.ref]; ok {
-		return
-	}
+// learnKey opens the key a rotation or a sharing of keys sealed for this
+// device, whether or not the view accepts the entry: a key is only ever
+// used to open blocks, and what they say is judged by the view.
+func (r *Room) learnKey(ref Ref, o *Op) {
 	me := r.cfg.Self.Device.Public()
-	for _, sk := range n.entry.Op.Keys {
+	for _, sk := range o.Keys {
 		if sk.Device != me {
 			continue
 		}
-		pt, err := r.cfg.Self.Sealing.Open(rotationInfo(r.disc, n.entry.Op.Epoch), sk.Sealed)
+		pt, err := r.cfg.Self.Sealing.Open(rotationInfo(r.disc, o.Epoch), sk.Sealed)
 		if err != nil || len(pt) != 32 {
 			r.log.Debug("epoch key not opened", logattr.Room(r.id.String()), logattr.Err(err))
 			return
 		}
 		k := log.NewKey([32]byte(pt))
-		r.rotKeys[n.ref] = k
-		if r.addKey(n.entry.Op.Epoch, k) && r.cfg.Store != nil {
-			if err := r.cfg.Store.SaveKey(r.disc, n.entry.Op.Epoch, k.Bytes()); err != nil {
+		if o.KeyID != ([32]byte{}) && KeyIDOf(r.disc, o.Epoch, k) != o.KeyID {
+			r.log.Debug("epoch key not the one named", logattr.Room(r.id.String()), logattr.Dev(ref.Writer))
+			return
+		}
+		if o.Type == OpRotate {
+			r.rotKeys[ref] = k
+		}
+		if r.addKey(o.Epoch, k) && r.cfg.Store != nil {
+			if err := r.cfg.Store.SaveKey(r.disc, o.Epoch, k.Bytes()); err != nil {
 				r.log.Warn("saving epoch key", logattr.Room(r.id.String()), logattr.Err(err))
 			}
 		}
@@ -759,7 +996,7 @@ func (r *Room) maybeRotate() {
 	key := log.RandomKey()
 	kb := key.Bytes()
 	epoch := r.view.Epoch + 1
-	op := Op{Type: OpRotate, Epoch: epoch}
+	op := Op{Type: OpRotate, Epoch: epoch, KeyID: KeyIDOf(r.disc, epoch, key)}
 	for dev, info := range r.view.Devices {
 		if info.Revoked || info.Forked {
 			continue
@@ -866,7 +1103,7 @@ func (r *Room) EpochKeys() map[uint64][][32]byte {
 			continue // derived from the room key
 		}
 		for _, k := range ks {
-			out[e] = append(out[e], k.Bytes())
+			out[e] = append(out[e], k.key.Bytes())
 		}
 	}
 	return out

@@ -29,6 +29,9 @@ type Device struct {
 	Sealing  identity.SealingPublicKey
 	Revoked  bool
 	Forked   bool
+
+	helloEpoch uint64   // the epoch its hello was sealed in
+	helloKey   [32]byte // and the key
 }
 
 // Message is a chat message as the room sees it now.
@@ -97,8 +100,15 @@ type View struct {
 	Invites    map[InviteID]*Invite
 	Mirrors    map[string]*Mirror // by peer id
 	Epoch      uint64
-	EpochRef   Ref // the rotation that started Epoch
+	EpochRef   Ref      // the rotation that started Epoch
+	EpochKeyID [32]byte // its key's name (KeyIDOf); zero for a rotation of version 1
 	Rejections []Rejection
+
+	// epochKeys names the keys of each epoch that accepted rotations
+	// carried: the one that started it, and any concurrent with it.
+	epochKeys map[uint64][][32]byte
+	// keyHolders lists, per key, the devices it was sealed to.
+	keyHolders map[[32]byte]map[identity.PublicKey]bool
 
 	// Revoked and Forked name the devices revoked, or proven to have
 	// signed two histories of their log, with the entry that said so.
@@ -133,6 +143,8 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Mirrors:        map[string]*Mirror{},
 		Revoked:        map[identity.PublicKey]Ref{},
 		Forked:         map[identity.PublicKey]Ref{},
+		epochKeys:      map[uint64][][32]byte{},
+		keyHolders:     map[[32]byte]map[identity.PublicKey]bool{},
 		byRef:          map[Ref]*Message{},
 		dag:            d,
 		pre:            pre,
@@ -176,7 +188,7 @@ var errNoGenesis = errors.New("no genesis yet")
 
 // apply applies one entry written by writer at position ref. It returns
 // the reason it refused the entry, or nil.
-func (v *View) apply(ref Ref, e *Entry) error {
+func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	v.applied++
 	o := &e.Op
 	if o.Type == OpGenesis {
@@ -186,7 +198,7 @@ func (v *View) apply(ref Ref, e *Entry) error {
 		return errNoGenesis
 	}
 	if o.Type == OpHello {
-		return v.hello(ref, o)
+		return v.hello(ref, o, epoch, keyID)
 	}
 	dev, ok := v.Devices[ref.Writer]
 	switch {
@@ -370,11 +382,24 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 		if role < RoleModerator {
 			return refuse("only admins and moderators rotate keys")
 		}
-		if o.Epoch != v.Epoch+1 {
+		switch {
+		case o.Epoch == v.Epoch+1:
+			v.Epoch, v.EpochRef, v.EpochKeyID, v.rotateNeeded = o.Epoch, ref, o.KeyID, false
+		case o.Epoch >= 1 && o.Epoch <= v.Epoch && o.KeyID != ([32]byte{}):
+			// Concurrent with the rotation that started the epoch (two
+			// admins reacting to one leave): its key opens what its
+			// writer sealed with it until it saw the other; devices that
+			// were not given it get it shared (OpKeys).
+		default:
 			return false, fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
 		}
-		v.Epoch, v.EpochRef, v.rotateNeeded = o.Epoch, ref, false
+		v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
 		privileged = true
+	case OpKeys:
+		if !slices.Contains(v.epochKeys[o.Epoch], o.KeyID) {
+			return refuse("shares a key no rotation carried")
+		}
+		v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
 	case OpLeave:
 		if role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
 			return refuse("the last admin cannot leave while others remain")
@@ -447,6 +472,36 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 	return privileged, nil
 }
 
+func (v *View) addEpochKey(epoch uint64, id [32]byte, keys []SealedKey) {
+	if !slices.Contains(v.epochKeys[epoch], id) {
+		v.epochKeys[epoch] = append(v.epochKeys[epoch], id)
+	}
+	h := v.keyHolders[id]
+	if h == nil {
+		h = map[identity.PublicKey]bool{}
+		v.keyHolders[id] = h
+	}
+	for _, k := range keys {
+		h[k.Device] = true
+	}
+}
+
+// sealedWith checks that a block was sealed under a key that a rotation
+// accepted by now carried (or the room's own key, in epoch 0).
+func (v *View) sealedWith(epoch uint64, id [32]byte) error {
+	if epoch == 0 {
+		return nil
+	}
+	ids := v.epochKeys[epoch]
+	switch {
+	case len(ids) == 0:
+		return fmt.Errorf("sealed in epoch %d, which has not begun", epoch)
+	case slices.Contains(ids, id), slices.Contains(ids, [32]byte{}): // version 1 rotations name no key
+		return nil
+	}
+	return errors.New("sealed under a key no accepted rotation carried")
+}
+
 func (v *View) admins() int {
 	n := 0
 	for _, m := range v.Members {
@@ -486,7 +541,7 @@ func (v *View) genesis(ref Ref, o *Op) error {
 	if ref.Seq != 0 {
 		return errors.New("genesis not first in its log")
 	}
-	d, err := v.device(ref.Writer, o.Proof, o.Record)
+	d, err := v.dag.device(ref, o.Proof, o.Record)
 	if err != nil {
 		return err
 	}
@@ -502,17 +557,18 @@ func (v *View) genesis(ref Ref, o *Op) error {
 	return nil
 }
 
-func (v *View) hello(ref Ref, o *Op) error {
+func (v *View) hello(ref Ref, o *Op, epoch uint64, keyID [32]byte) error {
 	if ref.Seq != 0 {
 		return errors.New("hello not first in its log")
 	}
-	d, err := v.device(ref.Writer, o.Proof, o.Record)
+	d, err := v.dag.device(ref, o.Proof, o.Record)
 	if err != nil {
 		return err
 	}
 	if _, ok := v.Members[d.Identity]; !ok {
 		return errors.New("hello from a non-member")
 	}
+	d.helloEpoch, d.helloKey = epoch, keyID
 	_, d.Revoked = v.Revoked[ref.Writer]
 	_, d.Forked = v.Forked[ref.Writer]
 	v.Devices[ref.Writer] = d
