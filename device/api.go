@@ -141,5 +141,6 @@ func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.log.Info("device revoked", logattr.Dev(kept.Device), slog.Time("at", kept.Time))
+	d.rooms.publishRevocations()
 	writeJSON(w, http.StatusOK, control.RevokeResponse{Device: kept.Device.String(), Revoked: true, RevokedAt: rfc3339(kept.Time)})
 }

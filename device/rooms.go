@@ -347,6 +347,7 @@ func (rs *rooms) run(ctx context.Context) {
 			}
 			lastAnnounce = time.Now()
 		}
+		rs.publishRevocations()
 		for _, r := range rs.list() {
 			rs.connect(ctx, r)
 		}

@@ -233,6 +233,12 @@ func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 		} else if _, ok := r.view.Devices[me]; !ok && ops[0].Type != OpHello {
 			return nil, ErrNotMember
 		}
+		if _, ok := r.view.Revoked[me]; ok {
+			return nil, fmt.Errorf("%w: this device was revoked", ErrNotMember)
+		}
+		if _, ok := r.view.Forked[me]; ok {
+			return nil, fmt.Errorf("%w: this device signed two histories of its log", ErrNotMember)
+		}
 	}
 	epoch, key, ok := r.currentKey()
 	if !ok && len(ops) == 1 && ops[0].Type == OpHello {

@@ -1,0 +1,171 @@
+package test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// eventually polls cond until it holds or a minute passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func texts(ms []message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Text
+	}
+	return out
+}
+
+// TestRevokedDeviceShutOut: alice revokes her phone with `hearth id
+// revoke`. The revocation reaches the household room, the room's key
+// rotates, the phone's daemon can neither get a message accepted nor
+// read what follows, and the door refuses its unlock.
+func TestRevokedDeviceShutOut(t *testing.T) {
+	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--public")
+	boot := tcpAddr(t, door)
+	alice := newDaemon(t, "alice", "--bootstrap", boot)
+	// The door's own household room, joined in pairing mode.
+	door.run(0, "", "door", "press", "long")
+	var ds struct{ Pairing, Room string }
+	eventually(t, "pairing mode", func() bool {
+		door.json(&ds, "door", "status")
+		return ds.Pairing != ""
+	})
+	var joined struct{ Room string }
+	alice.json(&joined, "room", "join", ds.Pairing)
+	room := joined.Room
+	door.run(0, "", "door", "press", "long")
+	door.run(0, "", "room", "role", room, alice.identity(), "admin")
+
+	var link struct{ Link string }
+	alice.json(&link, "device", "link")
+	home2 := filepath.Join(t.TempDir(), "phone")
+	out, stderr, code := hearth(t, "", "device", "join", link.Link, "--home", home2, "--name", "phone", "--no-mdns",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", boot, "--wait", "30s", "--json")
+	if code != 0 || !strings.Contains(out, `"linked":true`) {
+		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
+	}
+	phone := &daemon{t: t, name: "phone", home: home2, args: []string{"--bootstrap", boot}}
+	phone.start()
+	t.Cleanup(phone.stop)
+	var pid struct{ Device string }
+	phone.json(&pid, "id", "show")
+
+	phone.run(0, "", "room", "send", room, "from the phone")
+	eventually(t, "the phone's message everywhere", func() bool {
+		for _, d := range []*daemon{alice, door, phone} {
+			if !slices.Contains(texts(d.history(room)), "from the phone") {
+				return false
+			}
+		}
+		return true
+	})
+	phone.run(0, "", "door", "unlock", room)
+
+	alice.run(0, alice.phrase, "id", "revoke", pid.Device)
+	epoch := func(d *daemon) uint64 {
+		var l struct {
+			Rooms []struct {
+				Room  string
+				Epoch uint64
+			}
+		}
+		d.json(&l, "room", "list")
+		for _, r := range l.Rooms {
+			if r.Room == room {
+				return r.Epoch
+			}
+		}
+		return 0
+	}
+	revokedAt := func(d *daemon) bool {
+		var m struct {
+			Members []struct {
+				Devices []struct {
+					Device  string
+					Revoked bool
+				}
+			}
+		}
+		d.json(&m, "room", "members", room)
+		for _, mi := range m.Members {
+			for _, dv := range mi.Devices {
+				if dv.Device == pid.Device {
+					return dv.Revoked
+				}
+			}
+		}
+		return false
+	}
+	eventually(t, "the revocation in the door's room, and a new epoch", func() bool {
+		return revokedAt(door) && epoch(door) >= 1 && epoch(alice) >= 1
+	})
+
+	// What the phone writes now counts nowhere (its own daemon may
+	// refuse it already, once it has seen the revocation).
+	hearth(t, "", "room", "send", room, "from the revoked phone", "--home", home2)
+	alice.run(0, "", "room", "send", room, "after the revocation")
+	eventually(t, "alice's message at the door", func() bool {
+		return slices.Contains(texts(door.history(room)), "after the revocation")
+	})
+	time.Sleep(2 * time.Second) // the phone keeps syncing meanwhile
+	for _, d := range []*daemon{alice, door} {
+		if slices.Contains(texts(d.history(room)), "from the revoked phone") {
+			t.Fatalf("%s shows a message of the revoked phone", d.name)
+		}
+	}
+	if slices.Contains(texts(phone.history(room)), "after the revocation") {
+		t.Fatal("the revoked phone read a message of the new epoch")
+	}
+	msg := phone.run(1, "", "door", "unlock", room)
+	t.Logf("the door to the revoked phone: %s", strings.TrimSpace(msg))
+
+	// A device revoked while offline: the same when it comes back.
+	var link2 struct{ Link string }
+	alice.json(&link2, "device", "link")
+	home3 := filepath.Join(t.TempDir(), "tablet")
+	if out, stderr, code := hearth(t, "", "device", "join", link2.Link, "--home", home3, "--name", "tablet", "--no-mdns",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", boot, "--wait", "30s", "--json"); code != 0 || !strings.Contains(out, `"linked":true`) {
+		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
+	}
+	tablet := &daemon{t: t, name: "tablet", home: home3, args: []string{"--bootstrap", boot}}
+	tablet.start()
+	t.Cleanup(tablet.stop)
+	var tid struct{ Device string }
+	tablet.json(&tid, "id", "show")
+	tablet.run(0, "", "room", "send", room, "from the tablet")
+	eventually(t, "the tablet's message at the door", func() bool {
+		return slices.Contains(texts(door.history(room)), "from the tablet")
+	})
+	tablet.stop()
+	before := epoch(door)
+	alice.run(0, alice.phrase, "id", "revoke", tid.Device)
+	eventually(t, "a new epoch at the door", func() bool { return epoch(door) > before })
+	alice.run(0, "", "room", "send", room, "while the tablet was away")
+	tablet.start()
+	hearth(t, "", "room", "send", room, "from the tablet, back", "--home", home3)
+	alice.run(0, "", "room", "send", room, "barrier")
+	eventually(t, "the barrier at the door", func() bool {
+		return slices.Contains(texts(door.history(room)), "barrier")
+	})
+	time.Sleep(2 * time.Second)
+	if slices.Contains(texts(door.history(room)), "from the tablet, back") {
+		t.Fatal("the door shows a message of the tablet revoked while away")
+	}
+	if h := texts(tablet.history(room)); slices.Contains(h, "while the tablet was away") || slices.Contains(h, "barrier") {
+		t.Fatalf("the tablet revoked while away reads the new epoch: %q", h)
+	}
+	tablet.run(1, "", "door", "unlock", room)
+}
