@@ -105,16 +105,33 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 	if err != nil {
 		return nil, nil, err
 	}
+	// The request was signed by the device of its record (OpenLinkRequest
+	// checks it), so a record read elsewhere (every member reads it in
+	// the device's hello) gets nothing. A link answers one device, until
+	// it expires: a second answer to the same device is for a retry whose
+	// first answer was lost.
 	rs.idMu.Lock()
 	revoked := rs.id.IsRevoked(rec.Device)
 	rs.idMu.Unlock()
+	for _, r := range rs.list() {
+		r.View(func(v *room.View) {
+			if _, ok := v.Revoked[rec.Device]; ok {
+				revoked = true
+			}
+		})
+	}
+	var why string
 	switch {
 	case di.used() && di.Device != rec.Device:
-		return req, nil, errors.New("this device link was used already")
-	case !di.used() && di.Expires <= rs.now().UnixMilli():
-		return req, nil, errors.New("this device link has expired")
+		why = "this device link was used already"
+	case di.Expires <= rs.now().UnixMilli():
+		why = "this device link has expired"
 	case revoked:
-		return req, nil, errors.New("this device was revoked")
+		why = "this device was revoked"
+	}
+	if why != "" {
+		rs.log.Info("device link request refused", logattr.Dev(rec.Device), slog.String("why", why))
+		return req, nil, errors.New(why)
 	}
 	proof, err := rs.id.Proof.Attest(rs.id.Device, rec.Device)
 	if err != nil {

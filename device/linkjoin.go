@@ -150,7 +150,7 @@ func LinkJoin(ctx context.Context, cfg LinkJoinConfig) (*LinkResult, error) {
 	if len(pl.Mailboxes) == 0 {
 		// First try: the linking device, directly.
 		say("asking the other device directly...")
-		sealed, e, err := pairing.NewLinkRequest(inv, recBytes, pl.Name, now())
+		sealed, e, err := pairing.NewLinkRequest(inv, dev, recBytes, pl.Name, now())
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +174,7 @@ func LinkJoin(ctx context.Context, cfg LinkJoinConfig) (*LinkResult, error) {
 		}
 		// Then the mailboxes: the request waits there for the device.
 		say("the other device is offline: leaving the request in the mirrors' mailboxes...")
-		sealed, eph, err = pairing.NewLinkRequest(inv, recBytes, pl.Name, now())
+		sealed, eph, err = pairing.NewLinkRequest(inv, dev, recBytes, pl.Name, now())
 		if err != nil {
 			return nil, err
 		}

@@ -204,7 +204,7 @@ func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.I
 		rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		cands = append(cands, ai.ID)
 	}
-	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
+	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Device, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
 	if err != nil {
 		return nil, err
 	}

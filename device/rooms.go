@@ -495,14 +495,51 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 	if err != nil {
 		return nil, nil, err
 	}
-	var already, manual bool
+	// Who may have an answer: the room key and every epoch key. Every
+	// member reads every invite's seed and every member's proof, so the
+	// request alone proves little: the device must have signed it (its
+	// key, bound to this request's ephemeral key), and the room must not
+	// have shut it or its identity out.
+	var already, manual, former, revoked bool
+	var invalid string
 	target.View(func(v *room.View) {
-		_, already = v.Members[req.Identity]
-		if in, ok := v.Invites[room.InviteID(id)]; ok {
-			manual = in.Approve
+		m, ok := v.Members[req.Identity]
+		already = ok
+		_, former = v.Former[req.Identity]
+		_, revoked = v.Revoked[req.Device]
+		if _, forked := v.Forked[req.Device]; forked {
+			revoked = true
+		}
+		in, ok := v.Invites[room.InviteID(id)]
+		if !ok {
+			invalid = "no such invite in this room"
+			return
+		}
+		manual = in.Approve
+		retry := already && m.Invite == room.InviteID(id) // its answer may have been lost
+		switch {
+		case retry:
+		case in.Expires > 0 && rs.now().UnixMilli() > in.Expires:
+			invalid = "this invite has expired"
+		case in.Uses > 0 && in.Used >= in.Uses:
+			invalid = "this invite is used up"
 		}
 	})
-	if !already && manual {
+	refuse := func(why string) (*pairing.Request, *pairing.Answer, error) {
+		rs.log.Info("join request refused", logattr.Room(target.ID().String()), slog.String("identity", req.Identity.Short()),
+			logattr.Dev(req.Device), slog.String("why", why))
+		return req, nil, errors.New(why)
+	}
+	switch {
+	case revoked:
+		return refuse("this device was revoked")
+	case invalid != "":
+		return refuse(invalid)
+	case !already && former:
+		// A removed member comes back only if an admin says so.
+		rs.log.Info("a former member asks to join again", logattr.Room(target.ID().String()), slog.String("identity", req.Identity.Short()))
+		return req, nil, rs.hold(target, id, req)
+	case !already && manual:
 		return req, nil, rs.hold(target, id, req)
 	}
 	if !already {
@@ -613,7 +650,7 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 	if err := rs.node.Reach(ctx, p); err != nil {
 		return nil, err
 	}
-	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
+	sealed, eph, err := pairing.NewRequest(inv, rs.self.Identity, rs.self.Device, rs.self.Proof, rs.self.Record, rs.id.Record.Name, rs.now())
 	if err != nil {
 		return nil, err
 	}

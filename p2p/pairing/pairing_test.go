@@ -10,7 +10,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
-func candidate(t *testing.T) (identity.SigningKey, []byte, []byte) {
+func candidate(t *testing.T) (identity.SigningKey, identity.SigningKey, []byte, []byte) {
 	t.Helper()
 	id, _ := identity.GenerateSigningKey()
 	dev, _ := identity.GenerateSigningKey()
@@ -18,7 +18,7 @@ func candidate(t *testing.T) (identity.SigningKey, []byte, []byte) {
 	proof, _ := identity.NewProof(id, dev.Public(), 1).MarshalBinary()
 	rec, _ := identity.NewDeviceRecord(id.Public(), dev, seal.Public(), "phone", time.Unix(1, 0))
 	rb, _ := rec.MarshalBinary()
-	return id, proof, rb
+	return id, dev, proof, rb
 }
 
 func TestLinkRoundTrip(t *testing.T) {
@@ -42,8 +42,8 @@ func fmtAll(i Invite) string { return i.String() + i.GoString() }
 
 func TestRequestAnswer(t *testing.T) {
 	inv := NewInvite()
-	id, proof, rec := candidate(t)
-	sealed, eph, err := NewRequest(inv, id.Public(), proof, rec, "Bob", time.Now())
+	id, dev, proof, rec := candidate(t)
+	sealed, eph, err := NewRequest(inv, id.Public(), dev, proof, rec, "Bob", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +73,28 @@ func TestRequestAnswer(t *testing.T) {
 		t.Fatalf("answer opened without the ephemeral key: %v", err)
 	}
 	// A request for an identity whose proof is another's is refused.
-	id2, _, _ := candidate(t)
-	forged, _, _ := NewRequest(inv, id2.Public(), proof, rec, "Eve", time.Now())
+	id2, _, _, _ := candidate(t)
+	forged, _, _ := NewRequest(inv, id2.Public(), dev, proof, rec, "Eve", time.Now())
 	if _, err := OpenRequest(inv, forged); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("foreign proof: %v", err)
+	}
+	// Whoever holds the invite and read bob's proof and record (every
+	// member reads both in his hello) but not his device key, and signs
+	// with a key of their own, is refused: the answer would be sealed to
+	// their ephemeral key.
+	thief, _ := identity.GenerateSigningKey()
+	stolen, _, _ := NewRequest(inv, id.Public(), thief, proof, rec, "Bob", time.Now())
+	if _, err := OpenRequest(inv, stolen); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a request not signed by the device it names: %v", err)
+	}
+	// Likewise for a device link: the record alone does not do.
+	ls, _, _ := NewLinkRequest(inv, thief, rec, "phone", time.Now())
+	if _, _, err := OpenLinkRequest(inv, ls); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a link request not signed by the device of its record: %v", err)
+	}
+	ls, _, _ = NewLinkRequest(inv, dev, rec, "phone", time.Now())
+	if _, r, err := OpenLinkRequest(inv, ls); err != nil || r.Device != dev.Public() {
+		t.Fatalf("a link request: %v", err)
 	}
 	// Tampering breaks the seal.
 	bad := bytes.Clone(sealed)
@@ -89,7 +107,7 @@ func TestRequestAnswer(t *testing.T) {
 func FuzzOpenRequest(f *testing.F) {
 	inv := FromSeed([32]byte{7})
 	id, _ := identity.GenerateSigningKey()
-	sealed, _, _ := NewRequest(inv, id.Public(), []byte{1}, []byte{2}, "x", time.Unix(5, 0))
+	sealed, _, _ := NewRequest(inv, id.Public(), id, []byte{1}, []byte{2}, "x", time.Unix(5, 0))
 	f.Add(sealed)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		OpenRequest(inv, b)

@@ -39,11 +39,25 @@ type Request struct {
 	Ephemeral []byte // HPKE public key the answer is sealed to
 	Time      int64  // unix milliseconds
 	Sig       [64]byte
+	// DevSig is the candidate device's signature of the request, the
+	// ephemeral key and invite included: only the holder of the device
+	// key named (by the proof, or the record of a new device) gets an
+	// answer, never whoever merely read its proof or record somewhere.
+	DevSig [64]byte
+	// Device is the device that signed DevSig, set by OpenRequest and
+	// OpenLinkRequest (it is not sent).
+	Device identity.PublicKey
 }
+
+// requestVersion is the version of requests; version 1 had no DevSig
+// and is refused.
+const requestVersion = 2
+
+const devSigDomain = "hearth/pairing-device/v1\x00"
 
 func (r *Request) body() []byte {
 	var w wire.Encoder
-	w.U8(1)
+	w.U8(requestVersion)
 	w.Fixed(r.Invite[:])
 	w.Fixed(r.Identity[:])
 	w.Bytes(r.Proof)
@@ -56,18 +70,18 @@ func (r *Request) body() []byte {
 
 // NewRequest builds and seals a request for inv. It returns the sealed
 // bytes and the ephemeral key that opens the answer.
-func NewRequest(inv Invite, id identity.PublicKey, proof, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
-	return seal(inv, &Request{Identity: id, Proof: proof, Record: record, Name: name, Time: now.UnixMilli()})
+func NewRequest(inv Invite, id identity.PublicKey, dev identity.SigningKey, proof, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
+	return seal(inv, dev, &Request{Identity: id, Proof: proof, Record: record, Name: name, Time: now.UnixMilli()})
 }
 
 // NewLinkRequest builds and seals the request of a new device that asks
 // to join an identity (device linking): no identity and no proof yet, only
 // its device record, self-signed, with a zero identity.
-func NewLinkRequest(inv Invite, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
-	return seal(inv, &Request{Record: record, Name: name, Time: now.UnixMilli()})
+func NewLinkRequest(inv Invite, dev identity.SigningKey, record []byte, name string, now time.Time) ([]byte, identity.SealingKey, error) {
+	return seal(inv, dev, &Request{Record: record, Name: name, Time: now.UnixMilli()})
 }
 
-func seal(inv Invite, r *Request) ([]byte, identity.SealingKey, error) {
+func seal(inv Invite, dev identity.SigningKey, r *Request) ([]byte, identity.SealingKey, error) {
 	eph, err := identity.GenerateSealingKey()
 	if err != nil {
 		return nil, identity.SealingKey{}, err
@@ -77,7 +91,9 @@ func seal(inv Invite, r *Request) ([]byte, identity.SealingKey, error) {
 	}
 	r.Invite, r.Ephemeral = inv.ID(), eph.Public().Bytes()
 	r.Sig = inv.key().Sign(append([]byte("hearth/pairing-request/v1\x00"), r.body()...))
+	r.DevSig = dev.Sign(append([]byte(devSigDomain), r.body()...))
 	plain := append(r.body(), r.Sig[:]...)
+	plain = append(plain, r.DevSig[:]...)
 	key := inv.requestKey()
 	aead, _ := chacha20poly1305.NewX(key[:])
 	nonce := make([]byte, chacha20poly1305.NonceSizeX)
@@ -113,7 +129,19 @@ func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
 	if err := rec.Verify(); err != nil || rec.Device != dev || rec.Identity != r.Identity {
 		return nil, fmt.Errorf("%w: device record does not match the proof", ErrInvalid)
 	}
+	if err := r.checkDevSig(dev); err != nil {
+		return nil, err
+	}
+	r.Device = dev
 	return r, nil
+}
+
+// checkDevSig checks the signature of the device dev.
+func (r *Request) checkDevSig(dev identity.PublicKey) error {
+	if !dev.Verify(append([]byte(devSigDomain), r.body()...), r.DevSig[:]) {
+		return fmt.Errorf("%w: not signed by the device it names", ErrInvalid)
+	}
+	return nil
 }
 
 // OpenLinkRequest opens a new device's request (see NewLinkRequest) and
@@ -133,6 +161,10 @@ func OpenLinkRequest(inv Invite, sealed []byte) (*Request, *identity.DeviceRecor
 	if err := rec.Verify(); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	if err := r.checkDevSig(rec.Device); err != nil {
+		return nil, nil, err
+	}
+	r.Device = rec.Device
 	return r, rec, nil
 }
 
@@ -151,8 +183,8 @@ func open(inv Invite, sealed []byte) (*Request, error) {
 		return nil, ErrOpen
 	}
 	d := wire.NewDecoder(plain)
-	if v := d.U8(); d.Err() == nil && v != 1 {
-		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)
+	if v := d.U8(); d.Err() == nil && v != requestVersion {
+		return nil, fmt.Errorf("%w: version %d (this device is older or newer than the one asking)", ErrMalformed, v)
 	}
 	r := &Request{}
 	d.Fixed(r.Invite[:])
@@ -163,6 +195,7 @@ func open(inv Invite, sealed []byte) (*Request, error) {
 	r.Ephemeral = d.Bytes(identity.SealingPublicKeyLen)
 	t := d.Uint()
 	d.Fixed(r.Sig[:])
+	d.Fixed(r.DevSig[:])
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

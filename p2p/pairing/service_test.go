@@ -47,8 +47,8 @@ func TestServiceAnswersAndRefuses(t *testing.T) {
 	if err := cand.Host.Connect(ctx, peer.AddrInfo{ID: admin.Host.ID(), Addrs: admin.Host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	id, proof, rec := candidate(t)
-	sealed, eph, _ := NewRequest(inv, id.Public(), proof, rec, "bob", time.Now())
+	id, dev, proof, rec := candidate(t)
+	sealed, eph, _ := NewRequest(inv, id.Public(), dev, proof, rec, "bob", time.Now())
 	sa, err := Ask(ctx, cand.Host, admin.Host.ID(), inv.ID(), sealed)
 	if err != nil {
 		t.Fatal(err)

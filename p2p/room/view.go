@@ -18,7 +18,8 @@ import (
 type Member struct {
 	Identity identity.PublicKey
 	Role     Role
-	Added    Ref // the entry that added it (the genesis for the founder)
+	Added    Ref      // the entry that added it (the genesis for the founder)
+	Invite   InviteID // the invite it was added through (zero: added directly)
 }
 
 // Device is one device that has written to the room.
@@ -110,6 +111,9 @@ type View struct {
 	// keyHolders lists, per key, the devices it was sealed to.
 	keyHolders map[[32]byte]map[identity.PublicKey]bool
 
+	// Former names the identities removed or gone, with the entry that
+	// excluded them, until they are added again.
+	Former map[identity.PublicKey]Ref
 	// Revoked and Forked name the devices revoked, or proven to have
 	// signed two histories of their log, with the entry that said so.
 	Revoked map[identity.PublicKey]Ref
@@ -141,6 +145,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Devices:        map[identity.PublicKey]*Device{},
 		Invites:        map[InviteID]*Invite{},
 		Mirrors:        map[string]*Mirror{},
+		Former:         map[identity.PublicKey]Ref{},
 		Revoked:        map[identity.PublicKey]Ref{},
 		Forked:         map[identity.PublicKey]Ref{},
 		epochKeys:      map[uint64][][32]byte{},
@@ -331,7 +336,8 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 			}
 			inv.Used++
 		}
-		v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: ref}
+		v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: ref, Invite: o.Invite}
+		delete(v.Former, o.Identity)
 		v.readmit(ref, o.Identity)
 		privileged = true
 	case OpRemoveMember:
@@ -345,6 +351,7 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 			return refuse("the last admin cannot be removed")
 		}
 		delete(v.Members, o.Identity)
+		v.Former[o.Identity] = ref
 		v.rotateNeeded, v.rotateBy = true, author
 		v.exclude(ref, o, author, identity.PublicKey{}, target.Role)
 		privileged = true
@@ -405,6 +412,7 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 			return refuse("the last admin cannot leave while others remain")
 		}
 		delete(v.Members, author)
+		v.Former[author] = ref
 		v.rotateNeeded, v.rotateBy = true, author
 		v.exclude(ref, o, author, identity.PublicKey{}, role)
 	case OpRevoke:
