@@ -24,7 +24,12 @@ var (
 	// that may be valid but that it will not store: a mirror out of
 	// space, a room that already holds as many logs of unknown devices
 	// as it will. It is not the sender's fault.
-	ErrRefused   = errors.New("blocks refused")
+	ErrRefused = errors.New("blocks refused")
+	// ErrJunk is returned (wrapped, with ErrRefused) for a log that can
+	// never count where it was offered (a room's log that does not open
+	// with a member device's hello): whoever offers it is at fault,
+	// unless it only passes on what others left with it (a mirror).
+	ErrJunk      = errors.New("a log that can never count")
 	ErrRootDiffs = errors.New("blocks do not hash to the head's root")
 	ErrRange     = errors.New("range out of bounds")
 )

@@ -30,7 +30,7 @@ func openBoxes(t *testing.T, dir string, now func() time.Time) (*Mailboxes, *sto
 func request(t *testing.T, inv pairing.Invite) (sealed []byte, eph identity.SealingKey, answer BoxID, pub identity.PublicKey, sig [64]byte) {
 	t.Helper()
 	id, self := newSelf(t)
-	sealed, eph, err := pairing.NewRequest(inv, id.Public(), self.Proof, self.Record, "cand", time.Now())
+	sealed, eph, err := pairing.NewRequest(inv, id.Public(), self.Device, self.Proof, self.Record, "cand", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,9 @@ type Room interface {
 	Check(head log.Head) (*log.ForkProof, error)
 }
 
+// mirrorNamer is what a room may tell of the peers it names as mirrors.
+type mirrorNamer interface{ NamesMirror(peer string) bool }
+
 // Config builds a Service. Host and Lookup are required.
 type Config struct {
 	Host host.Host
@@ -465,8 +468,14 @@ func (ss *session) handle(f *frame) error {
 				return nil
 			}
 			if errors.Is(err, ErrRefused) {
-				// Not asked again until the peer's next heads.
+				// Not asked again until the peer's next heads. A log
+				// that can never count is the offering peer's fault,
+				// unless the room names it a mirror (it passes on what
+				// others left with it).
 				ss.s.log.Debug("blocks not stored", logattr.Room(ss.disc), logattr.Err(err))
+				if m, ok := ss.room.(mirrorNamer); errors.Is(err, log.ErrJunk) && (!ok || !m.NamesMirror(ss.peer.String())) {
+					ss.s.penalise(ss.peer, err)
+				}
 				ss.mu.Lock()
 				delete(ss.wanted, f.head.Writer)
 				ss.mu.Unlock()

@@ -34,8 +34,11 @@ import (
 //
 // The view is computed in passes over the order: an exclusion accepted in
 // a pass that finds entries of its target already applied, which it had
-// not seen, is registered from the start of the next pass; one whose
-// entry a pass refuses is dropped from the next. The result depends on
+// not seen, is registered from the start of the next pass. One whose
+// entry a pass then refuses (it rested on entries it excludes, as a last
+// admin's leave on a promotion her other device wrote unseen) is void:
+// its entry is refused from then on. An exclusion goes from none to
+// registered to void at most, so the passes end. The result depends on
 // the entries alone, so every honest device computes the same view.
 
 // exclusion is what an accepted excluding entry takes away.
@@ -62,9 +65,10 @@ type dag interface {
 	device(ref Ref, proof, record []byte) (*Device, error)
 }
 
-// maxPasses bounds the passes that settle exclusions; past it the last
-// pass stands (it is still the same on every device).
-const maxPasses = 16
+// maxPasses bounds the passes that settle exclusions (they end within
+// twice the exclusions plus one); past it the last pass stands (it is
+// still the same on every device).
+const maxPasses = 64
 
 // excludes reports whether o, accepted, excludes someone.
 func excludes(t OpType) bool {
@@ -92,7 +96,7 @@ func (v *View) capOf(ref Ref, id identity.PublicKey, role Role) Role {
 			if ref.Seq < x.front[ref.Writer] || x.role >= role {
 				continue
 			}
-			if by, ok := v.lifted[x]; ok && v.dag.seen(ref, by) {
+			if v.liftedFor(x, ref) {
 				continue
 			}
 			role = x.role
@@ -171,11 +175,22 @@ func (v *View) exclude(ref Ref, o *Op, author identity.PublicKey, target identit
 	v.register(x, true)
 }
 
+// liftedFor says whether the entry at ref had seen an addition that
+// lifted x.
+func (v *View) liftedFor(x *exclusion, ref Ref) bool {
+	for _, by := range v.lifted[x] {
+		if v.dag.seen(ref, by) {
+			return true
+		}
+	}
+	return false
+}
+
 // readmit lifts the exclusions of id that the entry at ref has seen.
 func (v *View) readmit(ref Ref, id identity.PublicKey) {
 	for _, x := range v.exclByIdentity[id] {
 		if x.lift && v.dag.seen(ref, x.by) {
-			v.lifted[x] = ref
+			v.lifted[x] = append(v.lifted[x], ref)
 		}
 	}
 }
@@ -194,12 +209,15 @@ func (v *View) unseenExclusion(ref Ref, id identity.PublicKey) bool {
 
 // nextPre returns the exclusions the next pass registers from the start:
 // those of this pass whose entries were accepted again, and its
-// violations. same says whether that is what this pass started with.
+// violations; those whose entries were refused become void. same says
+// whether that is what this pass started with.
 func (v *View) nextPre() (next map[Ref]*exclusion, same bool) {
 	next = map[Ref]*exclusion{}
 	for ref, x := range v.pre {
 		if v.acceptedExcl[ref] {
 			next[ref] = x
+		} else {
+			v.void[ref] = true
 		}
 	}
 	for _, x := range v.violations {

@@ -534,7 +534,11 @@ func checkNoUnseenExcluded(t *testing.T, r *Room) {
 				if x.role != 0 || n.ref.Seq < x.front[n.ref.Writer] {
 					continue
 				}
-				if by, ok := v.lifted[x]; ok && r.seen(n.ref, by) {
+				lifted := false
+				for _, by := range v.lifted[x] {
+					lifted = lifted || r.seen(n.ref, by)
+				}
+				if lifted {
 					continue
 				}
 				t.Fatalf("%v (%s) accepted though %v excluded its writer without having seen it", n.ref, n.entry.Op.Type, x.by)

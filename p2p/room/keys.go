@@ -32,6 +32,10 @@ func (k Key) Bytes() [32]byte { return k.k }
 func (Key) String() string       { return "RoomKey(redacted)" }
 func (Key) GoString() string     { return "RoomKey(redacted)" }
 func (Key) LogValue() slog.Value { return slog.StringValue("redacted") }
+
+// EpochZero returns the key of epoch 0, which derives from the room key.
+func (k Key) EpochZero() log.Key { return k.epochZero() }
+
 func (k Key) mac(label string) []byte {
 	m := hmac.New(sha256.New, k.k[:])
 	m.Write([]byte(label))

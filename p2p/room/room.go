@@ -25,6 +25,11 @@ var (
 	ErrNotMember = errors.New("not a member of this room")
 	// ErrUnknownMessage means a message id names no message.
 	ErrUnknownMessage = errors.New("no such message")
+	// ErrJunkLog means a log can never count: it does not open with a
+	// member device's hello. It comes wrapped with log.ErrRefused;
+	// whoever offers it (but a mirror, which passes on what it was
+	// given) is at fault.
+	ErrJunkLog = log.ErrJunk
 )
 
 // Self is this device as a writer of rooms.
@@ -64,10 +69,12 @@ type Config struct {
 type logState struct {
 	log     *log.Log
 	blocks  [][]byte
-	decoded int // blocks [0, decoded) are nodes
-	peeked  int // blocks [decoded, peeked) were searched for keys
-	peekVer int // with keyVer at that time
-	clocked int // nodes [0, clocked) have clocks
+	bytes   int  // of blocks
+	unsaved bool // held in memory only: its writer is not known to be a member device yet
+	decoded int  // blocks [0, decoded) are nodes
+	peeked  int  // blocks [decoded, peeked) were searched for keys
+	peekVer int  // with keyVer at that time
+	clocked int  // nodes [0, clocked) have clocks
 	nodes   []*node
 }
 
@@ -273,6 +280,9 @@ func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 	// disk fails, so memory stays consistent; the error still reaches the
 	// caller.
 	ls.blocks = append(ls.blocks, blocks...)
+	for _, b := range blocks {
+		ls.bytes += len(b)
+	}
 	r.ownHeads = append(r.ownHeads, head)
 	var saveErr error
 	if r.cfg.Store != nil {
@@ -366,12 +376,17 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		case len(blocks) > 0:
 			first = blocks[0]
 		}
+		size := 0
+		for _, b := range blocks {
+			size += len(b)
+		}
 		if first != nil {
-			if err := r.admit(head.Writer, first, held, head.Length); err != nil {
+			if err := r.admit(head.Writer, first, held, head.Length, size); err != nil {
 				return err
 			}
 		}
 	}
+	_, known := r.view.Devices[head.Writer]
 	ls := r.logFor(head.Writer)
 	start := ls.log.Len()
 	if err := ls.log.Extend(head, blocks); err != nil {
@@ -381,8 +396,17 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		return err
 	}
 	ls.blocks = append(ls.blocks, blocks...) // beside the log, whatever the disk says
+	for _, b := range blocks {
+		ls.bytes += len(b)
+	}
 	var saveErr error
-	if r.cfg.Store != nil {
+	switch {
+	case r.cfg.Store == nil:
+	case !known || ls.unsaved:
+		// Kept in memory until its writer proves to be a member's
+		// device (flushHeld): a stranger's log never reaches the disk.
+		ls.unsaved = true
+	default:
 		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
 			saveErr = fmt.Errorf("saving entries: %w", err)
 		}
@@ -391,15 +415,47 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	return saveErr
 }
 
+// flushHeld saves the logs held in memory whose writers the view now
+// knows.
+func (r *Room) flushHeld() error {
+	if r.cfg.Store == nil {
+		return nil
+	}
+	var first error
+	for w, ls := range r.logs {
+		if _, known := r.view.Devices[w]; !ls.unsaved || !known {
+			continue
+		}
+		from := uint64(0)
+		ok := true
+		for _, h := range ls.log.Heads() {
+			if err := r.cfg.Store.SaveBlocks(r.disc, h, from, ls.blocks[from:h.Length]); err != nil {
+				if first == nil {
+					first = fmt.Errorf("saving entries: %w", err)
+				}
+				ok = false
+				break
+			}
+			from = h.Length
+		}
+		ls.unsaved = !ok
+	}
+	return first
+}
+
 // MaxStrangers bounds the logs a room holds of devices its view does not
-// know, and MaxStrangerEntries each one's length. A new device's log may
-// come before the entry that adds its identity, or sealed with an epoch
-// key that has not come yet; but a peer that knows the room's discovery
-// key without being a member (a mirror, a former member) must not make
-// members hold logs of any number of fresh keys, or of any length.
+// know, MaxStrangerEntries each one's length and MaxStrangerBytes their
+// bytes together. A new device's log may come before the entry that adds
+// its identity, or sealed with an epoch key that has not come yet; but a
+// peer that knows the room's discovery key without being a member (a
+// mirror, a former member) must not make members hold logs of any number
+// of fresh keys, or of any length. Such logs stay in memory until their
+// writer proves to be a member's device; one refused now is asked for
+// again at the peer's next heads.
 const (
-	MaxStrangers       = 64
+	MaxStrangers       = 16
 	MaxStrangerEntries = 1024
+	MaxStrangerBytes   = 256 << 10
 )
 
 // admit decides whether the room holds (held: goes on holding) length
@@ -410,9 +466,12 @@ const (
 // whatever its length; one that cannot be judged yet (its epoch key, or
 // its identity's admission, has not come) is held while fewer than
 // MaxStrangers are, up to MaxStrangerEntries.
-func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length uint64) error {
+func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length uint64, size int) error {
 	refuse := func(why string) error {
 		return fmt.Errorf("%w: the log of %s: %s", log.ErrRefused, writer.Short(), why)
+	}
+	junk := func(why string) error {
+		return fmt.Errorf("%w: %w: the log of %s: %s", log.ErrRefused, ErrJunkLog, writer.Short(), why)
 	}
 	epoch, err := log.BlockEpoch(first)
 	if err != nil {
@@ -422,13 +481,13 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 		e, err := ParseEntry(pt)
 		switch {
 		case err != nil:
-			return refuse("its first entry does not decode")
+			return junk("its first entry does not decode")
 		case e.Op.Type != OpHello && e.Op.Type != OpGenesis:
-			return refuse("it does not begin with a hello")
+			return junk("it does not begin with a hello")
 		}
 		d, err := r.view.device(writer, e.Op.Proof, e.Op.Record)
 		if err != nil {
-			return refuse("its device proof does not verify")
+			return junk("its device proof does not verify")
 		}
 		if _, ok := r.view.Members[d.Identity]; ok || e.Op.Type == OpGenesis && d.Identity == r.cfg.Founder {
 			return nil
@@ -437,16 +496,17 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 	if length > MaxStrangerEntries {
 		return refuse(fmt.Sprintf("%d entries of a device the room does not know yet", length))
 	}
-	if held {
-		return nil
-	}
-	strangers := 0
-	for w := range r.logs {
-		if _, ok := r.view.Devices[w]; !ok {
+	strangers, bytes := 0, 0
+	for w, ls := range r.logs {
+		if _, ok := r.view.Devices[w]; !ok && w != r.cfg.Self.Device.Public() {
 			strangers++
+			bytes += ls.bytes
 		}
 	}
-	if strangers >= MaxStrangers {
+	if bytes+size > MaxStrangerBytes {
+		return refuse(fmt.Sprintf("the room holds %d bytes of logs of devices it does not know", bytes))
+	}
+	if !held && strangers >= MaxStrangers {
 		return refuse(fmt.Sprintf("the room already holds %d logs of devices it does not know", strangers))
 	}
 	return nil
@@ -468,6 +528,9 @@ func (r *Room) LoadLog(writer identity.PublicKey, heads []log.Head, blocks [][]b
 		if err := ls.log.Extend(h, blocks[ls.log.Len():h.Length]); err != nil {
 			return fmt.Errorf("loading log %s: %w", writer.Short(), err)
 		}
+	}
+	for _, b := range blocks[len(ls.blocks):ls.log.Len()] {
+		ls.bytes += len(b)
 	}
 	ls.blocks = append(ls.blocks, blocks[len(ls.blocks):ls.log.Len()]...)
 	return nil
@@ -543,6 +606,9 @@ func (r *Room) process() {
 	r.maybeHello()
 	r.maybeRotate()
 	r.maybeShare()
+	if err := r.flushHeld(); err != nil {
+		r.log.Warn("saving entries", logattr.Room(r.id.String()), logattr.Err(err))
+	}
 }
 
 // maxKeysPerEntry bounds the sealed keys of one sharing entry, so it
@@ -835,13 +901,18 @@ func (r *Room) order1(fresh []*node) {
 // its exclusions take to settle (authority.go).
 func (r *Room) rebuild() {
 	var pre map[Ref]*exclusion
+	void := map[Ref]bool{}
 	for pass := 1; ; pass++ {
 		r.view = newView(r.cfg.Founder, r.disc, r, pre)
+		r.view.void = void
 		for _, n := range r.order {
 			r.applyNode(n)
 		}
 		next, same := r.view.nextPre()
 		if same || pass == maxPasses {
+			if !same {
+				r.log.Warn("exclusions did not settle", logattr.Room(r.id.String()), slog.Int("passes", pass))
+			}
 			return
 		}
 		pre = next
@@ -1023,6 +1094,15 @@ func (r *Room) maybeRotate() {
 	if _, err := r.writeLocked([]Op{op}); err != nil {
 		r.log.Warn("rotating epoch", logattr.Room(r.id.String()), logattr.Err(err))
 	}
+}
+
+// NamesMirror says whether the room names peer (a peer id) as a mirror:
+// a mirror passes on whatever was left with it, junk included.
+func (r *Room) NamesMirror(peer string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.view.Mirrors[peer]
+	return ok
 }
 
 // View calls fn with the current view, under the room's lock: fn must not

@@ -127,10 +127,11 @@ type View struct {
 	// Authority (authority.go).
 	dag            dag
 	pre            map[Ref]*exclusion // registered from the start of the pass
+	void           map[Ref]bool       // excluding entries refused (authority.go)
 	active         map[Ref]*exclusion
 	exclByIdentity map[identity.PublicKey][]*exclusion
 	exclByDevice   map[identity.PublicKey][]*exclusion
-	lifted         map[*exclusion]Ref
+	lifted         map[*exclusion][]Ref // the additions that lifted an exclusion
 	violations     []*exclusion
 	acceptedExcl   map[Ref]bool
 	accepted       map[identity.PublicKey]uint64 // per device: 1 + the last entry accepted (hellos aside)
@@ -156,7 +157,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		active:         map[Ref]*exclusion{},
 		exclByIdentity: map[identity.PublicKey][]*exclusion{},
 		exclByDevice:   map[identity.PublicKey][]*exclusion{},
-		lifted:         map[*exclusion]Ref{},
+		lifted:         map[*exclusion][]Ref{},
 		acceptedExcl:   map[Ref]bool{},
 		accepted:       map[identity.PublicKey]uint64{},
 		privileged:     map[identity.PublicKey]uint64{},
@@ -222,6 +223,9 @@ func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	role := v.capOf(ref, author, me.Role)
 	if role == 0 {
 		return errors.New("written after its writer was excluded, without knowing of it")
+	}
+	if v.void[ref] {
+		return errors.New("an exclusion that rests on entries it excludes")
 	}
 	privileged, err := v.applyOp(ref, e, author, role)
 	if err != nil {
