@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -419,8 +420,10 @@ func TestRevocationExcludes(t *testing.T) {
 }
 
 // TestAuthorityConvergence: random interleavings of joins, removals,
-// re-admissions, role changes, revocations, leaves and writes by excluded
-// parties (who declare stale dependencies) among partial syncs. Every
+// re-admissions, role changes, revocations, leaves (with the concurrent
+// rotations they cause), deletes and writes by excluded parties (who
+// declare stale dependencies) among partial syncs, six identities, three
+// of them with two devices. Every
 // honest view ends the same, and nothing an excluded party wrote after its
 // exclusion without having seen a re-admission counts.
 func TestAuthorityConvergence(t *testing.T) {
@@ -474,10 +477,20 @@ func authorityTrial(t *testing.T, seed uint64, steps int) {
 			r.Write(Op{Type: OpAddMember, Identity: ids[1+rng.IntN(len(ids)-1)], Role: Role(1 + rng.IntN(3))})
 		case x < 18:
 			r.Write(Op{Type: OpSetRole, Identity: ids[rng.IntN(len(ids))], Role: Role(1 + rng.IntN(3))})
-		case x < 19:
+		case x < 19 && rng.IntN(2) == 0:
 			if r.cfg.Self.Identity != ids[0] {
 				r.Write(Op{Type: OpLeave})
 			}
+		case x < 19:
+			// An identity revokes one of the second devices (6, 7, 8 are
+			// the second devices of people 0, 1, 2), from its first.
+			p := rng.IntN(3)
+			rv, err := identity.NewRevocation(h.people[p].id, rooms[6+p].cfg.Self.Device.Public(), 1, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := rv.MarshalBinary()
+			rooms[p].Write(Op{Type: OpRevoke, Blob: b})
 		default:
 			var refs []Ref
 			r.View(func(v *View) {
@@ -513,6 +526,16 @@ func authorityTrial(t *testing.T, seed uint64, steps int) {
 	})
 	sameView(t, members...)
 	checkNoUnseenExcluded(t, h.a1)
+	h.a1.View(func(v *View) {
+		excluded := 0
+		for _, x := range v.Rejections {
+			if strings.HasPrefix(x.Reason, "written after its writer was excluded") {
+				excluded++
+			}
+		}
+		t.Logf("%d members agree: epoch %d, %d messages, %d former members, %d revoked devices, %d entries refused as excluded, %d refused in all",
+			len(members), v.Epoch, len(v.Messages), len(v.Former), len(v.Revoked), excluded, len(v.Rejections))
+	})
 }
 
 // checkNoUnseenExcluded checks r's view against the rule: no accepted

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -593,22 +594,93 @@ func (v *View) Digest() [32]byte {
 	var w wire.Encoder
 	w.String(v.Name)
 	w.Uint(v.Epoch)
-	ids := make([]identity.PublicKey, 0, len(v.Members))
-	for id := range v.Members {
-		ids = append(ids, id)
+	w.Fixed(v.EpochKeyID[:])
+	keyed := func(n int, key func(i int) []byte) []int {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int { return bytes.Compare(key(a), key(b)) })
+		return idx
 	}
-	slices.SortFunc(ids, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
-	for _, id := range ids {
-		w.Fixed(id[:])
-		w.U8(byte(v.Members[id].Role))
+	ref := func(r Ref) { w.Fixed(r.Writer[:]); w.Uint(r.Seq) }
+	sortedKeys := func(m map[identity.PublicKey]Ref) []identity.PublicKey {
+		ks := slices.Collect(maps.Keys(m))
+		slices.SortFunc(ks, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+		return ks
+	}
+	members := slices.Collect(maps.Values(v.Members))
+	for _, i := range keyed(len(members), func(i int) []byte { return members[i].Identity[:] }) {
+		m := members[i]
+		w.Fixed(m.Identity[:])
+		w.U8(byte(m.Role))
+		ref(m.Added)
+		w.Fixed(m.Invite[:])
+	}
+	devices := slices.Collect(maps.Values(v.Devices))
+	for _, i := range keyed(len(devices), func(i int) []byte { return devices[i].Device[:] }) {
+		d := devices[i]
+		w.Fixed(d.Device[:])
+		w.Fixed(d.Identity[:])
+		w.Bool(d.Revoked)
+		w.Bool(d.Forked)
+		if !d.Forked { // a forked device's two hellos may differ
+			w.String(d.Name)
+			w.Bytes(d.Sealing.Bytes())
+		}
+	}
+	for _, m := range []map[identity.PublicKey]Ref{v.Former, v.Revoked, v.Forked} {
+		for _, k := range sortedKeys(m) {
+			w.Fixed(k[:])
+			ref(m[k])
+		}
+		w.U8(0xff)
+	}
+	invites := slices.Collect(maps.Values(v.Invites))
+	for _, i := range keyed(len(invites), func(i int) []byte { return invites[i].ID[:] }) {
+		in := invites[i]
+		w.Fixed(in.ID[:])
+		w.Uint(uint64(in.Expires))
+		w.Uint(in.Uses)
+		w.Uint(in.Used)
+		w.U8(byte(in.Role))
+		w.Fixed(in.By[:])
+		w.Bool(in.Approve)
+	}
+	mirrors := slices.Sorted(maps.Keys(v.Mirrors))
+	for _, p := range mirrors {
+		m := v.Mirrors[p]
+		w.String(p)
+		w.String(strings.Join(m.Addrs, " "))
+		w.Fixed(m.AddedBy[:])
 	}
 	for _, m := range v.Messages {
-		w.Fixed(m.ID.Writer[:])
-		w.Uint(m.ID.Seq)
+		ref(m.ID)
 		w.Fixed(m.Author[:])
+		w.Fixed(m.Device[:])
+		w.Uint(uint64(m.Time))
 		w.String(m.Text)
 		w.Bool(m.Edited)
 		w.Bool(m.Deleted)
+		w.Bool(m.ReplyTo != nil)
+		if m.ReplyTo != nil {
+			ref(*m.ReplyTo)
+		}
+		if m.File != nil {
+			b, _ := m.File.MarshalBinary()
+			w.Bytes(b)
+		}
+		if c := m.Call; c != nil {
+			w.Fixed(c.ID[:])
+			w.U8(byte(c.Event))
+			w.Uint(c.Duration)
+		}
+		if d := m.Door; d != nil {
+			w.U8(byte(d.Event))
+			w.Fixed(d.Call[:])
+			w.Fixed(d.Identity[:])
+			w.String(d.Text)
+		}
 		emojis := make([]string, 0, len(m.Reactions))
 		for e := range m.Reactions {
 			emojis = append(emojis, e)
