@@ -302,8 +302,16 @@ type session struct {
 
 	mu      gosync.Mutex
 	wanted  map[identity.PublicKey]want
+	// deferred are logs the room refused for now (it could not judge
+	// them yet, and holds as many such as it will): asked for again
+	// once blocks of another log were taken, which may let the room
+	// judge them (a new member receiving its room's logs in any order).
+	deferred map[identity.PublicKey]uint64
 	serving map[identity.PublicKey]uint64 // logs being streamed: the lowest From asked meanwhile, or noWant
 }
+
+// maxDeferred bounds the logs a session asks for again (session.deferred).
+const maxDeferred = 4096
 
 // noWant marks a log being served with no Want arrived meanwhile.
 const noWant = ^uint64(0)
@@ -473,11 +481,18 @@ func (ss *session) handle(f *frame) error {
 				// unless the room names it a mirror (it passes on what
 				// others left with it).
 				ss.s.log.Debug("blocks not stored", logattr.Room(ss.disc), logattr.Err(err))
-				if m, ok := ss.room.(mirrorNamer); errors.Is(err, log.ErrJunk) && (!ok || !m.NamesMirror(ss.peer.String())) {
+				junk := errors.Is(err, log.ErrJunk)
+				if m, ok := ss.room.(mirrorNamer); junk && (!ok || !m.NamesMirror(ss.peer.String())) {
 					ss.s.penalise(ss.peer, err)
 				}
 				ss.mu.Lock()
 				delete(ss.wanted, f.head.Writer)
+				if !junk && len(ss.deferred) < maxDeferred {
+					if ss.deferred == nil {
+						ss.deferred = map[identity.PublicKey]uint64{}
+					}
+					ss.deferred[f.head.Writer] = f.head.Length
+				}
 				ss.mu.Unlock()
 				return nil
 			}
@@ -488,7 +503,12 @@ func (ss *session) handle(f *frame) error {
 			w.at = time.Now() // progress: the request is alive
 			ss.wanted[f.head.Writer] = w
 		}
+		again := ss.deferred
+		ss.deferred = nil
 		ss.mu.Unlock()
+		for w, to := range again {
+			ss.ask(w, ss.room.Len(w), to)
+		}
 	default:
 		return fmt.Errorf("unexpected frame %d", f.typ)
 	}

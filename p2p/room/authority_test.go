@@ -631,3 +631,35 @@ func TestConcurrentRotations(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationOfManyDevices: a room of more devices than one entry can
+// seal a key to rotates: every remaining device gets the new key and
+// reads what follows; the removed one does not.
+func TestRotationOfManyDevices(t *testing.T) {
+	key, alice := NewKey(), newPerson(t, "alice")
+	a1 := openRoom(t, key, alice.id.Public(), alice.device(t))
+	if err := a1.Create("big"); err != nil {
+		t.Fatal(err)
+	}
+	rooms := []*Room{a1}
+	for i := range 2*maxKeysPerEntry + 1 {
+		p := newPerson(t, fmt.Sprint("m", i))
+		mustWrite(t, a1, Op{Type: OpAddMember, Identity: p.id.Public(), Role: RoleMember})
+		rooms = append(rooms, openRoom(t, key, alice.id.Public(), p.device(t)))
+	}
+	for _, r := range rooms[1:] { // through alice only: each says hello
+		pull(t, r, a1)
+		pull(t, a1, r)
+	}
+	gone := rooms[len(rooms)-1]
+	mustWrite(t, a1, Op{Type: OpRemoveMember, Identity: gone.cfg.Self.Identity})
+	after := mustWrite(t, a1, Op{Type: OpMessage, Text: "after"})
+	for _, r := range rooms {
+		pull(t, r, a1)
+		var ok bool
+		r.View(func(v *View) { _, ok = v.Message(after) })
+		if ok != (r != gone) {
+			t.Fatalf("device %s reads the new epoch: %v", r.cfg.Self.Device.Public().Short(), ok)
+		}
+	}
+}

@@ -611,8 +611,8 @@ func (r *Room) process() {
 	}
 }
 
-// maxKeysPerEntry bounds the sealed keys of one sharing entry, so it
-// stays within log.MaxEntryLen.
+// maxKeysPerEntry bounds the sealed keys of one rotation or sharing
+// entry (about 1.2 KB each), so it stays within log.MaxEntryLen.
 const maxKeysPerEntry = 32
 
 // maybeShare seals the keys of accepted rotations this device holds to
@@ -1089,9 +1089,19 @@ func (r *Room) maybeRotate() {
 		op.Keys = append(op.Keys, SealedKey{Device: dev, Sealed: sealed})
 	}
 	slices.SortFunc(op.Keys, func(a, b SealedKey) int { return bytes.Compare(a.Device[:], b.Device[:]) })
+	// One entry holds the keys of maxKeysPerEntry devices: the rest
+	// follow in the same batch, as sharings of the new key.
+	ops := []Op{op}
+	if len(op.Keys) > maxKeysPerEntry {
+		rest := op.Keys[maxKeysPerEntry:]
+		ops[0].Keys = op.Keys[:maxKeysPerEntry]
+		for keys := range slices.Chunk(rest, maxKeysPerEntry) {
+			ops = append(ops, Op{Type: OpKeys, Epoch: epoch, KeyID: op.KeyID, Keys: keys})
+		}
+	}
 	r.auto = true
 	defer func() { r.auto = false }()
-	if _, err := r.writeLocked([]Op{op}); err != nil {
+	if _, err := r.writeLocked(ops); err != nil {
 		r.log.Warn("rotating epoch", logattr.Room(r.id.String()), logattr.Err(err))
 	}
 }

@@ -54,22 +54,35 @@ func openRoom(t testing.TB, key Key, founder identity.PublicKey, self Self) *Roo
 }
 
 // pull copies into dst every block src holds that dst lacks, in small
-// batches, as the sync protocol does.
+// batches, as the sync protocol does: a log dst refuses for now (it
+// cannot judge it yet) is offered again once another was taken.
 func pull(t testing.TB, dst, src *Room) {
 	t.Helper()
 	me := dst.cfg.Self.Device.Public()
-	for _, h := range src.Heads() {
-		if h.Writer == me {
-			continue
+	for {
+		progress, refused := false, false
+		for _, h := range src.Heads() {
+			if h.Writer == me {
+				continue
+			}
+			for {
+				hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 2000)
+				if !ok {
+					break
+				}
+				err := dst.Receive(hh, blocks)
+				if errors.Is(err, log.ErrRefused) && !errors.Is(err, log.ErrJunk) {
+					refused = true
+					break
+				}
+				if err != nil {
+					t.Fatalf("receive: %v", err)
+				}
+				progress = true
+			}
 		}
-		for {
-			hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 2000)
-			if !ok {
-				break
-			}
-			if err := dst.Receive(hh, blocks); err != nil {
-				t.Fatalf("receive: %v", err)
-			}
+		if !refused || !progress {
+			return
 		}
 	}
 }
