@@ -300,14 +300,14 @@ type session struct {
 
 	wdone chan struct{} // closed when writeLoop ends
 
-	mu      gosync.Mutex
-	wanted  map[identity.PublicKey]want
+	mu     gosync.Mutex
+	wanted map[identity.PublicKey]want
 	// deferred are logs the room refused for now (it could not judge
 	// them yet, and holds as many such as it will): asked for again
 	// once blocks of another log were taken, which may let the room
 	// judge them (a new member receiving its room's logs in any order).
 	deferred map[identity.PublicKey]uint64
-	serving map[identity.PublicKey]uint64 // logs being streamed: the lowest From asked meanwhile, or noWant
+	serving  map[identity.PublicKey]uint64 // logs being streamed: the lowest From asked meanwhile, or noWant
 }
 
 // maxDeferred bounds the logs a session asks for again (session.deferred).
