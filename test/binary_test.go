@@ -157,7 +157,7 @@ func TestBench(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := []string{"catch-up", "message latency p50", "message latency p99", "relayed message latency p50", "daemon RSS idle",
+	want := []string{"catch-up", "rotation", "rotation bytes", "rotation at a member", "message latency p50", "message latency p99", "relayed message latency p50", "daemon RSS idle",
 		"mirror catch-up", "mirror RSS with 100 rooms", "mirror database on disk", "mirror disk overhead",
 		"file transfer", "file transfer / plain stream", "multi-source speed-up"}
 	for _, w := range want {

@@ -54,7 +54,7 @@ type Config struct {
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "latency", "memory", "mirror", "files", "calls", "encode", "door"}
+var Sections = []string{"catchup", "rotation", "latency", "memory", "mirror", "files", "calls", "encode", "door"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -69,12 +69,14 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	}
 	want := func(name string) bool { return len(cfg.Only) == 0 || slices.Contains(cfg.Only, name) }
 	n, lat := 100_000, 300
+	rotations := 9
 	rooms := 100
 	mirrorRoomCount, mirrorPerRoom := 1000, 100
 	fileSize, multiSize := int64(1<<30), int64(128<<20)
 	if cfg.Quick {
 		multiSize = 32 << 20
 		n, lat, rooms = 20_000, 100, 20
+		rotations = 3
 		mirrorRoomCount = 100
 		fileSize = 64 << 20
 	}
@@ -85,6 +87,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	steps := []step{
 		{"catchup", fmt.Sprintf("catch-up: a new member syncs %d messages from one peer", n),
 			func() ([]Figure, error) { return catchUp(ctx, n) }},
+		{"rotation", "rotation: members removed one by one from a room of 50 devices, each time a new key sealed to every device that remains",
+			func() ([]Figure, error) { return rotation(50, rotations) }},
 		{"latency", fmt.Sprintf("latency: %d messages, send to visible at the other peer", lat),
 			func() ([]Figure, error) { return latency(ctx, lat) }},
 		{"memory", fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms),
