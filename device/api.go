@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/version"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/room"
 )
 
 func (d *daemon) routes() http.Handler {
@@ -103,6 +105,34 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 			Revoked:   true,
 			RevokedAt: rfc3339(rv.Time),
 		})
+	}
+	// Devices of this identity that the rooms know of and this home did
+	// not link or revoke: linked from another device, or revoked there.
+	listed := map[string]bool{}
+	for _, dv := range out.Devices {
+		listed[dv.Device] = true
+	}
+	seen := map[string]*control.Device{}
+	var order []string
+	for _, r := range d.rooms.list() {
+		r.View(func(v *room.View) {
+			for dev, info := range v.Devices {
+				k := dev.String()
+				if info.Identity != d.id.Identity || listed[k] {
+					continue
+				}
+				if c, ok := seen[k]; ok {
+					c.Revoked = c.Revoked || info.Revoked
+					continue
+				}
+				seen[k] = &control.Device{Device: k, Name: info.Name, Revoked: info.Revoked}
+				order = append(order, k)
+			}
+		})
+	}
+	slices.Sort(order)
+	for _, k := range order {
+		out.Devices = append(out.Devices, *seen[k])
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -145,6 +145,23 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	t.Cleanup(tablet.stop)
 	var tid struct{ Device string }
 	tablet.json(&tid, "id", "show")
+	// Another device of alice's shows the phone revoked: it learnt it
+	// from the room, not from the home that revoked it.
+	eventually(t, "the phone revoked in the tablet's device list", func() bool {
+		var devs struct {
+			Devices []struct {
+				Device  string
+				Revoked bool
+			}
+		}
+		tablet.json(&devs, "id", "devices")
+		for _, d := range devs.Devices {
+			if d.Device == pid.Device {
+				return d.Revoked
+			}
+		}
+		return false
+	})
 	tablet.run(0, "", "room", "send", room, "from the tablet")
 	eventually(t, "the tablet's message at the door", func() bool {
 		return slices.Contains(texts(door.history(room)), "from the tablet")
