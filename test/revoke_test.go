@@ -28,6 +28,24 @@ func texts(ms []message) []string {
 	return out
 }
 
+// linkDevice links a new device to d's identity with a device link and
+// starts its daemon.
+func linkDevice(t *testing.T, d *daemon, name, boot string) *daemon {
+	t.Helper()
+	var link struct{ Link string }
+	d.json(&link, "device", "link")
+	home := filepath.Join(t.TempDir(), name)
+	out, stderr, code := hearth(t, "", "device", "join", link.Link, "--home", home, "--name", name, "--no-mdns",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", boot, "--wait", "30s", "--json")
+	if code != 0 || !strings.Contains(out, `"linked":true`) {
+		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
+	}
+	nd := &daemon{t: t, name: name, home: home, args: []string{"--bootstrap", boot}}
+	nd.start()
+	t.Cleanup(nd.stop)
+	return nd
+}
+
 // TestRevokedDeviceShutOut: alice revokes her phone with `hearth id
 // revoke`. The revocation reaches the household room, the room's key
 // rotates, the phone's daemon can neither get a message accepted nor
@@ -49,17 +67,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	door.run(0, "", "door", "press", "long")
 	door.run(0, "", "room", "role", room, alice.identity(), "admin")
 
-	var link struct{ Link string }
-	alice.json(&link, "device", "link")
-	home2 := filepath.Join(t.TempDir(), "phone")
-	out, stderr, code := hearth(t, "", "device", "join", link.Link, "--home", home2, "--name", "phone", "--no-mdns",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", boot, "--wait", "30s", "--json")
-	if code != 0 || !strings.Contains(out, `"linked":true`) {
-		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
-	}
-	phone := &daemon{t: t, name: "phone", home: home2, args: []string{"--bootstrap", boot}}
-	phone.start()
-	t.Cleanup(phone.stop)
+	phone := linkDevice(t, alice, "phone", boot)
 	var pid struct{ Device string }
 	phone.json(&pid, "id", "show")
 
@@ -115,7 +123,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 
 	// What the phone writes now counts nowhere (its own daemon may
 	// refuse it already, once it has seen the revocation).
-	hearth(t, "", "room", "send", room, "from the revoked phone", "--home", home2)
+	hearth(t, "", "room", "send", room, "from the revoked phone", "--home", phone.home)
 	alice.run(0, "", "room", "send", room, "after the revocation")
 	eventually(t, "alice's message at the door", func() bool {
 		return slices.Contains(texts(door.history(room)), "after the revocation")
@@ -133,16 +141,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	t.Logf("the door to the revoked phone: %s", strings.TrimSpace(msg))
 
 	// A device revoked while offline: the same when it comes back.
-	var link2 struct{ Link string }
-	alice.json(&link2, "device", "link")
-	home3 := filepath.Join(t.TempDir(), "tablet")
-	if out, stderr, code := hearth(t, "", "device", "join", link2.Link, "--home", home3, "--name", "tablet", "--no-mdns",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", boot, "--wait", "30s", "--json"); code != 0 || !strings.Contains(out, `"linked":true`) {
-		t.Fatalf("device join: exit %d: %s %s", code, out, stderr)
-	}
-	tablet := &daemon{t: t, name: "tablet", home: home3, args: []string{"--bootstrap", boot}}
-	tablet.start()
-	t.Cleanup(tablet.stop)
+	tablet := linkDevice(t, alice, "tablet", boot)
 	var tid struct{ Device string }
 	tablet.json(&tid, "id", "show")
 	// Another device of alice's shows the phone revoked: it learnt it
@@ -172,7 +171,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	eventually(t, "a new epoch at the door", func() bool { return epoch(door) > before })
 	alice.run(0, "", "room", "send", room, "while the tablet was away")
 	tablet.start()
-	hearth(t, "", "room", "send", room, "from the tablet, back", "--home", home3)
+	hearth(t, "", "room", "send", room, "from the tablet, back", "--home", tablet.home)
 	alice.run(0, "", "room", "send", room, "barrier")
 	eventually(t, "the barrier at the door", func() bool {
 		return slices.Contains(texts(door.history(room)), "barrier")

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -20,31 +19,6 @@ func (s *countingStore) SaveBlocks(_ log.Discovery, _ log.Head, _ uint64, blocks
 	return nil
 }
 func (s *countingStore) SaveKey(log.Discovery, uint64, [32]byte) error { return nil }
-
-// copyLogs gives dst every block of src, offering again what dst refuses
-// for now (as the sync protocol does).
-func copyLogs(dst, src *room.Room) error {
-	for {
-		progress, refused := false, false
-		for _, h := range src.Heads() {
-			hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 1<<30)
-			if !ok {
-				continue
-			}
-			switch err := dst.Receive(hh, blocks); {
-			case errors.Is(err, log.ErrRefused):
-				refused = true
-			case err != nil:
-				return err
-			default:
-				progress = true
-			}
-		}
-		if !refused || !progress {
-			return nil
-		}
-	}
-}
 
 // rotation measures what removing a member costs the admin who removes it
 // in a room of the given number of devices: the new epoch's key sealed to
@@ -72,10 +46,10 @@ func rotation(devices, rounds int) ([]Figure, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := copyLogs(r, a); err != nil { // r says hello
+		if err := room.Copy(r, a); err != nil { // r says hello
 			return nil, err
 		}
-		if err := copyLogs(a, r); err != nil {
+		if err := room.Copy(a, r); err != nil {
 			return nil, err
 		}
 		members, rooms = append(members, m), append(rooms, r)
@@ -86,7 +60,7 @@ func rotation(devices, rounds int) ([]Figure, error) {
 		return nil, fmt.Errorf("the room has %d devices, want %d", n, devices)
 	}
 	reader := rooms[0]
-	if err := copyLogs(reader, a); err != nil {
+	if err := room.Copy(reader, a); err != nil {
 		return nil, err
 	}
 	var took, takes []time.Duration
@@ -112,7 +86,7 @@ func rotation(devices, rounds int) ([]Figure, error) {
 		}
 		bytes = append(bytes, store.bytes-before-removal)
 		start = time.Now()
-		if err := copyLogs(reader, a); err != nil {
+		if err := room.Copy(reader, a); err != nil {
 			return nil, err
 		}
 		takes = append(takes, time.Since(start))

@@ -3,7 +3,6 @@ package replication
 import (
 	"bufio"
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -153,31 +152,6 @@ func TestJoinLargeRoom(t *testing.T) {
 	alice, zed := newMember(t), newMember(t)
 	a := newPeer(t, key, alice.id.Public(), alice)
 	a.room.Create("big")
-	// copyAll copies every log of src to dst, offering again what dst
-	// refused for now, as the sync protocol does.
-	copyAll := func(dst, src *room.Room) {
-		t.Helper()
-		for {
-			progress, refused := false, false
-			for _, h := range src.Heads() {
-				hh, blocks, ok := src.Blocks(h.Writer, dst.Len(h.Writer), 1<<30)
-				if !ok {
-					continue
-				}
-				switch err := dst.Receive(hh, blocks); {
-				case errors.Is(err, log.ErrRefused):
-					refused = true
-				case err != nil:
-					t.Fatal(err)
-				default:
-					progress = true
-				}
-			}
-			if !refused || !progress {
-				return
-			}
-		}
-	}
 	for i := range 4 * room.MaxStrangers {
 		m := newMember(t)
 		if _, err := a.room.Write(room.Op{Type: room.OpAddMember, Identity: m.id.Public(), Role: room.RoleMember}); err != nil {
@@ -187,11 +161,15 @@ func TestJoinLargeRoom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		copyAll(r, a.room)
+		if err := room.Copy(r, a.room); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := r.Write(room.Op{Type: room.OpMessage, Text: "here"}); err != nil {
 			t.Fatal(err)
 		}
-		copyAll(a.room, r)
+		if err := room.Copy(a.room, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a.room.Write(room.Op{Type: room.OpAddMember, Identity: zed.id.Public(), Role: room.RoleMember})
 	z := newPeer(t, key, alice.id.Public(), zed)

@@ -324,12 +324,8 @@ func TestForkConverges(t *testing.T) {
 	bob, carol := h.rooms[1], h.rooms[2]
 	mustWrite(t, bob, Op{Type: OpMessage, Text: "honest"})
 	syncAll(t, h.rooms...)
-	twin := openRoom(t, h.key, h.alice.id.Public(), bob.cfg.Self)
+	twin := twinOf(t, h, bob)
 	me := bob.cfg.Self.Device.Public()
-	bh, blocks, _ := bob.Blocks(me, 0, 1<<20)
-	if err := twin.LoadLog(me, []log.Head{bh}, blocks); err != nil {
-		t.Fatal(err)
-	}
 	pull(t, twin, h.a1)
 	twin.Process()
 	mustWrite(t, bob, Op{Type: OpMessage, Text: "left"})

@@ -345,18 +345,26 @@ func TestNonMemberAndForeignEntriesRefused(t *testing.T) {
 	})
 }
 
+// twinOf is a second copy of r's device (the same key, its log so far),
+// to write another history with.
+func twinOf(t *testing.T, h *household, r *Room) *Room {
+	t.Helper()
+	twin := openRoom(t, h.key, h.alice.id.Public(), r.cfg.Self)
+	me := r.cfg.Self.Device.Public()
+	bh, blocks, _ := r.Blocks(me, 0, 1<<20)
+	if err := twin.LoadLog(me, []log.Head{bh}, blocks); err != nil {
+		t.Fatal(err)
+	}
+	return twin
+}
+
 func TestForkCaughtAndHeldBack(t *testing.T) {
 	h := newHousehold(t, 2)
 	bob, carol := h.rooms[1], h.rooms[2]
 	mustWrite(t, bob, Op{Type: OpMessage, Text: "honest"})
 	syncAll(t, h.rooms...)
 	// A second copy of bob's device (same key) writes another history.
-	twin := openRoom(t, h.key, h.alice.id.Public(), bob.cfg.Self)
-	me := bob.cfg.Self.Device.Public()
-	bh, blocks, _ := bob.Blocks(me, 0, 1<<20)
-	if err := twin.LoadLog(me, []log.Head{bh}, blocks); err != nil {
-		t.Fatal(err)
-	}
+	twin := twinOf(t, h, bob)
 	for _, r := range h.rooms {
 		if r != bob {
 			pull(t, twin, r)
