@@ -172,5 +172,6 @@ func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("device revoked", logattr.Dev(kept.Device), slog.Time("at", kept.Time))
 	d.rooms.publishRevocations()
+	d.rooms.tellMirrors(r.Context())
 	writeJSON(w, http.StatusOK, control.RevokeResponse{Device: kept.Device.String(), Revoked: true, RevokedAt: rfc3339(kept.Time)})
 }

@@ -276,7 +276,7 @@ func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
 				f.rs.log.Info("a mirror of the room is unreachable: it does not keep the file", logattr.Peer(p.String()))
 				return
 			}
-			_, err := mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof,
+			_, err := mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.revocationBlobs(),
 				Discovery: r.Discovery(), Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize})
 			if err != nil {
 				f.rs.log.Info("a mirror does not keep the file", logattr.Peer(p.String()), logattr.Err(err))

@@ -65,7 +65,7 @@ func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.Bo
 			rs.log.Info("a mirror is unreachable: no mailbox there", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
-		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Box: box, Expires: expires.UnixMilli()})
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(), Box: box, Expires: expires.UnixMilli()})
 		if err != nil {
 			rs.log.Info("a mirror refused a mailbox", logattr.Peer(p.String()), logattr.Err(err))
 			continue

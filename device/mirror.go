@@ -257,7 +257,7 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 		failMirror(w, err)
 		return
 	}
-	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.proofBytes(), Discovery: disc, Pin: req.Pin})
+	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(), Discovery: disc, Pin: req.Pin})
 	if err != nil {
 		failMirror(w, err)
 		return
@@ -312,7 +312,7 @@ func (d *daemon) handleMirrorDrop(w http.ResponseWriter, r *http.Request) {
 		failMirror(w, err)
 		return
 	}
-	if _, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpDrop, Proof: rs.proofBytes(), Discovery: disc}); err != nil {
+	if _, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpDrop, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(), Discovery: disc}); err != nil {
 		failMirror(w, err)
 		return
 	}
@@ -340,7 +340,7 @@ func (d *daemon) handleMirrorList(w http.ResponseWriter, r *http.Request) {
 		failMirror(w, err)
 		return
 	}
-	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpList, Proof: rs.proofBytes()})
+	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpList, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs()})
 	if err != nil {
 		failMirror(w, err)
 		return

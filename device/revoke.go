@@ -1,10 +1,44 @@
 package device
 
 import (
+	"context"
+	"time"
+
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/mirror"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
+
+// revocationBlobs returns every revocation of this identity's devices
+// this device knows: made here, or read in a room.
+func (rs *rooms) revocationBlobs() [][]byte {
+	seen := map[identity.PublicKey][]byte{}
+	rs.idMu.Lock()
+	for _, rv := range rs.id.Revocations {
+		if b, err := rv.MarshalBinary(); err == nil {
+			seen[rv.Device] = b
+		}
+	}
+	rs.idMu.Unlock()
+	me := rs.self.Identity
+	for _, r := range rs.list() {
+		r.View(func(v *room.View) {
+			for dev, b := range v.Revocations {
+				if d, ok := v.Devices[dev]; (!ok || d.Identity == me) && seen[dev] == nil {
+					if rv, err := identity.ParseRevocation(b); err == nil && rv.Identity == me {
+						seen[dev] = b
+					}
+				}
+			}
+		})
+	}
+	out := make([][]byte, 0, len(seen))
+	for _, b := range seen {
+		out = append(out, b)
+	}
+	return out
+}
 
 // publishRevocations writes every revocation of this identity into every
 // room it is a member of that does not hold it yet: the room's view then
@@ -51,5 +85,24 @@ func (rs *rooms) publishRevocations() {
 			continue
 		}
 		rs.log.Info("revocations written into the room", logattr.Room(r.ID().String()), "count", len(ops))
+	}
+}
+
+// tellMirrors hands this identity's revocations to the mirrors of its
+// rooms, with a request that changes nothing (a list): a mirror then
+// refuses the revoked devices' proofs, so a stolen phone cannot drop the
+// household's rooms from it.
+func (rs *rooms) tellMirrors(ctx context.Context) {
+	revs := rs.revocationBlobs()
+	if len(revs) == 0 {
+		return
+	}
+	for _, p := range rs.allMirrors() {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := mirror.Ask(actx, rs.node.Host, p, mirror.Request{Op: mirror.OpList, Proof: rs.proofBytes(), Revocations: revs})
+		cancel()
+		if err != nil {
+			rs.log.Debug("revocations not handed to a mirror", logattr.Peer(p.String()), logattr.Err(err))
+		}
 	}
 }

@@ -345,6 +345,7 @@ func (rs *rooms) run(ctx context.Context) {
 			for _, r := range rs.list() {
 				rs.announce(ctx, r)
 			}
+			rs.tellMirrors(ctx)
 			lastAnnounce = time.Now()
 		}
 		rs.publishRevocations()

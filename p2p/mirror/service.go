@@ -63,7 +63,9 @@ const (
 	maxResponse = 1 << 20
 	maxList     = 4096
 	maxProof    = 8 << 10
-	reqTimeout  = 15 * time.Second
+	// maxRevocationLen bounds one encoded revocation in a request.
+	maxRevocationLen = 512
+	reqTimeout       = 15 * time.Second
 )
 
 // Request asks a mirror to keep, drop or list rooms, or to use a mailbox.
@@ -81,6 +83,9 @@ type Request struct {
 	Root      [32]byte           // keep blob
 	Size      int64              // keep blob
 	ChunkSize uint32             // keep blob
+	// Revocations are the requester's identity's revocations of its
+	// devices (encoded), for the mirror to keep (revoked.go).
+	Revocations [][]byte
 }
 
 func (r *Request) encode() []byte {
@@ -98,6 +103,10 @@ func (r *Request) encode() []byte {
 	w.Fixed(r.Root[:])
 	w.Uint(uint64(r.Size))
 	w.Uint(uint64(r.ChunkSize))
+	w.Uint(uint64(len(r.Revocations)))
+	for _, rv := range r.Revocations {
+		w.Bytes(rv)
+	}
 	return w.B
 }
 
@@ -115,6 +124,9 @@ func decodeRequest(b []byte) (*Request, error) {
 	d.Fixed(r.Root[:])
 	r.Size = int64(d.Uint() & (1<<62 - 1))
 	r.ChunkSize = uint32(d.Uint() & (1<<32 - 1))
+	for range d.Count(maxRequestRevocations) {
+		r.Revocations = append(r.Revocations, d.Bytes(maxRevocationLen))
+	}
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
@@ -306,9 +318,20 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	if err != nil {
 		return bad(fmt.Errorf("device proof: %w", err))
 	}
+	// Revocations first: an honest device of the identity brings them,
+	// and they hold against every later request.
+	for _, b := range req.Revocations {
+		rv, err := identity.ParseRevocation(b)
+		if err != nil || rv.Identity != proof.Identity {
+			continue
+		}
+		if err := s.store.Revoke(rv); err != nil {
+			s.log.Debug("revocation not kept", logattr.Err(err))
+		}
+	}
 	// Verify returns the device the proof attests; the mirror acts for
-	// the identity behind it.
-	if _, err := proof.Verify(identity.VerifyOptions{Device: dev}); err != nil {
+	// the identity behind it, unless a link of the chain was revoked.
+	if _, err := proof.Verify(identity.VerifyOptions{Device: dev, Revoked: s.store.IsRevoked}); err != nil {
 		return &Response{status: statusDenied, message: fmt.Sprintf("device proof: %v", err)}
 	}
 	id := proof.Identity

@@ -99,8 +99,10 @@ type Store struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	rooms map[log.Discovery]*Blind
+	mu        sync.Mutex
+	rooms     map[log.Discovery]*Blind
+	revoked   map[identity.PublicKey]identity.PublicKey // revoked device -> its identity (revoked.go)
+	revokedOf map[identity.PublicKey]int                // revocations kept per identity
 }
 
 // Open loads every kept room from db, verifying each log again.
@@ -138,6 +140,9 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("mirror: room %s: %w", d.Short(), err)
 		}
 		s.rooms[d] = b
+	}
+	if err := s.loadRevoked(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -119,6 +119,9 @@ type View struct {
 	// signed two histories of their log, with the entry that said so.
 	Revoked map[identity.PublicKey]Ref
 	Forked  map[identity.PublicKey]Ref
+	// Revocations holds each revoked device's revocation, signed by its
+	// identity, to hand on to those who check proofs (mirrors).
+	Revocations map[identity.PublicKey][]byte
 
 	byRef        map[Ref]*Message
 	rotateNeeded bool
@@ -149,6 +152,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Mirrors:        map[string]*Mirror{},
 		Former:         map[identity.PublicKey]Ref{},
 		Revoked:        map[identity.PublicKey]Ref{},
+		Revocations:    map[identity.PublicKey][]byte{},
 		Forked:         map[identity.PublicKey]Ref{},
 		epochKeys:      map[uint64][][32]byte{},
 		keyHolders:     map[[32]byte]map[identity.PublicKey]bool{},
@@ -439,6 +443,7 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 		}
 		if _, ok := v.Revoked[rv.Device]; !ok {
 			v.Revoked[rv.Device] = ref
+			v.Revocations[rv.Device] = o.Blob
 		}
 		v.rotateNeeded, v.rotateBy = true, author
 		v.exclude(ref, o, author, rv.Device, 0)
