@@ -88,10 +88,14 @@ func TestRevokedDeviceDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, try := range map[string]func() (*Response, error){
-		"drop":          func() (*Response, error) { return ask(phone, phoneProof, Request{Op: OpDrop, Discovery: disc}) },
-		"list":          func() (*Response, error) { return ask(phone, phoneProof, Request{Op: OpList}) },
-		"keep":          func() (*Response, error) { return ask(phone, phoneProof, Request{Op: OpKeep, Discovery: log.Discovery{8}}) },
-		"attested keep": func() (*Response, error) { return ask(child, childProof, Request{Op: OpKeep, Discovery: log.Discovery{9}}) },
+		"drop": func() (*Response, error) { return ask(phone, phoneProof, Request{Op: OpDrop, Discovery: disc}) },
+		"list": func() (*Response, error) { return ask(phone, phoneProof, Request{Op: OpList}) },
+		"keep": func() (*Response, error) {
+			return ask(phone, phoneProof, Request{Op: OpKeep, Discovery: log.Discovery{8}})
+		},
+		"attested keep": func() (*Response, error) {
+			return ask(child, childProof, Request{Op: OpKeep, Discovery: log.Discovery{9}})
+		},
 	} {
 		if _, err := try(); !errors.Is(err, ErrDenied) {
 			t.Errorf("the revoked phone's %s: %v, want denied", name, err)
