@@ -122,7 +122,7 @@ func New(cfg Config) *Manager {
 		cfg.RingTimeout = DefaultRingTimeout
 	}
 	m := &Manager{cfg: cfg, log: logattr.OrDiscard(cfg.Logger), calls: map[ID]*Call{}, rings: map[peer.ID][]time.Time{}}
-	cfg.Host.SetStreamHandler(Protocol, m.handle)
+	cfg.Host.SetStreamHandler(Protocol, guard(m.log, "call", m.handle))
 	return m
 }
 

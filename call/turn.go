@@ -103,7 +103,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("TURN: %w", err)
 	}
-	cfg.Host.SetStreamHandler(TURNProtocol, s.handle)
+	cfg.Host.SetStreamHandler(TURNProtocol, guard(s.log, "turn", s.handle))
 	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()), slog.String("public", cfg.Public.String()))
 	return s, nil
 }

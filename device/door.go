@@ -128,8 +128,8 @@ func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
 		d.board = b
 	}
 	rs.calls.src.setBefore(d.releaseCamera)
-	rs.node.Host.SetStreamHandler(hnet.ProtocolDoor, d.handleUnlock)
-	rs.node.Host.SetStreamHandler(hnet.ProtocolDoorView, d.handleView)
+	rs.node.Host.SetStreamHandler(hnet.ProtocolDoor, hnet.Guard(d.log, "door", d.handleUnlock))
+	rs.node.Host.SetStreamHandler(hnet.ProtocolDoorView, hnet.Guard(d.log, "door-view", d.handleView))
 	return d, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ type Service struct {
 // NewService registers the handler; lookup finds the source of a file.
 func NewService(h host.Host, lookup func(Hash) (Source, bool), logger *slog.Logger) *Service {
 	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger)}
-	h.SetStreamHandler(hnet.ProtocolBlob, s.handle)
+	h.SetStreamHandler(hnet.ProtocolBlob, hnet.Guard(s.log, "blob", s.handle))
 	return s
 }
 
@@ -165,6 +166,7 @@ func (s *Service) handle(st network.Stream) {
 	defer close(quit)
 	go func() {
 		defer close(answers)
+		defer hnet.Recover(s.log, "blob", st)
 		buf := make([]byte, requestLen)
 		for {
 			st.SetReadDeadline(time.Now().Add(streamIdle))
@@ -221,6 +223,11 @@ func (s *Service) serve(req *Request) (status byte, payload, pooled []byte) {
 		if !ok {
 			return stMissing, nil, nil
 		}
+		// Compared before any conversion: on a 32-bit build int(A) of
+		// 2^31 or more is negative.
+		if uint64(req.A) > uint64(len(hs)) {
+			return stBad, []byte("past the end"), nil
+		}
 		from, n := int(req.A), int(min(req.B, maxHashesPer))
 		if from > len(hs) {
 			return stBad, []byte("past the end"), nil
@@ -233,6 +240,10 @@ func (s *Service) serve(req *Request) (status byte, payload, pooled []byte) {
 		return stOK, out, nil
 	case opChunk:
 		buf := getBuf(ChunkSize + 64)
+		if uint64(req.A) > math.MaxInt32 {
+			putBuf(buf)
+			return stBad, []byte("past the end"), nil
+		}
 		ct, ok := src.Chunk(req.Root, int(req.A), buf)
 		if !ok {
 			putBuf(buf)

@@ -268,7 +268,7 @@ type ServiceConfig struct {
 func NewService(cfg ServiceConfig) *Service {
 	s := &Service{host: cfg.Host, store: cfg.Store, boxes: cfg.Boxes, log: logattr.OrDiscard(cfg.Logger),
 		onKeep: cfg.OnKeep, onOpen: cfg.OnOpen, onBlob: cfg.OnBlob, rate: newRateLimit()}
-	s.host.SetStreamHandler(hnet.ProtocolMirror, s.handle)
+	s.host.SetStreamHandler(hnet.ProtocolMirror, hnet.Guard(s.log, "mirror", s.handle))
 	return s
 }
 

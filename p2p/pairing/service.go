@@ -59,7 +59,7 @@ type Service struct {
 func NewService(h host.Host, handler Handler, logger *slog.Logger) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{host: h, handler: handler, log: logattr.OrDiscard(logger), ctx: ctx, cancel: cancel, limits: map[peer.ID]*rate.Limiter{}}
-	h.SetStreamHandler(hnet.ProtocolPairing, s.handle)
+	h.SetStreamHandler(hnet.ProtocolPairing, hnet.Guard(s.log, "pairing", s.handle))
 	return s
 }
 

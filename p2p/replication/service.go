@@ -90,7 +90,7 @@ func New(cfg Config) *Service {
 		scores:   map[peer.ID]int{},
 		banned:   map[peer.ID]time.Time{},
 	}
-	cfg.Host.SetStreamHandler(hnet.ProtocolSync, s.handle)
+	cfg.Host.SetStreamHandler(hnet.ProtocolSync, hnet.Guard(s.log, "sync", s.handle))
 	return s
 }
 
@@ -268,12 +268,21 @@ func (s *Service) start(room Room, d log.Discovery, st network.Stream, r *bufio.
 	go func() {
 		defer s.wg.Done()
 		defer close(ss.wdone)
+		defer hnet.Recover(s.log, "sync", st)
 		ss.writeLoop(done)
 	}()
 	go func() {
 		defer s.wg.Done()
+		closed := false
+		defer func() {
+			if !closed {
+				close(done) // after a panic, recovered below
+			}
+		}()
+		defer hnet.Recover(s.log, "sync", st)
 		err := ss.readLoop()
 		close(done)
+		closed = true
 		if err != nil && !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
 			s.log.Debug("sync session ended", logattr.Peer(ss.peer.String()), logattr.Room(d), logattr.Err(err))
 		}
@@ -443,6 +452,7 @@ func (ss *session) handle(f *frame) error {
 		ss.s.wg.Add(1)
 		go func() {
 			defer ss.s.wg.Done()
+			defer hnet.Recover(ss.s.log, "sync", ss.stream)
 			from := f.from
 			for {
 				from = ss.serve(f.writer, from)

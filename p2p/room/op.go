@@ -170,6 +170,8 @@ type Entry struct {
 	Deps []Dep
 	Time int64 // unix milliseconds
 	Op   Op
+
+	version byte // as read (ParseEntry); zero: entryVersion
 }
 
 // Op is one operation; Type says which fields count.
@@ -271,8 +273,15 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	if err := e.Op.check(); err != nil {
 		return nil, err
 	}
+	version := e.version
+	if version == 0 {
+		version = entryVersion
+	}
+	if version == 1 && e.Op.Type == OpKeys {
+		return nil, fmt.Errorf("%w: keys in an entry of version 1", ErrEntryMalformed)
+	}
 	w := wire.Encoder{B: make([]byte, 0, 64+len(e.Deps)*40+len(e.Op.Text))}
-	w.U8(entryVersion)
+	w.U8(version)
 	w.Uint(uint64(e.Time))
 	w.Uint(uint64(len(e.Deps)))
 	for _, d := range e.Deps {
@@ -328,7 +337,9 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 			w.Fixed(k.Device[:])
 			w.Bytes(k.Sealed)
 		}
-		w.Fixed(o.KeyID[:])
+		if version > 1 {
+			w.Fixed(o.KeyID[:])
+		}
 	case OpLeave:
 	case OpRevoke, OpFork:
 		w.Bytes(o.Blob)
@@ -399,7 +410,7 @@ func ParseEntry(b []byte) (*Entry, error) {
 	if d.Err() == nil && version != entryVersion && version != 1 {
 		return nil, fmt.Errorf("%w: version %d", ErrEntryMalformed, version)
 	}
-	e := &Entry{}
+	e := &Entry{version: version}
 	t := d.Uint()
 	if t > 1<<62 {
 		d.Fail(errors.New("time out of range"))
