@@ -49,8 +49,16 @@ func SignHead(writer identity.SigningKey, disc Discovery, length uint64, root Ha
 	return h
 }
 
-// Verify checks the writer's signature.
+// ErrEmptyHead means a head of no blocks: nothing signs one (an empty
+// log has no head), and a fork proof against one would accept any prefix.
+var ErrEmptyHead = errors.New("a head of an empty log")
+
+// Verify checks the writer's signature, and that the head covers at
+// least one block.
 func (h *Head) Verify() error {
+	if h.Length == 0 {
+		return ErrEmptyHead
+	}
 	if !h.Writer.Verify(headMessage(h.ID(), h.Length, h.Root), h.Sig[:]) {
 		return ErrHeadSignature
 	}

@@ -225,6 +225,15 @@ func TestForkDetected(t *testing.T) {
 	if err := bad.Verify(); !errors.Is(err, ErrNotFork) {
 		t.Fatalf("two writers: %v", err)
 	}
+	// A head of no blocks, signed by the writer's own key (nothing
+	// honest signs one): refused, so no fork proof rests on it.
+	empty := SignHead(w, disc, 0, Hash{9})
+	if err := empty.Verify(); !errors.Is(err, ErrEmptyHead) {
+		t.Fatalf("an empty head: %v", err)
+	}
+	if err := (&ForkProof{A: empty, B: hl, PrefixRoot: Hash{1}}).Verify(); !errors.Is(err, ErrNotFork) {
+		t.Fatalf("a fork proof against an empty head: %v", err)
+	}
 }
 
 func TestHeadRoundTrip(t *testing.T) {
