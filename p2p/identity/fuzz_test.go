@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,46 @@ func newTestProofF(f *testing.F) (SigningKey, SigningKey, *Proof) {
 	seed, _ := hex.DecodeString(strings.Repeat("07", 32))
 	dev, _ := NewSigningKey(seed)
 	return id, dev, NewProof(id, dev.Public(), 1_700_000_000)
+}
+
+// FuzzDecodeLocal: the identity file (read from the home, which a user,
+// a backup tool or a failing disk may have damaged) decodes to a
+// consistent identity or fails with an error; never a panic.
+func FuzzDecodeLocal(f *testing.F) {
+	dir := filepath.Join(f.TempDir(), "home")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		f.Fatal(err)
+	}
+	p, err := NewPhrase()
+	if err != nil {
+		f.Fatal(err)
+	}
+	l, err := Setup(dir, p, "", SetupOptions{Name: "fuzz"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	other, _ := GenerateSigningKey()
+	rv, err := NewRevocation(DeriveIdentity(p.Seed("")), other.Public(), l.Epoch, time.Unix(5, 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	l.Revocations = append(l.Revocations, rv)
+	if err := l.save(false); err != nil {
+		f.Fatal(err)
+	}
+	b, err := os.ReadFile(l.path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := decodeLocal(b)
+		if err != nil {
+			return
+		}
+		if l.Record.Device != l.Device.Public() || l.Proof.Identity != l.Identity {
+			t.Fatal("a decoded identity whose parts disagree")
+		}
+	})
 }

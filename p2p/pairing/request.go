@@ -268,6 +268,11 @@ func OpenAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*Answer, error)
 	if err != nil {
 		return nil, ErrOpen
 	}
+	return parseAnswer(plain)
+}
+
+// parseAnswer decodes an opened answer.
+func parseAnswer(plain []byte) (*Answer, error) {
 	d := wire.NewDecoder(plain)
 	if v := d.U8(); d.Err() == nil && v != 1 {
 		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)
@@ -367,6 +372,11 @@ func OpenLinkAnswer(eph identity.SealingKey, inv ID, sealed []byte) (*LinkAnswer
 	if err != nil {
 		return nil, ErrOpen
 	}
+	return parseLinkAnswer(plain)
+}
+
+// parseLinkAnswer decodes an opened link answer.
+func parseLinkAnswer(plain []byte) (*LinkAnswer, error) {
 	d := wire.NewDecoder(plain)
 	if v := d.U8(); d.Err() == nil && v != 1 {
 		return nil, fmt.Errorf("%w: version %d", ErrMalformed, v)

@@ -91,8 +91,11 @@ func FuzzOpenAnswer(f *testing.F) {
 	inv := FromSeed([32]byte{1})
 	req := &Request{Invite: inv.ID(), Ephemeral: eph.Public().Bytes()}
 	sa, _ := SealAnswer(req, &Answer{OK: true, Name: "x", Keys: []EpochKey{{Epoch: 1}}})
+	plain, _ := eph.Open(answerInfo(inv.ID()), sa)
 	f.Add(sa)
+	f.Add(plain)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		OpenAnswer(eph, inv.ID(), b)
+		parseAnswer(b) // the plaintext decoder, past the seal
 	})
 }
