@@ -113,10 +113,14 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 	rs.idMu.Lock()
 	revoked := rs.id.IsRevoked(rec.Device)
 	rs.idMu.Unlock()
+	me := rs.self.Device.Public()
 	for _, r := range rs.list() {
 		r.View(func(v *room.View) {
 			if _, ok := v.Revoked[rec.Device]; ok {
 				revoked = true
+			}
+			if d, ok := v.Devices[me]; ok && d.Revoked {
+				revoked = true // a revoked device attests nothing
 			}
 		})
 	}

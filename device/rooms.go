@@ -507,10 +507,7 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 		m, ok := v.Members[req.Identity]
 		already = ok
 		_, former = v.Former[req.Identity]
-		_, revoked = v.Revoked[req.Device]
-		if _, forked := v.Forked[req.Device]; forked {
-			revoked = true
-		}
+		revoked = v.ChainRevoked(req.Chain) // the device, or one that attested it
 		in, ok := v.Invites[room.InviteID(id)]
 		if !ok {
 			invalid = "no such invite in this room"

@@ -47,6 +47,9 @@ type Request struct {
 	// Device is the device that signed DevSig, set by OpenRequest and
 	// OpenLinkRequest (it is not sent).
 	Device identity.PublicKey
+	// Chain lists the devices of the proof, the identity's first to
+	// Device, set by OpenRequest: a revocation of any of them is Device's.
+	Chain []identity.PublicKey
 }
 
 // requestVersion is the version of requests; version 1 had no DevSig
@@ -133,6 +136,9 @@ func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
 		return nil, err
 	}
 	r.Device = dev
+	for _, l := range proof.Chain {
+		r.Chain = append(r.Chain, l.Device)
+	}
 	return r, nil
 }
 

@@ -19,7 +19,8 @@ import (
 //     lower its own role); an admin may grant any role up to admin. So two
 //     parties can never remove or demote each other.
 //   - Exclusion. A removal, a leave, a demotion, a device's revocation and
-//     a fork proof each exclude their target from what the entry's causal
+//     a fork proof each exclude their target (for a device, with every
+//     device its proof attested, whenever) from what the entry's causal
 //     past does not hold: every entry of the target's devices that the
 //     excluding entry had not seen is refused (a demotion refuses only what
 //     the new role does not allow), wherever the order puts it. A writer
@@ -102,7 +103,9 @@ func (v *View) capOf(ref Ref, id identity.PublicKey, role Role) Role {
 			role = x.role
 		}
 	}
-	check(v.exclByDevice[ref.Writer])
+	for _, l := range v.chainOf(ref.Writer) { // a revocation of a device is its descendants' too
+		check(v.exclByDevice[l])
+	}
 	check(v.exclByIdentity[id])
 	return role
 }
@@ -131,6 +134,12 @@ func (v *View) register(x *exclusion, fresh bool) {
 		return v.privileged[d] > seen
 	}
 	if x.device != (identity.PublicKey{}) {
+		for d, info := range v.Devices {
+			if (d == x.device || slices.Contains(info.chain, x.device)) && hit(d) {
+				v.violations = append(v.violations, x)
+				return
+			}
+		}
 		if hit(x.device) {
 			v.violations = append(v.violations, x)
 		}

@@ -659,3 +659,126 @@ func TestRotationOfManyDevices(t *testing.T) {
 		}
 	}
 }
+
+// childOf is a device attested by parent's device key (as a device link
+// does, or a thief holding parent's key).
+func childOf(t *testing.T, parent Self, name string) Self {
+	t.Helper()
+	proof, err := identity.ParseProof(parent.Proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	cp, err := proof.Attest(parent.Device, dev.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := cp.MarshalBinary()
+	rec, err := identity.NewDeviceRecord(parent.Identity, dev, seal.Public(), name, time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := rec.MarshalBinary()
+	return Self{Identity: parent.Identity, Device: dev, Sealing: seal, Proof: pb, Record: rb}
+}
+
+// TestRevokedDeviceChildren: a thief holding alice's stolen phone key
+// attests a key of their own before the revocation, and another after
+// it. The revocation takes both: neither's entries count, the rotation
+// seals nothing to them, and an entry sealed under an epoch key its
+// device was never given is refused.
+func TestRevokedDeviceChildren(t *testing.T) {
+	h := newHousehold(t, 1)
+	bob := h.rooms[1]
+	phone := openRoom(t, h.key, h.alice.id.Public(), h.alice.device(t))
+	syncAll(t, h.a1, bob, phone)
+	mustWrite(t, phone, Op{Type: OpMessage, Text: "from the phone"})
+	before := openRoom(t, h.key, h.alice.id.Public(), childOf(t, phone.cfg.Self, "thief's, before"))
+	syncAll(t, h.a1, bob, phone, before)
+	mustWrite(t, before, Op{Type: OpMessage, Text: "the thief, before"})
+	syncAll(t, h.a1, bob, phone, before)
+	f := forger{before}
+	stale := f.deps()
+
+	rv, _ := identity.NewRevocation(h.alice.id, phone.cfg.Self.Device.Public(), 1, time.Now())
+	rb, _ := rv.MarshalBinary()
+	mustWrite(t, h.a1, Op{Type: OpRevoke, Blob: rb})
+	syncAll(t, h.a1, bob)
+	var keyed bool
+	h.a1.View(func(v *View) {
+		if v.Epoch != 1 {
+			t.Fatalf("epoch %d after the revocation", v.Epoch)
+		}
+		keyed = v.keyHolders[v.EpochKeyID][before.cfg.Self.Device.Public()]
+		if !v.Devices[before.cfg.Self.Device.Public()].Revoked {
+			t.Fatal("the device the phone attested before its revocation is not revoked")
+		}
+	})
+	if keyed {
+		t.Fatal("the new epoch's key was sealed to a device the revoked phone attested")
+	}
+	// The thief's pre-revocation child writes backdated, under the old key.
+	forged := f.write(t, stale, 0, Op{Type: OpMessage, Text: "the thief, backdated"})
+	// A child attested after the revocation, given the new epoch's key
+	// by whatever means, says hello and writes.
+	after := openRoom(t, h.key, h.alice.id.Public(), childOf(t, phone.cfg.Self, "thief's, after"))
+	handKeys(h.a1, after) // the worst case: the thief holds the new key
+	pull(t, after, h.a1)
+	afterMsg, err := after.Write(Op{Type: OpMessage, Text: "the thief, after"})
+	if err != nil {
+		t.Fatalf("the thief's program could not even write: %v", err)
+	}
+	for _, r := range []*Room{h.a1, bob} {
+		pull(t, r, before)
+		pull(t, r, after)
+		if !holds(r, forged[0]) || !holds(r, afterMsg) {
+			t.Fatal("the thief's entries did not arrive")
+		}
+		if rejected(r, forged[0]) == "" || rejected(r, afterMsg) == "" {
+			t.Fatal("an entry of a device the revoked phone attested counts")
+		}
+		got := messageTexts(r)
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"from the phone", "the thief, before"}) {
+			t.Fatalf("messages %q", got)
+		}
+	}
+	sameView(t, h.a1, bob)
+}
+
+// TestKeyNeverGiven: carol's new device says hello while alice rotates
+// the room's key (so the rotation does not seal it the key); a friend
+// hands it the key outside the room and it writes at once. That entry is
+// refused by every view: it was never given that key. Once an admin has
+// shared the key with it, its entries count.
+func TestKeyNeverGiven(t *testing.T) {
+	h := newHousehold(t, 3)
+	bob, carol, dave := h.rooms[1], h.rooms[2], h.rooms[3]
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: bob.cfg.Self.Identity, Role: RoleAdmin})
+	syncAll(t, h.rooms...)
+	c2 := openRoom(t, h.key, h.alice.id.Public(), h.people[2].device(t))
+	pull(t, c2, carol) // it says hello, in epoch 0
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: dave.cfg.Self.Identity})
+	pull(t, bob, h.a1)
+	pull(t, c2, h.a1)
+	handKeys(bob, c2) // outside the room
+	early := mustWrite(t, c2, Op{Type: OpMessage, Text: "c2, with a key it was never given"})
+	for _, r := range []*Room{h.a1, bob} {
+		pull(t, r, c2)
+		if !holds(r, early) || !strings.Contains(rejected(r, early), "never given") {
+			t.Fatalf("held %v, refused %q", holds(r, early), rejected(r, early))
+		}
+	}
+	// Alice shares the key with c2 (it is a member's device the rotation
+	// missed); then it writes and counts.
+	syncAll(t, h.a1, bob, carol, c2)
+	later := mustWrite(t, c2, Op{Type: OpMessage, Text: "c2, given the key"})
+	syncAll(t, h.a1, bob, carol, c2)
+	for _, r := range []*Room{h.a1, bob, carol, c2} {
+		if rejected(r, later) != "" || rejected(r, early) == "" {
+			t.Fatalf("later refused %q, early refused %q", rejected(r, later), rejected(r, early))
+		}
+	}
+	sameView(t, h.a1, bob, carol, c2)
+}

@@ -34,6 +34,9 @@ type Device struct {
 
 	helloEpoch uint64   // the epoch its hello was sealed in
 	helloKey   [32]byte // and the key
+	// chain lists the devices of its proof, from the one the identity
+	// attested to this one: a revocation of any of them is its own.
+	chain []identity.PublicKey
 }
 
 // Message is a chat message as the room sees it now.
@@ -224,6 +227,9 @@ func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	me, ok := v.Members[author]
 	if !ok {
 		return errors.New("author is not a member")
+	}
+	if !v.given(dev, epoch, keyID) {
+		return errors.New("sealed under an epoch key its device was never given")
 	}
 	role := v.capOf(ref, author, me.Role)
 	if role == 0 {
@@ -435,11 +441,15 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 		if _, ok := v.Members[rv.Identity]; !ok {
 			return refuse("revocation of a device of an identity not in the room")
 		}
-		if d, ok := v.Devices[rv.Device]; ok {
-			if d.Identity != rv.Identity {
-				return refuse("revocation of a device of another identity")
+		if d, ok := v.Devices[rv.Device]; ok && d.Identity != rv.Identity {
+			return refuse("revocation of a device of another identity")
+		}
+		// The device, and every device whose proof passes through it,
+		// whenever it was attested.
+		for _, d := range v.Devices {
+			if d.Device == rv.Device || slices.Contains(d.chain, rv.Device) {
+				d.Revoked = true
 			}
-			d.Revoked = true
 		}
 		if _, ok := v.Revoked[rv.Device]; !ok {
 			v.Revoked[rv.Device] = ref
@@ -463,9 +473,14 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 			return refuse("fork already proven")
 		}
 		v.Forked[d] = ref
-		if info, ok := v.Devices[d]; ok {
-			info.Forked = true
-			v.rotateNeeded, v.rotateBy = true, author
+		for _, info := range v.Devices {
+			switch {
+			case info.Device == d:
+				info.Forked = true
+				v.rotateNeeded, v.rotateBy = true, author
+			case slices.Contains(info.chain, d):
+				info.Revoked = true // attested by a device that forked
+			}
 		}
 		v.exclude(ref, o, author, d, 0)
 	case OpMirror:
@@ -502,6 +517,20 @@ func (v *View) addEpochKey(epoch uint64, id [32]byte, keys []SealedKey) {
 	for _, k := range keys {
 		h[k.Device] = true
 	}
+}
+
+// given says whether dev may hold the key keyID of epoch: the room sealed
+// it to dev (a rotation or a sharing), or dev said hello with it or in a
+// later epoch (a device is given the keys up to its joining when it
+// joins). Keys of version-1 rotations are not named: they pass.
+func (v *View) given(dev *Device, epoch uint64, keyID [32]byte) bool {
+	switch {
+	case epoch == 0, keyID == [32]byte{}:
+		return true
+	case epoch < dev.helloEpoch, epoch == dev.helloEpoch && keyID == dev.helloKey:
+		return true
+	}
+	return v.keyHolders[keyID][dev.Device]
 }
 
 // sealedWith checks that a block was sealed under a key that a rotation
@@ -549,7 +578,34 @@ func (v *View) device(writer identity.PublicKey, proofB, recordB []byte) (*Devic
 	if rec.Device != writer || rec.Identity != proof.Identity {
 		return nil, errors.New("device record does not match the proof")
 	}
-	return &Device{Device: writer, Identity: proof.Identity, Name: rec.Name, Sealing: rec.Sealing}, nil
+	d := &Device{Device: writer, Identity: proof.Identity, Name: rec.Name, Sealing: rec.Sealing}
+	for _, l := range proof.Chain {
+		d.chain = append(d.chain, l.Device)
+	}
+	return d, nil
+}
+
+// chainOf returns the devices whose revocation revokes dev: those of its
+// proof, itself included.
+func (v *View) chainOf(dev identity.PublicKey) []identity.PublicKey {
+	if d, ok := v.Devices[dev]; ok && len(d.chain) > 0 {
+		return d.chain
+	}
+	return []identity.PublicKey{dev}
+}
+
+// ChainRevoked reports whether any device of a proof's chain was revoked
+// or forked in the room.
+func (v *View) ChainRevoked(chain []identity.PublicKey) bool {
+	for _, l := range chain {
+		if _, ok := v.Revoked[l]; ok {
+			return true
+		}
+		if _, ok := v.Forked[l]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *View) genesis(ref Ref, o *Op) error {
@@ -587,8 +643,8 @@ func (v *View) hello(ref Ref, o *Op, epoch uint64, keyID [32]byte) error {
 		return errors.New("hello from a non-member")
 	}
 	d.helloEpoch, d.helloKey = epoch, keyID
-	_, d.Revoked = v.Revoked[ref.Writer]
 	_, d.Forked = v.Forked[ref.Writer]
+	d.Revoked = v.ChainRevoked(d.chain) && !d.Forked
 	v.Devices[ref.Writer] = d
 	return nil
 }
