@@ -49,6 +49,7 @@ type exclusion struct {
 	device   identity.PublicKey // this device only (zero identity)
 	role     Role               // what the target's unseen entries may still do: 0 nothing
 	lift     bool               // a later addition or role of the identity may lift it
+	minEpoch uint64             // if set, only the identity's devices of an older identity epoch
 	front    map[identity.PublicKey]uint64
 }
 
@@ -74,8 +75,8 @@ const maxPasses = 64
 // excludes reports whether o, accepted, excludes someone.
 func excludes(t OpType) bool {
 	switch t {
-	case OpRemoveMember, OpLeave, OpSetRole, OpRevoke, OpFork:
-		return true
+	case OpRemoveMember, OpLeave, OpSetRole, OpRevoke, OpFork, OpHello:
+		return true // a hello may supersede older devices (identity epochs)
 	}
 	return false
 }
@@ -94,7 +95,7 @@ func (v *View) rank(id identity.PublicKey, role Role) int {
 func (v *View) capOf(ref Ref, id identity.PublicKey, role Role) Role {
 	check := func(xs []*exclusion) {
 		for _, x := range xs {
-			if ref.Seq < x.front[ref.Writer] || x.role >= role {
+			if ref.Seq < x.front[ref.Writer] || x.role >= role || x.minEpoch > 0 && v.deviceEpoch(ref.Writer) >= x.minEpoch {
 				continue
 			}
 			if v.liftedFor(x, ref) {
@@ -146,7 +147,7 @@ func (v *View) register(x *exclusion, fresh bool) {
 		return
 	}
 	for d, info := range v.Devices {
-		if info.Identity == x.identity && hit(d) {
+		if info.Identity == x.identity && (x.minEpoch == 0 || info.Epoch < x.minEpoch) && hit(d) {
 			v.violations = append(v.violations, x)
 			return
 		}
@@ -182,6 +183,14 @@ func (v *View) exclude(ref Ref, o *Op, author identity.PublicKey, target identit
 		x.front = map[identity.PublicKey]uint64{}
 	}
 	v.register(x, true)
+}
+
+// deviceEpoch returns the identity epoch of a device's proof.
+func (v *View) deviceEpoch(dev identity.PublicKey) uint64 {
+	if d, ok := v.Devices[dev]; ok {
+		return d.Epoch
+	}
+	return 0
 }
 
 // liftedFor says whether the entry at ref had seen an addition that

@@ -782,3 +782,83 @@ func TestKeyNeverGiven(t *testing.T) {
 	}
 	sameView(t, h.a1, bob, carol, c2)
 }
+
+// TestRestoreSupersedes: alice loses her phone and restores her phrase
+// on a new device (a newer identity epoch). Once that device says hello,
+// every view treats the phone as superseded: what it writes after
+// without having seen the new device counts nowhere (backdated or not),
+// the room's key rotates without it, and a key it attests later is
+// superseded too.
+func TestRestoreSupersedes(t *testing.T) {
+	h := newHousehold(t, 1)
+	bob := h.rooms[1]
+	mustWrite(t, h.a1, Op{Type: OpSetRole, Identity: bob.cfg.Self.Identity, Role: RoleAdmin})
+	phone := openRoom(t, h.key, h.alice.id.Public(), h.alice.device(t)) // epoch 1
+	syncAll(t, h.a1, bob, phone)
+	mustWrite(t, phone, Op{Type: OpMessage, Text: "from the phone"})
+	syncAll(t, h.a1, bob, phone)
+	stale := forger{phone}.deps()
+
+	// The restore: a device of epoch 2, given the room's keys by bob
+	// (as a join would).
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(h.alice.id, dev.Public(), 2).MarshalBinary()
+	rec, _ := identity.NewDeviceRecord(h.alice.id.Public(), dev, seal.Public(), "restored", time.Unix(2, 0))
+	rb, _ := rec.MarshalBinary()
+	restored := openRoom(t, h.key, h.alice.id.Public(), Self{Identity: h.alice.id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb})
+	handKeys(bob, restored)
+	// Everything bob holds at once, so that its hello has seen it all.
+	for _, hh := range bob.Heads() {
+		_, blocks, _ := bob.Blocks(hh.Writer, 0, 1<<30)
+		if err := restored.LoadLog(hh.Writer, []log.Head{hh}, blocks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restored.Process()
+	mustWrite(t, restored, Op{Type: OpMessage, Text: "restored"})
+	syncAll(t, h.a1, bob, restored)
+	pull(t, phone, bob)
+
+	forged := forger{phone}.write(t, stale, 0, Op{Type: OpMessage, Text: "the lost phone, backdated"})
+	late := openRoom(t, h.key, h.alice.id.Public(), childOf(t, phone.cfg.Self, "attested by the lost phone"))
+	handKeys(bob, late) // the worst case: the new key leaked to it
+	pull(t, late, bob)
+	lateMsg, err := late.Write(Op{Type: OpMessage, Text: "from a key the lost phone attested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Room{h.a1, bob, restored} {
+		pull(t, r, phone)
+		pull(t, r, late)
+	}
+	syncAll(t, h.a1, bob, restored)
+	// Alice's laptop (of the old epoch) is superseded too: checked below,
+	// it no longer gets keys, so only bob and the restored device read on.
+	for _, r := range []*Room{bob, restored} {
+		r.View(func(v *View) {
+			if !v.Devices[h.a1.cfg.Self.Device.Public()].Superseded {
+				t.Fatal("the laptop of the old epoch is not superseded")
+			}
+		})
+		if !holds(r, forged[0]) || rejected(r, forged[0]) == "" || !holds(r, lateMsg) || rejected(r, lateMsg) == "" {
+			t.Fatalf("an entry of a superseded device counts: forged held %v refused %q, late held %v refused %q",
+				holds(r, forged[0]), rejected(r, forged[0]), holds(r, lateMsg), rejected(r, lateMsg))
+		}
+		r.View(func(v *View) {
+			d := v.Devices[phone.cfg.Self.Device.Public()]
+			if !d.Superseded || !d.Revoked || v.Epoch == 0 || v.IdentityEpochs[h.alice.id.Public()] != 2 {
+				t.Fatalf("the phone superseded %v, epoch %d", d.Superseded, v.Epoch)
+			}
+			if v.keyHolders[v.EpochKeyID][phone.cfg.Self.Device.Public()] {
+				t.Fatal("the new key was sealed to the superseded phone")
+			}
+		})
+		got := messageTexts(r)
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"from the phone", "restored"}) {
+			t.Fatalf("messages %q", got)
+		}
+	}
+	sameView(t, bob, restored)
+}

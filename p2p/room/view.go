@@ -31,6 +31,12 @@ type Device struct {
 	Sealing  identity.SealingPublicKey
 	Revoked  bool
 	Forked   bool
+	// Superseded: its identity was restored from its phrase since it was
+	// attested (a device of a newer identity epoch said hello); Revoked
+	// is set too.
+	Superseded bool
+	// Epoch is the identity epoch of its proof.
+	Epoch uint64
 
 	helloEpoch uint64   // the epoch its hello was sealed in
 	helloKey   [32]byte // and the key
@@ -122,6 +128,10 @@ type View struct {
 	// signed two histories of their log, with the entry that said so.
 	Revoked map[identity.PublicKey]Ref
 	Forked  map[identity.PublicKey]Ref
+	// IdentityEpochs holds the newest identity epoch of each identity
+	// that a member device's hello showed: devices of older epochs are
+	// superseded.
+	IdentityEpochs map[identity.PublicKey]uint64
 	// Revocations holds each revoked device's revocation, signed by its
 	// identity, to hand on to those who check proofs (mirrors).
 	Revocations map[identity.PublicKey][]byte
@@ -156,6 +166,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Former:         map[identity.PublicKey]Ref{},
 		Revoked:        map[identity.PublicKey]Ref{},
 		Revocations:    map[identity.PublicKey][]byte{},
+		IdentityEpochs: map[identity.PublicKey]uint64{},
 		Forked:         map[identity.PublicKey]Ref{},
 		epochKeys:      map[uint64][][32]byte{},
 		keyHolders:     map[[32]byte]map[identity.PublicKey]bool{},
@@ -578,7 +589,7 @@ func (v *View) device(writer identity.PublicKey, proofB, recordB []byte) (*Devic
 	if rec.Device != writer || rec.Identity != proof.Identity {
 		return nil, errors.New("device record does not match the proof")
 	}
-	d := &Device{Device: writer, Identity: proof.Identity, Name: rec.Name, Sealing: rec.Sealing}
+	d := &Device{Device: writer, Identity: proof.Identity, Name: rec.Name, Sealing: rec.Sealing, Epoch: proof.Epoch}
 	for _, l := range proof.Chain {
 		d.chain = append(d.chain, l.Device)
 	}
@@ -646,7 +657,39 @@ func (v *View) hello(ref Ref, o *Op, epoch uint64, keyID [32]byte) error {
 	_, d.Forked = v.Forked[ref.Writer]
 	d.Revoked = v.ChainRevoked(d.chain) && !d.Forked
 	v.Devices[ref.Writer] = d
+	v.newEpoch(ref, d)
 	return nil
+}
+
+// newEpoch records the identity epoch of a device that said hello at
+// ref. A newer one than any seen of its identity supersedes every device
+// of an older epoch (the phrase was restored: a lost device must not
+// write on nor be sealed keys), from what that hello had not seen; an
+// older one is superseded at once.
+func (v *View) newEpoch(ref Ref, d *Device) {
+	newest, seen := v.IdentityEpochs[d.Identity]
+	switch {
+	case seen && d.Epoch < newest:
+		d.Superseded, d.Revoked = true, true
+		return
+	case seen && d.Epoch == newest:
+		return
+	}
+	v.IdentityEpochs[d.Identity] = d.Epoch
+	if !seen {
+		return
+	}
+	for _, o := range v.Devices {
+		if o.Identity == d.Identity && o.Epoch < d.Epoch && !o.Superseded {
+			o.Superseded, o.Revoked = true, true
+			v.rotateNeeded, v.rotateBy = true, d.Identity
+		}
+	}
+	x := &exclusion{by: ref, identity: d.Identity, minEpoch: d.Epoch, front: v.dag.frontier(ref)}
+	v.acceptedExcl[ref] = true
+	if _, ok := v.active[ref]; !ok {
+		v.register(x, true)
+	}
 }
 
 // Digest is a hash of everything the view shows, so that peers can check
@@ -685,6 +728,8 @@ func (v *View) Digest() [32]byte {
 		w.Fixed(d.Identity[:])
 		w.Bool(d.Revoked)
 		w.Bool(d.Forked)
+		w.Bool(d.Superseded)
+		w.Uint(d.Epoch)
 		if !d.Forked { // a forked device's two hellos may differ
 			w.String(d.Name)
 			w.Bytes(d.Sealing.Bytes())
