@@ -123,9 +123,10 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 				}
 				if c, ok := seen[k]; ok {
 					c.Revoked = c.Revoked || info.Revoked
+					c.Superseded = c.Superseded || info.Superseded
 					continue
 				}
-				seen[k] = &control.Device{Device: k, Name: info.Name, Revoked: info.Revoked}
+				seen[k] = &control.Device{Device: k, Name: info.Name, Revoked: info.Revoked, Superseded: info.Superseded}
 				order = append(order, k)
 			}
 		})
@@ -133,6 +134,15 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(order)
 	for _, k := range order {
 		out.Devices = append(out.Devices, *seen[k])
+	}
+	// This device as the rooms see it: revoked or superseded elsewhere.
+	for _, r := range d.rooms.list() {
+		r.View(func(v *room.View) {
+			if info, ok := v.Devices[d.id.Device.Public()]; ok {
+				out.Devices[0].Revoked = out.Devices[0].Revoked || info.Revoked
+				out.Devices[0].Superseded = out.Devices[0].Superseded || info.Superseded
+			}
+		})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -143,7 +143,7 @@ func (d *daemon) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.
 			mi := control.MemberInfo{Identity: id.String(), Role: m.Role.String(), Devices: []control.MemberDevice{}}
 			for dev, info := range v.Devices {
 				if info.Identity == id {
-					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked})
+					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked, Superseded: info.Superseded})
 					if mi.Name == "" {
 						mi.Name = info.Name
 					}

@@ -501,13 +501,16 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 	// request alone proves little: the device must have signed it (its
 	// key, bound to this request's ephemeral key), and the room must not
 	// have shut it or its identity out.
-	var already, manual, former, revoked bool
+	var already, manual, former, revoked, superseded bool
 	var invalid string
 	target.View(func(v *room.View) {
 		m, ok := v.Members[req.Identity]
 		already = ok
 		_, former = v.Former[req.Identity]
 		revoked = v.ChainRevoked(req.Chain) // the device, or one that attested it
+		if newest, ok := v.IdentityEpochs[req.Identity]; ok && req.Epoch < newest {
+			superseded = true // the phrase was restored since its proof was made
+		}
 		in, ok := v.Invites[room.InviteID(id)]
 		if !ok {
 			invalid = "no such invite in this room"
@@ -531,6 +534,8 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 	switch {
 	case revoked:
 		return refuse("this device was revoked")
+	case superseded:
+		return refuse("this device's identity was restored from its phrase since: it is superseded")
 	case invalid != "":
 		return refuse(invalid)
 	case !already && former:

@@ -514,6 +514,9 @@ func runIDDevices(ctx context.Context, r *runner, _ []string) error {
 			if dv.Revoked {
 				state, since = "revoked", dv.RevokedAt
 			}
+			if dv.Superseded {
+				state = "superseded (the phrase was restored since)"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", dv.Device, dv.Name, state, since)
 		}
 		tw.Flush()

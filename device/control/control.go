@@ -60,12 +60,15 @@ type Connection struct {
 
 // Device is one device of the identity, as this daemon knows it.
 type Device struct {
-	Device    string `json:"device"`
-	Name      string `json:"name,omitempty"`
-	Current   bool   `json:"current"`
-	Revoked   bool   `json:"revoked"`
-	Added     string `json:"added,omitempty"`      // RFC 3339
-	RevokedAt string `json:"revoked_at,omitempty"` // RFC 3339
+	Device  string `json:"device"`
+	Name    string `json:"name,omitempty"`
+	Current bool   `json:"current"`
+	Revoked bool   `json:"revoked"`
+	// Superseded: the identity was restored from its phrase since this
+	// device was attested (it is revoked too).
+	Superseded bool   `json:"superseded,omitempty"`
+	Added      string `json:"added,omitempty"`      // RFC 3339
+	RevokedAt  string `json:"revoked_at,omitempty"` // RFC 3339
 }
 
 // Devices is GET /v1/id/devices.

@@ -63,6 +63,9 @@ type MemberDevice struct {
 	Name    string `json:"name"`
 	Revoked bool   `json:"revoked"`
 	Forked  bool   `json:"forked"`
+	// Superseded: its identity was restored from the phrase since (it is
+	// revoked too).
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // MemberInfo is one member.

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -79,4 +80,47 @@ func (s *Store) IsRevoked(dev identity.PublicKey) bool {
 	defer s.mu.Unlock()
 	_, ok := s.revoked[dev]
 	return ok
+}
+
+var bucketEpochs = []byte("epochs") // identity -> newest identity epoch seen (8 bytes, big endian)
+
+func (s *Store) loadEpochs() error {
+	s.epochs = map[identity.PublicKey]uint64{}
+	return s.db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(bucketEpochs, func(k, v []byte) error {
+			if len(k) != 32 || len(v) != 8 {
+				return fmt.Errorf("mirror epoch record of %d and %d bytes", len(k), len(v))
+			}
+			s.epochs[identity.PublicKey(k)] = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	})
+}
+
+// MinEpoch returns the newest identity epoch a valid proof of id showed
+// this mirror: proofs of older epochs are of devices superseded by a
+// restore of the phrase.
+func (s *Store) MinEpoch(id identity.PublicKey) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epochs[id]
+}
+
+// SeeEpoch records the epoch of a verified proof of id, for an identity
+// that keeps rooms here (or owns the mirror).
+func (s *Store) SeeEpoch(id identity.PublicKey, epoch uint64) error {
+	if !s.IsOwner(id) && len(s.List(id)) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epochs[id] >= epoch {
+		return nil
+	}
+	v := binary.BigEndian.AppendUint64(nil, epoch)
+	if err := s.db.Update(func(tx *storage.Tx) error { return tx.Put(bucketEpochs, id[:], v) }); err != nil {
+		return err
+	}
+	s.epochs[id] = epoch
+	return nil
 }

@@ -104,11 +104,29 @@ func TestRevokedDeviceDenied(t *testing.T) {
 	if got := store.List(alice.Public()); len(got) != 1 {
 		t.Fatalf("alice's rooms at the mirror: %d", len(got))
 	}
+	// Alice restores her phrase on a new device (identity epoch 2): once
+	// it has talked to the mirror, every device of epoch 1 is refused.
+	restoredKey, _ := identity.GenerateSigningKey()
+	restoredProof := identity.NewProof(alice, restoredKey.Public(), 2)
+	rn, err := hnet.New(hnet.Config{Key: restoredKey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rn.Close()
+	if err := rn.Host.Connect(context.Background(), peer.AddrInfo{ID: mn.Host.ID(), Addrs: mn.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ask(rn, restoredProof, Request{Op: OpList}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ask(laptop, laptopProof, Request{Op: OpDrop, Discovery: disc}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a device of the identity's older epoch dropped a room: %v", err)
+	}
 	svc.Close()
 	db.Close()
 	store2, db2 := openStore(t, dir, Config{})
 	defer db2.Close()
-	if !store2.IsRevoked(phoneKey.Public()) {
-		t.Fatal("the revocation was lost in a restart")
+	if !store2.IsRevoked(phoneKey.Public()) || store2.MinEpoch(alice.Public()) != 2 {
+		t.Fatal("the revocation or the identity's epoch was lost in a restart")
 	}
 }

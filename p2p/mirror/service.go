@@ -331,10 +331,17 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	}
 	// Verify returns the device the proof attests; the mirror acts for
 	// the identity behind it, unless a link of the chain was revoked.
-	if _, err := proof.Verify(identity.VerifyOptions{Device: dev, Revoked: s.store.IsRevoked}); err != nil {
+	// A proof of an older identity epoch than one seen is of a device
+	// superseded by a restore of the phrase.
+	if _, err := proof.Verify(identity.VerifyOptions{Device: dev, Revoked: s.store.IsRevoked, MinEpoch: s.store.MinEpoch(proof.Identity)}); err != nil {
 		return &Response{status: statusDenied, message: fmt.Sprintf("device proof: %v", err)}
 	}
 	id := proof.Identity
+	defer func() {
+		if err := s.store.SeeEpoch(id, proof.Epoch); err != nil {
+			s.log.Warn("recording an identity epoch", logattr.Err(err))
+		}
+	}()
 	switch req.Op {
 	case OpBoxOpen:
 		if err := s.boxes.Open(req.Box, id, time.UnixMilli(req.Expires)); err != nil {

@@ -103,6 +103,7 @@ type Store struct {
 	rooms     map[log.Discovery]*Blind
 	revoked   map[identity.PublicKey]identity.PublicKey // revoked device -> its identity (revoked.go)
 	revokedOf map[identity.PublicKey]int                // revocations kept per identity
+	epochs    map[identity.PublicKey]uint64             // newest identity epoch seen per identity
 }
 
 // Open loads every kept room from db, verifying each log again.
@@ -142,6 +143,9 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 		s.rooms[d] = b
 	}
 	if err := s.loadRevoked(); err != nil {
+		return nil, err
+	}
+	if err := s.loadEpochs(); err != nil {
 		return nil, err
 	}
 	return s, nil

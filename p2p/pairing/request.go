@@ -50,6 +50,8 @@ type Request struct {
 	// Chain lists the devices of the proof, the identity's first to
 	// Device, set by OpenRequest: a revocation of any of them is Device's.
 	Chain []identity.PublicKey
+	// Epoch is the identity epoch of the proof, set by OpenRequest.
+	Epoch uint64
 }
 
 // requestVersion is the version of requests; version 1 had no DevSig
@@ -135,7 +137,7 @@ func OpenRequest(inv Invite, sealed []byte) (*Request, error) {
 	if err := r.checkDevSig(dev); err != nil {
 		return nil, err
 	}
-	r.Device = dev
+	r.Device, r.Epoch = dev, proof.Epoch
 	for _, l := range proof.Chain {
 		r.Chain = append(r.Chain, l.Device)
 	}
