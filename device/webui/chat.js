@@ -505,7 +505,9 @@ async function showIdentity() {
     ul.textContent = '';
     for (const x of d.devices) {
       const li = el('li', { className: x.revoked ? 'muted' : '' }, el('span', { className: 'name', textContent: (x.name || short(x.device)) + (x.current ? ' (this device)' : '') }),
-        el('span', { className: 'muted', textContent: short(x.device) + (x.revoked ? ' · revoked ' + new Date(x.revoked_at).toLocaleString() : x.added ? ' · since ' + new Date(x.added).toLocaleDateString() : '') }));
+        el('span', { className: 'muted', textContent: short(x.device) + (x.superseded ? ' · superseded: the phrase was restored since'
+          : x.revoked ? ' · revoked' + (x.revoked_at ? ' ' + new Date(x.revoked_at).toLocaleString() : '')
+          : x.added ? ' · since ' + new Date(x.added).toLocaleDateString() : '') }));
       li.dataset.device = x.device;
       if (!x.current && !x.revoked) {
         li.append(el('button', { className: 'secondary revoke', textContent: 'Revoke', onclick: () => askRevoke(x.device, x.name || short(x.device)) }));
