@@ -324,10 +324,11 @@ func (c *client) hashes(root Hash) ([]Hash, error) {
 		if st != stOK || len(b) < 4 || (len(b)-4)%32 != 0 {
 			return nil, errors.New("no hash list")
 		}
-		total := int(binary.BigEndian.Uint32(b))
-		if total > MaxChunks {
-			return nil, fmt.Errorf("a hash list of %d hashes", total)
+		n := binary.BigEndian.Uint32(b)
+		if uint64(n) > MaxChunks { // before converting: a 32-bit int turns negative past 2^31
+			return nil, fmt.Errorf("a hash list of %d hashes", n)
 		}
+		total := int(n)
 		for i := 4; i < len(b); i += 32 {
 			out = append(out, Hash(b[i:i+32]))
 		}
