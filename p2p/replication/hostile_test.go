@@ -254,7 +254,10 @@ func TestHostileMember(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	me := m.dev
-	raw := func(frames ...*frame) {
+	// raw sends frames on a stream of her own and reads until alice
+	// closes it, or wait passes (an offence closes it: a loaded machine
+	// may take its time to get there).
+	raw := func(wait time.Duration, frames ...*frame) {
 		st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync)
 		if err != nil {
 			t.Fatalf("a stream to alice: %v", err)
@@ -266,18 +269,22 @@ func TestHostileMember(t *testing.T) {
 			writeFrame(w, f)
 		}
 		w.Flush()
-		st.SetReadDeadline(time.Now().Add(2 * time.Second))
-		st.Read(make([]byte, 1<<16)) // until alice closes it, or a moment
+		st.SetReadDeadline(time.Now().Add(wait))
+		for {
+			if _, err := st.Read(make([]byte, 1<<16)); err != nil {
+				break
+			}
+		}
 	}
 	before := a.svc.Score(m.node.Host.ID())
 	// A head of alice's log, signed by mallory.
 	forged := log.Head{Discovery: disc, Writer: a.dev, Length: a.room.Len(a.dev) + 5}
 	forged.Sig = log.SignHead(mallory.self.Device, disc, forged.Length, log.Hash{7}).Sig
-	raw(&frame{typ: frameHeads, heads: []log.Head{forged}})
+	raw(20*time.Second, &frame{typ: frameHeads, heads: []log.Head{forged}})
 	waitFor(t, "the forged head scored", func() bool { return a.svc.Score(m.node.Host.ID()) > before })
 	// Blocks that do not hash to her own, validly signed, head.
 	h := log.SignHead(mallory.self.Device, disc, m.room.Len(me)+1, log.Hash{9})
-	raw(&frame{typ: frameBlocks, head: h, start: m.room.Len(me), blocks: [][]byte{junk[:120]}})
+	raw(20*time.Second, &frame{typ: frameBlocks, head: h, start: m.room.Len(me), blocks: [][]byte{junk[:120]}})
 	waitFor(t, "the bad blocks scored", func() bool { return a.svc.Score(m.node.Host.ID()) > before+1 })
 	// A fork: a twin of her device writes another history from the same
 	// point, and she shows its head once alice holds the first.
@@ -314,7 +321,7 @@ func TestHostileMember(t *testing.T) {
 			th = hh
 		}
 	}
-	raw(&frame{typ: frameHeads, heads: []log.Head{th}})
+	raw(2*time.Second, &frame{typ: frameHeads, heads: []log.Head{th}})
 	waitFor(t, "the fork caught and written", func() bool {
 		forked := false
 		a.room.View(func(v *room.View) { forked = v.Devices[me] != nil && v.Devices[me].Forked })
@@ -323,7 +330,7 @@ func TestHostileMember(t *testing.T) {
 	// Two more forgeries reach the ban.
 	for a.svc.Score(m.node.Host.ID()) < BanScore {
 		n := a.svc.Score(m.node.Host.ID())
-		raw(&frame{typ: frameHeads, heads: []log.Head{forged}})
+		raw(20*time.Second, &frame{typ: frameHeads, heads: []log.Head{forged}})
 		waitFor(t, "another forgery scored", func() bool { return a.svc.Score(m.node.Host.ID()) > n })
 	}
 	waitFor(t, "mallory disconnected", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.node.Host.ID())) == 0 })
