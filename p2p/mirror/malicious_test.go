@@ -190,17 +190,8 @@ func TestGarbageRequests(t *testing.T) {
 	dir := t.TempDir()
 	store, db := openStore(t, dir, Config{Owners: []identity.PublicKey{owner.Public()}})
 	defer db.Close()
-	boxes, err := OpenMailboxes(db, store.IsOwner, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mkey, _ := identity.GenerateSigningKey()
-	mn, err := hnet.New(hnet.Config{Key: mkey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mn, svc, boxes := serveMirror(t, store, db)
 	defer mn.Close()
-	svc := NewService(ServiceConfig{Host: mn.Host, Store: store, Boxes: boxes})
 	defer svc.Close()
 	ckey, _ := identity.GenerateSigningKey()
 	cn, err := hnet.New(hnet.Config{Key: ckey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})

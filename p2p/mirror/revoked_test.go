@@ -11,7 +11,23 @@ import (
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/storage"
 )
+
+// serveMirror runs the mirror protocol for store on a host of its own.
+func serveMirror(t *testing.T, store *Store, db *storage.DB) (*hnet.Node, *Service, *Mailboxes) {
+	t.Helper()
+	boxes, err := OpenMailboxes(db, store.IsOwner, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkey, _ := identity.GenerateSigningKey()
+	mn, err := hnet.New(hnet.Config{Key: mkey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mn, NewService(ServiceConfig{Host: mn.Host, Store: store, Boxes: boxes}), boxes
+}
 
 // TestRevokedDeviceDenied: alice keeps a room at a mirror from her
 // laptop; her phone is stolen and revoked. Once her laptop has handed the
@@ -22,17 +38,8 @@ import (
 func TestRevokedDeviceDenied(t *testing.T) {
 	dir := t.TempDir()
 	store, db := openStore(t, dir, Config{})
-	boxes, err := OpenMailboxes(db, store.IsOwner, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mkey, _ := identity.GenerateSigningKey()
-	mn, err := hnet.New(hnet.Config{Key: mkey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mn, svc, _ := serveMirror(t, store, db)
 	defer mn.Close()
-	svc := NewService(ServiceConfig{Host: mn.Host, Store: store, Boxes: boxes})
 	defer svc.Close()
 
 	alice, _ := identity.GenerateSigningKey()
@@ -42,8 +49,8 @@ func TestRevokedDeviceDenied(t *testing.T) {
 		if parent == nil {
 			p = identity.NewProof(alice, dev.Public(), 1)
 		} else {
-			p, err = parent.Attest(signer, dev.Public())
-			if err != nil {
+			var err error
+			if p, err = parent.Attest(signer, dev.Public()); err != nil {
 				t.Fatal(err)
 			}
 		}
