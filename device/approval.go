@@ -120,6 +120,7 @@ func (rs *rooms) decide(r *room.Room, key string, approve bool) error {
 	if _, err := r.Write(room.Op{Type: room.OpAddMember, Identity: jr.Identity, Role: room.RoleMember, Invite: room.InviteID(jr.Invite)}); err != nil {
 		return err
 	}
+	rs.nameNow(r)
 	var member bool
 	var reason string
 	r.View(func(v *room.View) {

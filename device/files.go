@@ -23,6 +23,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
@@ -285,25 +286,27 @@ func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
 	}
 }
 
-// keepBlob fetches, on a mirror, the ciphertext chunks of a file of a
-// kept room from the peer that asked.
-func (f *files) keepBlob(root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+// keepBlob fetches, on a mirror, the ciphertext chunks of a file of the
+// kept room of d from the peer that asked. Each chunk counts against the
+// room's quota and the mirror's budget once it matched its hash.
+func (f *files) keepBlob(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+	ms := f.rs.mirror.store
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		m := &blob.Manifest{Name: "-", Root: blob.Hash(root), Size: size, ChunkSize: chunkSize}
+		var sink *blob.StoreSink
 		hashes, err := blob.FetchHashes(f.ctx, f.rs.node.Host, m, []peer.ID{from})
 		if err == nil {
-			var sink *blob.StoreSink
 			if sink, err = f.store.Sink(m, hashes); err == nil {
+				sink.Admit = func(n int64) error { return ms.GrowBlob(d, root, n) }
 				err = blob.Fetch(f.ctx, blob.FetchConfig{Host: f.rs.node.Host, Peers: []peer.ID{from}, Partial: sink, Logger: f.rs.log})
 			}
 		}
+		ms.BlobDone(d, root, sink != nil && sink.Complete(), err)
 		if err != nil {
 			f.rs.log.Info("mirror: fetching a file", logattr.Peer(from.String()), logattr.Err(err))
-			return
 		}
-		f.rs.log.Info("mirror keeps a file", slog.Int64("bytes", size))
 	}()
 }
 

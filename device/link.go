@@ -92,7 +92,7 @@ func (rs *rooms) deviceLink(ctx context.Context, life time.Duration) (string, ti
 		rs.log.Debug("announcing a device link", logattr.Err(err))
 	}
 	hints := []string{rs.node.Host.ID().String()}
-	hints = append(hints, rs.openBoxes(ctx, rs.allMirrors(), mirror.BoxID(inv.ID()), exp)...)
+	hints = append(hints, rs.openBoxes(ctx, rs.allMirrors(), mirror.BoxID(inv.ID()), exp, nil)...)
 	return inv.WithTag(pairing.IdentityTag(rs.self.Identity)).DeviceLink(strings.Join(hints, ",")), exp, nil
 }
 

@@ -44,28 +44,52 @@ type pendingJoin struct {
 // that candidates can leave requests while no admin is online. It returns
 // the peer ids of the mirrors that accepted.
 func (rs *rooms) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
-	return rs.openBoxes(ctx, rs.roomMirrors(r), mirror.BoxID(inv.ID()), expires)
+	return rs.openBoxes(ctx, rs.roomMirrors(r), mirror.BoxID(inv.ID()), expires, roomAdmins(r))
+}
+
+// roomAdmins returns the identities whose devices answer a room's join
+// requests: its admins.
+func roomAdmins(r *room.Room) []identity.PublicKey {
+	var out []identity.PublicKey
+	r.View(func(v *room.View) {
+		for id := range v.Members {
+			if v.Role(id) == room.RoleAdmin {
+				out = append(out, id)
+			}
+		}
+	})
+	if len(out) > mirror.MaxAnswerers {
+		out = out[:mirror.MaxAnswerers]
+	}
+	return out
 }
 
 // openBoxes opens box on each mirror (this daemon too, if it is one)
-// until expires (zero: as long as mirrors allow).
-func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.BoxID, expires time.Time) []string {
+// until expires (zero: as long as mirrors allow), for the devices of
+// answerers (and this identity's) to answer.
+func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.BoxID, expires time.Time, answerers []identity.PublicKey) []string {
 	if expires.IsZero() {
 		expires = rs.now().Add(mirror.MaxBoxLife)
 	}
 	var opened []string
 	for _, p := range mirrors {
 		if p == rs.node.Host.ID() {
-			if rs.mirror != nil && rs.mirror.boxes.Open(box, rs.self.Identity, expires) == nil {
-				opened = append(opened, p.String())
+			if rs.mirror == nil {
+				continue
 			}
+			if err := rs.mirror.boxes.Open(box, rs.self.Identity, p.String(), expires, answerers); err != nil {
+				rs.log.Info("this mirror refused a mailbox", logattr.Err(err))
+				continue
+			}
+			opened = append(opened, p.String())
 			continue
 		}
 		if err := rs.node.Reach(ctx, p); err != nil {
 			rs.log.Info("a mirror is unreachable: no mailbox there", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
-		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(), Box: box, Expires: expires.UnixMilli()})
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(),
+			Box: box, Expires: expires.UnixMilli(), Answerers: answerers})
 		if err != nil {
 			rs.log.Info("a mirror refused a mailbox", logattr.Peer(p.String()), logattr.Err(err))
 			continue
@@ -74,6 +98,11 @@ func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.Bo
 	}
 	return opened
 }
+
+// renewEvery is how often the boxes of live invites are opened again: a
+// mirror this identity does not own keeps a box for a week at most, and
+// the room's admins may have changed.
+const renewEvery = 24 * time.Hour
 
 // boxRequests fetches the requests in box from mirror p (this daemon
 // itself when p is its own peer id).
@@ -104,9 +133,9 @@ func (rs *rooms) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID, s
 		if rs.mirror == nil {
 			return errNotMirror
 		}
-		return rs.mirror.boxes.Answer(box, sealed)
+		return rs.mirror.boxes.Answer(box, rs.self.Identity, sealed)
 	}
-	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Box: box, Sealed: sealed})
+	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(), Box: box, Sealed: sealed})
 	return err
 }
 
@@ -129,8 +158,9 @@ func (rs *rooms) roomMirrors(r *room.Room) []peer.ID {
 func (rs *rooms) pollMailboxes(ctx context.Context) {
 	for _, r := range rs.list() {
 		type live struct {
-			id  pairing.ID
-			inv pairing.Invite
+			id      pairing.ID
+			inv     pairing.Invite
+			expires time.Time
 		}
 		var invites []live
 		r.View(func(v *room.View) {
@@ -142,18 +172,47 @@ func (rs *rooms) pollMailboxes(ctx context.Context) {
 				if (in.Expires != 0 && in.Expires <= now) || (in.Uses != 0 && in.Used >= in.Uses) {
 					continue
 				}
-				invites = append(invites, live{id: pairing.ID(id), inv: pairing.FromSeed(in.Seed.Bytes())})
+				l := live{id: pairing.ID(id), inv: pairing.FromSeed(in.Seed.Bytes())}
+				if in.Expires != 0 {
+					l.expires = time.UnixMilli(in.Expires)
+				}
+				invites = append(invites, l)
 			}
 		})
 		if len(invites) == 0 {
 			continue
 		}
+		admins := roomAdmins(r)
 		for _, p := range rs.roomMirrors(r) {
 			for _, in := range invites {
+				if rs.renewDue(p, mirror.BoxID(in.id)) {
+					rs.openBoxes(ctx, []peer.ID{p}, mirror.BoxID(in.id), in.expires, admins)
+				}
 				rs.answerMailbox(ctx, r, p, in.id, in.inv)
 			}
 		}
 	}
+}
+
+// renewDue reports whether the box on mirror p is due to be opened again,
+// and if so marks it renewed now.
+func (rs *rooms) renewDue(p peer.ID, box mirror.BoxID) bool {
+	rs.renewMu.Lock()
+	defer rs.renewMu.Unlock()
+	if rs.renewed == nil {
+		rs.renewed = map[renewKey]time.Time{}
+	}
+	k := renewKey{p, box}
+	if t, ok := rs.renewed[k]; ok && rs.now().Sub(t) < renewEvery {
+		return false
+	}
+	rs.renewed[k] = rs.now()
+	return true
+}
+
+type renewKey struct {
+	p   peer.ID
+	box mirror.BoxID
 }
 
 // answerMailbox fetches the requests of one invite from one mirror and

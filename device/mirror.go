@@ -15,6 +15,7 @@ import (
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	"github.com/hearthp2p/hearth/p2p/room"
@@ -53,8 +54,8 @@ func (rs *rooms) startMirror() {
 				rs.trySync(ctx, p, d)
 			}()
 		},
-		OnBlob: func(_ log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
-			rs.files.keepBlob(root, size, chunkSize, from)
+		OnBlob: func(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+			rs.files.keepBlob(d, root, size, chunkSize, from)
 		},
 		OnOpen: func(b mirror.BoxID) {
 			go func() {
@@ -243,6 +244,11 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if rm != nil {
+			ws, members := roomWriters(rm)
+			if err := rs.mirror.store.Name(disc, rs.self.Identity, rs.self.Device.Public(), ws, members); err != nil {
+				failMirror(w, err)
+				return
+			}
 			d.nameMirror(rm, rs.node.Host.ID(), rs.addrs())
 		}
 		rs.mirror.mu.Lock()
@@ -257,7 +263,13 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 		failMirror(w, err)
 		return
 	}
-	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(), Discovery: disc, Pin: req.Pin})
+	var writers []mirror.Writer
+	var members []identity.PublicKey
+	if rm != nil {
+		writers, members = roomWriters(rm)
+	}
+	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(),
+		Discovery: disc, Pin: req.Pin, Writers: writers, Members: members})
 	if err != nil {
 		failMirror(w, err)
 		return

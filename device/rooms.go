@@ -71,6 +71,13 @@ type rooms struct {
 	hints  map[log.Discovery][]string // peers known to hold a room, from its record
 
 	kick chan struct{}
+
+	// Mailboxes renewed (mailbox.go) and writers named (writers.go) on
+	// each mirror.
+	renewMu sync.Mutex
+	renewed map[renewKey]time.Time
+	namedMu sync.Mutex
+	named   map[namedKey]namedAt
 }
 
 func peerOf(dev identity.PublicKey) (peer.ID, error) {
@@ -352,6 +359,7 @@ func (rs *rooms) run(ctx context.Context) {
 		for _, r := range rs.list() {
 			rs.connect(ctx, r)
 		}
+		rs.publishWriters(ctx)
 		rs.runMirror(ctx, announce)
 		rs.pollMailboxes(ctx)
 		rs.pollDeviceLinks(ctx)
@@ -549,6 +557,7 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
 			return req, nil, errors.New("this device cannot admit members")
 		}
+		rs.nameNow(target)
 	}
 	var reason string
 	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder(), Discovery: target.Discovery()}

@@ -188,6 +188,10 @@ type StoreSink struct {
 	s      *Store
 	m      *Manifest
 	hashes []Hash
+	// Admit, when set, is asked before a chunk that matched its hash is
+	// stored, with its length; an error refuses the chunk and ends the
+	// fetch (a mirror out of space).
+	Admit func(n int64) error
 }
 
 var _ Sink = (*StoreSink)(nil)
@@ -233,7 +237,20 @@ func (k *StoreSink) Held() (n int, b int64) {
 func (k *StoreSink) Complete() bool { n, _ := k.Held(); return n == len(k.hashes) }
 
 // Put checks and stores chunk i.
-func (k *StoreSink) Put(i int, ct []byte) error { return k.s.PutChunk(k.m.Root, i, ct) }
+func (k *StoreSink) Put(i int, ct []byte) error {
+	if k.Admit != nil {
+		if i < 0 || i >= len(k.hashes) {
+			return errors.New("unknown chunk")
+		}
+		if SumChunk(ct) != k.hashes[i] {
+			return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+		}
+		if err := k.Admit(int64(len(ct))); err != nil {
+			return err
+		}
+	}
+	return k.s.PutChunk(k.m.Root, i, ct)
+}
 
 // Sync does nothing: the chunk store syncs every chunk.
 func (k *StoreSink) Sync() error { return nil }

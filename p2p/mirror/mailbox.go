@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,12 +25,26 @@ import (
 // when it comes back. The mirror reads none of it: requests are sealed to
 // the invite, answers to the candidate's ephemeral key.
 
-// Limits of mailboxes.
+// Limits of mailboxes. A mirror's owners always have room: what others
+// open is bounded apart (per identity, per peer, in all, in bytes), and
+// lives far shorter; their inviting daemons renew it while the invite
+// lives.
 const (
-	MaxBoxEntries     = 32 // requests one box holds
-	MaxBoxLife        = 90 * 24 * time.Hour
-	MaxBoxesPerOpener = 64 // open boxes of one identity that is not an owner
-	MaxBoxes          = 1024
+	MaxBoxEntries      = 32 // requests one box holds
+	MaxBoxLife         = 90 * 24 * time.Hour
+	MaxStrangerBoxLife = 7 * 24 * time.Hour // a box opened by an identity that does not own the mirror
+	MaxBoxes           = 1024               // request boxes of the owners
+	// MaxBoxesPerOpener bounds the request boxes open for one identity
+	// that is not an owner, and for one peer.
+	MaxBoxesPerOpener = 8
+	// MaxStrangerBoxes bounds the request boxes open for all identities
+	// that are not owners, MaxStrangerBoxBytes the requests and answers
+	// they hold.
+	MaxStrangerBoxes    = 256
+	MaxStrangerBoxBytes = 32 << 20
+	// MaxAnswerers bounds the identities whose devices may answer the
+	// requests of one box.
+	MaxAnswerers = 64
 )
 
 // BoxID names a mailbox: an invite's id, or an answer box.
@@ -47,6 +62,9 @@ func AnswerBox(ephemeral []byte) BoxID {
 var (
 	ErrNoBox   = errors.New("no such mailbox")
 	ErrBoxFull = errors.New("mailbox full")
+	// ErrBoxLimit: the mirror keeps no more mailboxes for this opener;
+	// the message says which bound.
+	ErrBoxLimit = errors.New("mailbox limit")
 )
 
 // Entry is one request in a box.
@@ -68,6 +86,29 @@ type box struct {
 	// Request is, for an answer box, the request box it belongs to.
 	Request BoxID `json:"request"`
 	IsReply bool  `json:"is_reply"`
+	// Peer is the peer that opened a request box; Answerers the
+	// identities whose devices may answer its requests (the room's
+	// admins, as the opener named them; the opener always).
+	Peer      string               `json:"peer,omitempty"`
+	Answerers []identity.PublicKey `json:"answerers,omitempty"`
+}
+
+// size is the bytes a box holds.
+func (b *box) size() int64 {
+	var n int64
+	for _, e := range b.Entries {
+		n += int64(len(e.Sealed))
+	}
+	for _, a := range b.Answers {
+		n += int64(len(a))
+	}
+	return n
+}
+
+// may reports whether id may answer the requests of request box b, or
+// renew it.
+func (b *box) may(id identity.PublicKey) bool {
+	return id == b.Opener || slices.Contains(b.Answerers, id)
 }
 
 var bucketBoxes = []byte("mailboxes")
@@ -136,9 +177,14 @@ func (m *Mailboxes) expireLocked() error {
 	return nil
 }
 
-// Open opens (or extends) the request box of an invite until expires,
-// for opener.
-func (m *Mailboxes) Open(id BoxID, opener identity.PublicKey, expires time.Time) error {
+// Open opens (or renews) the request box of an invite until expires, for
+// opener on peer, whose devices and those of answerers may answer its
+// requests. A box open already is renewed (and its answerers set, when
+// given) only by its opener or one of its answerers.
+func (m *Mailboxes) Open(id BoxID, opener identity.PublicKey, peer string, expires time.Time, answerers []identity.PublicKey) error {
+	if len(answerers) > MaxAnswerers {
+		return fmt.Errorf("%w: %d answerers, at most %d", errBadRequest, len(answerers), MaxAnswerers)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.expireLocked(); err != nil {
@@ -148,33 +194,102 @@ func (m *Mailboxes) Open(id BoxID, opener identity.PublicKey, expires time.Time)
 	if !expires.After(now) {
 		return fmt.Errorf("%w: the invite has expired", ErrDenied)
 	}
-	if max := now.Add(MaxBoxLife); expires.After(max) {
+	owner := m.isOwner(opener)
+	life := MaxBoxLife
+	if !owner {
+		life = MaxStrangerBoxLife
+	}
+	if max := now.Add(life); expires.After(max) {
 		expires = max
 	}
 	if b, ok := m.boxes[id]; ok {
 		if b.IsReply {
 			return fmt.Errorf("%w: that is an answer box", ErrDenied)
 		}
+		if !b.may(opener) {
+			return fmt.Errorf("%w: that mailbox is another identity's", ErrDenied)
+		}
 		b.Expires = max(b.Expires, expires.UnixMilli())
-		return m.saveLocked(id)
-	}
-	if len(m.boxes) >= MaxBoxes {
-		return fmt.Errorf("%w: %d mailboxes", ErrFull, MaxBoxes)
-	}
-	if !m.isOwner(opener) {
-		n := 0
-		for _, b := range m.boxes {
-			if b.Opener == opener && !b.IsReply {
-				n++
+		if len(answerers) > 0 {
+			b.Answerers = uniq(answerers)
+		}
+		for _, e := range b.Entries {
+			if ab, ok := m.boxes[e.AnswerBox]; ok {
+				ab.Expires = b.Expires
+				if err := m.saveLocked(e.AnswerBox); err != nil {
+					return err
+				}
 			}
 		}
-		if n >= MaxBoxesPerOpener {
-			return fmt.Errorf("%w: %d mailboxes open for this identity", ErrFull, n)
+		return m.saveLocked(id)
+	}
+	var mine, onPeer, strangers, owners int
+	for _, b := range m.boxes {
+		if b.IsReply {
+			continue
+		}
+		switch {
+		case m.isOwner(b.Opener):
+			owners++
+		default:
+			strangers++
+		}
+		if b.Opener == opener {
+			mine++
+		}
+		if peer != "" && b.Peer == peer {
+			onPeer++
 		}
 	}
-	m.boxes[id] = &box{Opener: opener, Expires: expires.UnixMilli()}
-	m.log.Info("mailbox opened", slog.String("box", fmt.Sprintf("%x", id[:4])))
+	switch {
+	case owner && owners >= MaxBoxes:
+		return fmt.Errorf("%w: the owners have %d mailboxes open, the most a mirror keeps", ErrBoxLimit, owners)
+	case owner:
+	case mine >= MaxBoxesPerOpener:
+		return fmt.Errorf("%w: %d mailboxes open for this identity, the most this mirror keeps for one that does not own it", ErrBoxLimit, mine)
+	case onPeer >= MaxBoxesPerOpener:
+		return fmt.Errorf("%w: %d mailboxes open from this device, the most this mirror keeps for one that does not own it", ErrBoxLimit, onPeer)
+	case strangers >= MaxStrangerBoxes:
+		return fmt.Errorf("%w: %d mailboxes open for identities that do not own this mirror, the most it keeps; its owners' invites still get one", ErrBoxLimit, strangers)
+	}
+	m.boxes[id] = &box{Opener: opener, Peer: peer, Expires: expires.UnixMilli(), Answerers: uniq(answerers)}
+	m.log.Info("mailbox opened", slog.String("box", fmt.Sprintf("%x", id[:4])), slog.Bool("owner", owner))
 	return m.saveLocked(id)
+}
+
+func uniq(ids []identity.PublicKey) []identity.PublicKey {
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(out)
+}
+
+// strangerBytesLocked returns the bytes held in the boxes of identities
+// that do not own the mirror (their answer boxes included).
+func (m *Mailboxes) strangerBytesLocked() int64 {
+	var n int64
+	for _, b := range m.boxes {
+		rb := b
+		if b.IsReply {
+			if rb = m.boxes[b.Request]; rb == nil {
+				continue
+			}
+		}
+		if !m.isOwner(rb.Opener) {
+			n += b.size()
+		}
+	}
+	return n
+}
+
+// roomFor checks that n more bytes fit in request box rb's share.
+func (m *Mailboxes) roomFor(rb *box, n int) error {
+	if m.isOwner(rb.Opener) {
+		return nil
+	}
+	if used := m.strangerBytesLocked(); used+int64(n) > MaxStrangerBoxBytes {
+		return fmt.Errorf("%w: the mailboxes of identities that do not own this mirror hold %d bytes, the most it keeps", ErrBoxLimit, used)
+	}
+	return nil
 }
 
 // Put leaves a sealed request in the box of an invite, naming the box its
@@ -208,8 +323,8 @@ func (m *Mailboxes) Put(id BoxID, sealed []byte, answer BoxID, pub identity.Publ
 	if _, taken := m.boxes[answer]; taken {
 		return fmt.Errorf("%w: that answer box is taken", ErrDenied)
 	}
-	if len(m.boxes) >= MaxBoxes {
-		return fmt.Errorf("%w: %d mailboxes", ErrFull, MaxBoxes)
+	if err := m.roomFor(b, len(sealed)); err != nil {
+		return err
 	}
 	b.Entries = append(b.Entries, Entry{Sealed: append([]byte{}, sealed...), AnswerBox: answer, Time: m.now().UnixMilli()})
 	m.boxes[answer] = &box{Expires: b.Expires, Request: id, IsReply: true}
@@ -233,8 +348,11 @@ func (m *Mailboxes) Requests(id BoxID) ([]Entry, error) {
 // MaxAnswers bounds the answers one answer box takes.
 const MaxAnswers = 4
 
-// Answer leaves a sealed answer in an answer box; a box takes MaxAnswers.
-func (m *Mailboxes) Answer(id BoxID, sealed []byte) error {
+// Answer leaves a sealed answer in an answer box for by, an identity whose
+// device proved itself: only the request box's opener and answerers (the
+// room's admins) may answer, so no holder of the invite can mark requests
+// answered with junk. A box takes MaxAnswers.
+func (m *Mailboxes) Answer(id BoxID, by identity.PublicKey, sealed []byte) error {
 	if len(sealed) == 0 || len(sealed) > pairing.MaxAnswer {
 		return fmt.Errorf("%w: an answer of %d bytes", errBadRequest, len(sealed))
 	}
@@ -244,24 +362,32 @@ func (m *Mailboxes) Answer(id BoxID, sealed []byte) error {
 	if !ok || !b.IsReply || b.Expires <= m.now().UnixMilli() {
 		return ErrNoBox
 	}
+	rb, ok := m.boxes[b.Request]
+	if !ok {
+		return ErrNoBox
+	}
+	if !rb.may(by) {
+		return fmt.Errorf("%w: only the devices of an identity the mailbox's opener named may answer its requests", ErrDenied)
+	}
 	for _, a := range b.Answers {
 		if bytes.Equal(a, sealed) {
 			return nil
 		}
 	}
+	if err := m.roomFor(rb, len(sealed)); err != nil {
+		return err
+	}
 	if len(b.Answers) >= MaxAnswers {
 		return fmt.Errorf("%w: answered %d times already", ErrDenied, len(b.Answers))
 	}
 	b.Answers = append(b.Answers, append([]byte{}, sealed...))
-	if rb, ok := m.boxes[b.Request]; ok {
-		for i := range rb.Entries {
-			if rb.Entries[i].AnswerBox == id {
-				rb.Entries[i].Answered = true
-			}
+	for i := range rb.Entries {
+		if rb.Entries[i].AnswerBox == id {
+			rb.Entries[i].Answered = true
 		}
-		if err := m.saveLocked(b.Request); err != nil {
-			return err
-		}
+	}
+	if err := m.saveLocked(b.Request); err != nil {
+		return err
 	}
 	return m.saveLocked(id)
 }

@@ -52,11 +52,17 @@ func TestMailboxRoundTrip(t *testing.T) {
 	if err := m.Put(box, sealed, answer, pub, sig); !errors.Is(err, ErrNoBox) {
 		t.Fatalf("deposit before the box is open: %v", err)
 	}
-	if err := m.Open(box, opener.Public(), now.Add(-time.Second)); !errors.Is(err, ErrDenied) {
+	admin2, _ := identity.GenerateSigningKey()
+	if err := m.Open(box, opener.Public(), "", now.Add(-time.Second), nil); !errors.Is(err, ErrDenied) {
 		t.Fatalf("a box for an expired invite: %v", err)
 	}
-	if err := m.Open(box, opener.Public(), now.Add(time.Hour)); err != nil {
+	if err := m.Open(box, opener.Public(), "", now.Add(time.Hour), []identity.PublicKey{admin2.Public()}); err != nil {
 		t.Fatal(err)
+	}
+	// Nobody else renews it or names its answerers.
+	stranger, _ := identity.GenerateSigningKey()
+	if err := m.Open(box, stranger.Public(), "", now.Add(time.Hour), []identity.PublicKey{stranger.Public()}); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a stranger renewed another identity's box: %v", err)
 	}
 	if err := m.Put(box, sealed, answer, pub, sig); err != nil {
 		t.Fatal(err)
@@ -97,17 +103,25 @@ func TestMailboxRoundTrip(t *testing.T) {
 	if got, _ := m.Fetch(answer); len(got) != 0 {
 		t.Fatal("an answer before anyone answered")
 	}
-	if err := m.Answer(answer, ans); err != nil {
+	// A holder of the invite who is no admin of the room cannot answer,
+	// so cannot mark the request answered.
+	if err := m.Answer(answer, stranger.Public(), []byte("junk")); !errors.Is(err, ErrDenied) {
+		t.Fatalf("a stranger answered: %v", err)
+	}
+	if es, _ := m.Requests(box); es[0].Answered {
+		t.Fatal("a stranger's answer marked the request answered")
+	}
+	if err := m.Answer(answer, opener.Public(), ans); err != nil {
 		t.Fatal(err)
 	}
-	// Another holder of the invite may answer too (the candidate keeps
+	// Another admin the opener named may answer too (the candidate keeps
 	// the answer for the room its link names), a bounded number of times.
 	for i := 1; i < MaxAnswers; i++ {
-		if err := m.Answer(answer, []byte{byte(i), 'x'}); err != nil {
+		if err := m.Answer(answer, admin2.Public(), []byte{byte(i), 'x'}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Answer(answer, []byte("one answer too many")); !errors.Is(err, ErrDenied) {
+	if err := m.Answer(answer, opener.Public(), []byte("one answer too many")); !errors.Is(err, ErrDenied) {
 		t.Fatalf("a box took %d answers: %v", MaxAnswers+1, err)
 	}
 	all, err := m.Fetch(answer)
@@ -144,7 +158,7 @@ func TestMailboxBounds(t *testing.T) {
 	opener, _ := identity.GenerateSigningKey()
 	inv := pairing.NewInvite()
 	box := BoxID(inv.ID())
-	if err := m.Open(box, opener.Public(), now.Add(time.Hour)); err != nil {
+	if err := m.Open(box, opener.Public(), "", now.Add(time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
 	// A flood by a holder of the invite fills the box and stops there.
@@ -166,15 +180,36 @@ func TestMailboxBounds(t *testing.T) {
 	if err := m.Put(box, big, BoxID{}, pub, sig); err == nil {
 		t.Fatal("an oversized request was kept")
 	}
-	// One identity opens a bounded number of boxes.
+	// One identity opens a bounded number of boxes, and so does one peer
+	// whatever identities it shows.
 	for i := range MaxBoxesPerOpener + 1 {
-		err := m.Open(BoxID{byte(i), 7, 7}, opener.Public(), now.Add(time.Hour))
+		err := m.Open(BoxID{byte(i), 7, 7}, opener.Public(), "", now.Add(time.Hour), nil)
 		if i < MaxBoxesPerOpener-1 && err != nil {
 			t.Fatal(err)
 		}
-		if i == MaxBoxesPerOpener && !errors.Is(err, ErrFull) {
+		if i == MaxBoxesPerOpener && !errors.Is(err, ErrBoxLimit) {
 			t.Fatalf("box %d: %v", i, err)
 		}
+	}
+	for i := range MaxBoxesPerOpener + 1 {
+		id, _ := identity.GenerateSigningKey()
+		err := m.Open(BoxID{byte(i), 8, 8}, id.Public(), "the same peer", now.Add(time.Hour), nil)
+		if i < MaxBoxesPerOpener && err != nil {
+			t.Fatal(err)
+		}
+		if i == MaxBoxesPerOpener && !errors.Is(err, ErrBoxLimit) {
+			t.Fatalf("box %d of one peer: %v", i, err)
+		}
+	}
+	// A stranger's box lives a week at most.
+	if err := m.Open(BoxID{42}, identity.PublicKey{42}, "", now.Add(MaxBoxLife), nil); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	exp := m.boxes[BoxID{42}].Expires
+	m.mu.Unlock()
+	if exp != now.Add(MaxStrangerBoxLife).UnixMilli() {
+		t.Fatalf("a stranger's box expires %v", time.UnixMilli(exp).Sub(now))
 	}
 }
 

@@ -125,7 +125,7 @@ func TestMaliciousMirror(t *testing.T) {
 			d := src.Discovery()
 			store, db := openStore(t, t.TempDir(), Config{Owners: []identity.PublicKey{owner.Public()}})
 			defer db.Close()
-			store.Keep(d, owner.Public(), true)
+			keep(t, store, src, owner.Public(), true)
 			kept, _ := store.Room(d)
 			if err := copyRoom(t, src, kept); err != nil {
 				t.Fatal(err)

@@ -38,12 +38,15 @@ const (
 	OpBoxRequests byte = 6 // the requests in Box
 	OpBoxAnswer   byte = 7 // an admin leaves the Sealed answer in answer box Box
 	OpBoxFetch    byte = 8 // the answers in answer box Box, if any
-	OpKeepBlob    byte = 9 // keep the file of Root (Size, ChunkSize) of the kept room of Discovery (proof required)
-	opMax              = OpKeepBlob
+	OpKeepBlob    byte = 9  // keep the file of Root (Size, ChunkSize) of the kept room of Discovery (proof required)
+	OpWriters     byte = 10 // name the Writers of the kept room of Discovery (proof required; writers.go)
+	opMax              = OpWriters
 )
 
-// needsProof reports whether an operation acts for an identity.
-func needsProof(op byte) bool { return op <= OpList || op == OpBoxOpen || op == OpKeepBlob }
+// needsProof reports whether an operation acts for an identity: all but
+// a candidate's (leave a request, fetch an answer) and reading the sealed
+// requests of a box.
+func needsProof(op byte) bool { return op != OpBoxPut && op != OpBoxRequests && op != OpBoxFetch }
 
 // Response statuses.
 const (
@@ -55,11 +58,12 @@ const (
 	statusNoBox   byte = 5
 	statusBoxFull byte = 6
 	statusBusy    byte = 7
+	statusLimit   byte = 8
 )
 
 // Limits of the protocol.
 const (
-	maxRequest  = pairing.MaxAnswer + 16<<10
+	maxRequest  = pairing.MaxAnswer + 16<<10 + MaxWriters*48 + MaxMembers*32 + MaxAnswerers*40
 	maxResponse = 1 << 20
 	maxList     = 4096
 	maxProof    = 8 << 10
@@ -80,6 +84,13 @@ type Request struct {
 	InviteKey identity.PublicKey // box put
 	Sig       [64]byte           // box put
 	Expires   int64              // box open: unix ms
+	// Answerers are, for box open, the identities whose devices may
+	// answer the box's requests (the room's admins).
+	Answerers []identity.PublicKey
+	// Writers and Members are, for keep and writers, the logs of the room
+	// to keep and the identities that are its members (writers.go).
+	Writers []Writer
+	Members []identity.PublicKey
 	Root      [32]byte           // keep blob
 	Size      int64              // keep blob
 	ChunkSize uint32             // keep blob
@@ -107,6 +118,19 @@ func (r *Request) encode() []byte {
 	for _, rv := range r.Revocations {
 		w.Bytes(rv)
 	}
+	w.Uint(uint64(len(r.Answerers)))
+	for _, a := range r.Answerers {
+		w.Fixed(a[:])
+	}
+	w.Uint(uint64(len(r.Writers)))
+	for _, wr := range r.Writers {
+		w.Fixed(wr.Key[:])
+		w.Uint(wr.Max)
+	}
+	w.Uint(uint64(len(r.Members)))
+	for _, m := range r.Members {
+		w.Fixed(m[:])
+	}
 	return w.B
 }
 
@@ -126,6 +150,22 @@ func decodeRequest(b []byte) (*Request, error) {
 	r.ChunkSize = uint32(d.Uint() & (1<<32 - 1))
 	for range d.Count(maxRequestRevocations) {
 		r.Revocations = append(r.Revocations, d.Bytes(maxRevocationLen))
+	}
+	for range d.Count(MaxAnswerers) {
+		var a identity.PublicKey
+		d.Fixed(a[:])
+		r.Answerers = append(r.Answerers, a)
+	}
+	for range d.Count(MaxWriters) {
+		var wr Writer
+		d.Fixed(wr.Key[:])
+		wr.Max = d.Uint()
+		r.Writers = append(r.Writers, wr)
+	}
+	for range d.Count(MaxMembers) {
+		var m identity.PublicKey
+		d.Fixed(m[:])
+		r.Members = append(r.Members, m)
 	}
 	if err := d.Finish(); err != nil {
 		return nil, err
@@ -230,6 +270,8 @@ func (r *Response) err() error {
 		base = ErrBoxFull
 	case statusBusy:
 		base = ErrBusy
+	case statusLimit:
+		base = ErrBoxLimit
 	default:
 		base = errors.New("bad request")
 	}
@@ -344,11 +386,16 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	}()
 	switch req.Op {
 	case OpBoxOpen:
-		if err := s.boxes.Open(req.Box, id, time.UnixMilli(req.Expires)); err != nil {
+		if err := s.boxes.Open(req.Box, id, p.String(), time.UnixMilli(req.Expires), req.Answerers); err != nil {
 			return statusOf(err)
 		}
 		if s.onOpen != nil {
 			s.onOpen(req.Box)
+		}
+		return &Response{}
+	case OpBoxAnswer:
+		if err := s.boxes.Answer(req.Box, id, req.Sealed); err != nil {
+			return statusOf(err)
 		}
 		return &Response{}
 	case OpKeepBlob:
@@ -356,17 +403,28 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 		if _, err := m.MarshalBinary(); err != nil {
 			return &Response{status: statusBad, message: err.Error()}
 		}
-		if err := s.store.KeepBlob(req.Discovery, req.Root, req.Size); err != nil {
+		fetch, err := s.store.KeepBlob(req.Discovery, dev, req.Root, req.Size)
+		if err != nil {
 			return statusOf(err)
 		}
-		if s.onBlob != nil {
+		if fetch && s.onBlob != nil {
 			s.onBlob(req.Discovery, req.Root, req.Size, req.ChunkSize, p)
+		}
+		return &Response{}
+	case OpWriters:
+		if err := s.store.Name(req.Discovery, id, dev, req.Writers, req.Members); err != nil {
+			return statusOf(err)
 		}
 		return &Response{}
 	case OpKeep:
 		in, err := s.store.Keep(req.Discovery, id, req.Pin)
 		if err != nil {
 			return statusOf(err)
+		}
+		if len(req.Writers) > 0 || len(req.Members) > 0 {
+			if err := s.store.Name(req.Discovery, id, dev, req.Writers, req.Members); err != nil && !errors.Is(err, ErrDenied) {
+				return statusOf(err)
+			}
 		}
 		if s.onKeep != nil {
 			s.onKeep(req.Discovery, p)
@@ -400,11 +458,6 @@ func (s *Service) serveBox(req *Request) *Response {
 			return statusOf(err)
 		}
 		return &Response{Entries: es}
-	case OpBoxAnswer:
-		if err := s.boxes.Answer(req.Box, req.Sealed); err != nil {
-			return statusOf(err)
-		}
-		return &Response{}
 	default: // OpBoxFetch
 		as, err := s.boxes.Fetch(req.Box)
 		if err != nil {
@@ -448,6 +501,10 @@ func statusOf(err error) *Response {
 		st = statusNoBox
 	case errors.Is(err, ErrBoxFull):
 		st = statusBoxFull
+	case errors.Is(err, ErrBusy):
+		st = statusBusy
+	case errors.Is(err, ErrBoxLimit):
+		st = statusLimit
 	}
 	return &Response{status: st, message: err.Error()}
 }

@@ -2,11 +2,13 @@ package mirror
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -77,8 +79,12 @@ type record struct {
 	Kept      int64              `json:"kept"` // unix ms
 	Used      int64              `json:"used"` // unix ms
 	// Blobs are the files of the room kept here (ciphertext chunks in the
-	// chunk store), root (hex) → size.
+	// chunk store), root (hex) → bytes of verified chunks held.
 	Blobs map[string]int64 `json:"blobs,omitempty"`
+	// Pending are the files accepted and not all fetched yet, root (hex)
+	// → the size their manifest claims. A claim counts for nothing: the
+	// chunks count as they arrive and verify (GrowBlob).
+	Pending map[string]int64 `json:"pending,omitempty"`
 }
 
 var bucketRecords = []byte("mirror")
@@ -135,8 +141,12 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	named, err := loadNames(db)
+	if err != nil {
+		return nil, err
+	}
 	for d, rec := range recs {
-		b := &Blind{s: s, disc: d, rec: rec, logs: map[identity.PublicKey]*log.Log{}}
+		b := &Blind{s: s, disc: d, rec: rec, logs: map[identity.PublicKey]*log.Log{}, names: named[d]}
 		if err := b.load(); err != nil {
 			return nil, fmt.Errorf("mirror: room %s: %w", d.Short(), err)
 		}
@@ -168,15 +178,23 @@ func (s *Store) Keep(d log.Discovery, requester identity.PublicKey, pin bool) (I
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b, ok := s.rooms[d]; ok {
-		if owner && pin != b.rec.Pinned {
-			b.mu.Lock()
+		b.mu.Lock()
+		// An owner who asks for a room a stranger asked for first takes
+		// it over: it is the owners' now, out of reach of strangers'
+		// eviction, and named by the owners' devices.
+		takeover := owner && !s.IsOwner(b.rec.Requester)
+		if takeover || (owner && pin != b.rec.Pinned) {
+			if takeover {
+				s.log.Info("an owner takes over a room a stranger asked to keep", logattr.Room(d))
+				b.rec.Requester = requester
+			}
 			b.rec.Pinned = pin
-			err := b.saveRecordLocked()
-			b.mu.Unlock()
-			if err != nil {
+			if err := b.saveRecordLocked(); err != nil {
+				b.mu.Unlock()
 				return Info{}, err
 			}
 		}
+		b.mu.Unlock()
 		return b.info(), nil
 	}
 	if !owner {
@@ -226,6 +244,9 @@ func (s *Store) dropLocked(b *Blind) error {
 				return err
 			}
 		}
+		if err := tx.Delete(bucketWriters, b.disc[:]); err != nil {
+			return err
+		}
 		return tx.Delete(bucketRecords, b.disc[:])
 	})
 	if err != nil {
@@ -233,7 +254,13 @@ func (s *Store) dropLocked(b *Blind) error {
 	}
 	b.mu.Lock()
 	b.dropped = true
-	blobs := b.rec.Blobs
+	blobs := maps.Clone(b.rec.Blobs)
+	for r := range b.rec.Pending {
+		if blobs == nil {
+			blobs = map[string]int64{}
+		}
+		blobs[r] = 0
+	}
 	b.mu.Unlock()
 	delete(s.rooms, b.disc)
 	if s.cfg.DropBlob != nil {
@@ -244,38 +271,6 @@ func (s *Store) dropLocked(b *Blind) error {
 		}
 	}
 	return nil
-}
-
-// KeepBlob accepts a file of the kept room of d: its size counts against
-// the room's requester like its logs (quota and budget).
-func (s *Store) KeepBlob(d log.Discovery, root [32]byte, size int64) error {
-	s.mu.Lock()
-	b, ok := s.rooms[d]
-	s.mu.Unlock()
-	if !ok {
-		return ErrNotKept
-	}
-	key := hex.EncodeToString(root[:])
-	b.mu.Lock()
-	_, have := b.rec.Blobs[key]
-	b.mu.Unlock()
-	if have {
-		return nil
-	}
-	if size < 0 {
-		return errors.New("a negative size")
-	}
-	if err := s.admit(b, size); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.rec.Blobs == nil {
-		b.rec.Blobs = map[string]int64{}
-	}
-	b.rec.Blobs[key] = size
-	b.rec.Bytes += size
-	return b.saveRecordLocked()
 }
 
 // List returns the rooms kept for requester; an owner sees every room.
@@ -320,53 +315,63 @@ func (s *Store) Room(d log.Discovery) (*Blind, bool) {
 	return b, ok
 }
 
-// admit makes space for n more bytes in b: within its requester's quota
-// (strangers) and the budget (unpinned), evicting the least recently
-// used unpinned rooms of anyone as needed.
+// admit makes space for n more bytes in b. Every byte kept counts
+// against the budget, pinned ones too; a stranger's bytes count against
+// its quota as well. Space is made by evicting the least recently used
+// unpinned rooms: a stranger's room only ever evicts strangers' rooms; an
+// owner's evicts strangers' rooms first, then owners'. Pinned rooms are
+// never evicted.
 func (s *Store) admit(b *Blind, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.rooms[b.disc]; !ok {
 		return ErrNotKept
 	}
-	req, pinned := b.requester(), b.pinned()
-	if !s.IsOwner(req) {
-		var used int64
-		for _, o := range s.rooms {
-			if o.requester() == req {
-				used += o.bytes()
-			}
-		}
-		if used+n > s.cfg.Quota {
-			return fmt.Errorf("%w: quota of %d bytes for this identity", ErrFull, s.cfg.Quota)
-		}
-	}
-	if pinned {
-		return nil
-	}
-	var total int64
-	var victims []*Blind
+	req := b.requester()
+	owner := s.IsOwner(req)
+	var total, mine int64
+	var strangers, owners []*Blind
 	for _, o := range s.rooms {
-		if o.pinned() {
+		ob := o.bytes()
+		total += ob
+		r := o.requester()
+		if r == req {
+			mine += ob
+		}
+		if o == b || o.pinned() {
 			continue
 		}
-		total += o.bytes()
-		if o != b {
-			victims = append(victims, o)
+		if s.IsOwner(r) {
+			owners = append(owners, o)
+		} else {
+			strangers = append(strangers, o)
 		}
 	}
-	slices.SortFunc(victims, func(x, y *Blind) int { return int(x.used() - y.used()) })
+	if !owner && mine+n > s.cfg.Quota {
+		return fmt.Errorf("%w: quota of %d bytes for this identity", ErrFull, s.cfg.Quota)
+	}
+	byUse := func(x, y *Blind) int { return cmp.Compare(x.used(), y.used()) }
+	slices.SortFunc(strangers, byUse)
+	slices.SortFunc(owners, byUse)
+	victims := strangers
+	if owner {
+		victims = append(victims, owners...)
+	}
 	for total+n > s.cfg.Budget && len(victims) > 0 {
 		v := victims[0]
 		victims = victims[1:]
 		total -= v.bytes()
-		s.log.Info("mirror evicts a room to make space", logattr.Room(v.disc), slog.Int64("bytes", v.bytes()))
+		s.log.Info("mirror evicts a room to make space", logattr.Room(v.disc), slog.Int64("bytes", v.bytes()),
+			slog.Bool("stranger's", !s.IsOwner(v.requester())))
 		if err := s.dropLocked(v); err != nil {
 			return err
 		}
 	}
 	if total+n > s.cfg.Budget {
-		return fmt.Errorf("%w: budget of %d bytes", ErrFull, s.cfg.Budget)
+		if owner {
+			return fmt.Errorf("%w: budget of %d bytes, taken by pinned rooms and this room", ErrFull, s.cfg.Budget)
+		}
+		return fmt.Errorf("%w: budget of %d bytes, taken by the owners' rooms", ErrFull, s.cfg.Budget)
 	}
 	return nil
 }
@@ -381,6 +386,8 @@ type Blind struct {
 	rec     record
 	logs    map[identity.PublicKey]*log.Log
 	dropped bool
+	// names are the logs to keep (writers.go); nil: none named yet.
+	names *names
 }
 
 var _ replication.Room = (*Blind)(nil)
@@ -558,6 +565,9 @@ func (b *Blind) Check(h log.Head) (*log.ForkProof, error) {
 func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
 	if head.Discovery != b.disc {
 		return errors.New("a head of another room")
+	}
+	if err := b.named(head); err != nil {
+		return err
 	}
 	var n int64
 	for _, bl := range blocks {

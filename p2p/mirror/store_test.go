@@ -46,6 +46,24 @@ func newRoom(t *testing.T, n int, secret string) (*room.Room, room.Key, identity
 	return r, key, id.Public()
 }
 
+// keep keeps r at s for by, naming every writer r holds, as the keeper's
+// device does.
+func keep(t *testing.T, s *Store, r *room.Room, by identity.PublicKey, pin bool) (Info, error) {
+	t.Helper()
+	in, err := s.Keep(r.Discovery(), by, pin)
+	if err != nil {
+		return in, err
+	}
+	var ws []Writer
+	for _, h := range r.Heads() {
+		ws = append(ws, Writer{Key: h.Writer})
+	}
+	if err := s.Name(r.Discovery(), by, identity.PublicKey{}, ws, nil); err != nil {
+		t.Fatal(err)
+	}
+	return in, nil
+}
+
 func openStore(t *testing.T, dir string, cfg Config) (*Store, *storage.DB) {
 	t.Helper()
 	db, err := storage.Open(filepath.Join(dir, "mirror.db"), storage.Config{})
@@ -83,7 +101,7 @@ func TestKeepServeReopen(t *testing.T) {
 	owner, _ := identity.GenerateSigningKey()
 	s, db := openStore(t, dir, Config{Owners: []identity.PublicKey{owner.Public()}})
 	r, key, founder := newRoom(t, 50, "zebracorn")
-	if _, err := s.Keep(r.Discovery(), owner.Public(), true); err != nil {
+	if _, err := keep(t, s, r, owner.Public(), true); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := s.Room(r.Discovery())
@@ -135,7 +153,7 @@ func TestTamperedBlocksAreRejected(t *testing.T) {
 	s, db := openStore(t, t.TempDir(), Config{Owners: []identity.PublicKey{owner.Public()}})
 	defer db.Close()
 	r, _, _ := newRoom(t, 10, "secret")
-	s.Keep(r.Discovery(), owner.Public(), false)
+	keep(t, s, r, owner.Public(), false)
 	b, _ := s.Room(r.Discovery())
 	h := r.Heads()[0]
 	head, blocks, _ := r.Blocks(h.Writer, 0, 1<<20)
@@ -193,7 +211,7 @@ func TestQuotaAndEviction(t *testing.T) {
 	if _, err := s.Keep(big.Discovery(), stranger.Public(), true); !errors.Is(err, ErrDenied) {
 		t.Fatalf("a stranger pinned: %v", err)
 	}
-	if _, err := s.Keep(big.Discovery(), stranger.Public(), false); err != nil {
+	if _, err := keep(t, s, big, stranger.Public(), false); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := s.Room(big.Discovery())
@@ -215,7 +233,7 @@ func TestQuotaAndEviction(t *testing.T) {
 	old, _, _ := newRoom(t, 100, "old")
 	newer, _, _ := newRoom(t, 100, "newer")
 	for _, r := range []*room.Room{pinned, old, newer} {
-		if _, err := s.Keep(r.Discovery(), owner.Public(), r == pinned); err != nil {
+		if _, err := keep(t, s, r, owner.Public(), r == pinned); err != nil {
 			t.Fatal(err)
 		}
 		rb, _ := s.Room(r.Discovery())
@@ -224,7 +242,7 @@ func TestQuotaAndEviction(t *testing.T) {
 		}
 	}
 	more, _, _ := newRoom(t, 100, "more")
-	s.Keep(more.Discovery(), owner.Public(), false)
+	keep(t, s, more, owner.Public(), false)
 	mb, _ := s.Room(more.Discovery())
 	if err := copyRoom(t, more, mb); err != nil {
 		t.Fatal(err)

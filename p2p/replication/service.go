@@ -24,6 +24,10 @@ import (
 // will not store, e.g. a mirror out of space: not the peer's fault.
 var ErrRefused = log.ErrRefused
 
+// wanter is a Room that keeps only some logs (a blind mirror keeps those
+// its room's keeper named): the others are not asked for.
+type wanter interface{ Wants(h log.Head) bool }
+
 // Room is what replication needs of a room (package room implements it;
 // so will a mirror's store).
 type Room interface {
@@ -418,6 +422,9 @@ func (ss *session) handle(f *frame) error {
 				// would have this node chase blocks that do not exist.
 				if err := h.Verify(); err != nil {
 					return fmt.Errorf("head of %s: %w", h.Writer.Short(), err)
+				}
+				if w, ok := ss.room.(wanter); ok && !w.Wants(h) {
+					continue // a log this room would refuse: not fetched
 				}
 				ss.ask(h.Writer, local, h.Length)
 				continue
