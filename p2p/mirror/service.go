@@ -33,11 +33,11 @@ const (
 	OpDrop byte = 2
 	OpList byte = 3
 	// Mailboxes (see Mailboxes).
-	OpBoxOpen     byte = 4 // an admin opens the box of an invite: Box, Expires (proof required)
-	OpBoxPut      byte = 5 // a candidate leaves Sealed in Box, its answer to go to Answer: InviteKey, Sig
-	OpBoxRequests byte = 6 // the requests in Box
-	OpBoxAnswer   byte = 7 // an admin leaves the Sealed answer in answer box Box
-	OpBoxFetch    byte = 8 // the answers in answer box Box, if any
+	OpBoxOpen     byte = 4  // an admin opens the box of an invite: Box, Expires (proof required)
+	OpBoxPut      byte = 5  // a candidate leaves Sealed in Box, its answer to go to Answer: InviteKey, Sig
+	OpBoxRequests byte = 6  // the requests in Box
+	OpBoxAnswer   byte = 7  // an admin leaves the Sealed answer in answer box Box
+	OpBoxFetch    byte = 8  // the answers in answer box Box, if any
 	OpKeepBlob    byte = 9  // keep the file of Root (Size, ChunkSize) of the kept room of Discovery (proof required)
 	OpWriters     byte = 10 // name the Writers of the kept room of Discovery (proof required; writers.go)
 	opMax              = OpWriters
@@ -89,11 +89,11 @@ type Request struct {
 	Answerers []identity.PublicKey
 	// Writers and Members are, for keep and writers, the logs of the room
 	// to keep and the identities that are its members (writers.go).
-	Writers []Writer
-	Members []identity.PublicKey
-	Root      [32]byte           // keep blob
-	Size      int64              // keep blob
-	ChunkSize uint32             // keep blob
+	Writers   []Writer
+	Members   []identity.PublicKey
+	Root      [32]byte // keep blob
+	Size      int64    // keep blob
+	ChunkSize uint32   // keep blob
 	// Revocations are the requester's identity's revocations of its
 	// devices (encoded), for the mirror to keep (revoked.go).
 	Revocations [][]byte
