@@ -417,7 +417,7 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 		}
 		return &Response{}
 	case OpKeep:
-		in, err := s.store.Keep(req.Discovery, id, req.Pin)
+		in, err := s.store.KeepFrom(req.Discovery, id, p.String(), req.Pin)
 		if err != nil {
 			return statusOf(err)
 		}

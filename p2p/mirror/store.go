@@ -26,8 +26,10 @@ const (
 	DefaultBudget = 8 << 30   // bytes of everything kept, pinned data aside
 	DefaultQuota  = 256 << 20 // bytes of the rooms one stranger asked to keep
 	// MaxRoomsPerStranger bounds the rooms one identity that is not an
-	// owner can ask to keep.
+	// owner can ask to keep, and those one peer can; MaxStrangerRooms
+	// those all identities that are not owners can.
 	MaxRoomsPerStranger = 64
+	MaxStrangerRooms    = 4096
 )
 
 // Errors of the store.
@@ -74,6 +76,7 @@ type Info struct {
 // record is what the database holds of a kept room.
 type record struct {
 	Requester identity.PublicKey `json:"requester"`
+	Peer      string             `json:"peer,omitempty"` // the peer that asked
 	Pinned    bool               `json:"pinned"`
 	Bytes     int64              `json:"bytes"`
 	Kept      int64              `json:"kept"` // unix ms
@@ -171,6 +174,12 @@ func (s *Store) IsOwner(id identity.PublicKey) bool { return slices.Contains(s.c
 // pinned when pin is set; a stranger has a bounded number of rooms. Keeping
 // a room kept already only updates the pin (owners).
 func (s *Store) Keep(d log.Discovery, requester identity.PublicKey, pin bool) (Info, error) {
+	return s.KeepFrom(d, requester, "", pin)
+}
+
+// KeepFrom is Keep at the request of peer, which bounds the rooms one peer
+// may ask for, whatever identities it shows.
+func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer string, pin bool) (Info, error) {
 	owner := s.IsOwner(requester)
 	if pin && !owner {
 		return Info{}, fmt.Errorf("%w: only an owner can pin", ErrDenied)
@@ -198,19 +207,34 @@ func (s *Store) Keep(d log.Discovery, requester identity.PublicKey, pin bool) (I
 		return b.info(), nil
 	}
 	if !owner {
-		n := 0
+		var mine, onPeer, strangers int
 		for _, b := range s.rooms {
-			if b.requester() == requester {
-				n++
+			b.mu.Lock()
+			r, p := b.rec.Requester, b.rec.Peer
+			b.mu.Unlock()
+			if s.IsOwner(r) {
+				continue
+			}
+			strangers++
+			if r == requester {
+				mine++
+			}
+			if peer != "" && p == peer {
+				onPeer++
 			}
 		}
-		if n >= MaxRoomsPerStranger {
-			return Info{}, fmt.Errorf("%w: %d rooms kept for this identity already", ErrFull, n)
+		switch {
+		case mine >= MaxRoomsPerStranger:
+			return Info{}, fmt.Errorf("%w: %d rooms kept for this identity already", ErrFull, mine)
+		case onPeer >= MaxRoomsPerStranger:
+			return Info{}, fmt.Errorf("%w: %d rooms kept at this device's request already", ErrFull, onPeer)
+		case strangers >= MaxStrangerRooms:
+			return Info{}, fmt.Errorf("%w: %d rooms kept for identities that do not own this mirror, the most it keeps", ErrFull, strangers)
 		}
 	}
 	now := s.cfg.Now().UnixMilli()
 	b := &Blind{s: s, disc: d, logs: map[identity.PublicKey]*log.Log{},
-		rec: record{Requester: requester, Pinned: pin && owner, Kept: now, Used: now}}
+		rec: record{Requester: requester, Peer: peer, Pinned: pin && owner, Kept: now, Used: now}}
 	b.mu.Lock()
 	err := b.saveRecordLocked()
 	b.mu.Unlock()
