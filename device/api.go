@@ -17,23 +17,74 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *daemon) routes() http.Handler {
-	mux := http.NewServeMux()
-	paths := map[string]bool{}
-	handle := func(method, path string, h http.HandlerFunc) {
-		mux.HandleFunc(method+" "+path, h)
-		paths[path] = true
+// access is what a route needs of whoever calls it. The control socket
+// (the machine's own user) may call every route; the page only those that
+// declare read, write or admin, so a route that declares nothing, or
+// local, can never be reached from the page whatever its path looks like.
+type access int
+
+const (
+	accessNone  access = iota // undeclared: refused to the page
+	accessRead                // reads the rooms and the device's state
+	accessWrite               // writes into rooms, places and answers calls, the door
+	// accessAdmin: powers over the whole identity (device links, the
+	// identity's rooms on mirrors); a LAN session confirms its password.
+	accessAdmin
+	// accessLocal: reads or writes paths on this machine: never from the
+	// page, which uploads and reads contents instead.
+	accessLocal
+)
+
+func (a access) String() string {
+	return [...]string{"none", "read", "write", "admin", "local"}[a]
+}
+
+// handleFunc registers a route with what it needs.
+type handleFunc func(method, path string, a access, h http.HandlerFunc)
+
+// route is one route of the control API.
+type route struct {
+	method, path string
+	access       access
+	h            http.HandlerFunc
+}
+
+// routeTable returns every route of the control API.
+func (d *daemon) routeTable() []route {
+	var out []route
+	handle := func(method, path string, a access, h http.HandlerFunc) {
+		out = append(out, route{method: method, path: path, access: a, h: h})
 	}
-	handle("GET", control.RouteStatus, d.handleStatus)
-	handle("GET", control.RouteDevices, d.handleDevices)
-	handle("POST", control.RouteRevocations, d.handleRevoke)
-	handle("POST", control.RouteDeviceLink, d.handleDeviceLink)
+	handle("GET", control.RouteStatus, accessRead, d.handleStatus)
+	handle("GET", control.RouteDevices, accessRead, d.handleDevices)
+	// A revocation carries its own proof: the identity's signature, made
+	// from the phrase (in the page, by the browser alone).
+	handle("POST", control.RouteRevocations, accessWrite, d.handleRevoke)
+	handle("POST", control.RouteDeviceLink, accessAdmin, d.handleDeviceLink)
 	d.roomRoutes(handle)
 	d.mirrorRoutes(handle)
 	d.fileRoutes(handle)
 	d.callRoutes(handle)
 	d.doorRoutes(handle, false)
-	// Every answer is JSON, unmatched routes and methods included.
+	return out
+}
+
+// routes serves the control API on the control socket: every route.
+func (d *daemon) routes() http.Handler {
+	return serveRoutes(d.routeTable(), func(r route) http.HandlerFunc { return r.h })
+}
+
+// serveRoutes serves the routes that pick returns a handler for; every
+// answer is JSON, unmatched routes and methods included.
+func serveRoutes(table []route, pick func(route) http.HandlerFunc) http.Handler {
+	mux := http.NewServeMux()
+	paths := map[string]bool{}
+	for _, r := range table {
+		if h := pick(r); h != nil {
+			mux.HandleFunc(r.method+" "+r.path, h)
+			paths[r.path] = true
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			if paths[r.URL.Path] {

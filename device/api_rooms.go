@@ -19,23 +19,23 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *daemon) roomRoutes(handle func(method, path string, h http.HandlerFunc)) {
-	handle("POST", control.RouteRooms, d.handleCreateRoom)
-	handle("GET", control.RouteRooms, d.handleListRooms)
-	handle("POST", control.RouteJoin, d.handleJoin)
-	handle("GET", control.RouteRooms+"/{room}/members", d.withRoom(d.handleMembers))
-	handle("POST", control.RouteRooms+"/{room}/leave", d.withRoom(d.handleLeave))
-	handle("POST", control.RouteRooms+"/{room}/invites", d.withRoom(d.handleInvite))
-	handle("POST", control.RouteRooms+"/{room}/messages", d.withRoom(d.handleSend))
-	handle("GET", control.RouteRooms+"/{room}/messages", d.withRoom(d.handleHistory))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/edit", d.withRoom(d.handleEdit))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/delete", d.withRoom(d.handleDelete))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", d.withRoom(d.handleReact))
-	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", d.withRoom(d.handleRemove))
-	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", d.withRoom(d.handleRole))
-	handle("GET", control.RouteRooms+"/{room}/requests", d.withRoom(d.handleRequests))
-	handle("POST", control.RouteRooms+"/{room}/requests/{request}/approve", d.withRoom(d.handleDecide(true)))
-	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", d.withRoom(d.handleDecide(false)))
+func (d *daemon) roomRoutes(handle handleFunc) {
+	handle("POST", control.RouteRooms, accessWrite, d.handleCreateRoom)
+	handle("GET", control.RouteRooms, accessRead, d.handleListRooms)
+	handle("POST", control.RouteJoin, accessWrite, d.handleJoin)
+	handle("GET", control.RouteRooms+"/{room}/members", accessRead, d.withRoom(d.handleMembers))
+	handle("POST", control.RouteRooms+"/{room}/leave", accessWrite, d.withRoom(d.handleLeave))
+	handle("POST", control.RouteRooms+"/{room}/invites", accessWrite, d.withRoom(d.handleInvite))
+	handle("POST", control.RouteRooms+"/{room}/messages", accessWrite, d.withRoom(d.handleSend))
+	handle("GET", control.RouteRooms+"/{room}/messages", accessRead, d.withRoom(d.handleHistory))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/edit", accessWrite, d.withRoom(d.handleEdit))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/delete", accessWrite, d.withRoom(d.handleDelete))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", accessWrite, d.withRoom(d.handleReact))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", accessWrite, d.withRoom(d.handleRemove))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", accessWrite, d.withRoom(d.handleRole))
+	handle("GET", control.RouteRooms+"/{room}/requests", accessRead, d.withRoom(d.handleRequests))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/approve", accessWrite, d.withRoom(d.handleDecide(true)))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", accessWrite, d.withRoom(d.handleDecide(false)))
 }
 
 // decode reads a JSON body into v, refusing unknown fields and oversized

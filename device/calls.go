@@ -256,12 +256,12 @@ func (c *calls) changed(s call.Status) {
 	}
 }
 
-func (d *daemon) callRoutes(handle func(method, path string, h http.HandlerFunc)) {
-	handle("POST", control.RouteRooms+"/{room}/calls", d.withRoom(d.handlePlaceCall))
-	handle("GET", control.RouteCalls, d.handleCalls)
-	handle("GET", control.RouteCalls+"/{call}", d.withCall(d.handleCall))
-	handle("POST", control.RouteCalls+"/{call}/answer", d.withCall(d.handleAnswer))
-	handle("POST", control.RouteCalls+"/{call}/hangup", d.withCall(d.handleHangup))
+func (d *daemon) callRoutes(handle handleFunc) {
+	handle("POST", control.RouteRooms+"/{room}/calls", accessWrite, d.withRoom(d.handlePlaceCall))
+	handle("GET", control.RouteCalls, accessRead, d.handleCalls)
+	handle("GET", control.RouteCalls+"/{call}", accessRead, d.withCall(d.handleCall))
+	handle("POST", control.RouteCalls+"/{call}/answer", accessWrite, d.withCall(d.handleAnswer))
+	handle("POST", control.RouteCalls+"/{call}/hangup", accessWrite, d.withCall(d.handleHangup))
 }
 
 func media(audioOnly bool) call.Media {

@@ -670,17 +670,17 @@ func (d *door) status() control.Door {
 
 // doorRoutes serves the door's routes on the control API, and on the web
 // page's API under /api (web true).
-func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc), web bool) {
+func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
 	route := func(p string) string {
 		if web {
 			return "/api" + strings.TrimPrefix(p, "/v1")
 		}
 		return p
 	}
-	handle("GET", route(control.RouteDoor), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("GET", route(control.RouteDoor), accessRead, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", route(control.RouteDoorPress), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorPress), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		var req control.DoorPress
 		if !decode(w, r, &req) {
 			return
@@ -704,7 +704,7 @@ func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc
 		}
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", route(control.RouteDoorMotion), dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorMotion), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
 		if d.sim == nil {
 			writeError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
 			return
@@ -716,8 +716,8 @@ func (dm *daemon) doorRoutes(handle func(method, path string, h http.HandlerFunc
 		}()
 		writeJSON(w, http.StatusOK, d.status())
 	}))
-	handle("POST", route(control.RouteRooms+"/{room}/unlock"), dm.withRoom(dm.handleUnlockDoor))
-	handle("POST", route(control.RouteRooms+"/{room}/view"), dm.withRoom(dm.handleViewDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/unlock"), accessWrite, dm.withRoom(dm.handleUnlockDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/view"), accessWrite, dm.withRoom(dm.handleViewDoor))
 }
 
 func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {

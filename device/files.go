@@ -512,11 +512,11 @@ func (d *download) status() control.Download {
 	return st
 }
 
-func (d *daemon) fileRoutes(handle func(method, path string, h http.HandlerFunc)) {
-	handle("POST", control.RouteRooms+"/{room}/files", d.withRoom(d.handleFileSend))
-	handle("GET", control.RouteRooms+"/{room}/files", d.withRoom(d.handleFileList))
-	handle("POST", control.RouteRooms+"/{room}/files/{msg}/get", d.withRoom(d.handleFileGet))
-	handle("GET", control.RouteDownloads+"/{job}", d.handleDownload)
+func (d *daemon) fileRoutes(handle handleFunc) {
+	handle("POST", control.RouteRooms+"/{room}/files", accessLocal, d.withRoom(d.handleFileSend))
+	handle("GET", control.RouteRooms+"/{room}/files", accessRead, d.withRoom(d.handleFileList))
+	handle("POST", control.RouteRooms+"/{room}/files/{msg}/get", accessLocal, d.withRoom(d.handleFileGet))
+	handle("GET", control.RouteDownloads+"/{job}", accessRead, d.handleDownload)
 }
 
 func (d *daemon) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {

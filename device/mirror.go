@@ -185,10 +185,10 @@ var errUnreachable = errors.New("mirror unreachable")
 
 func (rs *rooms) proofBytes() []byte { return rs.self.Proof }
 
-func (d *daemon) mirrorRoutes(handle func(method, path string, h http.HandlerFunc)) {
-	handle("POST", control.RouteMirrorKeep, d.handleMirrorKeep)
-	handle("POST", control.RouteMirrorDrop, d.handleMirrorDrop)
-	handle("POST", control.RouteMirrorList, d.handleMirrorList)
+func (d *daemon) mirrorRoutes(handle handleFunc) {
+	handle("POST", control.RouteMirrorKeep, accessAdmin, d.handleMirrorKeep)
+	handle("POST", control.RouteMirrorDrop, accessAdmin, d.handleMirrorDrop)
+	handle("POST", control.RouteMirrorList, accessRead, d.handleMirrorList)
 }
 
 func failMirror(w http.ResponseWriter, err error) {

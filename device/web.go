@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -53,6 +54,7 @@ type webServer struct {
 
 	loginMu  sync.Mutex               // one password check at a time
 	logins   map[[32]byte]time.Time   // SHA-256 of a LAN session token -> its end
+	loginGen [32]byte                 // SHA-256 of the password file the sessions were opened under
 	tries    map[string]*rate.Limiter // logins per client address
 	allTries *rate.Limiter            // logins from everywhere
 
@@ -128,8 +130,8 @@ func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
 		var tok [24]byte
 		rand.Read(tok[:])
 		w.token, w.addr = hex.EncodeToString(tok[:]), ln.Addr().String()
-		w.srv = &http.Server{Handler: w.checkHost(w.handler(false)), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
-		go w.srv.Serve(ln)
+		w.srv = &http.Server{Handler: w.checkHost(w.handler(false)), ReadHeaderTimeout: webHeaderTimeout, IdleTimeout: webIdleTimeout, ErrorLog: errLog}
+		go w.serve(w.srv, newCapListener(ln, webMaxConns, webMaxConnsPerIP, d.log), false)
 	}
 	if lanAddr != "" {
 		cert, fp, err := WebCert(d.home)
@@ -143,9 +145,9 @@ func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
 			return nil, fmt.Errorf("web page on the LAN: %w", err)
 		}
 		w.lanAddr, w.certFP = ln.Addr().String(), fp
-		w.lan = &http.Server{Handler: w.checkLANHost(w.handler(true)), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog,
+		w.lan = &http.Server{Handler: w.checkLANHost(w.handler(true)), ReadHeaderTimeout: webHeaderTimeout, IdleTimeout: webIdleTimeout, ErrorLog: errLog,
 			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-		go w.lan.ServeTLS(ln, "", "")
+		go w.serve(w.lan, newCapListener(ln, webMaxConns, webMaxConnsPerIP, d.log), true)
 		login := "set"
 		if !HasWebLogin(d.home) {
 			login = "not set: nobody can log in until 'hearth web login' sets a password"
@@ -171,25 +173,104 @@ func (w *webServer) handler(lan bool) http.Handler {
 		mux.HandleFunc("POST /api/login", w.handleLogin)
 		mux.HandleFunc("POST /api/logout", guard(w.handleLogout))
 	}
-	api := func(method, path string, h http.HandlerFunc) { mux.HandleFunc(method+" "+path, guard(h)) }
-	api("GET", "/api/events", w.handleEvents)
-	api("GET", "/api/me", w.handleMe)
-	api("GET", "/api/rooms", w.handleRooms)
-	api("POST", "/api/rooms/{room}/calls", w.handlePlace)
-	api("POST", "/api/calls/{call}/answer", w.handleAnswer)
-	api("POST", "/api/calls/{call}/hangup", w.handleHangup)
-	api("POST", "/api/calls/{call}/signal", w.handleSignal)
-	w.d.doorRoutes(api, true)
-	for _, m := range []string{"GET", "POST"} {
-		mux.Handle(m+" /api/v1/", guard(w.controlForPage().ServeHTTP))
+	for _, r := range w.pageRoutes() {
+		if h := w.forPage(r, lan); h != nil {
+			mux.HandleFunc(r.method+" "+r.path, guard(h))
+		}
 	}
-	api("POST", "/api/rooms/{room}/upload", w.handleUpload)
-	api("POST", "/api/rooms/{room}/files/{file}/fetch", w.handleFetch)
-	api("GET", "/api/rooms/{room}/files/{file}/content", w.handleContent)
-	api("POST", "/api/qr", w.handleQR)
-	api("GET", "/api/wordlist", w.handleWordlist)
-	return mux
+	for _, m := range []string{"GET", "POST"} {
+		mux.Handle(m+" /api/v1/", guard(w.controlForPage(lan).ServeHTTP))
+	}
+	return idleDeadlines(mux)
 }
+
+// pageRoutes are the page's own routes (the control API is under
+// /api/v1, see controlForPage).
+func (w *webServer) pageRoutes() []route {
+	var out []route
+	api := func(method, path string, a access, h http.HandlerFunc) {
+		out = append(out, route{method: method, path: path, access: a, h: h})
+	}
+	api("GET", "/api/events", accessRead, w.handleEvents)
+	api("GET", "/api/me", accessRead, w.handleMe)
+	api("GET", "/api/rooms", accessRead, w.handleRooms)
+	api("POST", "/api/rooms/{room}/calls", accessWrite, w.handlePlace)
+	api("POST", "/api/calls/{call}/answer", accessWrite, w.handleAnswer)
+	api("POST", "/api/calls/{call}/hangup", accessWrite, w.handleHangup)
+	api("POST", "/api/calls/{call}/signal", accessWrite, w.handleSignal)
+	w.d.doorRoutes(api, true)
+	api("POST", "/api/rooms/{room}/upload", accessWrite, w.handleUpload)
+	api("POST", "/api/rooms/{room}/files/{file}/fetch", accessWrite, w.handleFetch)
+	api("GET", "/api/rooms/{room}/files/{file}/content", accessRead, w.handleContent)
+	api("POST", "/api/qr", accessRead, w.handleQR)
+	api("GET", "/api/wordlist", accessRead, w.handleWordlist)
+	return out
+}
+
+// serve runs one of the page's servers until it is closed; any other end
+// is logged.
+func (w *webServer) serve(s *http.Server, ln net.Listener, tls bool) {
+	var err error
+	if tls {
+		err = s.ServeTLS(ln, "", "")
+	} else {
+		err = s.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		w.log.Error("web: the page's server stopped", logattr.Err(err))
+	}
+}
+
+// idleDeadlines bounds how long a request may stall: its body must keep
+// arriving (webReadIdle between reads) and its answer keep being read
+// (webWriteIdle between writes). Uploads and streams of any length go
+// on while they move.
+func idleDeadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(rw)
+		rc.SetWriteDeadline(time.Now().Add(webWriteIdle))
+		// A request without a body has been read whole: no read deadline
+		// (it would cut a stream's answer short).
+		if r.Body != nil && r.Body != http.NoBody {
+			rc.SetReadDeadline(time.Now().Add(webReadIdle))
+			r.Body = &idleBody{ReadCloser: r.Body, rc: rc}
+		}
+		h.ServeHTTP(&idleWriter{ResponseWriter: rw, rc: rc}, r)
+	})
+}
+
+type idleBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.rc.SetReadDeadline(time.Time{}) // read whole
+	case n > 0:
+		b.rc.SetReadDeadline(time.Now().Add(webReadIdle))
+	}
+	return n, err
+}
+
+type idleWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (w *idleWriter) Write(p []byte) (int, error) {
+	w.rc.SetWriteDeadline(time.Now().Add(webWriteIdle))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *idleWriter) Flush() {
+	w.rc.SetWriteDeadline(time.Now().Add(webWriteIdle))
+	w.rc.Flush()
+}
+
+func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // URL is the page's address with its token ("" without a loopback page).
 func (w *webServer) URL() string {

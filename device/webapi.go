@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,30 +28,42 @@ import (
 // until it is encrypted into the chunk store.
 const UploadsName = "uploads"
 
-// webBlocked are the control routes the page may not use: they read or
-// write paths of this machine.
-var webBlocked = []struct {
-	method string
-	path   *regexp.Regexp
-	why    string
-}{
-	{"POST", regexp.MustCompile(`^/v1/rooms/[^/]+/files$`), "send a file by uploading it (POST /api/rooms/{room}/upload)"},
-	{"POST", regexp.MustCompile(`^/v1/rooms/[^/]+/files/[^/]+/get$`), "fetch a file with POST /api/rooms/{room}/files/{file}/fetch, read it with GET /api/rooms/{room}/files/{file}/content"},
+// localWhy says, for each route that names paths on this machine, what
+// the page does instead.
+var localWhy = map[string]string{
+	control.RouteRooms + "/{room}/files":           "send a file by uploading it (POST /api/rooms/{room}/upload)",
+	control.RouteRooms + "/{room}/files/{msg}/get": "fetch a file with POST /api/rooms/{room}/files/{file}/fetch, read it with GET /api/rooms/{room}/files/{file}/content",
 }
 
-// controlForPage serves the control API to the page.
-func (w *webServer) controlForPage() http.Handler {
-	inner := http.StripPrefix("/api", w.d.routes())
-	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		p := strings.TrimPrefix(r.URL.Path, "/api")
-		for _, b := range webBlocked {
-			if r.Method == b.method && b.path.MatchString(p) {
-				writeError(rw, http.StatusForbidden, "not from the page: "+b.why)
-				return
-			}
+// forPage returns the handler a route has on the page (on the LAN page
+// when lan), or nil: only what a route declares is served. An admin
+// route asks a LAN session for its password again.
+func (w *webServer) forPage(r route, lan bool) http.HandlerFunc {
+	switch r.access {
+	case accessRead, accessWrite:
+		return r.h
+	case accessAdmin:
+		if lan {
+			return w.confirmPassword(r.h)
 		}
-		inner.ServeHTTP(rw, r)
-	})
+		return r.h
+	case accessLocal:
+		why := localWhy[r.path]
+		if why == "" {
+			why = "it names paths on the daemon's machine"
+		}
+		return func(rw http.ResponseWriter, _ *http.Request) {
+			writeError(rw, http.StatusForbidden, "not from the page: "+why)
+		}
+	default:
+		return nil
+	}
+}
+
+// controlForPage serves the control API to the page: the routes that
+// declare what they need, as forPage says.
+func (w *webServer) controlForPage(lan bool) http.Handler {
+	return http.StripPrefix("/api", serveRoutes(w.d.routeTable(), func(r route) http.HandlerFunc { return w.forPage(r, lan) }))
 }
 
 // handleUpload takes a file's bytes from the page (the body, of any

@@ -237,6 +237,75 @@ const (
 
 // Logins are rate-limited per client address (loginBurst at once, then
 // one every loginEvery) and from everywhere together.
+// loginGeneration returns the SHA-256 of the kept password hash (zero
+// without one). Sessions belong to the generation they were opened under:
+// a new password, or none, ends them all at once, though it was set by
+// the CLI while the daemon runs.
+func loginGeneration(home string) [32]byte {
+	b, err := os.ReadFile(filepath.Join(home, WebLoginName))
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
+}
+
+// sessionsValidLocked ends every session if the password changed since
+// they were opened; it reports whether the current one may be used.
+func (w *webServer) sessionsValidLocked(gen [32]byte) bool {
+	if gen == w.loginGen && gen != ([32]byte{}) {
+		return true
+	}
+	if len(w.logins) > 0 {
+		w.log.Info("web: the LAN password changed or was removed: every session ended", slog.Int("sessions", len(w.logins)))
+	}
+	clear(w.logins)
+	w.loginGen = gen
+	return false
+}
+
+// confirmPassword guards a route of powers over the whole identity on the
+// LAN page: the request carries the password again (X-Hearth-Password),
+// checked and rate-limited as a login is. A session alone, stolen or
+// left open, cannot make a device link.
+func (w *webServer) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		pw := r.Header.Get("X-Hearth-Password")
+		if pw == "" {
+			writeError(rw, http.StatusForbidden, "password required: this asks for the page's password again (X-Hearth-Password)")
+			return
+		}
+		if !w.allowTry(r) {
+			writeError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
+			return
+		}
+		w.loginMu.Lock()
+		good, err := checkWebLogin(w.d.home, pw)
+		w.loginMu.Unlock()
+		if err != nil || !good {
+			w.log.Warn("web: a wrong password for a device link or the identity's mirrors", slog.String("from", trimLog(r.RemoteAddr)))
+			writeError(rw, http.StatusForbidden, "wrong password")
+			return
+		}
+		h(rw, r)
+	}
+}
+
+// allowTry spends one password try of the request's client.
+func (w *webServer) allowTry(r *http.Request) bool {
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lim, ok := w.tries[client]
+	if !ok {
+		if len(w.tries) >= 1024 {
+			clear(w.tries)
+		}
+		lim = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
+		w.tries[client] = lim
+	}
+	return lim.Allow() && w.allTries.Allow()
+}
+
 const (
 	loginBurst = 5
 	loginEvery = 12 * time.Second
@@ -250,18 +319,7 @@ func (w *webServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
-	w.mu.Lock()
-	lim, ok := w.tries[client]
-	if !ok {
-		if len(w.tries) >= 1024 {
-			clear(w.tries)
-		}
-		lim = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
-		w.tries[client] = lim
-	}
-	allowed := lim.Allow() && w.allTries.Allow()
-	w.mu.Unlock()
-	if !allowed {
+	if !w.allowTry(r) {
 		w.log.Warn("web: a login refused: too many tries", slog.String("from", client))
 		writeError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
 		return
@@ -286,7 +344,9 @@ func (w *webServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
 	rand.Read(tok[:])
 	token := hex.EncodeToString(tok[:])
 	until := time.Now().Add(loginFor)
+	gen := loginGeneration(w.d.home)
 	w.mu.Lock()
+	w.sessionsValidLocked(gen)
 	now := time.Now()
 	for k, end := range w.logins {
 		if now.After(end) {
@@ -327,7 +387,9 @@ func bearer(r *http.Request) string {
 func (w *webServer) guardLAN(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		key := sha256.Sum256([]byte(bearer(r)))
+		gen := loginGeneration(w.d.home)
 		w.mu.Lock()
+		w.sessionsValidLocked(gen)
 		end, ok := w.logins[key]
 		if ok && time.Now().After(end) {
 			delete(w.logins, key)

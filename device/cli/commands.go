@@ -132,7 +132,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
 	fs.BoolVar(&o.mirror, "mirror", false, "also be a blind mirror: keep rooms others ask to keep (ciphertext only)")
 	fs.Var(&o.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
-	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes of unpinned data kept (`SIZE`, e.g. 500MiB); the least recently used room goes first")
+	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes kept at most, pinned rooms included (`SIZE`, e.g. 500MiB); the least recently used unpinned room goes first, strangers' before owners'")
 	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
 	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")

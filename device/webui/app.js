@@ -23,10 +23,10 @@ const $ = (id) => document.getElementById(id);
 
 function showError(msg) { $('error').textContent = msg || ''; }
 
-async function api(method, path, body) {
+async function api(method, path, body, extra) {
   const r = await fetch(path, {
     method,
-    headers: { 'Authorization': 'Bearer ' + token, 'X-Hearth-Session': session, 'Content-Type': 'application/json' },
+    headers: Object.assign({ 'Authorization': 'Bearer ' + token, 'X-Hearth-Session': session, 'Content-Type': 'application/json' }, extra || {}),
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (r.status === 401 && lan && token) loggedOut();

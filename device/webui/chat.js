@@ -472,7 +472,7 @@ async function loadMirror() {
   }
   window.hearthMirror = m;
   $('mirror').hidden = false;
-  $('mirror-use').textContent = `Keeps ${m.rooms.length} room(s), ${human(m.bytes)}` + (m.budget ? ` of a budget of ${human(m.budget)} (pinned rooms aside)` : '') + '. It holds their ciphertext only.';
+  $('mirror-use').textContent = `Keeps ${m.rooms.length} room(s), ${human(m.bytes)}` + (m.budget ? ` of a budget of ${human(m.budget)}` : '') + '. It holds their ciphertext only.';
   $('mirror-bar').value = m.budget ? Math.min(1, m.bytes / m.budget) : 0;
   const ul = $('mirror-rooms');
   ul.textContent = '';
@@ -519,7 +519,15 @@ async function showIdentity() {
 
 async function linkDevice() {
   try {
-    const l = await api('POST', '/api/v1/device/link', { expires_seconds: 3600 });
+    // On the LAN a session alone does not make a device of this
+    // identity: the password is asked again.
+    let extra;
+    if (lan) {
+      const pw = prompt('The page\'s password, to make a link for a new device of this identity:');
+      if (!pw) return;
+      extra = { 'X-Hearth-Password': pw };
+    }
+    const l = await api('POST', '/api/v1/device/link', { expires_seconds: 3600 }, extra);
     const out = $('link-out');
     out.textContent = '';
     const img = el('img', { className: 'qr', alt: 'QR code of the device link' });
