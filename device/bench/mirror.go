@@ -38,6 +38,27 @@ func fill(src, dst replication.Room) error {
 	return nil
 }
 
+// keepRoom has the mirror keep src for owner, naming its writers as the
+// keeper's device would (the mirror stores only named writers' logs).
+func keepRoom(store *mirror.Store, src *room.Room, owner identity.PublicKey, pin bool) (*mirror.Blind, error) {
+	d := src.Discovery()
+	if _, err := store.Keep(d, owner, pin); err != nil {
+		return nil, err
+	}
+	var ws []mirror.Writer
+	for _, h := range src.Heads() {
+		ws = append(ws, mirror.Writer{Key: h.Writer})
+	}
+	if err := store.Name(d, owner, identity.PublicKey{}, ws, nil); err != nil {
+		return nil, err
+	}
+	kept, ok := store.Room(d)
+	if !ok {
+		return nil, mirror.ErrNotKept
+	}
+	return kept, nil
+}
+
 // writeRoom makes a room of n messages, written in batches of batch.
 func writeRoom(n, batch int) (*room.Room, room.Key, member, member, error) {
 	key := room.NewKey()
@@ -87,10 +108,10 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 		return nil, err
 	}
 	d := src.Discovery()
-	if _, err := store.Keep(d, owner, true); err != nil {
+	kept, err := keepRoom(store, src, owner, true)
+	if err != nil {
 		return nil, err
 	}
-	kept, _ := store.Room(d)
 	if err := fill(src, kept); err != nil {
 		return nil, err
 	}
@@ -170,9 +191,11 @@ func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) ([]Figure,
 			db.Close()
 			return nil, err
 		}
-		d := src.Discovery()
-		store.Keep(d, owner.Public(), false)
-		kept, _ := store.Room(d)
+		kept, err := keepRoom(store, src, owner.Public(), false)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
 		if err := fill(src, kept); err != nil {
 			db.Close()
 			return nil, err
