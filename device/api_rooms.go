@@ -311,7 +311,9 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 				}
 			}
 			if m.File != nil {
-				cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type}
+				kind, _ := shown(m.File.Type)
+				cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type,
+					Show: kind, Auto: kind != "" && m.File.Size <= maxAutoFetch}
 			}
 			if len(m.Reactions) > 0 {
 				cm.Reactions = map[string][]string{}

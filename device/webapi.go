@@ -160,7 +160,8 @@ func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m := w.d.rooms.files.manifestOf(rm.ID().String(), ref.String()); m != nil {
-		if have := w.d.rooms.files.store.Have(m.Root); have != nil && all(have) {
+		// Here already: sent from here, kept here, or downloaded before.
+		if src, here := w.d.rooms.files.lookup(m.Root); here && all(src.Have(m.Root)) {
 			writeJSON(rw, http.StatusOK, control.Download{Kind: "get", File: ref.String(), Name: m.Name, Size: m.Size, Done: m.Size, State: "done", Type: m.Type})
 			return
 		}
@@ -175,8 +176,8 @@ func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
 
 // handleContent streams a file's plaintext, decrypted chunk by chunk from
 // whatever holds it here (its sender's chunk store, or a finished
-// download). Images, audio and video are served inline; anything else as
-// an attachment.
+// download). Pictures, videos and sounds of passive types are served
+// inline; anything else as bytes to save (filetype.go).
 func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
 	rm, ref, ok := w.fileMessage(rw, r)
 	if !ok {
@@ -193,18 +194,21 @@ func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusConflict, "the file is not here yet: fetch it first")
 		return
 	}
-	typ := m.Type
-	if typ == "" {
-		typ = "application/octet-stream"
-	}
+	// The sender's type is a claim: only passive types are served as
+	// themselves and inline, everything else as bytes to save, and the
+	// answer carries its own sandbox (see filetype.go).
+	kind, typ := shown(m.Type)
 	disp := "attachment"
-	if major, _, _ := strings.Cut(typ, "/"); major == "image" || major == "video" || major == "audio" {
+	if kind != "" {
 		disp = "inline"
 	}
-	rw.Header().Set("Content-Type", typ)
-	rw.Header().Set("Content-Length", strconv.FormatInt(m.Size, 10))
-	rw.Header().Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": m.Name}))
-	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	h := rw.Header()
+	h.Set("Content-Type", typ)
+	h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
+	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": m.Name}))
+	h.Set("Content-Security-Policy", contentSandbox)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	buf := make([]byte, 0, int(m.ChunkSize)+64) // a chunk and its tag
 	for i := 0; i < m.Chunks(); i++ {
 		ct, ok := src.Chunk(m.Root, i, buf)

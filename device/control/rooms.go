@@ -150,7 +150,12 @@ type DoorEntry struct {
 type FileInfo struct {
 	Name string `json:"name"`
 	Size int64  `json:"size"`
-	Type string `json:"type,omitempty"`
+	Type string `json:"type,omitempty"` // the sender's word, never trusted
+	// Show is how the page may show it: "image", "video" or "audio" for
+	// passive types, "" for a file only saved.
+	Show string `json:"show,omitempty"`
+	// Auto: the page may fetch it by itself to show it (small enough).
+	Auto bool `json:"auto,omitempty"`
 }
 
 // CallEntry is a call as the room records it.

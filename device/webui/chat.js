@@ -1,6 +1,7 @@
 // Hearth's page: rooms and chat. Live history (the daemon's events say
 // which room changed), send, reply, edit, delete, react, unread counts,
-// files (drag and drop, progress, inline pictures and videos, download),
+// files (drag and drop, progress, pictures, videos and sounds shown inline
+// when their type is passive and fetched by themselves when small, download),
 // invites with QR codes, joining by link, members and roles, join requests.
 'use strict';
 
@@ -12,7 +13,8 @@ const chat = {
   editing: '',     // a message id
   me: '',          // this identity
   seen: JSON.parse(localStorage.getItem('hearth-seen') || '{}'), // room -> messages seen
-  blobs: {},       // message id -> object URL of its picture or video
+  blobs: {},       // message id -> object URL of its file (this room's)
+  fetching: {},    // message id -> promise of its object URL
 };
 
 const short = (h) => (h || '').slice(0, 8);
@@ -61,6 +63,10 @@ async function loadMembers(room) {
 }
 
 async function openRoom(room) {
+  if (room !== chat.room) {
+    for (const u of Object.values(chat.blobs)) URL.revokeObjectURL(u);
+    chat.blobs = {};
+  }
   chat.room = room;
   chat.replyTo = chat.editing = '';
   $('chat').hidden = false;
@@ -104,6 +110,7 @@ async function loadHistory() {
   }
   const ul = $('messages');
   const atEnd = ul.scrollTop + ul.clientHeight >= ul.scrollHeight - 20;
+  seenObserver.disconnect(); // the old rows go
   ul.textContent = '';
   const byID = {};
   for (const m of h.messages) byID[m.id] = m;
@@ -159,24 +166,48 @@ function renderMessage(m, byID) {
   return li;
 }
 
-// renderFile shows a picture or video inline once it is here (fetching it
-// first when needed), anything else as a download.
+// renderFile shows a file as the daemon says the page may (f.show: a
+// picture, video or sound of a passive type; anything else, whatever its
+// sender called it, only as a download). A small one (f.auto) is fetched
+// by itself once its message comes into view; a larger one waits for a
+// click on a button that says its size.
 function renderFile(m) {
   const f = m.file;
   const box = el('div', { className: 'file' });
-  const major = (f.type || '').split('/')[0];
   const label = el('span', { textContent: '📎 ' + f.name + ' (' + human(f.size) + ')' });
   const get = el('button', { className: 'secondary download', textContent: 'Download' });
   get.onclick = () => download(m, false);
   box.append(label, get);
-  if (major === 'image' || (major === 'video' && f.type !== 'video/x-ivf' && f.type !== 'video/h264')) {
-    const media = el(major === 'image' ? 'img' : 'video', { className: 'inline', alt: f.name });
-    if (major === 'video') media.controls = true;
+  if (!['image', 'video', 'audio'].includes(f.show)) return box;
+  const media = el(f.show === 'image' ? 'img' : f.show, { className: 'inline', alt: f.name });
+  if (f.show !== 'image') media.controls = true;
+  const show = () => download(m, true).then((url) => { if (url) { media.src = url; box.append(media); } });
+  if (chat.blobs[m.id]) {
+    media.src = chat.blobs[m.id];
     box.append(media);
-    if (chat.blobs[m.id]) media.src = chat.blobs[m.id];
-    else download(m, true).then((url) => { if (url) media.src = url; });
+  } else if (f.auto) {
+    whenSeen(box, show);
+  } else {
+    const b = el('button', { className: 'secondary show', textContent: 'Show ' + f.show + ' (' + human(f.size) + ')' });
+    b.onclick = () => { b.remove(); show(); };
+    box.append(b);
   }
   return box;
+}
+
+// whenSeen runs fn once e has come into view.
+const seenObserver = new IntersectionObserver((entries) => {
+  for (const en of entries) {
+    if (!en.isIntersecting) continue;
+    seenObserver.unobserve(en.target);
+    const fn = en.target.hearthSeen;
+    delete en.target.hearthSeen;
+    if (fn) fn();
+  }
+});
+function whenSeen(e, fn) {
+  e.hearthSeen = fn;
+  seenObserver.observe(e);
 }
 
 function human(n) {
@@ -188,20 +219,17 @@ function human(n) {
 
 // download fetches a file to this device if needed, then reads it with
 // the token (an img or a link cannot carry it) into an object URL: shown
-// inline, or saved.
+// inline, or saved. The object URL is made with a passive type or none (a
+// blob's type decides what a new tab opened on it does).
 async function download(m, inline) {
   const room = chat.room;
   try {
-    let job = await api('POST', '/api/rooms/' + room + '/files/' + m.id + '/fetch', {});
-    while (job.state === 'running') {
-      await new Promise((res) => setTimeout(res, 300));
-      job = await api('GET', '/api/v1/downloads/' + job.job);
-    }
-    if (job.state !== 'done') throw new Error('the download failed: ' + (job.error || job.state));
     if (!chat.blobs[m.id]) {
-      const r = await fetch('/api/rooms/' + room + '/files/' + m.id + '/content', { headers: { 'Authorization': 'Bearer ' + token } });
-      if (!r.ok) throw new Error((await r.text()).trim());
-      chat.blobs[m.id] = URL.createObjectURL(await r.blob());
+      chat.fetching[m.id] = chat.fetching[m.id] || fetchBlob(room, m);
+      const url = await chat.fetching[m.id];
+      delete chat.fetching[m.id];
+      if (room !== chat.room) { URL.revokeObjectURL(url); return ''; }
+      chat.blobs[m.id] = url;
     }
     if (!inline) {
       const a = el('a', { href: chat.blobs[m.id], download: m.file.name });
@@ -211,9 +239,25 @@ async function download(m, inline) {
     }
     return chat.blobs[m.id];
   } catch (e) {
+    delete chat.fetching[m.id];
     showError(e.message);
     return '';
   }
+}
+
+async function fetchBlob(room, m) {
+  let job = await api('POST', '/api/rooms/' + room + '/files/' + m.id + '/fetch', {});
+  while (job.state === 'running') {
+    await new Promise((res) => setTimeout(res, 300));
+    job = await api('GET', '/api/v1/downloads/' + job.job);
+  }
+  if (job.state !== 'done') throw new Error('the download failed: ' + (job.error || job.state));
+  const r = await fetch('/api/rooms/' + room + '/files/' + m.id + '/content', { headers: { 'Authorization': 'Bearer ' + token } });
+  if (!r.ok) throw new Error((await r.text()).trim());
+  const served = (r.headers.get('Content-Type') || '').toLowerCase();
+  const type = m.file.show && served.startsWith(m.file.show + '/') ? served : 'application/octet-stream';
+  const b = await r.blob();
+  return URL.createObjectURL(b.slice(0, b.size, type));
 }
 
 function composerState(m) {
