@@ -89,6 +89,46 @@ func TestWebAPI(t *testing.T) {
 		}
 	}
 
+	// The local routes through crafted paths: a room named "x/y" reached
+	// as x%2Fy (the router decodes it, a pattern on the path would not),
+	// odd spellings, dot segments. The daemon's secret keys never go into
+	// a room, and nothing is written to a path.
+	var slashed struct{ Room string }
+	d.json(&slashed, "room", "create", "x/y")
+	legit := filepath.Join(t.TempDir(), "menu.txt")
+	os.WriteFile(legit, []byte("soup"), 0o644)
+	var sent struct{ ID string }
+	d.json(&sent, "file", "send", slashed.Room, legit)
+	secret := filepath.Join(d.home, "identity.json")
+	if _, err := os.Stat(secret); err != nil {
+		t.Fatalf("the daemon's identity file: %v", err)
+	}
+	pwned := filepath.Join(d.home, "pwned")
+	send := `{"path":"` + secret + `"}`
+	get := `{"out":"` + pwned + `"}`
+	for _, a := range []struct{ path, body string }{
+		{"/api/v1/rooms/x%2Fy/files", send}, {"/api/v1/rooms/x%2fy/files", send}, {"/api/v1/rooms/x%2Fy/files/", send},
+		{"/api/v1/rooms/" + slashed.Room + "/files", send}, {"/api/v1/rooms/" + rm + "/./files", send},
+		{"/api/v1/rooms/x/../" + rm + "/files", send}, {"//api/v1/rooms/" + rm + "/files", send},
+		{"/api/v1/rooms/x%2Fy/files/" + sent.ID + "/get", get}, {"/api/v1/rooms/x%2Fy/files/" + sent.ID + "/get/", get},
+		{"/api/v1/rooms/" + slashed.Room + "/files/" + sent.ID + "/get", get},
+	} {
+		code, b := c.do("POST", a.path, strings.NewReader(a.body), nil)
+		if code == 200 || code == 202 {
+			t.Errorf("POST %s from the page: %d %s", a.path, code, b)
+		}
+	}
+	for r, want := range map[string]int{slashed.Room: 1, rm: 0} {
+		var files struct{ Files []struct{ Name string } }
+		d.json(&files, "file", "list", r)
+		if len(files.Files) != want {
+			t.Fatalf("a file reached room %s through the page: %+v", r, files.Files)
+		}
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("the page wrote a path on the daemon's machine")
+	}
+
 	// Bad uploads: no name, empty, cut short. Nothing stays in uploads/.
 	if code, _ := c.do("POST", "/api/rooms/"+rm+"/upload", strings.NewReader("x"), nil); code != 400 {
 		t.Errorf("an upload without a name: %d", code)
