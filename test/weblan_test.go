@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -40,47 +41,7 @@ func TestBrowserLAN(t *testing.T) {
 		t.Fatalf("web cert %q, the daemon serves %q", cert.SHA256, st.WebCert)
 	}
 
-	// A client that takes exactly this certificate, and notes its key for
-	// Chromium.
-	var spki string
-	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		InsecureSkipVerify: true, // checked below against the fingerprint, as a person would
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			sum := sha256.Sum256(raw[0])
-			got := strings.ToUpper(fmt.Sprintf("%x", sum[:]))
-			if got != strings.ReplaceAll(st.WebCert, ":", "") {
-				return fmt.Errorf("certificate %s, want %s", got, st.WebCert)
-			}
-			c, err := x509.ParseCertificate(raw[0])
-			if err != nil {
-				return err
-			}
-			k := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-			spki = base64.StdEncoding.EncodeToString(k[:])
-			return nil
-		}}}}
-	base := strings.TrimSuffix(st.WebLAN, "/")
-	do := func(method, path, token, body string, hdr map[string]string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		for k, v := range hdr {
-			if k == "Host" {
-				req.Host = v
-				continue
-			}
-			req.Header.Set(k, v)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	base, do, spki := lanClient(t, st.WebLAN, st.WebCert)
 	login := func(pw string) (int, string) {
 		b, _ := json.Marshal(map[string]string{"password": pw})
 		return do("POST", "/api/login", "", string(b), nil)
@@ -126,7 +87,7 @@ func TestBrowserLAN(t *testing.T) {
 	}
 
 	// Chromium, trusting exactly this certificate's key.
-	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
+	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki()))
 	dir := artifacts(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(st.WebLAN), chromedp.WaitVisible(chromedp.CSS(`#login-password`))); err != nil {
 		t.Fatalf("the login page: %v", err)
@@ -189,5 +150,148 @@ func TestBrowserLAN(t *testing.T) {
 	d.stop() // its log is checked for its secrets; and for the password:
 	if strings.Contains(d.logs.String(), password) {
 		t.Fatal("the password is in the daemon's log")
+	}
+}
+
+// lanDo sends a request to the LAN page: method, path, the session's
+// token, a body and headers; it returns the status and the body.
+type lanDo func(method, path, token, body string, hdr map[string]string) (int, string)
+
+// lanClient returns a client of a daemon's LAN page that takes exactly the
+// certificate whose fingerprint the daemon printed (cert), the page's base
+// URL, and a function giving the certificate key's hash for Chromium
+// (known after the first request).
+func lanClient(t *testing.T, webLAN, cert string) (string, lanDo, func() string) {
+	var spki string
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // checked below against the fingerprint, as a person would
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			sum := sha256.Sum256(raw[0])
+			got := strings.ToUpper(fmt.Sprintf("%x", sum[:]))
+			if got != strings.ReplaceAll(cert, ":", "") {
+				return fmt.Errorf("certificate %s, want %s", got, cert)
+			}
+			c, err := x509.ParseCertificate(raw[0])
+			if err != nil {
+				return err
+			}
+			k := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+			spki = base64.StdEncoding.EncodeToString(k[:])
+			return nil
+		}}}}
+	base := strings.TrimSuffix(webLAN, "/")
+	do := func(method, path, token, body string, hdr map[string]string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	return base, do, func() string { return spki }
+}
+
+// TestBrowserLANSessionsEnd: a LAN session lives no longer than its
+// password (changed or removed from the CLI, every session ends at once),
+// and a session alone never makes a device of the identity: the page asks
+// for the password again, and the API refuses a link without it.
+func TestBrowserLANSessionsEnd(t *testing.T) {
+	d := newDaemon(t, "appliance", "--web-lan", "127.0.0.1:0")
+	var st struct {
+		WebLAN  string `json:"web_lan"`
+		WebCert string `json:"web_cert"`
+	}
+	d.json(&st, "status")
+	_, do, spki := lanClient(t, st.WebLAN, st.WebCert)
+	const first, second = "correct horse battery", "staple under the mat"
+	if _, stderr, code := hearth(t, first+"\n", "web", "login", "--home", d.home); code != 0 {
+		t.Fatalf("web login: %s", stderr)
+	}
+	var s struct{ Token string }
+	code, body := do("POST", "/api/login", "", `{"password":"`+first+`"}`, nil)
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &s) != nil || s.Token == "" {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	// A device link from a session: the password again, or nothing.
+	link := `{"expires_seconds":600}`
+	if code, body := do("POST", "/api/v1/device/link", s.Token, link, nil); code != http.StatusForbidden || !strings.Contains(body, "password") {
+		t.Fatalf("a device link on a session alone: %d %s", code, body)
+	}
+	if code, body := do("POST", "/api/v1/device/link", s.Token, link, map[string]string{"X-Hearth-Password": "not it at all"}); code != http.StatusForbidden || !strings.Contains(body, "wrong password") {
+		t.Fatalf("a device link with a wrong password: %d %s", code, body)
+	}
+
+	// The page asks for it: a person types it into the prompt.
+	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki()))
+	if err := chromedp.Do(ctx, chromedp.Navigate(st.WebLAN), chromedp.WaitVisible(chromedp.CSS(`#login-password`))); err != nil {
+		t.Fatalf("the login page: %v", err)
+	}
+	asked := make(chan string, 4)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			asked <- e.Message
+			go chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true, PromptText: first})
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	typeIn(t, ctx, "#login-password", first)
+	click(t, ctx, "#login-go")
+	if err := waitFor(ctx, chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatalf("after the login: %v", err)
+	}
+	click(t, ctx, "#show-identity")
+	click(t, ctx, "#link-device")
+	select {
+	case msg := <-asked:
+		if !strings.Contains(msg, "password") {
+			t.Errorf("the page asked %q", msg)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the page made no prompt for the password")
+	}
+	waitPage(t, ctx, "the device link", func() bool {
+		return strings.HasPrefix(evalPage[string](ctx, `(document.getElementById('device-link') || {}).textContent || ''`), "hearth://")
+	})
+	pageToken := evalPage[string](ctx, `sessionStorage.getItem('hearth-token')`)
+
+	// A new password ends both sessions, the page's and the client's.
+	if _, stderr, code := hearth(t, second+"\n", "web", "login", "--home", d.home); code != 0 {
+		t.Fatalf("web login (a new password): %s", stderr)
+	}
+	for _, tok := range []string{s.Token, pageToken} {
+		if code, _ := do("GET", "/api/rooms", tok, "", nil); code != http.StatusUnauthorized {
+			t.Fatalf("a session after its password changed: %d", code)
+		}
+		if code, _ := do("POST", "/api/v1/device/link", tok, link, map[string]string{"X-Hearth-Password": second}); code != http.StatusUnauthorized {
+			t.Fatalf("a device link on a session whose password changed: %d", code)
+		}
+	}
+	code, body = do("POST", "/api/login", "", `{"password":"`+second+`"}`, nil)
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &s) != nil {
+		t.Fatalf("login with the new password: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/api/rooms", s.Token, "", nil); code != http.StatusOK {
+		t.Fatalf("the new session: %d", code)
+	}
+	// Removing the password ends it too.
+	if _, stderr, code := hearth(t, "", "web", "login", "--remove", "--home", d.home); code != 0 {
+		t.Fatalf("web login --remove: %s", stderr)
+	}
+	if code, _ := do("GET", "/api/rooms", s.Token, "", nil); code != http.StatusUnauthorized {
+		t.Fatalf("a session after the password was removed: %d", code)
 	}
 }
