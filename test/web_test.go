@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // webClient calls a daemon's page API with its token.
@@ -196,5 +198,80 @@ func TestWebAPI(t *testing.T) {
 	}
 	if code, _ := c.do("POST", "/api/qr", strings.NewReader(`{"text":"`+strings.Repeat("a", 5000)+`"}`), nil); code != 400 {
 		t.Errorf("a huge qr: %d", code)
+	}
+}
+
+// TestWebConnectionFlood: connections to the page that say nothing (on
+// the loopback page and the LAN page, from many addresses, more than the
+// daemon has descriptors for) neither hold the daemon's descriptors nor
+// stop its other duties: the control socket answers, another daemon joins
+// a room over libp2p, and the flood's connections are closed within the
+// page's header timeout.
+func TestWebConnectionFlood(t *testing.T) {
+	d := newDaemon(t, "appliance", "--web", "127.0.0.1:0", "--web-lan", "127.0.0.1:0")
+	var st struct {
+		Web    string `json:"web"`
+		WebLAN string `json:"web_lan"`
+		PID    int    `json:"pid"`
+	}
+	d.json(&st, "status")
+	// Fewer descriptors than the flood has connections.
+	const limit, flood = 1024, 1200
+	if err := unix.Prlimit(st.PID, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: limit, Max: limit}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", st.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, page := range []string{st.Web, st.WebLAN} {
+		u, err := url.Parse(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range flood {
+			// 40 addresses of 127/8, 30 connections from each.
+			src := &net.TCPAddr{IP: net.IPv4(127, 0, 1+byte(i/30/250), 1+byte(i/30%250))}
+			dl := net.Dialer{LocalAddr: src, Timeout: 5 * time.Second}
+			c, err := dl.Dial("tcp", u.Host)
+			if err != nil {
+				t.Fatalf("connection %d to %s: %v", i, u.Host, err)
+			}
+			if u.Scheme == "http" {
+				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n", u.Host) // and then nothing
+			}
+			conns = append(conns, c)
+		}
+	}
+	held := fds()
+	t.Logf("the daemon's descriptors: %d before, %d with %d silent connections open against it", before, held, len(conns))
+	if held > before+2*256+16 {
+		t.Errorf("the flood holds %d of the daemon's descriptors", held-before)
+	}
+	// Its other duties go on: the control socket, and libp2p.
+	d.run(0, "", "status")
+	room := shareRoom(t, "porch", d, newDaemon(t, "bob", "--bootstrap", tcpAddr(t, d)))
+	if room == "" {
+		t.Fatal("no room")
+	}
+	// The page closes what says nothing within its header timeout, and
+	// then serves whoever comes.
+	eventually(t, "the silent connections closed", func() bool { return fds() <= before+64 })
+	c := newWebClient(t, d)
+	if code, body := c.do("GET", "/api/v1/status", nil, nil); code != 200 {
+		t.Fatalf("the page after the flood: %d %s", code, body)
+	}
+	if strings.Contains(d.logs.String(), "too many open files") {
+		t.Error("the daemon ran out of descriptors")
 	}
 }
