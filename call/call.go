@@ -87,6 +87,10 @@ type Config struct {
 	// Offence, if set, hears of a peer that sent a signal that breaks the
 	// protocol (the node scores and bans such peers).
 	Offence func(p peer.ID, why error)
+	// Decline, if set, says why this device declines a ring from party
+	// (a doorphone has nobody to answer): a non-empty reason declines it
+	// at once, before it rings or makes this device busy.
+	Decline func(party Party, room [16]byte) string
 }
 
 // Timeouts.
@@ -109,6 +113,7 @@ type Manager struct {
 	calls  map[ID]*Call
 	order  []ID // oldest first, for the list
 	rings  map[peer.ID][]time.Time
+	joined map[joinKey]bool // group joins taken (admit.go)
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -121,7 +126,7 @@ func New(cfg Config) *Manager {
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = DefaultRingTimeout
 	}
-	m := &Manager{cfg: cfg, log: logattr.OrDiscard(cfg.Logger), calls: map[ID]*Call{}, rings: map[peer.ID][]time.Time{}}
+	m := &Manager{cfg: cfg, log: logattr.OrDiscard(cfg.Logger), calls: map[ID]*Call{}, rings: map[peer.ID][]time.Time{}, joined: map[joinKey]bool{}}
 	cfg.Host.SetStreamHandler(Protocol, guard(m.log, "call", m.handle))
 	return m
 }
@@ -216,6 +221,7 @@ type Call struct {
 	tag      any
 	group    ID      // zero: a call of two
 	forks    []*Call // a group caller: the calls of the later participants
+	admit    []byte  // a join of a group: the origin's admission, shown in the ring
 }
 
 // Tag is what PlaceTagged or AnswerTagged set.

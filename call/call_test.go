@@ -29,6 +29,9 @@ func TestMain(m *testing.M) { leaktest.Main(m) }
 
 var testRoom = [16]byte{1, 2, 3}
 
+// otherRoom is a second room every test device is in.
+var otherRoom = [16]byte{4, 5, 6}
+
 // device is a call manager on a real libp2p host on loopback.
 type device struct {
 	t    *testing.T
@@ -64,7 +67,7 @@ func newDeviceCfg(t *testing.T, name string, ring time.Duration, pc PeerConfig) 
 			d.mu.Lock()
 			allow := d.allow
 			d.mu.Unlock()
-			if room != testRoom || (allow != nil && !allow(p)) {
+			if (room != testRoom && room != otherRoom) || (allow != nil && !allow(p)) {
 				return Party{}, errors.New("not a member")
 			}
 			return Party{Identity: "id-" + p.ShortString(), Name: "dev-" + p.ShortString(), Device: p.String()}, nil
@@ -711,4 +714,105 @@ func TestGroupCall(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// TestGroupJoinUnasked: mallory was rung for a group call and declined;
+// later, as her own program would, she rings a participant naming the
+// group's id: without an admission, with one she signed herself, with one
+// the caller made for someone else, over another room they share, and
+// with a real one after her removal from the room. Each is declined at
+// once, nothing rings, the participant's group is unchanged, and nobody's
+// camera goes to her.
+func TestGroupJoinUnasked(t *testing.T) {
+	a, b, mal := newDevice(t, "a", 10*time.Second, ""), newDevice(t, "b", 10*time.Second, ""), newDevice(t, "mallory", 10*time.Second, "")
+	ids := a.connect(b, mal)
+	mal.connect(b)
+	g, err := a.m.PlaceGroup(context.Background(), testRoom, ids, Audio|Video, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mal.incoming().Hangup("")
+	if err := b.incoming().Answer(Audio | Video); err != nil {
+		t.Fatal(err)
+	}
+	b.wait("in the group", func(s Status) bool { return s.Group == g.ID.String() && s.State == StateActive })
+	groupCalls := func() int {
+		n := 0
+		for _, s := range b.m.Calls() {
+			if s.Group == g.ID.String() {
+				n++
+			}
+		}
+		return n
+	}
+	before := groupCalls()
+	ring := func(s Signal) Signal {
+		t.Helper()
+		st, err := mal.h.NewStream(context.Background(), b.h.ID(), Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		s.Kind, s.Call = Ring, NewID()
+		if err := wire.WriteMsg(st, mustMarshal(t, s)); err != nil {
+			t.Fatal(err)
+		}
+		st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		msg, err := wire.ReadMsg(bufio.NewReader(st), MaxSignal)
+		if err != nil {
+			t.Fatalf("no answer to the join: %v", err)
+		}
+		var got Signal
+		if err := got.UnmarshalBinary(msg); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	own, err := mal.m.admit(g.ID, testRoom, mal.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forOther, err := a.m.admit(g.ID, testRoom, b.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := a.m.admit(g.ID, testRoom, mal.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	realOther, err := a.m.admit(g.ID, otherRoom, mal.h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		s    Signal
+	}{
+		{"no admission", Signal{Room: testRoom, Group: g.ID, Media: Audio | Video}},
+		{"an admission she signed", Signal{Room: testRoom, Group: g.ID, Admit: own}},
+		{"another's admission", Signal{Room: testRoom, Group: g.ID, Admit: forOther}},
+		{"over another room", Signal{Room: otherRoom, Group: g.ID, Admit: realOther}},
+		{"junk", Signal{Room: testRoom, Group: g.ID, Admit: []byte("junk")}},
+	} {
+		got := ring(tc.s)
+		if got.Kind != Decline {
+			t.Fatalf("%s: answered %s", tc.name, got.Kind)
+		}
+		if n := groupCalls(); n != before {
+			t.Fatalf("%s: b has %d calls of the group, had %d", tc.name, n, before)
+		}
+	}
+	for _, s := range b.m.Calls() {
+		if s.State == StateRinging {
+			t.Fatalf("a join rang on b: %+v", s)
+		}
+	}
+	// Removed from the room, a real admission does not help either.
+	b.mu.Lock()
+	b.allow = func(p peer.ID) bool { return p != mal.h.ID() }
+	b.mu.Unlock()
+	if got := ring(Signal{Room: testRoom, Group: g.ID, Admit: real}); got.Kind != Decline || groupCalls() != before {
+		t.Fatalf("a removed member with a real admission: %s", got.Kind)
+	}
+	g.Hangup("")
 }

@@ -100,6 +100,7 @@ const (
 	// its media to every other).
 	MaxGroup   = 4
 	maxPeerLen = 128
+	maxAdmit   = 128 // a group admission: a signature
 )
 
 // Signal is one signaling message.
@@ -113,6 +114,10 @@ type Signal struct {
 	Group ID
 	// Peers are the other participants' peer ids (roster).
 	Peers []string
+	// Admit is a group admission (admit.go): on a roster, the group's
+	// caller's signature letting the newcomer in; on a ring that joins a
+	// group, the joiner shows it to each participant.
+	Admit []byte
 	// SDP is the session description of an offer or answer.
 	SDP string
 	// Candidate, Mid and MLine are an ICE candidate (Candidate empty: the
@@ -142,6 +147,7 @@ func (s *Signal) MarshalBinary() ([]byte, error) {
 		w.Fixed(s.Room[:])
 		w.U8(byte(s.Media))
 		w.Fixed(s.Group[:])
+		w.Bytes(s.Admit)
 	case Accept:
 		w.U8(byte(s.Media))
 	case Roster:
@@ -149,6 +155,7 @@ func (s *Signal) MarshalBinary() ([]byte, error) {
 		for _, p := range s.Peers {
 			w.String(p)
 		}
+		w.Bytes(s.Admit)
 	case Decline, Hangup:
 		w.String(s.Reason)
 	case Offer, Answer:
@@ -175,6 +182,8 @@ func (s *Signal) check() error {
 		return fmt.Errorf("%w: a reason of %d bytes, at most %d", ErrMalformed, len(s.Reason), MaxReason)
 	case (s.Kind == Offer || s.Kind == Answer) && s.SDP == "":
 		return fmt.Errorf("%w: an empty session description", ErrMalformed)
+	case len(s.Admit) > maxAdmit:
+		return fmt.Errorf("%w: an admission of %d bytes", ErrMalformed, len(s.Admit))
 	case len(s.Peers) > MaxGroup-1:
 		return fmt.Errorf("%w: a roster of %d", ErrMalformed, len(s.Peers))
 	}
@@ -200,6 +209,7 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 		d.Fixed(out.Room[:])
 		out.Media = Media(d.U8())
 		d.Fixed(out.Group[:])
+		out.Admit = d.Bytes(maxAdmit)
 	case Accept:
 		out.Media = Media(d.U8())
 	case Roster:
@@ -207,6 +217,7 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 		for range n {
 			out.Peers = append(out.Peers, d.String(maxPeerLen))
 		}
+		out.Admit = d.Bytes(maxAdmit)
 	case Decline, Hangup:
 		out.Reason = printable(d.String(MaxReason))
 	case Offer, Answer:
@@ -222,6 +233,9 @@ func (s *Signal) UnmarshalBinary(b []byte) error {
 	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(out.Admit) == 0 {
+		out.Admit = nil
 	}
 	if err := out.check(); err != nil {
 		return err

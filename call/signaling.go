@@ -27,7 +27,7 @@ func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, m
 // can see it (the endpoint factory reads it: e.g. a call placed from the
 // browser page).
 func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
-	return m.place(room, targets, media, tag, NewID(), ID{})
+	return m.place(room, targets, media, tag, NewID(), ID{}, nil)
 }
 
 // PlaceGroup rings the targets for a group call: every identity whose
@@ -36,11 +36,12 @@ func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer
 // when the first answer comes go on ringing until the ring timeout.
 func (m *Manager) PlaceGroup(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
 	id := NewID()
-	return m.place(room, targets, media, tag, id, id)
+	return m.place(room, targets, media, tag, id, id, nil)
 }
 
-// place rings targets for call id of group g (zero: a call of two).
-func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, id, g ID) (*Call, error) {
+// place rings targets for call id of group g (zero: a call of two); a
+// join of a group shows admit, the origin's admission.
+func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, id, g ID, admit []byte) (*Call, error) {
 	if len(targets) == 0 {
 		return nil, errors.New("nobody else in the room to call")
 	}
@@ -50,8 +51,7 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 	}
 	c.mu.Lock()
 	c.tag = tag
-	c.mu.Unlock()
-	c.mu.Lock()
+	c.admit = admit
 	c.st.Rung = len(targets)
 	c.mu.Unlock()
 	m.log.Info("calling", slog.String("call", c.ID.String()), slog.Int("devices", len(targets)))
@@ -163,8 +163,9 @@ func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
 		return nil, errors.New("the call stopped ringing")
 	}
 	c.legs[p] = l
+	admit := c.admit
 	c.mu.Unlock()
-	if err := l.send(Signal{Kind: Ring, Room: c.Room, Media: c.Media, Group: c.group}); err != nil {
+	if err := l.send(Signal{Kind: Ring, Room: c.Room, Media: c.Media, Group: c.group, Admit: admit}); err != nil {
 		c.mu.Lock()
 		delete(c.legs, p)
 		c.mu.Unlock()
@@ -367,7 +368,8 @@ func (c *Call) fork(l *leg) bool {
 		f.end(EndFailed, err, &Signal{Kind: Hangup, Reason: "the offer failed"})
 		return false
 	}
-	// The others in the group, for the newcomer to join.
+	// The others in the group, for the newcomer to join, with its
+	// admission to show them.
 	var peers []string
 	for _, p := range parts {
 		if p != l.p.String() {
@@ -375,7 +377,12 @@ func (c *Call) fork(l *leg) bool {
 		}
 	}
 	if len(peers) > 0 {
-		l.send(Signal{Kind: Roster, Peers: peers})
+		admit, err := c.m.admit(c.group, c.Room, l.p)
+		if err != nil {
+			c.m.log.Warn("a newcomer of the group call not admitted", logattr.Err(err))
+			return true
+		}
+		l.send(Signal{Kind: Roster, Peers: peers, Admit: admit})
 	}
 	return true
 }
@@ -479,14 +486,32 @@ func (m *Manager) handle(st network.Stream) {
 	}
 	l.party = party
 	l.wire = s.Call
+	if m.cfg.Decline != nil {
+		if why := m.cfg.Decline(party, s.Room); why != "" {
+			m.log.Info("a ring declined", logattr.Peer(p.String()), slog.String("identity", party.Identity), slog.String("reason", why))
+			l.send(Signal{Kind: Decline, Call: s.Call, Reason: trim(why)})
+			st.Close()
+			return
+		}
+	}
 	// A ring for a group call this device is in is someone joining it:
-	// taken at once, with the media of the group.
+	// taken at once, with the media of the group, if the group's origin
+	// let them in (admit.go), over the group's room.
 	var group *Call
 	if s.Group != (ID{}) {
 		for _, o := range m.groupCalls(s.Group) {
 			if st := o.Status(); st.State == StateActive || st.State == StateConnecting {
 				group = o
 				break
+			}
+		}
+		if group != nil {
+			if err := m.checkJoin(group, p, s); err != nil {
+				m.log.Warn("a join of a group call declined", slog.String("group", s.Group.String()), logattr.Peer(p.String()),
+					slog.String("identity", party.Identity), logattr.Err(err))
+				l.send(Signal{Kind: Decline, Call: s.Call, Reason: "not let into this group call"})
+				st.Close()
+				return
 			}
 		}
 		if group != nil && len(m.participants(s.Group)) >= MaxGroup-1 {
@@ -551,7 +576,7 @@ func (c *Call) incomingLoop(l *leg) {
 		case state == StateEnded:
 			return
 		case s.Kind == Roster && state != StateRinging && c.group != (ID{}):
-			c.joinPeers(s.Peers)
+			c.joinPeers(s.Peers, s.Admit)
 		case s.Kind == Elsewhere && (state == StateRinging || state == StateConnecting):
 			// Answered elsewhere (also when both answered at once), or a
 			// full group.
@@ -574,7 +599,7 @@ func (c *Call) incomingLoop(l *leg) {
 
 // joinPeers calls the other participants of a group call this device
 // just joined; they take it at once (see handle).
-func (c *Call) joinPeers(peers []string) {
+func (c *Call) joinPeers(peers []string, admit []byte) {
 	self := c.m.cfg.Host.ID()
 	in := c.m.participants(c.group)
 	for _, s := range peers {
@@ -589,7 +614,7 @@ func (c *Call) joinPeers(peers []string) {
 		if already {
 			continue
 		}
-		if _, err := c.m.place(c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group); err != nil {
+		if _, err := c.m.place(c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group, admit); err != nil {
 			c.m.log.Info("could not join a participant of the group call", logattr.Peer(s), logattr.Err(err))
 		}
 	}

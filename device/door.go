@@ -73,6 +73,7 @@ type door struct {
 	motion                           time.Time // the last motion posted
 	media                            *doorMedia
 	refused                          map[identity.PublicKey]time.Time // last refusal written per device
+	notDoorTold                      bool                             // the log said this device is not a door
 	viewAsked                        map[identity.PublicKey]time.Time // last live view asked per device
 	watching                         *call.Call                       // the live view, if any
 	watcher                          identity.PublicKey
@@ -159,6 +160,7 @@ func (d *door) run(ctx context.Context) {
 	}
 	presses := d.board.Button.Presses()
 	d.showLED()
+	d.ensureDoor()
 	d.promoteAdmins()
 	for {
 		d.mu.Lock()
@@ -193,6 +195,7 @@ func (d *door) run(ctx context.Context) {
 			if act == actPairingOff {
 				d.pairingOff("timed out")
 			}
+			d.ensureDoor()
 			d.promoteAdmins()
 		}
 		d.showLED()
@@ -718,6 +721,8 @@ func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
 	}))
 	handle("POST", route(control.RouteRooms+"/{room}/unlock"), accessWrite, dm.withRoom(dm.handleUnlockDoor))
 	handle("POST", route(control.RouteRooms+"/{room}/view"), accessWrite, dm.withRoom(dm.handleViewDoor))
+	handle("GET", route(control.RouteRooms+"/{room}/doors"), accessRead, dm.withRoom(dm.handleDoors))
+	handle("POST", route(control.RouteRooms+"/{room}/doors"), accessWrite, dm.withRoom(dm.handleSetDoor))
 }
 
 func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {
@@ -825,21 +830,4 @@ func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, p
 		return nil, fmt.Errorf("reading the door's answer: %w", err)
 	}
 	return ab, nil
-}
-
-// doorsOf are the devices that wrote door entries into a room.
-func doorsOf(rm *room.Room) []identity.PublicKey {
-	seen := map[identity.PublicKey]bool{}
-	var out []identity.PublicKey
-	rm.View(func(v *room.View) {
-		for _, m := range v.Messages {
-			if m.Door != nil && !seen[m.Device] {
-				if dv, ok := v.Devices[m.Device]; ok && !dv.Revoked {
-					seen[m.Device] = true
-					out = append(out, m.Device)
-				}
-			}
-		}
-	})
-	return out
 }

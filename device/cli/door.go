@@ -29,7 +29,82 @@ request and sends it straight to the doorphone; the door opens only for a
 device of an admin of its household room, never twice for one request, and
 writes every unlock (and every refusal) into the room. With several doors in
 the room, say which with --door.`},
+		{name: "list", args: "ROOM", nargs: 1, summary: "a room's doorphones", run: runDoorList,
+			long: `List the devices the room's admins made its doorphones: only their entries
+count as door events (rings, unlocks) in every member's view, and only they
+are asked to unlock or for their live view. A door revoked, or whose
+identity left the room, no longer counts.`},
+		{name: "add", args: "ROOM DEVICE", nargs: 2, flags: doorAddFlags, summary: "make a device of the room a doorphone (admins of the room)", run: runDoorAdd,
+			long: `Make a device of the room one of its doorphones (DEVICE: its key, or 8 or
+more of its first hex digits; 'hearth room members ROOM --json' lists the
+devices). A doorphone makes itself the door of the household room it
+founds; this is for a doorphone that joined a room it did not found, or one
+an admin took off. Only admins may: every member's view refuses it from
+anyone else.`},
+		{name: "remove", args: "ROOM DEVICE", nargs: 2, summary: "take a doorphone off a room (admins of the room)", run: runDoorRemove,
+			long: `Take a device off the room's doorphones: what it writes afterwards does not
+count as a door event, and members no longer ring or unlock it. Its earlier
+entries stay.`},
 	}}
+}
+
+func doorAddFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.name, "name", "", "the door's `NAME` as members see it (e.g. front door)")
+}
+
+func printDoors(r *runner, ds *control.Doors) error {
+	return r.emit(ds, func(w io.Writer) {
+		if len(ds.Doors) == 0 {
+			fmt.Fprintln(w, "no doorphone in this room")
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tNAME\tIDENTITY\tCOUNTS")
+		for _, d := range ds.Doors {
+			counts := "yes"
+			if !d.Counts {
+				counts = "no (revoked, or its identity left)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Device, d.Name, short(d.Identity), counts)
+		}
+		tw.Flush()
+	})
+}
+
+func runDoorList(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	ds, err := c.Doors(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	return printDoors(r, ds)
+}
+
+func runDoorAdd(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Name: r.opts.name})
+	if err != nil {
+		return err
+	}
+	return printDoors(r, ds)
+}
+
+func runDoorRemove(ctx context.Context, r *runner, args []string) error {
+	c, err := r.api()
+	if err != nil {
+		return err
+	}
+	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Remove: true})
+	if err != nil {
+		return err
+	}
+	return printDoors(r, ds)
 }
 
 func unlockFlags(fs *flag.FlagSet, o *options) {

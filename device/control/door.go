@@ -110,3 +110,42 @@ func (c *Client) View(ctx context.Context, room string, req View) (*Viewing, err
 	var out Viewing
 	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/view", req, &out)
 }
+
+// DoorDevice is one doorphone of a room: GET /v1/rooms/{room}/doors.
+type DoorDevice struct {
+	Device   string `json:"device"`
+	Name     string `json:"name"`
+	Identity string `json:"identity"`
+	// By is the admin who made it a door.
+	By string `json:"by"`
+	// Counts: not revoked, its identity still a member. A door that does
+	// not count writes nothing into the room and is never rung.
+	Counts bool `json:"counts"`
+}
+
+// Doors are a room's doorphones.
+type Doors struct {
+	Room  string       `json:"room"`
+	Doors []DoorDevice `json:"doors"`
+}
+
+// SetDoor makes a device of the room a doorphone, or takes it off: POST
+// /v1/rooms/{room}/doors (admins of the room).
+type SetDoor struct {
+	// Device is the device (hex, or a prefix of 8 or more digits).
+	Device string `json:"device"`
+	Name   string `json:"name,omitempty"`
+	Remove bool   `json:"remove,omitempty"`
+}
+
+// Doors lists a room's doorphones.
+func (c *Client) Doors(ctx context.Context, room string) (*Doors, error) {
+	var out Doors
+	return &out, c.do(ctx, http.MethodGet, RouteRooms+"/"+url.PathEscape(room)+"/doors", nil, &out)
+}
+
+// SetDoor makes a device a doorphone of a room, or takes it off.
+func (c *Client) SetDoor(ctx context.Context, room string, req SetDoor) (*Doors, error) {
+	var out Doors
+	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/doors", req, &out)
+}

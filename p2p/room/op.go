@@ -55,13 +55,15 @@ const (
 	OpCall         OpType = 17 // a call of the room: Call, CallEvent, Duration
 	OpDoor         OpType = 18 // a doorphone's event: DoorEvent, Call, Identity, Text; Blob a picture or clip's manifest (may be empty)
 	OpKeys         OpType = 19 // an epoch's key (KeyID names it) sealed to devices that were not given it
-	opMax                 = OpKeys
+	OpSetDoor      OpType = 20 // an admin makes device Identity a doorphone of the room (Text its name), or takes it off (Remove)
+	opMax                 = OpSetDoor
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
 	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call", OpDoor: "door", OpKeys: "keys",
+	OpSetDoor: "set-door",
 }
 
 func (t OpType) String() string {
@@ -183,7 +185,7 @@ type Op struct {
 	Remove    bool               // react: take the reaction back
 	Target    Ref                // edit, delete, react; reply when HasReply
 	HasReply  bool               // message: Target is the message replied to
-	Identity  identity.PublicKey // add-member, remove-member, set-role
+	Identity  identity.PublicKey // add-member, remove-member, set-role; set-door: the door's device
 	Role      Role               // add-member, set-role, invite
 	Invite    InviteID           // add-member (zero: added directly), invite
 	Seed      Secret32           // invite
@@ -360,6 +362,10 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.Fixed(o.Identity[:])
 		w.String(o.Text)
 		w.Bytes(o.Blob)
+	case OpSetDoor:
+		w.Fixed(o.Identity[:])
+		w.String(o.Text)
+		w.Bool(o.Remove)
 	}
 	return w.B, nil
 }
@@ -395,6 +401,8 @@ func (o *Op) check() error {
 		return bad("unknown call event %d", o.CallEvent)
 	case o.Type == OpDoor && (o.DoorEvent == 0 || o.DoorEvent > doorEventMax):
 		return bad("unknown door event %d", o.DoorEvent)
+	case o.Type == OpSetDoor && (o.Identity == identity.PublicKey{} || len(o.Text) > MaxNameLen):
+		return bad("no device, or a name of %d bytes", len(o.Text))
 	case o.Duration > maxCallDuration:
 		return bad("a call of %d ms", o.Duration)
 	case o.Expires < 0:
@@ -505,6 +513,10 @@ func ParseEntry(b []byte) (*Entry, error) {
 		d.Fixed(o.Identity[:])
 		o.Text = d.String(MaxChatLen)
 		o.Blob = d.Bytes(maxBlobLen)
+	case OpSetDoor:
+		d.Fixed(o.Identity[:])
+		o.Text = d.String(MaxNameLen)
+		o.Remove = d.Bool()
 	}
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)

@@ -102,14 +102,17 @@ type Rejection struct {
 // View is the state every member computes from the same entries in the
 // same order. It is rebuilt from scratch when an entry arrives late.
 type View struct {
-	Name       string
-	Founder    identity.PublicKey
-	Discovery  log.Discovery
-	Members    map[identity.PublicKey]*Member
-	Devices    map[identity.PublicKey]*Device
-	Messages   []*Message
-	Invites    map[InviteID]*Invite
-	Mirrors    map[string]*Mirror // by peer id
+	Name      string
+	Founder   identity.PublicKey
+	Discovery log.Discovery
+	Members   map[identity.PublicKey]*Member
+	Devices   map[identity.PublicKey]*Device
+	Messages  []*Message
+	Invites   map[InviteID]*Invite
+	Mirrors   map[string]*Mirror // by peer id
+	// Doors are the devices the room's admins made its doorphones: only
+	// they write door entries.
+	Doors      map[identity.PublicKey]*Door
 	Epoch      uint64
 	EpochRef   Ref      // the rotation that started Epoch
 	EpochKeyID [32]byte // its key's name (KeyIDOf); zero for a rotation of version 1
@@ -163,6 +166,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Devices:        map[identity.PublicKey]*Device{},
 		Invites:        map[InviteID]*Invite{},
 		Mirrors:        map[string]*Mirror{},
+		Doors:          map[identity.PublicKey]*Door{},
 		Former:         map[identity.PublicKey]Ref{},
 		Revoked:        map[identity.PublicKey]Ref{},
 		Revocations:    map[identity.PublicKey][]byte{},
@@ -193,6 +197,30 @@ type Mirror struct {
 	PeerID  string
 	Addrs   []string
 	AddedBy identity.PublicKey
+}
+
+// Door is a device the room's admins made a doorphone.
+type Door struct {
+	Device identity.PublicKey
+	Name   string
+	By     Ref // the entry that made it one
+}
+
+// Door reports whether dev is a doorphone of the room now: made one by an
+// admin, and neither revoked nor forked, its identity still a member.
+func (v *View) Door(dev identity.PublicKey) (*Door, bool) {
+	d, ok := v.Doors[dev]
+	if !ok {
+		return nil, false
+	}
+	info, ok := v.Devices[dev]
+	if !ok || info.Revoked || info.Forked {
+		return nil, false
+	}
+	if _, member := v.Members[info.Identity]; !member {
+		return nil, false
+	}
+	return d, true
 }
 
 // Message returns a message by id.
@@ -286,6 +314,9 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 	case OpCall:
 		post(&Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}})
 	case OpDoor:
+		if _, ok := v.Door(ref.Writer); !ok {
+			return refuse("a door entry from a device the room's admins did not make a door")
+		}
 		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
 		if len(o.Blob) > 0 {
 			fm, err := blob.ParseManifest(o.Blob)
@@ -510,6 +541,22 @@ func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) 
 			break
 		}
 		v.Mirrors[o.Name] = &Mirror{PeerID: o.Name, Addrs: strings.Fields(o.Text), AddedBy: author}
+	case OpSetDoor:
+		if role < RoleAdmin {
+			return refuse("only admins make a device a door")
+		}
+		if o.Remove {
+			if _, ok := v.Doors[o.Identity]; !ok {
+				return refuse("not a door of this room")
+			}
+			delete(v.Doors, o.Identity)
+			return true, nil
+		}
+		if info, ok := v.Devices[o.Identity]; !ok || info.Revoked || info.Forked {
+			return refuse("not a device of this room, or revoked")
+		}
+		v.Doors[o.Identity] = &Door{Device: o.Identity, Name: o.Text, By: ref}
+		privileged = true
 	default:
 		return false, fmt.Errorf("unexpected %s", o.Type)
 	}
@@ -759,6 +806,12 @@ func (v *View) Digest() [32]byte {
 		w.String(p)
 		w.String(strings.Join(m.Addrs, " "))
 		w.Fixed(m.AddedBy[:])
+	}
+	w.U8(0xff)
+	for _, k := range slices.SortedFunc(maps.Keys(v.Doors), func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) }) {
+		w.Fixed(k[:])
+		w.String(v.Doors[k].Name)
+		ref(v.Doors[k].By)
 	}
 	for _, m := range v.Messages {
 		ref(m.ID)

@@ -1,0 +1,162 @@
+package device
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// Which devices are a room's doors is the room's own record: an admin
+// makes a device a door (room.OpSetDoor), and only a door's entries count
+// as door events in every member's view. A door revoked, or whose
+// identity left or was removed, stops counting.
+
+// doorsOf are the devices that are doors of a room now, in a stable order.
+func doorsOf(rm *room.Room) []identity.PublicKey {
+	var out []identity.PublicKey
+	rm.View(func(v *room.View) {
+		for dev := range v.Doors {
+			if _, ok := v.Door(dev); ok {
+				out = append(out, dev)
+			}
+		}
+	})
+	slices.SortFunc(out, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+// listDoors describes a room's doors, those that no longer count included.
+func listDoors(rm *room.Room) control.Doors {
+	out := control.Doors{Room: rm.ID().String(), Doors: []control.DoorDevice{}}
+	rm.View(func(v *room.View) {
+		for dev, d := range v.Doors {
+			dd := control.DoorDevice{Device: dev.String(), Name: d.Name, By: d.By.Writer.String()}
+			if info, ok := v.Devices[dev]; ok {
+				dd.Identity = info.Identity.String()
+			}
+			if by, ok := v.Devices[d.By.Writer]; ok {
+				dd.By = by.Identity.String()
+			}
+			_, dd.Counts = v.Door(dev)
+			out.Doors = append(out.Doors, dd)
+		}
+	})
+	slices.SortFunc(out.Doors, func(a, b control.DoorDevice) int { return strings.Compare(a.Device, b.Device) })
+	return out
+}
+
+// deviceOfRoom finds a device of the room by its hex key or a prefix of 8
+// or more digits.
+func deviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 8 {
+		return identity.PublicKey{}, fmt.Errorf("%w: device %q: give its key, or 8 or more of its first hex digits", errBadArg, s)
+	}
+	if _, err := hex.DecodeString(s[:len(s)/2*2]); err != nil {
+		return identity.PublicKey{}, fmt.Errorf("%w: device %q: not hex", errBadArg, s)
+	}
+	var found []identity.PublicKey
+	rm.View(func(v *room.View) {
+		for dev := range v.Devices {
+			if strings.HasPrefix(dev.String(), s) {
+				found = append(found, dev)
+			}
+		}
+	})
+	switch len(found) {
+	case 0:
+		return identity.PublicKey{}, fmt.Errorf("%w: no device %s in this room ('hearth room members ROOM' lists them)", ErrNoRoom, s)
+	case 1:
+		return found[0], nil
+	}
+	return identity.PublicKey{}, fmt.Errorf("%w: %d devices start with %s: give more digits", errBadArg, len(found), s)
+}
+
+func (d *daemon) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	writeJSON(w, http.StatusOK, listDoors(rm))
+}
+
+// handleSetDoor makes a device a door of the room, or takes it off. Only
+// the room's admins may: every member's view refuses it from anyone else,
+// so this device says so rather than write what would not count.
+func (d *daemon) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	var req control.SetDoor
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Name) > room.MaxNameLen {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("a door's name of %d bytes: at most %d", len(req.Name), room.MaxNameLen))
+		return
+	}
+	dev, err := deviceOfRoom(rm, req.Device)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	var role room.Role
+	var isDoor, usable bool
+	rm.View(func(v *room.View) {
+		role = v.Role(d.rooms.self.Identity)
+		_, isDoor = v.Doors[dev]
+		info, ok := v.Devices[dev]
+		usable = ok && !info.Revoked && !info.Forked
+	})
+	switch {
+	case role < room.RoleAdmin:
+		writeError(w, http.StatusForbidden, "only admins of the room make a device a door or take it off")
+		return
+	case req.Remove && !isDoor:
+		writeError(w, http.StatusNotFound, "that device is not a door of this room")
+		return
+	case !req.Remove && !usable:
+		writeError(w, http.StatusConflict, "that device was revoked: it cannot be a door")
+		return
+	}
+	if _, err := rm.Write(room.Op{Type: room.OpSetDoor, Identity: dev, Text: req.Name, Remove: req.Remove}); err != nil {
+		fail(w, err)
+		return
+	}
+	d.log.Info("a door of the room set", logattr.Room(rm.ID().String()), logattr.Dev(dev), slog.Bool("removed", req.Remove))
+	writeJSON(w, http.StatusOK, listDoors(rm))
+}
+
+// ensureDoor makes this doorphone a door of its household room when it
+// may (it founded the room, or is an admin of it) and is not one yet;
+// otherwise it says, once, who must.
+func (d *door) ensureDoor() {
+	self := d.rs.self.Device.Public()
+	var isDoor bool
+	var role room.Role
+	d.room.View(func(v *room.View) {
+		_, isDoor = v.Door(self)
+		role = v.Role(d.rs.self.Identity)
+	})
+	if isDoor {
+		return
+	}
+	if role < room.RoleAdmin {
+		d.mu.Lock()
+		told := d.notDoorTold
+		d.notDoorTold = true
+		d.mu.Unlock()
+		if !told {
+			d.log.Warn("this doorphone is not a door of its household room: an admin of the room makes it one",
+				slog.String("command", "hearth door add "+d.room.ID().String()+" "+self.String()))
+		}
+		return
+	}
+	if _, err := d.room.Write(room.Op{Type: room.OpSetDoor, Identity: self, Text: d.rs.id.Record.Name}); err != nil {
+		d.log.Warn("this doorphone could not make itself a door of its household", logattr.Err(err))
+		return
+	}
+	d.log.Info("this doorphone is a door of its household room now", logattr.Room(d.room.ID().String()))
+}
