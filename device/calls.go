@@ -69,7 +69,13 @@ type CallConfig struct {
 	// pattern. Still, if set, writes one JPEG (call.RPiStillCommand).
 	Camera []string
 	Still  []string
+	// Doorphone: this device is a doorphone, which has nobody to answer a
+	// ring: it declines every ring at once (it is never busy for one).
+	Doorphone bool
 }
+
+// doorphoneDeclines is what a doorphone answers a ring.
+const doorphoneDeclines = "a doorphone takes no calls: it rings you when someone is at the door"
 
 func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
 	c := &calls{rs: rs, written: map[call.ID]bool{}}
@@ -129,6 +135,10 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		Speaker:    cfg.Speaker,
 		Logger:     rs.log,
 	})
+	var decline func(call.Party, [16]byte) string
+	if cfg.Doorphone {
+		decline = func(call.Party, [16]byte) string { return doorphoneDeclines }
+	}
 	c.m = call.New(call.Config{
 		Host:      rs.node.Host,
 		Authorize: c.authorize,
@@ -145,6 +155,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		OnChange:    c.changed,
 		RingTimeout: cfg.RingTimeout,
 		Logger:      rs.log,
+		Decline:     decline,
 	})
 	return c, nil
 }

@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer rms.close()
+	cfg.Calls.Doorphone = cfg.Door != nil
 	if rms.calls, err = newCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
 		return err
 	}

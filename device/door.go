@@ -74,6 +74,7 @@ type door struct {
 	media                            *doorMedia
 	refused                          map[identity.PublicKey]time.Time // last refusal written per device
 	notDoorTold                      bool                             // the log said this device is not a door
+	outsiders                        outsiders
 	viewAsked                        map[identity.PublicKey]time.Time // last live view asked per device
 	watching                         *call.Call                       // the live view, if any
 	watcher                          identity.PublicKey
@@ -252,6 +253,7 @@ func (d *door) ring(ctx context.Context) {
 	d.place.Lock()
 	defer d.place.Unlock()
 	d.endView("someone rang the door")
+	d.endOtherCalls()
 	targets := d.rs.calls.targets(d.room)
 	var c *call.Call
 	var err error
@@ -274,6 +276,29 @@ func (d *door) ring(ctx context.Context) {
 		d.log.Info("ring", logattr.Call(id), slog.Int("devices", len(targets)), slog.Duration("place", d.now().Sub(start)))
 	}
 	d.startMedia(id)
+}
+
+// endOtherCalls ends whatever call is not a ring of the door, so a press
+// always rings the household: a doorphone declines rings (calls.go), and
+// the live view ended above, but nothing else may ever make it busy.
+func (d *door) endOtherCalls() {
+	for {
+		c, ok := d.rs.calls.m.Live()
+		if !ok {
+			return
+		}
+		if _, mine := c.Tag().(doorTag); mine {
+			return
+		}
+		d.log.Warn("a call ended for a ring at the door", logattr.Call(c.ID.String()))
+		c.Hangup("someone is at the door")
+		select {
+		case <-c.Ended():
+		case <-time.After(3 * time.Second):
+			d.log.Warn("a call did not end in time for a ring")
+			return
+		}
+	}
 }
 
 // doorTag marks the doorphone's calls.
@@ -530,7 +555,7 @@ func (d *door) handleUnlock(s network.Stream) {
 		wire.WriteMsg(s, a.marshal())
 	}
 	dev, err := hnet.DeviceOf(s.Conn().RemotePeer())
-	if err != nil {
+	if err != nil || !d.admitRequest("unlock", dev) {
 		s.Reset()
 		return
 	}
@@ -554,12 +579,22 @@ func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string
 	var who identity.PublicKey
 	var name string
 	refuse := func(reason string) (bool, string) {
+		if who == (identity.PublicKey{}) {
+			// Not a device of a member (a stranger, a removed member, a
+			// revoked device): nothing goes into the room, and the log
+			// says it once a minute (outsiders).
+			d.outsiders.refused(d.log, "unlock", dev, reason, d.now())
+			d.mu.Lock()
+			d.refusals++
+			d.mu.Unlock()
+			return false, reason
+		}
 		d.mu.Lock()
 		d.refusals++
 		last := d.refused[dev]
-		// Only a device of the room gets its refusal written into the
-		// room: a stranger could otherwise fill the log from new keys.
-		write := who != (identity.PublicKey{}) && d.now().Sub(last) >= 10*time.Second
+		// A member's refusal goes into the room, at most one per device
+		// every 10 s.
+		write := d.now().Sub(last) >= 10*time.Second
 		if write {
 			d.refused[dev] = d.now()
 			if len(d.refused) > 1024 {
@@ -588,8 +623,8 @@ func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string
 		if !ok || dv.Revoked || dv.Forked {
 			return
 		}
-		who, name = dv.Identity, dv.Name
 		if m, ok := v.Members[dv.Identity]; ok {
+			who, name = dv.Identity, dv.Name
 			known, role = true, m.Role
 		}
 	})

@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
@@ -159,4 +163,88 @@ func (d *door) ensureDoor() {
 		return
 	}
 	d.log.Info("this doorphone is a door of its household room now", logattr.Room(d.room.ID().String()))
+}
+
+// outsiders keeps account of what devices that are not the household's
+// (strangers, removed members, revoked devices) ask of the door: nothing
+// of it goes into the room, each device is answered a few times a minute
+// at most (the rest is reset unread), and the log sums it up once a
+// minute rather than a line per request.
+type outsiders struct {
+	mu       sync.Mutex
+	byDev    map[identity.PublicKey]*rate.Limiter
+	n        int    // refused since the last log line
+	last     string // the last reason
+	loggedAt time.Time
+}
+
+const (
+	outsiderEvery = 10 * time.Second // an outsider's requests answered, one per
+	outsiderBurst = 3
+	outsidersLog  = time.Minute
+)
+
+// allow says whether dev's request is read and answered now.
+func (o *outsiders) allow(dev identity.PublicKey, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.byDev == nil {
+		o.byDev = map[identity.PublicKey]*rate.Limiter{}
+	}
+	lim, ok := o.byDev[dev]
+	if !ok {
+		if len(o.byDev) >= 1024 {
+			clear(o.byDev)
+		}
+		lim = rate.NewLimiter(rate.Every(outsiderEvery), outsiderBurst)
+		o.byDev[dev] = lim
+	}
+	return lim.AllowN(now, 1)
+}
+
+// refused counts one refusal, and logs the sum once a minute.
+func (o *outsiders) refused(log *slog.Logger, what string, dev identity.PublicKey, reason string, now time.Time) {
+	o.mu.Lock()
+	o.n++
+	o.last = what + ": " + reason
+	if now.Sub(o.loggedAt) < outsidersLog {
+		o.mu.Unlock()
+		return
+	}
+	n, last := o.n, o.last
+	o.n, o.loggedAt = 0, now
+	o.mu.Unlock()
+	log.Warn("door requests refused from devices that are not the household's", slog.Int("refused", n),
+		slog.String("last", last), logattr.Dev(dev), slog.Duration("period", outsidersLog))
+}
+
+// memberDevice reports whether dev is a device of a member of the
+// household room now (neither revoked nor forked).
+func (d *door) memberDevice(dev identity.PublicKey) bool {
+	ok := false
+	d.room.View(func(v *room.View) {
+		info, found := v.Devices[dev]
+		if found && !info.Revoked && !info.Forked {
+			_, ok = v.Members[info.Identity]
+		}
+	})
+	return ok
+}
+
+// admitRequest decides whether a request on a door protocol from dev is
+// read at all: a member's device always is; an outsider's a few times a
+// minute, the rest reset unread and counted.
+func (d *door) admitRequest(what string, dev identity.PublicKey) bool {
+	if d.memberDevice(dev) {
+		return true
+	}
+	now := d.now()
+	if d.outsiders.allow(dev, now) {
+		return true
+	}
+	d.outsiders.refused(d.log, what, dev, "too many requests", now)
+	d.mu.Lock()
+	d.refusals++
+	d.mu.Unlock()
+	return false
 }

@@ -93,7 +93,7 @@ func (d *door) handleView(s network.Stream) {
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	p := s.Conn().RemotePeer()
 	dev, err := hnet.DeviceOf(p)
-	if err != nil {
+	if err != nil || !d.admitRequest("live view", dev) {
 		s.Reset()
 		return
 	}
@@ -135,7 +135,9 @@ func (d *door) view(p peer.ID, dev identity.PublicKey, b []byte) viewAnswer {
 		}
 	})
 	if who == (identity.PublicKey{}) {
-		return refuse("not a device of a member of the household")
+		const why = "not a device of a member of the household"
+		d.outsiders.refused(d.log, "live view", dev, why, d.now())
+		return viewAnswer{Reason: why}
 	}
 	d.place.Lock()
 	defer d.place.Unlock()
