@@ -136,7 +136,10 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 	if rs.mirror != nil {
 		rs.startMirror()
 	}
-	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { rs.poke() }})
+	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		rs.poke()
+		rs.reserveHousehold(c.RemotePeer(), c.RemoteMultiaddr())
+	}})
 	recs, err := store.records()
 	if err != nil {
 		rs.close()
@@ -215,6 +218,38 @@ func (rs *rooms) count() int {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return len(rs.byID)
+}
+
+// reserveHousehold gives the address a device of the household connected
+// from reserved handshake slots (hnet.Node.Household): a stranger who
+// fills the common ones does not lock it out.
+func (rs *rooms) reserveHousehold(p peer.ID, addr ma.Multiaddr) {
+	dev, err := hnet.DeviceOf(p)
+	if err != nil {
+		return
+	}
+	for _, r := range rs.list() {
+		ok := false
+		r.View(func(v *room.View) {
+			info, found := v.Devices[dev]
+			if found && !info.Revoked && !info.Forked {
+				_, ok = v.Members[info.Identity]
+			}
+		})
+		if ok {
+			rs.node.Household(p, addr)
+			return
+		}
+	}
+}
+
+// reserveConnected reserves the addresses of the household devices
+// connected now: a device that became a member over a connection it had
+// already (pairing) is reserved from then on.
+func (rs *rooms) reserveConnected() {
+	for _, c := range rs.node.Host.Network().Conns() {
+		rs.reserveHousehold(c.RemotePeer(), c.RemoteMultiaddr())
+	}
 }
 
 func (rs *rooms) list() []*room.Room {
@@ -360,6 +395,7 @@ func (rs *rooms) run(ctx context.Context) {
 			rs.connect(ctx, r)
 		}
 		rs.publishWriters(ctx)
+		rs.reserveConnected()
 		rs.runMirror(ctx, announce)
 		rs.pollMailboxes(ctx)
 		rs.pollDeviceLinks(ctx)

@@ -12,16 +12,20 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -89,6 +93,8 @@ type Node struct {
 	scores *scorer
 
 	bootstrap []peer.AddrInfo
+	rm        network.ResourceManager
+	household household
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -117,8 +123,41 @@ func limits() rcmgr.ConcreteLimitConfig {
 		ProtocolPeerDefault: rcmgr.ResourceLimits{
 			Streams: 64, StreamsInbound: 32, StreamsOutbound: 32,
 		},
+		// Reserved for the household (Node.Household): used only when
+		// the scopes above are full, by the addresses of devices that
+		// proved to be the household's before.
+		AllowlistedSystem: rcmgr.ResourceLimits{
+			Conns: 128, ConnsInbound: 64, ConnsOutbound: 64,
+			Streams: 1024, StreamsInbound: 512, StreamsOutbound: 512,
+			Memory: 64 << 20, FD: 128,
+		},
+		AllowlistedTransient: rcmgr.ResourceLimits{
+			Conns: 32, ConnsInbound: 24, ConnsOutbound: 16,
+			Streams: 128, Memory: 16 << 20,
+		},
 	}
 	return partial.Build(def.AutoScale())
+}
+
+// HandshakeTimeout bounds how long an inbound TCP connection may take to
+// finish its security handshake (libp2p's default is 15 s): a silent
+// connection frees its slot within it. QUIC's own handshake times out in
+// 5 to 10 s.
+const HandshakeTimeout = 5 * time.Second
+
+// tcpTransport is libp2p's TCP transport with its own upgrader, whose
+// accept timeout is HandshakeTimeout. The key and muxers come from the
+// host being built (the AutoNAT dial-back host has a key of its own).
+func tcpTransport(key crypto.PrivKey, muxers []tptu.StreamMuxer, psk pnet.PSK, rm network.ResourceManager, gater coreconnmgr.ConnectionGater) (*tcp.TcpTransport, error) {
+	n, err := noise.New(noise.ID, key, muxers)
+	if err != nil {
+		return nil, err
+	}
+	up, err := tptu.New([]sec.SecureTransport{n}, muxers, psk, rm, gater, tptu.WithAcceptTimeout(HandshakeTimeout))
+	if err != nil {
+		return nil, err
+	}
+	return tcp.NewTCPTransport(up, rm, nil)
 }
 
 // New starts a node. It returns once it listens; the DHT bootstraps in the
@@ -165,7 +204,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Identity(priv),
 		libp2p.ConnectionGater(scores),
 		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(tcpTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
@@ -211,7 +250,7 @@ func New(cfg Config) (*Node, error) {
 		h.Close()
 		return nil, fmt.Errorf("net: DHT: %w", err)
 	}
-	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel, scores: scores}
+	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel, scores: scores, rm: rm}
 	scores.mu.Lock()
 	scores.closer = func(p peer.ID) { h.Network().ClosePeer(p) }
 	scores.mu.Unlock()
