@@ -111,7 +111,9 @@ func TestStrangerHoldsHandshakeSlots(t *testing.T) {
 	door.run(0, "", "door", "press", "long")
 	door.run(0, "", "room", "role", st.Room, phone.identity(), "admin")
 	eventually(t, "the phone an admin", func() bool {
-		var ms struct{ Members []struct{ Identity, Role string } }
+		var ms struct {
+			Members []struct{ Identity, Role string }
+		}
 		phone.json(&ms, "room", "members", st.Room)
 		for _, m := range ms.Members {
 			if m.Identity == phone.identity() {
