@@ -109,6 +109,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return encode(cfg.Quick) }},
 		{"door", "doorphone: button press to ring, answer to first frame, idle memory and processor time of a doorphone daemon",
 			func() ([]Figure, error) { return doorFigures(ctx, cfg.Binary, cfg.DoorCommand) }},
+		{"door", "doorphone under attack: press to ring while a member rings the door every second and a stranger holds its handshake slots",
+			func() ([]Figure, error) { return doorUnderAttack(ctx, 5) }},
 	}
 	var out []Figure
 	for _, st := range steps {

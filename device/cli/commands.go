@@ -83,8 +83,9 @@ from a mirror alone, a mirror daemon keeping 1,000 rooms (memory, disk), a
 1 GiB file transfer against a plain libp2p stream and between two daemon
 processes (with their memory), the speed-up of fetching a file from three
 sources at once, call setup and glass-to-glass latency, the encoders'
-processor time, and a doorphone's press-to-ring, answer-to-frame and live
-view. Prints a table, or JSON with --json. --quick shrinks the workloads to
+processor time, and a doorphone's press-to-ring (also while a member rings
+the door every second and a stranger holds its handshake slots),
+answer-to-frame and live view. Prints a table, or JSON with --json. --quick shrinks the workloads to
 about a minute.`},
 		},
 	}
