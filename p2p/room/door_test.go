@@ -67,11 +67,16 @@ func TestDoors(t *testing.T) {
 	// Taken off: its later entries are refused.
 	mustWrite(t, h.a1, Op{Type: OpSetDoor, Identity: doorDev, Remove: true})
 	syncAll(t, h.rooms...)
-	// The door's own client goes on writing (a door taken off does not
-	// know it): refused.
+	// The door device goes on writing door entries, through its client
+	// and around it: refused by every other view.
 	late := mustWrite(t, door, Op{Type: OpDoor, DoorEvent: DoorMotion})
+	fd := forger{door}
+	forgedLate := fd.write(t, fd.deps(), 0, Op{Type: OpDoor, DoorEvent: DoorUnlocked, Identity: h.alice.id.Public()})[0]
 	syncAll(t, h.rooms...)
-	for _, r := range h.rooms {
+	for _, r := range []*Room{h.a1, mallory} {
+		if !holds(r, forgedLate) || rejected(r, forgedLate) == "" {
+			t.Fatal("a door taken off forged a door entry that counts")
+		}
 		if rejected(r, late) == "" {
 			t.Fatal("a door taken off still writes door entries")
 		}
