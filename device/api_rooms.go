@@ -62,7 +62,7 @@ func fail(w http.ResponseWriter, err error) {
 		status = http.StatusForbidden
 	case errors.Is(err, ErrNoAdmin):
 		status = http.StatusServiceUnavailable
-	case errors.Is(err, errAwaiting):
+	case errors.Is(err, errAwaiting), errors.Is(err, errBusy):
 		status = http.StatusConflict
 	}
 	writeError(w, status, err.Error())
@@ -71,6 +71,7 @@ func fail(w http.ResponseWriter, err error) {
 var (
 	errBadArg  = errors.New("bad argument")
 	errRefused = errors.New("refused by the room")
+	errBusy    = errors.New("busy")
 )
 
 type roomHandler func(w http.ResponseWriter, r *http.Request, rm *room.Room)

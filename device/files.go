@@ -47,6 +47,7 @@ type files struct {
 
 	mu       sync.Mutex
 	jobs     map[string]*download
+	getMu    sync.Mutex                  // one get at a time decides: one job per file
 	partials map[blob.Hash]*blob.Partial // open for serving
 	wg       sync.WaitGroup
 	ctx      context.Context
@@ -58,6 +59,7 @@ type download struct {
 	mu      sync.Mutex
 	st      control.Download
 	started time.Time
+	root    blob.Hash // a get: the file's
 }
 
 func newFiles(rs *rooms, store *blob.Store, home string) *files {
@@ -395,6 +397,8 @@ const reachSourceTimeout = 8 * time.Second
 // get starts fetching a file message of r to out (empty: the downloads
 // folder of the home).
 func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
+	f.getMu.Lock()
+	defer f.getMu.Unlock()
 	var m *blob.Manifest
 	var deleted bool
 	r.View(func(v *room.View) {
@@ -418,20 +422,41 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	if !filepath.IsAbs(out) {
 		return nil, fmt.Errorf("%w: the destination must be absolute (the command line makes it so)", errBadArg)
 	}
-	if fi, err := os.Stat(out); err == nil {
-		if fi.IsDir() {
-			out = filepath.Join(out, blob.SafeName(m.Name))
-			if _, err := os.Stat(out); err == nil {
-				return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
-			}
-		} else {
-			return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
+	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+		out = filepath.Join(out, blob.SafeName(m.Name))
+	}
+	// One job per file: asked again, the daemon answers the job that
+	// runs (the command follows it) or the download it finished there.
+	f.mu.Lock()
+	var running *download
+	for _, j := range f.jobs {
+		j.mu.Lock()
+		if j.st.Kind == "get" && j.st.State == "running" && j.root == m.Root {
+			running = j
 		}
+		j.mu.Unlock()
+	}
+	f.mu.Unlock()
+	if running != nil {
+		st := running.status()
+		if st.Path != out {
+			return nil, fmt.Errorf("%w: this file is being fetched to %s already: follow that with --out %s, or wait for it", errBusy, st.Path, st.Path)
+		}
+		return running, nil
+	}
+	if _, err := os.Stat(out); err == nil {
+		if f.downloadedAt(m.Root) == out {
+			d := f.newJob(control.Download{Kind: "get", Path: out, Name: m.Name, Size: m.Size, Type: m.Type, State: "done", Done: m.Size, Resumed: m.Size, File: ref.String()})
+			d.root = m.Root
+			return d, nil
+		}
+		return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
 	}
 	if _, err := os.Stat(filepath.Dir(out)); err != nil {
 		return nil, fmt.Errorf("%w: the folder of %s: %v", errBadArg, out, err)
 	}
 	d := f.newJob(control.Download{Kind: "get", Path: out, Name: m.Name, Size: m.Size, Type: m.Type, State: "running", File: ref.String()})
+	d.root = m.Root
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -447,6 +472,19 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 		f.rs.log.Info("file received", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size))
 	}()
 	return d, nil
+}
+
+// downloadedAt is where this device saved the file of root, if it did.
+func (f *files) downloadedAt(root blob.Hash) string {
+	b, err := f.rs.store.db.Get(bucketDownloads, root[:])
+	if err != nil {
+		return ""
+	}
+	var rec struct{ Path string }
+	if json.Unmarshal(b, &rec) != nil {
+		return ""
+	}
+	return rec.Path
 }
 
 // fetch runs a download: hash list, partial file, every source at once,

@@ -331,3 +331,80 @@ func sumFile(t *testing.T, path string) [32]byte {
 	}
 	return [32]byte(h.Sum(nil))
 }
+
+// TestFileGetFollowAgain: Ctrl-C on 'file get' leaves the daemon fetching;
+// the same command run again follows that job (one job per file and
+// destination) and ends with the whole file; run once more, it says the
+// file is there, exit 0. While it runs, a get of the same file to another
+// place is refused with the place it goes to.
+func TestFileGetFollowAgain(t *testing.T) {
+	alice := newDaemon(t, "alice")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
+	room := shareRoom(t, "films", alice, bob)
+	src := filepath.Join(t.TempDir(), "film.bin")
+	want := writeRandomFile(t, src, 256<<20)
+	var sent struct{ ID string }
+	alice.json(&sent, "file", "send", room, src)
+	converge(t, room, 1, alice, bob)
+
+	out := filepath.Join(t.TempDir(), "film.bin")
+	c := exec.Command(hearthBin, "file", "get", room, sent.ID, "--out", out, "--home", bob.home, "--json")
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(stderr)
+	var job string
+	for {
+		var p struct {
+			Job  string
+			Done int64
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("the download ended before the interrupt: %v", err)
+		}
+		job = p.Job
+		if p.Done > 0 {
+			break
+		}
+	}
+	c.Process.Signal(os.Interrupt)
+	io.Copy(io.Discard, stderr)
+	if err := c.Wait(); err == nil {
+		t.Fatal("an interrupted get exited 0")
+	}
+	// Another place, while it runs: refused, naming where it goes.
+	if _, errOut, code := hearth(t, "", "file", "get", room, sent.ID, "--out", filepath.Join(t.TempDir(), "copy.bin"), "--home", bob.home); code == 0 {
+		// It may have finished already: then a second copy is fine.
+		t.Logf("the first download had finished: a copy was made")
+	} else if !strings.Contains(errOut, out) {
+		t.Fatalf("a get to another place while one runs: %s", errOut)
+	}
+	// Again: the same job, followed to its end.
+	stdout, errOut, code := hearth(t, "", "file", "get", room, sent.ID, "--out", out, "--home", bob.home, "--json")
+	if code != 0 {
+		t.Fatalf("running the command again: exit %d: %s", code, errOut)
+	}
+	var res struct{ Job, Path, State string }
+	json.Unmarshal([]byte(stdout), &res)
+	if res.State != "done" || res.Path != out {
+		t.Fatalf("the second run: %s", stdout)
+	}
+	if strings.Contains(errOut, `"job"`) && !strings.Contains(errOut, job) {
+		t.Fatalf("the second run followed another job than %s: %s", job, errOut)
+	}
+	if sumFile(t, out) != want {
+		t.Fatal("the file differs")
+	}
+	if _, err := os.Stat(out + ".part"); !os.IsNotExist(err) {
+		t.Fatalf("a .part file is left: %v", err)
+	}
+	// Once more: it is there; exit 0.
+	msg := bob.run(0, "", "file", "get", room, sent.ID, "--out", out)
+	if !strings.Contains(msg, "received already") {
+		t.Fatalf("a third run: %s", msg)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
@@ -595,5 +596,18 @@ func TestClockSkew(t *testing.T) {
 		}})
 	if code != ExitUsage || !strings.Contains(errb.String(), "HEARTH_CLOCK_SKEW") {
 		t.Errorf("a malformed skew: exit %d, %q", code, errb.String())
+	}
+}
+
+// TestProgressLine: the bar is full only when the transfer is, and a
+// finished download says so rather than counting sources.
+func TestProgressLine(t *testing.T) {
+	at96 := progressLine(&control.Download{Kind: "get", Size: 100, Done: 96, Sources: 2, State: "running"})
+	if strings.Contains(at96, "[########################]") {
+		t.Errorf("full at 96%%: %s", at96)
+	}
+	done := progressLine(&control.Download{Kind: "get", Size: 100, Done: 100, State: "done"})
+	if !strings.Contains(done, "[########################]") || !strings.Contains(done, "done") || strings.Contains(done, "source") {
+		t.Errorf("done: %s", done)
 	}
 }

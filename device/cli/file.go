@@ -87,6 +87,9 @@ func follow(ctx context.Context, r *runner, c *control.Client, dl *control.Downl
 	for dl.State == "running" {
 		select {
 		case <-ctx.Done():
+			if bar {
+				fmt.Fprintln(r.env.Stderr) // the message goes below the bar
+			}
 			if dl.Kind == "send" {
 				return nil, fmt.Errorf("stopped following; the daemon goes on encrypting %s and sends it when done", dl.Path)
 			}
@@ -156,6 +159,10 @@ func runFileGet(ctx context.Context, r *runner, args []string) error {
 		return errors.New(dl.Error + " (what was verified is kept: run the same command again to resume)")
 	}
 	return r.emit(dl, func(w io.Writer) {
+		if dl.Resumed == dl.Size && dl.Rate == 0 {
+			fmt.Fprintf(w, "%s (%s): received already\n", dl.Path, human(dl.Size))
+			return
+		}
 		fmt.Fprintf(w, "%s (%s) received\n", dl.Path, human(dl.Size))
 	})
 }
@@ -170,7 +177,7 @@ func progressLine(d *control.Download) string {
 	bar := make([]byte, width)
 	for i := range bar {
 		bar[i] = ' '
-		if float64(i) < frac*width {
+		if float64(i+1) <= frac*width {
 			bar[i] = '#'
 		}
 	}
@@ -181,7 +188,11 @@ func progressLine(d *control.Download) string {
 	if d.Kind == "send" {
 		return fmt.Sprintf("encrypting [%s] %5.1f%%  %s / %s  %s/s  ETA %s   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta)
 	}
-	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  ETA %s  %d source(s)   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta, d.Sources)
+	srcs := fmt.Sprintf("%d source(s)", d.Sources)
+	if d.State == "done" {
+		srcs = "done"
+	}
+	return fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  ETA %s  %s   ", bar, 100*frac, human(d.Done), human(d.Size), human(int64(d.Rate)), eta, srcs)
 }
 
 // human prints a byte count with a binary unit.
