@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("peer id: %w", err)
 	}
 
-	db, err := storage.Open(filepath.Join(home, DBName), storage.Config{})
+	db, err := openHomeDB(home)
 	if err != nil {
 		return err
 	}
@@ -261,4 +261,19 @@ type daemon struct {
 
 	door          *door // on a doorphone
 	unlockCounter unlockCounter
+}
+
+// openHomeDB opens the home's database. An emptied or damaged one is
+// refused with what happened and what to do: it held the rooms and their
+// keys, and starting over on it would lose them without a word.
+func openHomeDB(home string) (*storage.DB, error) {
+	path := filepath.Join(home, DBName)
+	db, err := storage.Open(path, storage.Config{})
+	if errors.Is(err, storage.ErrEmpty) || errors.Is(err, storage.ErrDamaged) {
+		return nil, fmt.Errorf("%w.\nIt held this device's rooms and their keys; Hearth will not start over on it. "+
+			"Restore %s from a backup if you have one. Otherwise move it aside (mv %s %s.damaged) and start again: "+
+			"this device then has its identity but no rooms; join them again with invites from their members "+
+			"(a room's mirror and its members keep its history)", err, path, path, path)
+	}
+	return db, err
 }

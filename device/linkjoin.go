@@ -22,7 +22,6 @@ import (
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
 	"github.com/hearthp2p/hearth/p2p/room"
-	"github.com/hearthp2p/hearth/storage"
 )
 
 // Device linking, on the new device: 'device join LINK' runs without a
@@ -256,7 +255,7 @@ func finishLink(home string, a *pairing.LinkAnswer, dev identity.SigningKey, sea
 	if err != nil {
 		return nil, fmt.Errorf("the link answer's proof: %w", err)
 	}
-	db, err := storage.Open(filepath.Join(home, DBName), storage.Config{})
+	db, err := openHomeDB(home)
 	if err != nil {
 		return nil, err
 	}

@@ -30,16 +30,32 @@ type DB struct {
 	bolt *bolt.DB
 }
 
-// Open opens or creates the database at path with mode 0600.
+// ErrEmpty means the database file exists but holds nothing: something
+// truncated it. It is never initialized over: what it held would be lost
+// for good without a word.
+var ErrEmpty = errors.New("the database file is empty (0 bytes)")
+
+// ErrDamaged means the database file is not one bbolt can read.
+var ErrDamaged = errors.New("the database file is damaged")
+
+// Open opens or creates the database at path with mode 0600. An existing
+// file that is empty or unreadable is refused (ErrEmpty, ErrDamaged),
+// never replaced.
 func Open(path string, cfg Config) (*DB, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("opening %s: %w", path, ErrEmpty)
+	}
 	timeout := cfg.LockTimeout
 	if timeout == 0 {
 		timeout = 100 * time.Millisecond
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: cfg.ReadOnly})
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("opening %s: %w", path, ErrLocked)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+			return nil, fmt.Errorf("opening %s: %w: %w", path, ErrDamaged, err)
 		}
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}

@@ -212,3 +212,32 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestOpenRefusesEmptyOrDamaged: a truncated or overwritten database file
+// is refused, never initialized over; the file is left as it was.
+func TestOpenRefusesEmptyOrDamaged(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(empty, Config{}); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("an empty file: %v", err)
+	}
+	if fi, _ := os.Stat(empty); fi.Size() != 0 {
+		t.Fatal("the empty file was written")
+	}
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(junk, Config{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("a damaged file: %v", err)
+	}
+	// A new file is still made.
+	db, err := Open(filepath.Join(dir, "new.db"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}

@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -208,4 +209,29 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	t.Logf("press → ring %.0f ms, answer → first frame %.0f ms, live view → first frame %.0f ms", fig.PressToRing, fig.AnswerToFrame, fig.ViewToFrame)
+}
+
+// TestEmptiedDatabaseRefused: a home whose hearth.db was truncated to
+// nothing (a full disk, a bad copy) is not started over: the daemon says
+// what happened and what to do, exits 1, and leaves the file as it was.
+func TestEmptiedDatabaseRefused(t *testing.T) {
+	d := newDaemon(t, "alice")
+	d.run(0, "", "room", "create", "family")
+	d.stop()
+	db := filepath.Join(d.home, "hearth.db")
+	if err := os.Truncate(db, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, hearthBin, "daemon", "--home", d.home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0").CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatal("the daemon started on an emptied database")
+	}
+	if err == nil || !strings.Contains(string(out), "empty") || !strings.Contains(string(out), "will not start over") || !strings.Contains(string(out), "mv ") {
+		t.Fatalf("the daemon on an emptied database: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Size() != 0 {
+		t.Fatalf("the emptied database was replaced: %v", err)
+	}
 }
