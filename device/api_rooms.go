@@ -23,6 +23,7 @@ func (d *daemon) roomRoutes(handle handleFunc) {
 	handle("POST", control.RouteRooms, accessWrite, d.handleCreateRoom)
 	handle("GET", control.RouteRooms, accessRead, d.handleListRooms)
 	handle("POST", control.RouteJoin, accessWrite, d.handleJoin)
+	handle("POST", control.RouteJoinCancel, accessWrite, d.handleJoinCancel)
 	handle("GET", control.RouteRooms+"/{room}/members", accessRead, d.withRoom(d.handleMembers))
 	handle("POST", control.RouteRooms+"/{room}/leave", accessWrite, d.withRoom(d.handleLeave))
 	handle("POST", control.RouteRooms+"/{room}/invites", accessWrite, d.withRoom(d.handleInvite))
@@ -125,8 +126,8 @@ func (d *daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
 	rm, err := d.rooms.join(r.Context(), req.Link)
 	var pend *pendingError
 	if errors.As(err, &pend) {
-		d.log.Info("join request left in mailboxes", slog.Any("mirrors", pend.mailboxes))
-		writeJSON(w, http.StatusAccepted, control.RoomCreated{Pending: true, Mailboxes: pend.mailboxes})
+		writeJSON(w, http.StatusAccepted, control.RoomCreated{Pending: true, Awaiting: pend.awaiting, Mailboxes: pend.mailboxes,
+			Invite: fmt.Sprintf("%x", pend.invite[:])})
 		return
 	}
 	if err != nil {
@@ -135,6 +136,42 @@ func (d *daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("room joined", slogRoom(rm))
 	writeJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: nameOf(rm)})
+}
+
+// handleJoinCancel withdraws a pending join, named by its invite id or
+// its link.
+func (d *daemon) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
+	var req control.JoinCancel
+	if !decode(w, r, &req) {
+		return
+	}
+	var id pairing.ID
+	switch {
+	case req.Link != "":
+		inv, _, err := pairing.ParseLink(req.Link)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		id = inv.ID()
+	default:
+		b, err := hex.DecodeString(req.Invite)
+		if err != nil || len(b) != len(id) {
+			writeError(w, http.StatusBadRequest, "invite: the pending join's id ('hearth room list --json' shows it), or the link")
+			return
+		}
+		id = pairing.ID(b)
+	}
+	found, err := d.rooms.cancelPending(id)
+	switch {
+	case err != nil:
+		fail(w, err)
+	case !found:
+		writeError(w, http.StatusNotFound, "no pending join for that invite")
+	default:
+		d.log.Info("a pending join withdrawn")
+		writeJSON(w, http.StatusOK, struct{}{})
+	}
 }
 
 func (d *daemon) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.Room) {

@@ -30,15 +30,29 @@ var errPending = errors.New("join pending")
 
 var bucketPending = []byte("pending-joins")
 
-// pendingJoin is a join request left in mailboxes, kept until answered.
+// pendingJoin is a join waiting for an admin, kept in the home until it
+// is settled or withdrawn: a request left in mailboxes (answered there),
+// an admin's approval (this device asks the admins again until one has),
+// or both.
 type pendingJoin struct {
 	Seed      [32]byte     `json:"seed"`
-	Ephemeral []byte       `json:"ephemeral"` // the HPKE private key the answer is sealed to
+	Ephemeral []byte       `json:"ephemeral,omitempty"` // the HPKE private key a mailbox answer is sealed to
 	AnswerBox mirror.BoxID `json:"answer_box"`
 	Mailboxes []string     `json:"mailboxes"` // peer ids of the mirrors holding the request
 	Created   int64        `json:"created"`   // unix seconds
 	Tag       pairing.Tag  `json:"tag"`       // the room the link names
+	// Link is the invite (a secret, as Seed is): set while an admin must
+	// approve, to ask again. Admins are the peers that said so.
+	Link   string   `json:"link,omitempty"`
+	Admins []string `json:"admins,omitempty"`
+	// Refused is the room's reason once it refused: kept to be shown
+	// until the join is withdrawn.
+	Refused string `json:"refused,omitempty"`
 }
+
+// approvalEvery is how often a join awaiting approval asks again (slower
+// than an admin's limit on one identity's requests).
+const approvalEvery = 15 * time.Second
 
 // openMailboxes opens the invite's box on every mirror the room names, so
 // that candidates can leave requests while no admin is online. It returns
@@ -293,16 +307,128 @@ func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.I
 	if err != nil {
 		return nil, err
 	}
-	pj := pendingJoin{Seed: inv.Seed(), Ephemeral: eb, AnswerBox: answer, Mailboxes: took, Created: rs.now().Unix(), Tag: inv.Tag()}
-	b, err := json.Marshal(pj)
-	if err != nil {
-		return nil, err
-	}
 	id := inv.ID()
-	if err := rs.store.db.Put(bucketPending, id[:], b); err != nil {
-		return nil, err
+	err = rs.updatePending(id, func(pj *pendingJoin) {
+		if pj.Created == 0 {
+			pj.Seed, pj.Created, pj.Tag = inv.Seed(), rs.now().Unix(), inv.Tag()
+		}
+		pj.Ephemeral, pj.AnswerBox, pj.Mailboxes = eb, answer, took
+	})
+	return took, err
+}
+
+// updatePending changes (or makes) the pending join of invite id in one
+// transaction.
+func (rs *rooms) updatePending(id pairing.ID, fn func(*pendingJoin)) error {
+	return rs.store.db.Update(func(tx *storage.Tx) error {
+		var pj pendingJoin
+		if b, err := tx.Get(bucketPending, id[:]); err == nil {
+			if err := json.Unmarshal(b, &pj); err != nil {
+				return fmt.Errorf("a pending join's record: %w", err)
+			}
+		}
+		fn(&pj)
+		b, err := json.Marshal(pj)
+		if err != nil {
+			return err
+		}
+		return tx.Put(bucketPending, id[:], b)
+	})
+}
+
+// awaitApproval keeps a join that an admin must approve: the daemon asks
+// the admins again (pollPending) until one has, across restarts.
+func (rs *rooms) awaitApproval(inv pairing.Invite, link string, admins []peer.ID) error {
+	var ps []string
+	for _, p := range admins {
+		ps = append(ps, p.String())
 	}
-	return took, nil
+	rs.liveMu.Lock()
+	if rs.liveAsked == nil {
+		rs.liveAsked = map[pairing.ID]time.Time{}
+	}
+	rs.liveAsked[inv.ID()] = rs.now()
+	rs.liveMu.Unlock()
+	return rs.updatePending(inv.ID(), func(pj *pendingJoin) {
+		if pj.Created == 0 {
+			pj.Seed, pj.Created, pj.Tag = inv.Seed(), rs.now().Unix(), inv.Tag()
+		}
+		pj.Link, pj.Admins, pj.Refused = link, ps, ""
+	})
+}
+
+// forgetPending drops the pending join of invite id, if any.
+func (rs *rooms) forgetPending(id pairing.ID) {
+	if err := rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
+		rs.log.Warn("forgetting a pending join", logattr.Err(err))
+	}
+}
+
+// cancelPending withdraws the pending join of invite id: the daemon
+// stops asking for it and forgets any answer. It reports whether there
+// was one.
+func (rs *rooms) cancelPending(id pairing.ID) (bool, error) {
+	found := false
+	err := rs.store.db.Update(func(tx *storage.Tx) error {
+		if _, err := tx.Get(bucketPending, id[:]); err != nil {
+			return nil
+		}
+		found = true
+		return tx.Delete(bucketPending, id[:])
+	})
+	return found, err
+}
+
+// askAgain asks the admins of a join awaiting approval once more: the
+// join is done when one has approved; a refusal is kept to be shown.
+func (rs *rooms) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
+	rs.liveMu.Lock()
+	if rs.liveAsked == nil {
+		rs.liveAsked = map[pairing.ID]time.Time{}
+	}
+	if rs.now().Sub(rs.liveAsked[id]) < approvalEvery {
+		rs.liveMu.Unlock()
+		return
+	}
+	rs.liveAsked[id] = rs.now()
+	rs.liveMu.Unlock()
+	inv, hint, err := pairing.ParseLink(pj.Link)
+	if err != nil {
+		rs.log.Warn("a pending join's link does not read: it waits for a mailbox answer only", logattr.Err(err))
+		return
+	}
+	var cands []peer.ID
+	seen := map[peer.ID]bool{}
+	for _, s := range append(append([]string{}, pj.Admins...), strings.Split(hint, ",")...) {
+		if p, err := peer.Decode(s); err == nil && !seen[p] && p != rs.node.Host.ID() {
+			seen[p] = true
+			cands = append(cands, p)
+		}
+	}
+	for _, p := range cands {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		r, err := rs.ask(actx, p, inv)
+		cancel()
+		if err == nil {
+			rs.forgetPending(id)
+			rs.log.Info("room joined: an admin approved the request", logattr.Room(r.ID().String()))
+			rs.poke()
+			return
+		}
+		var refused *pairing.RefusedError
+		if errors.As(err, &refused) {
+			switch refused.Reason {
+			case pairing.AwaitingApproval, pairing.TooMany, pairing.NoSuchInvite:
+				continue // not yet, or not this admin's device
+			}
+			rs.log.Warn("the room refused the join request", slog.String("reason", refused.Reason))
+			if err := rs.updatePending(id, func(pj *pendingJoin) { pj.Refused = refused.Reason }); err != nil {
+				rs.log.Warn("recording a refused join", logattr.Err(err))
+			}
+			return
+		}
+		rs.log.Debug("asking an admin again", logattr.Peer(p.String()), logattr.Err(err))
+	}
 }
 
 // pending returns the joins waiting for an answer.
@@ -329,6 +455,15 @@ func (rs *rooms) pollPending(ctx context.Context) {
 		return
 	}
 	for id, pj := range pjs {
+		if pj.Refused != "" {
+			continue
+		}
+		if pj.Link != "" {
+			rs.askAgain(ctx, id, pj)
+			if _, still := rs.pendingOne(id); !still {
+				continue
+			}
+		}
 		for _, s := range pj.Mailboxes {
 			p, err := peer.Decode(s)
 			if err != nil || rs.node.Reach(ctx, p) != nil {
@@ -374,19 +509,31 @@ func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 	}
 	if !a.OK {
 		rs.log.Warn("the room refused the join request", slog.String("reason", a.Reason))
-	} else {
-		r, err := rs.accept(a, []string{"/p2p/" + from.String()})
-		if err != nil {
-			rs.log.Warn("opening the room of an answered join", logattr.Err(err))
-			return false
+		// Kept, to be shown (room list) until withdrawn.
+		if err := rs.updatePending(id, func(pj *pendingJoin) { pj.Refused = a.Reason }); err != nil {
+			rs.log.Warn("recording a refused join", logattr.Err(err))
 		}
-		rs.trySync(ctx, from, r.Discovery())
-		rs.log.Info("room joined through a mailbox", logattr.Room(r.ID().String()))
+		return true
 	}
-	if err := rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
-		rs.log.Warn("forgetting a pending join", logattr.Err(err))
+	r, err := rs.accept(a, []string{"/p2p/" + from.String()})
+	if err != nil {
+		rs.log.Warn("opening the room of an answered join", logattr.Err(err))
+		return false
 	}
+	rs.trySync(ctx, from, r.Discovery())
+	rs.log.Info("room joined through a mailbox", logattr.Room(r.ID().String()))
+	rs.forgetPending(id)
 	return true
+}
+
+// pendingOne returns the pending join of invite id, if it is still there.
+func (rs *rooms) pendingOne(id pairing.ID) (pendingJoin, bool) {
+	var pj pendingJoin
+	b, err := rs.store.db.Get(bucketPending, id[:])
+	if err != nil || json.Unmarshal(b, &pj) != nil {
+		return pj, false
+	}
+	return pj, true
 }
 
 // pendingList describes the pending joins for room list.
@@ -394,8 +541,15 @@ func (rs *rooms) pendingList() []control.PendingJoin {
 	pjs, _ := rs.pending()
 	out := []control.PendingJoin{}
 	for id, pj := range pjs {
-		out = append(out, control.PendingJoin{Invite: fmt.Sprintf("%x", id[:]), Since: rfc3339(time.Unix(pj.Created, 0)),
-			Mailboxes: strings.Join(pj.Mailboxes, " ")})
+		pl := control.PendingJoin{Invite: fmt.Sprintf("%x", id[:]), Since: rfc3339(time.Unix(pj.Created, 0)),
+			Mailboxes: strings.Join(pj.Mailboxes, " "), State: "in mailboxes"}
+		switch {
+		case pj.Refused != "":
+			pl.State, pl.Reason = "refused", pj.Refused
+		case pj.Link != "":
+			pl.State = "awaiting approval"
+		}
+		out = append(out, pl)
 	}
 	return out
 }

@@ -74,10 +74,12 @@ type rooms struct {
 
 	// Mailboxes renewed (mailbox.go) and writers named (writers.go) on
 	// each mirror.
-	renewMu sync.Mutex
-	renewed map[renewKey]time.Time
-	namedMu sync.Mutex
-	named   map[namedKey]namedAt
+	renewMu   sync.Mutex
+	renewed   map[renewKey]time.Time
+	namedMu   sync.Mutex
+	named     map[namedKey]namedAt
+	liveMu    sync.Mutex
+	liveAsked map[pairing.ID]time.Time // joins awaiting approval: when last asked
 }
 
 func peerOf(dev identity.PublicKey) (peer.ID, error) {
@@ -647,6 +649,7 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 	}
 	candidates = append(candidates, rs.node.Peers()...)
 	var lastErr error = ErrNoAdmin
+	var awaiting []peer.ID // admins who said one of them must approve
 	tried := map[peer.ID]bool{}
 	for _, p := range candidates {
 		if tried[p] || p == rs.node.Host.ID() {
@@ -655,12 +658,15 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 		tried[p] = true
 		r, err := rs.ask(ctx, p, inv)
 		if err == nil {
+			rs.forgetPending(inv.ID()) // joined: a request left before is settled
 			return r, nil
 		}
 		var refused *pairing.RefusedError
 		if errors.As(err, &refused) && refused.Reason == pairing.AwaitingApproval {
-			// An admin must approve: the answer comes through a mailbox,
-			// or when this join is run again after the approval.
+			// An admin must approve: the daemon asks again until one has
+			// (pollPending), and leaves the request in the invite's
+			// mailboxes too, for an answer while this admin is offline.
+			awaiting = append(awaiting, p)
 			lastErr = errAwaiting
 			break
 		}
@@ -669,27 +675,40 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 		}
 		lastErr = err
 	}
-	// No admin online: leave the request in the invite's mailboxes.
+	// No admin online, or one must approve: leave the request in the
+	// invite's mailboxes.
 	dctx, dcancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer dcancel()
 	took, err := rs.deposit(dctx, inv, hints)
-	if err != nil {
+	if err != nil && len(awaiting) == 0 {
 		return nil, fmt.Errorf("leaving the request in a mailbox: %w", err)
+	}
+	if len(awaiting) > 0 {
+		if err := rs.awaitApproval(inv, link, awaiting); err != nil {
+			return nil, fmt.Errorf("keeping the join: %w", err)
+		}
+		rs.log.Info("join request waits for an admin's approval: this device asks again until one has", slog.Int("mailboxes", len(took)))
+		return nil, &pendingError{mailboxes: took, awaiting: true, invite: inv.ID()}
 	}
 	if len(took) > 0 {
 		rs.log.Info("no admin online: join request left in mailboxes", slog.Any("mirrors", took))
-		return nil, &pendingError{mailboxes: took}
-	}
-	if errors.Is(lastErr, errAwaiting) {
-		return nil, fmt.Errorf("%w: an admin must approve the request ('hearth room requests' on their side); run 'hearth room join' again once they have", errAwaiting)
+		return nil, &pendingError{mailboxes: took, invite: inv.ID()}
 	}
 	return nil, fmt.Errorf("%w (%v), and no mirror holds a mailbox for the invite; ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
 }
 
-// pendingError: the request waits in mailboxes.
-type pendingError struct{ mailboxes []string }
+// pendingError: the join waits for an admin (its approval, or an answer
+// in mailboxes).
+type pendingError struct {
+	mailboxes []string
+	awaiting  bool
+	invite    pairing.ID
+}
 
 func (e *pendingError) Error() string {
+	if e.awaiting {
+		return fmt.Sprintf("%v: an admin must approve the request", errPending)
+	}
 	return fmt.Sprintf("%v: request left with %d mirror(s)", errPending, len(e.mailboxes))
 }
 func (e *pendingError) Unwrap() error { return errPending }

@@ -386,12 +386,13 @@ func TestManualApproval(t *testing.T) {
 	for {
 		var lb, lc struct {
 			Rooms   []struct{ Room string }
-			Pending []struct{ Invite string }
+			Pending []struct{ Invite, State, Reason string }
 		}
 		bob.json(&lb, "room", "list")
 		carol.json(&lc, "room", "list")
 		bobIn := len(lb.Rooms) == 1 && len(lb.Pending) == 0 && len(bob.history(room)) == 1
-		carolOut := len(lc.Rooms) == 0 && len(lc.Pending) == 0
+		// Carol sees the refusal until she withdraws it.
+		carolOut := len(lc.Rooms) == 0 && len(lc.Pending) == 1 && lc.Pending[0].State == "refused"
 		if bobIn && carolOut {
 			break
 		}
@@ -399,5 +400,64 @@ func TestManualApproval(t *testing.T) {
 			t.Fatalf("bob: %+v, carol: %+v", lb, lc)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+	carol.run(0, "", "room", "join", "--cancel", inv.Link)
+	var lc struct{ Pending []struct{ Invite string } }
+	carol.json(&lc, "room", "list")
+	if len(lc.Pending) != 0 {
+		t.Fatalf("a withdrawn join is still listed: %+v", lc)
+	}
+}
+
+// TestApprovalJoinOutlivesTheCommand: a candidate joins with an invite an
+// admin must approve (no mirror anywhere), and does not wait: 'room join'
+// returns at once, and the daemon restarts. The admin approves later; the
+// candidate's daemon completes the join by itself.
+func TestApprovalJoinOutlivesTheCommand(t *testing.T) {
+	alice := newDaemon(t, "alice")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
+	var created struct{ Room string }
+	alice.json(&created, "room", "create", "porch")
+	alice.run(0, "", "room", "send", created.Room, "members only")
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", created.Room, "--approve")
+	var join struct {
+		Pending, Awaiting bool
+		Invite            string
+	}
+	bob.json(&join, "room", "join", inv.Link)
+	if !join.Pending || !join.Awaiting || join.Invite == "" {
+		t.Fatalf("join with an approval invite: %+v", join)
+	}
+	var lb struct {
+		Rooms   []struct{ Room string }
+		Pending []struct{ Invite, State string }
+	}
+	bob.json(&lb, "room", "list")
+	if len(lb.Pending) != 1 || lb.Pending[0].State != "awaiting approval" {
+		t.Fatalf("bob's pending joins: %+v", lb)
+	}
+	// The command is long gone; the daemon restarts too.
+	bob.stop()
+	bob.start()
+	var reqs struct{ Requests []struct{ Request, Identity string } }
+	eventually(t, "bob's request on alice's side", func() bool {
+		alice.json(&reqs, "room", "requests", created.Room)
+		return len(reqs.Requests) == 1
+	})
+	if reqs.Requests[0].Identity != bob.identity() {
+		t.Fatalf("a request from someone else: %+v", reqs)
+	}
+	alice.run(0, "", "room", "approve", created.Room, reqs.Requests[0].Request)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		bob.json(&lb, "room", "list")
+		if len(lb.Rooms) == 1 && len(lb.Pending) == 0 && len(bob.history(created.Room)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob never joined after the approval: %+v", lb)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

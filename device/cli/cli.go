@@ -134,6 +134,7 @@ type options struct {
 	noStory        bool
 	once           bool
 	doorCommand    string
+	cancel         bool
 }
 
 // multiFlag collects a repeatable string flag.

@@ -26,15 +26,18 @@ func roomCommands() *command {
 			long: `Make an invite link for a room (admins only). Whoever holds the link can ask
 to join; an admin's device admits them while the invite is valid. The link is
 a secret: send it privately. On a terminal a QR code is printed too.`},
-		{name: "join", args: "LINK", nargs: 1, summary: "join a room with an invite link", run: runRoomJoin,
+		{name: "join", args: "LINK", nargs: 1, flags: joinFlags, summary: "join a room with an invite link (--cancel: withdraw a pending join)", run: runRoomJoin,
 			long: `Join a room with an invite link. The request is sealed so that only members
 holding the invite can read it, and the answer (the room key) is sealed to a
 key only this device holds. When an admin's device is reachable (on the LAN,
 or through the bootstrap nodes) the join completes at once; it can take up to
-a minute. When none is, the request is left in the mailboxes of the room's
-mirrors (named in the link): the join is then pending and completes by
-itself once an admin comes online and answers, even if this device was
-offline meanwhile.`},
+a minute. When an admin must approve the request (an invite made with
+--approve), or none is reachable (the request is then left in the mailboxes
+of the room's mirrors named in the link), the join is pending: the daemon
+keeps it in its home, asks again, and completes it by itself once an admin
+has answered, across restarts and whether or not this command still runs.
+'hearth room list' shows it as pending (or refused, with the reason);
+'hearth room join --cancel LINK' withdraws it.`},
 		{name: "send", args: "ROOM TEXT", nargs: 2, flags: sendFlags, summary: "send a message; prints its id", run: runRoomSend},
 		{name: "history", args: "ROOM", nargs: 1, summary: "print a room's messages", run: runRoomHistory},
 		{name: "edit", args: "ROOM MSG TEXT", nargs: 3, summary: "edit a message (from any device of its author)", run: runRoomEdit},
@@ -132,7 +135,14 @@ func runRoomList(ctx context.Context, r *runner, _ []string) error {
 	}
 	return r.emit(out, func(w io.Writer) {
 		for _, p := range out.Pending {
-			fmt.Fprintf(w, "pending join (invite %s), waiting in mailboxes since %s\n", p.Invite[:8], p.Since)
+			switch p.State {
+			case "refused":
+				fmt.Fprintf(w, "join refused (invite %s): %s ('hearth room join --cancel LINK' forgets it)\n", p.Invite[:8], p.Reason)
+			case "awaiting approval":
+				fmt.Fprintf(w, "pending join (invite %s), waiting for an admin's approval since %s\n", p.Invite[:8], p.Since)
+			default:
+				fmt.Fprintf(w, "pending join (invite %s), waiting in mailboxes since %s\n", p.Invite[:8], p.Since)
+			}
 		}
 		if len(out.Rooms) == 0 {
 			if len(out.Pending) == 0 {
@@ -203,10 +213,22 @@ func runRoomInvite(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
+func joinFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.cancel, "cancel", false, "withdraw the pending join of this link")
+}
+
 func runRoomJoin(ctx context.Context, r *runner, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
+	}
+	if r.opts.cancel {
+		if err := c.CancelJoin(ctx, control.JoinCancel{Link: args[0]}); err != nil {
+			return err
+		}
+		return r.emit(struct {
+			Cancelled bool `json:"cancelled"`
+		}{true}, func(w io.Writer) { fmt.Fprintln(w, "the pending join was withdrawn") })
 	}
 	if !r.json {
 		fmt.Fprintln(r.env.Stderr, "asking an admin of the room to let this device in...")
@@ -216,6 +238,13 @@ func runRoomJoin(ctx context.Context, r *runner, args []string) error {
 		return err
 	}
 	return r.emit(out, func(w io.Writer) {
+		if out.Pending && out.Awaiting {
+			fmt.Fprintf(w, "an admin of the room must approve the request ('hearth room requests' on their side).\n"+
+				"This device joins by itself once one has, even if you stop this command or restart\n"+
+				"the daemon; 'hearth room list' shows the join as pending until then, and\n"+
+				"'hearth room join --cancel LINK' withdraws it.\n")
+			return
+		}
 		if out.Pending {
 			fmt.Fprintf(w, "no admin of the room is online: the request was left with %d mirror(s).\n"+
 				"This device joins by itself when an admin answers, even if you stop and restart\n"+

@@ -12,6 +12,9 @@ import (
 const (
 	RouteRooms = "/v1/rooms"
 	RouteJoin  = "/v1/join"
+	// RouteJoinCancel withdraws a pending join: {"invite"} (its id, as
+	// room list shows it) or {"link"}.
+	RouteJoinCancel = "/v1/join/cancel"
 )
 
 // RoomCreate is POST /v1/rooms.
@@ -24,11 +27,21 @@ type RoomCreated struct {
 	Room      string `json:"room"`
 	Discovery string `json:"discovery"`
 	Name      string `json:"name"`
-	// Pending (join only): no admin was online; the request was left in
-	// the mailboxes of these mirrors (peer ids) and the join finishes by
-	// itself when an admin answers. Room and Discovery are empty then.
+	// Pending (join only): the join waits for an admin: one must approve
+	// it (Awaiting), or none was online and the request was left in the
+	// mailboxes of these mirrors (peer ids). The daemon finishes the join
+	// by itself when the answer is there, across restarts; Room and
+	// Discovery are empty until then.
 	Pending   bool     `json:"pending,omitempty"`
+	Awaiting  bool     `json:"awaiting,omitempty"`
 	Mailboxes []string `json:"mailboxes,omitempty"`
+	Invite    string   `json:"invite,omitempty"` // the pending join's invite id (cancel with it)
+}
+
+// JoinCancel withdraws a pending join: POST /v1/join/cancel.
+type JoinCancel struct {
+	Invite string `json:"invite,omitempty"`
+	Link   string `json:"link,omitempty"`
 }
 
 // PendingJoin is a join request waiting in mailboxes for an admin.
@@ -36,6 +49,11 @@ type PendingJoin struct {
 	Invite    string `json:"invite"`    // the invite's public id
 	Since     string `json:"since"`     // when the request was left
 	Mailboxes string `json:"mailboxes"` // peer ids of the mirrors holding it, space-separated
+	// State: "awaiting approval" (an admin must approve; this device asks
+	// again until one has), "in mailboxes" (no admin was online), or
+	// "refused" (Reason says why; cancel it to forget it).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RoomInfo is one room in GET /v1/rooms.
@@ -239,6 +257,12 @@ func (c *Client) Invite(ctx context.Context, room string, req InviteCreate) (*In
 func (c *Client) Join(ctx context.Context, link string) (*RoomCreated, error) {
 	var out RoomCreated
 	return &out, c.do(ctx, http.MethodPost, RouteJoin, JoinRequest{Link: link}, &out)
+}
+
+// CancelJoin withdraws a pending join.
+func (c *Client) CancelJoin(ctx context.Context, req JoinCancel) error {
+	var out struct{}
+	return c.do(ctx, http.MethodPost, RouteJoinCancel, req, &out)
 }
 
 // Send sends a message.

@@ -48,7 +48,15 @@ function renderRoomExtras(list) {
   }
   const pend = $('pending');
   pend.textContent = '';
-  for (const p of list.pending || []) pend.append(el('li', { className: 'muted', textContent: 'joining… (waiting for an admin)' }));
+  for (const p of list.pending || []) {
+    const text = p.state === 'refused' ? 'join refused: ' + p.reason
+      : p.state === 'awaiting approval' ? 'joining… (waiting for an admin to approve)' : 'joining… (waiting for an admin)';
+    const cancel = el('button', { className: 'secondary cancel-join', textContent: p.state === 'refused' ? 'Dismiss' : 'Cancel' });
+    cancel.onclick = async () => {
+      try { await api('POST', '/api/v1/join/cancel', { invite: p.invite }); await loadRooms(); } catch (e) { showError(e.message); }
+    };
+    pend.append(el('li', { className: 'muted pending-join', dataset: {} }, el('span', { textContent: text + ' ' }), cancel));
+  }
 }
 
 async function loadMembers(room) {
@@ -355,33 +363,30 @@ async function createRoom() {
   } catch (e) { showError(e.message); }
 }
 
-// joinRoom joins by an invite. With an invite an admin approves by hand,
-// the page asks again every few seconds until the admin has decided (or
-// ten minutes pass), slower than an admin's limit on requests.
+// joinRoom joins by an invite. A join an admin must approve, or one left
+// in mailboxes, is the daemon's business from then on: it completes it by
+// itself (the room appears), and the rooms list shows it as pending.
 async function joinRoom() {
   const link = $('join-link').value.trim();
   if (!link) return;
   showError('');
   $('join-link').value = '';
-  const until = Date.now() + 10 * 60 * 1000;
-  for (;;) {
-    try {
-      $('notice').textContent = 'joining…';
-      const r = await api('POST', '/api/v1/join', { link });
-      $('notice').textContent = r.pending ? 'The request waits in a mirror for an admin; the room appears when one answers.' : '';
-      await loadRooms();
-      if (r.room) openRoom(r.room);
-      return;
-    } catch (e) {
-      if (!/must approve|too many requests/.test(e.message) || Date.now() > until) {
-        $('notice').textContent = '';
-        showError(e.message);
-        return;
-      }
-      $('notice').textContent = 'Waiting for an admin to approve the request…';
+  try {
+    $('notice').textContent = 'joining…';
+    const r = await api('POST', '/api/v1/join', { link });
+    if (r.pending && r.awaiting) {
+      $('notice').textContent = 'Waiting for an admin to approve the request: the room appears when one has (you may close this page).';
       window.hearthJoinWaiting = true;
-      await new Promise((res) => setTimeout(res, 10000));
+    } else if (r.pending) {
+      $('notice').textContent = 'The request waits in a mirror for an admin; the room appears when one answers.';
+    } else {
+      $('notice').textContent = '';
     }
+    await loadRooms();
+    if (r.room) openRoom(r.room);
+  } catch (e) {
+    $('notice').textContent = '';
+    showError(e.message);
   }
 }
 
