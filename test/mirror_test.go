@@ -440,7 +440,9 @@ func TestApprovalJoinOutlivesTheCommand(t *testing.T) {
 	// The command is long gone; the daemon restarts too.
 	bob.stop()
 	bob.start()
-	var reqs struct{ Requests []struct{ Request, Identity string } }
+	var reqs struct {
+		Requests []struct{ Request, Identity string }
+	}
 	eventually(t, "bob's request on alice's side", func() bool {
 		alice.json(&reqs, "room", "requests", created.Room)
 		return len(reqs.Requests) == 1
