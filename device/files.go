@@ -288,6 +288,78 @@ func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
 	}
 }
 
+// keepExisting offers mirror p, which now keeps room r, the files of r
+// this device holds whole, newest first, within what the room may hold
+// there (limit, of which used is taken). The mirror fetches each from this
+// device; a file over the limit is listed as not fitting.
+func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit, used int64) *control.MirrorFiles {
+	type file struct {
+		name string
+		m    *blob.Manifest
+	}
+	var files []file
+	r.View(func(v *room.View) {
+		seen := map[blob.Hash]bool{}
+		for i := len(v.Messages) - 1; i >= 0; i-- {
+			msg := v.Messages[i]
+			if msg.File == nil || msg.Deleted || seen[msg.File.Root] {
+				continue
+			}
+			seen[msg.File.Root] = true
+			files = append(files, file{name: msg.File.Name, m: msg.File})
+		}
+	})
+	out := &control.MirrorFiles{}
+	for _, fl := range files {
+		src, here := f.lookup(fl.m.Root)
+		if !here || !all(src.Have(fl.m.Root)) {
+			continue // not held here whole: another member offers it
+		}
+		label := fmt.Sprintf("%s (%s)", fl.name, humanBytes(fl.m.Size))
+		if limit > 0 && used+fl.m.Size > limit {
+			out.NotFitted = append(out.NotFitted, label)
+			continue
+		}
+		var err error
+		for {
+			_, err = mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.revocationBlobs(),
+				Discovery: r.Discovery(), Root: fl.m.Root, Size: fl.m.Size, ChunkSize: fl.m.ChunkSize})
+			if !errors.Is(err, mirror.ErrBusy) || ctx.Err() != nil {
+				break
+			}
+			select { // the mirror fetches the files before; wait for room
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		switch {
+		case err == nil:
+			out.Offered++
+			out.Bytes += fl.m.Size
+			used += fl.m.Size
+		case errors.Is(err, mirror.ErrFull):
+			out.NotFitted = append(out.NotFitted, label)
+		default:
+			out.Failed = append(out.Failed, label+": "+err.Error())
+		}
+	}
+	return out
+}
+
+// humanBytes prints a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // keepBlob fetches, on a mirror, the ciphertext chunks of a file of the
 // kept room of d from the peer that asked. Each chunk counts against the
 // room's quota and the mirror's budget once it matched its hash.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -274,13 +275,28 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 		failMirror(w, err)
 		return
 	}
+	out := d.mirrorRooms(ai.ID.String(), resp.Rooms)
 	if rm != nil {
 		d.nameMirror(rm, ai.ID, []string{req.Mirror})
 		ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
 		rs.trySync(ctx, ai.ID, disc)
 		cancel()
+		// The files sent before: the mirror keeps them too, newest first,
+		// within what the room may hold there.
+		var limit, used int64
+		for _, in := range resp.Rooms {
+			if in.Discovery == disc {
+				limit, used = in.Limit, in.Bytes
+			}
+		}
+		fctx, fcancel := context.WithTimeout(r.Context(), 2*time.Minute)
+		out.Files = rs.files.keepExisting(fctx, rm, ai.ID, limit, used)
+		fcancel()
+		if n := len(out.Files.NotFitted); n > 0 {
+			d.log.Info("a mirror keeps the room, not all its files: over what the room may hold there", slog.Int("not_fitted", n))
+		}
 	}
-	writeJSON(w, http.StatusOK, d.mirrorRooms(ai.ID.String(), resp.Rooms))
+	writeJSON(w, http.StatusOK, out)
 }
 
 // nameMirror writes the mirror into the room's view, unless it is there,

@@ -408,3 +408,48 @@ func TestFileGetFollowAgain(t *testing.T) {
 		t.Fatalf("a third run: %s", msg)
 	}
 }
+
+// TestFilesSentBeforeKeep: files sent before the room's mirror was asked
+// to keep it are kept too, newest first, within what the room may hold
+// there; what did not fit is named. With the sender offline, a member gets
+// the kept ones from the mirror alone.
+func TestFilesSentBeforeKeep(t *testing.T) {
+	m := newDaemon(t, "mirror", "--mirror", "--public", "--mirror-quota", "5MiB")
+	maddr := tcpAddr(t, m)
+	alice := newDaemon(t, "alice", "--bootstrap", maddr)
+	bob := newDaemon(t, "bob", "--bootstrap", maddr)
+	room := shareRoom(t, "album", alice, bob)
+	var ids []string
+	for _, name := range []string{"old.bin", "middle.bin", "new.bin"} {
+		src := filepath.Join(t.TempDir(), name)
+		writeRandomFile(t, src, 2<<20)
+		var sent struct{ ID string }
+		alice.json(&sent, "file", "send", room, src)
+		ids = append(ids, sent.ID)
+	}
+	converge(t, room, 3, alice, bob)
+	var kept struct {
+		Files struct {
+			Offered   int
+			NotFitted []string `json:"not_fitted"`
+		}
+	}
+	alice.json(&kept, "mirror", "keep", room, "--mirror", maddr)
+	if kept.Files.Offered != 2 || len(kept.Files.NotFitted) != 1 || !strings.HasPrefix(kept.Files.NotFitted[0], "old.bin") {
+		t.Fatalf("keep: %+v", kept.Files)
+	}
+	var l struct{ Rooms []struct{ Bytes int64 } }
+	eventually(t, "the mirror holding the two newest files", func() bool {
+		m.json(&l, "mirror", "list")
+		return len(l.Rooms) == 1 && l.Rooms[0].Bytes > 4<<20
+	})
+	alice.kill()
+	out := t.TempDir()
+	eventually(t, "bob getting the newest file from the mirror alone", func() bool {
+		_, _, code := hearth(t, "", "file", "get", room, ids[2], "--out", out, "--home", bob.home)
+		return code == 0
+	})
+	if _, stderr, code := hearth(t, "", "file", "get", room, ids[0], "--out", out, "--home", bob.home); code == 0 || !strings.Contains(stderr, "source") {
+		t.Fatalf("the file that did not fit came from somewhere: %d %s", code, stderr)
+	}
+}

@@ -55,6 +55,17 @@ func runMirrorKeep(ctx context.Context, r *runner, args []string) error {
 	return r.emit(out, func(w io.Writer) {
 		fmt.Fprintf(w, "mirror %s keeps the room\n", out.Mirror)
 		printMirrorRooms(w, out)
+		if f := out.Files; f != nil {
+			if f.Offered > 0 {
+				fmt.Fprintf(w, "it fetches %d file(s) sent before (%s) from this device: keep it online until 'hearth mirror list' shows them\n", f.Offered, human(f.Bytes))
+			}
+			for _, n := range f.NotFitted {
+				fmt.Fprintf(w, "not kept, over what the room may hold there: %s\n", n)
+			}
+			for _, n := range f.Failed {
+				fmt.Fprintf(w, "not kept: %s\n", n)
+			}
+		}
 	})
 }
 

@@ -47,6 +47,21 @@ type MirrorRooms struct {
 	// mirror only) the bytes of unpinned rooms it keeps at most.
 	Bytes  int64 `json:"bytes"`
 	Budget int64 `json:"budget,omitempty"`
+	// Files (keep, on another device's mirror): the room's files this
+	// device held, offered to the mirror newest first.
+	Files *MirrorFiles `json:"files,omitempty"`
+}
+
+// MirrorFiles says which of a room's files a mirror was asked to keep
+// when it began keeping the room.
+type MirrorFiles struct {
+	Offered int   `json:"offered"` // the mirror fetches them from this device
+	Bytes   int64 `json:"bytes"`
+	// NotFitted are the files over what the room may hold there
+	// ("name (size)"), the oldest.
+	NotFitted []string `json:"not_fitted,omitempty"`
+	// Failed are the files the mirror refused for another reason.
+	Failed []string `json:"failed,omitempty"`
 }
 
 // MirrorKeep asks a mirror to keep a room.

@@ -202,6 +202,7 @@ func (r *Response) encode() []byte {
 		w.Uint(in.Entries)
 		w.Uint(uint64(in.Kept.UnixMilli()))
 		w.Uint(uint64(in.Used.UnixMilli()))
+		w.Uint(uint64(max(in.Limit, 0)))
 	}
 	w.Uint(uint64(len(r.Entries)))
 	for _, e := range r.Entries {
@@ -231,6 +232,7 @@ func decodeResponse(b []byte) (*Response, error) {
 		in.Entries = d.Uint()
 		in.Kept = time.UnixMilli(int64(d.Uint() & (1<<62 - 1))).UTC()
 		in.Used = time.UnixMilli(int64(d.Uint() & (1<<62 - 1))).UTC()
+		in.Limit = int64(d.Uint() & (1<<62 - 1))
 		r.Rooms = append(r.Rooms, in)
 	}
 	n = d.Count(MaxBoxEntries)

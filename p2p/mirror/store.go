@@ -71,6 +71,9 @@ type Info struct {
 	Entries   uint64             `json:"entries"`
 	Kept      time.Time          `json:"kept"`
 	Used      time.Time          `json:"used"`
+	// Limit is the most the room may hold here: the budget for an owner's
+	// room, the quota (within it) for a stranger's.
+	Limit int64 `json:"limit,omitempty"`
 }
 
 // record is what the database holds of a kept room.
@@ -204,7 +207,7 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 			}
 		}
 		b.mu.Unlock()
-		return b.info(), nil
+		return s.infoOf(b), nil
 	}
 	if !owner {
 		var mine, onPeer, strangers int
@@ -243,7 +246,7 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 	}
 	s.rooms[d] = b
 	s.log.Info("mirror keeps a room", logattr.Room(d), slog.Bool("pinned", b.rec.Pinned))
-	return b.info(), nil
+	return s.infoOf(b), nil
 }
 
 // Drop forgets the room of d and deletes its data. Only an owner or the
@@ -305,7 +308,7 @@ func (s *Store) List(requester identity.PublicKey) []Info {
 	var out []Info
 	for _, b := range s.rooms {
 		if owner || b.requester() == requester {
-			out = append(out, b.info())
+			out = append(out, s.infoOf(b))
 		}
 	}
 	slices.SortFunc(out, func(a, b Info) int { return bytes.Compare(a.Discovery[:], b.Discovery[:]) })
@@ -438,6 +441,16 @@ func (b *Blind) used() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.rec.Used
+}
+
+// infoOf describes a kept room, with the limit it is held to.
+func (s *Store) infoOf(b *Blind) Info {
+	in := b.info()
+	in.Limit = s.cfg.Budget
+	if !s.IsOwner(b.requester()) {
+		in.Limit = min(in.Limit, s.cfg.Quota)
+	}
+	return in
 }
 
 func (b *Blind) info() Info {
