@@ -169,6 +169,8 @@ const (
 	EndBusy       = "busy"
 	EndMissed     = "missed"
 	EndElsewhere  = "answered on another device"
+	// EndOther: a callee's side, when another member answered.
+	EndOther = "answered by someone else"
 	EndFailed     = "failed"
 )
 
@@ -459,7 +461,7 @@ func (c *Call) hangup(reason string) {
 	switch {
 	case state == StateEnded:
 	case state == StateRinging && dir == Outgoing:
-		c.end(EndHungUp, nil, &Signal{Kind: Elsewhere, Call: c.ID})
+		c.end(EndHungUp, nil, &Signal{Kind: Hangup, Call: c.ID, Reason: reasonGaveUp})
 	case state == StateRinging:
 		c.end(EndDeclined, nil, &Signal{Kind: Decline, Call: c.ID, Reason: trim(reason)})
 	default:

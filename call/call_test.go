@@ -42,6 +42,9 @@ type device struct {
 	mu      sync.Mutex
 	changes []Status
 	allow   func(peer.ID) bool
+	// identity names a peer's identity, when two devices share one; by
+	// default each device is an identity of its own.
+	identity map[peer.ID]string
 }
 
 func newDevice(t *testing.T, name string, ring time.Duration, record string) *device {
@@ -70,7 +73,13 @@ func newDeviceCfg(t *testing.T, name string, ring time.Duration, pc PeerConfig) 
 			if (room != testRoom && room != otherRoom) || (allow != nil && !allow(p)) {
 				return Party{}, errors.New("not a member")
 			}
-			return Party{Identity: "id-" + p.ShortString(), Name: "dev-" + p.ShortString(), Device: p.String()}, nil
+			d.mu.Lock()
+			id := d.identity[p]
+			d.mu.Unlock()
+			if id == "" {
+				id = "id-" + p.ShortString()
+			}
+			return Party{Identity: id, Name: "dev-" + p.ShortString(), Device: p.String()}, nil
 		},
 		Endpoint: PeerEndpoints(pc),
 		OnChange: func(s Status) {
@@ -222,11 +231,14 @@ func openFiles(t *testing.T) int {
 }
 
 // TestRingFanOut: three devices of two members are rung at once; the
-// first to answer gets the call and the others stop ringing. Then
-// nobody answers: a missed call everywhere. Then everyone declines.
+// first to answer gets the call and the others stop ringing, each saying
+// what happened (bob's other device: answered on another device; carol's:
+// answered by someone else). Then nobody answers: a missed call
+// everywhere. Then the caller gives up: missed. Then everyone declines.
 func TestRingFanOut(t *testing.T) {
 	caller := newDevice(t, "door", 2*time.Second, "")
 	b1, b2, c1 := newDevice(t, "bob-phone", 2*time.Second, ""), newDevice(t, "bob-laptop", 2*time.Second, ""), newDevice(t, "carol", 2*time.Second, "")
+	caller.identity = map[peer.ID]string{b1.h.ID(): "bob", b2.h.ID(): "bob"}
 	ids := caller.connect(b1, b2, c1)
 
 	call, err := caller.m.Place(context.Background(), testRoom, ids, Audio|Video)
@@ -238,10 +250,11 @@ func TestRingFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	caller.wait("active", state(StateActive))
-	for _, d := range []*device{b1, c1} {
-		if s := d.wait("ended elsewhere", state(StateEnded)); s.Reason != EndElsewhere {
-			t.Fatalf("%s: %q", d.name, s.Reason)
-		}
+	if s := b1.wait("ended elsewhere", state(StateEnded)); s.Reason != EndElsewhere {
+		t.Fatalf("bob's other device: %q", s.Reason)
+	}
+	if s := c1.wait("ended", state(StateEnded)); s.Reason != EndOther {
+		t.Fatalf("carol: %q", s.Reason)
 	}
 	if err := r1.Answer(Audio); err == nil {
 		t.Fatal("a call answered elsewhere could still be answered")
@@ -275,7 +288,23 @@ func TestRingFanOut(t *testing.T) {
 		t.Fatalf("unanswered: %q", s.Reason)
 	}
 	for _, d := range []*device{b1, b2, c1} {
-		d.wait("no longer ringing", func(s Status) bool { return s.ID == missed.ID.String() && s.State == StateEnded })
+		if s := d.wait("no longer ringing", func(s Status) bool { return s.ID == missed.ID.String() && s.State == StateEnded }); s.Reason != EndMissed {
+			t.Fatalf("%s, not answered: %q", d.name, s.Reason)
+		}
+	}
+	// The caller gives up before the timeout.
+	gaveUp, err := caller.m.Place(context.Background(), testRoom, ids, Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{b1, b2, c1} {
+		d.wait("ringing", func(s Status) bool { return s.ID == gaveUp.ID.String() && s.State == StateRinging })
+	}
+	gaveUp.Hangup("")
+	for _, d := range []*device{b1, b2, c1} {
+		if s := d.wait("the caller gave up", func(s Status) bool { return s.ID == gaveUp.ID.String() && s.State == StateEnded }); s.Reason != EndMissed {
+			t.Fatalf("%s, the caller gave up: %q", d.name, s.Reason)
+		}
 	}
 
 	// Everyone declines.

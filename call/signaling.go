@@ -87,7 +87,7 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 		}
 		c.afterRinging(m.cfg.RingTimeout, func(ringing bool) {
 			if ringing {
-				c.end(EndMissed, nil, &Signal{Kind: Elsewhere})
+				c.end(EndMissed, nil, &Signal{Kind: Hangup, Reason: reasonNoAnswer})
 			} else {
 				c.stopRinging() // a group call: those who did not answer in time
 			}
@@ -125,10 +125,29 @@ func (c *Call) stopRinging() {
 	}
 	c.mu.Unlock()
 	for _, l := range rest {
-		l.send(Signal{Kind: Elsewhere})
+		l.send(Signal{Kind: Hangup, Reason: reasonNoAnswer})
 		l.done.Store(true)
 		l.st.Close()
 	}
+}
+
+// What a caller tells the devices still ringing when it stops ringing
+// them: each side then reads what happened (missed, answered on another
+// of my devices, answered by someone else).
+const (
+	reasonNoAnswer = "no answer"
+	reasonGaveUp   = "the caller hung up"
+	reasonOther    = "answered by someone else"
+)
+
+// stopSignal is what a ringing leg is told when party answered: its own
+// other devices that the call was answered elsewhere, anyone else's that
+// someone else answered.
+func stopSignal(l *leg, party Party, id ID) Signal {
+	if l.party.Identity == party.Identity {
+		return Signal{Kind: Elsewhere, Call: id}
+	}
+	return Signal{Kind: Hangup, Call: id, Reason: reasonOther}
 }
 
 // ring opens the signaling stream to one device and rings it.
@@ -210,7 +229,7 @@ func (c *Call) outgoingSignal(l *leg, s Signal) bool {
 			return c.fork(l)
 		}
 		if answered != nil {
-			l.send(Signal{Kind: Elsewhere, Call: c.ID})
+			l.send(stopSignal(l, answered.party, c.ID))
 			c.dropLeg(l)
 			return false
 		}
@@ -230,7 +249,7 @@ func (c *Call) outgoingSignal(l *leg, s Signal) bool {
 		}
 		c.mu.Unlock()
 		for _, o := range others {
-			o.send(Signal{Kind: Elsewhere, Call: c.ID})
+			o.send(stopSignal(o, party, c.ID))
 			o.done.Store(true)
 			o.st.Close()
 		}
@@ -577,6 +596,15 @@ func (c *Call) incomingLoop(l *leg) {
 			return
 		case s.Kind == Roster && state != StateRinging && c.group != (ID{}):
 			c.joinPeers(s.Peers, s.Admit)
+		case s.Kind == Hangup && state == StateRinging:
+			// The caller stopped ringing this device.
+			l.done.Store(true)
+			why := EndMissed
+			if s.Reason == reasonOther {
+				why = EndOther
+			}
+			c.end(why, nil, nil)
+			return
 		case s.Kind == Elsewhere && (state == StateRinging || state == StateConnecting):
 			// Answered elsewhere (also when both answered at once), or a
 			// full group.

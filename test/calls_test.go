@@ -117,6 +117,15 @@ func TestCallBetweenDaemons(t *testing.T) {
 	if out := bob.run(0, "", "room", "history", room); !strings.Contains(out, "[call missed]") {
 		t.Fatalf("history:\n%s", out)
 	}
+	// Each side reads what happened to the unanswered call, the caller's
+	// with the room it rang.
+	calls := bob.calls()
+	if last := calls[len(calls)-1]; last.Direction != "incoming" || last.Reason != "missed" {
+		t.Fatalf("bob's side of the unanswered call: %+v", last)
+	}
+	if out := alice.run(0, "", "calls"); !strings.Contains(out, "outgoing audio+video call in room "+room[:8]+": ended (missed)") {
+		t.Fatalf("alice's calls:\n%s", out)
+	}
 	// Bad input: no such call.
 	if msg := bob.run(1, "", "answer", "ffff"); !strings.Contains(msg, "no call") {
 		t.Fatalf("answer of an unknown call: %s", msg)

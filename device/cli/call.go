@@ -96,6 +96,8 @@ func describeCall(st *control.Call) string {
 		if st.Peer.Name != "" {
 			who += " (" + st.Peer.Name + ")"
 		}
+	} else if st.Room != "" {
+		who = " in room " + short(st.Room) // nobody answered: the room it rang
 	}
 	kind := st.Media + " "
 	if st.Media == "none" || st.Media == "" {

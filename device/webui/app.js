@@ -205,6 +205,15 @@ function who(c) {
   return c.peer.name || c.peer.identity.slice(0, 8);
 }
 
+// whom names the other side of a call for the list of calls: who
+// answered or rang, else the room it rang (a call nobody answered).
+function whom(c) {
+  const w = who(c);
+  if (w) return (c.direction === 'incoming' ? 'from ' : 'with ') + w;
+  const r = ((typeof chat !== 'undefined' && chat.rooms) || []).find((x) => x.room === c.room);
+  return r ? 'to ' + r.name : '';
+}
+
 function renderCalls(calls) {
   lastCalls = calls;
   const lives = calls.filter((c) => c.state !== 'ended');
@@ -251,7 +260,7 @@ function renderCalls(calls) {
   for (const c of ended) {
     const li = document.createElement('li');
     const secs = c.answered && c.ended ? Math.round((new Date(c.ended) - new Date(c.answered)) / 1000) : 0;
-    li.textContent = `${c.direction} call ${who(c) ? 'with ' + who(c) : ''}: ${c.reason}` + (secs ? `, ${secs} s` : '');
+    li.textContent = `${c.direction === 'incoming' ? 'Call' : 'Outgoing call'} ${whom(c)}: ${c.reason}` + (secs ? `, ${secs} s` : '');
     ul.appendChild(li);
   }
 }
