@@ -170,8 +170,8 @@ const (
 	EndMissed     = "missed"
 	EndElsewhere  = "answered on another device"
 	// EndOther: a callee's side, when another member answered.
-	EndOther = "answered by someone else"
-	EndFailed     = "failed"
+	EndOther  = "answered by someone else"
+	EndFailed = "failed"
 )
 
 // Status is a call as the control API shows it.
