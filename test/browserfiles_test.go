@@ -204,6 +204,46 @@ func TestBrowserHostileFiles(t *testing.T) {
 		}
 	}
 	bypassCSP(t, a, false)
+
+	// A reload: the pictures here already show from here, and no error.
+	if err := chromedp.Do(a, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatal(err)
+	}
+	click(t, a, `#rooms li[data-room="`+room+`"] .name`)
+	waitPage(t, a, "the polyglot shown again after a reload", func() bool {
+		return evalPage[float64](a, `(document.querySelector('#messages li[data-id="`+ids["poly.png"]+`"] img.inline') || {}).naturalWidth || 0`) == 64
+	})
+	// A picture whose only source is gone: the error is a sentence where
+	// the picture is, never raw JSON.
+	late := filepath.Join(dir, "late.png")
+	if err := os.WriteFile(late, bigData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var lateSent struct{ ID string }
+	mallory.json(&lateSent, "file", "send", room, late, "--type", "image/png")
+	converge(t, room, len(plants)+2, alice, mallory)
+	mallory.kill()
+	lateSel := `#messages li[data-id="` + lateSent.ID + `"]`
+	click(t, a, lateSel+` button.show`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		msg := evalPage[string](a, `(() => { const e = document.querySelector('`+lateSel+` .file-error'); return e && !e.hidden ? e.textContent : ''; })()`)
+		if msg != "" {
+			if strings.Contains(msg, "{") || msg[:1] != strings.ToUpper(msg[:1]) {
+				t.Fatalf("the error where the picture is: %q", msg)
+			}
+			t.Logf("where the picture is: %q", msg)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no error where the picture is (the error line: %q)", evalPage[string](a, `document.getElementById('error').textContent`))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	shot(t, a, artifacts(t), "2-after-reload")
+	if body := evalPage[string](a, `document.body.innerText`); strings.Contains(body, `{"error"`) {
+		t.Fatalf("raw JSON on the page: %s", body)
+	}
 }
 
 // bypassCSP has the tab of ctx ignore every content security policy, or

@@ -30,8 +30,25 @@ async function api(method, path, body, extra) {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (r.status === 401 && lan && token) loggedOut();
-  if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+  if (!r.ok) throw new Error(await errorOf(r));
   return r.json();
+}
+
+// errorOf reads an error answer of the daemon ({"error": "..."}, or
+// text) as a sentence for people: never raw JSON.
+async function errorOf(r) {
+  return errorText(await r.text(), r.statusText);
+}
+
+function errorText(text, fallback) {
+  let msg = (text || '').trim();
+  try {
+    const j = JSON.parse(msg);
+    msg = j && typeof j.error === 'string' ? j.error : '';
+  } catch (e) { /* plain text */ }
+  msg = msg || fallback || 'something went wrong';
+  msg = msg.charAt(0).toUpperCase() + msg.slice(1);
+  return /[.!?)]$/.test(msg) ? msg : msg + '.';
 }
 
 // On the LAN (HTTPS) the token comes from a login, and goes on a 401.
@@ -46,7 +63,7 @@ async function events() {
     try {
       const r = await fetch('/api/events', { headers: { 'Authorization': 'Bearer ' + token } });
       if (r.status === 401 && lan && token) loggedOut();
-      if (!r.ok) throw new Error((await r.text()).trim());
+      if (!r.ok) throw new Error(await errorOf(r));
       const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -422,7 +439,7 @@ async function logIn(ev) {
       body: JSON.stringify({ password: $('login-password').value }),
     });
     $('login-password').value = '';
-    if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+    if (!r.ok) throw new Error(await errorOf(r));
     sessionStorage.setItem('hearth-token', (await r.json()).token);
     location.reload();
   } catch (e) {

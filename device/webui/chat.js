@@ -184,12 +184,13 @@ function renderFile(m) {
   const box = el('div', { className: 'file' });
   const label = el('span', { textContent: '📎 ' + f.name + ' (' + human(f.size) + ')' });
   const get = el('button', { className: 'secondary download', textContent: 'Download' });
-  get.onclick = () => download(m, false);
-  box.append(label, get);
+  const problem = el('span', { className: 'file-error', hidden: true });
+  get.onclick = () => download(m, false, problem);
+  box.append(label, get, problem);
   if (!['image', 'video', 'audio'].includes(f.show)) return box;
   const media = el(f.show === 'image' ? 'img' : f.show, { className: 'inline', alt: f.name });
   if (f.show !== 'image') media.controls = true;
-  const show = () => download(m, true).then((url) => { if (url) { media.src = url; box.append(media); } });
+  const show = () => download(m, true, problem).then((url) => { if (url) { media.src = url; box.append(media); } });
   if (chat.blobs[m.id]) {
     media.src = chat.blobs[m.id];
     box.append(media);
@@ -229,8 +230,9 @@ function human(n) {
 // the token (an img or a link cannot carry it) into an object URL: shown
 // inline, or saved. The object URL is made with a passive type or none (a
 // blob's type decides what a new tab opened on it does).
-async function download(m, inline) {
+async function download(m, inline, problem) {
   const room = chat.room;
+  if (problem) problem.hidden = true;
   try {
     if (!chat.blobs[m.id]) {
       chat.fetching[m.id] = chat.fetching[m.id] || fetchBlob(room, m);
@@ -248,7 +250,12 @@ async function download(m, inline) {
     return chat.blobs[m.id];
   } catch (e) {
     delete chat.fetching[m.id];
-    showError(e.message);
+    if (problem) { // said where the file is
+      problem.textContent = e.message;
+      problem.hidden = false;
+    } else {
+      showError(e.message);
+    }
     return '';
   }
 }
@@ -259,9 +266,9 @@ async function fetchBlob(room, m) {
     await new Promise((res) => setTimeout(res, 300));
     job = await api('GET', '/api/v1/downloads/' + job.job);
   }
-  if (job.state !== 'done') throw new Error('the download failed: ' + (job.error || job.state));
+  if (job.state !== 'done') throw new Error(errorText('The download failed: ' + (job.error || job.state)));
   const r = await fetch('/api/rooms/' + room + '/files/' + m.id + '/content', { headers: { 'Authorization': 'Bearer ' + token } });
-  if (!r.ok) throw new Error((await r.text()).trim());
+  if (!r.ok) throw new Error(await errorOf(r));
   const served = (r.headers.get('Content-Type') || '').toLowerCase();
   const type = m.file.show && served.startsWith(m.file.show + '/') ? served : 'application/octet-stream';
   const b = await r.blob();
@@ -337,7 +344,7 @@ function upload(file) {
   };
   xhr.onerror = () => { pct.textContent = ' failed'; showError('the upload failed'); };
   xhr.onload = async () => {
-    if (xhr.status !== 202) { pct.textContent = ' failed'; showError(xhr.responseText.trim()); return; }
+    if (xhr.status !== 202) { pct.textContent = ' failed'; showError(errorText(xhr.responseText, 'the upload failed')); return; }
     let job = JSON.parse(xhr.responseText);
     while (job.state === 'running') {
       bar.value = 0.5 + (job.size ? job.done / job.size / 2 : 0);
@@ -392,7 +399,7 @@ async function joinRoom() {
 
 async function qr(text) {
   const r = await fetch('/api/qr', { method: 'POST', headers: { 'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify({ text }) });
-  if (!r.ok) throw new Error((await r.text()).trim());
+  if (!r.ok) throw new Error(await errorOf(r));
   return URL.createObjectURL(await r.blob());
 }
 
