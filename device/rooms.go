@@ -694,6 +694,15 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 		rs.log.Info("no admin online: join request left in mailboxes", slog.Any("mirrors", took))
 		return nil, &pendingError{mailboxes: took, invite: inv.ID()}
 	}
+	var refused *pairing.RefusedError
+	if errors.As(lastErr, &refused) {
+		switch refused.Reason {
+		case pairing.NoSuchInvite:
+			return nil, fmt.Errorf("%w: a device of the room was reached and does not know this invite (revoked, used up, or the link is damaged): ask for a new invite", errRefused)
+		case pairing.TooMany:
+			return nil, fmt.Errorf("%w: a device of the room was reached and asks to wait (too many requests): try again in a minute", errRefused)
+		}
+	}
 	return nil, fmt.Errorf("%w (%v), and no mirror holds a mailbox for the invite; ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
 }
 

@@ -401,3 +401,41 @@ func TestFiveDaemonsConverge(t *testing.T) {
 		t.Fatalf("removed member's send: %s", msg)
 	}
 }
+
+// TestCommandsReadLikePeople: history names authors, marks replies and
+// gives sizes as elsewhere; an empty message is a usage error; a damaged
+// invite says the room's device was reached and did not know it.
+func TestCommandsReadLikePeople(t *testing.T) {
+	alice := newDaemon(t, "alice")
+	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
+	room := shareRoom(t, "kitchen", alice, bob)
+	var hi struct{ ID string }
+	bob.json(&hi, "room", "send", room, "hi")
+	alice.run(0, "", "room", "send", room, "hello bob", "--reply-to", hi.ID)
+	src := filepath.Join(t.TempDir(), "menu.pdf")
+	writeRandomFile(t, src, 3<<20)
+	alice.run(0, "", "file", "send", room, src)
+	converge(t, room, 3, alice, bob)
+	out := bob.run(0, "", "room", "history", room)
+	for _, want := range []string{"bob: hi", "alice: (reply to " + hi.ID + ") hello bob", "menu.pdf, 3.0 MiB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("history lacks %q:\n%s", want, out)
+		}
+	}
+	if _, stderr, code := hearth(t, "", "room", "send", room, "  ", "--home", bob.home); code != 2 || !strings.Contains(stderr, "empty message") {
+		t.Errorf("an empty message: exit %d: %s", code, stderr)
+	}
+	var inv struct{ Link string }
+	alice.json(&inv, "room", "invite", room)
+	// Damaged: a letter of the secret changed (the invite's id with it).
+	i := strings.Index(inv.Link, "join/") + len("join/") + 3
+	flip := "a"
+	if inv.Link[i] == 'a' {
+		flip = "b"
+	}
+	damaged := inv.Link[:i] + flip + inv.Link[i+1:]
+	carol := newDaemon(t, "carol", "--bootstrap", tcpAddr(t, alice))
+	if _, stderr, code := hearth(t, "", "room", "join", damaged, "--home", carol.home); code != 1 || !strings.Contains(stderr, "does not know this invite") {
+		t.Errorf("a damaged invite: exit %d: %s", code, stderr)
+	}
+}

@@ -256,6 +256,9 @@ func runRoomJoin(ctx context.Context, r *runner, args []string) error {
 }
 
 func runRoomSend(ctx context.Context, r *runner, args []string) error {
+	if strings.TrimSpace(args[1]) == "" {
+		return usagef("an empty message: give the text to send, e.g. hearth room send ROOM \"hello\"")
+	}
 	c, err := r.api()
 	if err != nil {
 		return err
@@ -275,6 +278,10 @@ func runRoomHistory(ctx context.Context, r *runner, args []string) error {
 	out, err := c.History(ctx, args[0])
 	if err != nil {
 		return err
+	}
+	var names memberNames
+	if !r.json {
+		names = namesOf(ctx, c, args[0])
 	}
 	return r.emit(out, func(w io.Writer) {
 		for _, m := range out.Messages {
@@ -296,17 +303,20 @@ func runRoomHistory(ctx context.Context, r *runner, args []string) error {
 				}
 				text += "]"
 				if m.File != nil {
-					text += fmt.Sprintf(" %s (%s, %d bytes)", m.File.Name, m.File.Type, m.File.Size)
+					text += fmt.Sprintf(" %s (%s, %s)", m.File.Name, m.File.Type, human(m.File.Size))
 				}
 			case m.File != nil && !m.Deleted:
-				text = fmt.Sprintf("[file %s, %d bytes] %s", m.File.Name, m.File.Size, m.Text)
+				text = fmt.Sprintf("[file %s, %s] %s", m.File.Name, human(m.File.Size), m.Text)
 			case m.Deleted:
 				text = "(deleted)"
 			case m.Edited:
 				text += " (edited)"
 			}
+			if m.ReplyTo != "" && !m.Deleted {
+				text = "(reply to " + m.ReplyTo + ") " + text
+			}
 			t, _ := time.Parse(time.RFC3339, m.Time)
-			fmt.Fprintf(w, "%s  %s  %s: %s\n", t.Local().Format("2006-01-02 15:04"), m.ID, short(m.Author), text)
+			fmt.Fprintf(w, "%s  %s  %s: %s\n", t.Local().Format("2006-01-02 15:04"), m.ID, names.of(m.Author), text)
 			for e, who := range m.Reactions {
 				fmt.Fprintf(w, "    %s %d\n", e, len(who))
 			}
@@ -377,4 +387,31 @@ func runBench(ctx context.Context, r *runner, _ []string) error {
 		}
 		tw.Flush()
 	})
+}
+
+// memberNames maps a room's identities to the names their devices gave.
+type memberNames map[string]string
+
+// namesOf reads a room's members' names; without them, identities show
+// short.
+func namesOf(ctx context.Context, c *control.Client, room string) memberNames {
+	ms, err := c.Members(ctx, room)
+	if err != nil {
+		return nil
+	}
+	out := memberNames{}
+	for _, m := range ms.Members {
+		if m.Name != "" {
+			out[m.Identity] = m.Name
+		}
+	}
+	return out
+}
+
+// of is an identity's name, or its first hex digits.
+func (n memberNames) of(id string) string {
+	if name := n[id]; name != "" {
+		return name
+	}
+	return short(id)
 }
