@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,8 @@ type pageSession string
 
 type webServer struct {
 	d     *daemon
-	token string // of the loopback page
-	addr  string // host:port, as listened ("" without a loopback page)
+	token *tokenFile // of the loopback page
+	addr  string     // host:port, as listened ("" without a loopback page)
 	srv   *http.Server
 	log   *slog.Logger
 
@@ -123,13 +124,17 @@ func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
 		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			return nil, fmt.Errorf("--web %s: the page is served on a loopback address only (127.0.0.1:PORT); for the LAN, see --web-lan", addr)
 		}
-		ln, err := net.Listen("tcp", addr)
+		tok, err := webToken(d.home)
 		if err != nil {
 			return nil, fmt.Errorf("web page: %w", err)
 		}
-		var tok [24]byte
-		rand.Read(tok[:])
-		w.token, w.addr = hex.EncodeToString(tok[:]), ln.Addr().String()
+		ln, err := listenWeb(d.home, addr)
+		if err != nil {
+			return nil, fmt.Errorf("web page: %w", err)
+		}
+		w.token = &tokenFile{path: filepath.Join(d.home, WebTokenName), tok: tok}
+		w.token.current() // its file's time
+		w.addr = ln.Addr().String()
 		w.srv = &http.Server{Handler: w.checkHost(w.handler(false)), ReadHeaderTimeout: webHeaderTimeout, IdleTimeout: webIdleTimeout, ErrorLog: errLog}
 		go w.serve(w.srv, newCapListener(ln, webMaxConns, webMaxConnsPerIP, d.log), false)
 	}
@@ -277,7 +282,7 @@ func (w *webServer) URL() string {
 	if w.addr == "" {
 		return ""
 	}
-	return "http://" + w.addr + "/#token=" + w.token
+	return "http://" + w.addr + "/#token=" + w.token.current()
 }
 
 // LANURL is the page's address on the LAN ("" without one).
@@ -379,7 +384,7 @@ func trimLog(s string) string {
 func (w *webServer) guard(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		got := bearer(r)
-		if subtle.ConstantTimeCompare([]byte(got), []byte(w.token)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(w.token.current())) != 1 {
 			http.Error(rw, "no or wrong token: open the link 'hearth status' prints", http.StatusUnauthorized)
 			return
 		}

@@ -276,3 +276,37 @@ func TestWebConnectionFlood(t *testing.T) {
 		t.Error("the daemon ran out of descriptors")
 	}
 }
+
+// TestWebLinkStable: the page's link (port and token) stays the same
+// across restarts, so a bookmark works; 'web token --new' ends the old
+// link at once in the running daemon.
+func TestWebLinkStable(t *testing.T) {
+	d := newDaemon(t, "alice", "--web", "127.0.0.1:0")
+	var st struct{ Web string }
+	d.json(&st, "status")
+	first := st.Web
+	d.stop()
+	d.start()
+	d.json(&st, "status")
+	if st.Web != first {
+		t.Fatalf("the link changed across a restart: %s, then %s", first, st.Web)
+	}
+	if fi, err := os.Stat(filepath.Join(d.home, "web-token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the token file: %v", err)
+	}
+	old := newWebClient(t, d)
+	if code, _ := old.do("GET", "/api/v1/status", nil, nil); code != 200 {
+		t.Fatalf("the bookmarked link: %d", code)
+	}
+	d.run(0, "", "web", "token", "--new")
+	if code, _ := old.do("GET", "/api/v1/status", nil, nil); code != 401 {
+		t.Fatalf("the old token after a new one: %d", code)
+	}
+	fresh := newWebClient(t, d)
+	if fresh.token == old.token {
+		t.Fatal("status prints the old token")
+	}
+	if code, _ := fresh.do("GET", "/api/v1/status", nil, nil); code != 200 {
+		t.Fatalf("the new link: %d", code)
+	}
+}

@@ -135,6 +135,7 @@ type options struct {
 	once           bool
 	doorCommand    string
 	cancel         bool
+	newToken       bool
 }
 
 // multiFlag collects a repeatable string flag.

@@ -16,7 +16,13 @@ import (
 )
 
 func webCommands() *command {
-	return &command{name: "web", summary: "the web page on the LAN: its password and its certificate", subs: []*command{
+	return &command{name: "web", summary: "the web page: its link's token, and on the LAN its password and its certificate", subs: []*command{
+		{name: "token", flags: webTokenFlags, summary: "make a new token for the page's link (the old link stops working)", run: runWebToken,
+			long: `The link of the web page on loopback ('hearth status' prints it) carries a
+secret token, kept in the home (web-token, 0600) so that a bookmark keeps
+working across restarts. With --new, make a new one: the old link stops
+opening the page at once, in a running daemon too; 'hearth status' prints
+the new link.`},
 		{name: "login", flags: webLoginFlags, summary: "set (or remove) the password of the page on the LAN", run: runWebLogin,
 			long: `Set the password the web page asks for on the LAN (network.web_lan, or
 'hearth daemon --web-lan ADDR'). On a terminal it is asked twice, hidden;
@@ -30,6 +36,26 @@ uses (made on first use, kept as web-tls.pem in the home). Browsers warn
 about a certificate they do not know: compare the fingerprint they show
 with this one before going on.`},
 	}}
+}
+
+func webTokenFlags(fs *flag.FlagSet, o *options) {
+	fs.BoolVar(&o.newToken, "new", false, "make a new token (required: it ends the old link)")
+}
+
+func runWebToken(_ context.Context, r *runner, _ []string) error {
+	if !r.opts.newToken {
+		return usagef("'hearth web token --new' makes a new token; 'hearth status' prints the page's link")
+	}
+	home, err := existingHome(r)
+	if err != nil {
+		return err
+	}
+	if _, err := device.NewWebToken(home); err != nil {
+		return err
+	}
+	return r.emit(map[string]bool{"new": true}, func(w io.Writer) {
+		fmt.Fprintln(w, "a new token: the old link no longer opens the page; 'hearth status' prints the new one")
+	})
 }
 
 func webLoginFlags(fs *flag.FlagSet, o *options) {
