@@ -496,7 +496,8 @@ func (w *webServer) handleEvents(rw http.ResponseWriter, r *http.Request) {
 func (w *webServer) handleMe(rw http.ResponseWriter, r *http.Request) {
 	d := w.d
 	d.mu.Lock()
-	out := map[string]any{"identity": d.id.Identity.String(), "device": d.id.Device.Public().String(), "name": d.id.Record.Name}
+	out := map[string]any{"identity": d.id.Identity.String(), "device": d.id.Device.Public().String(), "name": d.id.Record.Name,
+		"door": d.door != nil, "mirror": d.rooms.mirror != nil}
 	d.mu.Unlock()
 	writeJSON(rw, http.StatusOK, out)
 }

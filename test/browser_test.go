@@ -561,8 +561,10 @@ func TestBrowserRooms(t *testing.T) {
 		return evalPage[bool](a, `[...document.querySelectorAll('#messages .reaction')].some(e => e.textContent === '👍 1')`)
 	})
 	// Who wrote from which device.
-	if dev := evalPage[string](a, `document.querySelector('#messages .msg:not(.mine) .device').textContent`); !strings.Contains(dev, "bob") {
-		t.Errorf("bob's message shows device %q", dev)
+	// Who wrote: the author's name once (the device is named too when its
+	// name is another).
+	if head := evalPage[string](a, `document.querySelector('#messages .msg:not(.mine) .head').textContent`); !strings.HasPrefix(head, "bob · ") || strings.Count(head, "bob") != 1 {
+		t.Errorf("bob's message's header: %q", head)
 	}
 	shot(t, b, dir, "3-bob-chat")
 

@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -300,5 +303,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 60 s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrowserQuietConsole: the page of a daemon that is neither a
+// doorphone nor a mirror asks nothing it cannot have: no 404 for the door,
+// the favicon or anything else, no 409 for a mirror list; the console
+// holds no error.
+func TestBrowserQuietConsole(t *testing.T) {
+	a := browser(t)
+	d := newDaemon(t, "alice", "--web", "127.0.0.1:0")
+	var st struct{ Web string }
+	d.json(&st, "status")
+	var mu sync.Mutex
+	var errs []string
+	if err := chromedp.Listen(a, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry.Level == cdplog.EntryLevelError {
+			mu.Lock()
+			errs = append(errs, e.Entry.Text+" "+e.Entry.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(a, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(a, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#create-room`))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, a, "the page knowing what this daemon is", func() bool {
+		return evalPage[bool](a, `typeof me !== 'undefined' && !!me && document.getElementById('door').hidden && document.getElementById('mirror').hidden`)
+	})
+	typeIn(t, a, `#new-room`, "kitchen")
+	click(t, a, `#create-room`)
+	waitPage(t, a, "the room open", func() bool {
+		return evalPage[string](a, `document.getElementById('chat-title').textContent`) == "kitchen"
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Fatalf("the console: %q", errs)
 	}
 }

@@ -393,7 +393,21 @@ async function doorPress(kind) {
 $('door-press').onclick = () => doorPress('short');
 $('door-long').onclick = () => doorPress('long');
 $('door-motion').onclick = () => doorPress('motion');
+// whoAmI is this daemon as the page sees it (its identity, whether it is a
+// doorphone or a mirror), once the page may ask.
+let me;
+async function whoAmI() {
+  while (!me) {
+    try {
+      if (token) me = await api('GET', '/api/me');
+    } catch (e) { /* not logged in yet, or the daemon restarts */ }
+    if (!me) await new Promise((res) => setTimeout(res, 1000));
+  }
+  return me;
+}
+
 (async () => {
+  if (!(await whoAmI()).door) { $('door').hidden = true; return; } // asks nothing of a non-door
   while (await loadDoor()) await new Promise((res) => setTimeout(res, 500));
 })();
 

@@ -134,7 +134,7 @@ function renderMessage(m, byID) {
   li.dataset.id = m.id;
   const head = el('div', { className: 'head' },
     el('b', { className: 'author', textContent: name }),
-    el('span', { className: 'muted device', textContent: ' · ' + dev + ' · ' + new Date(m.time).toLocaleTimeString() }));
+    el('span', { className: 'muted device', textContent: (dev && dev !== name ? ' · ' + dev : '') + ' · ' + new Date(m.time).toLocaleTimeString() }));
   li.append(head);
   if (m.reply_to && byID[m.reply_to]) {
     const q = byID[m.reply_to];
@@ -546,6 +546,7 @@ async function loadMirror() {
   return true;
 }
 (async () => {
+  if (!(await whoAmI()).mirror) { $('mirror').hidden = true; return; } // asks nothing of a non-mirror
   while (token && await loadMirror()) await new Promise((res) => setTimeout(res, 5000));
 })();
 
