@@ -327,7 +327,7 @@ func TestBrowserGroupCall(t *testing.T) {
 func TestBrowserDoor(t *testing.T) {
 	ctx := browser(t)
 	dir := artifacts(t)
-	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--web", "127.0.0.1:0", "--ring-timeout", "5s")
+	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--web", "127.0.0.1:0", "--ring-timeout", "20s")
 	var st struct{ Web string }
 	door.json(&st, "status")
 	if err := chromedp.Do(ctx, chromedp.Navigate(st.Web), chromedp.WaitVisible(chromedp.CSS(`#door-press`))); err != nil {
@@ -368,20 +368,24 @@ func TestBrowserDoor(t *testing.T) {
 	waitPage(t, ctx, "ringing", func() bool { return doorState()["state"] == "ringing" })
 	shot(t, ctx, dir, "3-door-ringing")
 
-	// The phone's page unlocks the door.
+	// The phone's page, while it rings: the ring's picture and an Unlock
+	// button on the call's card; it unlocks the door from there.
 	var pst struct{ Web string }
 	phone.json(&pst, "status")
-	if err := chromedp.Do(ctx, chromedp.Navigate(pst.Web), chromedp.WaitVisible(chromedp.CSS(`#rooms button.unlock`))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(pst.Web), chromedp.WaitVisible(chromedp.CSS(`#call-unlock`))); err != nil {
 		t.Fatalf("the phone's page: %v", err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rooms button.unlock`))); err != nil {
-		t.Fatal(err)
-	}
+	waitPage(t, ctx, "the ring's picture on the ringing card", func() bool {
+		return evalPage[float64](ctx, `(() => { const i = document.getElementById('call-snapshot'); return i.hidden ? 0 : i.naturalWidth; })()`) > 0
+	})
+	shot(t, ctx, dir, "3-phone-ringing")
+	click(t, ctx, `#call-unlock`)
 	waitPage(t, ctx, "the door opened", func() bool {
 		u, _ := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.hearthUnlock || {}`))
 		return u["opened"] == true
 	})
 	shot(t, ctx, dir, "4-phone-unlocked")
+	click(t, ctx, `#hangup`) // declines the ring
 	var ds struct {
 		Unlocks     int `json:"unlocks"`
 		RelayPulses int `json:"relay_pulses"`

@@ -222,6 +222,44 @@ function who(c) {
   return c.peer.name || c.peer.identity.slice(0, 8);
 }
 
+// doorCard shows, for a call from a room's doorphone, the picture of the
+// ring (the door posts it into the room with the call's id) and an Unlock
+// button, so the person rung sees who is there before answering.
+const roomDoors = {}; // room -> Set of its doorphones' devices
+let doorCardFor = '';
+async function doorCard(live) {
+  const img = $('call-snapshot'), unlock = $('call-unlock');
+  if (!live || live.direction !== 'incoming' || !live.peer) {
+    img.hidden = unlock.hidden = true;
+    doorCardFor = '';
+    return;
+  }
+  if (doorCardFor === live.id) return;
+  doorCardFor = live.id;
+  img.hidden = unlock.hidden = true;
+  if (!roomDoors[live.room]) {
+    try {
+      const d = await api('GET', '/api/v1/rooms/' + live.room + '/doors');
+      roomDoors[live.room] = new Set(d.doors.filter((x) => x.counts).map((x) => x.device));
+    } catch (e) { roomDoors[live.room] = new Set(); }
+  }
+  if (!roomDoors[live.room].has(live.peer.device) || doorCardFor !== live.id) return;
+  unlock.hidden = false;
+  unlock.onclick = () => openDoor(live.room, live.peer.device);
+  for (let i = 0; i < 40 && doorCardFor === live.id; i++) {
+    try {
+      const h = await api('GET', '/api/v1/rooms/' + live.room + '/messages');
+      const m = h.messages.find((x) => x.door && x.door.call === live.id && x.file && x.file.show === 'image');
+      if (m) {
+        const url = await fetchBlob(live.room, m);
+        if (doorCardFor === live.id) { img.src = url; img.hidden = false; }
+        return;
+      }
+    } catch (e) { /* the picture comes when it comes */ }
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
 // whom names the other side of a call for the list of calls: who
 // answered or rang, else the room it rang (a call nobody answered).
 function whom(c) {
@@ -263,12 +301,14 @@ function renderCalls(calls) {
     $('answer-audio').hidden = !ringingHere;
     $('hangup').textContent = ringingHere ? 'Decline' : 'Hang up';
     const ours = Object.keys(media).length > 0; // this page sends media
+    $('local').hidden = !ours || !localTracks('video').length; // no black box while nothing is sent
     $('mute').hidden = ringingHere || !ours;
     $('camera').hidden = ringingHere || !ours || !localTracks('video').length;
     card.dataset.call = live.id;
     card.dataset.state = live.state;
     card.dataset.calls = String(lives.length);
   }
+  doorCard(live);
   for (const c of calls) if (c.state === 'ended' && media[c.id]) closeMedia(c.id);
   const ul = $('history');
   ul.textContent = '';
@@ -333,10 +373,10 @@ async function loadRooms() {
 }
 
 // The door: a room's doorphone opens for its admins.
-async function openDoor(room) {
+async function openDoor(room, door) {
   try {
     showError('');
-    const u = await api('POST', '/api/rooms/' + room + '/unlock', {});
+    const u = await api('POST', '/api/rooms/' + room + '/unlock', door ? { door } : {});
     window.hearthUnlock = u;
     showError(u.opened ? '' : 'the door refused: ' + u.reason);
     $('notice').textContent = u.opened ? 'The door is open.' : '';
