@@ -612,6 +612,19 @@ func TestBrowserRooms(t *testing.T) {
 		t.Fatalf("the picture on bob's page: sha256 %s, want %s", got, want)
 	}
 	shot(t, b, dir, "5-bob-picture")
+	// Nothing of the page's own needs an emoji font: its icons are drawn,
+	// with words (a reaction's emoji stays its text, beside its drawing).
+	if bad := evalPage[string](b, `(() => {
+		const out = [];
+		for (const e of document.querySelectorAll('button, .file > span, .door-event, .msg .text')) {
+			const c = e.cloneNode(true);
+			c.querySelectorAll('.sr').forEach((x) => x.remove());
+			if (/\p{Extended_Pictographic}/u.test(c.textContent)) out.push(c.textContent.trim());
+		}
+		return out.join(' | ');
+	})()`); bad != "" {
+		t.Errorf("the page relies on an emoji font: %s", bad)
+	}
 
 	// Roles: alice makes bob a moderator.
 	click(t, a, `#show-members`)

@@ -34,6 +34,26 @@ async function api(method, path, body, extra) {
   return r.json();
 }
 
+// icon is a small line drawing (inline SVG: no emoji font needed) to put
+// beside a text label.
+const iconPaths = {
+  clip: 'M10.5 4.5v6.5a2.5 2.5 0 0 1-5 0V3.5a1.75 1.75 0 0 1 3.5 0V10',
+  phone: 'M3 1.5h2.5l1.3 3.5-1.7 1.1a8.5 8.5 0 0 0 4.8 4.8l1.1-1.7 3.5 1.3V13a1.5 1.5 0 0 1-1.5 1.5A12.5 12.5 0 0 1 1.5 3 1.5 1.5 0 0 1 3 1.5z',
+  door: 'M3.5 14.5v-13h9v13M1.5 14.5h13M10 8.5v.5',
+  thumb: 'M4.5 7v7.5h-3V7zm0 0 2.8-5a1.4 1.4 0 0 1 2.2 1.2V6H13a1.5 1.5 0 0 1 1.5 1.8l-1 5.2a1.8 1.8 0 0 1-1.8 1.5H4.5',
+};
+function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', 'icon');
+  svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', iconPaths[name]);
+  svg.append(path);
+  return svg;
+}
+
 // errorOf reads an error answer of the daemon ({"error": "..."}, or
 // text) as a sentence for people: never raw JSON.
 async function errorOf(r) {

@@ -48,6 +48,8 @@ function renderRoomExtras(list) {
   }
   const pend = $('pending');
   pend.textContent = '';
+  // A join waited for is settled: its notice goes.
+  if (!(list.pending || []).length && /^(Waiting for an admin|The request waits)/.test($('notice').textContent)) $('notice').textContent = '';
   for (const p of list.pending || []) {
     const text = p.state === 'refused' ? 'join refused: ' + p.reason
       : p.state === 'awaiting approval' ? 'joining… (waiting for an admin to approve)' : 'joining… (waiting for an admin)';
@@ -144,9 +146,9 @@ function renderMessage(m, byID) {
   if (m.deleted) {
     body = el('div', { className: 'text muted', textContent: '(deleted)' });
   } else if (m.call) {
-    body = el('div', { className: 'text muted', textContent: '📞 call ' + m.call.event + (m.call.duration_ms ? ', ' + Math.round(m.call.duration_ms / 1000) + ' s' : '') });
+    body = el('div', { className: 'text muted' }, icon('phone'), ' call ' + m.call.event + (m.call.duration_ms ? ', ' + Math.round(m.call.duration_ms / 1000) + ' s' : ''));
   } else if (m.door) {
-    body = el('div', { className: 'text door-event', textContent: '🚪 ' + m.door.event + (m.door.detail ? ' · ' + m.door.detail : '') });
+    body = el('div', { className: 'text door-event' }, icon('door'), ' door: ' + m.door.event + (m.door.detail ? ' · ' + m.door.detail : ''));
   } else {
     body = el('div', { className: 'text', textContent: m.text + (m.edited ? ' (edited)' : '') });
   }
@@ -155,16 +157,24 @@ function renderMessage(m, byID) {
   const reacts = el('div', { className: 'reactions' });
   for (const [emoji, who] of Object.entries(m.reactions || {})) {
     const mine = who.includes(chat.me);
-    const b = el('button', { className: 'reaction' + (mine ? ' mine' : ''), textContent: emoji + ' ' + who.length });
+    // A reaction is the sender's emoji; the common one is drawn (no emoji
+    // font needed), the emoji kept as its text.
+    const b = emoji === '👍'
+      ? el('button', { className: 'reaction' + (mine ? ' mine' : '') }, icon('thumb'), el('span', { className: 'sr', textContent: emoji }), ' ' + who.length)
+      : el('button', { className: 'reaction' + (mine ? ' mine' : ''), textContent: emoji + ' ' + who.length });
     b.onclick = () => react(m.id, emoji, mine);
     reacts.append(b);
   }
   li.append(reacts);
   if (!m.deleted && !m.call && !m.door) {
     const tools = el('div', { className: 'tools' });
-    const tool = (label, cls, fn) => { const b = el('button', { className: 'tool ' + cls, textContent: label }); b.onclick = fn; tools.append(b); };
+    const tool = (label, cls, fn, ic) => {
+      const b = el('button', { className: 'tool ' + cls }, ...(ic ? [icon(ic), ' ' + label] : [label]));
+      b.onclick = fn;
+      tools.append(b);
+    };
     tool('Reply', 'reply', () => { chat.replyTo = m.id; chat.editing = ''; composerState(m); });
-    tool('👍', 'like', () => react(m.id, '👍', false));
+    tool('Like', 'like', () => react(m.id, '👍', false), 'thumb');
     if (m.author === chat.me) {
       if (!m.file) tool('Edit', 'edit', () => { chat.editing = m.id; chat.replyTo = ''; $('text').value = m.text; composerState(m); });
       tool('Delete', 'delete', (ev) => sure(ev.target, () => del(m.id)));
@@ -182,7 +192,7 @@ function renderMessage(m, byID) {
 function renderFile(m) {
   const f = m.file;
   const box = el('div', { className: 'file' });
-  const label = el('span', { textContent: '📎 ' + f.name + ' (' + human(f.size) + ')' });
+  const label = el('span', {}, icon('clip'), ' ' + f.name + ' (' + human(f.size) + ')');
   const get = el('button', { className: 'secondary download', textContent: 'Download' });
   const problem = el('span', { className: 'file-error', hidden: true });
   get.onclick = () => download(m, false, problem);
