@@ -684,6 +684,18 @@ func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string
 	return true, ""
 }
 
+// settle waits (1 s at most) until the door's state differs from before:
+// the loop has taken a press.
+func (d *door) settle(before control.Door) {
+	for range 50 {
+		st := d.status()
+		if st.State != before.State || st.LED != before.LED || st.Pairing != before.Pairing || st.Rings != before.Rings {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // status is the door's state for the API.
 func (d *door) status() control.Door {
 	d.mu.Lock()
@@ -727,11 +739,16 @@ func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
 			writeError(w, http.StatusConflict, "the button is a real one (driver periph): press it")
 			return
 		}
+		// A short or long press is held and released before the answer,
+		// and the door has taken it: the state printed is the one after.
+		before := d.status()
 		switch req.Kind {
 		case "", "short":
-			go d.sim.Hold(time.Duration(d.cfg.HAL.Debounce)*3 + 50*time.Millisecond)
+			d.sim.Hold(time.Duration(d.cfg.HAL.Debounce)*3 + 50*time.Millisecond)
+			d.settle(before)
 		case "long":
-			go d.sim.Hold(time.Duration(d.cfg.HAL.LongPress) + 300*time.Millisecond)
+			d.sim.Hold(time.Duration(d.cfg.HAL.LongPress) + 300*time.Millisecond)
+			d.settle(before)
 		case "down":
 			d.sim.ButtonPin.Set(true)
 		case "up":
