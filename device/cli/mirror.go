@@ -95,9 +95,9 @@ func runMirrorList(ctx context.Context, r *runner, _ []string) error {
 
 func printMirrorRooms(w io.Writer, out *control.MirrorRooms) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "DISCOVERY\tROOM\tPINNED\tLOGS\tENTRIES\tBYTES\tUSED\n")
+	fmt.Fprintf(tw, "DISCOVERY\tROOM\tPINNED\tLOGS\tENTRIES\tSIZE\tUSED\n")
 	for _, m := range out.Rooms {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%s\n", m.Discovery, orDash(m.Room), m.Pinned, m.Logs, m.Entries, m.Bytes, m.Used)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%s\t%s\n", m.Discovery, orDash(m.Room), m.Pinned, m.Logs, m.Entries, human(m.Bytes), m.Used)
 	}
 	tw.Flush()
 }
