@@ -340,7 +340,11 @@ func runRoomDelete(ctx context.Context, r *runner, args []string) error {
 }
 
 func runRoomReact(ctx context.Context, r *runner, args []string) error {
-	return r.do("done", func(c *control.Client) error {
+	said := "reacted"
+	if r.opts.remove {
+		said = "reaction taken back"
+	}
+	return r.do(said, func(c *control.Client) error {
 		return c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: r.opts.remove})
 	})
 }
