@@ -315,7 +315,7 @@ func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 		if !here || !all(src.Have(fl.m.Root)) {
 			continue // not held here whole: another member offers it
 		}
-		label := fmt.Sprintf("%s (%s)", fl.name, humanBytes(fl.m.Size))
+		label := fmt.Sprintf("%s (%s)", fl.name, HumanSize(fl.m.Size))
 		if limit > 0 && used+fl.m.Size > limit {
 			out.NotFitted = append(out.NotFitted, label)
 			continue
@@ -346,8 +346,9 @@ func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 	return out
 }
 
-// humanBytes prints a byte count with a binary unit.
-func humanBytes(n int64) string {
+// HumanSize prints a byte count with a binary unit, as every command and
+// message does.
+func HumanSize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
