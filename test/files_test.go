@@ -68,9 +68,18 @@ func TestFileSendGet(t *testing.T) {
 	if err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("the received file differs (%v)", err)
 	}
-	// Never over an existing file.
-	if msg := bob.run(1, "", "file", "get", room, sent.ID, "--out", got.Path); !strings.Contains(msg, "exists already") {
+	// The same file to the same place: it is there already. Never over
+	// another file.
+	if msg := bob.run(0, "", "file", "get", room, sent.ID, "--out", got.Path); !strings.Contains(msg, "received already") {
+		t.Fatalf("the same get again: %s", msg)
+	}
+	other := filepath.Join(outDir, "notes.txt")
+	os.WriteFile(other, []byte("mine"), 0o644)
+	if msg := bob.run(1, "", "file", "get", room, sent.ID, "--out", other); !strings.Contains(msg, "exists already") {
 		t.Fatalf("overwrite: %s", msg)
+	}
+	if b, _ := os.ReadFile(other); string(b) != "mine" {
+		t.Fatal("another file was overwritten")
 	}
 	// Bad paths on the sending side.
 	if msg := alice.run(1, "", "file", "send", room, dir); !strings.Contains(msg, "is a folder") {

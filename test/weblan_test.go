@@ -96,7 +96,7 @@ func TestBrowserLAN(t *testing.T) {
 	typeIn(t, ctx, "#login-password", "not the password")
 	click(t, ctx, "#login-go")
 	waitPage(t, ctx, "the wrong password refused", func() bool {
-		return strings.Contains(evalPage[string](ctx, `document.getElementById('error').textContent`), "wrong password")
+		return strings.Contains(strings.ToLower(evalPage[string](ctx, `document.getElementById('error').textContent`)), "wrong password")
 	})
 	typeIn(t, ctx, "#login-password", password)
 	click(t, ctx, "#login-go")
