@@ -393,7 +393,8 @@ func (n *Node) PathTo(p peer.ID) string {
 }
 
 // Reach connects to p if it is not connected yet: with the addresses
-// known, else those the DHT finds, else through each bootstrap node as a
+// known, else (p being a bootstrap node) those it was given, else those
+// the DHT finds, else through each bootstrap node as a
 // circuit relay (a device behind a NAT holds a relay slot there).
 func (n *Node) Reach(ctx context.Context, p peer.ID) error {
 	if n.Host.Network().Connectedness(p) == network.Connected {
@@ -411,6 +412,14 @@ func (n *Node) Reach(ctx context.Context, p peer.ID) error {
 	}
 	if len(n.Host.Peerstore().Addrs(p)) > 0 && try(peer.AddrInfo{ID: p}) {
 		return nil
+	}
+	for _, r := range n.bootstrap {
+		// A bootstrap node is dialled at its given addresses, even before
+		// the first dial of it (in the background) put them in the
+		// peerstore.
+		if r.ID == p && try(r) {
+			return nil
+		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, reachTimeout)
 	ai, err := n.DHT.FindPeer(fctx, p)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
@@ -74,5 +76,28 @@ func TestBadBootstrapAddress(t *testing.T) {
 	_, err := New(Config{Key: k, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, Bootstrap: []string{"/ip4/127.0.0.1/tcp/1"}})
 	if err == nil || !strings.Contains(err.Error(), "/p2p/PEERID") {
 		t.Fatalf("bootstrap address without a peer id: %v", err)
+	}
+}
+
+// TestReachBootstrapByItsAddress: a bootstrap node is reached at the
+// address it was given, whatever the peerstore holds: a command that asks
+// a bootstrap peer something right after start (a device link) must not
+// depend on the background dial having run first.
+func TestReachBootstrapByItsAddress(t *testing.T) {
+	pub := newNode(t, true)
+	a := newNode(t, false, pub.Addrs()[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for a.Host.Network().Connectedness(pub.Host.ID()) != network.Connected {
+		if ctx.Err() != nil {
+			t.Fatal("the bootstrap node was never dialled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// As if the background dial had not run yet.
+	a.Host.Network().ClosePeer(pub.Host.ID())
+	a.Host.Peerstore().ClearAddrs(pub.Host.ID())
+	if err := a.Reach(ctx, pub.Host.ID()); err != nil {
+		t.Fatalf("a bootstrap node unreachable by its own address: %v", err)
 	}
 }
