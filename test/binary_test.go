@@ -63,6 +63,7 @@ func hearth(t *testing.T, stdin string, args ...string) (string, string, int) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
+	checkOutput(t, "hearth "+strings.Join(args, " "), errb.String())
 	return out.String(), errb.String(), code
 }
 
@@ -70,11 +71,14 @@ func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			home := filepath.Join(t.TempDir(), "home")
-			if _, stderr, code := hearth(t, "", "id", "create", "--home", home); code != 0 {
+			created, stderr, code := hearth(t, "", "id", "create", "--home", home, "--json")
+			if code != 0 {
 				t.Fatal(stderr)
 			}
+			var id struct{ Phrase string }
+			json.Unmarshal([]byte(created), &id)
 			d := exec.Command(hearthBin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
-			var logs bytes.Buffer
+			var logs logBuffer
 			d.Stderr = &logs
 			if err := d.Start(); err != nil {
 				t.Fatal(err)
@@ -109,8 +113,10 @@ func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
 				<-waited
 				t.Fatalf("daemon ignored %v", sig)
 			}
+			checkOutput(t, "the daemon", logs.String())
+			checkLeaks(t, "the daemon", logs.String(), homeSecrets(t, home, id.Phrase))
 			// Logs are JSON when stderr is not a terminal, one object a line.
-			sc := bufio.NewScanner(&logs)
+			sc := bufio.NewScanner(strings.NewReader(logs.String()))
 			var msgs []string
 			for sc.Scan() {
 				var line map[string]any
@@ -209,6 +215,15 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	t.Logf("press → ring %.0f ms, answer → first frame %.0f ms, live view → first frame %.0f ms", fig.PressToRing, fig.AnswerToFrame, fig.ViewToFrame)
+	// The demo's daemons run in its process: its output is theirs.
+	checkOutput(t, "the demo", out+errOut)
+	homes, _ := filepath.Glob(filepath.Join(dir, "*", "identity.json"))
+	if len(homes) < 2 {
+		t.Fatalf("the demo's homes are not in %s: %v", dir, homes)
+	}
+	for _, h := range homes {
+		checkLeaks(t, "the demo", out+errOut, homeSecrets(t, filepath.Dir(h), ""))
+	}
 }
 
 // TestEmptiedDatabaseRefused: a home whose hearth.db was truncated to
@@ -228,6 +243,7 @@ func TestEmptiedDatabaseRefused(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the daemon started on an emptied database")
 	}
+	checkOutput(t, "the daemon on an emptied database", string(out))
 	if err == nil || !strings.Contains(string(out), "empty") || !strings.Contains(string(out), "will not start over") || !strings.Contains(string(out), "mv ") {
 		t.Fatalf("the daemon on an emptied database: %v\n%s", err, out)
 	}

@@ -772,5 +772,5 @@ func TestBrowserMirror(t *testing.T) {
 		return strings.Contains(evalPage[string](ctx, `document.getElementById('devices').textContent`), "revoked")
 	})
 	shot(t, ctx, dir, "revoked")
-	m.stop() // and its log is checked for the phrase (checkSecrets)
+	m.stop() // and its log is checked for its secrets (ended)
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -70,7 +71,10 @@ func TestDaemonKilled(t *testing.T) {
 				}
 				text := fmt.Sprintf("alice %d.%d", k, i)
 				c := exec.Command(hearthBin, "room", "send", room, text, "--home", alice.home, "--json")
+				var stderr bytes.Buffer
+				c.Stderr = &stderr
 				b, err := c.Output()
+				checkOutput(t, "room send", stderr.String())
 				if err != nil {
 					continue // not acknowledged: it may or may not be there
 				}
@@ -83,6 +87,8 @@ func TestDaemonKilled(t *testing.T) {
 			}
 		}()
 		get := exec.Command(hearthBin, "file", "get", room, file.ID, "--out", out, "--home", alice.home, "--json")
+		var getErr logBuffer
+		get.Stderr = &getErr
 		if err := get.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +97,7 @@ func TestDaemonKilled(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		get.Wait()
+		checkOutput(t, "file get", getErr.String())
 
 		var m struct{ ID string }
 		bob.json(&m, "room", "send", room, fmt.Sprintf("bob while alice is down %d", k))

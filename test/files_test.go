@@ -257,7 +257,9 @@ func TestFileReceiverKilled(t *testing.T) {
 		}
 		// Let it run until a random share of what is left, then kill.
 		target := lastDone + (size-lastDone)*int64(20+mrand.IntN(40))/100
-		dec := json.NewDecoder(stderr)
+		var seen logBuffer
+		tee := io.TeeReader(stderr, &seen)
+		dec := json.NewDecoder(tee)
 		first := true
 		for {
 			var p struct{ Done, Resumed int64 }
@@ -278,7 +280,9 @@ func TestFileReceiverKilled(t *testing.T) {
 			}
 		}
 		bob.kill()
+		io.Copy(io.Discard, tee)
 		c.Wait()
+		checkOutput(t, "file get", seen.String())
 		bob.start()
 	}
 	var res struct {
@@ -365,7 +369,9 @@ func TestFileGetFollowAgain(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	dec := json.NewDecoder(stderr)
+	var seen logBuffer
+	tee := io.TeeReader(stderr, &seen)
+	dec := json.NewDecoder(tee)
 	var job string
 	for {
 		var p struct {
@@ -381,10 +387,11 @@ func TestFileGetFollowAgain(t *testing.T) {
 		}
 	}
 	c.Process.Signal(os.Interrupt)
-	io.Copy(io.Discard, stderr)
+	io.Copy(io.Discard, tee)
 	if err := c.Wait(); err == nil {
 		t.Fatal("an interrupted get exited 0")
 	}
+	checkOutput(t, "file get", seen.String())
 	// Another place, while it runs: refused, naming where it goes.
 	if _, errOut, code := hearth(t, "", "file", "get", room, sent.ID, "--out", filepath.Join(t.TempDir(), "copy.bin"), "--home", bob.home); code == 0 {
 		// It may have finished already: then a second copy is fine.

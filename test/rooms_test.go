@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,12 +22,23 @@ type daemon struct {
 	home   string
 	args   []string
 	cmd    *exec.Cmd
-	logs   *bytes.Buffer
+	logs   *logBuffer // this run's stderr
 	done   chan error
 	addrs  []string
 	phrase string
 	ns     string   // network namespace to run in; "" for the test's own
 	env    []string // added to the daemon's environment
+	// secrets are those the test gave the daemon (a password) that its
+	// home does not hold in the clear; its log must hold none of them.
+	secrets map[string]secret
+}
+
+// holds tells the daemon's checks that it knows secret s.
+func (d *daemon) holds(what, s string) {
+	if d.secrets == nil {
+		d.secrets = map[string]secret{}
+	}
+	d.secrets[what] = textSecret(s)
 }
 
 func newDaemon(t *testing.T, name string, args ...string) *daemon {
@@ -40,9 +50,7 @@ func newDaemon(t *testing.T, name string, args ...string) *daemon {
 func newDaemonIn(t *testing.T, ns, name string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, name: name, home: filepath.Join(t.TempDir(), name), args: args, ns: ns}
-	if _, stderr, code := hearth(t, "", "id", "create", "--home", d.home, "--name", name); code != 0 {
-		t.Fatalf("%s: id create: %s", name, stderr)
-	}
+	d.create()
 	d.start()
 	t.Cleanup(d.stop)
 	return d
@@ -53,10 +61,23 @@ func newDaemonIn(t *testing.T, ns, name string, args ...string) *daemon {
 func newHomeIn(t *testing.T, ns, name string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, name: name, home: filepath.Join(t.TempDir(), name), ns: ns}
-	if _, stderr, code := hearth(t, "", "id", "create", "--home", d.home, "--name", name); code != 0 {
-		t.Fatalf("%s: id create: %s", name, stderr)
-	}
+	d.create()
 	return d
+}
+
+// create makes the daemon's identity and keeps its phrase, so that its
+// log can be checked for it.
+func (d *daemon) create() {
+	d.t.Helper()
+	out, stderr, code := hearth(d.t, "", "id", "create", "--home", d.home, "--name", d.name, "--json")
+	if code != 0 {
+		d.t.Fatalf("%s: id create: %s", d.name, stderr)
+	}
+	var id struct{ Phrase string }
+	if err := json.Unmarshal([]byte(out), &id); err != nil || id.Phrase == "" {
+		d.t.Fatalf("%s: id create gave no phrase: %v", d.name, err)
+	}
+	d.phrase = id.Phrase
 }
 
 // newDaemonPhrase makes a home, with an identity restored from phrase (a
@@ -75,6 +96,9 @@ func newDaemonPhrase(t *testing.T, name, phrase string, args ...string) *daemon 
 	var id struct{ Phrase string }
 	json.Unmarshal([]byte(out), &id)
 	d.phrase = id.Phrase
+	if phrase != "" {
+		d.phrase = phrase // restore does not repeat it
+	}
 	d.start()
 	t.Cleanup(d.stop)
 	return d
@@ -103,7 +127,7 @@ func (d *daemon) start() {
 		}
 		d.cmd.Env = append(d.cmd.Env, d.env...)
 	}
-	d.logs = &bytes.Buffer{}
+	d.logs = &logBuffer{}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -133,7 +157,7 @@ func (d *daemon) stop() {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-d.done:
-		if err != nil || strings.Contains(d.logs.String(), "DATA RACE") {
+		if err != nil {
 			d.t.Errorf("%s exited with %v:\n%s", d.name, err, d.logs)
 		}
 	case <-time.After(15 * time.Second):
@@ -141,47 +165,28 @@ func (d *daemon) stop() {
 		<-d.done
 		d.t.Errorf("%s ignored SIGTERM", d.name)
 	}
-	d.cmd = nil
-	d.checkSecrets()
+	d.ended()
 }
 
 func (d *daemon) kill() {
 	d.cmd.Process.Kill()
 	<-d.done
-	d.cmd = nil
-	d.checkSecrets()
+	d.ended()
 }
 
-// checkSecrets fails the test if the daemon's log holds a secret it
-// knows: its recovery phrase, its device or sealing secret key, an invite
-// or device link (they carry the pairing secret), the web page's token.
-func (d *daemon) checkSecrets() {
+// ended checks what the daemon's run left, however it ended: its whole
+// output for a data race, a panic or a fatal error, and for every secret
+// it holds.
+func (d *daemon) ended() {
 	d.t.Helper()
+	d.cmd = nil
 	logs := d.logs.String()
-	secrets := map[string]string{}
-	if d.phrase != "" {
-		w := strings.Fields(d.phrase)
-		secrets["the recovery phrase"] = strings.Join(w[:3], " ")
+	checkOutput(d.t, d.name, logs)
+	secrets := homeSecrets(d.t, d.home, d.phrase)
+	for what, s := range d.secrets {
+		secrets[what] = s
 	}
-	var id struct {
-		DeviceSecret  string `json:"device_secret"`
-		SealingSecret string `json:"sealing_secret"`
-	}
-	if b, err := os.ReadFile(filepath.Join(d.home, "identity.json")); err == nil && json.Unmarshal(b, &id) == nil {
-		for what, s := range map[string]string{"the device secret key": id.DeviceSecret, "the sealing secret key": id.SealingSecret} {
-			if len(s) >= 32 {
-				secrets[what] = s[len(s)/2-8 : len(s)/2+8] // any long stretch of it
-			}
-		}
-	}
-	secrets["an invite"] = "hearth://join/"
-	secrets["a device link"] = "hearth://link/"
-	secrets["the web page's token"] = "#token="
-	for what, s := range secrets {
-		if strings.Contains(logs, s) {
-			d.t.Errorf("%s's log holds %s", d.name, what)
-		}
-	}
+	checkLeaks(d.t, d.name, logs, secrets)
 }
 
 // run runs a hearth command against this daemon's home and returns its

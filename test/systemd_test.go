@@ -119,7 +119,7 @@ func TestSystemdNotify(t *testing.T) {
 	os.WriteFile(cfg, []byte("[network]\nmdns = false\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n"), 0o600)
 	cmd := exec.Command(hearthBin, "daemon", "--home", home, "--config", cfg, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
-	var stderr strings.Builder
+	var stderr logBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -144,6 +144,9 @@ func TestSystemdNotify(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("daemon exit: %v\n%s", err, stderr.String())
 	}
+	checkOutput(t, "the daemon", stderr.String())
+	phrase, _ := os.ReadFile(filepath.Join(dir, "phrase"))
+	checkLeaks(t, "the daemon", stderr.String(), homeSecrets(t, home, strings.TrimSpace(string(phrase))))
 	if count("STOPPING=1") != 1 {
 		t.Fatalf("notes %q", notes)
 	}

@@ -295,6 +295,7 @@ func TestWebLinkStable(t *testing.T) {
 		t.Fatalf("the token file: %v", err)
 	}
 	old := newWebClient(t, d)
+	d.holds("the page's old token", old.token)
 	if code, _ := old.do("GET", "/api/v1/status", nil, nil); code != 200 {
 		t.Fatalf("the bookmarked link: %d", code)
 	}
