@@ -5,11 +5,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"image/jpeg"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,17 +23,21 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
 )
 
 // member is a daemon of a test with its own identity.
 type member struct {
-	name string
-	home string
-	id   *identity.Local
-	c    *control.Client
+	name   string
+	home   string
+	id     *identity.Local
+	c      *control.Client
+	phrase string
 }
 
 func newMember(t *testing.T, name string) *member {
@@ -43,12 +51,77 @@ func newMember(t *testing.T, name string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &member{name: name, home: home, id: id, c: control.NewClient(SocketPath(home))}
+	return &member{name: name, home: home, id: id, c: control.NewClient(SocketPath(home)), phrase: p.Reveal()}
 }
 
+// lockedLog is a daemon's log in a test, at debug level: written by the
+// daemon while the test may read it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// secrets returns every secret the member's home holds: its phrase, its
+// device and sealing keys, each room's key (and the epoch key derived from
+// it) and every epoch key learnt. The daemon has stopped.
+func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
+	t.Helper()
+	out := leakcheck.Phrase(m.phrase)
+	out["the device secret key"] = leakcheck.Key(m.id.Device.Seed())
+	if b, err := m.id.Sealing.Bytes(); err == nil {
+		out["the sealing secret key"] = leakcheck.Key(b)
+	}
+	db, err := storage.Open(filepath.Join(m.home, DBName), storage.Config{ReadOnly: true, LockTimeout: 5 * time.Second})
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: reading its secrets: %v", m.name, err)
+		}
+		return out
+	}
+	defer db.Close()
+	db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(bucketRooms, func(k, v []byte) error {
+			var rec roomRecord
+			if json.Unmarshal(v, &rec) != nil {
+				return nil
+			}
+			key := room.KeyFromBytes(rec.Key)
+			id := fmt.Sprintf("%x", k[:4])
+			out["the key of room "+id] = leakcheck.Key(rec.Key[:])
+			e0 := key.EpochZero().Bytes()
+			out["the key of epoch 0 of room "+id] = leakcheck.Key(e0[:])
+			return tx.ForEach(bucketOf("keys", key.Discovery()), func(k, v []byte) error {
+				out[fmt.Sprintf("an epoch key (%x) of room %s", k, id)] = leakcheck.Key(v)
+				return nil
+			})
+		})
+	})
+	return out
+}
+
+// start runs the member's daemon until the test ends; its log, at debug
+// level unless cfg names a logger, is then checked for every secret the
+// member holds.
 func (m *member) start(t *testing.T, cfg Config) {
 	t.Helper()
 	cfg.Home, cfg.NoMDNS, cfg.Listen = m.home, true, loopback
+	var logs *lockedLog
+	if cfg.Logger == nil {
+		logs = &lockedLog{}
+		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
@@ -66,6 +139,11 @@ func (m *member) start(t *testing.T, cfg Config) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("%s: Run: %v", m.name, err)
+		}
+		if logs != nil {
+			for _, what := range leakcheck.Leaks(logs.String(), m.secrets(t)) {
+				t.Errorf("%s's log holds %s", m.name, what)
+			}
 		}
 	})
 }

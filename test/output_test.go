@@ -16,6 +16,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
@@ -39,60 +40,30 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// crashMarks are what the race detector and the Go runtime print when a
-// program races, panics or dies of a fatal error.
-var crashMarks = []string{"WARNING: DATA RACE", "panic: ", "fatal error: ", "[signal SIG"}
-
 // checkOutput fails the test if a process's output (its whole stderr, or
 // stdout and stderr) shows a data race, a panic or a fatal runtime error,
 // however the process ended: stopped, killed or exited by itself.
 func checkOutput(t testing.TB, who, out string) {
 	t.Helper()
-	for _, mark := range crashMarks {
-		if i := strings.Index(out, mark); i >= 0 {
-			t.Errorf("%s's output holds %q:\n%s", who, strings.TrimSpace(mark), excerpt(out, i))
-			return
-		}
+	if mark, excerpt := leakcheck.Crash(out); mark != "" {
+		t.Errorf("%s's output holds %q:\n%s", who, mark, excerpt)
 	}
 }
-
-// excerpt is the part of out from a little before i, for a failure.
-func excerpt(out string, i int) string {
-	start := max(0, i-2000)
-	end := min(len(out), i+8000)
-	return out[start:end]
-}
-
-// secret is one secret a daemon holds: text (words, a password, a
-// token) is looked for as it is; a key in every form a log could print it
-// in (leakForms).
-type secret struct {
-	b    []byte
-	text bool
-}
-
-func textSecret(s string) secret { return secret{b: []byte(s), text: true} }
-func keySecret(b []byte) secret  { return secret{b: b} }
 
 // homeSecrets returns every secret a stopped daemon's home holds, by what
 // it is: the device and sealing secret keys, the web page's token and
 // certificate key, every room's key, the epoch key derived from it and
 // every epoch key learnt. A phrase (given when known: the home keeps none)
 // adds its words, its BIP39 seed and the identity key derived from it.
-func homeSecrets(t testing.TB, home, phrase string) map[string]secret {
+func homeSecrets(t testing.TB, home, phrase string) map[string]leakcheck.Secret {
 	t.Helper()
-	secrets := map[string]secret{}
+	secrets := map[string]leakcheck.Secret{}
 	if phrase != "" {
-		w := strings.Fields(phrase)
-		// Any three words in a row: a log holding part of the phrase
-		// holds too much.
-		for i := 0; i+3 <= len(w); i++ {
-			secrets[fmt.Sprintf("words %d-%d of the recovery phrase", i+1, i+3)] = textSecret(strings.Join(w[i:i+3], " "))
-		}
+		secrets = leakcheck.Phrase(phrase)
 		seed := bip39.NewSeed(phrase, "")
-		secrets["the BIP39 seed"] = keySecret(seed)
+		secrets["the BIP39 seed"] = leakcheck.Key(seed)
 		if s, err := identity.SeedFromBytes(seed); err == nil {
-			secrets["the identity secret key"] = keySecret(identity.DeriveIdentity(s).Seed())
+			secrets["the identity secret key"] = leakcheck.Key(identity.DeriveIdentity(s).Seed())
 		}
 	}
 	var id struct {
@@ -102,18 +73,18 @@ func homeSecrets(t testing.TB, home, phrase string) map[string]secret {
 	if b, err := os.ReadFile(filepath.Join(home, "identity.json")); err == nil && json.Unmarshal(b, &id) == nil {
 		for what, s := range map[string]string{"the device secret key": id.DeviceSecret, "the sealing secret key": id.SealingSecret} {
 			if raw, err := decodeAny(s); err == nil && len(raw) > 0 {
-				secrets[what] = keySecret(raw)
+				secrets[what] = leakcheck.Key(raw)
 			}
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(home, "web-token")); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		secrets["the web page's token"] = textSecret(string(bytes.TrimSpace(b)))
+		secrets["the web page's token"] = leakcheck.Text(string(bytes.TrimSpace(b)))
 	}
 	if b, err := os.ReadFile(filepath.Join(home, "web-tls.pem")); err == nil {
 		if i := bytes.Index(b, []byte("PRIVATE KEY-----")); i >= 0 {
 			body := bytes.Fields(b[i+len("PRIVATE KEY-----"):])
 			if len(body) > 0 && len(body[0]) >= 24 {
-				secrets["the web certificate's key"] = textSecret(string(body[0][len(body[0])/2:]))
+				secrets["the web certificate's key"] = leakcheck.Text(string(body[0][len(body[0])/2:]))
 			}
 		}
 	}
@@ -125,9 +96,9 @@ func homeSecrets(t testing.TB, home, phrase string) map[string]secret {
 
 // dbSecrets reads every room key and epoch key from a daemon's database
 // (the daemon has stopped: its lock is free).
-func dbSecrets(t testing.TB, path string) map[string]secret {
+func dbSecrets(t testing.TB, path string) map[string]leakcheck.Secret {
 	t.Helper()
-	out := map[string]secret{}
+	out := map[string]leakcheck.Secret{}
 	if _, err := os.Stat(path); err != nil {
 		return out
 	}
@@ -145,16 +116,16 @@ func dbSecrets(t testing.TB, path string) map[string]secret {
 					var rec struct{ Key [32]byte }
 					if json.Unmarshal(v, &rec) == nil && rec.Key != ([32]byte{}) {
 						id := hex.EncodeToString(k)[:8]
-						out["the key of room "+id] = keySecret(rec.Key[:])
+						out["the key of room "+id] = leakcheck.Key(rec.Key[:])
 						e0 := room.KeyFromBytes(rec.Key).EpochZero().Bytes()
-						out["the key of epoch 0 of room "+id] = keySecret(e0[:])
+						out["the key of epoch 0 of room "+id] = leakcheck.Key(e0[:])
 					}
 					return nil
 				})
 			case strings.HasPrefix(string(name), "keys/"):
 				return b.ForEach(func(k, v []byte) error {
 					if len(v) == 32 {
-						out[fmt.Sprintf("an epoch key (%x) of %s", k[:8], name[5:min(len(name), 13)])] = keySecret(append([]byte{}, v...))
+						out[fmt.Sprintf("an epoch key (%x) of %s", k[:8], name[5:min(len(name), 13)])] = leakcheck.Key(append([]byte{}, v...))
 					}
 					return nil
 				})
@@ -176,47 +147,10 @@ func decodeAny(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
 }
 
-// leakForms are the ways a log line could print a secret: text as it
-// is; a key in hex, in base64 (padded or not, standard or URL alphabet),
-// as Go prints a byte slice. A long stretch of any of them is a leak.
-func leakForms(s secret) []string {
-	if s.text {
-		return []string{string(s.b)}
-	}
-	secret := s.b
-	var forms []string
-	mid := func(s string) string { // 24 characters from the middle
-		if len(s) <= 24 {
-			return s
-		}
-		return s[len(s)/2-12 : len(s)/2+12]
-	}
-	forms = append(forms,
-		mid(hex.EncodeToString(secret)),
-		mid(strings.ToUpper(hex.EncodeToString(secret))),
-		// Base64 of the same bytes depends on where they start: the
-		// middle of the string is the same whichever padding or alphabet.
-		mid(base64.RawStdEncoding.EncodeToString(secret)),
-		mid(base64.RawURLEncoding.EncodeToString(secret)),
-		strings.Trim(fmt.Sprint(secret[:12]), "[]"),
-	)
-	return forms
-}
-
 // checkLeaks fails the test if out holds any of the secrets.
-func checkLeaks(t testing.TB, who, out string, secrets map[string]secret) {
+func checkLeaks(t testing.TB, who, out string, secrets map[string]leakcheck.Secret) {
 	t.Helper()
-	for what, s := range secrets {
-		for _, f := range leakForms(s) {
-			if f != "" && strings.Contains(out, f) {
-				t.Errorf("%s's log holds %s", who, what)
-				break
-			}
-		}
-	}
-	for what, prefix := range map[string]string{"an invite": "hearth://join/", "a device link": "hearth://link/", "the web page's token": "#token="} {
-		if strings.Contains(out, prefix) {
-			t.Errorf("%s's log holds %s", who, what)
-		}
+	for _, what := range leakcheck.Leaks(out, secrets) {
+		t.Errorf("%s's log holds %s", who, what)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 )
 
 // daemon is one hearth daemon in its own home, on loopback only.
@@ -30,15 +32,15 @@ type daemon struct {
 	env    []string // added to the daemon's environment
 	// secrets are those the test gave the daemon (a password) that its
 	// home does not hold in the clear; its log must hold none of them.
-	secrets map[string]secret
+	secrets map[string]leakcheck.Secret
 }
 
 // holds tells the daemon's checks that it knows secret s.
 func (d *daemon) holds(what, s string) {
 	if d.secrets == nil {
-		d.secrets = map[string]secret{}
+		d.secrets = map[string]leakcheck.Secret{}
 	}
-	d.secrets[what] = textSecret(s)
+	d.secrets[what] = leakcheck.Text(s)
 }
 
 func newDaemon(t *testing.T, name string, args ...string) *daemon {
@@ -106,12 +108,14 @@ func newDaemonPhrase(t *testing.T, name, phrase string, args ...string) *daemon 
 
 func (d *daemon) start() {
 	d.t.Helper()
-	args := append([]string{"daemon", "--home", d.home, "--no-mdns",
+	// At debug level: every log line a user could turn on is checked for
+	// secrets when the daemon ends.
+	args := append([]string{"daemon", "--home", d.home, "--no-mdns", "--log-level", "debug",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1"}, d.args...)
 	if d.ns != "" {
 		// In its own namespace a daemon listens on every interface there
 		// (only the test's namespaces) and uses mDNS unless told not to.
-		args = append([]string{"netns", "exec", d.ns, hearthBin, "daemon", "--home", d.home,
+		args = append([]string{"netns", "exec", d.ns, hearthBin, "daemon", "--home", d.home, "--log-level", "debug",
 			"--listen", "/ip4/0.0.0.0/tcp/0", "--listen", "/ip4/0.0.0.0/udp/0/quic-v1"}, d.args...)
 		d.cmd = exec.Command("ip", args...)
 		if lvl := os.Getenv("HEARTH_TEST_GOLOG"); lvl != "" {
