@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/hearthp2p/hearth/device/bench"
 )
 
 var hearthBin string
@@ -163,10 +165,34 @@ func TestBench(t *testing.T) {
 			Name  string
 			Value float64
 			Unit  string
+			Goal  *struct{ Value float64 }
+			Met   *bool
 		}
+		Machine string
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(res.Machine, "cores") {
+		t.Errorf("no machine in the bench's output: %q", res.Machine)
+	}
+	// Every goal of the README's table is some figure's, and each such
+	// figure says whether it met it; those that missed are named.
+	for _, g := range bench.GoalNames() {
+		found := false
+		for _, f := range res.Figures {
+			if f.Name == g || (strings.HasSuffix(g, " ") && strings.HasPrefix(f.Name, g)) {
+				found = true
+				if f.Goal == nil || f.Met == nil {
+					t.Errorf("%s: no goal in the output", f.Name)
+				} else if !*f.Met && !strings.Contains(stderr, f.Name+": ") {
+					t.Errorf("%s missed its goal and stderr does not say so:\n%s", f.Name, stderr)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("the goal of %q is no figure's", g)
+		}
 	}
 	want := []string{"catch-up", "rotation", "rotation bytes", "rotation at a member", "message latency p50", "message latency p99", "relayed message latency p50", "daemon RSS idle",
 		"mirror catch-up", "mirror RSS with 100 rooms", "mirror database on disk", "mirror disk overhead",

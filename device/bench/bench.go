@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -34,6 +33,10 @@ type Figure struct {
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
 	Note  string  `json:"note,omitempty"`
+	// Goal is what the project aims at, if anything (goals.go); Met
+	// says whether Value reached it.
+	Goal *Goal `json:"goal,omitempty"`
+	Met  *bool `json:"met,omitempty"`
 }
 
 // Config sizes a run. Quick shrinks every workload to finish in about a
@@ -121,11 +124,11 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		f, err := st.run()
 		if err != nil {
 			what, _, _ := strings.Cut(st.what, ":")
-			return out, fmt.Errorf("%s: %w", what, err)
+			return withGoals(out), fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, f...)
 	}
-	return out, nil
+	return withGoals(out), nil
 }
 
 type member struct {
@@ -365,7 +368,7 @@ func measure(a, b *peerNode, count int) (durations, error) {
 
 // memory starts a daemon process on a fresh home and reads its resident
 // set size idle and after creating rooms.
-func memory(ctx context.Context, bin string, rooms int) ([]Figure, error) {
+func memory(ctx context.Context, bin string, rooms int) (_ []Figure, err error) {
 	if bin == "" {
 		var err error
 		if bin, err = os.Executable(); err != nil {
@@ -381,18 +384,11 @@ func memory(ctx context.Context, bin string, rooms int) ([]Figure, error) {
 	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("id create: %v: %s", err, out)
 	}
-	d := exec.CommandContext(ctx, bin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
-	if err := d.Start(); err != nil {
+	d, err := startProcess(ctx, "the daemon", bin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+	if err != nil {
 		return nil, err
 	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			d.Process.Signal(os.Interrupt)
-			d.Wait()
-		})
-	}
-	defer stop()
+	defer stopped(d, &err)
 	c := control.NewClient(filepath.Join(home, "hearth.sock"))
 	for i := 0; ; i++ {
 		if _, err := c.Status(ctx); err == nil {
@@ -404,7 +400,7 @@ func memory(ctx context.Context, bin string, rooms int) ([]Figure, error) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	idle, err := rss(d.Process.Pid)
+	idle, err := rss(d.cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +413,7 @@ func memory(ctx context.Context, bin string, rooms int) ([]Figure, error) {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	full, err := rss(d.Process.Pid)
+	full, err := rss(d.cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func callLatency(ctx context.Context, d, delay time.Duration, label string) ([]F
 	if label == "(loopback)" {
 		figs = append([]Figure{
 			{Name: "call ring", Value: ms(rang), Unit: "ms", Note: "place → ringing at the callee (libp2p stream, authorization)"},
-			{Name: "call setup", Value: ms(first), Unit: "ms", Note: "answer → first decoded remote video frame (ICE, DTLS, SRTP, key frame); goal ≤ 300"},
+			{Name: "call setup", Value: ms(first), Unit: "ms", Note: "answer → first decoded remote video frame (ICE, DTLS, SRTP, key frame)"},
 		}, figs...)
 	}
 	return figs, nil

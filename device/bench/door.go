@@ -66,14 +66,12 @@ func doorIdle(ctx context.Context, cmd []string) (rssMiB, cpuPct float64, err er
 	if out, err := run("id", "create", "--phrase-out", filepath.Join(dir, "phrase")).CombinedOutput(); err != nil {
 		return 0, 0, fmt.Errorf("id create: %v: %s", err, out)
 	}
-	d := run("daemon", "--role", "doorphone", "--hal", "sim", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0", "--microphone", "synthetic", "--speaker", "none")
-	if err := d.Start(); err != nil {
+	d, err := startProcess(ctx, "the doorphone daemon", append(cmd[:len(cmd):len(cmd)], "daemon", "--home", home, "--role", "doorphone", "--hal", "sim", "--no-mdns",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--microphone", "synthetic", "--speaker", "none")...)
+	if err != nil {
 		return 0, 0, err
 	}
-	defer func() {
-		d.Process.Signal(os.Interrupt)
-		d.Wait()
-	}()
+	defer stopped(d, &err)
 	c := control.NewClient(filepath.Join(home, "hearth.sock"))
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -86,19 +84,19 @@ func doorIdle(ctx context.Context, cmd []string) (rssMiB, cpuPct float64, err er
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second)
-	t0, err := cpuTicks(d.Process.Pid)
+	t0, err := cpuTicks(d.cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
 	time.Sleep(10 * time.Second)
-	t1, err := cpuTicks(d.Process.Pid)
+	t1, err := cpuTicks(d.cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
 	// Linux counts in clock ticks of 1/100 s (USER_HZ).
 	cpuPct = float64(t1-t0) / 100 / time.Since(start).Seconds() * 100
-	rssMiB, err = rss(d.Process.Pid)
+	rssMiB, err = rss(d.cmd.Process.Pid)
 	return rssMiB, cpuPct, err
 }
 

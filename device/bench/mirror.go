@@ -157,7 +157,7 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 // memory, its database size and the overhead over the raw bytes kept. The
 // rooms are written straight into the mirror's database first, then the
 // daemon process loads (and verifies) them all.
-func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) ([]Figure, error) {
+func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) (_ []Figure, err error) {
 	if bin == "" {
 		var err error
 		if bin, err = os.Executable(); err != nil {
@@ -220,11 +220,11 @@ func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) ([]Figure,
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		used = sys.Blocks * 512
 	}
-	d := exec.CommandContext(ctx, bin, "daemon", "--home", home, "--mirror", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
-	if err := d.Start(); err != nil {
+	d, err := startProcess(ctx, "the mirror daemon", bin, "daemon", "--home", home, "--mirror", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+	if err != nil {
 		return nil, err
 	}
-	defer func() { d.Process.Signal(os.Interrupt); d.Wait() }()
+	defer stopped(d, &err)
 	c := control.NewClient(filepath.Join(home, "hearth.sock"))
 	for i := 0; ; i++ {
 		if _, err := c.Status(ctx); err == nil {
@@ -236,7 +236,7 @@ func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) ([]Figure,
 		time.Sleep(25 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	mem, err := rss(d.Process.Pid)
+	mem, err := rss(d.cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}

@@ -96,6 +96,7 @@ type options struct {
 	noMDNS         bool
 	public         bool
 	quick          bool
+	benchMarkdown  bool
 	benchOnly      []string
 	audioOnly      bool
 	noWait         bool

@@ -85,8 +85,10 @@ processes (with their memory), the speed-up of fetching a file from three
 sources at once, call setup and glass-to-glass latency, the encoders'
 processor time, and a doorphone's press-to-ring (also while a member rings
 the door every second and a stranger holds its handshake slots),
-answer-to-frame and live view. Prints a table, or JSON with --json. --quick shrinks the workloads to
-about a minute.`},
+answer-to-frame and live view. Prints a table with each figure's goal
+(those that miss it marked MISSED, and named again at the end), JSON with
+--json, or the README's table with --markdown (the machine and the date
+above it). --quick shrinks the workloads to about a minute.`},
 		},
 	}
 	// The call commands go after the file commands.

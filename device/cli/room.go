@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -362,6 +361,7 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 
 func benchFlags(fs *flag.FlagSet, o *options) {
 	fs.BoolVar(&o.quick, "quick", false, "smaller workloads: about a minute")
+	fs.BoolVar(&o.benchMarkdown, "markdown", false, "print the figures as the README's table: with the machine, the date and each goal")
 	fs.StringVar(&o.doorCommand, "door-command", "", "run the door section's doorphone daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
 	fs.Func("only", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ", "), func(v string) error {
 		for _, s := range strings.Split(v, ",") {
@@ -375,21 +375,49 @@ func benchFlags(fs *flag.FlagSet, o *options) {
 
 func runBench(ctx context.Context, r *runner, _ []string) error {
 	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
+	start := r.env.Now()
 	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Only: r.opts.benchOnly, Progress: progress, DoorCommand: strings.Fields(r.opts.doorCommand)})
 	if err != nil {
 		return err
 	}
-	return r.emit(map[string]any{"figures": figs}, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "FIGURE\tVALUE\tUNIT\tHOW\n")
+	took := r.env.Now().Sub(start).Round(time.Second)
+	defer func() {
+		// What missed its goal, said once more where it is seen.
+		for _, f := range bench.Missed(figs) {
+			fmt.Fprintf(r.env.Stderr, "bench: %s: %s %s misses its goal (%s)\n", f.Name, bench.FormatValue(f.Value), f.Unit, f.GoalText())
+		}
+	}()
+	if r.opts.benchMarkdown && !r.json {
+		w := r.env.Stdout
+		how := "`hearth bench`"
+		if r.opts.quick {
+			how = "`hearth bench --quick` (smaller workloads)"
+		}
+		fmt.Fprintf(w, "Measured by %s on %s in %s: %s.\n\n", how, start.UTC().Format("2006-01-02"), took, bench.Machine())
+		fmt.Fprintln(w, "| figure | value | goal | why the goal | how |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
 		for _, f := range figs {
-			v := strconv.FormatFloat(f.Value, 'f', 0, 64)
-			if f.Value < 100 {
-				v = strconv.FormatFloat(f.Value, 'f', 2, 64)
+			goal, why := f.GoalText(), ""
+			if goal == "" {
+				goal = "(a measure)"
+			} else {
+				why = f.Goal.Why
+				if !*f.Met {
+					goal = "**" + goal + "**"
+				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, v, f.Unit, f.Note)
+			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", f.Name, bench.FormatValue(f.Value), f.Unit, goal, why, strings.ReplaceAll(f.Note, "|", "/"))
+		}
+		return nil
+	}
+	return r.emit(map[string]any{"figures": figs, "machine": bench.Machine(), "seconds": took.Seconds()}, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "FIGURE\tVALUE\tUNIT\tGOAL\tHOW\n")
+		for _, f := range figs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, bench.FormatValue(f.Value), f.Unit, f.GoalText(), f.Note)
 		}
 		tw.Flush()
+		fmt.Fprintf(w, "\n%s; %s\n", bench.Machine(), took)
 	})
 }
 

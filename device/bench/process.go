@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hearthp2p/hearth/internal/leakcheck"
+)
+
+// process is a hearth daemon the bench runs as a process of its own. Its
+// output is kept whole and read when it ends: a figure measured on a
+// daemon that raced, panicked or died is no figure.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	out  *outBuffer
+	once sync.Once
+	err  error
+}
+
+// outBuffer is a process's output, written by the copier of os/exec.
+type outBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *outBuffer) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *outBuffer) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// startProcess starts argv (a daemon, or a prefix such as qemu then one)
+// named name in the bench's reports.
+func startProcess(ctx context.Context, name string, argv ...string) (*process, error) {
+	p := &process{name: name, cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), out: &outBuffer{}}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	// A context that ends kills it; give it a moment to stop by itself
+	// first.
+	p.cmd.Cancel = func() error { return p.cmd.Process.Signal(os.Interrupt) }
+	p.cmd.WaitDelay = 10 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+// stop interrupts the process, waits for it and says what went wrong: an
+// exit other than a clean one, a data race, a panic or a fatal error in
+// its output. It may be called again; it stops once.
+func (p *process) stop() error {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(os.Interrupt)
+		err := p.cmd.Wait()
+		out := p.out.String()
+		if mark, excerpt := leakcheck.Crash(out); mark != "" {
+			p.err = fmt.Errorf("%s: %q in its output:\n%s", p.name, mark, excerpt)
+		} else if err != nil {
+			p.err = fmt.Errorf("%s exited with %v:\n%s", p.name, err, tail(out))
+		}
+	})
+	return p.err
+}
+
+// tail is the end of a process's output, for an error.
+func tail(out string) string {
+	if len(out) > 4000 {
+		return "..." + out[len(out)-4000:]
+	}
+	return out
+}
+
+// stopped stops p when a bench function returns, and makes what went
+// wrong with it the function's error if it had none: defer stopped(p, &err).
+func stopped(p *process, err *error) {
+	if e := p.stop(); e != nil && *err == nil {
+		*err = e
+	}
+}
