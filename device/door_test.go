@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,25 +51,6 @@ func newMember(t *testing.T, name string) *member {
 		t.Fatal(err)
 	}
 	return &member{name: name, home: home, id: id, c: control.NewClient(SocketPath(home)), phrase: p.Reveal()}
-}
-
-// lockedLog is a daemon's log in a test, at debug level: written by the
-// daemon while the test may read it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // secrets returns every secret the member's home holds: its phrase, its
@@ -117,9 +97,9 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 func (m *member) start(t *testing.T, cfg Config) {
 	t.Helper()
 	cfg.Home, cfg.NoMDNS, cfg.Listen = m.home, true, loopback
-	var logs *lockedLog
+	var logs *leakcheck.Output
 	if cfg.Logger == nil {
-		logs = &lockedLog{}
+		logs = &leakcheck.Output{}
 		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hearthp2p/hearth/device/bench"
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 )
 
 var hearthBin string
@@ -80,7 +81,7 @@ func TestDaemonStopsCleanlyOnSignals(t *testing.T) {
 			var id struct{ Phrase string }
 			json.Unmarshal([]byte(created), &id)
 			d := exec.Command(hearthBin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
-			var logs logBuffer
+			var logs leakcheck.Output
 			d.Stderr = &logs
 			if err := d.Start(); err != nil {
 				t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 )
 
 var daemonKills = flag.Int("crash.daemon-kills", 0, "SIGKILLs of TestDaemonKilled (default 12; 6 with -short); the long run is 300")
@@ -87,7 +89,7 @@ func TestDaemonKilled(t *testing.T) {
 			}
 		}()
 		get := exec.Command(hearthBin, "file", "get", room, file.ID, "--out", out, "--home", alice.home, "--json")
-		var getErr logBuffer
+		var getErr leakcheck.Output
 		get.Stderr = &getErr
 		if err := get.Start(); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 )
 
 // TestFileSendGet: a file sent into a room arrives byte for byte at
@@ -257,7 +259,7 @@ func TestFileReceiverKilled(t *testing.T) {
 		}
 		// Let it run until a random share of what is left, then kill.
 		target := lastDone + (size-lastDone)*int64(20+mrand.IntN(40))/100
-		var seen logBuffer
+		var seen leakcheck.Output
 		tee := io.TeeReader(stderr, &seen)
 		dec := json.NewDecoder(tee)
 		first := true
@@ -369,7 +371,7 @@ func TestFileGetFollowAgain(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var seen logBuffer
+	var seen leakcheck.Output
 	tee := io.TeeReader(stderr, &seen)
 	dec := json.NewDecoder(tee)
 	var job string

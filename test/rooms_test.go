@@ -24,7 +24,7 @@ type daemon struct {
 	home   string
 	args   []string
 	cmd    *exec.Cmd
-	logs   *logBuffer // this run's stderr
+	logs   *leakcheck.Output // this run's stderr
 	done   chan error
 	addrs  []string
 	phrase string
@@ -131,7 +131,7 @@ func (d *daemon) start() {
 		}
 		d.cmd.Env = append(d.cmd.Env, d.env...)
 	}
-	d.logs = &logBuffer{}
+	d.logs = &leakcheck.Output{}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/internal/leakcheck"
 )
 
 // maxExposure is the highest systemd-analyze security score the unit may
@@ -119,7 +121,7 @@ func TestSystemdNotify(t *testing.T) {
 	os.WriteFile(cfg, []byte("[network]\nmdns = false\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n"), 0o600)
 	cmd := exec.Command(hearthBin, "daemon", "--home", home, "--config", cfg, "--log-format", "json")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
-	var stderr logBuffer
+	var stderr leakcheck.Output
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,33 +17,15 @@ import (
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	out  *outBuffer
+	out  *leakcheck.Output
 	once sync.Once
 	err  error
-}
-
-// outBuffer is a process's output, written by the copier of os/exec.
-type outBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *outBuffer) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *outBuffer) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
 }
 
 // startProcess starts argv (a daemon, or a prefix such as qemu then one)
 // named name in the bench's reports.
 func startProcess(ctx context.Context, name string, argv ...string) (*process, error) {
-	p := &process{name: name, cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), out: &outBuffer{}}
+	p := &process{name: name, cmd: exec.CommandContext(ctx, argv[0], argv[1:]...), out: &leakcheck.Output{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// A context that ends kills it; give it a moment to stop by itself
 	// first.

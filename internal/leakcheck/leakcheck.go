@@ -6,11 +6,13 @@
 package leakcheck
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // crashMarks are what the race detector and the Go runtime print when a
@@ -106,4 +108,23 @@ func Phrase(phrase string) map[string]Secret {
 		out[fmt.Sprintf("words %d-%d of the recovery phrase", i+1, i+3)] = Text(strings.Join(w[i:i+3], " "))
 	}
 	return out
+}
+
+// Output is a program's output as it is written (by the copier of
+// os/exec, or a logger) while a test may read it.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }
