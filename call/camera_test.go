@@ -93,8 +93,8 @@ func TestCallFromCamera(t *testing.T) {
 	if err := bob.incoming().Answer(Audio); err != nil {
 		t.Fatal(err)
 	}
-	s := bob.wait("with the camera's frames", func(s Status) bool { return s.Stats != nil && s.Stats.VideoFrames >= 60 })
-	t.Logf("bob got %d frames from the camera, %d bytes", s.Stats.VideoFrames, s.Stats.BytesIn)
+	s := bob.wait("with the camera's frames", func(s Status) bool { return s.Stats != nil && s.Stats.Frames() >= 60 })
+	t.Logf("bob got %d frames from the camera, %d bytes", s.Stats.Frames(), s.Stats.BytesIn)
 	c.Hangup("")
 	bob.wait("ended", state(StateEnded))
 }
@@ -129,7 +129,7 @@ func TestCallFromCameraAndMicrophone(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := func(s Status) bool {
-		return s.Stats != nil && s.Stats.VideoFrames >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPlayedMs >= 1000)
+		return s.Stats != nil && s.Stats.Frames() >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPlayedMs >= 1000)
 	}
 	s := bob.wait("with the door's picture and voice", want)
 	c.Hangup("")
@@ -144,7 +144,7 @@ func TestCallFromCameraAndMicrophone(t *testing.T) {
 	if hz := toneHz(b[len(b)-2*48000:]); hz < 620 || hz > 700 {
 		t.Fatalf("played %d Hz, want the microphone's 660", hz)
 	}
-	t.Logf("bob: %d camera frames, %d ms of the door's microphone played", s.Stats.VideoFrames, s.Stats.AudioPlayedMs)
+	t.Logf("bob: %d camera frames, %d ms of the door's microphone played", s.Stats.Frames(), s.Stats.AudioPlayedMs)
 }
 
 // toneHz counts the zero crossings of one second of 48 kHz PCM.
