@@ -56,6 +56,29 @@ func TestCameraSplitsFrames(t *testing.T) {
 	st.Close()
 }
 
+// TestCameraScriptStops: a camera command that is a script whose
+// pipeline outlives it (killed, the shell leaves its children holding the
+// pipes) still stops when the call ends, within a few seconds.
+func TestCameraScriptStops(t *testing.T) {
+	st, err := Camera{Command: []string{"sh", "-c", "sleep 8 & cat testdata/camera.h264; wait"}}.Video()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Read(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		st.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the camera script did not stop 5 s after the call let it go")
+	}
+}
+
 // splitAnnexB yields the NAL units of an access unit.
 func splitAnnexB(b []byte) func(func([]byte) bool) {
 	return func(yield func([]byte) bool) {
