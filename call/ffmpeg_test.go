@@ -31,7 +31,7 @@ func decodeH264(t *testing.T, path string, w, h int) (stamps []Stamp, unread int
 
 // checkDecoded checks the stamps read back from a decoded recording of the
 // stamped pattern, made between from and to on this machine: every
-// picture's stamp read, frame numbers going up with hardly any missing,
+// picture's stamp read, frame numbers going up with none missing,
 // clocks going up within the call, and as many pictures as the receiver
 // counted.
 func checkDecoded(t *testing.T, stamps []Stamp, unread int, counted uint64, from, to time.Time) {

@@ -87,7 +87,7 @@ func h264Camera(t *testing.T, dir string, w, h int) string {
 
 // checkDecoded decodes a call's H.264 recording of the stamped pattern,
 // made between from and to, with a real decoder (ffmpeg) and checks it:
-// every picture's stamp reads back, frame numbers go up with hardly any
+// every picture's stamp reads back, frame numbers go up with none
 // missing, clocks go up within the call, and there are as many pictures
 // as the receiver counted.
 func checkDecoded(t *testing.T, path string, w, h int, counted uint64, from, to time.Time) {
