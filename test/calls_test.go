@@ -119,7 +119,8 @@ func TestCallBetweenDaemons(t *testing.T) {
 		t.Fatalf("bob's calls:\n%s", out)
 	}
 	bob.run(0, "", "hangup")
-	alice.waitCall(t, "hung up", func(c callJSON) bool { return c.State == "ended" && c.Reason == "hung up by the other side" })
+	a = alice.waitCall(t, "hung up", func(c callJSON) bool { return c.State == "ended" && c.Reason == "hung up by the other side" })
+	checkStamped(t, a) // the whole call, to its end
 	b = bob.waitCall(t, "hung up", func(c callJSON) bool { return c.ID == placed.ID && c.State == "ended" })
 	if s := b.Stats; s == nil || s.Recording == "" || s.VideoFrames != 0 || s.BadStamps != 0 || s.FrameGaps != 0 || s.UnreadFrames < 45 {
 		t.Fatalf("bob's figures of alice's H.264 (counted, not read): %+v", s)
