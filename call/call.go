@@ -55,8 +55,10 @@ type NewEndpoint func(c *Call, ev EndpointEvents) (Endpoint, error)
 
 // Stats are a call's media figures, as far as the endpoint knows them.
 type Stats struct {
-	VideoFrames   uint64  `json:"video_frames"`              // decoded (or whole) frames received
-	FrameGaps     uint64  `json:"frame_gaps"`                // frames missing between received ones
+	VideoFrames   uint64  `json:"video_frames"`              // frames whose stamp was read back and checked (the synthetic pattern)
+	UnreadFrames  uint64  `json:"unread_frames"`             // whole frames whose stamp was not read: not decoded (H.264), or none (a camera, a browser)
+	BadStamps     uint64  `json:"bad_stamps"`                // stamps read back that failed the check (frame number, clock)
+	FrameGaps     uint64  `json:"frame_gaps"`                // frames missing between checked ones
 	AudioPackets  uint64  `json:"audio_packets"`             // audio packets received
 	BytesIn       uint64  `json:"bytes_in"`                  // media bytes received
 	LatencyP50    float64 `json:"latency_p50_ms"`            // glass to glass, synthetic frames only
@@ -64,8 +66,11 @@ type Stats struct {
 	Path          string  `json:"path,omitempty"`            // the selected ICE pair: host, srflx, relay
 	Recording     string  `json:"recording,omitempty"`       // the folder of the recording, if any
 	AudioPlayedMs uint64  `json:"audio_played_ms,omitempty"` // the other side's voice played on the speaker
-	FirstFrameMs  float64 `json:"first_frame_ms,omitempty"`  // answer → first decoded remote frame
+	FirstFrameMs  float64 `json:"first_frame_ms,omitempty"`  // answer → first whole remote frame
 }
+
+// Frames is every whole video frame received, its stamp read or not.
+func (s Stats) Frames() uint64 { return s.VideoFrames + s.UnreadFrames + s.BadStamps }
 
 // Config is what a Manager needs.
 type Config struct {
@@ -408,9 +413,11 @@ func (c *Call) end(reason string, err error, tell *Signal) {
 	c.mu.Unlock()
 	var final *Stats
 	if ep != nil {
+		// Closed first: the figures count every frame, as the
+		// recording (closed with it) has them.
+		ep.Close()
 		s := ep.Stats()
 		final = &s
-		ep.Close()
 	}
 	for _, l := range legs {
 		if tell != nil && !l.done.Load() {

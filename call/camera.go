@@ -53,6 +53,7 @@ func (c Camera) Video() (Stream, error) {
 		fps = 30
 	}
 	cmd := exec.Command(c.Command[0], c.Command[1:]...)
+	cmd.WaitDelay = programWaitDelay
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -68,6 +69,12 @@ func (c Camera) Video() (Stream, error) {
 
 // Audio is the synthetic tone (nil without the codecs).
 func (c Camera) Audio() (Stream, error) { return newToneStream() }
+
+// programWaitDelay is how long a source program's stop waits for what
+// it started to let go of its output: a script's pipeline (a camera
+// command piped to an encoder) outlives the killed shell, holding the
+// pipes open; they are closed after this, which ends it.
+const programWaitDelay = time.Second
 
 // limitedBuffer keeps the start of what a program says on stderr.
 type limitedBuffer struct {

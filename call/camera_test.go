@@ -56,6 +56,29 @@ func TestCameraSplitsFrames(t *testing.T) {
 	st.Close()
 }
 
+// TestCameraScriptStops: a camera command that is a script whose
+// pipeline outlives it (killed, the shell leaves its children holding the
+// pipes) still stops when the call ends, within a few seconds.
+func TestCameraScriptStops(t *testing.T) {
+	st, err := Camera{Command: []string{"sh", "-c", "sleep 8 & cat testdata/camera.h264; wait"}}.Video()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Read(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		st.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the camera script did not stop 5 s after the call let it go")
+	}
+}
+
 // splitAnnexB yields the NAL units of an access unit.
 func splitAnnexB(b []byte) func(func([]byte) bool) {
 	return func(yield func([]byte) bool) {
@@ -93,8 +116,8 @@ func TestCallFromCamera(t *testing.T) {
 	if err := bob.incoming().Answer(Audio); err != nil {
 		t.Fatal(err)
 	}
-	s := bob.wait("with the camera's frames", func(s Status) bool { return s.Stats != nil && s.Stats.VideoFrames >= 60 })
-	t.Logf("bob got %d frames from the camera, %d bytes", s.Stats.VideoFrames, s.Stats.BytesIn)
+	s := bob.wait("with the camera's frames", func(s Status) bool { return s.Stats != nil && s.Stats.Frames() >= 60 })
+	t.Logf("bob got %d frames from the camera, %d bytes", s.Stats.Frames(), s.Stats.BytesIn)
 	c.Hangup("")
 	bob.wait("ended", state(StateEnded))
 }
@@ -129,7 +152,7 @@ func TestCallFromCameraAndMicrophone(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := func(s Status) bool {
-		return s.Stats != nil && s.Stats.VideoFrames >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPlayedMs >= 1000)
+		return s.Stats != nil && s.Stats.Frames() >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPlayedMs >= 1000)
 	}
 	s := bob.wait("with the door's picture and voice", want)
 	c.Hangup("")
@@ -144,7 +167,7 @@ func TestCallFromCameraAndMicrophone(t *testing.T) {
 	if hz := toneHz(b[len(b)-2*48000:]); hz < 620 || hz > 700 {
 		t.Fatalf("played %d Hz, want the microphone's 660", hz)
 	}
-	t.Logf("bob: %d camera frames, %d ms of the door's microphone played", s.Stats.VideoFrames, s.Stats.AudioPlayedMs)
+	t.Logf("bob: %d camera frames, %d ms of the door's microphone played", s.Stats.Frames(), s.Stats.AudioPlayedMs)
 }
 
 // toneHz counts the zero crossings of one second of 48 kHz PCM.

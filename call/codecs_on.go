@@ -130,6 +130,7 @@ func newToneStream() (Stream, error) {
 // newPCMStream encodes to Opus what a program writes: 48 kHz mono S16LE.
 func newPCMStream(command []string) (Stream, error) {
 	cmd := exec.Command(command[0], command[1:]...)
+	cmd.WaitDelay = programWaitDelay
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -255,11 +255,14 @@ type receiver struct {
 	wg  sync.WaitGroup
 
 	mu        sync.Mutex
-	frames    uint64
+	frames    uint64 // stamps read and checked
+	unread    uint64 // whole frames whose stamp was not read
+	bad       uint64 // stamps read that failed the check
 	gaps      uint64
 	audio     uint64
 	bytes     uint64
-	last      int64 // last frame number seen, -1: none
+	last      int64  // the last checked stamp's frame number, -1: none
+	lastClock uint32 // and its clock
 	latencies []float64
 	first     time.Duration
 	files     []io.Closer
@@ -278,22 +281,61 @@ func newReceiver(p *peerEndpoint, recordRoot string) *receiver {
 	return r
 }
 
-// stamp records one stamped frame.
+// maxStampSkew is how far a stamp's clock may be from this device's: a
+// live frame is not a minute old, and the clocks of two devices (NTP) are
+// not a minute apart. A stamp further off is not believed.
+const maxStampSkew = time.Minute
+
+// checkStamp says why a stamp that read back (its check bits right) is
+// not believed after the last one believed: its frame number must be past
+// that one's, its clock not behind that one's, and near this device's.
+func checkStamp(s Stamp, last int64, lastClock uint32, now time.Time) error {
+	if int64(s.Frame) <= last {
+		return fmt.Errorf("frame %d after frame %d", s.Frame, last)
+	}
+	if last >= 0 && int32(s.Clock-lastClock) < 0 {
+		return fmt.Errorf("frame %d's clock is %d ms behind frame %d's", s.Frame, lastClock-s.Clock, last)
+	}
+	if age := s.Age(now); age > maxStampSkew || age < -maxStampSkew {
+		return fmt.Errorf("frame %d's clock is %s off this device's", s.Frame, age)
+	}
+	return nil
+}
+
+// stamp takes one frame's stamp, read back: a frame counted once checked.
 func (r *receiver) stamp(s Stamp, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.frames == 0 {
-		r.first = now.Sub(r.p.start)
+	r.firstFrame(now)
+	if err := checkStamp(s, r.last, r.lastClock, now); err != nil {
+		if r.bad == 0 {
+			r.p.log.Info("a frame's stamp is wrong", logattr.Err(err))
+		}
+		r.bad++
+		return
 	}
 	r.frames++
-	if r.last >= 0 && int64(s.Frame) > r.last+1 {
+	if r.last >= 0 {
 		r.gaps += uint64(int64(s.Frame) - r.last - 1)
 	}
-	if int64(s.Frame) > r.last {
-		r.last = int64(s.Frame)
-	}
+	r.last, r.lastClock = int64(s.Frame), s.Clock
 	if len(r.latencies) < maxLatencies {
 		r.latencies = append(r.latencies, float64(s.Age(now).Microseconds())/1000)
+	}
+}
+
+// unreadFrame counts a whole frame whose stamp was not read.
+func (r *receiver) unreadFrame(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.firstFrame(now)
+	r.unread++
+}
+
+// firstFrame notes when the first frame came (r.mu held).
+func (r *receiver) firstFrame(now time.Time) {
+	if r.frames+r.unread+r.bad == 0 {
+		r.first = now.Sub(r.p.start)
 	}
 }
 
@@ -302,6 +344,8 @@ func (r *receiver) dataChannel(dc *webrtc.DataChannel) {
 		var s Stamp
 		if _, err := fmt.Sscanf(string(m.Data), "stamp %d %d", &s.Frame, &s.Clock); err == nil {
 			r.stamp(s, time.Now())
+		} else {
+			r.unreadFrame(time.Now())
 		}
 	})
 }
@@ -447,17 +491,17 @@ func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
 		if frame, ok := asm.push(pkt); ok && len(frame) > 0 {
 			key := frame[0]&1 == 0
 			sawKey = sawKey || key
+			// A frame is read when it decodes and its stamp reads back;
+			// else (no decoder, no key frame yet, no stamp: a camera, a
+			// browser) it is counted unread.
 			if dec == nil || !sawKey {
-				if dec == nil {
-					r.mu.Lock()
-					r.frames++
-					r.mu.Unlock()
-				}
+				r.unreadFrame(time.Now())
 				continue
 			}
 			img, err := dec.Decode(frame)
 			if err != nil {
 				sawKey = false
+				r.unreadFrame(time.Now())
 				continue
 			}
 			if y, ok := img.(*image.YCbCr); ok {
@@ -466,9 +510,7 @@ func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
 					continue
 				}
 			}
-			r.mu.Lock()
-			r.frames++
-			r.mu.Unlock()
+			r.unreadFrame(time.Now())
 		}
 	}
 }
@@ -476,9 +518,9 @@ func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
 func (r *receiver) stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{VideoFrames: r.frames, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir,
+	s := Stats{VideoFrames: r.frames, UnreadFrames: r.unread, BadStamps: r.bad, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir,
 		AudioPlayedMs: r.played * 1000 / 48000}
-	if r.frames > 0 {
+	if r.frames+r.unread+r.bad > 0 {
 		s.FirstFrameMs = float64(r.first.Microseconds()) / 1000
 	}
 	if n := len(r.latencies); n > 0 {
@@ -508,7 +550,7 @@ func (r *receiver) wait() {
 
 // h264Track counts H.264 frames (their last packet has the marker) and
 // records them as an Annex B stream. This build has no H.264 decoder:
-// the frames are not read back.
+// the frames are counted unread (the tests decode the recording).
 func (r *receiver) h264Track(tr *webrtc.TrackRemote) {
 	rec := r.recorder("video.h264", func(w io.Writer) (rtpWriter, error) { return h264writer.NewWith(w), nil })
 	for {
@@ -521,13 +563,10 @@ func (r *receiver) h264Track(tr *webrtc.TrackRemote) {
 		}
 		r.mu.Lock()
 		r.bytes += uint64(len(pkt.Payload))
-		if pkt.Marker {
-			if r.frames == 0 {
-				r.first = time.Since(r.p.start)
-			}
-			r.frames++
-		}
 		r.mu.Unlock()
+		if pkt.Marker {
+			r.unreadFrame(time.Now())
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package call
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"time"
@@ -135,4 +136,24 @@ func (p *TestPattern) Next(now time.Time) *image.YCbCr {
 	DrawStamp(img, Stamp{Frame: p.frame, Clock: ClockMillis(now)})
 	p.frame++
 	return img
+}
+
+// ReadStampsGray reads back the stamps of raw 8-bit luma pictures of w×h,
+// one after another (what `ffmpeg -f rawvideo -pix_fmt gray` writes of a
+// recording): the stamps read, in order, and how many pictures had none
+// that read.
+func ReadStampsGray(raw []byte, w, h int) (stamps []Stamp, unread int, err error) {
+	size := w * h
+	if size <= 0 || len(raw)%size != 0 {
+		return nil, 0, fmt.Errorf("%d bytes are not whole %dx%d pictures", len(raw), w, h)
+	}
+	for ; len(raw) > 0; raw = raw[size:] {
+		img := &image.YCbCr{Y: raw[:size], YStride: w, Rect: image.Rect(0, 0, w, h), SubsampleRatio: image.YCbCrSubsampleRatio420}
+		if s, ok := ReadStamp(img); ok {
+			stamps = append(stamps, s)
+		} else {
+			unread++
+		}
+	}
+	return stamps, unread, nil
 }

@@ -2,6 +2,7 @@ package call
 
 import (
 	"image"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -39,5 +40,62 @@ func TestStampRoundTrip(t *testing.T) {
 	}
 	if d := (Stamp{Clock: ClockMillis(now)}).Age(now.Add(42 * time.Millisecond)); d != 42*time.Millisecond {
 		t.Fatalf("age %v", d)
+	}
+}
+
+// TestStampsChecked: a frame counts as read only when its stamp checks
+// out: its number past the last one's, its clock not behind that one's
+// and within a minute of the receiver's. Frames skipped are gaps; a
+// stamp that fails is counted apart and changes nothing else.
+func TestStampsChecked(t *testing.T) {
+	now := time.Now()
+	r := &receiver{p: &peerEndpoint{log: slog.New(slog.DiscardHandler), start: now}, last: -1}
+	c := ClockMillis(now)
+	for _, s := range []struct {
+		st   Stamp
+		good bool
+	}{
+		{Stamp{Frame: 5, Clock: c}, true},
+		{Stamp{Frame: 6, Clock: c + 33}, true},
+		{Stamp{Frame: 6, Clock: c + 66}, false},                // the same frame again
+		{Stamp{Frame: 4, Clock: c + 66}, false},                // back
+		{Stamp{Frame: 7, Clock: c + 10}, false},                // its clock behind frame 6's
+		{Stamp{Frame: 7, Clock: c + 61_000}, false},            // a minute ahead of the receiver's
+		{Stamp{Frame: 7, Clock: c - 61_000}, false},            // a minute old (and behind)
+		{Stamp{Frame: 9, Clock: c + 100}, true},                // two lost
+		{Stamp{Frame: 1 << 31, Clock: c + 100 - 1<<31}, false}, // a clock half the range away
+	} {
+		before := r.stats()
+		r.stamp(s.st, now)
+		after := r.stats()
+		if got := after.VideoFrames == before.VideoFrames+1; got != s.good {
+			t.Fatalf("%+v: read %v, want %v (%+v)", s.st, got, s.good, after)
+		}
+		if !s.good && after.BadStamps != before.BadStamps+1 {
+			t.Fatalf("%+v: a wrong stamp not counted: %+v", s.st, after)
+		}
+	}
+	r.unreadFrame(now)
+	if s := r.stats(); s.VideoFrames != 3 || s.BadStamps != 6 || s.UnreadFrames != 1 || s.FrameGaps != 2 || s.Frames() != 10 {
+		t.Fatalf("%+v", s)
+	}
+}
+
+// TestReadStampsGray: the stamps of raw luma pictures (ffmpeg's gray)
+// read back in order; a picture without one is counted.
+func TestReadStampsGray(t *testing.T) {
+	p := &TestPattern{W: 320, H: 240}
+	now := time.Now()
+	var raw []byte
+	for range 3 {
+		raw = append(raw, p.Next(now).Y...)
+	}
+	raw = append(raw, make([]byte, 320*240)...)
+	stamps, unread, err := ReadStampsGray(raw, 320, 240)
+	if err != nil || unread != 1 || len(stamps) != 3 || stamps[2].Frame != 2 || stamps[2].Clock != ClockMillis(now) {
+		t.Fatalf("%+v, %d unread, %v", stamps, unread, err)
+	}
+	if _, _, err := ReadStampsGray(raw[1:], 320, 240); err == nil {
+		t.Fatal("a part of a picture read")
 	}
 }

@@ -198,6 +198,8 @@ func (b *browserEndpoint) Stats() call.Stats {
 	defer b.mu.Unlock()
 	s := b.stats
 	s.Path = "browser " + s.Path
+	// The page decodes the frames but reads no stamp.
+	s.UnreadFrames, s.VideoFrames, s.BadStamps = s.Frames(), 0, 0
 	return s
 }
 

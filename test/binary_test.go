@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		hold(target) // a stranger's program in a namespace (doorslots_test.go)
 		return
 	}
+	if size := os.Getenv("HEARTH_TEST_CAMERA"); size != "" {
+		stampedCamera(size) // a camera's pictures (camera_test.go)
+		return
+	}
 	dir, err := os.MkdirTemp("", "hearth-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

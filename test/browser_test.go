@@ -147,10 +147,10 @@ func TestBrowserCalls(t *testing.T) {
 	}
 	waitPage(t, ctx, "video from alice", func() bool { f, a, _ := pageStats(ctx); return f >= 30 && a >= 20 })
 	a := alice.waitCall(t, "with the browser's media", func(c callJSON) bool {
-		return c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 30 && c.Stats.AudioPackets >= 20
+		return c.State == "active" && c.frames() >= 30 && c.Stats.AudioPackets >= 20
 	})
 	f, ap, path := pageStats(ctx)
-	t.Logf("browser answered: page decoded %.0f frames, %.0f audio packets, path %s; alice got %d frames, %d audio packets", f, ap, path, a.Stats.VideoFrames, a.Stats.AudioPackets)
+	t.Logf("browser answered: page decoded %.0f frames, %.0f audio packets, path %s; alice got %d frames, %d audio packets", f, ap, path, a.frames(), a.Stats.AudioPackets)
 	// Mute and camera off stop the page's own tracks, and back on.
 	for _, b := range []struct{ button, kind string }{{"#mute", "audio"}, {"#camera", "video"}} {
 		click(t, ctx, b.button)
@@ -175,7 +175,7 @@ func TestBrowserCalls(t *testing.T) {
 	alice.waitCall(t, "ringing from the page", func(c callJSON) bool { return c.State == "ringing" && c.Direction == "incoming" })
 	alice.run(0, "", "answer")
 	alice.waitCall(t, "with the page's media", func(c callJSON) bool {
-		return c.State == "active" && c.Direction == "incoming" && c.Stats != nil && c.Stats.VideoFrames >= 30
+		return c.State == "active" && c.Direction == "incoming" && c.frames() >= 30
 	})
 	chromedp.Run(ctx, chromedp.Evaluate[any](`window.hearthStats = null`))
 	waitPage(t, ctx, "video from alice on the call it placed", func() bool { f, _, _ := pageStats(ctx); return f >= 30 })
@@ -184,7 +184,7 @@ func TestBrowserCalls(t *testing.T) {
 	waitPage(t, ctx, "the page's stats at bob's daemon", func() bool {
 		bc = bob.calls()
 		last := bc[len(bc)-1]
-		return last.Stats != nil && last.Stats.VideoFrames >= 30
+		return last.frames() >= 30
 	})
 	alice.run(0, "", "hangup")
 	if err := waitFor(ctx, chromedp.WaitNotVisible(chromedp.CSS(`#call`))); err != nil {
@@ -285,7 +285,7 @@ func TestBrowserGroupCall(t *testing.T) {
 		for {
 			n := 0
 			for _, c := range d.calls() {
-				if c.State == "active" && c.Stats != nil && c.Stats.VideoFrames >= 20 {
+				if c.State == "active" && c.frames() >= 20 {
 					n++
 				}
 			}

@@ -164,7 +164,7 @@ func runCalls(ctx context.Context, r *runner, _ []string) error {
 		for _, st := range out.Calls {
 			frames, audio, lat := "-", "-", "-"
 			if s := st.Stats; s != nil {
-				frames, audio = fmt.Sprint(s.VideoFrames), fmt.Sprint(s.AudioPackets)
+				frames, audio = fmt.Sprint(s.Frames()), fmt.Sprint(s.AudioPackets)
 				if s.LatencyP50 > 0 {
 					lat = fmt.Sprintf("%.0f ms", s.LatencyP50)
 				}
