@@ -422,6 +422,7 @@ func TestHostilePeers(t *testing.T) {
 			if conn.IsClosed() || a.banned() {
 				t.Fatalf("%d %s frames on %s alone: disconnected or refused, with fewer than hnet.BanScore (%d)", hnet.BanScore-1, k.kind, p, hnet.BanScore)
 			}
+			a.node.Host.Network().ClosePeer(a.target.ID) // not to count on alice's connection manager
 
 			a = newAttacker(t, alice)
 			conn = a.node.Host.Network().ConnsToPeer(a.target.ID)[0]
