@@ -2,12 +2,15 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,21 +84,6 @@ func (a *attacker) stream(p protocol.ID) network.Stream {
 	return s
 }
 
-// send writes b on a new stream and waits until the daemon closes or
-// resets it (at most 15 s): it reports whether the daemon did.
-func (a *attacker) send(p protocol.ID, b []byte) bool {
-	s := a.stream(p)
-	if s == nil {
-		return true
-	}
-	defer s.Reset()
-	s.SetDeadline(time.Now().Add(15 * time.Second))
-	s.Write(b)
-	s.CloseWrite()
-	_, err := io.Copy(io.Discard, s)
-	return err == nil || !os.IsTimeout(err)
-}
-
 // banned reports whether the daemon refuses this attacker now: its dial
 // fails, or the daemon closes the connection as soon as it knows who
 // dialed (its gater runs after the handshake).
@@ -121,18 +109,12 @@ func (a *attacker) banned() bool {
 
 // procRSS is a process's resident memory in MiB.
 func procRSS(t *testing.T, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	t.Helper()
+	m, err := rssMiB(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	return m
 }
 
 // procCPU is a process's processor time so far.
@@ -148,16 +130,206 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(u+k) * 10 * time.Millisecond // USER_HZ = 100
 }
 
-// TestHostilePeers: peers that send garbage, oversized frames, endless
-// streams, slow streams (slowloris), floods of rings and of join
-// requests, and forged requests, at a daemon that keeps serving an honest
-// member all along. The daemon stays within bounded memory, the honest
-// member's messages keep arriving, and every peer that broke a protocol
-// is disconnected and refused (banned) after a few offences.
+// rssMiB is a process's resident memory in MiB (VmRSS).
+func rssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// rssWatch samples a process's resident memory every rssEvery from
+// watchRSS until stop: the peak of a whole attack, not of a few moments
+// picked by the test.
+type rssWatch struct {
+	quit chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	peak    float64
+	lap     float64 // the peak since the last call of lapPeak
+	samples int
+	err     error
+}
+
+const rssEvery = 150 * time.Millisecond
+
+func watchRSS(pid int) *rssWatch {
+	w := &rssWatch{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(rssEvery)
+		defer tick.Stop()
+		for {
+			m, err := rssMiB(pid)
+			w.mu.Lock()
+			if err != nil && w.err == nil {
+				w.err = err
+			}
+			w.peak = max(w.peak, m)
+			w.lap = max(w.lap, m)
+			w.samples++
+			w.mu.Unlock()
+			select {
+			case <-w.quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+// lapPeak is the peak since the last call.
+func (w *rssWatch) lapPeak() float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.lap
+	w.lap = 0
+	return p
+}
+
+// stop ends the sampling (after one last sample) and returns the peak.
+func (w *rssWatch) stop() (peak float64, samples int, err error) {
+	select {
+	case <-w.quit:
+	default:
+		close(w.quit)
+	}
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.peak, w.samples, w.err
+}
+
+// rssSlack bounds how much alice's resident memory may grow over what it
+// was before the attacks, at any sample, in MiB. Measured on this test's
+// attacks (2 cores shared with four other test runs): a daemon built with
+// the race detector grows from about 86 MiB by 60-73 MiB at its peak (the
+// slowloris' 224 held streams cost half of it, the race detector's shadow
+// memory and per-goroutine state most of that), one built without it
+// from 41 MiB by 6-8 MiB. The bounds leave 40% more (race) and three
+// times as much (no race) for load and noise, yet a handler that kept a
+// 4 MiB answer buffer per held stream, or took an endless stream's 16 MiB
+// frames, crosses them.
+func rssSlack() float64 {
+	if len(raceFlags) > 0 {
+		return 104
+	}
+	return 24
+}
+
+// The attacks' frames. Length-prefixed protocols read a uvarint length
+// first; blob requests are 41 bytes without one.
+var (
+	// garbageFrame is a 4-byte message (within every bound) that no
+	// protocol decodes: a version, type or operation of 4 or 0xff, too
+	// short for a pairing request; blob reads an unknown operation 4.
+	garbageFrame = append([]byte{4}, bytes.Repeat([]byte{0xff}, 64)...)
+	// oversizedFrame's length prefix (4 EiB) is over every bound; blob
+	// reads an unknown operation 0x80.
+	oversizedFrame = append(binary.AppendUvarint(nil, 1<<62), bytes.Repeat([]byte{0xff}, 64)...)
+)
+
+// refuses sends b on a new stream of p, and fails the test unless the
+// daemon ends the stream (reset, or an answer and close) within 15 s. A
+// stream it will not open fails too: the attack must reach p.
+func (a *attacker) refuses(p protocol.ID, b []byte) {
+	a.t.Helper()
+	s := a.stream(p)
+	if s == nil {
+		a.t.Fatalf("%s: no stream: the attack does not reach it", p)
+	}
+	if !a.sendOn(s, b) {
+		a.t.Fatalf("%s: the daemon neither answered nor ended a bad stream in 15 s", p)
+	}
+}
+
+// sendOn writes b on s and reports whether the daemon ends the stream
+// within 15 s.
+func (a *attacker) sendOn(s network.Stream, b []byte) bool {
+	defer s.Reset()
+	s.SetDeadline(time.Now().Add(15 * time.Second))
+	s.Write(b)
+	s.CloseWrite()
+	_, err := io.Copy(io.Discard, s)
+	return err == nil || !os.IsTimeout(err)
+}
+
+// dropped waits (at most 10 s) until the daemon closes this attacker's
+// connection of its own accord, and reports whether it did.
+func (a *attacker) dropped() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(a.node.Host.Network().ConnsToPeer(a.target.ID)) > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// forgedUnlock is an unlock request for door in room, in the door
+// protocol's format (device/unlock.go: version 1, room, door, counter,
+// time, nonce, signature), signed with a key that is not the sending
+// device's: what an attacker sends to pass for another device.
+func forgedUnlock(t *testing.T, rm [16]byte, door identity.PublicKey) []byte {
+	t.Helper()
+	other, err := identity.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e wire.Encoder
+	e.U8(1)
+	e.Fixed(rm[:])
+	e.Fixed(door[:])
+	now := uint64(time.Now().UnixMilli())
+	e.U64(now)
+	e.U64(now)
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	e.Fixed(nonce[:])
+	sig := other.Sign(append([]byte("hearth door unlock v1\x00"), e.B...))
+	e.Fixed(sig[:])
+	return e.B
+}
+
+// TestHostilePeers: strangers attack a doorphone that is also a mirror
+// (role "both": it serves all seven protocols, hearthProtocols) and
+// serves an honest member all along.
+//
+//  1. Garbage and oversized frames on every protocol pin the ban, the one
+//     docs/security.md states (hnet.BanScore): hnet.BanScore-1 of them on
+//     one protocol alone, or over the others in turn, leave the attacker
+//     connected and welcome; one more, on each protocol in turn,
+//     disconnects it and it is refused on reconnecting.
+//  2. Forged requests: an unlock signed by another key than the sender's
+//     is refused, the door stays shut, and it counts towards the ban; a
+//     stranger's ring naming a room of alice's is declined and never
+//     rings. (Forged heads and blocks of a room's sync, and a mirror's
+//     lies, need a room key to send: p2p/replication TestHostileMember and
+//     TestOutsiderLogs, p2p/mirror malicious_test.go send them.)
+//  3. An endless stream on every protocol is stopped.
+//  4. Slowloris on every protocol: 40 streams each that send the first
+//     byte of a frame and never another, nor read; the daemon refuses
+//     those over its limits and drops the rest at its deadlines, and a
+//     timeout is no offence.
+//  5. Floods of rings and of join requests: refused, rate-limited, cheap.
+//
+// Alice's resident memory is sampled every rssEvery throughout and stays
+// within rssSlack of what it was before; every message of the honest
+// member arrives.
 func TestHostilePeers(t *testing.T) {
-	alice := newDaemon(t, "alice", "--log-level", "debug")
+	alice := newDaemon(t, "alice", "--role", "both", "--hal", "sim", "--log-level", "debug")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
-	room := shareRoom(t, "home", alice, bob)
+	room := shareRoom(t, "kitchen", alice, bob)
 	defer func() {
 		if t.Failed() {
 			alice.stop()
@@ -168,8 +340,34 @@ func TestHostilePeers(t *testing.T) {
 			}
 		}
 	}()
+	var ds struct {
+		Room        string
+		RelayPulses int
+		Unlocks     int
+	}
+	alice.json(&ds, "door", "status")
+	var self struct{ Device string }
+	alice.json(&self, "id", "show")
+	doorKey, err := identity.ParsePublicKey(self.Device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var household, kitchen [16]byte
+	for _, r := range []struct {
+		hex string
+		id  *[16]byte
+	}{{ds.Room, &household}, {room, &kitchen}} {
+		if b, err := hex.DecodeString(r.hex); err != nil || len(b) != 16 {
+			t.Fatalf("room id %q: %v", r.hex, err)
+		} else {
+			copy(r.id[:], b)
+		}
+	}
+
 	pid := alice.cmd.Process.Pid
 	rss0, cpu0 := procRSS(t, pid), procCPU(t, pid)
+	mem := watchRSS(pid)
+	t.Cleanup(func() { mem.stop() })
 
 	// The honest member writes all along; alice must see it all.
 	stop := make(chan struct{})
@@ -191,101 +389,208 @@ func TestHostilePeers(t *testing.T) {
 			}
 		}
 	}()
-	peak := rss0
-	var peakMu sync.Mutex
-	watch := func() {
-		peakMu.Lock()
-		peak = max(peak, procRSS(t, pid))
-		peakMu.Unlock()
+	phase := time.Now()
+	lap := func(what string) {
+		t.Logf("%s: %s, RSS peak %.0f MiB", what, time.Since(phase).Round(100*time.Millisecond), mem.lapPeak())
+		phase = time.Now()
 	}
 
-	junk := func(n int) []byte { b := make([]byte, n); rand.Read(b); return b }
-	huge := binary.AppendUvarint(nil, 1<<62) // a length prefix of 4 EiB
-
-	// 1. Garbage and oversized frames on every protocol, each attacker
-	// until it is banned.
-	for _, kind := range []string{"garbage", "oversized"} {
-		a := newAttacker(t, alice)
-		offences := 0
-		for i := 0; offences < 3*len(hearthProtocols) && !a.banned(); i++ {
-			p := hearthProtocols[i%len(hearthProtocols)]
-			b := append([]byte{4}, junk(64)...) // a short message of junk
-			if kind == "oversized" {
-				b = append(append([]byte{}, huge...), junk(64)...)
-			}
-			if !a.send(p, b) {
-				t.Fatalf("%s on %s: the daemon neither answered nor closed the stream in 15 s", kind, p)
-			}
-			offences++
-			watch()
-		}
-		if !a.banned() {
-			t.Fatalf("%s: the attacker is not banned after %d bad frames", kind, offences)
-		}
-		t.Logf("%s: banned after at most %d frames", kind, offences)
+	// 1. The ban, pinned on every protocol and both kinds of bad frame:
+	// hnet.BanScore-1 on one protocol alone leave the attacker connected
+	// (no protocol bans on its own, earlier); hnet.BanScore over a mix of
+	// them, the last on each protocol in turn, disconnect it and refuse
+	// it on reconnecting (every protocol's bad frame counts). The door's
+	// protocols read 3 requests of a stranger, then reset the rest unread
+	// for 10 s: alone, they see 3 of the frames.
+	docs, err := os.ReadFile("../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
 	}
+	if want := fmt.Sprintf("at %d offences within 10 minutes", hnet.BanScore); !strings.Contains(strings.Join(strings.Fields(string(docs)), " "), want) {
+		t.Fatalf("docs/security.md does not state the ban as the code has it: %q", want)
+	}
+	for _, k := range []struct {
+		kind  string
+		frame []byte
+	}{{"garbage", garbageFrame}, {"oversized", oversizedFrame}} {
+		for i, p := range hearthProtocols {
+			a := newAttacker(t, alice)
+			conn := a.node.Host.Network().ConnsToPeer(a.target.ID)[0]
+			for range hnet.BanScore - 1 {
+				a.refuses(p, k.frame)
+			}
+			if conn.IsClosed() || a.banned() {
+				t.Fatalf("%d %s frames on %s alone: disconnected or refused, with fewer than hnet.BanScore (%d)", hnet.BanScore-1, k.kind, p, hnet.BanScore)
+			}
+			a.node.Host.Network().ClosePeer(a.target.ID) // not to count on alice's connection manager
 
-	// 2. An endless stream: the daemon stops it (a frame over its bound
-	// is refused before it is read, and the stream is reset).
+			a = newAttacker(t, alice)
+			conn = a.node.Host.Network().ConnsToPeer(a.target.ID)[0]
+			for j := 1; j < hnet.BanScore; j++ {
+				a.refuses(hearthProtocols[(i+j)%len(hearthProtocols)], k.frame)
+			}
+			if conn.IsClosed() || a.banned() {
+				t.Fatalf("%d %s frames on the protocols after %s: disconnected or refused, with fewer than hnet.BanScore (%d)", hnet.BanScore-1, k.kind, p, hnet.BanScore)
+			}
+			a.refuses(p, k.frame)
+			var seq []string
+			for j := 1; j <= hnet.BanScore; j++ { // the last is p's
+				seq = append(seq, path.Base(path.Dir(string(hearthProtocols[(i+j%hnet.BanScore)%len(hearthProtocols)]))))
+			}
+			if !a.dropped() {
+				t.Fatalf("%d %s frames (on %s): still connected", hnet.BanScore, k.kind, strings.Join(seq, ", "))
+			}
+			if !a.banned() {
+				t.Fatalf("%d %s frames (on %s): not refused on reconnecting", hnet.BanScore, k.kind, strings.Join(seq, ", "))
+			}
+		}
+	}
+	lap("bad frames: every protocol and kind banned at exactly hnet.BanScore")
+
+	// 2. Forged requests.
 	{
 		a := newAttacker(t, alice)
-		s := a.stream(hnet.ProtocolSync)
+		for j := 1; j < hnet.BanScore; j++ {
+			a.refuses(hnet.ProtocolSync, garbageFrame)
+		}
+		s := a.stream(hnet.ProtocolDoor)
 		if s == nil {
-			t.Fatal("no sync stream")
+			t.Fatal("no door stream")
+		}
+		s.SetDeadline(time.Now().Add(15 * time.Second))
+		wire.WriteMsg(s, forgedUnlock(t, household, doorKey))
+		ans, err := wire.ReadMsg(bufio.NewReader(s), 512)
+		s.Reset()
+		if err == nil && (len(ans) == 0 || ans[0] != 0) {
+			t.Fatalf("a forged unlock: the door answered %q", ans)
+		}
+		if !a.dropped() || !a.banned() {
+			t.Fatal("a forged unlock after hnet.BanScore-1 offences: not banned (a forged signature is not scored)")
+		}
+		var after struct {
+			RelayPulses int
+			Unlocks     int
+		}
+		alice.json(&after, "door", "status")
+		if after.RelayPulses != ds.RelayPulses || after.Unlocks != ds.Unlocks {
+			t.Fatalf("a forged unlock opened the door: %+v, before %+v", after, ds)
+		}
+		b := newAttacker(t, alice)
+		for range 3 {
+			s := b.stream(call.Protocol)
+			if s == nil {
+				t.Fatal("no call stream")
+			}
+			sig := call.Signal{Kind: call.Ring, Call: call.NewID(), Room: kitchen, Media: call.Audio | call.Video}
+			m, _ := sig.MarshalBinary()
+			s.SetDeadline(time.Now().Add(15 * time.Second))
+			wire.WriteMsg(s, m)
+			ans, err := wire.ReadMsg(bufio.NewReader(s), call.MaxSignal)
+			s.Reset()
+			var got call.Signal
+			// Declined for who rings (a doorphone declines every ring, for
+			// want of anyone to answer, but that is not what refuses it).
+			if err != nil || got.UnmarshalBinary(ans) != nil || got.Kind != call.Decline || !strings.Contains(got.Reason, "not a member") {
+				t.Fatalf("a stranger's ring naming alice's room: answered %v %q (%v), not declined as not a member's", got.Kind, got.Reason, err)
+			}
+		}
+		if cs := alice.calls(); len(cs) != 0 {
+			t.Fatalf("a stranger's ring naming alice's room rang: %+v", cs)
+		}
+	}
+	lap("forged requests: refused, an unlock scored")
+
+	// 3. An endless stream on every protocol: the daemon stops each (a
+	// frame over its bound is refused before it is read, and the stream
+	// reset, or answered and no longer read: flow control then holds the
+	// writer, a write that waits 3 s counts as stopped). It must take no
+	// more than a few windows of it, nor for 20 s. One attacker per
+	// protocol: each stream is one offence.
+	for _, p := range hearthProtocols {
+		a := newAttacker(t, alice)
+		s := a.stream(p)
+		if s == nil {
+			t.Fatalf("%s: no stream", p)
 		}
 		var wrote int64
 		start := time.Now()
-		buf := append(binary.AppendUvarint(nil, 16<<20), junk(32<<10)...)
-		s.SetWriteDeadline(time.Now().Add(20 * time.Second))
-		for time.Since(start) < 20*time.Second {
-			n, err := s.Write(buf)
+		junk := make([]byte, 32<<10)
+		buf := append(binary.AppendUvarint(nil, 16<<20), junk...)
+		var err error
+		for err == nil && time.Since(start) < 20*time.Second {
+			s.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			var n int
+			n, err = s.Write(buf)
 			wrote += int64(n)
-			if err != nil {
-				break
-			}
-			buf = junk(32 << 10)
+			buf = junk
 		}
 		s.Reset()
-		if time.Since(start) >= 20*time.Second {
-			t.Fatalf("an endless stream ran for 20 s (%d MiB)", wrote>>20)
+		if err == nil || wrote > 4<<20 {
+			t.Fatalf("%s: an endless stream ran for %s, %d KiB taken", p, time.Since(start).Round(time.Millisecond), wrote>>10)
 		}
-		t.Logf("endless stream: stopped after %d KiB, %s", wrote>>10, time.Since(start).Round(time.Millisecond))
-		watch()
+		how := "reset"
+		if os.IsTimeout(err) {
+			how = "no longer read"
+		}
+		t.Logf("endless stream on %s: %s after %d KiB", p, how, wrote>>10)
 	}
+	lap("endless streams")
 
-	// 3. Slowloris: many streams that send a byte now and then. The
-	// resource manager bounds how many one peer holds, and each is dropped
-	// when its deadline passes.
+	// 4. Slowloris on every protocol. Each stream's handler has a deadline
+	// (10 s for sync, blob, door, door view and calls, 15 s for the
+	// mirror, 30 s for pairing); 15 s more for a loaded machine.
 	{
-		a := newAttacker(t, alice)
-		var open []network.Stream
-		for i := 0; i < 300; i++ {
-			p := []protocol.ID{hnet.ProtocolPairing, hnet.ProtocolMirror, hnet.ProtocolDoor}[i%3]
-			s := a.stream(p)
-			if s == nil {
-				continue
-			}
-			s.Write([]byte{0x80}) // the first byte of a length, never finished
-			open = append(open, s)
+		// An attacker per protocol: one peer may hold 128 inbound streams
+		// (p2p/net limits), 32 of a protocol.
+		const perProto = 40
+		type slow struct {
+			p protocol.ID
+			s network.Stream
 		}
-		watch()
-		if len(open) >= 300 {
-			t.Fatalf("one peer held %d slow streams at once", len(open))
-		}
-		t.Logf("slowloris: %d of 300 slow streams opened (the rest refused)", len(open))
-		// Within the handlers' deadlines, every stream is dropped.
-		deadline := time.Now().Add(40 * time.Second)
-		for _, s := range open {
-			s.SetReadDeadline(deadline)
-			buf := make([]byte, 1)
-			if _, err := s.Read(buf); err != nil && os.IsTimeout(err) {
-				t.Fatal("a slow stream is still held after 40 s")
+		var open []slow
+		refused := map[protocol.ID]int{}
+		start := time.Now()
+		var as []*attacker
+		for _, p := range hearthProtocols {
+			a := newAttacker(t, alice)
+			as = append(as, a)
+			for range perProto {
+				s := a.stream(p)
+				if s == nil {
+					refused[p]++
+					continue
+				}
+				s.Write([]byte{0x80}) // the first byte of a length (or a blob request), never finished
+				open = append(open, slow{p, s})
 			}
-			s.Reset()
+		}
+		opened := map[protocol.ID]int{}
+		for _, o := range open {
+			opened[o.p]++
+		}
+		for _, p := range hearthProtocols {
+			if opened[p] == 0 {
+				t.Fatalf("slowloris: no stream of %s opened: the attack does not reach it", p)
+			}
+		}
+		t.Logf("slowloris: %d of %d slow streams opened (%v), the rest refused (%v)", len(open), perProto*len(hearthProtocols), opened, refused)
+		deadline := start.Add(45 * time.Second)
+		for _, o := range open {
+			o.s.SetReadDeadline(deadline)
+			if _, err := io.Copy(io.Discard, o.s); err != nil && os.IsTimeout(err) {
+				t.Fatalf("slowloris: a slow stream of %s is still held after %s", o.p, time.Since(start).Round(time.Second))
+			}
+			o.s.Reset()
+		}
+		for i, a := range as {
+			if a.banned() {
+				t.Fatalf("slowloris on %s: slow streams were scored as offences (a timeout is not one)", hearthProtocols[i])
+			}
 		}
 	}
+	lap("slowloris")
 
-	// 4. Floods: thousands of rings from a stranger's device, thousands of
+	// 5. Floods: thousands of rings from a stranger's device, thousands of
 	// join requests for invites that do not exist. Refused, rate-limited,
 	// and cheap.
 	{
@@ -297,7 +602,7 @@ func TestHostilePeers(t *testing.T) {
 				continue
 			}
 			sig := call.Signal{Kind: call.Ring, Call: call.NewID(), Media: call.Audio | call.Video}
-			copy(sig.Room[:], junk(16))
+			rand.Read(sig.Room[:])
 			b, _ := sig.MarshalBinary()
 			wire.WriteMsg(s, b)
 			s.Reset()
@@ -309,14 +614,15 @@ func TestHostilePeers(t *testing.T) {
 			if s == nil {
 				continue
 			}
-			wire.WriteMsg(s, junk(16+200))
+			req := make([]byte, 16+200)
+			rand.Read(req)
+			wire.WriteMsg(s, req)
 			r := bufio.NewReader(s)
 			if ans, err := wire.ReadMsg(r, 4096); err == nil && len(ans) > 0 && ans[0] == 1 && strings.Contains(string(ans[1:]), "too many") {
 				joins++ // refused for the rate
 			}
 			s.Reset()
 		}
-		watch()
 		if cs := alice.calls(); len(cs) != 0 {
 			t.Fatalf("a stranger's rings rang: %+v", cs)
 		}
@@ -325,6 +631,7 @@ func TestHostilePeers(t *testing.T) {
 		}
 		t.Logf("floods: %d rings sent, none rang; %d of 2000 join requests refused for the rate", rings, joins)
 	}
+	lap("floods")
 
 	stopHonest()
 	// Alice kept serving bob: every message he sent arrives.
@@ -344,10 +651,14 @@ func TestHostilePeers(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	watch()
+	peak, samples, err := mem.stop()
+	if err != nil {
+		t.Fatalf("sampling alice's memory: %v", err)
+	}
 	cpu := procCPU(t, pid) - cpu0
-	t.Logf("alice: RSS %.0f MiB before, peak %.0f MiB; %s of processor time during the attacks; %d honest messages all delivered", rss0, peak, cpu, sent.Load())
-	if peak > rss0+200 {
-		t.Fatalf("alice's memory grew from %.0f to %.0f MiB under attack", rss0, peak)
+	t.Logf("alice: RSS %.0f MiB before, peak %.0f MiB (+%.0f, %d samples every %s); %s of processor time during the attacks; %d honest messages all delivered",
+		rss0, peak, peak-rss0, samples, rssEvery, cpu, sent.Load())
+	if peak > rss0+rssSlack() {
+		t.Fatalf("alice's memory grew from %.0f to %.0f MiB under attack, over the %.0f MiB allowed", rss0, peak, rssSlack())
 	}
 }

@@ -41,12 +41,18 @@ const (
 
 // Limits.
 const (
-	requestLen    = 1 + 32 + 4 + 4
-	maxHashesPer  = 16384 // 512 KiB of hashes per answer
-	maxAnswer     = maxChunk + 64
-	streamIdle    = 2 * time.Minute
-	dialTimeout   = 10 * time.Second
-	answerTimeout = 60 * time.Second
+	requestLen   = 1 + 32 + 4 + 4
+	maxHashesPer = 16384 // 512 KiB of hashes per answer
+	maxAnswer    = maxChunk + 64
+	streamIdle   = 2 * time.Minute
+	// requestTimeout bounds the first request of a stream, and the rest
+	// of any request once its first byte came: a client writes a request
+	// whole, and opens a stream to write one at once, so only a slow
+	// attacker (slowloris) waits longer; it holds a stream slot that long
+	// at most, not streamIdle.
+	requestTimeout = 10 * time.Second
+	dialTimeout    = 10 * time.Second
+	answerTimeout  = 60 * time.Second
 )
 
 // Request is one request of the protocol.
@@ -168,8 +174,15 @@ func (s *Service) handle(st network.Stream) {
 		defer close(answers)
 		defer hnet.Recover(s.log, "blob", st)
 		buf := make([]byte, requestLen)
-		for {
-			st.SetReadDeadline(time.Now().Add(streamIdle))
+		for idle := requestTimeout; ; idle = streamIdle {
+			st.SetReadDeadline(time.Now().Add(idle))
+			if _, err := r.Peek(1); err != nil {
+				if !errors.Is(err, io.EOF) {
+					st.Reset()
+				}
+				return
+			}
+			st.SetReadDeadline(time.Now().Add(requestTimeout))
 			if _, err := io.ReadFull(r, buf); err != nil {
 				if !errors.Is(err, io.EOF) {
 					st.Reset()

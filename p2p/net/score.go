@@ -19,10 +19,15 @@ import (
 // signature or proof): Offence. A peer that offends BanScore times within
 // scoreWindow is disconnected and its connections are refused for
 // BanTime, whatever protocol it tries next. Honest peers never offend:
-// an offence is a bug or an attack.
+// an offence is a bug or an attack. This is the node's only ban: no
+// protocol keeps a threshold of its own (docs/security.md states BanScore,
+// test/hostile_test.go pins it on every protocol).
 
 const (
-	// BanScore is the number of offences that bans a peer.
+	// BanScore is the number of offences, over every protocol together,
+	// that bans a peer: a peer may slip BanScore-1 times (an honest
+	// peer's bug should not cut a household off at once), an attacker
+	// gets that few bad frames read before it is refused.
 	BanScore = 5
 	// BanTime is how long a banned peer is refused.
 	BanTime     = 10 * time.Minute
@@ -149,4 +154,22 @@ func Report(h host.Host, p peer.ID, proto string, why error) bool {
 		return s.(*scorer).offence(p, proto, why)
 	}
 	return false
+}
+
+// BannedAt reports whether p is banned by the node whose host is h (see
+// Node.Banned); a host that is not a Node's bans nobody.
+func BannedAt(h host.Host, p peer.ID) bool {
+	if s, ok := scorers.Load(h.ID()); ok {
+		return s.(*scorer).banned(p)
+	}
+	return false
+}
+
+// ScoreAt is p's offences in the current window at the node whose host is
+// h (see Node.Score); 0 at a host that is not a Node's.
+func ScoreAt(h host.Host, p peer.ID) int {
+	if s, ok := scorers.Load(h.ID()); ok {
+		return s.(*scorer).score(p)
+	}
+	return 0
 }

@@ -15,6 +15,8 @@
 // length-prefixed and bounded (MaxFrame) before anything is allocated.
 //
 // A peer that sends a frame that does not decode, a head with a bad
-// signature or blocks that do not hash to their head is scored down; at
-// BanScore its connection is closed and it gets no stream for a while.
+// signature or blocks that do not hash to their head commits an offence,
+// scored by the node with those of every other protocol (hnet.Report): at
+// hnet.BanScore its connection is closed and it is refused for
+// hnet.BanTime.
 package replication

@@ -327,8 +327,8 @@ func TestHostileMember(t *testing.T) {
 		a.room.View(func(v *room.View) { forked = v.Devices[me] != nil && v.Devices[me].Forked })
 		return forked
 	})
-	// Two more forgeries reach the ban.
-	for a.svc.Score(m.node.Host.ID()) < BanScore {
+	// More forgeries reach the node's ban (hnet.BanScore).
+	for a.svc.Score(m.node.Host.ID()) < hnet.BanScore {
 		n := a.svc.Score(m.node.Host.ID())
 		raw(20*time.Second, &frame{typ: frameHeads, heads: []log.Head{forged}})
 		waitFor(t, "another forgery scored", func() bool { return a.svc.Score(m.node.Host.ID()) > n })

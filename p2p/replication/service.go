@@ -61,10 +61,6 @@ const (
 	frameBudget   = MaxFrame - 64<<10 // bytes of blocks per frame, leaving room for the head and lengths
 	wantRetry     = 15 * time.Second  // ask again when an answer stalls this long
 	outQueue      = 64
-	// BanScore is the number of protocol violations after which a peer is
-	// disconnected and refused for banTime.
-	BanScore = 3
-	banTime  = 10 * time.Minute
 )
 
 // Service runs the sync protocol for every room this node holds.
@@ -78,8 +74,6 @@ type Service struct {
 
 	mu       gosync.Mutex
 	sessions map[log.Discovery]map[*session]struct{}
-	scores   map[peer.ID]int
-	banned   map[peer.ID]time.Time
 }
 
 // New registers the protocol handler on the host.
@@ -91,8 +85,6 @@ func New(cfg Config) *Service {
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: map[log.Discovery]map[*session]struct{}{},
-		scores:   map[peer.ID]int{},
-		banned:   map[peer.ID]time.Time{},
 	}
 	cfg.Host.SetStreamHandler(hnet.ProtocolSync, hnet.Guard(s.log, "sync", s.handle))
 	return s
@@ -112,41 +104,19 @@ func (s *Service) Close() {
 	s.wg.Wait()
 }
 
-// Score returns a peer's violations so far.
-func (s *Service) Score(p peer.ID) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.scores[p]
-}
+// Score returns a peer's protocol offences at this node so far, over
+// every protocol (the node's scorer: see hnet.Report); a host that is not
+// a hnet.Node's scores nothing.
+func (s *Service) Score(p peer.ID) int { return hnet.ScoreAt(s.cfg.Host, p) }
 
-func (s *Service) isBanned(p peer.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	until, ok := s.banned[p]
-	if ok && time.Now().After(until) {
-		delete(s.banned, p)
-		delete(s.scores, p)
-		return false
-	}
-	return ok
-}
+func (s *Service) isBanned(p peer.ID) bool { return hnet.BannedAt(s.cfg.Host, p) }
 
-// penalise scores a peer down for a violation and disconnects it at
-// BanScore.
+// penalise reports a violation to the node's scorer, which disconnects
+// and refuses the peer at hnet.BanScore offences over every protocol:
+// one threshold for the whole node.
 func (s *Service) penalise(p peer.ID, why error) {
-	s.mu.Lock()
-	s.scores[p]++
-	n := s.scores[p]
-	if n >= BanScore {
-		s.banned[p] = time.Now().Add(banTime)
-	}
-	s.mu.Unlock()
-	s.log.Debug("sync violation", logattr.Peer(p.String()), slog.Int("score", n), logattr.Err(why))
+	s.log.Debug("sync violation", logattr.Peer(p.String()), logattr.Err(why))
 	hnet.Report(s.cfg.Host, p, "sync", why)
-	if n == BanScore {
-		s.log.Info("peer disconnected for sync violations", logattr.Peer(p.String()))
-		s.cfg.Host.Network().ClosePeer(p)
-	}
 }
 
 // Sessions returns how many peers a room is syncing with.

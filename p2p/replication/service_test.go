@@ -167,19 +167,30 @@ func TestHostilePeerScoredAndDisconnected(t *testing.T) {
 			writeFrame(w, &frame{typ: frameBlocks, head: h, start: 0, blocks: [][]byte{make([]byte, 60)}})
 		},
 	}
-	for i, attack := range attacks {
+	// Each attack is one offence, scored by the node with every other
+	// protocol's: BanScore-1 leave mallory connected, the next bans her.
+	for i := range hnet.BanScore {
 		st, err := m.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync)
 		if err != nil {
 			t.Fatalf("attack %d: %v", i, err)
 		}
 		w := bufio.NewWriter(st)
-		attack(w)
+		attacks[i%len(attacks)](w)
 		w.Flush()
 		want := i + 1
 		waitFor(t, fmt.Sprintf("score %d", want), func() bool { return a.svc.Score(m.Host.ID()) >= want })
 		st.Reset()
+		if want < hnet.BanScore && (a.node.Banned(m.Host.ID()) || len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0) {
+			t.Fatalf("mallory banned or disconnected after %d offences, fewer than BanScore (%d)", want, hnet.BanScore)
+		}
+	}
+	if n := a.svc.Score(m.Host.ID()); n != hnet.BanScore {
+		t.Fatalf("%d attacks scored %d", hnet.BanScore, n)
 	}
 	waitFor(t, "disconnect", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0 })
+	if !a.node.Banned(m.Host.ID()) {
+		t.Fatal("mallory not banned at BanScore")
+	}
 	// Alice still works.
 	if _, err := a.room.Write(room.Op{Type: room.OpMessage, Text: "still fine"}); err != nil {
 		t.Fatal(err)

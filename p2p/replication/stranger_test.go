@@ -81,12 +81,12 @@ func TestOutsiderLogs(t *testing.T) {
 	// of epoch 0 (decodable, so judged). Each is an offence.
 	msg, _ := (&room.Entry{Time: 1, Op: room.Op{Type: room.OpMessage, Text: "no hello"}}).MarshalBinary()
 	var junk []*frame
-	for range BanScore + 2 {
+	for range hnet.BanScore + 2 {
 		k, _ := identity.GenerateSigningKey()
 		junk = append(junk, logOf(k, key.EpochZero(), 0, msg))
 	}
 	send(junk...)
-	waitFor(t, "the sender banned", func() bool { return a.svc.Score(x.node.Host.ID()) >= BanScore })
+	waitFor(t, "the sender banned", func() bool { return a.svc.Score(x.node.Host.ID()) >= hnet.BanScore })
 	for _, f := range junk {
 		if a.room.Len(f.head.Writer) != 0 {
 			t.Fatal("a junk log is held")
