@@ -133,16 +133,85 @@ func putBuf(b []byte) {
 	}
 }
 
+// An answer of a chunk holds a chunk of memory from the moment it is read
+// until it is written, and a peer that asks and reads slowly (or never)
+// would hold servePipeline+2 of them on each stream it opens, 32 streams
+// a peer. So chunks in memory are counted: servingPerPeer at most for one
+// peer's streams together, servingAll for every peer's. A stream past its
+// share waits (the client's window waits with it) until another answer is
+// written, answerTimeout at most. One honest download uses one stream a
+// source (servePipeline+2 chunks); servingAll lets several go at full
+// speed at once.
+const (
+	servingPerPeer = 8
+	servingAll     = 32
+)
+
+// budget counts the chunks held in memory by answers not yet written.
+type budget struct {
+	mu      sync.Mutex
+	all     int
+	per     map[peer.ID]int
+	changed chan struct{} // closed and replaced at each release
+}
+
+func newBudget() *budget {
+	return &budget{per: map[peer.ID]int{}, changed: make(chan struct{})}
+}
+
+// acquire takes a chunk for p, waiting for one until the deadline or
+// quit; it reports whether it got one.
+func (b *budget) acquire(p peer.ID, deadline <-chan time.Time, quit <-chan struct{}) bool {
+	for {
+		b.mu.Lock()
+		if b.all < servingAll && b.per[p] < servingPerPeer {
+			b.all++
+			b.per[p]++
+			b.mu.Unlock()
+			return true
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		select {
+		case <-changed:
+		case <-deadline:
+			return false
+		case <-quit:
+			return false
+		}
+	}
+}
+
+// release gives back a chunk of p's.
+func (b *budget) release(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.all--
+	if b.per[p]--; b.per[p] <= 0 {
+		delete(b.per, p)
+	}
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// held returns the chunks held in all and by p.
+func (b *budget) held(p peer.ID) (all, mine int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.all, b.per[p]
+}
+
 // Service serves the chunks of the files this node holds.
 type Service struct {
 	host   host.Host
 	lookup func(Hash) (Source, bool)
 	log    *slog.Logger
+	budget *budget
 }
 
 // NewService registers the handler; lookup finds the source of a file.
 func NewService(h host.Host, lookup func(Hash) (Source, bool), logger *slog.Logger) *Service {
-	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger)}
+	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger), budget: newBudget()}
 	h.SetStreamHandler(hnet.ProtocolBlob, hnet.Guard(s.log, "blob", s.handle))
 	return s
 }
@@ -160,14 +229,29 @@ type prepared struct {
 	status  byte
 	payload []byte
 	pooled  []byte // a buffer to give back once written
+	counted bool   // it holds a chunk of the budget until written
 	last    bool   // the stream ends after it (a refused request)
 }
 
 func (s *Service) handle(st network.Stream) {
 	defer st.Close()
+	p := st.Conn().RemotePeer()
+	done := func(a prepared) {
+		putBuf(a.pooled)
+		if a.counted {
+			s.budget.release(p)
+		}
+	}
 	r := bufio.NewReader(st)
 	w := bufio.NewWriter(st)
 	answers := make(chan prepared, servePipeline)
+	// Answers left unwritten give back what they hold, once the reader
+	// has quit (deferred calls run last first).
+	defer func() {
+		for a := range answers {
+			done(a)
+		}
+	}()
 	quit := make(chan struct{})
 	defer close(quit)
 	go func() {
@@ -196,12 +280,23 @@ func (s *Service) handle(st network.Stream) {
 				hnet.Report(s.host, st.Conn().RemotePeer(), "blob", err)
 				a = prepared{status: stBad, payload: []byte(err.Error()), last: true}
 			} else {
+				if req.Op == opChunk {
+					wait := time.NewTimer(answerTimeout)
+					a.counted = s.budget.acquire(p, wait.C, quit)
+					wait.Stop()
+					if !a.counted {
+						// Its earlier answers were not read in time, or
+						// the stream ended meanwhile.
+						st.Reset()
+						return
+					}
+				}
 				a.status, a.payload, a.pooled = s.serve(req)
 			}
 			select {
 			case answers <- a:
 			case <-quit:
-				putBuf(a.pooled)
+				done(a)
 				return
 			}
 			if a.last {
@@ -212,7 +307,7 @@ func (s *Service) handle(st network.Stream) {
 	for a := range answers {
 		st.SetWriteDeadline(time.Now().Add(answerTimeout))
 		err := writeAnswer(w, a.status, a.payload)
-		putBuf(a.pooled)
+		done(a)
 		if err == nil && (a.last || len(answers) == 0) {
 			err = w.Flush()
 		}
