@@ -72,6 +72,11 @@ const shutdownGrace = 5 * time.Second
 // released). It returns nil after a requested stop.
 func Run(ctx context.Context, cfg Config) error {
 	log := logattr.OrDiscard(cfg.Logger)
+	if cfg.Logger != nil {
+		// Peers can make the daemon log (a refused ring, a stranger at
+		// the door): no message floods the log.
+		log = slog.New(logattr.Limited(cfg.Logger.Handler(), time.Now))
+	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now

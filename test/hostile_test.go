@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
@@ -327,6 +329,7 @@ func forgedUnlock(t *testing.T, rm [16]byte, door identity.PublicKey) []byte {
 // within rssSlack of what it was before; every message of the honest
 // member arrives.
 func TestHostilePeers(t *testing.T) {
+	began := time.Now()
 	alice := newDaemon(t, "alice", "--role", "both", "--hal", "sim", "--log-level", "debug")
 	bob := newDaemon(t, "bob", "--bootstrap", tcpAddr(t, alice))
 	room := shareRoom(t, "kitchen", alice, bob)
@@ -660,5 +663,20 @@ func TestHostilePeers(t *testing.T) {
 		rss0, peak, peak-rss0, samples, rssEvery, cpu, sent.Load())
 	if peak > rss0+rssSlack() {
 		t.Fatalf("alice's memory grew from %.0f to %.0f MiB under attack, over the %.0f MiB allowed", rss0, peak, rssSlack())
+	}
+	// Nothing the attackers sent flooded alice's log: no message at Info
+	// or above came more often than the log's limit lets it.
+	allowed := logattr.LimitBurst + int(time.Since(began)/logattr.LimitEvery) + 1
+	lines := map[string]int{}
+	for _, l := range strings.Split(alice.logs.String(), "\n") {
+		var rec struct{ Level, Msg string }
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Level != "DEBUG" {
+			lines[rec.Msg]++
+		}
+	}
+	for msg, n := range lines {
+		if n > allowed {
+			t.Errorf("alice logged %q %d times in %v, over the %d the log's limit allows", msg, n, time.Since(began).Round(time.Second), allowed)
+		}
 	}
 }
