@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	gonet "net"
 	"runtime"
 	"slices"
 	"sort"
@@ -381,11 +382,18 @@ func TestHostileMember(t *testing.T) {
 		waitFor(t, "another forgery scored", func() bool { return a.svc.Score(m.node.Host.ID()) > n })
 	}
 	waitFor(t, "mallory disconnected", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.node.Host.ID())) == 0 })
+	// Refused: no connection, or no stream, or a stream alice resets at
+	// once (a read that only times out would prove nothing).
 	if err := m.node.Host.Connect(ctx, peer.AddrInfo{ID: a.node.Host.ID(), Addrs: a.node.Host.Addrs()}); err == nil {
 		if st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync); err == nil {
-			st.SetReadDeadline(time.Now().Add(3 * time.Second))
-			if _, err := st.Read(make([]byte, 1)); err == nil {
+			writeFrame(st, &frame{typ: frameHello, disc: disc})
+			st.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var timeout gonet.Error
+			switch _, err := st.Read(make([]byte, 1)); {
+			case err == nil:
 				t.Fatal("alice still syncs with mallory after the ban")
+			case errors.As(err, &timeout) && timeout.Timeout():
+				t.Fatalf("alice neither answered nor refused mallory's stream after the ban: %v", err)
 			}
 			st.Reset()
 		}
