@@ -382,8 +382,14 @@ func TestRingRefused(t *testing.T) {
 		mustMarshal(t, Signal{Kind: Offer, Call: NewID(), SDP: "v=0"}),
 		mustMarshal(t, Signal{Kind: Hangup, Call: NewID()}),
 	} {
-		if err := send(b); err == nil {
+		// Not answered, but closed by alice: she read it and ended the
+		// stream (a read that only timed out proves nothing arrived).
+		var timeout net.Error
+		switch err := send(b); {
+		case err == nil:
 			t.Fatalf("%q was answered", b)
+		case errors.As(err, &timeout) && timeout.Timeout():
+			t.Fatalf("%q: neither answered nor closed: %v", b, err)
 		}
 	}
 	// A flood: at most ringsPerMinute are read, the rest reset at once.
@@ -397,8 +403,12 @@ func TestRingRefused(t *testing.T) {
 		wire.WriteMsg(st, mustMarshal(t, Signal{Kind: Ring, Call: NewID(), Room: [16]byte{9}}))
 		st.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b := make([]byte, 64)
-		if _, err := st.Read(b); err != nil {
-			refused++
+		var timeout net.Error
+		switch _, err := st.Read(b); {
+		case errors.As(err, &timeout) && timeout.Timeout():
+			t.Fatalf("a flooding ring neither answered nor reset: %v", err)
+		case err != nil:
+			refused++ // reset at once
 		}
 		st.Close()
 	}

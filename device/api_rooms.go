@@ -176,12 +176,16 @@ func (d *daemon) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
 
 func (d *daemon) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	out := control.Members{Room: rm.ID().String(), Members: []control.MemberInfo{}}
+	held := map[identity.PublicKey]uint64{}
+	for _, h := range rm.Heads() {
+		held[h.Writer] = h.Length
+	}
 	rm.View(func(v *room.View) {
 		for id, m := range v.Members {
 			mi := control.MemberInfo{Identity: id.String(), Role: m.Role.String(), Devices: []control.MemberDevice{}}
 			for dev, info := range v.Devices {
 				if info.Identity == id {
-					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked, Superseded: info.Superseded})
+					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked, Superseded: info.Superseded, Entries: held[dev]})
 					if mi.Name == "" {
 						mi.Name = info.Name
 					}

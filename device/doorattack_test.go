@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	// rings.
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var rang atomic.Int32 // her rings the door answered
 	go func() {
 		defer close(done)
 		for {
@@ -88,11 +90,13 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(time.Second):
-				ringDoor(ring())
+				if _, err := ringDoor(ring()); err == nil {
+					rang.Add(1)
+				}
 			}
 		}
 	}()
-	time.Sleep(1500 * time.Millisecond) // her rings are under way
+	eventually(t, "her rings under way", 15*time.Second, func() bool { return rang.Load() >= 1 })
 	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
 		t.Fatal(err)
 	}

@@ -368,6 +368,11 @@ func (rs *rooms) onFork(d log.Discovery, fp *log.ForkProof) {
 	if !ok {
 		return
 	}
+	var proven bool
+	r.View(func(v *room.View) { _, proven = v.Forked[fp.A.Writer] })
+	if proven {
+		return // written before (by this device before a restart, or by another)
+	}
 	blob, err := fp.MarshalBinary()
 	if err != nil {
 		return

@@ -25,7 +25,9 @@ import (
 // HEARTH_TEST_HOLD_SRC in turn (if set), opening a new one
 // whenever the other side closes one, until SIGTERM; then it writes how
 // many it opened and how many the other side closed to
-// HEARTH_TEST_HOLD_OUT.
+// HEARTH_TEST_HOLD_OUT. Meanwhile HEARTH_TEST_HOLD_OUT.now says, every
+// 100 ms, how many of its connections are open and were for over 300 ms
+// (held, not refused at once).
 func hold(target string) {
 	n, _ := strconv.Atoi(os.Getenv("HEARTH_TEST_HOLD_N"))
 	var srcs []string
@@ -37,6 +39,21 @@ func hold(target string) {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	var mu sync.Mutex
 	var conns []net.Conn
+	since := map[net.Conn]time.Time{} // the open ones
+	go func() {
+		for {
+			time.Sleep(100 * time.Millisecond)
+			n := 0
+			mu.Lock()
+			for _, at := range since {
+				if time.Since(at) > 300*time.Millisecond {
+					n++
+				}
+			}
+			mu.Unlock()
+			os.WriteFile(os.Getenv("HEARTH_TEST_HOLD_OUT")+".now", []byte(strconv.Itoa(n)), 0o644)
+		}
+	}()
 	for i := range n {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		if len(srcs) > 0 {
@@ -50,11 +67,15 @@ func hold(target string) {
 					continue
 				}
 				opened.Add(1)
+				at := time.Now()
 				mu.Lock()
 				conns = append(conns, c)
+				since[c] = at
 				mu.Unlock()
-				at := time.Now()
 				io.Copy(io.Discard, c) // says nothing; returns when closed
+				mu.Lock()
+				delete(since, c)
+				mu.Unlock()
 				closed.Add(1)
 				c.Close()
 				if d := time.Since(at); d > time.Second {
@@ -165,13 +186,26 @@ func TestStrangerHoldsHandshakeSlots(t *testing.T) {
 			h.Wait()
 		}
 	}()
-	time.Sleep(2 * time.Second) // the slots fill
+	// The slots fill: the stranger holds 32 connections (each open over
+	// 300 ms, not refused at once).
+	holding := func() (n int) {
+		for _, o := range outs {
+			b, _ := os.ReadFile(o + ".now")
+			k, _ := strconv.Atoi(string(b))
+			n += k
+		}
+		return n
+	}
+	eventually(t, "the stranger holding the 32 slots", func() bool { return holding() >= 32 })
 
 	// The phone goes away and comes home while they are held.
 	phone.stop()
 	phone.start()
 	start := time.Now()
 	eventually(t, "the phone opens the door while a stranger holds the slots", unlock)
+	// And still holds them (the door closes them all at its handshake
+	// timeout, and the stranger opens them again at once).
+	eventually(t, "the stranger holding the 32 slots after", func() bool { return holding() >= 32 })
 	t.Logf("the phone came home and opened the door in %s while 32 silent connections were held", time.Since(start).Round(time.Millisecond))
 	time.Sleep(6 * time.Second) // past the handshake timeout once more
 	var opened, closed, held int

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,6 +83,9 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	})
 	phone.run(0, "", "door", "unlock", room)
 
+	// The phone is away while alice revokes it (so that it can still
+	// write, not knowing).
+	phone.stop()
 	alice.run(0, alice.phrase, "id", "revoke", pid.Device)
 	epoch := func(d *daemon) uint64 {
 		var l struct {
@@ -121,14 +125,32 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 		return revokedAt(door) && epoch(door) >= 1 && epoch(alice) >= 1
 	})
 
-	// What the phone writes now counts nowhere (its own daemon may
-	// refuse it already, once it has seen the revocation).
-	hearth(t, "", "room", "send", room, "from the revoked phone", "--home", phone.home)
+	// What the phone writes now counts nowhere. It comes back while
+	// alice and the door are frozen, so it writes before it can learn of
+	// the revocation; then its entry reaches them.
+	offline := func(d *daemon, write string) {
+		t.Helper()
+		for _, o := range []*daemon{alice, door} {
+			o.cmd.Process.Signal(syscall.SIGSTOP)
+		}
+		d.start()
+		d.run(0, "", "room", "send", room, write)
+		for _, o := range []*daemon{alice, door} {
+			o.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	offline(phone, "from the revoked phone")
+	phoneHas := phone.held(room)[pid.Device]
 	alice.run(0, "", "room", "send", room, "after the revocation")
+	aliceHas := alice.held(room)[alice.device()]
 	eventually(t, "alice's message at the door", func() bool {
 		return slices.Contains(texts(door.history(room)), "after the revocation")
 	})
-	time.Sleep(2 * time.Second) // the phone keeps syncing meanwhile
+	// The bytes arrived: alice and the door hold the phone's entry, the
+	// phone holds alice's.
+	waitHeld(t, alice, room, pid.Device, phoneHas)
+	waitHeld(t, door, room, pid.Device, phoneHas)
+	waitHeld(t, phone, room, alice.device(), aliceHas)
 	for _, d := range []*daemon{alice, door} {
 		if slices.Contains(texts(d.history(room)), "from the revoked phone") {
 			t.Fatalf("%s shows a message of the revoked phone", d.name)
@@ -170,13 +192,15 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	alice.run(0, alice.phrase, "id", "revoke", tid.Device)
 	eventually(t, "a new epoch at the door", func() bool { return epoch(door) > before })
 	alice.run(0, "", "room", "send", room, "while the tablet was away")
-	tablet.start()
-	hearth(t, "", "room", "send", room, "from the tablet, back", "--home", tablet.home)
+	offline(tablet, "from the tablet, back")
+	tabletHas := tablet.held(room)[tid.Device]
 	alice.run(0, "", "room", "send", room, "barrier")
+	aliceHas = alice.held(room)[alice.device()]
 	eventually(t, "the barrier at the door", func() bool {
 		return slices.Contains(texts(door.history(room)), "barrier")
 	})
-	time.Sleep(2 * time.Second)
+	waitHeld(t, door, room, tid.Device, tabletHas)
+	waitHeld(t, tablet, room, alice.device(), aliceHas)
 	if slices.Contains(texts(door.history(room)), "from the tablet, back") {
 		t.Fatal("the door shows a message of the tablet revoked while away")
 	}

@@ -345,7 +345,7 @@ func TestFiveDaemonsConverge(t *testing.T) {
 	if msg := erin.run(1, "", "room", "delete", room, ids[0][0]); !strings.Contains(msg, "moderators") {
 		t.Fatalf("member delete-for-all: %s", msg)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the others go on a while with carol frozen
 	carol.cmd.Process.Signal(syscall.SIGCONT)
 	dave.start()
 
@@ -396,7 +396,9 @@ func TestFiveDaemonsConverge(t *testing.T) {
 	alice.run(0, "", "room", "send", room, "after erin left")
 	rest := []*daemon{alice, bob, carol, dave, phone}
 	converge(t, room, sent+1, rest...)
-	time.Sleep(time.Second)
+	// The ciphertext reaches her: she holds alice's log as far as alice
+	// does, the new message included.
+	waitHeld(t, erin, room, alice.device(), alice.held(room)[alice.device()])
 	eh := erin.history(room)
 	if len(eh) != sent {
 		t.Fatalf("erin has %d messages, want the %d from before", len(eh), sent)

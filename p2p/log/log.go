@@ -201,6 +201,9 @@ func (l *Log) Check(h Head) (*ForkProof, error) {
 	if h.Length > l.Len() {
 		return nil, nil
 	}
+	if held, ok := l.HeadAt(h.Length); ok && held.Root == h.Root {
+		return nil, nil // a head held: no need to hash the prefix again
+	}
 	prefix := Root(l.leaves[:h.Length])
 	if prefix == h.Root {
 		return nil, nil

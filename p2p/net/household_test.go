@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
@@ -60,7 +61,19 @@ func TestHouseholdGetsIn(t *testing.T) {
 			closedAt <- time.Since(start)
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // accepted, every slot taken
+	// Every slot of inbound connections in their handshake is taken.
+	inHandshake := func() (n int) {
+		door.rm.ViewTransient(func(s network.ResourceScope) error {
+			n = s.Stat().NumConnsInbound
+			return nil
+		})
+		return n
+	}
+	for deadline := time.Now().Add(HandshakeTimeout / 2); inHandshake() < int(limits().ToPartialLimitConfig().Transient.ConnsInbound); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent connections hold %d handshake slots", inHandshake())
+		}
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, HandshakeTimeout/2)
 	defer cancel()

@@ -44,8 +44,13 @@ func TestOffencesBan(t *testing.T) {
 	}
 	bad.Host.Peerstore().AddAddrs(a.Host.ID(), a.Host.Addrs(), time.Minute)
 	if err := bad.Host.Connect(ctx, info); err == nil {
-		// The dial may succeed at the transport before the gater closes it.
-		time.Sleep(200 * time.Millisecond)
+		// The dial may succeed at the dialer's end before a's gater
+		// refuses it: a closes it, which the dialer sees.
+		for deadline := time.Now().Add(5 * time.Second); len(bad.Host.Network().ConnsToPeer(a.Host.ID())) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the banned peer connected again: its connection stays open")
+			}
+		}
 		if len(a.Host.Network().ConnsToPeer(p)) > 0 {
 			t.Fatal("the banned peer connected again")
 		}

@@ -2,12 +2,16 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	gonet "net"
 	"runtime"
+	"slices"
 	"sort"
+	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,11 +36,16 @@ import (
 //     that alice cannot judge yet: alice keeps a bounded number.
 //  2. She floods the room: alice and bob take every valid entry while
 //     bob's messages keep reaching alice; the figures are logged.
-//  3. At the sync level she forges a head of alice's log, sends blocks that
-//     do not hash to her signed head, and shows a fork of her own log: the
-//     forgeries are offences, the fork is caught and written into the
-//     room (her device's later entries are held back), and she is
-//     disconnected and refused. Alice and bob keep working.
+//  3. At the sync level she forges a head of alice's log and sends blocks
+//     that do not hash to her signed head: offences. Then she forks her
+//     log: two copies of her device write two histories from one point,
+//     and her program, connected to alice and to bob (who do not sync
+//     with each other meanwhile), sends one history to alice, the other
+//     to bob, then each the twin's blocks. Each holds its history and
+//     catches the fork in the head of the twin's blocks, writes the
+//     proof; her entries (the forked ones, and the one she writes on
+//     each history after) arrive and are held back. She is banned by
+//     alice; alice and bob meet again, agree, and write the proof once.
 func TestHostileMember(t *testing.T) {
 	flood := 50_000
 	if testing.Short() {
@@ -45,19 +54,17 @@ func TestHostileMember(t *testing.T) {
 	key := room.NewKey()
 	disc := key.Discovery()
 	alice, bob, mallory, stranger := newMember(t), newMember(t), newMember(t), newMember(t)
-	var a *peerNode
-	a = newPeerWith(t, key, alice.id.Public(), alice, func(c *Config) {
-		c.OnFork = func(d log.Discovery, fp *log.ForkProof) {
-			// What the daemon does: the proof goes into the room.
-			b, _ := fp.MarshalBinary()
-			a.room.Write(room.Op{Type: room.OpFork, Blob: b})
-		}
-	})
+	// Alice and bob write every fork their services tell of into the
+	// room, as the daemon does (which also skips a device already
+	// proven; here the service's telling each fork once is what is
+	// tested); each records what it was told.
+	aForks, bForks := &forks{}, &forks{}
+	a := aForks.peer(t, key, alice.id.Public(), alice)
 	a.room.Create("home")
 	a.room.Write(room.Op{Type: room.OpAddMember, Identity: bob.id.Public(), Role: room.RoleMember})
 	a.room.Write(room.Op{Type: room.OpAddMember, Identity: mallory.id.Public(), Role: room.RoleMember})
 	aliceMsg, _ := a.room.Write(room.Op{Type: room.OpMessage, Text: "alice's"})
-	b := newPeer(t, key, alice.id.Public(), bob)
+	b := bForks.peer(t, key, alice.id.Public(), bob)
 	m := newPeer(t, key, alice.id.Public(), mallory)
 	connect(t, b, a)
 	connect(t, m, a)
@@ -126,29 +133,24 @@ func TestHostileMember(t *testing.T) {
 	logs0 := len(a.room.Heads())
 	fresh := 300
 	{
-		st, err := m.node.Host.NewStream(context.Background(), a.node.Host.ID(), hnet.ProtocolSync)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := bufio.NewWriter(st)
-		writeFrame(w, &frame{typ: frameHello, disc: disc})
-		for range fresh {
+		frames := make([]*frame, fresh)
+		for i := range frames {
 			k, _ := identity.GenerateSigningKey()
 			blocks, h, err := log.New(disc, k.Public()).Append(k, log.RandomKey(), 9, [][]byte{junk})
 			if err != nil {
 				t.Fatal(err)
 			}
-			writeFrame(w, &frame{typ: frameBlocks, head: h, start: 0, blocks: blocks})
+			frames[i] = &frame{typ: frameBlocks, head: h, start: 0, blocks: blocks}
 		}
-		w.Flush()
-		st.CloseWrite()
-		waitFor(t, "the fresh logs sent", func() bool { return len(a.room.Heads()) > logs0 })
-		time.Sleep(200 * time.Millisecond)
-		st.Reset()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		pushAll(t, ctx, m.node.Host, a.node.Host.ID(), disc, a.dev, frames...)
+		cancel()
 	}
+	// Alice handled every one of them: she holds as many as she may
+	// (they arrived, and are bounded).
 	held := len(a.room.Heads()) - logs0
-	if held > room.MaxStrangers {
-		t.Errorf("alice holds %d of %d logs of fresh keys", held, fresh)
+	if held != room.MaxStrangers {
+		t.Errorf("alice holds %d of %d logs of fresh keys, want %d", held, fresh, room.MaxStrangers)
 	}
 	if n := a.svc.Score(m.node.Host.ID()); n != 0 {
 		t.Errorf("logs that may be valid counted as %d offences", n)
@@ -286,47 +288,93 @@ func TestHostileMember(t *testing.T) {
 	h := log.SignHead(mallory.self.Device, disc, m.room.Len(me)+1, log.Hash{9})
 	raw(20*time.Second, &frame{typ: frameBlocks, head: h, start: m.room.Len(me), blocks: [][]byte{junk[:120]}})
 	waitFor(t, "the bad blocks scored", func() bool { return a.svc.Score(m.node.Host.ID()) > before+1 })
-	// A fork: a twin of her device writes another history from the same
-	// point, and she shows its head once alice holds the first.
-	twin, err := room.Open(room.Config{Key: key, Founder: alice.id.Public(), Self: mallory.self})
-	if err != nil {
-		t.Fatal(err)
+	// A fork. From here her program runs without the sync service (her
+	// frames only), connected to alice and to bob, and alice and bob do
+	// not sync with each other: whatever either holds of her log, and
+	// every head of it either sees, came from her frames.
+	m.svc.Close()
+	a.node.Host.Network().ClosePeer(b.node.Host.ID())
+	waitFor(t, "alice and bob apart", func() bool {
+		return !a.svc.has(disc, b.node.Host.ID()) && !b.svc.has(disc, a.node.Host.ID())
+	})
+	if err := m.node.Host.Connect(ctx, peer.AddrInfo{ID: b.node.Host.ID(), Addrs: b.node.Host.Addrs()}); err != nil {
+		t.Fatalf("mallory connecting to bob: %v", err)
 	}
-	mh, mblocks, _ := m.room.Blocks(me, 0, 1<<30)
-	if len(mblocks) < int(mh.Length) {
-		t.Fatalf("mallory's log: %d of %d blocks in one read", len(mblocks), mh.Length)
+	// Two copies of her device (her real keys) write two histories from
+	// the same point: "left" and "right".
+	n0 := m.room.Len(me)
+	left, right := twinOf(t, m.room, key, alice.id.Public(), mallory.self), twinOf(t, m.room, key, alice.id.Public(), mallory.self)
+	left.Write(room.Op{Type: room.OpMessage, Text: "left"})
+	right.Write(room.Op{Type: room.OpMessage, Text: "right"})
+	lh, lb, _ := left.Blocks(me, n0, 1<<20)
+	rh, rb, _ := right.Blocks(me, n0, 1<<20)
+	if lh.Length != n0+1 || rh.Length != n0+1 || lh.Root == rh.Root {
+		t.Fatalf("the two histories: %d and %d entries, same root %v", lh.Length, rh.Length, lh.Root == rh.Root)
 	}
-	if err := twin.LoadLog(me, []log.Head{mh}, mblocks); err != nil {
-		t.Fatal(err)
+	// holds: p holds exactly blocks [n0, h.Length) of her log under h.
+	holds := func(p *peerNode, h log.Head, blocks [][]byte) bool {
+		got, bl, ok := p.room.Blocks(me, n0, 1<<20)
+		return ok && got == h && slices.EqualFunc(bl, blocks, bytes.Equal)
 	}
-	for _, w := range []*room.Room{a.room, b.room} {
-		for _, hh := range w.Heads() {
-			if hh.Writer == me {
-				continue
-			}
-			for {
-				bh, bl, ok := w.Blocks(hh.Writer, twin.Len(hh.Writer), 1<<20)
-				if !ok || twin.Receive(bh, bl) != nil {
-					break
+	// She sends alice the left history and bob the right one; each takes
+	// and shows its own (nothing proves a fork yet).
+	send(t, ctx, m, a, disc, &frame{typ: frameBlocks, head: lh, start: n0, blocks: lb})
+	send(t, ctx, m, b, disc, &frame{typ: frameBlocks, head: rh, start: n0, blocks: rb})
+	waitFor(t, "the left history at alice", func() bool { return holds(a, lh, lb) })
+	waitFor(t, "the right history at bob", func() bool { return holds(b, rh, rb) })
+	waitFor(t, `"left" shown by alice`, func() bool { return shows(a.room, "left") })
+	waitFor(t, `"right" shown by bob`, func() bool { return shows(b.room, "right") })
+	// Then the twin's blocks to each: the right history to alice, the
+	// left one to bob. Each catches the fork in the head of what she
+	// sent it (only her frames carry that head there), and writes the
+	// proof into its room.
+	send(t, ctx, m, a, disc, &frame{typ: frameBlocks, head: rh, start: n0, blocks: rb})
+	send(t, ctx, m, b, disc, &frame{typ: frameBlocks, head: lh, start: n0, blocks: lb})
+	waitFor(t, "alice catching the fork in the right history's head", func() bool { return aForks.caught(rh) })
+	waitFor(t, "bob catching the fork in the left history's head", func() bool { return bForks.caught(lh) })
+	for i, p := range []*peerNode{a, b} {
+		waitFor(t, fmt.Sprintf("the fork proof in replica %d's view", i), func() bool {
+			var forked bool
+			p.room.View(func(v *room.View) { forked = v.Devices[me] != nil && v.Devices[me].Forked })
+			return forked
+		})
+	}
+	if !holds(a, lh, lb) || !holds(b, rh, rb) {
+		t.Fatal("a replica took the twin's blocks over what it held")
+	}
+	// She goes on writing on each history, and each replica takes it.
+	left.Write(room.Op{Type: room.OpMessage, Text: "after the fork"})
+	right.Write(room.Op{Type: room.OpMessage, Text: "after the fork"})
+	lh2, lb2, _ := left.Blocks(me, n0+1, 1<<20)
+	rh2, rb2, _ := right.Blocks(me, n0+1, 1<<20)
+	send(t, ctx, m, a, disc, &frame{typ: frameBlocks, head: lh2, start: n0 + 1, blocks: lb2})
+	send(t, ctx, m, b, disc, &frame{typ: frameBlocks, head: rh2, start: n0 + 1, blocks: rb2})
+	waitFor(t, "her entry after the fork at alice", func() bool { return holds(a, lh2, append(lb, lb2...)) })
+	waitFor(t, "her entry after the fork at bob", func() bool { return holds(b, rh2, append(rb, rb2...)) })
+	// Every replica holds the forked entries, and shows none of them:
+	// none of her device's entries counts once the fork is proven.
+	heldBack := func(i int, p *peerNode) {
+		t.Helper()
+		p.room.View(func(v *room.View) {
+			var shown []string
+			for _, msg := range v.Messages {
+				if msg.Device == me {
+					shown = append(shown, msg.Text)
 				}
 			}
-		}
+			if len(shown) > 0 {
+				t.Errorf("replica %d shows %d messages of the forked device, the last %q", i, len(shown), shown[max(0, len(shown)-3):])
+			}
+			for _, seq := range []uint64{n0, n0 + 1} {
+				if !slices.ContainsFunc(v.Rejections, func(r room.Rejection) bool { return r.Ref == room.Ref{Writer: me, Seq: seq} }) {
+					t.Errorf("replica %d: the forked device's entry %d is not refused", i, seq)
+				}
+			}
+		})
 	}
-	m.room.Write(room.Op{Type: room.OpMessage, Text: "left"})
-	twin.Write(room.Op{Type: room.OpMessage, Text: "right"})
-	waitFor(t, "mallory's last entry at alice", func() bool { return a.room.Len(me) == m.room.Len(me) })
-	var th log.Head
-	for _, hh := range twin.Heads() {
-		if hh.Writer == me {
-			th = hh
-		}
+	for i, p := range []*peerNode{a, b} {
+		heldBack(i, p)
 	}
-	raw(2*time.Second, &frame{typ: frameHeads, heads: []log.Head{th}})
-	waitFor(t, "the fork caught and written", func() bool {
-		forked := false
-		a.room.View(func(v *room.View) { forked = v.Devices[me] != nil && v.Devices[me].Forked })
-		return forked
-	})
 	// More forgeries reach the node's ban (hnet.BanScore).
 	for a.svc.Score(m.node.Host.ID()) < hnet.BanScore {
 		n := a.svc.Score(m.node.Host.ID())
@@ -334,17 +382,27 @@ func TestHostileMember(t *testing.T) {
 		waitFor(t, "another forgery scored", func() bool { return a.svc.Score(m.node.Host.ID()) > n })
 	}
 	waitFor(t, "mallory disconnected", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.node.Host.ID())) == 0 })
+	// Refused: no connection, or no stream, or a stream alice resets at
+	// once (a read that only times out would prove nothing).
 	if err := m.node.Host.Connect(ctx, peer.AddrInfo{ID: a.node.Host.ID(), Addrs: a.node.Host.Addrs()}); err == nil {
 		if st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync); err == nil {
-			st.SetReadDeadline(time.Now().Add(3 * time.Second))
-			if _, err := st.Read(make([]byte, 1)); err == nil {
+			writeFrame(st, &frame{typ: frameHello, disc: disc})
+			st.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var timeout gonet.Error
+			switch _, err := st.Read(make([]byte, 1)); {
+			case err == nil:
 				t.Fatal("alice still syncs with mallory after the ban")
+			case errors.As(err, &timeout) && timeout.Timeout():
+				t.Fatalf("alice neither answered nor refused mallory's stream after the ban: %v", err)
 			}
 			st.Reset()
 		}
 	}
-	// Her device's entries after the proof are held back everywhere.
-	m.room.Write(room.Op{Type: room.OpMessage, Text: "after the fork"})
+	// Alice and bob meet again, each holding another history of her log.
+	// A message each way: each has handled heads of the other, which
+	// name the other history. They agree, hold her device back, and
+	// write no more proofs (each proof written is a change, which sends
+	// heads again).
 	connect(t, b, a)
 	ref, _ := a.room.Write(room.Op{Type: room.OpMessage, Text: "alice, after it all"})
 	waitFor(t, "alice's message at bob", func() bool {
@@ -352,16 +410,117 @@ func TestHostileMember(t *testing.T) {
 		b.room.View(func(v *room.View) { _, ok = v.Message(ref) })
 		return ok
 	})
-	for i, p := range []*peerNode{a, b} {
-		p.room.View(func(v *room.View) {
-			for _, msg := range v.Messages {
-				if msg.Text == "after the fork" || msg.Text == "right" {
-					t.Errorf("replica %d applied %q of a forked device", i, msg.Text)
-				}
-			}
-		})
-	}
+	ref, _ = b.room.Write(room.Op{Type: room.OpMessage, Text: "bob, after it all"})
+	waitFor(t, "bob's message at alice", func() bool {
+		var ok bool
+		a.room.View(func(v *room.View) { _, ok = v.Message(ref) })
+		return ok
+	})
 	waitFor(t, "alice and bob agree", func() bool { return digest(a.room) == digest(b.room) })
+	if !holds(a, lh2, append(lb, lb2...)) || !holds(b, rh2, append(rb, rb2...)) {
+		t.Fatal("a replica's history of the forked log changed")
+	}
+	for i, p := range []*peerNode{a, b} {
+		heldBack(i, p)
+	}
+	for i, f := range []*forks{aForks, bForks} {
+		if n, w := f.count(); n != 1 || w != 1 {
+			t.Errorf("replica %d: told of one device's fork %d times, wrote %d proofs", i, n, w)
+		}
+	}
+}
+
+// forks records the fork proofs a peer's service caught, and writes them
+// into its room as the daemon does.
+type forks struct {
+	mu     gosync.Mutex
+	proofs []*log.ForkProof
+	writes int
+}
+
+// peer is newPeer with its service's forks recorded and written.
+func (f *forks) peer(t *testing.T, key room.Key, founder identity.PublicKey, mem member) *peerNode {
+	t.Helper()
+	var p *peerNode
+	p = newPeerWith(t, key, founder, mem, func(c *Config) {
+		c.OnFork = func(d log.Discovery, fp *log.ForkProof) {
+			f.mu.Lock()
+			f.proofs = append(f.proofs, fp)
+			f.mu.Unlock()
+			b, _ := fp.MarshalBinary()
+			if _, err := p.room.Write(room.Op{Type: room.OpFork, Blob: b}); err == nil {
+				f.mu.Lock()
+				f.writes++
+				f.mu.Unlock()
+			}
+		}
+	})
+	return p
+}
+
+// caught reports whether a fork proof names h as one of its heads.
+func (f *forks) caught(h log.Head) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.ContainsFunc(f.proofs, func(fp *log.ForkProof) bool { return fp.A == h || fp.B == h })
+}
+
+// count returns how often the service told of a fork, and how many
+// proofs were written.
+func (f *forks) count() (told, written int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.proofs), f.writes
+}
+
+// twinOf opens a room as the device of self, holding every log src holds
+// (src being that device's room): a copy of the device that can write
+// another history of its log.
+func twinOf(t *testing.T, src *room.Room, key room.Key, founder identity.PublicKey, self room.Self) *room.Room {
+	t.Helper()
+	twin, err := room.Open(room.Config{Key: key, Founder: founder, Self: self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := self.Device.Public()
+	h, blocks, _ := src.Blocks(me, 0, 1<<30)
+	if len(blocks) < int(h.Length) {
+		t.Fatalf("the device's log: %d of %d blocks in one read", len(blocks), h.Length)
+	}
+	if err := twin.LoadLog(me, []log.Head{h}, blocks); err != nil {
+		t.Fatal(err)
+	}
+	if err := room.Copy(twin, src); err != nil {
+		t.Fatal(err)
+	}
+	return twin
+}
+
+// send opens a sync stream from's host to to's, says hello and sends
+// frames; the stream stays open (reading nothing) until the test ends.
+func send(t *testing.T, ctx context.Context, from, to *peerNode, disc log.Discovery, frames ...*frame) {
+	t.Helper()
+	st, err := from.node.Host.NewStream(ctx, to.node.Host.ID(), hnet.ProtocolSync)
+	if err != nil {
+		t.Fatalf("a stream: %v", err)
+	}
+	t.Cleanup(func() { st.Reset() })
+	w := bufio.NewWriter(st)
+	writeFrame(w, &frame{typ: frameHello, disc: disc})
+	for _, f := range frames {
+		writeFrame(w, f)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("sending: %v", err)
+	}
+}
+
+// shows reports whether a room's view shows a message of text.
+func shows(r *room.Room, text string) (ok bool) {
+	r.View(func(v *room.View) {
+		ok = slices.ContainsFunc(v.Messages, func(m *room.Message) bool { return m.Text == text })
+	})
+	return ok
 }
 
 // digest is a room's view digest.

@@ -46,7 +46,9 @@ type Config struct {
 	Host host.Host
 	// Lookup returns the room of a discovery key, if this node holds it.
 	Lookup func(log.Discovery) (Room, bool)
-	// OnFork is called when a peer shows a head that proves a fork.
+	// OnFork is called when a peer shows a head that proves a fork: once
+	// per log (two peers that hold the two histories show each other
+	// their heads on every change, and a proof written is a change).
 	OnFork func(log.Discovery, *log.ForkProof)
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
@@ -74,6 +76,7 @@ type Service struct {
 
 	mu       gosync.Mutex
 	sessions map[log.Discovery]map[*session]struct{}
+	forked   map[log.ID]bool // logs whose fork went to OnFork
 }
 
 // New registers the protocol handler on the host.
@@ -85,6 +88,7 @@ func New(cfg Config) *Service {
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: map[log.Discovery]map[*session]struct{}{},
+		forked:   map[log.ID]bool{},
 	}
 	cfg.Host.SetStreamHandler(hnet.ProtocolSync, hnet.Guard(s.log, "sync", s.handle))
 	return s
@@ -399,12 +403,8 @@ func (ss *session) handle(f *frame) error {
 				ss.ask(h.Writer, local, h.Length)
 				continue
 			}
-			fp, err := ss.room.Check(h)
-			if err != nil {
-				return fmt.Errorf("head of %s: %w", h.Writer.Short(), err)
-			}
-			if fp != nil && ss.s.cfg.OnFork != nil {
-				ss.s.cfg.OnFork(ss.disc, fp)
+			if err := ss.check(h); err != nil {
+				return err
 			}
 		}
 	case frameWant:
@@ -453,7 +453,11 @@ func (ss *session) handle(f *frame) error {
 		case f.head.Discovery != ss.disc:
 			return errors.New("blocks of another room")
 		case f.head.Length <= local:
-			return nil // already held
+			// Already held; but the head is its writer's word like any
+			// other: one that disagrees with the blocks held proves a
+			// fork (a device that signed two histories sends the other
+			// one's blocks).
+			return ss.check(f.head)
 		case f.start > local:
 			ss.ask(f.head.Writer, local, f.head.Length)
 			return nil
@@ -498,6 +502,27 @@ func (ss *session) handle(f *frame) error {
 		}
 	default:
 		return fmt.Errorf("unexpected frame %d", f.typ)
+	}
+	return nil
+}
+
+// check compares a head no longer than the log held with it, and hands
+// a fork it proves to OnFork; an error is the peer's violation.
+func (ss *session) check(h log.Head) error {
+	fp, err := ss.room.Check(h)
+	if err != nil {
+		return fmt.Errorf("head of %s: %w", h.Writer.Short(), err)
+	}
+	if fp == nil || ss.s.cfg.OnFork == nil {
+		return nil
+	}
+	id := log.LogID(ss.disc, h.Writer)
+	ss.s.mu.Lock()
+	told := ss.s.forked[id]
+	ss.s.forked[id] = true
+	ss.s.mu.Unlock()
+	if !told {
+		ss.s.cfg.OnFork(ss.disc, fp)
 	}
 	return nil
 }

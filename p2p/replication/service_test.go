@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/internal/leaktest"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -96,6 +97,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pushAll sends frames to the peer to over a sync stream of from's, and
+// returns once to handled every one of them: after them it asks for the
+// log of writer (held by to, not empty) from its start, and reads until
+// those blocks come (a session handles its frames in order). It fails the
+// test if the stream ends first: to refused or dropped the frames.
+func pushAll(t *testing.T, ctx context.Context, from host.Host, to peer.ID, disc log.Discovery, writer identity.PublicKey, frames ...*frame) {
+	t.Helper()
+	st, err := from.NewStream(ctx, to, hnet.ProtocolSync)
+	if err != nil {
+		t.Fatalf("a stream to %s: %v", to.ShortString(), err)
+	}
+	defer st.Reset()
+	w := bufio.NewWriter(st)
+	writeFrame(w, &frame{typ: frameHello, disc: disc})
+	for _, f := range frames {
+		writeFrame(w, f)
+	}
+	writeFrame(w, &frame{typ: frameWant, writer: writer, from: 0})
+	if err := w.Flush(); err != nil {
+		t.Fatalf("sending %d frames: %v", len(frames), err)
+	}
+	st.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(st)
+	for {
+		f, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("the answer after %d frames sent: %v", len(frames), err)
+		}
+		if f.typ == frameBlocks && f.head.Writer == writer {
+			return
+		}
 	}
 }
 

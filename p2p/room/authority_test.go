@@ -652,6 +652,9 @@ func TestRotationOfManyDevices(t *testing.T) {
 	after := mustWrite(t, a1, Op{Type: OpMessage, Text: "after"})
 	for _, r := range rooms {
 		pull(t, r, a1)
+		if !holds(r, after) {
+			t.Fatalf("device %s did not get the ciphertext", r.cfg.Self.Device.Public().Short())
+		}
 		var ok bool
 		r.View(func(v *View) { _, ok = v.Message(after) })
 		if ok != (r != gone) {

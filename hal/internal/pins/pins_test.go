@@ -215,9 +215,9 @@ func TestLED(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the LED to be steady", func() bool { g := rec.get(); return g[len(g)-1] })
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // a step of the fast pattern still under way lands
 	n := len(rec.get())
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // real time: twenty steps of the fast pattern, none of a steady LED
 	if got := rec.get(); len(got) != n || !got[len(got)-1] {
 		t.Errorf("a steady LED changed: %v", got[n-1:])
 	}
