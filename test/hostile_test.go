@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -598,7 +599,10 @@ func TestHostilePeers(t *testing.T) {
 	// and cheap.
 	{
 		a := newAttacker(t, alice)
-		rings := 0
+		// Each ring's answer is read: a decline (not a member of the
+		// room) or a reset (over the rate), so every ring counted reached
+		// alice.
+		rings, declined, reset := 0, 0, 0
 		for i := 0; i < 2000; i++ {
 			s := a.stream(call.Protocol)
 			if s == nil {
@@ -607,9 +611,29 @@ func TestHostilePeers(t *testing.T) {
 			sig := call.Signal{Kind: call.Ring, Call: call.NewID(), Media: call.Audio | call.Video}
 			rand.Read(sig.Room[:])
 			b, _ := sig.MarshalBinary()
-			wire.WriteMsg(s, b)
+			if wire.WriteMsg(s, b) != nil {
+				s.Reset()
+				continue
+			}
+			// Shorter than the daemon's wait for a first signal (10 s):
+			// a ring that did not arrive is never taken for a reset.
+			s.SetReadDeadline(time.Now().Add(5 * time.Second))
+			ans, err := wire.ReadMsg(bufio.NewReader(s), call.MaxSignal)
+			var got call.Signal
+			var timeout interface{ Timeout() bool }
+			switch {
+			case err == nil && got.UnmarshalBinary(ans) == nil && got.Kind == call.Decline:
+				declined++
+			case err != nil && !(errors.As(err, &timeout) && timeout.Timeout()):
+				reset++
+			default:
+				t.Fatalf("a stranger's ring: answered %v %+v, want a decline or a reset", err, got)
+			}
 			s.Reset()
 			rings++
+		}
+		if declined == 0 || declined+reset != rings {
+			t.Fatalf("of %d rings, %d declined and %d reset", rings, declined, reset)
 		}
 		joins := 0
 		for i := 0; i < 2000; i++ {
@@ -632,7 +656,7 @@ func TestHostilePeers(t *testing.T) {
 		if joins < 1500 {
 			t.Fatalf("only %d of 2000 join requests were refused for their rate", joins)
 		}
-		t.Logf("floods: %d rings sent, none rang; %d of 2000 join requests refused for the rate", rings, joins)
+		t.Logf("floods: %d rings sent, none rang (%d declined, %d reset for the rate); %d of 2000 join requests refused for the rate", rings, declined, reset, joins)
 	}
 	lap("floods")
 
