@@ -14,8 +14,8 @@ import (
 )
 
 // natKind is what sits between one home device and the public segment.
-// docs/design.md ("NAT traversal") says how each is built and what each
-// pair can reach.
+// docs/design.md ("NAT traversal, measured") says how each is built and
+// what each pair can reach.
 type natKind int
 
 const (
