@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/pion/turn/v4"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/net/netutil"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
@@ -92,6 +93,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("TURN over TCP: %w", err)
 	}
+	tl = netutil.LimitListener(tl, maxTURNTCP)
 	var sb [32]byte
 	rand.Read(sb[:])
 	s := &TURNServer{cfg: cfg, secret: hex.EncodeToString(sb[:]), port: udp.Port, log: logattr.OrDiscard(cfg.Logger)}
@@ -160,6 +162,12 @@ func (s *TURNServer) handle(st network.Stream) {
 	}
 	json.NewEncoder(st).Encode(o)
 }
+
+// maxTURNTCP bounds the TURN server's open TCP connections: anyone can
+// open one, and each holds a file descriptor and a goroutine. A device
+// holds one during a call (ICE gathers a TCP allocation beside the UDP
+// one), so this is over a hundred calls at once.
+const maxTURNTCP = 256
 
 // maxTURNOffer bounds the answer of TURNProtocol.
 const maxTURNOffer = 4 << 10
