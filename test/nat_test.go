@@ -1,6 +1,7 @@
 package test
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,6 +211,9 @@ type natPairing struct {
 	roomPath string // as both see it: "direct", "relay", or "A/B" when they differ
 	callPath string // "direct" or "TURN", with the ICE pairs
 	err      error
+
+	joinTook, convergeTook time.Duration
+	joinTries              int
 }
 
 // TestNATMatrix: every pair of NAT kinds, two homes of each kind behind
@@ -348,52 +352,60 @@ func TestNATMatrix(t *testing.T) {
 // be, and then reads the others.
 func natRooms(t *testing.T, pairs []*natPairing) {
 	t.Helper()
-	for i, p := range pairs {
-		var created struct{ Room string }
-		p.a.d.json(&created, "room", "create", fmt.Sprintf("pair%d", i))
-		p.room = created.Room
-	}
 	var wg sync.WaitGroup
-	for _, p := range pairs {
+	for i, p := range pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p.err = natJoin(t, p)
+			p.err = natJoin(t, p, fmt.Sprintf("pair%d", i))
 		}()
 	}
 	wg.Wait()
+	slowest := slices.MaxFunc(pairs, func(x, y *natPairing) int { return cmp.Compare(x.joinTook, y.joinTook) })
+	t.Logf("rooms joined, messages converged: the slowest %v ↔ %v, joined in %v after %d tries, converged in %v", slowest.a.kind, slowest.b.kind,
+		slowest.joinTook.Round(time.Second), slowest.joinTries, slowest.convergeTook.Round(time.Second))
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		waiting := 0
+		var waiting []string
 		for _, p := range pairs {
 			if p.err != nil {
 				continue
 			}
 			p.roomPath = roomPath(t, p)
 			if expectRoom(p.a.kind, p.b.kind) == "direct" && p.roomPath != "direct" {
-				waiting++
+				waiting = append(waiting, fmt.Sprintf("%v ↔ %v", p.a.kind, p.b.kind))
 			}
 		}
-		if waiting == 0 || time.Now().After(deadline) {
+		if len(waiting) == 0 || time.Now().After(deadline) {
 			return
 		}
 		time.Sleep(2 * time.Second)
 	}
 }
 
-// natJoin has b join a's room (retrying while a has no relay slot yet)
-// and each send a message, and waits until both have both.
-func natJoin(t *testing.T, p *natPairing) error {
-	out, stderr, code := hearth(t, "", "room", "invite", p.room, "--json", "--home", p.a.d.home)
+// natJoin has a create a room and b join it (retrying while a has no
+// relay slot yet), each send a message, and waits until both have both.
+func natJoin(t *testing.T, p *natPairing, name string) error {
+	out, stderr, code := hearth(t, "", "room", "create", name, "--json", "--home", p.a.d.home)
+	if code != 0 {
+		return fmt.Errorf("create: %s", stderr)
+	}
+	var created struct{ Room string }
+	json.Unmarshal([]byte(out), &created)
+	p.room = created.Room
+	out, stderr, code = hearth(t, "", "room", "invite", p.room, "--json", "--home", p.a.d.home)
 	if code != 0 {
 		return fmt.Errorf("invite: %s", stderr)
 	}
 	var inv struct{ Link string }
 	json.Unmarshal([]byte(out), &inv)
-	deadline := time.Now().Add(2 * time.Minute)
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
 	for {
+		p.joinTries++
 		_, stderr, code := hearth(t, "", "room", "join", inv.Link, "--home", p.b.d.home)
 		if code == 0 {
+			p.joinTook = time.Since(start)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -406,7 +418,8 @@ func natJoin(t *testing.T, p *natPairing) error {
 			return fmt.Errorf("send: %s", stderr)
 		}
 	}
-	deadline = time.Now().Add(2 * time.Minute)
+	sent := time.Now()
+	deadline = sent.Add(2 * time.Minute)
 	for {
 		na, ea := historyLen(t, p.a.d, p.room)
 		nb, eb := historyLen(t, p.b.d, p.room)
@@ -414,12 +427,15 @@ func natJoin(t *testing.T, p *natPairing) error {
 			return err
 		}
 		if na == 2 && nb == 2 {
+			p.convergeTook = time.Since(sent)
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("messages did not converge: %d and %d of 2", na, nb)
 		}
-		time.Sleep(500 * time.Millisecond)
+		// Not faster: 36 pairs polling spawn many commands, each a
+		// -race binary, on 2 cores.
+		time.Sleep(2 * time.Second)
 	}
 }
 
@@ -546,7 +562,7 @@ func pollCall(t *testing.T, d *daemon, cond func(callJSON) bool) (callJSON, erro
 				}
 			}
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	if len(last) > 0 {
 		c := last[len(last)-1]
