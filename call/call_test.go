@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/internal/wire"
@@ -508,8 +510,15 @@ func FuzzSignal(f *testing.F) {
 
 // TestCallThroughTURN: a TURN node hands credentials to the devices it
 // serves (over libp2p, on their device proof) and refuses others; two
-// devices that may only use relays call each other through it.
+// devices that may only use relays call each other through it, over UDP,
+// and over TCP alone (a device whose network drops UDP).
 func TestCallThroughTURN(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) { testCallThroughTURN(t, transport) })
+	}
+}
+
+func testCallThroughTURN(t *testing.T, transport string) {
 	node, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
 		t.Fatal(err)
@@ -536,11 +545,27 @@ func TestCallThroughTURN(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := &device{t: t, name: name, h: h}
-		turns := &TURNClients{Host: h, Nodes: func() []peer.ID { return []peer.ID{node.ID()} }, Proof: []byte("proof of " + h.ID().String())}
+		cfg := PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
+			RelayOnly: true, Source: Synthetic{Width: 320, Height: 240}}
+		if transport == "udp" {
+			cfg.TURN = &TURNClients{Host: h, Nodes: func() []peer.ID { return []peer.ID{node.ID()} }, Proof: []byte("proof of " + h.ID().String())}
+		} else {
+			// The node's offer, its TURN over TCP alone: as if UDP
+			// were dropped.
+			o, err := FetchTURN(context.Background(), h, node.ID(), []byte("proof of "+h.ID().String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ice := o.ICEServer()
+			ice.URLs = slices.DeleteFunc(ice.URLs, func(u string) bool { return !strings.HasSuffix(u, "?transport=tcp") })
+			if len(ice.URLs) != 1 {
+				t.Fatalf("no TURN over TCP in the offer: %v", o.URLs)
+			}
+			cfg.ICEServers = []webrtc.ICEServer{ice}
+		}
 		d.m = New(Config{Host: h,
-			Authorize: func(p peer.ID, room [16]byte) (Party, error) { return Party{Identity: p.String()}, nil },
-			Endpoint: PeerEndpoints(PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
-				RelayOnly: true, TURN: turns, Source: Synthetic{Width: 320, Height: 240}}),
+			Authorize:   func(p peer.ID, room [16]byte) (Party, error) { return Party{Identity: p.String()}, nil },
+			Endpoint:    PeerEndpoints(cfg),
 			RingTimeout: 5 * time.Second,
 		})
 		t.Cleanup(func() { d.m.Close(); h.Close() })

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/pion/turn/v4"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/net/netutil"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
@@ -33,7 +34,9 @@ const TURNProtocol = "/hearth/turn/1.0.0"
 // TURNConfig configures a STUN/TURN server (pion/turn) on an always-on
 // node.
 type TURNConfig struct {
-	// Listen is the UDP address to serve on, e.g. "0.0.0.0:3478".
+	// Listen is the address to serve on, e.g. "0.0.0.0:3478": UDP, and
+	// TCP at the same port (a device whose network drops UDP reaches
+	// TURN over TCP; its relayed address still carries UDP).
 	Listen string
 	// Public is the address devices reach the server at (and its relayed
 	// addresses); it must be one of this machine's.
@@ -83,28 +86,35 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("TURN: %w", err)
 	}
+	// TCP at the port UDP got (the same one when Listen names a port).
+	udp := pc.LocalAddr().(*net.UDPAddr)
+	tl, err := net.Listen("tcp4", net.JoinHostPort(udp.IP.String(), strconv.Itoa(udp.Port)))
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("TURN over TCP: %w", err)
+	}
+	tl = netutil.LimitListener(tl, maxTURNTCP)
 	var sb [32]byte
 	rand.Read(sb[:])
-	s := &TURNServer{cfg: cfg, secret: hex.EncodeToString(sb[:]), port: pc.LocalAddr().(*net.UDPAddr).Port, log: logattr.OrDiscard(cfg.Logger)}
+	s := &TURNServer{cfg: cfg, secret: hex.EncodeToString(sb[:]), port: udp.Port, log: logattr.OrDiscard(cfg.Logger)}
 	quiet := quietLogs{}
+	relayed := func() turn.RelayAddressGenerator {
+		return &turn.RelayAddressGeneratorStatic{RelayAddress: cfg.Public, Address: udp.IP.String()}
+	}
 	s.srv, err = turn.NewServer(turn.ServerConfig{
-		Realm:         "hearth",
-		AuthHandler:   turn.LongTermTURNRESTAuthHandler(s.secret, quiet.NewLogger("turn")),
-		LoggerFactory: quiet,
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: cfg.Public,
-				Address:      pc.LocalAddr().(*net.UDPAddr).IP.String(),
-			},
-		}},
+		Realm:             "hearth",
+		AuthHandler:       turn.LongTermTURNRESTAuthHandler(s.secret, quiet.NewLogger("turn")),
+		LoggerFactory:     quiet,
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relayed()}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: tl, RelayAddressGenerator: relayed()}},
 	})
 	if err != nil {
 		pc.Close()
+		tl.Close()
 		return nil, fmt.Errorf("TURN: %w", err)
 	}
 	cfg.Host.SetStreamHandler(TURNProtocol, guard(s.log, "turn", s.handle))
-	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()), slog.String("public", cfg.Public.String()))
+	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()+" (UDP and TCP)"), slog.String("public", cfg.Public.String()))
 	return s, nil
 }
 
@@ -125,7 +135,9 @@ func (s *TURNServer) Offer(p peer.ID) TURNOffer {
 	}
 	hp := net.JoinHostPort(s.cfg.Public.String(), strconv.Itoa(s.port))
 	return TURNOffer{
-		URLs:     []string{"stun:" + hp, "turn:" + hp + "?transport=udp"},
+		// TURN over TCP is for devices whose network drops UDP: ICE
+		// prefers the UDP allocation wherever both work.
+		URLs:     []string{"stun:" + hp, "turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"},
 		Username: user, Credential: cred, Expires: time.Now().Add(s.cfg.TTL).Unix(),
 	}
 }
@@ -150,6 +162,12 @@ func (s *TURNServer) handle(st network.Stream) {
 	}
 	json.NewEncoder(st).Encode(o)
 }
+
+// maxTURNTCP bounds the TURN server's open TCP connections: anyone can
+// open one, and each holds a file descriptor and a goroutine. A device
+// holds one during a call (ICE gathers a TCP allocation beside the UDP
+// one), so this is over a hundred calls at once.
+const maxTURNTCP = 256
 
 // maxTURNOffer bounds the answer of TURNProtocol.
 const maxTURNOffer = 4 << 10

@@ -41,7 +41,7 @@ type calls struct {
 type CallConfig struct {
 	// STUN are STUN server URLs (stun:HOST:PORT) given by the user.
 	STUN []string
-	// TURNListen, if set, runs a STUN/TURN server on this UDP address
+	// TURNListen, if set, runs a STUN/TURN server on this address (UDP and TCP)
 	// for the devices this node serves (its identity, MirrorOwners and
 	// TURNUsers); TURNPublic is the address devices reach it at
 	// (default: TURNListen's, when it is not unspecified).

@@ -145,7 +145,7 @@ func daemonFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
 	fs.StringVar(&o.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
 	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
-	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
+	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP and TCP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
 	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
 	fs.Var(&o.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", time.Duration(def.Calls.RingTimeout), "how long a call rings before it is missed (`DURATION`)")

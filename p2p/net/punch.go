@@ -153,7 +153,61 @@ func (p *puncher) addrs() []ma.Multiaddr {
 		out = append(out, a)
 	}
 	p.mu.Unlock()
-	return ma.Unique(out)
+	return ma.Unique(append(out, p.tcpGuesses(out)...))
+}
+
+// tcpGuesses are TCP addresses to punch at, guessed from the QUIC ones
+// seen. A node meets the relay over QUIC (libp2p dials it first), so no
+// peer sees it at a TCP address; yet a peer whose network drops UDP can
+// only punch over TCP. Most home routers keep a device's port: the
+// address its QUIC was seen from, with its TCP port, is its TCP address
+// outside too (where the router does not keep ports, the punch fails as
+// it would anyway). Only hole punching uses these; they are never
+// announced.
+func (p *puncher) tcpGuesses(seen []ma.Multiaddr) []ma.Multiaddr {
+	type ipTCP struct{ ip, port string }
+	var ports []ipTCP // the family (ip4, ip6) and port of each TCP listener
+	for _, l := range p.n.Host.Network().ListenAddresses() {
+		port, err := l.ValueForProtocol(ma.P_TCP)
+		if err != nil {
+			continue
+		}
+		fam := "ip4"
+		if _, err := l.ValueForProtocol(ma.P_IP6); err == nil {
+			fam = "ip6"
+		}
+		ports = append(ports, ipTCP{fam, port})
+	}
+	hasTCP := map[string]bool{}
+	for _, a := range seen {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			ip, _ := manet.ToIP(a)
+			hasTCP[ip.String()] = true
+		}
+	}
+	var out []ma.Multiaddr
+	for _, a := range seen {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err != nil {
+			continue
+		}
+		ip, err := manet.ToIP(a)
+		if err != nil || hasTCP[ip.String()] {
+			continue
+		}
+		fam := "ip4"
+		if ip.To4() == nil {
+			fam = "ip6"
+		}
+		for _, l := range ports {
+			if l.ip != fam {
+				continue
+			}
+			if g, err := ma.NewMultiaddr("/" + fam + "/" + ip.String() + "/tcp/" + l.port); err == nil {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
 }
 
 // round starts an attempt with every peer reached only through a relay
