@@ -250,6 +250,11 @@ func TestBrowserLANSessionsEnd(t *testing.T) {
 	// hang the click that opens it).
 	evalPage[bool](ctx, `(window.prompt = (m) => { window.hearthAsked = m; return `+"`"+first+"`"+`; }, true)`)
 	click(t, ctx, "#show-identity")
+	// The devices are listed above the button once they are read: a
+	// click before that lands where the button was.
+	waitPage(t, ctx, "this device", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById('devices').textContent`), "(this device)")
+	})
 	click(t, ctx, "#link-device")
 	waitPage(t, ctx, "the page asking for the password", func() bool {
 		return strings.Contains(evalPage[string](ctx, `window.hearthAsked || ''`), "password")
