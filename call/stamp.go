@@ -157,3 +157,24 @@ func ReadStampsGray(raw []byte, w, h int) (stamps []Stamp, unread int, err error
 	}
 	return stamps, unread, nil
 }
+
+// StampRun checks stamps read back in order from a recording of the
+// stamped pattern made between from and to on this machine: every clock
+// within that time, frame numbers and clocks going up. It returns the
+// frames missing between them.
+func StampRun(stamps []Stamp, from, to time.Time) (gaps int, err error) {
+	for i, s := range stamps {
+		if int32(s.Clock-ClockMillis(from)) < 0 || int32(ClockMillis(to)-s.Clock) < 0 {
+			return gaps, fmt.Errorf("picture %d (frame %d): its clock %d is not within the call (%d to %d)", i, s.Frame, s.Clock, ClockMillis(from), ClockMillis(to))
+		}
+		if i == 0 {
+			continue
+		}
+		p := stamps[i-1]
+		if s.Frame <= p.Frame || int32(s.Clock-p.Clock) < 0 {
+			return gaps, fmt.Errorf("picture %d: frame %d at %d after frame %d at %d", i, s.Frame, s.Clock, p.Frame, p.Clock)
+		}
+		gaps += int(s.Frame - p.Frame - 1)
+	}
+	return gaps, nil
+}

@@ -102,19 +102,9 @@ func checkDecoded(t *testing.T, path string, w, h int, counted uint64, from, to 
 	if len(stamps) == 0 {
 		t.Fatal("no picture in the recording")
 	}
-	gaps := 0
-	for i, st := range stamps {
-		if int32(st.Clock-call.ClockMillis(from)) < 0 || int32(call.ClockMillis(to)-st.Clock) < 0 {
-			t.Fatalf("picture %d (frame %d): its clock %d is not within the call (%d to %d)", i, st.Frame, st.Clock, call.ClockMillis(from), call.ClockMillis(to))
-		}
-		if i == 0 {
-			continue
-		}
-		p := stamps[i-1]
-		if st.Frame <= p.Frame || int32(st.Clock-p.Clock) < 0 {
-			t.Fatalf("picture %d: frame %d at %d after frame %d at %d", i, st.Frame, st.Clock, p.Frame, p.Clock)
-		}
-		gaps += int(st.Frame - p.Frame - 1)
+	gaps, err := call.StampRun(stamps, from, to)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if gaps > maxLoopbackGaps {
 		t.Errorf("%d frames missing between the %d decoded", gaps, len(stamps))
