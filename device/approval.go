@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -134,22 +133,4 @@ func (rs *rooms) decide(r *room.Room, key string, approve bool) error {
 	}
 	rs.log.Info("join request approved", logattr.Room(r.ID().String()), slog.String("request", key))
 	return rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketRequests, []byte(key)) })
-}
-
-func (d *daemon) handleRequests(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	writeJSON(w, http.StatusOK, control.ApprovalRequests{Room: rm.ID().String(), Requests: d.rooms.requests(rm)})
-}
-
-func (d *daemon) handleDecide(approve bool) roomHandler {
-	return func(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-		var none struct{}
-		if !decode(w, r, &none) {
-			return
-		}
-		if err := d.rooms.decide(rm, r.PathValue("request"), approve); err != nil {
-			fail(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, control.OK{OK: true})
-	}
 }

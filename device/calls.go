@@ -267,29 +267,6 @@ func (c *calls) changed(s call.Status) {
 	}
 }
 
-func (d *daemon) callRoutes(handle handleFunc) {
-	handle("POST", control.RouteRooms+"/{room}/calls", accessWrite, d.withRoom(d.handlePlaceCall))
-	handle("GET", control.RouteCalls, accessRead, d.handleCalls)
-	handle("GET", control.RouteCalls+"/{call}", accessRead, d.withCall(d.handleCall))
-	handle("POST", control.RouteCalls+"/{call}/answer", accessWrite, d.withCall(d.handleAnswer))
-	handle("POST", control.RouteCalls+"/{call}/hangup", accessWrite, d.withCall(d.handleHangup))
-}
-
-func media(audioOnly bool) call.Media {
-	if audioOnly {
-		return call.Audio
-	}
-	return call.Audio | call.Video
-}
-
-func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	var req control.CallPlace
-	if !decode(w, r, &req) {
-		return
-	}
-	d.rooms.calls.place(w, rm, req, nil)
-}
-
 // place rings a room as req says, the call tagged with tag (a page's
 // session), and answers the request with the ringing call.
 func (cs *calls) place(w http.ResponseWriter, rm *room.Room, req control.CallPlace, tag any) {
@@ -314,25 +291,6 @@ func (cs *calls) place(w http.ResponseWriter, rm *room.Room, req control.CallPla
 	writeJSON(w, http.StatusOK, c.Status())
 }
 
-func (d *daemon) handleCalls(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, control.Calls{Calls: d.rooms.calls.m.Calls()})
-}
-
-type callHandler func(w http.ResponseWriter, r *http.Request, c *call.Call)
-
-// withCall finds the call of the path: its id, an unambiguous prefix of
-// it, or "live" for the call in progress.
-func (d *daemon) withCall(h callHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := d.rooms.calls.find(r.PathValue("call"))
-		if err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
-			return
-		}
-		h(w, r, c)
-	}
-}
-
 func (c *calls) find(s string) (*call.Call, error) {
 	if s == "live" {
 		if live, ok := c.m.Live(); ok {
@@ -354,31 +312,6 @@ func (c *calls) find(s string) (*call.Call, error) {
 		return nil, fmt.Errorf("no call %q ('hearth calls' lists them)", s)
 	}
 	return found, nil
-}
-
-func (d *daemon) handleCall(w http.ResponseWriter, r *http.Request, c *call.Call) {
-	writeJSON(w, http.StatusOK, c.Status())
-}
-
-func (d *daemon) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Call) {
-	var req control.CallAnswer
-	if !decode(w, r, &req) {
-		return
-	}
-	if err := c.Answer(media(req.AudioOnly)); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, c.Status())
-}
-
-func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Call) {
-	var req struct{}
-	if !decode(w, r, &req) {
-		return
-	}
-	c.Hangup("")
-	writeJSON(w, http.StatusOK, c.Status())
 }
 
 // source is what this device sends in a call.

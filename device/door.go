@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
@@ -716,170 +714,4 @@ func (d *door) status() control.Door {
 		st.RelayPulses = d.sim.RelayPin.Pulses()
 	}
 	return st
-}
-
-// doorRoutes serves the door's routes on the control API, and on the web
-// page's API under /api (web true).
-func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
-	route := func(p string) string {
-		if web {
-			return "/api" + strings.TrimPrefix(p, "/v1")
-		}
-		return p
-	}
-	handle("GET", route(control.RouteDoor), accessRead, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
-		writeJSON(w, http.StatusOK, d.status())
-	}))
-	handle("POST", route(control.RouteDoorPress), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
-		var req control.DoorPress
-		if !decode(w, r, &req) {
-			return
-		}
-		if d.sim == nil {
-			writeError(w, http.StatusConflict, "the button is a real one (driver periph): press it")
-			return
-		}
-		// A short or long press is held and released before the answer,
-		// and the door has taken it: the state printed is the one after.
-		before := d.status()
-		switch req.Kind {
-		case "", "short":
-			d.sim.Hold(time.Duration(d.cfg.HAL.Debounce)*3 + 50*time.Millisecond)
-			d.settle(before)
-		case "long":
-			d.sim.Hold(time.Duration(d.cfg.HAL.LongPress) + 300*time.Millisecond)
-			d.settle(before)
-		case "down":
-			d.sim.ButtonPin.Set(true)
-		case "up":
-			d.sim.ButtonPin.Set(false)
-		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("press %q: short, long, down or up", req.Kind))
-			return
-		}
-		writeJSON(w, http.StatusOK, d.status())
-	}))
-	handle("POST", route(control.RouteDoorMotion), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
-		if d.sim == nil {
-			writeError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
-			return
-		}
-		go func() {
-			d.sim.MotionPin.Set(true)
-			time.Sleep(300 * time.Millisecond)
-			d.sim.MotionPin.Set(false)
-		}()
-		writeJSON(w, http.StatusOK, d.status())
-	}))
-	handle("POST", route(control.RouteRooms+"/{room}/unlock"), accessWrite, dm.withRoom(dm.handleUnlockDoor))
-	handle("POST", route(control.RouteRooms+"/{room}/view"), accessWrite, dm.withRoom(dm.handleViewDoor))
-	handle("GET", route(control.RouteRooms+"/{room}/doors"), accessRead, dm.withRoom(dm.handleDoors))
-	handle("POST", route(control.RouteRooms+"/{room}/doors"), accessWrite, dm.withRoom(dm.handleSetDoor))
-}
-
-func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if dm.door == nil {
-			writeError(w, http.StatusNotFound, "this device is not a doorphone (role doorphone or both in hearth.toml)")
-			return
-		}
-		h(w, r, dm.door)
-	}
-}
-
-// handleUnlockDoor is a member's side: it signs an unlock for the room's
-// door and sends it.
-func (dm *daemon) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	var req control.Unlock
-	if !decode(w, r, &req) {
-		return
-	}
-	doorDev, ok := pickDoor(w, rm, req.Door)
-	if !ok {
-		return
-	}
-	ans, err := dm.sendUnlock(r.Context(), rm, doorDev)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, control.Unlocked{Door: doorDev.String(), Opened: ans.Opened, Reason: ans.Reason})
-}
-
-// pickDoor finds the room's door a request names (or its only one),
-// answering the error itself when it cannot.
-func pickDoor(w http.ResponseWriter, rm *room.Room, name string) (identity.PublicKey, bool) {
-	doors := doorsOf(rm)
-	var pick []identity.PublicKey
-	for _, dv := range doors {
-		if name == "" || strings.HasPrefix(dv.String(), strings.ToLower(name)) && len(name) >= 8 {
-			pick = append(pick, dv)
-		}
-	}
-	switch {
-	case len(doors) == 0:
-		writeError(w, http.StatusNotFound, "this room has no doorphone")
-		return identity.PublicKey{}, false
-	case len(pick) == 0:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", name))
-		return identity.PublicKey{}, false
-	case len(pick) > 1:
-		var ids []string
-		for _, p := range pick {
-			ids = append(ids, p.String()[:16])
-		}
-		writeError(w, http.StatusConflict, "the room has several doors: say which, one of "+strings.Join(ids, ", "))
-		return identity.PublicKey{}, false
-	}
-	return pick[0], true
-}
-
-// sendUnlock signs a fresh request and sends it to a door.
-func (dm *daemon) sendUnlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (unlockAnswer, error) {
-	dm.mu.Lock()
-	req := &unlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dm.unlockCounter.next(dm.now()), Time: dm.now().UnixMilli()}
-	err := req.sign(dm.id.Device)
-	dm.mu.Unlock()
-	if err != nil {
-		return unlockAnswer{}, err
-	}
-	return dm.deliverUnlock(ctx, doorDev, req.marshal())
-}
-
-// deliverUnlock sends request bytes to a door and reads its answer.
-func (dm *daemon) deliverUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (unlockAnswer, error) {
-	ab, err := dm.deliverDoor(ctx, doorDev, hnet.ProtocolDoor, b)
-	if err != nil {
-		return unlockAnswer{}, err
-	}
-	return parseUnlockAnswer(ab)
-}
-
-// deliverDoor sends one request to a door on a protocol and reads its
-// answer's bytes.
-func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, proto protocol.ID, b []byte) ([]byte, error) {
-	p, err := peerOf(doorDev)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := dm.rooms.node.Reach(ctx, p); err != nil {
-		return nil, fmt.Errorf("the door is not reachable: %w", err)
-	}
-	s, err := dm.rooms.node.Host.NewStream(ctx, p, proto)
-	if err != nil {
-		return nil, fmt.Errorf("the door: %w", err)
-	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := wire.WriteMsg(s, b); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("sending the request: %w", err)
-	}
-	ab, err := readUnlockMsg(bufio.NewReader(s))
-	if err != nil {
-		return nil, fmt.Errorf("reading the door's answer: %w", err)
-	}
-	return ab, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -83,54 +82,6 @@ func deviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
 		return found[0], nil
 	}
 	return identity.PublicKey{}, fmt.Errorf("%w: %d devices start with %s: give more digits", errBadArg, len(found), s)
-}
-
-func (d *daemon) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	writeJSON(w, http.StatusOK, listDoors(rm))
-}
-
-// handleSetDoor makes a device a door of the room, or takes it off. Only
-// the room's admins may: every member's view refuses it from anyone else,
-// so this device says so rather than write what would not count.
-func (d *daemon) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	var req control.SetDoor
-	if !decode(w, r, &req) {
-		return
-	}
-	if len(req.Name) > room.MaxNameLen {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("a door's name of %d bytes: at most %d", len(req.Name), room.MaxNameLen))
-		return
-	}
-	dev, err := deviceOfRoom(rm, req.Device)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	var role room.Role
-	var isDoor, usable bool
-	rm.View(func(v *room.View) {
-		role = v.Role(d.rooms.self.Identity)
-		_, isDoor = v.Doors[dev]
-		info, ok := v.Devices[dev]
-		usable = ok && !info.Revoked && !info.Forked
-	})
-	switch {
-	case role < room.RoleAdmin:
-		writeError(w, http.StatusForbidden, "only admins of the room make a device a door or take it off")
-		return
-	case req.Remove && !isDoor:
-		writeError(w, http.StatusNotFound, "that device is not a door of this room")
-		return
-	case !req.Remove && !usable:
-		writeError(w, http.StatusConflict, "that device was revoked: it cannot be a door")
-		return
-	}
-	if _, err := rm.Write(room.Op{Type: room.OpSetDoor, Identity: dev, Text: req.Name, Remove: req.Remove}); err != nil {
-		fail(w, err)
-		return
-	}
-	d.log.Info("a door of the room set", logattr.Room(rm.ID().String()), logattr.Dev(dev), slog.Bool("removed", req.Remove))
-	writeJSON(w, http.StatusOK, listDoors(rm))
 }
 
 // ensureDoor makes this doorphone a door of its household room when it

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/call"
-	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -206,32 +204,4 @@ func (d *door) endView(reason string) {
 	case <-time.After(3 * time.Second):
 		d.log.Warn("the live view did not end in time")
 	}
-}
-
-// handleViewDoor is a member's side: it asks the room's door for its live
-// view; the door calls this device back.
-func (dm *daemon) handleViewDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	var req control.View
-	if !decode(w, r, &req) {
-		return
-	}
-	doorDev, ok := pickDoor(w, rm, req.Door)
-	if !ok {
-		return
-	}
-	b, err := dm.deliverDoor(r.Context(), doorDev, hnet.ProtocolDoorView, viewRequest([16]byte(rm.ID())))
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return
-	}
-	a, err := parseViewAnswer(b)
-	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
-		return
-	}
-	if a.Reason != "" {
-		writeError(w, http.StatusConflict, "the door refused: "+a.Reason)
-		return
-	}
-	writeJSON(w, http.StatusOK, control.Viewing{Door: doorDev.String(), Call: a.Call.String()})
 }
