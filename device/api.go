@@ -21,62 +21,62 @@ import (
 // (the machine's own user) may call every route; the page only those that
 // declare read, write or admin, so a route that declares nothing, or
 // local, can never be reached from the page whatever its path looks like.
-type access int
+type Access int
 
 const (
-	accessNone  access = iota // undeclared: refused to the page
-	accessRead                // reads the rooms and the device's state
-	accessWrite               // writes into rooms, places and answers calls, the door
+	AccessNone  Access = iota // undeclared: refused to the page
+	AccessRead                // reads the rooms and the device's state
+	AccessWrite               // writes into rooms, places and answers calls, the door
 	// accessAdmin: powers over the whole identity (device links, the
 	// identity's rooms on mirrors); a LAN session confirms its password.
-	accessAdmin
+	AccessAdmin
 	// accessLocal: reads or writes paths on this machine: never from the
 	// page, which uploads and reads contents instead.
-	accessLocal
+	AccessLocal
 )
 
-func (a access) String() string {
+func (a Access) String() string {
 	return [...]string{"none", "read", "write", "admin", "local"}[a]
 }
 
 // handleFunc registers a route with what it needs.
-type handleFunc func(method, path string, a access, h http.HandlerFunc)
+type handleFunc func(method, path string, a Access, h http.HandlerFunc)
 
 // route is one route of the control API.
-type route struct {
+type Route struct {
 	method, path string
-	access       access
+	access       Access
 	h            http.HandlerFunc
 }
 
-// routeTable returns every route of the control API.
-func (d *daemon) routeTable() []route {
-	var out []route
-	handle := func(method, path string, a access, h http.HandlerFunc) {
-		out = append(out, route{method: method, path: path, access: a, h: h})
+// RouteTable returns every route of the control API.
+func (d *daemon) RouteTable() []Route {
+	var out []Route
+	handle := func(method, path string, a Access, h http.HandlerFunc) {
+		out = append(out, Route{method: method, path: path, access: a, h: h})
 	}
-	handle("GET", control.RouteStatus, accessRead, d.handleStatus)
-	handle("GET", control.RouteDevices, accessRead, d.handleDevices)
+	handle("GET", control.RouteStatus, AccessRead, d.handleStatus)
+	handle("GET", control.RouteDevices, AccessRead, d.handleDevices)
 	// A revocation carries its own proof: the identity's signature, made
 	// from the phrase (in the page, by the browser alone).
-	handle("POST", control.RouteRevocations, accessWrite, d.handleRevoke)
-	handle("POST", control.RouteDeviceLink, accessAdmin, d.handleDeviceLink)
+	handle("POST", control.RouteRevocations, AccessWrite, d.handleRevoke)
+	handle("POST", control.RouteDeviceLink, AccessAdmin, d.handleDeviceLink)
 	d.roomRoutes(handle)
 	d.mirrorRoutes(handle)
 	d.fileRoutes(handle)
 	d.callRoutes(handle)
-	d.doorRoutes(handle, false)
+	d.DoorRoutes(handle, false)
 	return out
 }
 
-// routes serves the control API on the control socket: every route.
-func (d *daemon) routes() http.Handler {
-	return serveRoutes(d.routeTable(), func(r route) http.HandlerFunc { return r.h })
+// Routes serves the control API on the control socket: every route.
+func (d *daemon) Routes() http.Handler {
+	return ServeRoutes(d.RouteTable(), func(r Route) http.HandlerFunc { return r.h })
 }
 
 // serveRoutes serves the routes that pick returns a handler for; every
 // answer is JSON, unmatched routes and methods included.
-func serveRoutes(table []route, pick func(route) http.HandlerFunc) http.Handler {
+func ServeRoutes(table []Route, pick func(Route) http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()
 	paths := map[string]bool{}
 	for _, r := range table {
@@ -88,9 +88,9 @@ func serveRoutes(table []route, pick func(route) http.HandlerFunc) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			if paths[r.URL.Path] {
-				writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+				WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 			} else {
-				writeError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
+				WriteError(w, http.StatusNotFound, "no such route: "+r.URL.Path)
 			}
 			return
 		}
@@ -98,25 +98,25 @@ func serveRoutes(table []route, pick func(route) http.HandlerFunc) http.Handler 
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, control.ErrorBody{Error: msg})
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	WriteJSON(w, status, control.ErrorBody{Error: msg})
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+func Rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	id := d.id
 	st := control.Status{
 		PeerID:     d.peerID,
-		Addrs:      d.rooms.addrs(),
-		Rooms:      d.rooms.count(),
+		Addrs:      d.rooms.Addrs(),
+		Rooms:      d.rooms.Count(),
 		Identity:   id.Identity.String(),
 		Device:     id.Device.Public().String(),
 		DeviceName: id.Record.Name,
@@ -124,15 +124,15 @@ func (d *daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 		Home:       d.home,
 		PID:        os.Getpid(),
 		Version:    version.Get().Version,
-		Started:    rfc3339(d.started),
+		Started:    Rfc3339(d.started),
 		Uptime:     d.now().Sub(d.started).Seconds(),
 	}
 	d.mu.Unlock()
-	st.Connections = d.rooms.connections()
+	st.Connections = d.rooms.Connections()
 	if d.web != nil {
 		st.Web, st.WebLAN, st.WebCert = d.web.URL(), d.web.LANURL(), d.web.certFP
 	}
-	writeJSON(w, http.StatusOK, st)
+	WriteJSON(w, http.StatusOK, st)
 }
 
 func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
@@ -143,9 +143,9 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 		Device:  d.id.Device.Public().String(),
 		Name:    d.id.Record.Name,
 		Current: true,
-		Added:   rfc3339(d.id.Record.Created),
+		Added:   Rfc3339(d.id.Record.Created),
 	})
-	for _, ld := range d.rooms.linkedDevices() {
+	for _, ld := range d.rooms.LinkedDevices() {
 		if !ld.Revoked {
 			out.Devices = append(out.Devices, ld)
 		}
@@ -154,7 +154,7 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 		out.Devices = append(out.Devices, control.Device{
 			Device:    rv.Device.String(),
 			Revoked:   true,
-			RevokedAt: rfc3339(rv.Time),
+			RevokedAt: Rfc3339(rv.Time),
 		})
 	}
 	// Devices of this identity that the rooms know of and this home did
@@ -165,7 +165,7 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	seen := map[string]*control.Device{}
 	var order []string
-	for _, r := range d.rooms.list() {
+	for _, r := range d.rooms.List() {
 		r.View(func(v *room.View) {
 			for dev, info := range v.Devices {
 				k := dev.String()
@@ -187,7 +187,7 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 		out.Devices = append(out.Devices, *seen[k])
 	}
 	// This device as the rooms see it: revoked or superseded elsewhere.
-	for _, r := range d.rooms.list() {
+	for _, r := range d.rooms.List() {
 		r.View(func(v *room.View) {
 			if info, ok := v.Devices[d.id.Device.Public()]; ok {
 				out.Devices[0].Revoked = out.Devices[0].Revoked || info.Revoked
@@ -195,7 +195,7 @@ func (d *daemon) handleDevices(w http.ResponseWriter, r *http.Request) {
 			}
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -203,17 +203,17 @@ func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, control.MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request body: "+err.Error())
+		WriteError(w, http.StatusBadRequest, "bad request body: "+err.Error())
 		return
 	}
 	b, err := hex.DecodeString(req.Revocation)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "revocation is not hex")
+		WriteError(w, http.StatusBadRequest, "revocation is not hex")
 		return
 	}
 	rv, err := identity.ParseRevocation(b)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	d.mu.Lock()
@@ -228,11 +228,11 @@ func (d *daemon) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusConflict
 		}
 		d.log.Debug("revocation refused", logattr.Err(err))
-		writeError(w, status, err.Error())
+		WriteError(w, status, err.Error())
 		return
 	}
 	d.log.Info("device revoked", logattr.Dev(kept.Device), slog.Time("at", kept.Time))
-	d.rooms.publishRevocations()
-	d.rooms.tellMirrors(r.Context())
-	writeJSON(w, http.StatusOK, control.RevokeResponse{Device: kept.Device.String(), Revoked: true, RevokedAt: rfc3339(kept.Time)})
+	d.rooms.PublishRevocations()
+	d.rooms.TellMirrors(r.Context())
+	WriteJSON(w, http.StatusOK, control.RevokeResponse{Device: kept.Device.String(), Revoked: true, RevokedAt: Rfc3339(kept.Time)})
 }

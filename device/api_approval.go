@@ -8,19 +8,19 @@ import (
 )
 
 func (d *daemon) handleRequests(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	writeJSON(w, http.StatusOK, control.ApprovalRequests{Room: rm.ID().String(), Requests: d.rooms.requests(rm)})
+	WriteJSON(w, http.StatusOK, control.ApprovalRequests{Room: rm.ID().String(), Requests: d.rooms.Requests(rm)})
 }
 
 func (d *daemon) handleDecide(approve bool) roomHandler {
 	return func(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 		var none struct{}
-		if !decode(w, r, &none) {
+		if !Decode(w, r, &none) {
 			return
 		}
-		if err := d.rooms.decide(rm, r.PathValue("request"), approve); err != nil {
-			fail(w, err)
+		if err := d.rooms.Decide(rm, r.PathValue("request"), approve); err != nil {
+			Fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, control.OK{OK: true})
+		WriteJSON(w, http.StatusOK, control.OK{OK: true})
 	}
 }

@@ -9,14 +9,14 @@ import (
 )
 
 func (d *daemon) callRoutes(handle handleFunc) {
-	handle("POST", control.RouteRooms+"/{room}/calls", accessWrite, d.withRoom(d.handlePlaceCall))
-	handle("GET", control.RouteCalls, accessRead, d.handleCalls)
-	handle("GET", control.RouteCalls+"/{call}", accessRead, d.withCall(d.handleCall))
-	handle("POST", control.RouteCalls+"/{call}/answer", accessWrite, d.withCall(d.handleAnswer))
-	handle("POST", control.RouteCalls+"/{call}/hangup", accessWrite, d.withCall(d.handleHangup))
+	handle("POST", control.RouteRooms+"/{room}/calls", AccessWrite, d.withRoom(d.handlePlaceCall))
+	handle("GET", control.RouteCalls, AccessRead, d.handleCalls)
+	handle("GET", control.RouteCalls+"/{call}", AccessRead, d.withCall(d.handleCall))
+	handle("POST", control.RouteCalls+"/{call}/answer", AccessWrite, d.withCall(d.handleAnswer))
+	handle("POST", control.RouteCalls+"/{call}/hangup", AccessWrite, d.withCall(d.handleHangup))
 }
 
-func media(audioOnly bool) call.Media {
+func MediaOf(audioOnly bool) call.Media {
 	if audioOnly {
 		return call.Audio
 	}
@@ -25,14 +25,14 @@ func media(audioOnly bool) call.Media {
 
 func (d *daemon) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.CallPlace
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
-	d.rooms.calls.place(w, rm, req, nil)
+	d.rooms.calls.Place(w, rm, req, nil)
 }
 
 func (d *daemon) handleCalls(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, control.Calls{Calls: d.rooms.calls.m.Calls()})
+	WriteJSON(w, http.StatusOK, control.Calls{Calls: d.rooms.calls.m.Calls()})
 }
 
 type callHandler func(w http.ResponseWriter, r *http.Request, c *call.Call)
@@ -41,9 +41,9 @@ type callHandler func(w http.ResponseWriter, r *http.Request, c *call.Call)
 // it, or "live" for the call in progress.
 func (d *daemon) withCall(h callHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := d.rooms.calls.find(r.PathValue("call"))
+		c, err := d.rooms.calls.Find(r.PathValue("call"))
 		if err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
+			WriteError(w, http.StatusNotFound, err.Error())
 			return
 		}
 		h(w, r, c)
@@ -51,26 +51,26 @@ func (d *daemon) withCall(h callHandler) http.HandlerFunc {
 }
 
 func (d *daemon) handleCall(w http.ResponseWriter, r *http.Request, c *call.Call) {
-	writeJSON(w, http.StatusOK, c.Status())
+	WriteJSON(w, http.StatusOK, c.Status())
 }
 
 func (d *daemon) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Call) {
 	var req control.CallAnswer
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
-	if err := c.Answer(media(req.AudioOnly)); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
+	if err := c.Answer(MediaOf(req.AudioOnly)); err != nil {
+		WriteError(w, http.StatusConflict, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Status())
+	WriteJSON(w, http.StatusOK, c.Status())
 }
 
 func (d *daemon) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Call) {
 	var req struct{}
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	c.Hangup("")
-	writeJSON(w, http.StatusOK, c.Status())
+	WriteJSON(w, http.StatusOK, c.Status())
 }

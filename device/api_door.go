@@ -19,50 +19,50 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-// doorRoutes serves the door's routes on the control API, and on the web
+// DoorRoutes serves the door's routes on the control API, and on the web
 // page's API under /api (web true).
-func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
+func (dm *daemon) DoorRoutes(handle handleFunc, web bool) {
 	route := func(p string) string {
 		if web {
 			return "/api" + strings.TrimPrefix(p, "/v1")
 		}
 		return p
 	}
-	handle("GET", route(control.RouteDoor), accessRead, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
-		writeJSON(w, http.StatusOK, d.status())
+	handle("GET", route(control.RouteDoor), AccessRead, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *Door) {
+		WriteJSON(w, http.StatusOK, d.Status())
 	}))
-	handle("POST", route(control.RouteDoorPress), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorPress), AccessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *Door) {
 		var req control.DoorPress
-		if !decode(w, r, &req) {
+		if !Decode(w, r, &req) {
 			return
 		}
 		if d.sim == nil {
-			writeError(w, http.StatusConflict, "the button is a real one (driver periph): press it")
+			WriteError(w, http.StatusConflict, "the button is a real one (driver periph): press it")
 			return
 		}
 		// A short or long press is held and released before the answer,
 		// and the door has taken it: the state printed is the one after.
-		before := d.status()
+		before := d.Status()
 		switch req.Kind {
 		case "", "short":
 			d.sim.Hold(time.Duration(d.cfg.HAL.Debounce)*3 + 50*time.Millisecond)
-			d.settle(before)
+			d.Settle(before)
 		case "long":
 			d.sim.Hold(time.Duration(d.cfg.HAL.LongPress) + 300*time.Millisecond)
-			d.settle(before)
+			d.Settle(before)
 		case "down":
 			d.sim.ButtonPin.Set(true)
 		case "up":
 			d.sim.ButtonPin.Set(false)
 		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("press %q: short, long, down or up", req.Kind))
+			WriteError(w, http.StatusBadRequest, fmt.Sprintf("press %q: short, long, down or up", req.Kind))
 			return
 		}
-		writeJSON(w, http.StatusOK, d.status())
+		WriteJSON(w, http.StatusOK, d.Status())
 	}))
-	handle("POST", route(control.RouteDoorMotion), accessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *door) {
+	handle("POST", route(control.RouteDoorMotion), AccessWrite, dm.withDoor(func(w http.ResponseWriter, r *http.Request, d *Door) {
 		if d.sim == nil {
-			writeError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
+			WriteError(w, http.StatusConflict, "the motion sensor is a real one (driver periph)")
 			return
 		}
 		go func() {
@@ -70,18 +70,18 @@ func (dm *daemon) doorRoutes(handle handleFunc, web bool) {
 			time.Sleep(300 * time.Millisecond)
 			d.sim.MotionPin.Set(false)
 		}()
-		writeJSON(w, http.StatusOK, d.status())
+		WriteJSON(w, http.StatusOK, d.Status())
 	}))
-	handle("POST", route(control.RouteRooms+"/{room}/unlock"), accessWrite, dm.withRoom(dm.handleUnlockDoor))
-	handle("POST", route(control.RouteRooms+"/{room}/view"), accessWrite, dm.withRoom(dm.handleViewDoor))
-	handle("GET", route(control.RouteRooms+"/{room}/doors"), accessRead, dm.withRoom(dm.handleDoors))
-	handle("POST", route(control.RouteRooms+"/{room}/doors"), accessWrite, dm.withRoom(dm.handleSetDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/unlock"), AccessWrite, dm.withRoom(dm.handleUnlockDoor))
+	handle("POST", route(control.RouteRooms+"/{room}/view"), AccessWrite, dm.withRoom(dm.handleViewDoor))
+	handle("GET", route(control.RouteRooms+"/{room}/doors"), AccessRead, dm.withRoom(dm.handleDoors))
+	handle("POST", route(control.RouteRooms+"/{room}/doors"), AccessWrite, dm.withRoom(dm.handleSetDoor))
 }
 
-func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) http.HandlerFunc {
+func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *Door)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if dm.door == nil {
-			writeError(w, http.StatusNotFound, "this device is not a doorphone (role doorphone or both in hearth.toml)")
+			WriteError(w, http.StatusNotFound, "this device is not a doorphone (role doorphone or both in hearth.toml)")
 			return
 		}
 		h(w, r, dm.door)
@@ -92,7 +92,7 @@ func (dm *daemon) withDoor(h func(http.ResponseWriter, *http.Request, *door)) ht
 // door and sends it.
 func (dm *daemon) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.Unlock
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	doorDev, ok := pickDoor(w, rm, req.Door)
@@ -101,16 +101,16 @@ func (dm *daemon) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *r
 	}
 	ans, err := dm.sendUnlock(r.Context(), rm, doorDev)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		WriteError(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, control.Unlocked{Door: doorDev.String(), Opened: ans.Opened, Reason: ans.Reason})
+	WriteJSON(w, http.StatusOK, control.Unlocked{Door: doorDev.String(), Opened: ans.Opened, Reason: ans.Reason})
 }
 
 // pickDoor finds the room's door a request names (or its only one),
 // answering the error itself when it cannot.
 func pickDoor(w http.ResponseWriter, rm *room.Room, name string) (identity.PublicKey, bool) {
-	doors := doorsOf(rm)
+	doors := DoorsOf(rm)
 	var pick []identity.PublicKey
 	for _, dv := range doors {
 		if name == "" || strings.HasPrefix(dv.String(), strings.ToLower(name)) && len(name) >= 8 {
@@ -119,47 +119,47 @@ func pickDoor(w http.ResponseWriter, rm *room.Room, name string) (identity.Publi
 	}
 	switch {
 	case len(doors) == 0:
-		writeError(w, http.StatusNotFound, "this room has no doorphone")
+		WriteError(w, http.StatusNotFound, "this room has no doorphone")
 		return identity.PublicKey{}, false
 	case len(pick) == 0:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", name))
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("no door %q in this room", name))
 		return identity.PublicKey{}, false
 	case len(pick) > 1:
 		var ids []string
 		for _, p := range pick {
 			ids = append(ids, p.String()[:16])
 		}
-		writeError(w, http.StatusConflict, "the room has several doors: say which, one of "+strings.Join(ids, ", "))
+		WriteError(w, http.StatusConflict, "the room has several doors: say which, one of "+strings.Join(ids, ", "))
 		return identity.PublicKey{}, false
 	}
 	return pick[0], true
 }
 
 // sendUnlock signs a fresh request and sends it to a door.
-func (dm *daemon) sendUnlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (unlockAnswer, error) {
+func (dm *daemon) sendUnlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (UnlockAnswer, error) {
 	dm.mu.Lock()
-	req := &unlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dm.unlockCounter.next(dm.now()), Time: dm.now().UnixMilli()}
-	err := req.sign(dm.id.Device)
+	req := &UnlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dm.unlockCounter.Next(dm.now()), Time: dm.now().UnixMilli()}
+	err := req.Sign(dm.id.Device)
 	dm.mu.Unlock()
 	if err != nil {
-		return unlockAnswer{}, err
+		return UnlockAnswer{}, err
 	}
-	return dm.deliverUnlock(ctx, doorDev, req.marshal())
+	return dm.deliverUnlock(ctx, doorDev, req.Marshal())
 }
 
 // deliverUnlock sends request bytes to a door and reads its answer.
-func (dm *daemon) deliverUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (unlockAnswer, error) {
+func (dm *daemon) deliverUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (UnlockAnswer, error) {
 	ab, err := dm.deliverDoor(ctx, doorDev, hnet.ProtocolDoor, b)
 	if err != nil {
-		return unlockAnswer{}, err
+		return UnlockAnswer{}, err
 	}
-	return parseUnlockAnswer(ab)
+	return ParseUnlockAnswer(ab)
 }
 
 // deliverDoor sends one request to a door on a protocol and reads its
 // answer's bytes.
 func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, proto protocol.ID, b []byte) ([]byte, error) {
-	p, err := peerOf(doorDev)
+	p, err := PeerOf(doorDev)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, p
 		s.Reset()
 		return nil, fmt.Errorf("sending the request: %w", err)
 	}
-	ab, err := readUnlockMsg(bufio.NewReader(s))
+	ab, err := ReadUnlockMsg(bufio.NewReader(s))
 	if err != nil {
 		return nil, fmt.Errorf("reading the door's answer: %w", err)
 	}
@@ -186,7 +186,7 @@ func (dm *daemon) deliverDoor(ctx context.Context, doorDev identity.PublicKey, p
 }
 
 func (d *daemon) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	writeJSON(w, http.StatusOK, listDoors(rm))
+	WriteJSON(w, http.StatusOK, ListDoors(rm))
 }
 
 // handleSetDoor makes a device a door of the room, or takes it off. Only
@@ -194,16 +194,16 @@ func (d *daemon) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Ro
 // so this device says so rather than write what would not count.
 func (d *daemon) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.SetDoor
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	if len(req.Name) > room.MaxNameLen {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("a door's name of %d bytes: at most %d", len(req.Name), room.MaxNameLen))
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("a door's name of %d bytes: at most %d", len(req.Name), room.MaxNameLen))
 		return
 	}
-	dev, err := deviceOfRoom(rm, req.Device)
+	dev, err := DeviceOfRoom(rm, req.Device)
 	if err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
 	var role room.Role
@@ -216,47 +216,47 @@ func (d *daemon) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.
 	})
 	switch {
 	case role < room.RoleAdmin:
-		writeError(w, http.StatusForbidden, "only admins of the room make a device a door or take it off")
+		WriteError(w, http.StatusForbidden, "only admins of the room make a device a door or take it off")
 		return
 	case req.Remove && !isDoor:
-		writeError(w, http.StatusNotFound, "that device is not a door of this room")
+		WriteError(w, http.StatusNotFound, "that device is not a door of this room")
 		return
 	case !req.Remove && !usable:
-		writeError(w, http.StatusConflict, "that device was revoked: it cannot be a door")
+		WriteError(w, http.StatusConflict, "that device was revoked: it cannot be a door")
 		return
 	}
 	if _, err := rm.Write(room.Op{Type: room.OpSetDoor, Identity: dev, Text: req.Name, Remove: req.Remove}); err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
 	d.log.Info("a door of the room set", logattr.Room(rm.ID().String()), logattr.Dev(dev), slog.Bool("removed", req.Remove))
-	writeJSON(w, http.StatusOK, listDoors(rm))
+	WriteJSON(w, http.StatusOK, ListDoors(rm))
 }
 
 // handleViewDoor is a member's side: it asks the room's door for its live
 // view; the door calls this device back.
 func (dm *daemon) handleViewDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.View
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	doorDev, ok := pickDoor(w, rm, req.Door)
 	if !ok {
 		return
 	}
-	b, err := dm.deliverDoor(r.Context(), doorDev, hnet.ProtocolDoorView, viewRequest([16]byte(rm.ID())))
+	b, err := dm.deliverDoor(r.Context(), doorDev, hnet.ProtocolDoorView, ViewRequest([16]byte(rm.ID())))
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		WriteError(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	a, err := parseViewAnswer(b)
+	a, err := ParseViewAnswer(b)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		WriteError(w, http.StatusBadGateway, err.Error())
 		return
 	}
 	if a.Reason != "" {
-		writeError(w, http.StatusConflict, "the door refused: "+a.Reason)
+		WriteError(w, http.StatusConflict, "the door refused: "+a.Reason)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.Viewing{Door: doorDev.String(), Call: a.Call.String()})
+	WriteJSON(w, http.StatusOK, control.Viewing{Door: doorDev.String(), Call: a.Call.String()})
 }

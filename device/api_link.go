@@ -10,19 +10,19 @@ import (
 
 func (d *daemon) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
 	var req control.DeviceLinkRequest
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	if req.ExpiresSeconds < 0 {
-		writeError(w, http.StatusBadRequest, "expires_seconds must not be negative")
+		WriteError(w, http.StatusBadRequest, "expires_seconds must not be negative")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), joinTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), JoinTimeout)
 	defer cancel()
-	link, exp, err := d.rooms.deviceLink(ctx, time.Duration(req.ExpiresSeconds)*time.Second)
+	link, exp, err := d.rooms.DeviceLink(ctx, time.Duration(req.ExpiresSeconds)*time.Second)
 	if err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.DeviceLinkCreated{Link: link, Expires: rfc3339(exp)})
+	WriteJSON(w, http.StatusOK, control.DeviceLinkCreated{Link: link, Expires: Rfc3339(exp)})
 }

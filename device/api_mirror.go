@@ -18,25 +18,25 @@ import (
 )
 
 func (d *daemon) mirrorRoutes(handle handleFunc) {
-	handle("POST", control.RouteMirrorKeep, accessAdmin, d.handleMirrorKeep)
-	handle("POST", control.RouteMirrorDrop, accessAdmin, d.handleMirrorDrop)
-	handle("POST", control.RouteMirrorList, accessRead, d.handleMirrorList)
+	handle("POST", control.RouteMirrorKeep, AccessAdmin, d.handleMirrorKeep)
+	handle("POST", control.RouteMirrorDrop, AccessAdmin, d.handleMirrorDrop)
+	handle("POST", control.RouteMirrorList, AccessRead, d.handleMirrorList)
 }
 
 func failMirror(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, mirror.ErrDenied):
-		writeError(w, http.StatusForbidden, err.Error())
+		WriteError(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, mirror.ErrFull):
-		writeError(w, http.StatusInsufficientStorage, err.Error())
+		WriteError(w, http.StatusInsufficientStorage, err.Error())
 	case errors.Is(err, mirror.ErrNotKept):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, errNotMirror):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, errUnreachable):
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNotMirror):
+		WriteError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrUnreachable):
+		WriteError(w, http.StatusServiceUnavailable, err.Error())
 	default:
-		fail(w, err)
+		Fail(w, err)
 	}
 }
 
@@ -44,8 +44,8 @@ func (d *daemon) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRoo
 	out := &control.MirrorRooms{Mirror: peerID, Rooms: []control.MirrorRoom{}}
 	for _, i := range in {
 		mr := control.MirrorRoom{Discovery: i.Discovery.String(), Requester: i.Requester.String(), Pinned: i.Pinned,
-			Bytes: i.Bytes, Logs: i.Logs, Entries: i.Entries, Kept: rfc3339(i.Kept), Used: rfc3339(i.Used)}
-		if r, ok := d.rooms.byDiscovery(i.Discovery); ok {
+			Bytes: i.Bytes, Logs: i.Logs, Entries: i.Entries, Kept: Rfc3339(i.Kept), Used: Rfc3339(i.Used)}
+		if r, ok := d.rooms.ByDiscovery(i.Discovery); ok {
 			mr.Room = r.ID().String()
 		}
 		out.Rooms = append(out.Rooms, mr)
@@ -56,18 +56,18 @@ func (d *daemon) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRoo
 
 func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	rs := d.rooms
-	disc, rm, err := rs.mirrorTarget(req.Target)
+	disc, rm, err := rs.MirrorTarget(req.Target)
 	if err != nil {
 		failMirror(w, err)
 		return
 	}
 	if req.Mirror == "" {
 		if rs.mirror == nil {
-			failMirror(w, errNotMirror)
+			failMirror(w, ErrNotMirror)
 			return
 		}
 		in, err := rs.mirror.store.Keep(disc, rs.self.Identity, req.Pin)
@@ -76,21 +76,21 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if rm != nil {
-			ws, members := roomWriters(rm)
+			ws, members := RoomWriters(rm)
 			if err := rs.mirror.store.Name(disc, rs.self.Identity, rs.self.Device.Public(), ws, members); err != nil {
 				failMirror(w, err)
 				return
 			}
-			d.nameMirror(rm, rs.node.Host.ID(), rs.addrs())
+			d.nameMirror(rm, rs.node.Host.ID(), rs.Addrs())
 		}
 		rs.mirror.mu.Lock()
 		delete(rs.mirror.find, disc) // look for its peers now
 		rs.mirror.mu.Unlock()
-		rs.poke()
-		writeJSON(w, http.StatusOK, d.mirrorRooms(rs.node.Host.ID().String(), []mirror.Info{in}))
+		rs.Poke()
+		WriteJSON(w, http.StatusOK, d.mirrorRooms(rs.node.Host.ID().String(), []mirror.Info{in}))
 		return
 	}
-	ai, err := rs.remoteMirror(r.Context(), req.Mirror)
+	ai, err := rs.RemoteMirror(r.Context(), req.Mirror)
 	if err != nil {
 		failMirror(w, err)
 		return
@@ -98,9 +98,9 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 	var writers []mirror.Writer
 	var members []identity.PublicKey
 	if rm != nil {
-		writers, members = roomWriters(rm)
+		writers, members = RoomWriters(rm)
 	}
-	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(),
+	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpKeep, Proof: rs.ProofBytes(), Revocations: rs.RevocationBlobs(),
 		Discovery: disc, Pin: req.Pin, Writers: writers, Members: members})
 	if err != nil {
 		failMirror(w, err)
@@ -109,8 +109,8 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 	out := d.mirrorRooms(ai.ID.String(), resp.Rooms)
 	if rm != nil {
 		d.nameMirror(rm, ai.ID, []string{req.Mirror})
-		ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
-		rs.trySync(ctx, ai.ID, disc)
+		ctx, cancel := context.WithTimeout(context.Background(), FindTimeout)
+		rs.TrySync(ctx, ai.ID, disc)
 		cancel()
 		// The files sent before: the mirror keeps them too, newest first,
 		// within what the room may hold there.
@@ -121,13 +121,13 @@ func (d *daemon) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		fctx, fcancel := context.WithTimeout(r.Context(), 2*time.Minute)
-		out.Files = rs.files.keepExisting(fctx, rm, ai.ID, limit, used)
+		out.Files = rs.files.KeepExisting(fctx, rm, ai.ID, limit, used)
 		fcancel()
 		if n := len(out.Files.NotFitted); n > 0 {
 			d.log.Info("a mirror keeps the room, not all its files: over what the room may hold there", slog.Int("not_fitted", n))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // nameMirror writes the mirror into the room's view, unless it is there,
@@ -145,64 +145,64 @@ func (d *daemon) nameMirror(rm *room.Room, p peer.ID, addrs []string) {
 
 func (d *daemon) handleMirrorDrop(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	rs := d.rooms
-	disc, _, err := rs.mirrorTarget(req.Target)
+	disc, _, err := rs.MirrorTarget(req.Target)
 	if err != nil {
 		failMirror(w, err)
 		return
 	}
 	if req.Mirror == "" {
 		if rs.mirror == nil {
-			failMirror(w, errNotMirror)
+			failMirror(w, ErrNotMirror)
 			return
 		}
 		if err := rs.mirror.store.Drop(disc, rs.self.Identity); err != nil {
 			failMirror(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, control.OK{OK: true})
+		WriteJSON(w, http.StatusOK, control.OK{OK: true})
 		return
 	}
-	ai, err := rs.remoteMirror(r.Context(), req.Mirror)
+	ai, err := rs.RemoteMirror(r.Context(), req.Mirror)
 	if err != nil {
 		failMirror(w, err)
 		return
 	}
-	if _, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpDrop, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs(), Discovery: disc}); err != nil {
+	if _, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpDrop, Proof: rs.ProofBytes(), Revocations: rs.RevocationBlobs(), Discovery: disc}); err != nil {
 		failMirror(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.OK{OK: true})
+	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
 func (d *daemon) handleMirrorList(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	rs := d.rooms
 	if req.Mirror == "" {
 		if rs.mirror == nil {
-			failMirror(w, errNotMirror)
+			failMirror(w, ErrNotMirror)
 			return
 		}
 		out := d.mirrorRooms(rs.node.Host.ID().String(), rs.mirror.store.List(rs.self.Identity))
 		out.Budget = rs.mirror.store.Budget()
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 		return
 	}
-	ai, err := rs.remoteMirror(r.Context(), req.Mirror)
+	ai, err := rs.RemoteMirror(r.Context(), req.Mirror)
 	if err != nil {
 		failMirror(w, err)
 		return
 	}
-	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpList, Proof: rs.proofBytes(), Revocations: rs.revocationBlobs()})
+	resp, err := mirror.Ask(r.Context(), rs.node.Host, ai.ID, mirror.Request{Op: mirror.OpList, Proof: rs.ProofBytes(), Revocations: rs.RevocationBlobs()})
 	if err != nil {
 		failMirror(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.mirrorRooms(ai.ID.String(), resp.Rooms))
+	WriteJSON(w, http.StatusOK, d.mirrorRooms(ai.ID.String(), resp.Rooms))
 }

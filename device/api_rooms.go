@@ -20,68 +20,68 @@ import (
 )
 
 func (d *daemon) roomRoutes(handle handleFunc) {
-	handle("POST", control.RouteRooms, accessWrite, d.handleCreateRoom)
-	handle("GET", control.RouteRooms, accessRead, d.handleListRooms)
-	handle("POST", control.RouteJoin, accessWrite, d.handleJoin)
-	handle("POST", control.RouteJoinCancel, accessWrite, d.handleJoinCancel)
-	handle("GET", control.RouteRooms+"/{room}/members", accessRead, d.withRoom(d.handleMembers))
-	handle("POST", control.RouteRooms+"/{room}/leave", accessWrite, d.withRoom(d.handleLeave))
-	handle("POST", control.RouteRooms+"/{room}/invites", accessWrite, d.withRoom(d.handleInvite))
-	handle("POST", control.RouteRooms+"/{room}/messages", accessWrite, d.withRoom(d.handleSend))
-	handle("GET", control.RouteRooms+"/{room}/messages", accessRead, d.withRoom(d.handleHistory))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/edit", accessWrite, d.withRoom(d.handleEdit))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/delete", accessWrite, d.withRoom(d.handleDelete))
-	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", accessWrite, d.withRoom(d.handleReact))
-	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", accessWrite, d.withRoom(d.handleRemove))
-	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", accessWrite, d.withRoom(d.handleRole))
-	handle("GET", control.RouteRooms+"/{room}/requests", accessRead, d.withRoom(d.handleRequests))
-	handle("POST", control.RouteRooms+"/{room}/requests/{request}/approve", accessWrite, d.withRoom(d.handleDecide(true)))
-	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", accessWrite, d.withRoom(d.handleDecide(false)))
+	handle("POST", control.RouteRooms, AccessWrite, d.handleCreateRoom)
+	handle("GET", control.RouteRooms, AccessRead, d.HandleListRooms)
+	handle("POST", control.RouteJoin, AccessWrite, d.handleJoin)
+	handle("POST", control.RouteJoinCancel, AccessWrite, d.handleJoinCancel)
+	handle("GET", control.RouteRooms+"/{room}/members", AccessRead, d.withRoom(d.handleMembers))
+	handle("POST", control.RouteRooms+"/{room}/leave", AccessWrite, d.withRoom(d.handleLeave))
+	handle("POST", control.RouteRooms+"/{room}/invites", AccessWrite, d.withRoom(d.handleInvite))
+	handle("POST", control.RouteRooms+"/{room}/messages", AccessWrite, d.withRoom(d.handleSend))
+	handle("GET", control.RouteRooms+"/{room}/messages", AccessRead, d.withRoom(d.handleHistory))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/edit", AccessWrite, d.withRoom(d.handleEdit))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/delete", AccessWrite, d.withRoom(d.handleDelete))
+	handle("POST", control.RouteRooms+"/{room}/messages/{msg}/react", AccessWrite, d.withRoom(d.handleReact))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/remove", AccessWrite, d.withRoom(d.handleRemove))
+	handle("POST", control.RouteRooms+"/{room}/members/{identity}/role", AccessWrite, d.withRoom(d.handleRole))
+	handle("GET", control.RouteRooms+"/{room}/requests", AccessRead, d.withRoom(d.handleRequests))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/approve", AccessWrite, d.withRoom(d.handleDecide(true)))
+	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", AccessWrite, d.withRoom(d.handleDecide(false)))
 }
 
 // decode reads a JSON body into v, refusing unknown fields and oversized
 // bodies; it answers 400 itself and returns false on a bad body.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, control.MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad request body: "+err.Error())
+		WriteError(w, http.StatusBadRequest, "bad request body: "+err.Error())
 		return false
 	}
 	return true
 }
 
 // fail maps an error to a status.
-func fail(w http.ResponseWriter, err error) {
+func Fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNoRoom), errors.Is(err, room.ErrUnknownMessage), errors.Is(err, errNoRequest):
+	case errors.Is(err, ErrNoRoom), errors.Is(err, room.ErrUnknownMessage), errors.Is(err, ErrNoRequest):
 		status = http.StatusNotFound
-	case errors.Is(err, ErrAmbiguousRoom), errors.Is(err, room.ErrEntryMalformed), errors.Is(err, pairing.ErrLink), errors.Is(err, errBadArg):
+	case errors.Is(err, ErrAmbiguousRoom), errors.Is(err, room.ErrEntryMalformed), errors.Is(err, pairing.ErrLink), errors.Is(err, ErrBadArg):
 		status = http.StatusBadRequest
-	case errors.Is(err, room.ErrNotMember), errors.Is(err, errRefused):
+	case errors.Is(err, room.ErrNotMember), errors.Is(err, ErrRefused):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrNoAdmin):
 		status = http.StatusServiceUnavailable
-	case errors.Is(err, errAwaiting), errors.Is(err, errBusy):
+	case errors.Is(err, ErrAwaiting), errors.Is(err, ErrBusy):
 		status = http.StatusConflict
 	}
-	writeError(w, status, err.Error())
+	WriteError(w, status, err.Error())
 }
 
 var (
-	errBadArg  = errors.New("bad argument")
-	errRefused = errors.New("refused by the room")
-	errBusy    = errors.New("busy")
+	ErrBadArg  = errors.New("bad argument")
+	ErrRefused = errors.New("refused by the room")
+	ErrBusy    = errors.New("busy")
 )
 
 type roomHandler func(w http.ResponseWriter, r *http.Request, rm *room.Room)
 
 func (d *daemon) withRoom(h roomHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rm, err := d.rooms.resolve(r.PathValue("room"))
+		rm, err := d.rooms.Resolve(r.PathValue("room"))
 		if err != nil {
-			fail(w, err)
+			Fail(w, err)
 			return
 		}
 		h(w, r, rm)
@@ -90,21 +90,21 @@ func (d *daemon) withRoom(h roomHandler) http.HandlerFunc {
 
 func (d *daemon) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	var req control.RoomCreate
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
-	rm, err := d.rooms.create(req.Name)
+	rm, err := d.rooms.Create(req.Name)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	d.log.Info("room created", slogRoom(rm))
-	writeJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: req.Name})
+	WriteJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: req.Name})
 }
 
-func (d *daemon) handleListRooms(w http.ResponseWriter, r *http.Request) {
-	out := control.RoomList{Rooms: []control.RoomInfo{}, Pending: d.rooms.pendingList()}
-	for _, rm := range d.rooms.list() {
+func (d *daemon) HandleListRooms(w http.ResponseWriter, r *http.Request) {
+	out := control.RoomList{Rooms: []control.RoomInfo{}, Pending: d.rooms.PendingList()}
+	for _, rm := range d.rooms.List() {
 		info := control.RoomInfo{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Peers: d.rooms.sync.Sessions(rm.Discovery())}
 		rm.View(func(v *room.View) {
 			info.Name, info.Members, info.Messages, info.Epoch = v.Name, len(v.Members), len(v.Messages), v.Epoch
@@ -112,37 +112,37 @@ func (d *daemon) handleListRooms(w http.ResponseWriter, r *http.Request) {
 				info.Role = role.String()
 			}
 		})
-		info.Doors = len(doorsOf(rm))
+		info.Doors = len(DoorsOf(rm))
 		out.Rooms = append(out.Rooms, info)
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (d *daemon) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req control.JoinRequest
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
-	rm, err := d.rooms.join(r.Context(), req.Link)
-	var pend *pendingError
+	rm, err := d.rooms.Join(r.Context(), req.Link)
+	var pend *PendingError
 	if errors.As(err, &pend) {
-		writeJSON(w, http.StatusAccepted, control.RoomCreated{Pending: true, Awaiting: pend.awaiting, Mailboxes: pend.mailboxes,
+		WriteJSON(w, http.StatusAccepted, control.RoomCreated{Pending: true, Awaiting: pend.awaiting, Mailboxes: pend.mailboxes,
 			Invite: fmt.Sprintf("%x", pend.invite[:])})
 		return
 	}
 	if err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
 	d.log.Info("room joined", slogRoom(rm))
-	writeJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: nameOf(rm)})
+	WriteJSON(w, http.StatusOK, control.RoomCreated{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Name: NameOf(rm)})
 }
 
 // handleJoinCancel withdraws a pending join, named by its invite id or
 // its link.
 func (d *daemon) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
 	var req control.JoinCancel
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	var id pairing.ID
@@ -150,27 +150,27 @@ func (d *daemon) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
 	case req.Link != "":
 		inv, _, err := pairing.ParseLink(req.Link)
 		if err != nil {
-			fail(w, err)
+			Fail(w, err)
 			return
 		}
 		id = inv.ID()
 	default:
 		b, err := hex.DecodeString(req.Invite)
 		if err != nil || len(b) != len(id) {
-			writeError(w, http.StatusBadRequest, "invite: the pending join's id ('hearth room list --json' shows it), or the link")
+			WriteError(w, http.StatusBadRequest, "invite: the pending join's id ('hearth room list --json' shows it), or the link")
 			return
 		}
 		id = pairing.ID(b)
 	}
-	found, err := d.rooms.cancelPending(id)
+	found, err := d.rooms.CancelPending(id)
 	switch {
 	case err != nil:
-		fail(w, err)
+		Fail(w, err)
 	case !found:
-		writeError(w, http.StatusNotFound, "no pending join for that invite")
+		WriteError(w, http.StatusNotFound, "no pending join for that invite")
 	default:
 		d.log.Info("a pending join withdrawn")
-		writeJSON(w, http.StatusOK, struct{}{})
+		WriteJSON(w, http.StatusOK, struct{}{})
 	}
 }
 
@@ -196,43 +196,43 @@ func (d *daemon) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.
 		}
 	})
 	slices.SortFunc(out.Members, func(a, b control.MemberInfo) int { return compareStr(a.Identity, b.Identity) })
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func compareStr(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
 
 func (d *daemon) handleLeave(w http.ResponseWriter, r *http.Request, rm *room.Room) {
-	if err := d.rooms.leave(r.Context(), rm); err != nil {
-		fail(w, err)
+	if err := d.rooms.Leave(r.Context(), rm); err != nil {
+		Fail(w, err)
 		return
 	}
 	d.log.Info("room left", slogRoom(rm))
-	writeJSON(w, http.StatusOK, control.OK{OK: true})
+	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
 func (d *daemon) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.InviteCreate
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	if req.ExpiresSeconds < 0 {
-		fail(w, fmt.Errorf("%w: expiry must not be negative", errBadArg))
+		Fail(w, fmt.Errorf("%w: expiry must not be negative", ErrBadArg))
 		return
 	}
-	link, exp, err := d.rooms.invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses, req.Approve)
+	link, exp, err := d.rooms.Invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses, req.Approve)
 	if err != nil {
 		if errors.Is(err, room.ErrNotMember) {
-			fail(w, err)
+			Fail(w, err)
 		} else {
-			fail(w, fmt.Errorf("%w: %v", errRefused, err))
+			Fail(w, fmt.Errorf("%w: %v", ErrRefused, err))
 		}
 		return
 	}
 	out := control.InviteCreated{Link: link, Uses: req.Uses}
 	if !exp.IsZero() {
-		out.Expires = rfc3339(exp)
+		out.Expires = Rfc3339(exp)
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 // write appends op and checks that the view accepted it; a refusal comes
@@ -252,38 +252,38 @@ func write(rm *room.Room, op room.Op) (room.Ref, error) {
 		}
 	})
 	if reason != "" {
-		return ref, fmt.Errorf("%w: %s", errRefused, reason)
+		return ref, fmt.Errorf("%w: %s", ErrRefused, reason)
 	}
 	return ref, nil
 }
 
 func (d *daemon) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.MessageSend
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	op := room.Op{Type: room.OpMessage, Text: req.Text}
 	if req.ReplyTo != "" {
-		ref, err := findMessage(rm, req.ReplyTo)
+		ref, err := FindMessage(rm, req.ReplyTo)
 		if err != nil {
-			fail(w, err)
+			Fail(w, err)
 			return
 		}
 		op.HasReply, op.Target = true, ref
 	}
 	ref, err := write(rm, op)
 	if err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.MessageID{ID: ref.String()})
+	WriteJSON(w, http.StatusOK, control.MessageID{ID: ref.String()})
 }
 
 // findMessage resolves a message id (device prefix and position).
-func findMessage(rm *room.Room, id string) (room.Ref, error) {
+func FindMessage(rm *room.Room, id string) (room.Ref, error) {
 	prefix, seq, err := room.ParseRefPrefix(id)
 	if err != nil {
-		return room.Ref{}, fmt.Errorf("%w: %v", errBadArg, err)
+		return room.Ref{}, fmt.Errorf("%w: %v", ErrBadArg, err)
 	}
 	var found room.Ref
 	var ok bool
@@ -309,7 +309,7 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: a number of messages, 1 or more", s))
+			WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: a number of messages, 1 or more", s))
 			return
 		}
 		limit = n
@@ -335,7 +335,7 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 			cm := control.Message{
 				ID: m.ID.String(), Author: m.Author.String(), Device: m.Device.String(),
 				Text: m.Text, Edited: m.Edited, Deleted: m.Deleted,
-				Time: rfc3339(time.UnixMilli(m.Time)),
+				Time: Rfc3339(time.UnixMilli(m.Time)),
 			}
 			if m.ReplyTo != nil {
 				cm.ReplyTo = m.ReplyTo.String()
@@ -353,9 +353,9 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 				}
 			}
 			if m.File != nil {
-				kind, _ := shown(m.File.Type)
+				kind, _ := Shown(m.File.Type)
 				cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type,
-					Show: kind, Auto: kind != "" && m.File.Size <= maxAutoFetch}
+					Show: kind, Auto: kind != "" && m.File.Size <= MaxAutoFetch}
 			}
 			if len(m.Reactions) > 0 {
 				cm.Reactions = map[string][]string{}
@@ -369,29 +369,29 @@ func (d *daemon) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 		}
 	})
 	if !found {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no message %q in this room (before)", before))
+		WriteError(w, http.StatusNotFound, fmt.Sprintf("no message %q in this room (before)", before))
 		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (d *daemon) messageOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
-	ref, err := findMessage(rm, r.PathValue("msg"))
+	ref, err := FindMessage(rm, r.PathValue("msg"))
 	if err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
 	op.Target = ref
 	if _, err := write(rm, op); err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.OK{OK: true})
+	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
 func (d *daemon) handleEdit(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.MessageEdit
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	d.messageOp(w, r, rm, room.Op{Type: room.OpEdit, Text: req.Text})
@@ -403,7 +403,7 @@ func (d *daemon) handleDelete(w http.ResponseWriter, r *http.Request, rm *room.R
 
 func (d *daemon) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.Reaction
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	d.messageOp(w, r, rm, room.Op{Type: room.OpReact, Emoji: req.Emoji, Remove: req.Remove})
@@ -412,15 +412,15 @@ func (d *daemon) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Ro
 func (d *daemon) memberOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
 	id, err := identity.ParsePublicKey(r.PathValue("identity"))
 	if err != nil {
-		fail(w, fmt.Errorf("%w: %v", errBadArg, err))
+		Fail(w, fmt.Errorf("%w: %v", ErrBadArg, err))
 		return
 	}
 	op.Identity = id
 	if _, err := write(rm, op); err != nil {
-		fail(w, err)
+		Fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, control.OK{OK: true})
+	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
 func (d *daemon) handleRemove(w http.ResponseWriter, r *http.Request, rm *room.Room) {
@@ -429,12 +429,12 @@ func (d *daemon) handleRemove(w http.ResponseWriter, r *http.Request, rm *room.R
 
 func (d *daemon) handleRole(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.RoleChange
-	if !decode(w, r, &req) {
+	if !Decode(w, r, &req) {
 		return
 	}
 	role, err := room.ParseRole(req.Role)
 	if err != nil {
-		fail(w, fmt.Errorf("%w: %v", errBadArg, err))
+		Fail(w, fmt.Errorf("%w: %v", ErrBadArg, err))
 		return
 	}
 	d.memberOp(w, r, rm, room.Op{Type: room.OpSetRole, Role: role})

@@ -27,10 +27,10 @@ import (
 var bucketRequests = []byte("join-requests")
 
 // errAwaiting: the request waits for an admin's approval.
-var errAwaiting = errors.New(pairing.AwaitingApproval)
+var ErrAwaiting = errors.New(pairing.AwaitingApproval)
 
 // errNoRequest: no such join request waits here.
-var errNoRequest = errors.New("no join request")
+var ErrNoRequest = errors.New("no join request")
 
 // errDeclined: an admin declined the request.
 var errDeclined = errors.New("an admin declined the request")
@@ -50,7 +50,7 @@ func requestID(inv pairing.ID, id identity.PublicKey) string {
 	return hex.EncodeToString(h[:8])
 }
 
-func (rs *rooms) joinRequest(key string) (*joinRequest, bool) {
+func (rs *Manager) joinRequest(key string) (*joinRequest, bool) {
 	b, err := rs.store.db.Get(bucketRequests, []byte(key))
 	if err != nil {
 		return nil, false
@@ -62,7 +62,7 @@ func (rs *rooms) joinRequest(key string) (*joinRequest, bool) {
 	return &jr, true
 }
 
-func (rs *rooms) saveJoinRequest(key string, jr *joinRequest) error {
+func (rs *Manager) saveJoinRequest(key string, jr *joinRequest) error {
 	b, err := json.Marshal(jr)
 	if err != nil {
 		return err
@@ -72,24 +72,24 @@ func (rs *rooms) saveJoinRequest(key string, jr *joinRequest) error {
 
 // hold keeps a request of an invite that needs approval, and says whether
 // an admin declined it.
-func (rs *rooms) hold(r *room.Room, id pairing.ID, req *pairing.Request) error {
+func (rs *Manager) hold(r *room.Room, id pairing.ID, req *pairing.Request) error {
 	key := requestID(id, req.Identity)
 	if jr, ok := rs.joinRequest(key); ok {
 		if jr.Declined {
 			return errDeclined
 		}
-		return errAwaiting
+		return ErrAwaiting
 	}
 	jr := &joinRequest{Room: r.ID().String(), Invite: id, Identity: req.Identity, Name: req.Name, Time: rs.now().Unix()}
 	if err := rs.saveJoinRequest(key, jr); err != nil {
 		return err
 	}
 	rs.log.Info("a join request waits for approval", logattr.Room(r.ID().String()), slog.String("request", key), slog.String("name", req.Name))
-	return errAwaiting
+	return ErrAwaiting
 }
 
 // requests lists the requests of a room waiting for approval.
-func (rs *rooms) requests(r *room.Room) []control.ApprovalRequest {
+func (rs *Manager) Requests(r *room.Room) []control.ApprovalRequest {
 	out := []control.ApprovalRequest{}
 	rs.store.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketRequests, func(k, v []byte) error {
@@ -98,7 +98,7 @@ func (rs *rooms) requests(r *room.Room) []control.ApprovalRequest {
 				return nil
 			}
 			out = append(out, control.ApprovalRequest{Request: string(k), Identity: jr.Identity.String(), Name: jr.Name,
-				Invite: hex.EncodeToString(jr.Invite[:]), Time: rfc3339(time.Unix(jr.Time, 0))})
+				Invite: hex.EncodeToString(jr.Invite[:]), Time: Rfc3339(time.Unix(jr.Time, 0))})
 			return nil
 		})
 	})
@@ -107,10 +107,10 @@ func (rs *rooms) requests(r *room.Room) []control.ApprovalRequest {
 }
 
 // decide approves or declines a request of room r.
-func (rs *rooms) decide(r *room.Room, key string, approve bool) error {
+func (rs *Manager) Decide(r *room.Room, key string, approve bool) error {
 	jr, ok := rs.joinRequest(key)
 	if !ok || jr.Room != r.ID().String() {
-		return fmt.Errorf("%w %q in this room ('hearth room requests' lists them)", errNoRequest, key)
+		return fmt.Errorf("%w %q in this room ('hearth room requests' lists them)", ErrNoRequest, key)
 	}
 	if !approve {
 		jr.Declined = true
@@ -129,7 +129,7 @@ func (rs *rooms) decide(r *room.Room, key string, approve bool) error {
 		}
 	})
 	if !member {
-		return fmt.Errorf("%w: %s", errRefused, reason)
+		return fmt.Errorf("%w: %s", ErrRefused, reason)
 	}
 	rs.log.Info("join request approved", logattr.Room(r.ID().String()), slog.String("request", key))
 	return rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketRequests, []byte(key)) })

@@ -54,7 +54,7 @@ type pageSignal struct {
 
 // browserEndpoint is a call's media in a page (session).
 type browserEndpoint struct {
-	web  *webServer
+	web  *WebServer
 	sess string
 	c    *call.Call
 	ev   call.EndpointEvents
@@ -71,7 +71,7 @@ type browserEndpoint struct {
 // browserTimeout bounds how long the page may take to make a description.
 const browserTimeout = 20 * time.Second
 
-func (w *webServer) newBrowserEndpoint(sess string, c *call.Call, ev call.EndpointEvents) (*browserEndpoint, error) {
+func (w *WebServer) NewBrowserEndpoint(sess string, c *call.Call, ev call.EndpointEvents) (*browserEndpoint, error) {
 	if !w.hasSession(sess) {
 		return nil, errors.New("the page that took the call is gone")
 	}
@@ -219,7 +219,7 @@ var _ call.Endpoint = (*browserEndpoint)(nil)
 
 // iceServers are the servers a call uses now: the --stun ones and TURN
 // credentials from the bootstrap nodes.
-func (w *webServer) iceServers() []webrtc.ICEServer {
+func (w *WebServer) iceServers() []webrtc.ICEServer {
 	cs := w.d.rooms.calls
 	out := append([]webrtc.ICEServer(nil), cs.ice...)
 	return append(out, cs.turns.Servers(context.Background())...)

@@ -23,15 +23,15 @@ import (
 )
 
 // calls places and takes this device's calls, rung over its rooms.
-type calls struct {
-	rs    *rooms
+type Calls struct {
+	rs    *Manager
 	m     *call.Manager
 	turn  *call.TURNServer
 	ice   []webrtc.ICEServer // --stun
 	turns *call.TURNClients
-	web   *webServer // the page, with --web
+	web   *WebServer // the page, with --web
 	src   *hookSource
-	door  *door // on a doorphone
+	door  *Door // on a doorphone
 
 	mu      sync.Mutex
 	written map[call.ID]bool // outgoing calls whose start is in the room
@@ -77,8 +77,8 @@ type CallConfig struct {
 // doorphoneDeclines is what a doorphone answers a ring.
 const doorphoneDeclines = "a doorphone takes no calls: it rings you when someone is at the door"
 
-func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, error) {
-	c := &calls{rs: rs, written: map[call.ID]bool{}}
+func NewCalls(rs *Manager, cfg CallConfig, owners []identity.PublicKey) (*Calls, error) {
+	c := &Calls{rs: rs, written: map[call.ID]bool{}}
 	proof, err := rs.id.Proof.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 		// A call placed or answered on the web page has its media in the
 		// browser; any other, in the daemon.
 		Endpoint: func(cl *call.Call, ev call.EndpointEvents) (call.Endpoint, error) {
-			if sess, ok := cl.Tag().(pageSession); ok && c.web != nil {
-				return c.web.newBrowserEndpoint(string(sess), cl, ev)
+			if sess, ok := cl.Tag().(PageSession); ok && c.web != nil {
+				return c.web.NewBrowserEndpoint(string(sess), cl, ev)
 			}
 			return peerEndpoint(cl, ev)
 		},
@@ -160,7 +160,7 @@ func newCalls(rs *rooms, cfg CallConfig, owners []identity.PublicKey) (*calls, e
 	return c, nil
 }
 
-func (c *calls) close() {
+func (c *Calls) Close() {
 	c.m.Close()
 	if c.turn != nil {
 		c.turn.Close()
@@ -169,7 +169,7 @@ func (c *calls) close() {
 
 // authorize says who a peer is in a room this device is in: a device of
 // a member, not revoked.
-func (c *calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
+func (c *Calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
 	c.rs.mu.Lock()
 	r, ok := c.rs.byID[room.ID(id)]
 	c.rs.mu.Unlock()
@@ -196,9 +196,9 @@ func (c *calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
 	return party, err
 }
 
-// targets are the devices to ring in a room: every device of every other
+// Targets are the devices to ring in a room: every device of every other
 // member.
-func (c *calls) targets(r *room.Room) []peer.ID {
+func (c *Calls) Targets(r *room.Room) []peer.ID {
 	me := c.rs.self.Identity
 	var out []peer.ID
 	r.View(func(v *room.View) {
@@ -209,7 +209,7 @@ func (c *calls) targets(r *room.Room) []peer.ID {
 			if _, member := v.Members[d.Identity]; !member {
 				continue
 			}
-			if p, err := peerOf(d.Device); err == nil {
+			if p, err := PeerOf(d.Device); err == nil {
 				out = append(out, p)
 			}
 		}
@@ -219,12 +219,12 @@ func (c *calls) targets(r *room.Room) []peer.ID {
 
 // changed writes the caller's call entries into the room: started when
 // answered; ended (with its duration), missed or declined at the end.
-func (c *calls) changed(s call.Status) {
+func (c *Calls) changed(s call.Status) {
 	if c.web != nil {
-		c.web.callsChanged()
+		c.web.CallsChanged()
 	}
 	if c.door != nil {
-		c.door.callChanged(s)
+		c.door.CallChanged(s)
 	}
 	// The room records the call its caller placed; not the calls between
 	// the participants of a group, which follow from it.
@@ -258,7 +258,7 @@ func (c *calls) changed(s call.Status) {
 	if ev == 0 {
 		return
 	}
-	r, err := c.rs.resolve(s.Room)
+	r, err := c.rs.Resolve(s.Room)
 	if err != nil {
 		return
 	}
@@ -267,31 +267,31 @@ func (c *calls) changed(s call.Status) {
 	}
 }
 
-// place rings a room as req says, the call tagged with tag (a page's
+// Place rings a room as req says, the call tagged with tag (a page's
 // session), and answers the request with the ringing call.
-func (cs *calls) place(w http.ResponseWriter, rm *room.Room, req control.CallPlace, tag any) {
-	targets := cs.targets(rm)
+func (cs *Calls) Place(w http.ResponseWriter, rm *room.Room, req control.CallPlace, tag any) {
+	targets := cs.Targets(rm)
 	if len(targets) == 0 {
-		writeError(w, http.StatusConflict, "nobody else in the room to call: invite someone first")
+		WriteError(w, http.StatusConflict, "nobody else in the room to call: invite someone first")
 		return
 	}
 	place := cs.m.PlaceTagged
 	if req.Group {
 		place = cs.m.PlaceGroup
 	}
-	c, err := place(context.Background(), [16]byte(rm.ID()), targets, media(req.AudioOnly), tag)
+	c, err := place(context.Background(), [16]byte(rm.ID()), targets, MediaOf(req.AudioOnly), tag)
 	if err != nil {
 		status := http.StatusInternalServerError
 		if errors.Is(err, call.ErrBusy) {
 			status = http.StatusConflict
 		}
-		writeError(w, status, err.Error())
+		WriteError(w, status, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, c.Status())
+	WriteJSON(w, http.StatusOK, c.Status())
 }
 
-func (c *calls) find(s string) (*call.Call, error) {
+func (c *Calls) Find(s string) (*call.Call, error) {
 	if s == "live" {
 		if live, ok := c.m.Live(); ok {
 			return live, nil
@@ -337,7 +337,7 @@ type hookSource struct {
 	before func()
 }
 
-func (h *hookSource) setBefore(f func()) {
+func (h *hookSource) SetBefore(f func()) {
 	h.mu.Lock()
 	h.before = f
 	h.mu.Unlock()

@@ -144,34 +144,34 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("mirror on", slog.Int("rooms", len(mstore.Kept())))
 	}
-	rms, err := newRooms(log, id, roomStore{db: db}, node, mstore, blobs, home, now)
+	rms, err := NewRooms(log, id, Store{db: db}, node, mstore, blobs, home, now)
 	if err != nil {
 		return err
 	}
-	defer rms.close()
+	defer rms.Close()
 	cfg.Calls.Doorphone = cfg.Door != nil
-	if rms.calls, err = newCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
+	if rms.calls, err = NewCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
 		return err
 	}
-	var dr *door
+	var dr *Door
 	if cfg.Door != nil {
-		if dr, err = newDoor(rms, *cfg.Door, home); err != nil {
+		if dr, err = NewDoor(rms, *cfg.Door, home); err != nil {
 			return err
 		}
-		defer dr.close()
+		defer dr.Close()
 		rms.calls.door = dr
 	}
 	rctx, rcancel := context.WithCancel(ctx)
 	roomsDone := make(chan struct{})
 	go func() {
 		defer close(roomsDone)
-		rms.run(rctx)
+		rms.Run(rctx)
 	}()
 	doorDone := make(chan struct{})
 	go func() {
 		defer close(doorDone)
 		if dr != nil {
-			dr.run(rctx)
+			dr.Run(rctx)
 		}
 	}()
 	defer func() {
@@ -207,16 +207,16 @@ func Run(ctx context.Context, cfg Config) error {
 		door:    dr,
 	}
 	if cfg.Web != "" || cfg.WebLAN != "" {
-		w, err := startWeb(d, cfg.Web, cfg.WebLAN)
+		w, err := StartWeb(d, cfg.Web, cfg.WebLAN)
 		if err != nil {
 			return err
 		}
-		defer w.close()
+		defer w.Close()
 		d.web = w
 		rms.calls.web = w
 	}
 	srv := &http.Server{
-		Handler:           d.routes(),
+		Handler:           d.Routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -224,7 +224,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("daemon started", logattr.Peer(d.peerID), slog.Any("addrs", rms.addrs()), slog.String("identity", id.Identity.Short()),
+	log.Info("daemon started", logattr.Peer(d.peerID), slog.Any("addrs", rms.Addrs()), slog.String("identity", id.Identity.Short()),
 		logattr.Dev(id.Device.Public()), slog.String("home", home), slog.Int("pid", os.Getpid()))
 	if cfg.Ready != nil {
 		cfg.Ready()
@@ -257,15 +257,15 @@ type daemon struct {
 	peerID  string
 	db      *storage.DB
 	chunks  *storage.Chunks
-	rooms   *rooms
+	rooms   *Manager
 
 	mu *sync.Mutex // shared with rooms: guards id's revocations
 	id *identity.Local
 
-	web *webServer // with --web
+	web *WebServer // with --web
 
-	door          *door // on a doorphone
-	unlockCounter unlockCounter
+	door          *Door // on a doorphone
+	unlockCounter UnlockCounter
 }
 
 // openHomeDB opens the home's database. An emptied or damaged one is

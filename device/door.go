@@ -50,9 +50,9 @@ var bucketUnlocks = []byte("door-unlocks")
 
 // door is the doorphone: the button, LED, relay and motion sensor of its
 // board, the household room, and the rings.
-type door struct {
+type Door struct {
 	cfg   DoorConfig
-	rs    *rooms
+	rs    *Manager
 	log   *slog.Logger
 	now   func() time.Time
 	board hal.Board
@@ -89,8 +89,8 @@ type doorMedia struct {
 
 // newDoor opens the board and the household room (founding it if this
 // device has no room of that name).
-func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
-	d := &door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src.Source, // not the hook: it waits for the door itself
+func NewDoor(rs *Manager, cfg DoorConfig, home string) (*Door, error) {
+	d := &Door{cfg: cfg, rs: rs, log: rs.log.With(slog.String("part", "door")), now: rs.now, src: rs.calls.src.Source, // not the hook: it waits for the door itself
 		dir: filepath.Join(home, DoorFolder), events: make(chan func(), 16), refused: map[identity.PublicKey]time.Time{},
 		viewAsked: map[identity.PublicKey]time.Time{}}
 	d.m = doorMachine{cooldown: cfg.Cooldown, pairing: cfg.Pairing}
@@ -103,10 +103,10 @@ func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
 			os.Remove(f)
 		}
 	}
-	r, err := rs.resolve(cfg.Room)
+	r, err := rs.Resolve(cfg.Room)
 	switch {
 	case errors.Is(err, ErrNoRoom):
-		if r, err = rs.create(cfg.Room); err != nil {
+		if r, err = rs.Create(cfg.Room); err != nil {
 			return nil, fmt.Errorf("doorphone: founding the household room %q: %w", cfg.Room, err)
 		}
 		d.log.Info("household room founded", logattr.Room(r.ID().String()), slog.String("name", cfg.Room))
@@ -127,14 +127,14 @@ func newDoor(rs *rooms, cfg DoorConfig, home string) (*door, error) {
 		}
 		d.board = b
 	}
-	rs.calls.src.setBefore(d.releaseCamera)
+	rs.calls.src.SetBefore(d.releaseCamera)
 	rs.node.Host.SetStreamHandler(hnet.ProtocolDoor, hnet.Guard(d.log, "door", d.handleUnlock))
 	rs.node.Host.SetStreamHandler(hnet.ProtocolDoorView, hnet.Guard(d.log, "door-view", d.handleView))
 	return d, nil
 }
 
-// close stops the door's work and releases the board.
-func (d *door) close() {
+// Close stops the door's work and releases the board.
+func (d *Door) Close() {
 	d.rs.node.Host.RemoveStreamHandler(hnet.ProtocolDoor)
 	d.rs.node.Host.RemoveStreamHandler(hnet.ProtocolDoorView)
 	d.mu.Lock()
@@ -148,9 +148,9 @@ func (d *door) close() {
 	d.board.Close()
 }
 
-// run is the door's loop: button, motion, call changes and time, until
+// Run is the door's loop: button, motion, call changes and time, until
 // ctx is done.
-func (d *door) run(ctx context.Context) {
+func (d *Door) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var motions <-chan time.Time
@@ -203,7 +203,7 @@ func (d *door) run(ctx context.Context) {
 
 // do hands f to the loop; it is dropped if the loop is gone or far
 // behind (it then logs).
-func (d *door) do(f func()) {
+func (d *Door) do(f func()) {
 	select {
 	case d.events <- f:
 	default:
@@ -211,7 +211,7 @@ func (d *door) do(f func()) {
 	}
 }
 
-func (d *door) showLED() {
+func (d *Door) showLED() {
 	d.mu.Lock()
 	p := d.m.led()
 	d.mu.Unlock()
@@ -222,7 +222,7 @@ func (d *door) showLED() {
 	}
 }
 
-func (d *door) press(ctx context.Context, p hal.Press) {
+func (d *Door) press(ctx context.Context, p hal.Press) {
 	d.mu.Lock()
 	before := d.m.state
 	act := d.m.press(p.Kind, d.now())
@@ -246,13 +246,13 @@ func (d *door) press(ctx context.Context, p hal.Press) {
 
 // ring places the call to every device of the household and posts the
 // ring with a picture.
-func (d *door) ring(ctx context.Context) {
+func (d *Door) ring(ctx context.Context) {
 	start := d.now()
 	d.place.Lock()
 	defer d.place.Unlock()
 	d.endView("someone rang the door")
 	d.endOtherCalls()
-	targets := d.rs.calls.targets(d.room)
+	targets := d.rs.calls.Targets(d.room)
 	var c *call.Call
 	var err error
 	if len(targets) == 0 {
@@ -279,7 +279,7 @@ func (d *door) ring(ctx context.Context) {
 // endOtherCalls ends whatever call is not a ring of the door, so a press
 // always rings the household: a doorphone declines rings (calls.go), and
 // the live view ended above, but nothing else may ever make it busy.
-func (d *door) endOtherCalls() {
+func (d *Door) endOtherCalls() {
 	for {
 		c, ok := d.rs.calls.m.Live()
 		if !ok {
@@ -305,7 +305,7 @@ type doorTag struct{}
 // startMedia takes the picture of a ring and posts it, then records the
 // clip kept if nobody answers. The call's own video takes the camera from
 // it (releaseCamera).
-func (d *door) startMedia(callID string) {
+func (d *Door) startMedia(callID string) {
 	d.releaseCamera()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &doorMedia{call: callID, cancel: cancel, done: make(chan struct{})}
@@ -356,7 +356,7 @@ func (d *door) startMedia(callID string) {
 
 // releaseCamera stops the picture and clip of the current ring and waits
 // until they let go of the camera: a call is about to take it.
-func (d *door) releaseCamera() {
+func (d *Door) releaseCamera() {
 	d.mu.Lock()
 	m := d.media
 	d.mu.Unlock()
@@ -368,13 +368,13 @@ func (d *door) releaseCamera() {
 }
 
 // still takes the ring's picture into a file.
-func (d *door) still(ctx context.Context) (string, string, error) {
+func (d *Door) still(ctx context.Context) (string, string, error) {
 	b, err := call.Still(ctx, d.src)
 	if err != nil {
 		return "", "", err
 	}
 	path := filepath.Join(d.dir, fmt.Sprintf("door-%s.jpg", d.now().UTC().Format("20060102-150405.000")))
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := WriteFileAtomic(path, b); err != nil {
 		return "", "", err
 	}
 	return path, "image/jpeg", nil
@@ -382,7 +382,7 @@ func (d *door) still(ctx context.Context) (string, string, error) {
 
 // writeFileAtomic writes a file through a .part file, so a stop in the
 // middle leaves no half picture under the final name.
-func writeFileAtomic(path string, b []byte) error {
+func WriteFileAtomic(path string, b []byte) error {
 	if err := os.WriteFile(path+".part", b, 0o600); err != nil {
 		os.Remove(path + ".part")
 		return err
@@ -393,12 +393,12 @@ func writeFileAtomic(path string, b []byte) error {
 // post writes a door entry into the household room, with the file that
 // media makes (if any; a picture that fails is logged and the entry goes
 // without it).
-func (d *door) post(ctx context.Context, op room.Op, media func(context.Context) (string, string, error)) {
+func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context) (string, string, error)) {
 	if media != nil {
 		path, typ, err := media(ctx)
 		switch {
 		case err == nil:
-			_, mb, err := d.rs.files.store1(path, typ, nil)
+			_, mb, err := d.rs.files.StoreFile(path, typ, nil)
 			os.Remove(path)
 			if err != nil {
 				d.log.Warn("door picture not stored", logattr.Err(err))
@@ -419,15 +419,15 @@ func (d *door) post(ctx context.Context, op room.Op, media func(context.Context)
 	}
 }
 
-func (d *door) toMirrors(mb []byte) {
+func (d *Door) toMirrors(mb []byte) {
 	if m, err := blob.ParseManifest(mb); err == nil {
-		d.rs.files.toMirrors(d.room, m)
+		d.rs.files.ToMirrors(d.room, m)
 	}
 }
 
-// callChanged hears every change of every call (from the call manager's
+// CallChanged hears every change of every call (from the call manager's
 // goroutines) and hands the door's own to its loop.
-func (d *door) callChanged(s call.Status) {
+func (d *Door) CallChanged(s call.Status) {
 	if s.Direction != call.Outgoing {
 		return
 	}
@@ -475,8 +475,8 @@ func (d *door) callChanged(s call.Status) {
 	})
 }
 
-func (d *door) pairingOn() {
-	link, until, err := d.rs.invite(d.room, d.cfg.Pairing, 1, false)
+func (d *Door) pairingOn() {
+	link, until, err := d.rs.Invite(d.room, d.cfg.Pairing, 1, false)
 	if err != nil {
 		d.log.Warn("pairing mode: no invite", logattr.Err(err))
 		d.mu.Lock()
@@ -492,7 +492,7 @@ func (d *door) pairingOn() {
 	d.post(context.Background(), room.Op{Type: room.OpDoor, DoorEvent: room.DoorPairing, Text: until.UTC().Format(time.RFC3339)}, nil)
 }
 
-func (d *door) pairingOff(why string) {
+func (d *Door) pairingOff(why string) {
 	d.mu.Lock()
 	had := d.pairing != ""
 	d.pairing = ""
@@ -504,7 +504,7 @@ func (d *door) pairingOff(why string) {
 	}
 }
 
-func (d *door) onMotion(ctx context.Context, t time.Time) {
+func (d *Door) onMotion(ctx context.Context, t time.Time) {
 	d.mu.Lock()
 	due := d.cfg.MotionEvery > 0 && (d.motion.IsZero() || t.Sub(d.motion) >= d.cfg.MotionEvery) && d.m.state == doorIdle
 	if due {
@@ -524,7 +524,7 @@ func (d *door) onMotion(ctx context.Context, t time.Time) {
 
 // promoteAdmins makes the configured admins admins of the household room
 // once they are members.
-func (d *door) promoteAdmins() {
+func (d *Door) promoteAdmins() {
 	if len(d.cfg.Admins) == 0 {
 		return
 	}
@@ -546,18 +546,18 @@ func (d *door) promoteAdmins() {
 }
 
 // handleUnlock takes one unlock request.
-func (d *door) handleUnlock(s network.Stream) {
+func (d *Door) handleUnlock(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
-	answer := func(a unlockAnswer) {
-		wire.WriteMsg(s, a.marshal())
+	answer := func(a UnlockAnswer) {
+		wire.WriteMsg(s, a.Marshal())
 	}
 	dev, err := hnet.DeviceOf(s.Conn().RemotePeer())
 	if err != nil || !d.admitRequest("unlock", dev) {
 		s.Reset()
 		return
 	}
-	b, err := readUnlockMsg(bufio.NewReader(s))
+	b, err := ReadUnlockMsg(bufio.NewReader(s))
 	if err != nil {
 		d.log.Debug("unlock: unreadable request", logattr.Dev(dev), logattr.Err(err))
 		if wire.Malformed(err) {
@@ -567,13 +567,13 @@ func (d *door) handleUnlock(s network.Stream) {
 		return
 	}
 	opened, reason := d.unlock(s.Conn().RemotePeer(), dev, b)
-	answer(unlockAnswer{Opened: opened, Reason: reason})
+	answer(UnlockAnswer{Opened: opened, Reason: reason})
 }
 
 // unlock decides on one request from a device and acts: the relay pulses
 // and the room records who opened, or the room records the refusal (at
 // most one per device every 10 s, against floods).
-func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string) {
+func (d *Door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string) {
 	var who identity.PublicKey
 	var name string
 	refuse := func(reason string) (bool, string) {
@@ -626,12 +626,12 @@ func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string
 			known, role = true, m.Role
 		}
 	})
-	req, err := parseUnlock(b)
+	req, err := ParseUnlock(b)
 	if err != nil {
 		d.rs.node.Offence(p, "door", err)
 		return refuse(err.Error())
 	}
-	if err := req.verify(dev); err != nil {
+	if err := req.Verify(dev); err != nil {
 		d.rs.node.Offence(p, "door", err)
 		return refuse(err.Error())
 	}
@@ -682,11 +682,11 @@ func (d *door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string
 	return true, ""
 }
 
-// settle waits (1 s at most) until the door's state differs from before:
+// Settle waits (1 s at most) until the door's state differs from before:
 // the loop has taken a press.
-func (d *door) settle(before control.Door) {
+func (d *Door) Settle(before control.Door) {
 	for range 50 {
-		st := d.status()
+		st := d.Status()
 		if st.State != before.State || st.LED != before.LED || st.Pairing != before.Pairing || st.Rings != before.Rings {
 			return
 		}
@@ -694,8 +694,8 @@ func (d *door) settle(before control.Door) {
 	}
 }
 
-// status is the door's state for the API.
-func (d *door) status() control.Door {
+// Status is the door's state for the API.
+func (d *Door) Status() control.Door {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := control.Door{State: d.m.state.String(), LED: d.m.led().Name, Stuck: d.m.stuck, Room: d.room.ID().String(),
@@ -704,9 +704,9 @@ func (d *door) status() control.Door {
 		st.Driver = "periph"
 	}
 	if !d.m.pairingUntil.IsZero() && d.pairing != "" {
-		st.PairingUntil = rfc3339(d.m.pairingUntil)
+		st.PairingUntil = Rfc3339(d.m.pairingUntil)
 	}
-	st.RoomName = nameOf(d.room)
+	st.RoomName = NameOf(d.room)
 	if d.watching != nil {
 		st.Viewing = d.watcher.String()
 	}

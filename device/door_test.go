@@ -72,8 +72,8 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 	}
 	defer db.Close()
 	db.View(func(tx *storage.Tx) error {
-		return tx.ForEach(bucketRooms, func(k, v []byte) error {
-			var rec roomRecord
+		return tx.ForEach(BucketRooms, func(k, v []byte) error {
+			var rec Record
 			if json.Unmarshal(v, &rec) != nil {
 				return nil
 			}
@@ -82,7 +82,7 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 			out["the key of room "+id] = leakcheck.Key(rec.Key[:])
 			e0 := key.EpochZero().Bytes()
 			out["the key of epoch 0 of room "+id] = leakcheck.Key(e0[:])
-			return tx.ForEach(bucketOf("keys", key.Discovery()), func(k, v []byte) error {
+			return tx.ForEach(BucketOf("keys", key.Discovery()), func(k, v []byte) error {
 				out[fmt.Sprintf("an epoch key (%x) of room %s", k, id)] = leakcheck.Key(v)
 				return nil
 			})
@@ -378,9 +378,9 @@ func TestDoorphoneStory(t *testing.T) {
 	// Crafted requests from the phone's own device key.
 	doorDev := doorM.id.Device.Public()
 	raw := rawUnlocker(t, phone, doorM)
-	req := func(counter uint64, at time.Time) *unlockRequest {
-		r := &unlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
-		if err := r.sign(phone.id.Device); err != nil {
+	req := func(counter uint64, at time.Time) *UnlockRequest {
+		r := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
+		if err := r.Sign(phone.id.Device); err != nil {
 			t.Fatal(err)
 		}
 		return r
@@ -390,7 +390,7 @@ func TestDoorphoneStory(t *testing.T) {
 	}
 	waitClosed()
 	base := uint64(time.Now().UnixMilli()) + 1_000_000
-	good := req(base, time.Now()).marshal()
+	good := req(base, time.Now()).Marshal()
 	if a := raw(good); !a.Opened {
 		t.Fatalf("a fresh crafted request: %+v", a)
 	}
@@ -398,17 +398,17 @@ func TestDoorphoneStory(t *testing.T) {
 	if a := raw(good); a.Opened || !strings.Contains(a.Reason, "replayed") {
 		t.Fatalf("a replayed request: %+v", a)
 	}
-	if a := raw(req(base+10, time.Now()).marshal()); !a.Opened {
+	if a := raw(req(base+10, time.Now()).Marshal()); !a.Opened {
 		t.Fatalf("a newer request: %+v", a)
 	}
 	waitClosed()
-	if a := raw(req(base+5, time.Now()).marshal()); a.Opened || !strings.Contains(a.Reason, "out of order") {
+	if a := raw(req(base+5, time.Now()).Marshal()); a.Opened || !strings.Contains(a.Reason, "out of order") {
 		t.Fatalf("an older request after a newer one: %+v", a)
 	}
-	if a := raw(req(base+20, time.Now().Add(-10*time.Minute)).marshal()); a.Opened || !strings.Contains(a.Reason, "stale") {
+	if a := raw(req(base+20, time.Now().Add(-10*time.Minute)).Marshal()); a.Opened || !strings.Contains(a.Reason, "stale") {
 		t.Fatalf("a stale request: %+v", a)
 	}
-	forged := req(base+30, time.Now()).marshal()
+	forged := req(base+30, time.Now()).Marshal()
 	forged[20] ^= 1
 	if a := raw(forged); a.Opened || !strings.Contains(a.Reason, "signature") {
 		t.Fatalf("a forged request: %+v", a)
@@ -421,9 +421,9 @@ func TestDoorphoneStory(t *testing.T) {
 	before := len(doorEntries(t, doorM.c, rm, "unlock refused"))
 	strangerKey, _ := identity.GenerateSigningKey()
 	stranger := &member{name: "stranger", id: &identity.Local{Device: strangerKey}}
-	sr := &unlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
-	sr.sign(strangerKey)
-	if a := rawUnlocker(t, stranger, doorM)(sr.marshal()); a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
+	sr := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
+	sr.Sign(strangerKey)
+	if a := rawUnlocker(t, stranger, doorM)(sr.Marshal()); a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's request: %+v", a)
 	}
 	// The answer came after the door judged the request and wrote what it
@@ -462,12 +462,12 @@ func mustRoomID(t *testing.T, s string) [16]byte {
 
 // rawUnlocker sends request bytes to the door from a second libp2p host
 // with the member's device key: to the door, it is the member's device.
-func rawUnlocker(t *testing.T, m, door *member) func([]byte) unlockAnswer {
+func rawUnlocker(t *testing.T, m, door *member) func([]byte) UnlockAnswer {
 	t.Helper()
 	send := rawDoor(t, m, door, hnet.ProtocolDoor)
-	return func(b []byte) unlockAnswer {
+	return func(b []byte) UnlockAnswer {
 		t.Helper()
-		a, err := parseUnlockAnswer(send(b))
+		a, err := ParseUnlockAnswer(send(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -529,15 +529,15 @@ func rawDoorErr(t *testing.T, m, door *member, proto protocol.ID) func([]byte) (
 func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm string) {
 	stranger := newMember(t, "stranger")
 	sv := rawDoor(t, stranger, doorM, hnet.ProtocolDoorView)
-	if a, err := parseViewAnswer(sv(viewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
+	if a, err := ParseViewAnswer(sv(ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's view: %+v %v", a, err)
 	}
 	// Bad requests, each from a key of its own (an outsider is answered
 	// a few times a minute, then reset unread).
-	for _, bad := range [][]byte{nil, {9}, append(viewRequest(mustRoomID(t, rm)), 0), viewRequest([16]byte{1})} {
+	for _, bad := range [][]byte{nil, {9}, append(ViewRequest(mustRoomID(t, rm)), 0), ViewRequest([16]byte{1})} {
 		k, _ := identity.GenerateSigningKey()
 		one := rawDoor(t, &member{name: "stranger", id: &identity.Local{Device: k}}, doorM, hnet.ProtocolDoorView)
-		if a, err := parseViewAnswer(one(bad)); err != nil || a.Reason == "" {
+		if a, err := ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
 			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
 		}
 	}

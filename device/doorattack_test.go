@@ -152,14 +152,14 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	unlock := rawDoorErr(t, mal, doorM, hnet.ProtocolDoor)
 	answered, reset := 0, 0
 	for i := range 30 {
-		req := &unlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
-		req.sign(mal.id.Device)
-		b, err := unlock(req.marshal())
+		req := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
+		req.Sign(mal.id.Device)
+		b, err := unlock(req.Marshal())
 		if err != nil {
 			reset++
 			continue
 		}
-		a, err := parseUnlockAnswer(b)
+		a, err := ParseUnlockAnswer(b)
 		if err != nil || a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 			t.Fatalf("a removed member's unlock: %+v %v", a, err)
 		}

@@ -24,7 +24,7 @@ import (
 // identity left or was removed, stops counting.
 
 // doorsOf are the devices that are doors of a room now, in a stable order.
-func doorsOf(rm *room.Room) []identity.PublicKey {
+func DoorsOf(rm *room.Room) []identity.PublicKey {
 	var out []identity.PublicKey
 	rm.View(func(v *room.View) {
 		for dev := range v.Doors {
@@ -38,7 +38,7 @@ func doorsOf(rm *room.Room) []identity.PublicKey {
 }
 
 // listDoors describes a room's doors, those that no longer count included.
-func listDoors(rm *room.Room) control.Doors {
+func ListDoors(rm *room.Room) control.Doors {
 	out := control.Doors{Room: rm.ID().String(), Doors: []control.DoorDevice{}}
 	rm.View(func(v *room.View) {
 		for dev, d := range v.Doors {
@@ -59,13 +59,13 @@ func listDoors(rm *room.Room) control.Doors {
 
 // deviceOfRoom finds a device of the room by its hex key or a prefix of 8
 // or more digits.
-func deviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
+func DeviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if len(s) < 8 {
-		return identity.PublicKey{}, fmt.Errorf("%w: device %q: give its key, or 8 or more of its first hex digits", errBadArg, s)
+		return identity.PublicKey{}, fmt.Errorf("%w: device %q: give its key, or 8 or more of its first hex digits", ErrBadArg, s)
 	}
 	if _, err := hex.DecodeString(s[:len(s)/2*2]); err != nil {
-		return identity.PublicKey{}, fmt.Errorf("%w: device %q: not hex", errBadArg, s)
+		return identity.PublicKey{}, fmt.Errorf("%w: device %q: not hex", ErrBadArg, s)
 	}
 	var found []identity.PublicKey
 	rm.View(func(v *room.View) {
@@ -81,13 +81,13 @@ func deviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
 	case 1:
 		return found[0], nil
 	}
-	return identity.PublicKey{}, fmt.Errorf("%w: %d devices start with %s: give more digits", errBadArg, len(found), s)
+	return identity.PublicKey{}, fmt.Errorf("%w: %d devices start with %s: give more digits", ErrBadArg, len(found), s)
 }
 
 // ensureDoor makes this doorphone a door of its household room when it
 // may (it founded the room, or is an admin of it) and is not one yet;
 // otherwise it says, once, who must.
-func (d *door) ensureDoor() {
+func (d *Door) ensureDoor() {
 	self := d.rs.self.Device.Public()
 	var isDoor bool
 	var role room.Role
@@ -171,7 +171,7 @@ func (o *outsiders) refused(log *slog.Logger, what string, dev identity.PublicKe
 
 // memberDevice reports whether dev is a device of a member of the
 // household room now (neither revoked nor forked).
-func (d *door) memberDevice(dev identity.PublicKey) bool {
+func (d *Door) memberDevice(dev identity.PublicKey) bool {
 	ok := false
 	d.room.View(func(v *room.View) {
 		info, found := v.Devices[dev]
@@ -185,7 +185,7 @@ func (d *door) memberDevice(dev identity.PublicKey) bool {
 // admitRequest decides whether a request on a door protocol from dev is
 // read at all: a member's device always is; an outsider's a few times a
 // minute, the rest reset unread and counted.
-func (d *door) admitRequest(what string, dev identity.PublicKey) bool {
+func (d *Door) admitRequest(what string, dev identity.PublicKey) bool {
 	if d.memberDevice(dev) {
 		return true
 	}

@@ -39,14 +39,14 @@ const viewEvery = 3 * time.Second
 type doorViewTag struct{}
 
 // viewRequest is the request's bytes: its version and the room.
-func viewRequest(rm [16]byte) []byte {
+func ViewRequest(rm [16]byte) []byte {
 	var e wire.Encoder
 	e.U8(viewVersion)
 	e.Fixed(rm[:])
 	return e.B
 }
 
-func parseViewRequest(b []byte) ([16]byte, error) {
+func ParseViewRequest(b []byte) ([16]byte, error) {
 	var rm [16]byte
 	d := wire.NewDecoder(b)
 	if v := d.U8(); d.Err() == nil && v != viewVersion {
@@ -60,20 +60,20 @@ func parseViewRequest(b []byte) ([16]byte, error) {
 }
 
 // viewAnswer is the door's answer: the call it placed, or why not.
-type viewAnswer struct {
+type ViewAnswer struct {
 	Call   call.ID
 	Reason string
 }
 
-func (a viewAnswer) marshal() []byte {
+func (a ViewAnswer) Marshal() []byte {
 	var e wire.Encoder
 	e.Fixed(a.Call[:])
 	e.String(a.Reason)
 	return e.B
 }
 
-func parseViewAnswer(b []byte) (viewAnswer, error) {
-	var a viewAnswer
+func ParseViewAnswer(b []byte) (ViewAnswer, error) {
+	var a ViewAnswer
 	d := wire.NewDecoder(b)
 	d.Fixed(a.Call[:])
 	a.Reason = d.String(maxUnlockMsg - 32)
@@ -86,7 +86,7 @@ func parseViewAnswer(b []byte) (viewAnswer, error) {
 	return a, nil
 }
 
-func (d *door) handleView(s network.Stream) {
+func (d *Door) handleView(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	p := s.Conn().RemotePeer()
@@ -95,7 +95,7 @@ func (d *door) handleView(s network.Stream) {
 		s.Reset()
 		return
 	}
-	b, err := readUnlockMsg(bufio.NewReader(s))
+	b, err := ReadUnlockMsg(bufio.NewReader(s))
 	if err != nil {
 		if wire.Malformed(err) {
 			d.rs.node.Offence(p, "door view", err)
@@ -104,16 +104,16 @@ func (d *door) handleView(s network.Stream) {
 		return
 	}
 	a := d.view(p, dev, b)
-	wire.WriteMsg(s, a.marshal())
+	wire.WriteMsg(s, a.Marshal())
 }
 
 // view decides on one request and places the call.
-func (d *door) view(p peer.ID, dev identity.PublicKey, b []byte) viewAnswer {
-	refuse := func(reason string) viewAnswer {
+func (d *Door) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
+	refuse := func(reason string) ViewAnswer {
 		d.log.Info("live view refused", logattr.Dev(dev), slog.String("reason", reason))
-		return viewAnswer{Reason: reason}
+		return ViewAnswer{Reason: reason}
 	}
-	rm, err := parseViewRequest(b)
+	rm, err := ParseViewRequest(b)
 	if err != nil {
 		d.rs.node.Offence(p, "door view", err)
 		return refuse(err.Error())
@@ -135,7 +135,7 @@ func (d *door) view(p peer.ID, dev identity.PublicKey, b []byte) viewAnswer {
 	if who == (identity.PublicKey{}) {
 		const why = "not a device of a member of the household"
 		d.outsiders.refused(d.log, "live view", dev, why, d.now())
-		return viewAnswer{Reason: why}
+		return ViewAnswer{Reason: why}
 	}
 	d.place.Lock()
 	defer d.place.Unlock()
@@ -186,12 +186,12 @@ func (d *door) view(p peer.ID, dev identity.PublicKey, b []byte) viewAnswer {
 		}
 		d.mu.Unlock()
 	}()
-	return viewAnswer{Call: c.ID}
+	return ViewAnswer{Call: c.ID}
 }
 
 // endView ends a live view (a visitor rang), waiting a little for the
 // call to be gone so the ring can be placed. The caller holds d.place.
-func (d *door) endView(reason string) {
+func (d *Door) endView(reason string) {
 	d.mu.Lock()
 	c := d.watching
 	d.mu.Unlock()

@@ -38,8 +38,8 @@ const DownloadsName = "downloads"
 var bucketDownloads = []byte("downloads")
 
 // files is the daemon's side of file transfer.
-type files struct {
-	rs    *rooms
+type Files struct {
+	rs    *Manager
 	store *blob.Store
 	svc   *blob.Service
 	home  string
@@ -61,14 +61,14 @@ type download struct {
 	root    blob.Hash // a get: the file's
 }
 
-func newFiles(rs *rooms, store *blob.Store, home string) *files {
-	f := &files{rs: rs, store: store, home: home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
+func NewFiles(rs *Manager, store *blob.Store, home string) *Files {
+	f := &Files{rs: rs, store: store, home: home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	f.svc = blob.NewService(rs.node.Host, f.lookup, rs.log)
+	f.svc = blob.NewService(rs.node.Host, f.Lookup, rs.log)
 	return f
 }
 
-func (f *files) close() {
+func (f *Files) Close() {
 	f.svc.Close()
 	f.cancel()
 	f.wg.Wait()
@@ -81,7 +81,7 @@ func (f *files) close() {
 
 // lookup finds a source for a file: the chunk store (sent or kept here),
 // else a file downloaded here.
-func (f *files) lookup(root blob.Hash) (blob.Source, bool) {
+func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
 	if _, ok := f.store.Hashes(root); ok {
 		return f.store, true
 	}
@@ -105,7 +105,7 @@ func (f *files) lookup(root blob.Hash) (blob.Source, bool) {
 	if json.Unmarshal(b, &rec) != nil {
 		return nil, false
 	}
-	m := f.manifestOf(rec.Room, rec.Ref)
+	m := f.ManifestOf(rec.Room, rec.Ref)
 	if m == nil || m.Root != root {
 		return nil, false
 	}
@@ -125,12 +125,12 @@ func (f *files) lookup(root blob.Hash) (blob.Source, bool) {
 }
 
 // manifestOf returns the manifest of a file message of a room.
-func (f *files) manifestOf(roomID, ref string) *blob.Manifest {
-	r, err := f.rs.resolve(roomID)
+func (f *Files) ManifestOf(roomID, ref string) *blob.Manifest {
+	r, err := f.rs.Resolve(roomID)
 	if err != nil {
 		return nil
 	}
-	id, err := findMessage(r, ref)
+	id, err := FindMessage(r, ref)
 	if err != nil {
 		return nil
 	}
@@ -146,25 +146,25 @@ func (f *files) manifestOf(roomID, ref string) *blob.Manifest {
 // checkSendable refuses what cannot be sent, before any work starts.
 func checkSendable(path string) (os.FileInfo, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%w: the path must be absolute (the command line makes it so)", errBadArg)
+		return nil, fmt.Errorf("%w: the path must be absolute (the command line makes it so)", ErrBadArg)
 	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: %s does not exist", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s does not exist", ErrBadArg, path)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", errBadArg, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadArg, err)
 	case fi.IsDir():
-		return nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", ErrBadArg, path)
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("%w: %s is not a regular file", errBadArg, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadArg, path)
 	case fi.Size() > blob.MaxSize:
-		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", errBadArg, path, fi.Size(), int64(blob.MaxSize))
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrBadArg, path, fi.Size(), int64(blob.MaxSize))
 	}
 	// Unreadable is found now, not after the job started.
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBadArg, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadArg, err)
 	}
 	fh.Close()
 	return fi, nil
@@ -172,11 +172,11 @@ func checkSendable(path string) (os.FileInfo, error) {
 
 // send encrypts a file into the chunk store and writes it into the room.
 // progress, if not nil, gets the bytes encrypted so far.
-func (f *files) send(r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
+func (f *Files) Send(r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
 	if _, err := checkSendable(path); err != nil {
 		return room.Ref{}, nil, err
 	}
-	m, mb, err := f.store1(path, mediaType, progress)
+	m, mb, err := f.StoreFile(path, mediaType, progress)
 	if err != nil {
 		return room.Ref{}, nil, err
 	}
@@ -185,17 +185,17 @@ func (f *files) send(r *room.Room, path, mediaType, caption string, progress fun
 		return room.Ref{}, nil, err
 	}
 	f.rs.log.Info("file sent", logattr.Room(r.ID().String()), slog.Int64("bytes", m.Size), slog.Int("chunks", m.Chunks()))
-	f.toMirrors(r, m)
+	f.ToMirrors(r, m)
 	return ref, m, nil
 }
 
 // store1 encrypts a file into the chunk store and returns its manifest,
 // named after the file, and the manifest's bytes for an entry.
-func (f *files) store1(path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
+func (f *Files) StoreFile(path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
 	m, err := f.store.PutFileProgress(f.ctx, path, progress)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
-			return nil, nil, fmt.Errorf("%w: %v", errBadArg, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadArg, err)
 		}
 		return nil, nil, err
 	}
@@ -216,13 +216,13 @@ func (f *files) store1(path, mediaType string, progress func(int64)) (*blob.Mani
 
 // sendJob starts send as a job that reports its progress like a
 // download; the path is checked before it starts.
-func (f *files) sendJob(r *room.Room, path, mediaType, caption string) (*download, error) {
-	return f.sendJobThen(r, path, mediaType, caption, nil)
+func (f *Files) SendJob(r *room.Room, path, mediaType, caption string) (*download, error) {
+	return f.SendJobThen(r, path, mediaType, caption, nil)
 }
 
 // sendJobThen is sendJob, with done (if set) called when the job ends,
 // whatever its outcome.
-func (f *files) sendJobThen(r *room.Room, path, mediaType, caption string, done func()) (*download, error) {
+func (f *Files) SendJobThen(r *room.Room, path, mediaType, caption string, done func()) (*download, error) {
 	fi, err := checkSendable(path)
 	if err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (f *files) sendJobThen(r *room.Room, path, mediaType, caption string, done 
 		if done != nil {
 			defer done()
 		}
-		ref, m, err := f.send(r, path, mediaType, caption, func(n int64) {
+		ref, m, err := f.Send(r, path, mediaType, caption, func(n int64) {
 			d.set(func(st *control.Download) { st.Done = n })
 		})
 		d.mu.Lock()
@@ -250,7 +250,7 @@ func (f *files) sendJobThen(r *room.Room, path, mediaType, caption string, done 
 }
 
 // newJob records a transfer job under a fresh id.
-func (f *files) newJob(st control.Download) *download {
+func (f *Files) newJob(st control.Download) *download {
 	var jid [8]byte
 	rand.Read(jid[:])
 	st.Job = hex.EncodeToString(jid[:])
@@ -264,8 +264,8 @@ func (f *files) newJob(st control.Download) *download {
 // toMirrors asks the room's mirrors to keep a file sent here: they fetch
 // its ciphertext chunks from this device and serve them when it is
 // offline.
-func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
-	for _, p := range f.rs.roomMirrors(r) {
+func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
+	for _, p := range f.rs.RoomMirrors(r) {
 		if p == f.rs.node.Host.ID() {
 			continue
 		}
@@ -278,7 +278,7 @@ func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
 				f.rs.log.Info("a mirror of the room is unreachable: it does not keep the file", logattr.Peer(p.String()))
 				return
 			}
-			_, err := mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.revocationBlobs(),
+			_, err := mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.RevocationBlobs(),
 				Discovery: r.Discovery(), Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize})
 			if err != nil {
 				f.rs.log.Info("a mirror does not keep the file", logattr.Peer(p.String()), logattr.Err(err))
@@ -291,7 +291,7 @@ func (f *files) toMirrors(r *room.Room, m *blob.Manifest) {
 // this device holds whole, newest first, within what the room may hold
 // there (limit, of which used is taken). The mirror fetches each from this
 // device; a file over the limit is listed as not fitting.
-func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit, used int64) *control.MirrorFiles {
+func (f *Files) KeepExisting(ctx context.Context, r *room.Room, p peer.ID, limit, used int64) *control.MirrorFiles {
 	type file struct {
 		name string
 		m    *blob.Manifest
@@ -310,8 +310,8 @@ func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 	})
 	out := &control.MirrorFiles{}
 	for _, fl := range files {
-		src, here := f.lookup(fl.m.Root)
-		if !here || !all(src.Have(fl.m.Root)) {
+		src, here := f.Lookup(fl.m.Root)
+		if !here || !AllTrue(src.Have(fl.m.Root)) {
 			continue // not held here whole: another member offers it
 		}
 		label := fmt.Sprintf("%s (%s)", fl.name, HumanSize(fl.m.Size))
@@ -321,7 +321,7 @@ func (f *files) keepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 		}
 		var err error
 		for {
-			_, err = mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.revocationBlobs(),
+			_, err = mirror.Ask(ctx, f.rs.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rs.self.Proof, Revocations: f.rs.RevocationBlobs(),
 				Discovery: r.Discovery(), Root: fl.m.Root, Size: fl.m.Size, ChunkSize: fl.m.ChunkSize})
 			if !errors.Is(err, mirror.ErrBusy) || ctx.Err() != nil {
 				break
@@ -363,7 +363,7 @@ func HumanSize(n int64) string {
 // keepBlob fetches, on a mirror, the ciphertext chunks of a file of the
 // kept room of d from the peer that asked. Each chunk counts against the
 // room's quota and the mirror's budget once it matched its hash.
-func (f *files) keepBlob(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
+func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
 	ms := f.rs.mirror.store
 	f.wg.Add(1)
 	go func() {
@@ -385,7 +385,7 @@ func (f *files) keepBlob(d log.Discovery, root [32]byte, size int64, chunkSize u
 }
 
 // list returns a room's files.
-func (f *files) list(r *room.Room) []control.File {
+func (f *Files) List(r *room.Room) []control.File {
 	out := []control.File{}
 	r.View(func(v *room.View) {
 		for _, msg := range v.Messages {
@@ -393,9 +393,9 @@ func (f *files) list(r *room.Room) []control.File {
 				continue
 			}
 			fl := control.File{ID: msg.ID.String(), Name: msg.File.Name, Size: msg.File.Size, Type: msg.File.Type,
-				Caption: msg.Text, Author: msg.Author.String(), Time: rfc3339(time.UnixMilli(msg.Time)), Deleted: msg.Deleted}
+				Caption: msg.Text, Author: msg.Author.String(), Time: Rfc3339(time.UnixMilli(msg.Time)), Deleted: msg.Deleted}
 			if !msg.Deleted {
-				if have := f.store.Have(msg.File.Root); have != nil && all(have) {
+				if have := f.store.Have(msg.File.Root); have != nil && AllTrue(have) {
 					fl.Here = true
 				}
 			}
@@ -405,7 +405,7 @@ func (f *files) list(r *room.Room) []control.File {
 	return out
 }
 
-func all(b []bool) bool {
+func AllTrue(b []bool) bool {
 	for _, x := range b {
 		if !x {
 			return false
@@ -417,7 +417,7 @@ func all(b []bool) bool {
 // sources returns the peers that may have a room's files: its devices and
 // its mirrors, reached in parallel (an offline sender costs one timeout,
 // not one per peer).
-func (f *files) sources(ctx context.Context, r *room.Room) []peer.ID {
+func (f *Files) sources(ctx context.Context, r *room.Room) []peer.ID {
 	seen := map[peer.ID]bool{f.rs.node.Host.ID(): true}
 	var cands []peer.ID
 	add := func(p peer.ID) {
@@ -435,11 +435,11 @@ func (f *files) sources(ctx context.Context, r *room.Room) []peer.ID {
 		}
 	})
 	for _, d := range devs {
-		if p, err := peerOf(d); err == nil {
+		if p, err := PeerOf(d); err == nil {
 			add(p)
 		}
 	}
-	for _, p := range f.rs.roomMirrors(r) {
+	for _, p := range f.rs.RoomMirrors(r) {
 		add(p)
 	}
 	ok := make([]bool, len(cands))
@@ -468,7 +468,7 @@ const reachSourceTimeout = 8 * time.Second
 
 // get starts fetching a file message of r to out (empty: the downloads
 // folder of the home).
-func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
+func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	f.getMu.Lock()
 	defer f.getMu.Unlock()
 	var m *blob.Manifest
@@ -482,7 +482,7 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 		return nil, fmt.Errorf("%w: no file %s in the room ('hearth file list' lists them)", room.ErrUnknownMessage, ref)
 	}
 	if deleted {
-		return nil, fmt.Errorf("%w: the file was deleted", errRefused)
+		return nil, fmt.Errorf("%w: the file was deleted", ErrRefused)
 	}
 	if out == "" {
 		dir := filepath.Join(f.home, DownloadsName)
@@ -492,7 +492,7 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 		out = filepath.Join(dir, blob.SafeName(m.Name))
 	}
 	if !filepath.IsAbs(out) {
-		return nil, fmt.Errorf("%w: the destination must be absolute (the command line makes it so)", errBadArg)
+		return nil, fmt.Errorf("%w: the destination must be absolute (the command line makes it so)", ErrBadArg)
 	}
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 		out = filepath.Join(out, blob.SafeName(m.Name))
@@ -510,9 +510,9 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	}
 	f.mu.Unlock()
 	if running != nil {
-		st := running.status()
+		st := running.Status()
 		if st.Path != out {
-			return nil, fmt.Errorf("%w: this file is being fetched to %s already: follow that with --out %s, or wait for it", errBusy, st.Path, st.Path)
+			return nil, fmt.Errorf("%w: this file is being fetched to %s already: follow that with --out %s, or wait for it", ErrBusy, st.Path, st.Path)
 		}
 		return running, nil
 	}
@@ -522,10 +522,10 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 			d.root = m.Root
 			return d, nil
 		}
-		return nil, fmt.Errorf("%w: %s exists already: choose another with --out", errBadArg, out)
+		return nil, fmt.Errorf("%w: %s exists already: choose another with --out", ErrBadArg, out)
 	}
 	if _, err := os.Stat(filepath.Dir(out)); err != nil {
-		return nil, fmt.Errorf("%w: the folder of %s: %v", errBadArg, out, err)
+		return nil, fmt.Errorf("%w: the folder of %s: %v", ErrBadArg, out, err)
 	}
 	d := f.newJob(control.Download{Kind: "get", Path: out, Name: m.Name, Size: m.Size, Type: m.Type, State: "running", File: ref.String()})
 	d.root = m.Root
@@ -547,7 +547,7 @@ func (f *files) get(r *room.Room, ref room.Ref, out string) (*download, error) {
 }
 
 // downloadedAt is where this device saved the file of root, if it did.
-func (f *files) downloadedAt(root blob.Hash) string {
+func (f *Files) downloadedAt(root blob.Hash) string {
 	b, err := f.rs.store.db.Get(bucketDownloads, root[:])
 	if err != nil {
 		return ""
@@ -561,7 +561,7 @@ func (f *files) downloadedAt(root blob.Hash) string {
 
 // fetch runs a download: hash list, partial file, every source at once,
 // then the rename. Run again, it resumes from what the partial file holds.
-func (f *files) fetch(r *room.Room, ref room.Ref, m *blob.Manifest, out string, d *download) error {
+func (f *Files) fetch(r *room.Room, ref room.Ref, m *blob.Manifest, out string, d *download) error {
 	ctx := f.ctx
 	srcs := f.sources(ctx, r)
 	d.set(func(st *control.Download) { st.Sources = len(srcs) })
@@ -612,7 +612,7 @@ func (d *download) set(fn func(*control.Download)) {
 	d.mu.Unlock()
 }
 
-func (d *download) status() control.Download {
+func (d *download) Status() control.Download {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.st

@@ -41,12 +41,12 @@ const opaqueType = "application/octet-stream"
 // maxAutoFetch bounds what the page fetches by itself to show a file: a
 // picture, video or sound of at most this size is fetched when its message
 // comes into view; anything larger waits for a click, its size shown.
-const maxAutoFetch = 8 << 20
+const MaxAutoFetch = 8 << 20
 
 // shown returns how the page may show a file of the sender's type typ: its
 // kind ("image", "video", "audio"; "" for a file only saved) and the type
 // it is served with.
-func shown(typ string) (kind, served string) {
+func Shown(typ string) (kind, served string) {
 	mt, _, err := mime.ParseMediaType(typ)
 	if err != nil {
 		return "", opaqueType
@@ -61,4 +61,4 @@ func shown(typ string) (kind, served string) {
 // contentSandbox is the policy of every file's content response, whatever
 // the page's own: a document made of it runs nothing, loads nothing and has
 // an origin of its own.
-const contentSandbox = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"
+const ContentSandbox = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"

@@ -25,7 +25,7 @@ func TestShown(t *testing.T) {
 		{"image/png\x00", "", opaqueType},
 		{"image/", "", opaqueType},
 	} {
-		kind, served := shown(c.typ)
+		kind, served := Shown(c.typ)
 		if kind != c.kind || served != c.served {
 			t.Errorf("shown(%q) = %q, %q; want %q, %q", c.typ, kind, served, c.kind, c.served)
 		}

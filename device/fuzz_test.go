@@ -38,20 +38,20 @@ func FuzzSettings(f *testing.F) {
 // panic, and a request it reads encodes back to the same bytes.
 func FuzzUnlockRequest(f *testing.F) {
 	key, _ := identity.GenerateSigningKey()
-	u := &unlockRequest{Room: [16]byte{1}, Door: identity.PublicKey{2}, Counter: 3, Time: 4}
-	u.sign(key)
-	f.Add(u.marshal())
-	f.Add([]byte{unlockVersion})
+	u := &UnlockRequest{Room: [16]byte{1}, Door: identity.PublicKey{2}, Counter: 3, Time: 4}
+	u.Sign(key)
+	f.Add(u.Marshal())
+	f.Add([]byte{UnlockVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if u, err := parseUnlock(b); err == nil {
-			if !bytes.Equal(u.marshal(), b) {
+		if u, err := ParseUnlock(b); err == nil {
+			if !bytes.Equal(u.Marshal(), b) {
 				t.Fatal("re-encoded differently")
 			}
-			_ = u.verify(key.Public())
+			_ = u.Verify(key.Public())
 		}
-		if a, err := parseUnlockAnswer(b); err == nil {
-			if b2 := a.marshal(); !bytes.Equal(b2, b) {
-				if a2, err := parseUnlockAnswer(b2); err != nil || a2 != a {
+		if a, err := ParseUnlockAnswer(b); err == nil {
+			if b2 := a.Marshal(); !bytes.Equal(b2, b) {
+				if a2, err := ParseUnlockAnswer(b2); err != nil || a2 != a {
 					t.Fatal("answer round trip")
 				}
 			}
@@ -61,15 +61,15 @@ func FuzzUnlockRequest(f *testing.F) {
 
 // FuzzViewRequest: the live view's request and answer.
 func FuzzViewRequest(f *testing.F) {
-	f.Add(viewRequest([16]byte{7}))
-	f.Add(viewAnswer{Call: call.ID{1}}.marshal())
-	f.Add(viewAnswer{Reason: "another member is watching"}.marshal())
+	f.Add(ViewRequest([16]byte{7}))
+	f.Add(ViewAnswer{Call: call.ID{1}}.Marshal())
+	f.Add(ViewAnswer{Reason: "another member is watching"}.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if rm, err := parseViewRequest(b); err == nil && !bytes.Equal(viewRequest(rm), b) {
+		if rm, err := ParseViewRequest(b); err == nil && !bytes.Equal(ViewRequest(rm), b) {
 			t.Fatal("request re-encoded differently")
 		}
-		if a, err := parseViewAnswer(b); err == nil {
-			if a2, err := parseViewAnswer(a.marshal()); err != nil || a2 != a {
+		if a, err := ParseViewAnswer(b); err == nil {
+			if a2, err := ParseViewAnswer(a.Marshal()); err != nil || a2 != a {
 				t.Fatal("answer round trip")
 			}
 		}
@@ -89,7 +89,7 @@ func FuzzLoginHash(f *testing.F) {
 	f.Add([]byte("$argon2id$v=19$m=1048576,t=16,p=16$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"))
 	f.Add([]byte("$argon2id$v=19$m=8,t=1,p=1$$"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := parseLoginHash(b)
+		h, err := ParseLoginHash(b)
 		if err != nil {
 			return
 		}

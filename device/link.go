@@ -40,7 +40,7 @@ type deviceInvite struct {
 
 func (di *deviceInvite) used() bool { return di.Device != (identity.PublicKey{}) }
 
-func (rs *rooms) deviceInvites() map[pairing.ID]*deviceInvite {
+func (rs *Manager) deviceInvites() map[pairing.ID]*deviceInvite {
 	out := map[pairing.ID]*deviceInvite{}
 	rs.store.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketDeviceInvites, func(k, v []byte) error {
@@ -54,7 +54,7 @@ func (rs *rooms) deviceInvites() map[pairing.ID]*deviceInvite {
 	return out
 }
 
-func (rs *rooms) saveDeviceInvite(id pairing.ID, di *deviceInvite) error {
+func (rs *Manager) saveDeviceInvite(id pairing.ID, di *deviceInvite) error {
 	b, err := json.Marshal(di)
 	if err != nil {
 		return err
@@ -63,11 +63,11 @@ func (rs *rooms) saveDeviceInvite(id pairing.ID, di *deviceInvite) error {
 }
 
 // allMirrors returns the mirrors of every room, each once.
-func (rs *rooms) allMirrors() []peer.ID {
+func (rs *Manager) allMirrors() []peer.ID {
 	seen := map[peer.ID]bool{}
 	var out []peer.ID
-	for _, r := range rs.list() {
-		for _, p := range rs.roomMirrors(r) {
+	for _, r := range rs.List() {
+		for _, p := range rs.RoomMirrors(r) {
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)
@@ -78,7 +78,7 @@ func (rs *rooms) allMirrors() []peer.ID {
 }
 
 // deviceLink makes a device link valid for life.
-func (rs *rooms) deviceLink(ctx context.Context, life time.Duration) (string, time.Time, error) {
+func (rs *Manager) DeviceLink(ctx context.Context, life time.Duration) (string, time.Time, error) {
 	if life <= 0 {
 		life = defaultLinkLife
 	}
@@ -98,7 +98,7 @@ func (rs *rooms) deviceLink(ctx context.Context, life time.Duration) (string, ti
 // answerLink admits a new device of this identity: it attests the device
 // and hands over the identity's rooms and keys. A nil request means the
 // request itself is invalid.
-func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pairing.Request, *pairing.LinkAnswer, error) {
+func (rs *Manager) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pairing.Request, *pairing.LinkAnswer, error) {
 	inv := pairing.FromSeed(di.Seed)
 	req, rec, err := pairing.OpenLinkRequest(inv, sealed)
 	if err != nil {
@@ -113,7 +113,7 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 	revoked := rs.id.IsRevoked(rec.Device)
 	rs.idMu.Unlock()
 	me := rs.self.Device.Public()
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		r.View(func(v *room.View) {
 			if _, ok := v.Revoked[rec.Device]; ok {
 				revoked = true
@@ -145,8 +145,8 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 		return req, nil, err
 	}
 	a := &pairing.LinkAnswer{OK: true, Identity: rs.self.Identity, Proof: pb}
-	for _, r := range rs.list() {
-		lr := pairing.LinkRoom{Key: r.Key().Bytes(), Founder: r.Founder(), Name: nameOf(r)}
+	for _, r := range rs.List() {
+		lr := pairing.LinkRoom{Key: r.Key().Bytes(), Founder: r.Founder(), Name: NameOf(r)}
 		for e, ks := range r.EpochKeys() {
 			for _, k := range ks {
 				lr.Keys = append(lr.Keys, pairing.EpochKey{Epoch: e, Key: k})
@@ -159,7 +159,7 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 				}
 			}
 		})
-		for _, a := range rs.addrs() {
+		for _, a := range rs.Addrs() {
 			lr.Peers = append(lr.Peers, a)
 		}
 		a.Rooms = append(a.Rooms, lr)
@@ -175,7 +175,7 @@ func (rs *rooms) answerLink(id pairing.ID, di *deviceInvite, sealed []byte) (*pa
 }
 
 // answerDeviceLink is the pairing handler's part for device links.
-func (rs *rooms) answerDeviceLink(id pairing.ID, di *deviceInvite, sealed []byte) ([]byte, error) {
+func (rs *Manager) answerDeviceLink(id pairing.ID, di *deviceInvite, sealed []byte) ([]byte, error) {
 	req, a, err := rs.answerLink(id, di, sealed)
 	if req == nil {
 		return nil, errors.New("invalid request")
@@ -188,7 +188,7 @@ func (rs *rooms) answerDeviceLink(id pairing.ID, di *deviceInvite, sealed []byte
 
 // pollDeviceLinks answers the link requests left in mailboxes for the live
 // device links of this device.
-func (rs *rooms) pollDeviceLinks(ctx context.Context) {
+func (rs *Manager) pollDeviceLinks(ctx context.Context) {
 	var mirrors []peer.ID
 	for id, di := range rs.deviceInvites() {
 		if di.used() || di.Expires <= rs.now().UnixMilli() {
@@ -227,12 +227,12 @@ func (rs *rooms) pollDeviceLinks(ctx context.Context) {
 
 // linkedDevices lists the devices linked from here, for id devices. The
 // caller holds rs.idMu.
-func (rs *rooms) linkedDevices() []control.Device {
+func (rs *Manager) LinkedDevices() []control.Device {
 	var out []control.Device
 	for _, di := range rs.deviceInvites() {
 		if di.used() {
 			out = append(out, control.Device{Device: di.Device.String(), Name: di.Name, Revoked: rs.id.IsRevoked(di.Device),
-				Added: rfc3339(time.Unix(di.Linked, 0))})
+				Added: Rfc3339(time.Unix(di.Linked, 0))})
 		}
 	}
 	return out

@@ -260,10 +260,10 @@ func finishLink(home string, a *pairing.LinkAnswer, dev identity.SigningKey, sea
 		return nil, err
 	}
 	defer db.Close()
-	store := roomStore{db: db}
+	store := Store{db: db}
 	for _, lr := range a.Rooms {
 		key := room.KeyFromBytes(lr.Key)
-		if err := store.saveRecord(key.ID(), roomRecord{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
+		if err := store.saveRecord(key.ID(), Record{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
 			return nil, err
 		}
 		for _, k := range lr.Keys {

@@ -57,8 +57,8 @@ const approvalEvery = 15 * time.Second
 // openMailboxes opens the invite's box on every mirror the room names, so
 // that candidates can leave requests while no admin is online. It returns
 // the peer ids of the mirrors that accepted.
-func (rs *rooms) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
-	return rs.openBoxes(ctx, rs.roomMirrors(r), mirror.BoxID(inv.ID()), expires, roomAdmins(r))
+func (rs *Manager) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
+	return rs.openBoxes(ctx, rs.RoomMirrors(r), mirror.BoxID(inv.ID()), expires, roomAdmins(r))
 }
 
 // roomAdmins returns the identities whose devices answer a room's join
@@ -81,7 +81,7 @@ func roomAdmins(r *room.Room) []identity.PublicKey {
 // openBoxes opens box on each mirror (this daemon too, if it is one)
 // until expires (zero: as long as mirrors allow), for the devices of
 // answerers (and this identity's) to answer.
-func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.BoxID, expires time.Time, answerers []identity.PublicKey) []string {
+func (rs *Manager) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.BoxID, expires time.Time, answerers []identity.PublicKey) []string {
 	if expires.IsZero() {
 		expires = rs.now().Add(mirror.MaxBoxLife)
 	}
@@ -102,7 +102,7 @@ func (rs *rooms) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.Bo
 			rs.log.Info("a mirror is unreachable: no mailbox there", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
-		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(),
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.RevocationBlobs(),
 			Box: box, Expires: expires.UnixMilli(), Answerers: answerers})
 		if err != nil {
 			rs.log.Info("a mirror refused a mailbox", logattr.Peer(p.String()), logattr.Err(err))
@@ -120,7 +120,7 @@ const renewEvery = 24 * time.Hour
 
 // boxRequests fetches the requests in box from mirror p (this daemon
 // itself when p is its own peer id).
-func (rs *rooms) boxRequests(ctx context.Context, p peer.ID, box mirror.BoxID) []mirror.Entry {
+func (rs *Manager) boxRequests(ctx context.Context, p peer.ID, box mirror.BoxID) []mirror.Entry {
 	if p == rs.node.Host.ID() {
 		if rs.mirror == nil {
 			return nil
@@ -142,19 +142,19 @@ func (rs *rooms) boxRequests(ctx context.Context, p peer.ID, box mirror.BoxID) [
 }
 
 // leaveAnswer leaves a sealed answer in an answer box on mirror p.
-func (rs *rooms) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID, sealed []byte) error {
+func (rs *Manager) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID, sealed []byte) error {
 	if p == rs.node.Host.ID() {
 		if rs.mirror == nil {
-			return errNotMirror
+			return ErrNotMirror
 		}
 		return rs.mirror.boxes.Answer(box, rs.self.Identity, sealed)
 	}
-	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Proof: rs.self.Proof, Revocations: rs.revocationBlobs(), Box: box, Sealed: sealed})
+	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Proof: rs.self.Proof, Revocations: rs.RevocationBlobs(), Box: box, Sealed: sealed})
 	return err
 }
 
 // roomMirrors returns the peer ids of the mirrors a room names.
-func (rs *rooms) roomMirrors(r *room.Room) []peer.ID {
+func (rs *Manager) RoomMirrors(r *room.Room) []peer.ID {
 	var out []peer.ID
 	r.View(func(v *room.View) {
 		for _, m := range v.Mirrors {
@@ -169,8 +169,8 @@ func (rs *rooms) roomMirrors(r *room.Room) []peer.ID {
 
 // pollMailboxes answers the requests left for the live invites of the
 // rooms this device administers.
-func (rs *rooms) pollMailboxes(ctx context.Context) {
-	for _, r := range rs.list() {
+func (rs *Manager) pollMailboxes(ctx context.Context) {
+	for _, r := range rs.List() {
 		type live struct {
 			id      pairing.ID
 			inv     pairing.Invite
@@ -197,7 +197,7 @@ func (rs *rooms) pollMailboxes(ctx context.Context) {
 			continue
 		}
 		admins := roomAdmins(r)
-		for _, p := range rs.roomMirrors(r) {
+		for _, p := range rs.RoomMirrors(r) {
 			for _, in := range invites {
 				if rs.renewDue(p, mirror.BoxID(in.id)) {
 					rs.openBoxes(ctx, []peer.ID{p}, mirror.BoxID(in.id), in.expires, admins)
@@ -210,7 +210,7 @@ func (rs *rooms) pollMailboxes(ctx context.Context) {
 
 // renewDue reports whether the box on mirror p is due to be opened again,
 // and if so marks it renewed now.
-func (rs *rooms) renewDue(p peer.ID, box mirror.BoxID) bool {
+func (rs *Manager) renewDue(p peer.ID, box mirror.BoxID) bool {
 	rs.renewMu.Lock()
 	defer rs.renewMu.Unlock()
 	if rs.renewed == nil {
@@ -231,7 +231,7 @@ type renewKey struct {
 
 // answerMailbox fetches the requests of one invite from one mirror and
 // leaves an answer for each one not answered yet.
-func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id pairing.ID, inv pairing.Invite) {
+func (rs *Manager) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id pairing.ID, inv pairing.Invite) {
 	entries := rs.boxRequests(ctx, p, mirror.BoxID(id))
 	for _, e := range entries {
 		if e.Answered {
@@ -247,7 +247,7 @@ func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id 
 			rs.log.Info("a mailbox request names a foreign answer box: dropped", logattr.Peer(p.String()))
 			continue
 		}
-		if errors.Is(err, errAwaiting) {
+		if errors.Is(err, ErrAwaiting) {
 			continue // answered once an admin approves
 		}
 		if err != nil {
@@ -270,7 +270,7 @@ func (rs *rooms) answerMailbox(ctx context.Context, r *room.Room, p peer.ID, id 
 // deposit leaves a join request in the mailboxes of the invite: on the
 // peers the link names and those the DHT knows for the invite's box. It
 // saves the pending join and returns the mirrors that took it.
-func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.ID) ([]string, error) {
+func (rs *Manager) deposit(ctx context.Context, inv pairing.Invite, hints []peer.ID) ([]string, error) {
 	box := mirror.BoxID(inv.ID())
 	cands := append([]peer.ID{}, hints...)
 	for _, ai := range rs.node.FindPeers(ctx, mirror.MailboxTopic(box), 8) {
@@ -319,7 +319,7 @@ func (rs *rooms) deposit(ctx context.Context, inv pairing.Invite, hints []peer.I
 
 // updatePending changes (or makes) the pending join of invite id in one
 // transaction.
-func (rs *rooms) updatePending(id pairing.ID, fn func(*pendingJoin)) error {
+func (rs *Manager) updatePending(id pairing.ID, fn func(*pendingJoin)) error {
 	return rs.store.db.Update(func(tx *storage.Tx) error {
 		var pj pendingJoin
 		if b, err := tx.Get(bucketPending, id[:]); err == nil {
@@ -338,7 +338,7 @@ func (rs *rooms) updatePending(id pairing.ID, fn func(*pendingJoin)) error {
 
 // awaitApproval keeps a join that an admin must approve: the daemon asks
 // the admins again (pollPending) until one has, across restarts.
-func (rs *rooms) awaitApproval(inv pairing.Invite, link string, admins []peer.ID) error {
+func (rs *Manager) awaitApproval(inv pairing.Invite, link string, admins []peer.ID) error {
 	var ps []string
 	for _, p := range admins {
 		ps = append(ps, p.String())
@@ -358,7 +358,7 @@ func (rs *rooms) awaitApproval(inv pairing.Invite, link string, admins []peer.ID
 }
 
 // forgetPending drops the pending join of invite id, if any.
-func (rs *rooms) forgetPending(id pairing.ID) {
+func (rs *Manager) forgetPending(id pairing.ID) {
 	if err := rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
 		rs.log.Warn("forgetting a pending join", logattr.Err(err))
 	}
@@ -367,7 +367,7 @@ func (rs *rooms) forgetPending(id pairing.ID) {
 // cancelPending withdraws the pending join of invite id: the daemon
 // stops asking for it and forgets any answer. It reports whether there
 // was one.
-func (rs *rooms) cancelPending(id pairing.ID) (bool, error) {
+func (rs *Manager) CancelPending(id pairing.ID) (bool, error) {
 	found := false
 	err := rs.store.db.Update(func(tx *storage.Tx) error {
 		if _, err := tx.Get(bucketPending, id[:]); err != nil {
@@ -381,7 +381,7 @@ func (rs *rooms) cancelPending(id pairing.ID) (bool, error) {
 
 // askAgain asks the admins of a join awaiting approval once more: the
 // join is done when one has approved; a refusal is kept to be shown.
-func (rs *rooms) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
+func (rs *Manager) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
 	rs.liveMu.Lock()
 	if rs.liveAsked == nil {
 		rs.liveAsked = map[pairing.ID]time.Time{}
@@ -412,7 +412,7 @@ func (rs *rooms) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
 		if err == nil {
 			rs.forgetPending(id)
 			rs.log.Info("room joined: an admin approved the request", logattr.Room(r.ID().String()))
-			rs.poke()
+			rs.Poke()
 			return
 		}
 		var refused *pairing.RefusedError
@@ -432,7 +432,7 @@ func (rs *rooms) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
 }
 
 // pending returns the joins waiting for an answer.
-func (rs *rooms) pending() (map[pairing.ID]pendingJoin, error) {
+func (rs *Manager) pending() (map[pairing.ID]pendingJoin, error) {
 	out := map[pairing.ID]pendingJoin{}
 	err := rs.store.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketPending, func(k, v []byte) error {
@@ -448,7 +448,7 @@ func (rs *rooms) pending() (map[pairing.ID]pendingJoin, error) {
 }
 
 // pollPending fetches the answers to pending joins and finishes them.
-func (rs *rooms) pollPending(ctx context.Context) {
+func (rs *Manager) pollPending(ctx context.Context) {
 	pjs, err := rs.pending()
 	if err != nil {
 		rs.log.Warn("reading pending joins", logattr.Err(err))
@@ -491,7 +491,7 @@ func (rs *rooms) pollPending(ctx context.Context) {
 
 // finishPending opens an answer and, if admitted, opens the room and
 // syncs it from the mirror. It reports whether the join is settled.
-func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoin, from peer.ID, sealed []byte) bool {
+func (rs *Manager) finishPending(ctx context.Context, id pairing.ID, pj pendingJoin, from peer.ID, sealed []byte) bool {
 	eph, err := identity.ParseSealingKey(pj.Ephemeral)
 	if err != nil {
 		rs.log.Warn("a pending join has a damaged key: dropped", logattr.Err(err))
@@ -520,14 +520,14 @@ func (rs *rooms) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 		rs.log.Warn("opening the room of an answered join", logattr.Err(err))
 		return false
 	}
-	rs.trySync(ctx, from, r.Discovery())
+	rs.TrySync(ctx, from, r.Discovery())
 	rs.log.Info("room joined through a mailbox", logattr.Room(r.ID().String()))
 	rs.forgetPending(id)
 	return true
 }
 
 // pendingOne returns the pending join of invite id, if it is still there.
-func (rs *rooms) pendingOne(id pairing.ID) (pendingJoin, bool) {
+func (rs *Manager) pendingOne(id pairing.ID) (pendingJoin, bool) {
 	var pj pendingJoin
 	b, err := rs.store.db.Get(bucketPending, id[:])
 	if err != nil || json.Unmarshal(b, &pj) != nil {
@@ -537,11 +537,11 @@ func (rs *rooms) pendingOne(id pairing.ID) (pendingJoin, bool) {
 }
 
 // pendingList describes the pending joins for room list.
-func (rs *rooms) pendingList() []control.PendingJoin {
+func (rs *Manager) PendingList() []control.PendingJoin {
 	pjs, _ := rs.pending()
 	out := []control.PendingJoin{}
 	for id, pj := range pjs {
-		pl := control.PendingJoin{Invite: fmt.Sprintf("%x", id[:]), Since: rfc3339(time.Unix(pj.Created, 0)),
+		pl := control.PendingJoin{Invite: fmt.Sprintf("%x", id[:]), Since: Rfc3339(time.Unix(pj.Created, 0)),
 			Mailboxes: strings.Join(pj.Mailboxes, " "), State: "in mailboxes"}
 		switch {
 		case pj.Refused != "":

@@ -23,7 +23,7 @@ const mirrorFindEvery = time.Minute
 
 // errNotMirror: a local mirror command on a daemon started without
 // --mirror.
-var errNotMirror = errors.New("this daemon is not a mirror: start it with 'hearth daemon --mirror', or name a mirror with --mirror MADDR")
+var ErrNotMirror = errors.New("this daemon is not a mirror: start it with 'hearth daemon --mirror', or name a mirror with --mirror MADDR")
 
 // mirrorState is the mirror side of a daemon started with --mirror.
 type mirrorState struct {
@@ -37,25 +37,25 @@ type mirrorState struct {
 
 // startMirror serves the mirror protocol for the store and mailboxes
 // set in rs.mirror.
-func (rs *rooms) startMirror() {
+func (rs *Manager) startMirror() {
 	m := rs.mirror
 	m.svc = mirror.NewService(mirror.ServiceConfig{
 		Host: rs.node.Host, Store: m.store, Boxes: m.boxes, Logger: rs.log,
 		OnKeep: func(d log.Discovery, p peer.ID) {
 			// Fetch from the member that asked, at once.
-			rs.poke()
+			rs.Poke()
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), FindTimeout)
 				defer cancel()
-				rs.trySync(ctx, p, d)
+				rs.TrySync(ctx, p, d)
 			}()
 		},
 		OnBlob: func(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
-			rs.files.keepBlob(d, root, size, chunkSize, from)
+			rs.files.KeepBlob(d, root, size, chunkSize, from)
 		},
 		OnOpen: func(b mirror.BoxID) {
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), findTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), FindTimeout)
 				defer cancel()
 				if err := rs.node.Announce(ctx, mirror.MailboxTopic(b)); err != nil {
 					rs.log.Debug("announcing a mailbox", logattr.Err(err))
@@ -67,14 +67,14 @@ func (rs *rooms) startMirror() {
 
 // runMirror keeps every kept room (not held as a member) in sync: it
 // announces them, and looks up their peers when no session is open.
-func (rs *rooms) runMirror(ctx context.Context, announce bool) {
+func (rs *Manager) runMirror(ctx context.Context, announce bool) {
 	m := rs.mirror
 	if m == nil {
 		return
 	}
 	if announce {
 		for _, b := range m.boxes.Boxes() {
-			actx, cancel := context.WithTimeout(ctx, findTimeout)
+			actx, cancel := context.WithTimeout(ctx, FindTimeout)
 			if err := rs.node.Announce(actx, mirror.MailboxTopic(b)); err != nil {
 				rs.log.Debug("announcing a mailbox", logattr.Err(err))
 			}
@@ -82,11 +82,11 @@ func (rs *rooms) runMirror(ctx context.Context, announce bool) {
 		}
 	}
 	for _, d := range m.store.Kept() {
-		if _, member := rs.byDiscovery(d); member {
+		if _, member := rs.ByDiscovery(d); member {
 			continue // synced as a room already
 		}
 		if announce {
-			actx, cancel := context.WithTimeout(ctx, findTimeout)
+			actx, cancel := context.WithTimeout(ctx, FindTimeout)
 			if err := rs.node.Announce(actx, room.AnnounceTopic(d)); err != nil {
 				rs.log.Debug("announcing a kept room", logattr.Room(d), logattr.Err(err))
 			}
@@ -104,17 +104,17 @@ func (rs *rooms) runMirror(ctx context.Context, announce bool) {
 		if !due {
 			continue
 		}
-		fctx, cancel := context.WithTimeout(ctx, findTimeout)
+		fctx, cancel := context.WithTimeout(ctx, FindTimeout)
 		peers := rs.node.FindPeers(fctx, room.AnnounceTopic(d), 8)
 		cancel()
 		for _, ai := range peers {
 			rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.TempAddrTTL)
-			rs.trySync(ctx, ai.ID, d)
+			rs.TrySync(ctx, ai.ID, d)
 		}
 	}
 }
 
-func (rs *rooms) byDiscovery(d log.Discovery) (*room.Room, bool) {
+func (rs *Manager) ByDiscovery(d log.Discovery) (*room.Room, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r, ok := rs.byDisc[d]
@@ -122,7 +122,7 @@ func (rs *rooms) byDiscovery(d log.Discovery) (*room.Room, bool) {
 }
 
 // syncMirrors opens sessions with the mirrors a room names.
-func (rs *rooms) syncMirrors(ctx context.Context, r *room.Room) {
+func (rs *Manager) syncMirrors(ctx context.Context, r *room.Room) {
 	var ms []room.Mirror
 	r.View(func(v *room.View) {
 		for _, m := range v.Mirrors {
@@ -135,11 +135,11 @@ func (rs *rooms) syncMirrors(ctx context.Context, r *room.Room) {
 			continue
 		}
 		addMirrorAddrs(rs, p, m.Addrs)
-		rs.trySync(ctx, p, r.Discovery())
+		rs.TrySync(ctx, p, r.Discovery())
 	}
 }
 
-func addMirrorAddrs(rs *rooms, p peer.ID, addrs []string) {
+func addMirrorAddrs(rs *Manager, p peer.ID, addrs []string) {
 	for _, s := range addrs {
 		ai, err := peer.AddrInfoFromString(s)
 		if err == nil && ai.ID == p {
@@ -149,8 +149,8 @@ func addMirrorAddrs(rs *rooms, p peer.ID, addrs []string) {
 }
 
 // mirrorTarget resolves a room or a discovery key.
-func (rs *rooms) mirrorTarget(arg string) (log.Discovery, *room.Room, error) {
-	if r, err := rs.resolve(arg); err == nil {
+func (rs *Manager) MirrorTarget(arg string) (log.Discovery, *room.Room, error) {
+	if r, err := rs.Resolve(arg); err == nil {
 		return r.Discovery(), r, nil
 	} else if !errors.Is(err, ErrNoRoom) {
 		return log.Discovery{}, nil, err
@@ -160,23 +160,23 @@ func (rs *rooms) mirrorTarget(arg string) (log.Discovery, *room.Room, error) {
 		return log.Discovery{}, nil, fmt.Errorf("%w: %q is neither a room here nor a discovery key (64 hex digits)", ErrNoRoom, arg)
 	}
 	d := log.Discovery(b)
-	r, _ := rs.byDiscovery(d)
+	r, _ := rs.ByDiscovery(d)
 	return d, r, nil
 }
 
 // remoteMirror connects to the mirror at a full multiaddr.
-func (rs *rooms) remoteMirror(ctx context.Context, addr string) (*peer.AddrInfo, error) {
+func (rs *Manager) RemoteMirror(ctx context.Context, addr string) (*peer.AddrInfo, error) {
 	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: mirror address %q: %v (want a multiaddr ending in /p2p/PEERID)", errBadArg, addr, err)
+		return nil, fmt.Errorf("%w: mirror address %q: %v (want a multiaddr ending in /p2p/PEERID)", ErrBadArg, addr, err)
 	}
 	rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, peerstore.AddressTTL)
 	if err := rs.node.Reach(ctx, ai.ID); err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnreachable, err)
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	return ai, nil
 }
 
-var errUnreachable = errors.New("mirror unreachable")
+var ErrUnreachable = errors.New("mirror unreachable")
 
-func (rs *rooms) proofBytes() []byte { return rs.self.Proof }
+func (rs *Manager) ProofBytes() []byte { return rs.self.Proof }

@@ -12,7 +12,7 @@ import (
 
 // revocationBlobs returns every revocation of this identity's devices
 // this device knows: made here, or read in a room.
-func (rs *rooms) revocationBlobs() [][]byte {
+func (rs *Manager) RevocationBlobs() [][]byte {
 	seen := map[identity.PublicKey][]byte{}
 	rs.idMu.Lock()
 	for _, rv := range rs.id.Revocations {
@@ -22,7 +22,7 @@ func (rs *rooms) revocationBlobs() [][]byte {
 	}
 	rs.idMu.Unlock()
 	me := rs.self.Identity
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		r.View(func(v *room.View) {
 			for dev, b := range v.Revocations {
 				if d, ok := v.Devices[dev]; (!ok || d.Identity == me) && seen[dev] == nil {
@@ -45,7 +45,7 @@ func (rs *rooms) revocationBlobs() [][]byte {
 // refuses what the revoked device writes without having seen it, and the
 // room's key rotates without it. A room joined later, or one whose write
 // failed, gets it on the next call (run calls it every round).
-func (rs *rooms) publishRevocations() {
+func (rs *Manager) PublishRevocations() {
 	rs.idMu.Lock()
 	var blobs [][]byte
 	var devs []identity.PublicKey
@@ -62,7 +62,7 @@ func (rs *rooms) publishRevocations() {
 		return
 	}
 	me := rs.self.Identity
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		var ops []room.Op
 		r.View(func(v *room.View) {
 			if _, ok := v.Members[me]; !ok {
@@ -92,14 +92,14 @@ func (rs *rooms) publishRevocations() {
 // rooms, with a request that changes nothing (a list): a mirror then
 // refuses the revoked devices' proofs, so a stolen phone cannot drop the
 // household's rooms from it.
-func (rs *rooms) tellMirrors(ctx context.Context) {
-	revs := rs.revocationBlobs()
+func (rs *Manager) TellMirrors(ctx context.Context) {
+	revs := rs.RevocationBlobs()
 	if len(revs) == 0 {
 		return
 	}
 	for _, p := range rs.allMirrors() {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := mirror.Ask(actx, rs.node.Host, p, mirror.Request{Op: mirror.OpList, Proof: rs.proofBytes(), Revocations: revs})
+		_, err := mirror.Ask(actx, rs.node.Host, p, mirror.Request{Op: mirror.OpList, Proof: rs.ProofBytes(), Revocations: revs})
 		cancel()
 		if err != nil {
 			rs.log.Debug("revocations not handed to a mirror", logattr.Peer(p.String()), logattr.Err(err))

@@ -39,18 +39,18 @@ var (
 const (
 	connectEvery  = 10 * time.Second
 	announceEvery = 10 * time.Minute
-	findTimeout   = 10 * time.Second
-	joinTimeout   = 60 * time.Second
+	FindTimeout   = 10 * time.Second
+	JoinTimeout   = 60 * time.Second
 )
 
 // rooms holds every room of the daemon and keeps them in sync with their
 // peers.
-type rooms struct {
+type Manager struct {
 	log   *slog.Logger
 	self  room.Self
 	id    *identity.Local
 	idMu  *sync.Mutex // guards id's revocations (the control API adds some)
-	store roomStore
+	store Store
 	node  *hnet.Node
 	sync  *replication.Service
 	pair  *pairing.Service
@@ -58,9 +58,9 @@ type rooms struct {
 	// mirror is set on a daemon started with --mirror.
 	mirror *mirrorState
 	// files sends, receives and serves files (set by the daemon).
-	files *files
+	files *Files
 	// calls places and takes calls (set by the daemon).
-	calls *calls
+	calls *Calls
 
 	changeMu sync.Mutex
 	onChange func(room.ID)
@@ -82,7 +82,7 @@ type rooms struct {
 	liveAsked map[pairing.ID]time.Time // joins awaiting approval: when last asked
 }
 
-func peerOf(dev identity.PublicKey) (peer.ID, error) {
+func PeerOf(dev identity.PublicKey) (peer.ID, error) {
 	pub, err := crypto.UnmarshalEd25519PublicKey(dev[:])
 	if err != nil {
 		return "", err
@@ -90,7 +90,7 @@ func peerOf(dev identity.PublicKey) (peer.ID, error) {
 	return peer.IDFromPublicKey(pub)
 }
 
-func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hnet.Node, mstore *mirror.Store, blobs *blob.Store, home string, now func() time.Time) (*rooms, error) {
+func NewRooms(logger *slog.Logger, id *identity.Local, store Store, node *hnet.Node, mstore *mirror.Store, blobs *blob.Store, home string, now func() time.Time) (*Manager, error) {
 	proof, err := id.Proof.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 	if err != nil {
 		return nil, err
 	}
-	rs := &rooms{
+	rs := &Manager{
 		log:    logger,
 		self:   room.Self{Identity: id.Identity, Device: id.Device, Sealing: id.Sealing, Proof: proof, Record: rec},
 		id:     id,
@@ -123,7 +123,7 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		Host:   node.Host,
 		Logger: logger,
 		Lookup: func(d log.Discovery) (replication.Room, bool) {
-			if r, ok := rs.byDiscovery(d); ok {
+			if r, ok := rs.ByDiscovery(d); ok {
 				return r, true
 			}
 			if rs.mirror != nil {
@@ -134,43 +134,43 @@ func newRooms(logger *slog.Logger, id *identity.Local, store roomStore, node *hn
 		OnFork: rs.onFork,
 	})
 	rs.pair = pairing.NewService(node.Host, rs.answer, logger)
-	rs.files = newFiles(rs, blobs, home)
+	rs.files = NewFiles(rs, blobs, home)
 	if rs.mirror != nil {
 		rs.startMirror()
 	}
 	node.Host.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
-		rs.poke()
+		rs.Poke()
 		rs.reserveHousehold(c.RemotePeer(), c.RemoteMultiaddr())
 	}})
 	recs, err := store.records()
 	if err != nil {
-		rs.close()
+		rs.Close()
 		return nil, err
 	}
 	for rid, rec := range recs {
 		r, err := rs.open(rec)
 		if err != nil {
-			rs.close()
+			rs.Close()
 			return nil, err
 		}
 		if r.ID() != rid {
-			rs.close()
+			rs.Close()
 			return nil, fmt.Errorf("room record %s holds the key of %s", rid, r.ID())
 		}
 		if err := store.load(r); err != nil {
-			rs.close()
+			rs.Close()
 			return nil, err
 		}
 	}
 	return rs, nil
 }
 
-func (rs *rooms) close() {
+func (rs *Manager) Close() {
 	if rs.calls != nil {
-		rs.calls.close()
+		rs.calls.Close()
 	}
 	if rs.files != nil {
-		rs.files.close()
+		rs.files.Close()
 	}
 	if rs.mirror != nil {
 		rs.mirror.svc.Close()
@@ -179,7 +179,7 @@ func (rs *rooms) close() {
 	rs.sync.Close()
 }
 
-func (rs *rooms) poke() {
+func (rs *Manager) Poke() {
 	select {
 	case rs.kick <- struct{}{}:
 	default:
@@ -187,7 +187,7 @@ func (rs *rooms) poke() {
 }
 
 // open makes a room live (not yet loaded).
-func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
+func (rs *Manager) open(rec Record) (*room.Room, error) {
 	key := room.KeyFromBytes(rec.Key)
 	d := key.Discovery()
 	r, err := room.Open(room.Config{
@@ -199,7 +199,7 @@ func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
 		Logger:  rs.log,
 		OnChange: func([]log.Head) {
 			rs.sync.Changed(d)
-			rs.poke()
+			rs.Poke()
 			rs.notifyChange(key.ID())
 		},
 	})
@@ -216,7 +216,7 @@ func (rs *rooms) open(rec roomRecord) (*room.Room, error) {
 	return r, nil
 }
 
-func (rs *rooms) count() int {
+func (rs *Manager) Count() int {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	return len(rs.byID)
@@ -225,12 +225,12 @@ func (rs *rooms) count() int {
 // reserveHousehold gives the address a device of the household connected
 // from reserved handshake slots (hnet.Node.Household): a stranger who
 // fills the common ones does not lock it out.
-func (rs *rooms) reserveHousehold(p peer.ID, addr ma.Multiaddr) {
+func (rs *Manager) reserveHousehold(p peer.ID, addr ma.Multiaddr) {
 	dev, err := hnet.DeviceOf(p)
 	if err != nil {
 		return
 	}
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		ok := false
 		r.View(func(v *room.View) {
 			info, found := v.Devices[dev]
@@ -248,39 +248,39 @@ func (rs *rooms) reserveHousehold(p peer.ID, addr ma.Multiaddr) {
 // reserveConnected reserves the addresses of the household devices
 // connected now: a device that became a member over a connection it had
 // already (pairing) is reserved from then on.
-func (rs *rooms) reserveConnected() {
+func (rs *Manager) reserveConnected() {
 	for _, c := range rs.node.Host.Network().Conns() {
 		rs.reserveHousehold(c.RemotePeer(), c.RemoteMultiaddr())
 	}
 }
 
-func (rs *rooms) list() []*room.Room {
+func (rs *Manager) List() []*room.Room {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	out := make([]*room.Room, 0, len(rs.byID))
 	for _, r := range rs.byID {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b *room.Room) int { return strings.Compare(nameOf(a), nameOf(b)) })
+	slices.SortFunc(out, func(a, b *room.Room) int { return strings.Compare(NameOf(a), NameOf(b)) })
 	return out
 }
 
-func nameOf(r *room.Room) (n string) {
+func NameOf(r *room.Room) (n string) {
 	r.View(func(v *room.View) { n = v.Name })
 	return n
 }
 
-// resolve finds a room by id (or a prefix of at least 8 hex digits) or by
+// Resolve finds a room by id (or a prefix of at least 8 hex digits) or by
 // an unambiguous name.
-func (rs *rooms) resolve(arg string) (*room.Room, error) {
+func (rs *Manager) Resolve(arg string) (*room.Room, error) {
 	var found []*room.Room
 	lower := strings.ToLower(arg)
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		id := r.ID().String()
 		if id == lower {
 			return r, nil
 		}
-		if len(arg) >= 8 && strings.HasPrefix(id, lower) || strings.EqualFold(nameOf(r), arg) {
+		if len(arg) >= 8 && strings.HasPrefix(id, lower) || strings.EqualFold(NameOf(r), arg) {
 			found = append(found, r)
 		}
 	}
@@ -297,13 +297,13 @@ func (rs *rooms) resolve(arg string) (*room.Room, error) {
 	return nil, fmt.Errorf("%w %q: use the id, one of %s", ErrAmbiguousRoom, arg, strings.Join(ids, ", "))
 }
 
-// create founds a room.
-func (rs *rooms) create(name string) (*room.Room, error) {
+// Create founds a room.
+func (rs *Manager) Create(name string) (*room.Room, error) {
 	if name == "" || len(name) > room.MaxNameLen {
 		return nil, fmt.Errorf("a room name has 1 to %d bytes", room.MaxNameLen)
 	}
 	key := room.NewKey()
-	rec := roomRecord{Key: key.Bytes(), Founder: rs.self.Identity, Name: name, Joined: rs.now().Unix()}
+	rec := Record{Key: key.Bytes(), Founder: rs.self.Identity, Name: name, Joined: rs.now().Unix()}
 	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
 		return nil, err
 	}
@@ -321,13 +321,13 @@ func (rs *rooms) create(name string) (*room.Room, error) {
 
 // onChange, if set, hears that a room's view may have changed (the web
 // page); it must not block.
-func (rs *rooms) setOnChange(f func(room.ID)) {
+func (rs *Manager) SetOnChange(f func(room.ID)) {
 	rs.changeMu.Lock()
 	rs.onChange = f
 	rs.changeMu.Unlock()
 }
 
-func (rs *rooms) notifyChange(id room.ID) {
+func (rs *Manager) notifyChange(id room.ID) {
 	rs.changeMu.Lock()
 	f := rs.onChange
 	rs.changeMu.Unlock()
@@ -337,7 +337,7 @@ func (rs *rooms) notifyChange(id room.ID) {
 }
 
 // drop forgets a room and its data.
-func (rs *rooms) drop(r *room.Room) error {
+func (rs *Manager) drop(r *room.Room) error {
 	rs.mu.Lock()
 	delete(rs.byID, r.ID())
 	delete(rs.byDisc, r.Discovery())
@@ -347,7 +347,7 @@ func (rs *rooms) drop(r *room.Room) error {
 
 // leave writes a leave entry, lets peers fetch it for a moment, then drops
 // the room.
-func (rs *rooms) leave(ctx context.Context, r *room.Room) error {
+func (rs *Manager) Leave(ctx context.Context, r *room.Room) error {
 	if _, err := r.Write(room.Op{Type: room.OpLeave}); err != nil && !errors.Is(err, room.ErrNotMember) {
 		return err
 	}
@@ -361,7 +361,7 @@ func (rs *rooms) leave(ctx context.Context, r *room.Room) error {
 	return rs.drop(r)
 }
 
-func (rs *rooms) onFork(d log.Discovery, fp *log.ForkProof) {
+func (rs *Manager) onFork(d log.Discovery, fp *log.ForkProof) {
 	rs.mu.Lock()
 	r, ok := rs.byDisc[d]
 	rs.mu.Unlock()
@@ -384,21 +384,21 @@ func (rs *rooms) onFork(d log.Discovery, fp *log.ForkProof) {
 }
 
 // run keeps every room connected to its peers until ctx ends.
-func (rs *rooms) run(ctx context.Context) {
+func (rs *Manager) Run(ctx context.Context) {
 	tick := time.NewTicker(connectEvery)
 	defer tick.Stop()
 	lastAnnounce := time.Time{}
 	for {
 		announce := time.Since(lastAnnounce) > announceEvery
 		if announce {
-			for _, r := range rs.list() {
+			for _, r := range rs.List() {
 				rs.announce(ctx, r)
 			}
-			rs.tellMirrors(ctx)
+			rs.TellMirrors(ctx)
 			lastAnnounce = time.Now()
 		}
-		rs.publishRevocations()
-		for _, r := range rs.list() {
+		rs.PublishRevocations()
+		for _, r := range rs.List() {
 			rs.connect(ctx, r)
 		}
 		rs.publishWriters(ctx)
@@ -416,8 +416,8 @@ func (rs *rooms) run(ctx context.Context) {
 	}
 }
 
-func (rs *rooms) announce(ctx context.Context, r *room.Room) {
-	ctx, cancel := context.WithTimeout(ctx, findTimeout)
+func (rs *Manager) announce(ctx context.Context, r *room.Room) {
+	ctx, cancel := context.WithTimeout(ctx, FindTimeout)
 	defer cancel()
 	if err := rs.node.Announce(ctx, room.AnnounceTopic(r.Discovery())); err != nil {
 		rs.log.Debug("announcing room", logattr.Room(r.ID().String()), logattr.Err(err))
@@ -426,7 +426,7 @@ func (rs *rooms) announce(ctx context.Context, r *room.Room) {
 
 // connect opens a sync session with every device of the room that is
 // reachable and not yet syncing.
-func (rs *rooms) connect(ctx context.Context, r *room.Room) {
+func (rs *Manager) connect(ctx context.Context, r *room.Room) {
 	var devs []identity.PublicKey
 	known := 0
 	r.View(func(v *room.View) {
@@ -447,30 +447,30 @@ func (rs *rooms) connect(ctx context.Context, r *room.Room) {
 		for _, h := range hints {
 			if ai, err := peer.AddrInfoFromString(h); err == nil && ai.ID != rs.node.Host.ID() {
 				rs.node.Host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
-				rs.trySync(ctx, ai.ID, r.Discovery())
+				rs.TrySync(ctx, ai.ID, r.Discovery())
 			}
 		}
 		for _, p := range rs.node.Peers() {
-			rs.trySync(ctx, p, r.Discovery())
+			rs.TrySync(ctx, p, r.Discovery())
 		}
 	}
 	for _, d := range devs {
-		p, err := peerOf(d)
+		p, err := PeerOf(d)
 		if err != nil {
 			continue
 		}
-		rs.trySync(ctx, p, r.Discovery())
+		rs.TrySync(ctx, p, r.Discovery())
 	}
 	rs.syncMirrors(ctx, r)
 }
 
 // trySync opens a sync session for the room of d with p, reaching p
 // first if needed.
-func (rs *rooms) trySync(ctx context.Context, p peer.ID, d log.Discovery) {
+func (rs *Manager) TrySync(ctx context.Context, p peer.ID, d log.Discovery) {
 	if err := rs.node.Reach(ctx, p); err != nil {
 		return
 	}
-	sctx, cancel := context.WithTimeout(ctx, findTimeout)
+	sctx, cancel := context.WithTimeout(ctx, FindTimeout)
 	defer cancel()
 	if err := rs.sync.Sync(sctx, p, d); err != nil {
 		rs.log.Debug("sync not started", logattr.Peer(p.String()), logattr.Room(d), logattr.Err(err))
@@ -478,7 +478,7 @@ func (rs *rooms) trySync(ctx context.Context, p peer.ID, d log.Discovery) {
 }
 
 // invite makes an invite in the room and returns its link.
-func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
+func (rs *Manager) Invite(r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
 	inv := pairing.NewInvite()
 	var exp time.Time
 	op := room.Op{Type: room.OpInvite, Invite: room.InviteID(inv.ID()), Seed: room.SecretFrom(inv.Seed()), Uses: uses, Role: room.RoleMember, Approve: approve}
@@ -494,7 +494,7 @@ func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64, approv
 	if !ok {
 		return "", time.Time{}, errors.New("only admins can invite to this room")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), JoinTimeout)
 	defer cancel()
 	if err := rs.node.Announce(ctx, inv.Topic()); err != nil {
 		rs.log.Debug("announcing invite", logattr.Err(err))
@@ -508,13 +508,13 @@ func (rs *rooms) invite(r *room.Room, expires time.Duration, uses uint64, approv
 
 // answer is the pairing handler: admit a candidate that holds an invite of
 // one of our rooms.
-func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed []byte) ([]byte, error) {
+func (rs *Manager) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed []byte) ([]byte, error) {
 	if di, ok := rs.deviceInvites()[id]; ok {
 		return rs.answerDeviceLink(id, di, sealed)
 	}
 	var target *room.Room
 	var seed room.Secret32
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		r.View(func(v *room.View) {
 			if inv, ok := v.Invites[room.InviteID(id)]; ok {
 				target, seed = r, inv.Seed
@@ -542,7 +542,7 @@ func (rs *rooms) answer(ctx context.Context, from peer.ID, id pairing.ID, sealed
 // candidate and returns the request and the answer. A nil request means
 // the request itself is invalid; a request with an error means the room
 // refused the candidate (the error says why).
-func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sealed []byte) (*pairing.Request, *pairing.Answer, error) {
+func (rs *Manager) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sealed []byte) (*pairing.Request, *pairing.Answer, error) {
 	req, err := pairing.OpenRequest(inv, sealed)
 	if err != nil {
 		return nil, nil, err
@@ -634,12 +634,12 @@ func (rs *rooms) admit(target *room.Room, inv pairing.Invite, id pairing.ID, sea
 
 // join asks the peers that may hold an invite to admit this device, then
 // opens the room and syncs it.
-func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
+func (rs *Manager) Join(ctx context.Context, link string) (*room.Room, error) {
 	inv, hint, err := pairing.ParseLink(link)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
 	var candidates, hints []peer.ID
 	for _, h := range strings.Split(hint, ",") {
@@ -672,7 +672,7 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 			// (pollPending), and leaves the request in the invite's
 			// mailboxes too, for an answer while this admin is offline.
 			awaiting = append(awaiting, p)
-			lastErr = errAwaiting
+			lastErr = ErrAwaiting
 			break
 		}
 		if errors.As(err, &refused) && refused.Reason != pairing.NoSuchInvite && refused.Reason != pairing.TooMany {
@@ -693,19 +693,19 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 			return nil, fmt.Errorf("keeping the join: %w", err)
 		}
 		rs.log.Info("join request waits for an admin's approval: this device asks again until one has", slog.Int("mailboxes", len(took)))
-		return nil, &pendingError{mailboxes: took, awaiting: true, invite: inv.ID()}
+		return nil, &PendingError{mailboxes: took, awaiting: true, invite: inv.ID()}
 	}
 	if len(took) > 0 {
 		rs.log.Info("no admin online: join request left in mailboxes", slog.Any("mirrors", took))
-		return nil, &pendingError{mailboxes: took, invite: inv.ID()}
+		return nil, &PendingError{mailboxes: took, invite: inv.ID()}
 	}
 	var refused *pairing.RefusedError
 	if errors.As(lastErr, &refused) {
 		switch refused.Reason {
 		case pairing.NoSuchInvite:
-			return nil, fmt.Errorf("%w: a device of the room was reached and does not know this invite (revoked, used up, or the link is damaged): ask for a new invite", errRefused)
+			return nil, fmt.Errorf("%w: a device of the room was reached and does not know this invite (revoked, used up, or the link is damaged): ask for a new invite", ErrRefused)
 		case pairing.TooMany:
-			return nil, fmt.Errorf("%w: a device of the room was reached and asks to wait (too many requests): try again in a minute", errRefused)
+			return nil, fmt.Errorf("%w: a device of the room was reached and asks to wait (too many requests): try again in a minute", ErrRefused)
 		}
 	}
 	return nil, fmt.Errorf("%w (%v), and no mirror holds a mailbox for the invite; ask an admin to be online, or for a new invite", ErrNoAdmin, lastErr)
@@ -713,21 +713,21 @@ func (rs *rooms) join(ctx context.Context, link string) (*room.Room, error) {
 
 // pendingError: the join waits for an admin (its approval, or an answer
 // in mailboxes).
-type pendingError struct {
+type PendingError struct {
 	mailboxes []string
 	awaiting  bool
 	invite    pairing.ID
 }
 
-func (e *pendingError) Error() string {
+func (e *PendingError) Error() string {
 	if e.awaiting {
 		return fmt.Sprintf("%v: an admin must approve the request", errPending)
 	}
 	return fmt.Sprintf("%v: request left with %d mirror(s)", errPending, len(e.mailboxes))
 }
-func (e *pendingError) Unwrap() error { return errPending }
+func (e *PendingError) Unwrap() error { return errPending }
 
-func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.Room, error) {
+func (rs *Manager) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.Room, error) {
 	if err := rs.node.Reach(ctx, p); err != nil {
 		return nil, err
 	}
@@ -771,7 +771,7 @@ func (rs *rooms) ask(ctx context.Context, p peer.ID, inv pairing.Invite) (*room.
 
 // accept opens the room an admin's answer admits this device to (or the
 // room held already).
-func (rs *rooms) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
+func (rs *Manager) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 	key := room.KeyFromBytes(a.RoomKey)
 	rs.mu.Lock()
 	existing, have := rs.byID[key.ID()]
@@ -779,7 +779,7 @@ func (rs *rooms) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 	if have {
 		return existing, nil
 	}
-	rec := roomRecord{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix(), Peers: peers}
+	rec := Record{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix(), Peers: peers}
 	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
 		return nil, err
 	}
@@ -795,7 +795,7 @@ func (rs *rooms) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 }
 
 // addrs returns the node's full multiaddrs, loopback last.
-func (rs *rooms) addrs() []string {
+func (rs *Manager) Addrs() []string {
 	out := rs.node.Addrs()
 	slices.SortStableFunc(out, func(a, b string) int {
 		la, lb := isLoopback(a), isLoopback(b)
@@ -822,12 +822,12 @@ func isLoopback(s string) bool {
 // connections lists the connected peers, how each is reached (a relayed
 // connection counts only while no direct one exists) and whether it is a
 // device of one of our rooms.
-func (rs *rooms) connections() []control.Connection {
+func (rs *Manager) Connections() []control.Connection {
 	devices := map[peer.ID]bool{}
-	for _, r := range rs.list() {
+	for _, r := range rs.List() {
 		r.View(func(v *room.View) {
 			for d := range v.Devices {
-				if p, err := peerOf(d); err == nil {
+				if p, err := PeerOf(d); err == nil {
 					devices[p] = true
 				}
 			}

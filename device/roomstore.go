@@ -16,13 +16,13 @@ import (
 // entry is at most 64 KiB, a chat message far less) and live in bbolt with
 // their heads; file contents never do (they go to the chunk store).
 var (
-	bucketRooms = []byte("rooms")
+	BucketRooms = []byte("rooms")
 )
 
-func bucketOf(kind string, d log.Discovery) []byte { return []byte(kind + "/" + d.String()) }
+func BucketOf(kind string, d log.Discovery) []byte { return []byte(kind + "/" + d.String()) }
 
 // roomRecord is what the daemon keeps of a room it holds.
-type roomRecord struct {
+type Record struct {
 	Key     [32]byte           `json:"key"`
 	Founder identity.PublicKey `json:"founder"`
 	Name    string             `json:"name"` // as last seen, for listing
@@ -33,58 +33,58 @@ type roomRecord struct {
 }
 
 // roomStore implements room.Store on the daemon's database.
-type roomStore struct{ db *storage.DB }
+type Store struct{ db *storage.DB }
 
-var _ room.Store = roomStore{}
+var _ room.Store = Store{}
 
 func logBuckets(d log.Discovery) logdb.Buckets {
-	return logdb.Buckets{Blocks: bucketOf("blocks", d), Heads: bucketOf("heads", d)}
+	return logdb.Buckets{Blocks: BucketOf("blocks", d), Heads: BucketOf("heads", d)}
 }
 
 // SaveBlocks stores blocks [start, start+len) of a log and the head that
 // covers them, in one transaction.
-func (s roomStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+func (s Store) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
 	return s.db.Update(func(tx *storage.Tx) error { return logdb.Save(tx, logBuckets(d), h, start, blocks) })
 }
 
 // SaveKey stores an epoch key learnt from a rotation.
-func (s roomStore) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
+func (s Store) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
 	k := binary.BigEndian.AppendUint64(nil, epoch)
 	k = append(k, key[:8]...) // several keys may share an epoch
-	return s.db.Put(bucketOf("keys", d), k, key[:])
+	return s.db.Put(BucketOf("keys", d), k, key[:])
 }
 
-func (s roomStore) saveRecord(id room.ID, rec roomRecord) error {
+func (s Store) saveRecord(id room.ID, rec Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return s.db.Put(bucketRooms, id[:], b)
+	return s.db.Put(BucketRooms, id[:], b)
 }
 
-func (s roomStore) deleteRoom(id room.ID, d log.Discovery) error {
+func (s Store) deleteRoom(id room.ID, d log.Discovery) error {
 	return s.db.Update(func(tx *storage.Tx) error {
 		for _, kind := range []string{"blocks", "heads", "keys"} {
 			var keys [][]byte
-			tx.ForEach(bucketOf(kind, d), func(k, _ []byte) error {
+			tx.ForEach(BucketOf(kind, d), func(k, _ []byte) error {
 				keys = append(keys, append([]byte{}, k...))
 				return nil
 			})
 			for _, k := range keys {
-				if err := tx.Delete(bucketOf(kind, d), k); err != nil {
+				if err := tx.Delete(BucketOf(kind, d), k); err != nil {
 					return err
 				}
 			}
 		}
-		return tx.Delete(bucketRooms, id[:])
+		return tx.Delete(BucketRooms, id[:])
 	})
 }
 
-func (s roomStore) records() (map[room.ID]roomRecord, error) {
-	out := map[room.ID]roomRecord{}
+func (s Store) records() (map[room.ID]Record, error) {
+	out := map[room.ID]Record{}
 	err := s.db.View(func(tx *storage.Tx) error {
-		return tx.ForEach(bucketRooms, func(k, v []byte) error {
-			var rec roomRecord
+		return tx.ForEach(BucketRooms, func(k, v []byte) error {
+			var rec Record
 			if len(k) != len(room.ID{}) {
 				return fmt.Errorf("room record key of %d bytes", len(k))
 			}
@@ -99,7 +99,7 @@ func (s roomStore) records() (map[room.ID]roomRecord, error) {
 }
 
 // load restores a room's logs and keys into r.
-func (s roomStore) load(r *room.Room) error {
+func (s Store) load(r *room.Room) error {
 	d := r.Discovery()
 	var heads map[identity.PublicKey][]log.Head
 	var blocks map[identity.PublicKey][][]byte
@@ -109,7 +109,7 @@ func (s roomStore) load(r *room.Room) error {
 		if heads, blocks, err = logdb.Load(tx, logBuckets(d)); err != nil {
 			return err
 		}
-		return tx.ForEach(bucketOf("keys", d), func(k, v []byte) error {
+		return tx.ForEach(BucketOf("keys", d), func(k, v []byte) error {
 			keys = append(keys, [2][]byte{append([]byte{}, k...), append([]byte{}, v...)})
 			return nil
 		})

@@ -22,7 +22,7 @@ import (
 // refused.
 
 // unlockVersion is the request's format.
-const unlockVersion = 1
+const UnlockVersion = 1
 
 // unlockSkew bounds the difference between a request's time and the
 // door's clock.
@@ -36,7 +36,7 @@ const maxUnlockMsg = 512
 const unlockDomain = "hearth door unlock v1\x00"
 
 // unlockRequest asks a door to open.
-type unlockRequest struct {
+type UnlockRequest struct {
 	Room    [16]byte
 	Door    identity.PublicKey // the doorphone's device
 	Counter uint64             // strictly increasing per sending device
@@ -45,10 +45,10 @@ type unlockRequest struct {
 	Sig     [64]byte // by the sending device's key
 }
 
-func (u *unlockRequest) signed() []byte {
+func (u *UnlockRequest) signed() []byte {
 	var e wire.Encoder
 	e.Fixed([]byte(unlockDomain))
-	e.U8(unlockVersion)
+	e.U8(UnlockVersion)
 	e.Fixed(u.Room[:])
 	e.Fixed(u.Door[:])
 	e.U64(u.Counter)
@@ -57,17 +57,17 @@ func (u *unlockRequest) signed() []byte {
 	return e.B
 }
 
-func (u *unlockRequest) marshal() []byte {
+func (u *UnlockRequest) Marshal() []byte {
 	b := u.signed()[len(unlockDomain):]
 	return append(b, u.Sig[:]...)
 }
 
-func parseUnlock(b []byte) (*unlockRequest, error) {
+func ParseUnlock(b []byte) (*UnlockRequest, error) {
 	d := wire.NewDecoder(b)
-	if v := d.U8(); d.Err() == nil && v != unlockVersion {
-		return nil, fmt.Errorf("unlock request version %d (this door speaks %d)", v, unlockVersion)
+	if v := d.U8(); d.Err() == nil && v != UnlockVersion {
+		return nil, fmt.Errorf("unlock request version %d (this door speaks %d)", v, UnlockVersion)
 	}
-	var u unlockRequest
+	var u UnlockRequest
 	d.Fixed(u.Room[:])
 	d.Fixed(u.Door[:])
 	u.Counter = d.U64()
@@ -81,7 +81,7 @@ func parseUnlock(b []byte) (*unlockRequest, error) {
 }
 
 // sign fills in the nonce and signature.
-func (u *unlockRequest) sign(key identity.SigningKey) error {
+func (u *UnlockRequest) Sign(key identity.SigningKey) error {
 	if _, err := rand.Read(u.Nonce[:]); err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (u *unlockRequest) sign(key identity.SigningKey) error {
 }
 
 // verify checks the signature against the sending device.
-func (u *unlockRequest) verify(dev identity.PublicKey) error {
+func (u *UnlockRequest) Verify(dev identity.PublicKey) error {
 	if !dev.Verify(u.signed(), u.Sig[:]) {
 		return errors.New("bad signature")
 	}
@@ -98,21 +98,21 @@ func (u *unlockRequest) verify(dev identity.PublicKey) error {
 }
 
 // unlockAnswer is the door's answer.
-type unlockAnswer struct {
+type UnlockAnswer struct {
 	Opened bool
 	Reason string
 }
 
-func (a unlockAnswer) marshal() []byte {
+func (a UnlockAnswer) Marshal() []byte {
 	var e wire.Encoder
 	e.Bool(a.Opened)
 	e.String(a.Reason)
 	return e.B
 }
 
-func parseUnlockAnswer(b []byte) (unlockAnswer, error) {
+func ParseUnlockAnswer(b []byte) (UnlockAnswer, error) {
 	d := wire.NewDecoder(b)
-	var a unlockAnswer
+	var a UnlockAnswer
 	a.Opened = d.Bool()
 	a.Reason = d.String(maxUnlockMsg - 8)
 	if err := d.Finish(); err != nil {
@@ -122,7 +122,7 @@ func parseUnlockAnswer(b []byte) (unlockAnswer, error) {
 }
 
 // readUnlockMsg reads one framed message.
-func readUnlockMsg(r *bufio.Reader) ([]byte, error) { return wire.ReadMsg(r, maxUnlockMsg) }
+func ReadUnlockMsg(r *bufio.Reader) ([]byte, error) { return wire.ReadMsg(r, maxUnlockMsg) }
 
 // counterBytes is the on-disk form of the last counter taken from a
 // device.
@@ -131,9 +131,9 @@ func counterBytes(c uint64) []byte { return binary.BigEndian.AppendUint64(nil, c
 // unlockCounter is the next counter of this device: its clock in
 // milliseconds, and always more than the last one sent, so it grows
 // across restarts without being stored.
-type unlockCounter struct{ last uint64 }
+type UnlockCounter struct{ last uint64 }
 
-func (c *unlockCounter) next(now time.Time) uint64 {
+func (c *UnlockCounter) Next(now time.Time) uint64 {
 	c.last = max(c.last+1, uint64(now.UnixMilli()))
 	return c.last
 }

@@ -40,9 +40,9 @@ var webAssets embed.FS
 
 // pageSession is the tag of a call whose media is in a page: the page's
 // session.
-type pageSession string
+type PageSession string
 
-type webServer struct {
+type WebServer struct {
 	d     *daemon
 	token *tokenFile // of the loopback page
 	addr  string     // host:port, as listened ("" without a loopback page)
@@ -73,7 +73,7 @@ type webServer struct {
 const roomFlush = 200 * time.Millisecond
 
 // roomChanged notes a room whose view changed.
-func (w *webServer) roomChanged(id room.ID) {
+func (w *WebServer) roomChanged(id room.ID) {
 	w.mu.Lock()
 	if len(w.dirty) < 4096 {
 		w.dirty[id.String()] = true
@@ -82,7 +82,7 @@ func (w *webServer) roomChanged(id room.ID) {
 }
 
 // flushRooms tells the pages which rooms changed, every roomFlush.
-func (w *webServer) flushRooms() {
+func (w *WebServer) flushRooms() {
 	defer close(w.done)
 	t := time.NewTicker(roomFlush)
 	defer t.Stop()
@@ -110,8 +110,8 @@ const maxSessions = 8
 
 // startWeb serves the page on a loopback address (addr, with a per-start
 // token) and, if lanAddr is set, on the LAN over HTTPS behind a login.
-func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
-	w := &webServer{d: d, log: d.log,
+func StartWeb(d *daemon, addr, lanAddr string) (*WebServer, error) {
+	w := &WebServer{d: d, log: d.log,
 		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}, dirty: map[string]bool{},
 		logins: map[[32]byte]time.Time{}, tries: map[string]*rate.Limiter{}, allTries: rate.NewLimiter(rate.Every(time.Second), 10),
 		stop: make(chan struct{}), done: make(chan struct{})}
@@ -159,7 +159,7 @@ func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
 		}
 		d.log.Info("web page on the LAN", slog.String("addr", "https://"+w.lanAddr+"/"), slog.String("certificate", fp), slog.String("login", login))
 	}
-	d.rooms.setOnChange(w.roomChanged)
+	d.rooms.SetOnChange(w.roomChanged)
 	go w.flushRooms()
 	if w.addr != "" {
 		d.log.Info("web page on", slog.String("addr", "http://"+w.addr+"/"), slog.String("link", "'hearth status' prints it with its token"))
@@ -168,7 +168,7 @@ func startWeb(d *daemon, addr, lanAddr string) (*webServer, error) {
 }
 
 // handler is the page and its API; lan says which guard it has.
-func (w *webServer) handler(lan bool) http.Handler {
+func (w *WebServer) handler(lan bool) http.Handler {
 	sub, _ := fs.Sub(webAssets, "webui")
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(sub))
@@ -191,30 +191,30 @@ func (w *webServer) handler(lan bool) http.Handler {
 
 // pageRoutes are the page's own routes (the control API is under
 // /api/v1, see controlForPage).
-func (w *webServer) pageRoutes() []route {
-	var out []route
-	api := func(method, path string, a access, h http.HandlerFunc) {
-		out = append(out, route{method: method, path: path, access: a, h: h})
+func (w *WebServer) pageRoutes() []Route {
+	var out []Route
+	api := func(method, path string, a Access, h http.HandlerFunc) {
+		out = append(out, Route{method: method, path: path, access: a, h: h})
 	}
-	api("GET", "/api/events", accessRead, w.handleEvents)
-	api("GET", "/api/me", accessRead, w.handleMe)
-	api("GET", "/api/rooms", accessRead, w.handleRooms)
-	api("POST", "/api/rooms/{room}/calls", accessWrite, w.handlePlace)
-	api("POST", "/api/calls/{call}/answer", accessWrite, w.handleAnswer)
-	api("POST", "/api/calls/{call}/hangup", accessWrite, w.handleHangup)
-	api("POST", "/api/calls/{call}/signal", accessWrite, w.handleSignal)
-	w.d.doorRoutes(api, true)
-	api("POST", "/api/rooms/{room}/upload", accessWrite, w.handleUpload)
-	api("POST", "/api/rooms/{room}/files/{file}/fetch", accessWrite, w.handleFetch)
-	api("GET", "/api/rooms/{room}/files/{file}/content", accessRead, w.handleContent)
-	api("POST", "/api/qr", accessRead, w.handleQR)
-	api("GET", "/api/wordlist", accessRead, w.handleWordlist)
+	api("GET", "/api/events", AccessRead, w.handleEvents)
+	api("GET", "/api/me", AccessRead, w.handleMe)
+	api("GET", "/api/rooms", AccessRead, w.handleRooms)
+	api("POST", "/api/rooms/{room}/calls", AccessWrite, w.handlePlace)
+	api("POST", "/api/calls/{call}/answer", AccessWrite, w.handleAnswer)
+	api("POST", "/api/calls/{call}/hangup", AccessWrite, w.handleHangup)
+	api("POST", "/api/calls/{call}/signal", AccessWrite, w.handleSignal)
+	w.d.DoorRoutes(api, true)
+	api("POST", "/api/rooms/{room}/upload", AccessWrite, w.handleUpload)
+	api("POST", "/api/rooms/{room}/files/{file}/fetch", AccessWrite, w.handleFetch)
+	api("GET", "/api/rooms/{room}/files/{file}/content", AccessRead, w.handleContent)
+	api("POST", "/api/qr", AccessRead, w.handleQR)
+	api("GET", "/api/wordlist", AccessRead, w.handleWordlist)
 	return out
 }
 
 // serve runs one of the page's servers until it is closed; any other end
 // is logged.
-func (w *webServer) serve(s *http.Server, ln net.Listener, tls bool) {
+func (w *WebServer) serve(s *http.Server, ln net.Listener, tls bool) {
 	var err error
 	if tls {
 		err = s.ServeTLS(ln, "", "")
@@ -278,7 +278,7 @@ func (w *idleWriter) Flush() {
 func (w *idleWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // URL is the page's address with its token ("" without a loopback page).
-func (w *webServer) URL() string {
+func (w *WebServer) URL() string {
 	if w.addr == "" {
 		return ""
 	}
@@ -286,14 +286,14 @@ func (w *webServer) URL() string {
 }
 
 // LANURL is the page's address on the LAN ("" without one).
-func (w *webServer) LANURL() string {
+func (w *WebServer) LANURL() string {
 	if w.lanAddr == "" {
 		return ""
 	}
 	return "https://" + w.lanAddr + "/"
 }
 
-func (w *webServer) closeServers() {
+func (w *WebServer) closeServers() {
 	for _, s := range []*http.Server{w.srv, w.lan} {
 		if s != nil {
 			s.Close()
@@ -301,8 +301,8 @@ func (w *webServer) closeServers() {
 	}
 }
 
-func (w *webServer) close() {
-	w.d.rooms.setOnChange(nil)
+func (w *WebServer) Close() {
+	w.d.rooms.SetOnChange(nil)
 	close(w.stop)
 	<-w.done
 	w.closeServers()
@@ -318,7 +318,7 @@ func securityHeaders(rw http.ResponseWriter) {
 
 // checkHost refuses a request whose Host or Origin is not this page's:
 // another site's page (through DNS rebinding or a form) cannot reach it.
-func (w *webServer) checkHost(h http.Handler) http.Handler {
+func (w *WebServer) checkHost(h http.Handler) http.Handler {
 	_, port, _ := net.SplitHostPort(w.addr)
 	hosts := map[string]bool{w.addr: true, "127.0.0.1:" + port: true, "localhost:" + port: true, "[::1]:" + port: true}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -341,7 +341,7 @@ func (w *webServer) checkHost(h http.Handler) http.Handler {
 // (of any interface: DHCP may move it) or this machine's name, with the
 // page's port; an Origin must be this very https origin. A name another
 // site controls (DNS rebinding) is refused.
-func (w *webServer) checkLANHost(h http.Handler) http.Handler {
+func (w *WebServer) checkLANHost(h http.Handler) http.Handler {
 	_, port, _ := net.SplitHostPort(w.lanAddr)
 	name, _ := os.Hostname()
 	names := map[string]bool{"localhost": true}
@@ -381,7 +381,7 @@ func trimLog(s string) string {
 }
 
 // guard requires the token.
-func (w *webServer) guard(h http.HandlerFunc) http.HandlerFunc {
+func (w *WebServer) guard(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		got := bearer(r)
 		if subtle.ConstantTimeCompare([]byte(got), []byte(w.token.current())) != 1 {
@@ -392,7 +392,7 @@ func (w *webServer) guard(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (w *webServer) hasSession(s string) bool {
+func (w *WebServer) hasSession(s string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	_, ok := w.sessions[s]
@@ -400,7 +400,7 @@ func (w *webServer) hasSession(s string) bool {
 }
 
 // send queues an event for one session ("" for all).
-func (w *webServer) send(sess string, e pageEvent) {
+func (w *WebServer) send(sess string, e pageEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for id, ch := range w.sessions {
@@ -414,26 +414,26 @@ func (w *webServer) send(sess string, e pageEvent) {
 	}
 }
 
-func (w *webServer) bind(id call.ID, b *browserEndpoint) {
+func (w *WebServer) bind(id call.ID, b *browserEndpoint) {
 	w.mu.Lock()
 	w.bound[id] = b
 	w.mu.Unlock()
 }
 
-func (w *webServer) unbind(id call.ID) {
+func (w *WebServer) unbind(id call.ID) {
 	w.mu.Lock()
 	delete(w.bound, id)
 	w.mu.Unlock()
 }
 
 // callsChanged tells every page the calls now.
-func (w *webServer) callsChanged() {
+func (w *WebServer) CallsChanged() {
 	w.send("", pageEvent{Type: "calls", List: w.d.rooms.calls.m.Calls()})
 }
 
 // handleEvents streams events to a page, one JSON object a line: first
 // its session, then the calls, then whatever happens.
-func (w *webServer) handleEvents(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleEvents(rw http.ResponseWriter, r *http.Request) {
 	fl, ok := rw.(http.Flusher)
 	if !ok {
 		http.Error(rw, "no streaming", http.StatusInternalServerError)
@@ -493,104 +493,104 @@ func (w *webServer) handleEvents(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (w *webServer) handleMe(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleMe(rw http.ResponseWriter, r *http.Request) {
 	d := w.d
 	d.mu.Lock()
 	out := map[string]any{"identity": d.id.Identity.String(), "device": d.id.Device.Public().String(), "name": d.id.Record.Name,
 		"door": d.door != nil, "mirror": d.rooms.mirror != nil}
 	d.mu.Unlock()
-	writeJSON(rw, http.StatusOK, out)
+	WriteJSON(rw, http.StatusOK, out)
 }
 
-func (w *webServer) handleRooms(rw http.ResponseWriter, r *http.Request) { w.d.handleListRooms(rw, r) }
+func (w *WebServer) handleRooms(rw http.ResponseWriter, r *http.Request) { w.d.HandleListRooms(rw, r) }
 
 // session is the page's session, from its header.
-func (w *webServer) session(r *http.Request) (pageSession, error) {
+func (w *WebServer) session(r *http.Request) (PageSession, error) {
 	s := r.Header.Get("X-Hearth-Session")
 	if !w.hasSession(s) {
 		return "", errors.New("no such page session: reload the page")
 	}
-	return pageSession(s), nil
+	return PageSession(s), nil
 }
 
-func (w *webServer) handlePlace(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handlePlace(rw http.ResponseWriter, r *http.Request) {
 	sess, err := w.session(r)
 	if err != nil {
-		writeError(rw, http.StatusBadRequest, err.Error())
+		WriteError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
 	var req control.CallPlace
-	if !decode(rw, r, &req) {
+	if !Decode(rw, r, &req) {
 		return
 	}
-	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+	rm, err := w.d.rooms.Resolve(r.PathValue("room"))
 	if err != nil {
-		fail(rw, err)
+		Fail(rw, err)
 		return
 	}
-	w.d.rooms.calls.place(rw, rm, req, sess)
+	w.d.rooms.calls.Place(rw, rm, req, sess)
 }
 
-func (w *webServer) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
-	c, err := w.d.rooms.calls.find(r.PathValue("call"))
+func (w *WebServer) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
+	c, err := w.d.rooms.calls.Find(r.PathValue("call"))
 	if err != nil {
-		writeError(rw, http.StatusNotFound, err.Error())
+		WriteError(rw, http.StatusNotFound, err.Error())
 		return nil, false
 	}
 	return c, true
 }
 
-func (w *webServer) handleAnswer(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleAnswer(rw http.ResponseWriter, r *http.Request) {
 	sess, err := w.session(r)
 	if err != nil {
-		writeError(rw, http.StatusBadRequest, err.Error())
+		WriteError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
 	var req control.CallAnswer
-	if !decode(rw, r, &req) {
+	if !Decode(rw, r, &req) {
 		return
 	}
 	c, ok := w.findCall(rw, r)
 	if !ok {
 		return
 	}
-	if err := c.AnswerTagged(media(req.AudioOnly), sess); err != nil {
-		writeError(rw, http.StatusConflict, err.Error())
+	if err := c.AnswerTagged(MediaOf(req.AudioOnly), sess); err != nil {
+		WriteError(rw, http.StatusConflict, err.Error())
 		return
 	}
-	writeJSON(rw, http.StatusOK, c.Status())
+	WriteJSON(rw, http.StatusOK, c.Status())
 }
 
-func (w *webServer) handleHangup(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleHangup(rw http.ResponseWriter, r *http.Request) {
 	c, ok := w.findCall(rw, r)
 	if !ok {
 		return
 	}
 	c.Hangup("")
-	writeJSON(rw, http.StatusOK, c.Status())
+	WriteJSON(rw, http.StatusOK, c.Status())
 }
 
-func (w *webServer) handleSignal(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleSignal(rw http.ResponseWriter, r *http.Request) {
 	var s pageSignal
-	if !decode(rw, r, &s) {
+	if !Decode(rw, r, &s) {
 		return
 	}
 	id, err := call.ParseID(r.PathValue("call"))
 	if err != nil {
-		writeError(rw, http.StatusBadRequest, err.Error())
+		WriteError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
 	w.mu.Lock()
 	b, ok := w.bound[id]
 	w.mu.Unlock()
 	if !ok || string(b.sess) != r.Header.Get("X-Hearth-Session") {
-		writeError(rw, http.StatusNotFound, "this page has no media of that call")
+		WriteError(rw, http.StatusNotFound, "this page has no media of that call")
 		return
 	}
 	if err := b.fromPage(s); err != nil {
 		w.log.Info("web: a bad signal from the page", logattr.Err(err))
-		writeError(rw, http.StatusBadRequest, err.Error())
+		WriteError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(rw, http.StatusOK, control.OK{OK: true})
+	WriteJSON(rw, http.StatusOK, control.OK{OK: true})
 }

@@ -38,22 +38,22 @@ var localWhy = map[string]string{
 // forPage returns the handler a route has on the page (on the LAN page
 // when lan), or nil: only what a route declares is served. An admin
 // route asks a LAN session for its password again.
-func (w *webServer) forPage(r route, lan bool) http.HandlerFunc {
+func (w *WebServer) forPage(r Route, lan bool) http.HandlerFunc {
 	switch r.access {
-	case accessRead, accessWrite:
+	case AccessRead, AccessWrite:
 		return r.h
-	case accessAdmin:
+	case AccessAdmin:
 		if lan {
 			return w.confirmPassword(r.h)
 		}
 		return r.h
-	case accessLocal:
+	case AccessLocal:
 		why := localWhy[r.path]
 		if why == "" {
 			why = "it names paths on the daemon's machine"
 		}
 		return func(rw http.ResponseWriter, _ *http.Request) {
-			writeError(rw, http.StatusForbidden, "not from the page: "+why)
+			WriteError(rw, http.StatusForbidden, "not from the page: "+why)
 		}
 	default:
 		return nil
@@ -62,23 +62,23 @@ func (w *webServer) forPage(r route, lan bool) http.HandlerFunc {
 
 // controlForPage serves the control API to the page: the routes that
 // declare what they need, as forPage says.
-func (w *webServer) controlForPage(lan bool) http.Handler {
-	return http.StripPrefix("/api", serveRoutes(w.d.routeTable(), func(r route) http.HandlerFunc { return w.forPage(r, lan) }))
+func (w *WebServer) controlForPage(lan bool) http.Handler {
+	return http.StripPrefix("/api", ServeRoutes(w.d.RouteTable(), func(r Route) http.HandlerFunc { return w.forPage(r, lan) }))
 }
 
 // handleUpload takes a file's bytes from the page (the body, of any
 // size) into a private file, then sends it into the room as a job: the
 // answer is the job, followed at /api/v1/downloads/{job}.
-func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
-	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+func (w *WebServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
+	rm, err := w.d.rooms.Resolve(r.PathValue("room"))
 	if err != nil {
-		fail(rw, err)
+		Fail(rw, err)
 		return
 	}
 	raw := r.URL.Query().Get("name")
 	name := blob.SafeName(raw)
 	if strings.TrimSpace(raw) == "" || name == "" || name == "." {
-		writeError(rw, http.StatusBadRequest, "the file needs a name (?name=)")
+		WriteError(rw, http.StatusBadRequest, "the file needs a name (?name=)")
 		return
 	}
 	typ := r.URL.Query().Get("type")
@@ -89,19 +89,19 @@ func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
 	}
 	caption := r.URL.Query().Get("caption")
 	if len(caption) > room.MaxChatLen {
-		writeError(rw, http.StatusBadRequest, "the caption is too long")
+		WriteError(rw, http.StatusBadRequest, "the caption is too long")
 		return
 	}
 	dir := filepath.Join(w.d.home, UploadsName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		writeError(rw, http.StatusInternalServerError, err.Error())
+		WriteError(rw, http.StatusInternalServerError, err.Error())
 		return
 	}
 	// The upload keeps its name (the manifest takes it from the path),
 	// in a folder of its own.
 	sub, err := os.MkdirTemp(dir, "up-")
 	if err != nil {
-		writeError(rw, http.StatusInternalServerError, err.Error())
+		WriteError(rw, http.StatusInternalServerError, err.Error())
 		return
 	}
 	path := filepath.Join(sub, name)
@@ -109,7 +109,7 @@ func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		clean()
-		writeError(rw, http.StatusInternalServerError, err.Error())
+		WriteError(rw, http.StatusInternalServerError, err.Error())
 		return
 	}
 	n, err := io.Copy(f, r.Body)
@@ -119,34 +119,34 @@ func (w *webServer) handleUpload(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		clean()
 		w.log.Info("web: an upload was cut short", slog.Int64("bytes", n), logattr.Err(err))
-		writeError(rw, http.StatusBadRequest, "the upload was cut short: "+err.Error())
+		WriteError(rw, http.StatusBadRequest, "the upload was cut short: "+err.Error())
 		return
 	}
 	if n == 0 {
 		clean()
-		writeError(rw, http.StatusBadRequest, "an empty file")
+		WriteError(rw, http.StatusBadRequest, "an empty file")
 		return
 	}
-	job, err := w.d.rooms.files.sendJobThen(rm, path, typ, caption, clean)
+	job, err := w.d.rooms.files.SendJobThen(rm, path, typ, caption, clean)
 	if err != nil {
 		clean()
-		fail(rw, err)
+		Fail(rw, err)
 		return
 	}
-	writeJSON(rw, http.StatusAccepted, job.status())
+	WriteJSON(rw, http.StatusAccepted, job.Status())
 }
 
 // fileMessage finds the room and the message of a page's file route,
 // answering the error itself when it cannot.
-func (w *webServer) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Room, room.Ref, bool) {
-	rm, err := w.d.rooms.resolve(r.PathValue("room"))
+func (w *WebServer) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Room, room.Ref, bool) {
+	rm, err := w.d.rooms.Resolve(r.PathValue("room"))
 	if err != nil {
-		fail(rw, err)
+		Fail(rw, err)
 		return nil, room.Ref{}, false
 	}
-	ref, err := findMessage(rm, r.PathValue("file"))
+	ref, err := FindMessage(rm, r.PathValue("file"))
 	if err != nil {
-		fail(rw, err)
+		Fail(rw, err)
 		return nil, room.Ref{}, false
 	}
 	return rm, ref, true
@@ -154,50 +154,50 @@ func (w *webServer) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.
 
 // handleFetch starts fetching a file into the home's downloads folder (or
 // finds it here already).
-func (w *webServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleFetch(rw http.ResponseWriter, r *http.Request) {
 	rm, ref, ok := w.fileMessage(rw, r)
 	if !ok {
 		return
 	}
-	if m := w.d.rooms.files.manifestOf(rm.ID().String(), ref.String()); m != nil {
+	if m := w.d.rooms.files.ManifestOf(rm.ID().String(), ref.String()); m != nil {
 		// Here already: sent from here, kept here, or downloaded before.
-		if src, here := w.d.rooms.files.lookup(m.Root); here && all(src.Have(m.Root)) {
-			writeJSON(rw, http.StatusOK, control.Download{Kind: "get", File: ref.String(), Name: m.Name, Size: m.Size, Done: m.Size, State: "done", Type: m.Type})
+		if src, here := w.d.rooms.files.Lookup(m.Root); here && AllTrue(src.Have(m.Root)) {
+			WriteJSON(rw, http.StatusOK, control.Download{Kind: "get", File: ref.String(), Name: m.Name, Size: m.Size, Done: m.Size, State: "done", Type: m.Type})
 			return
 		}
 	}
-	d, err := w.d.rooms.files.get(rm, ref, "")
+	d, err := w.d.rooms.files.Get(rm, ref, "")
 	if err != nil {
-		fail(rw, err)
+		Fail(rw, err)
 		return
 	}
-	writeJSON(rw, http.StatusAccepted, d.status())
+	WriteJSON(rw, http.StatusAccepted, d.Status())
 }
 
 // handleContent streams a file's plaintext, decrypted chunk by chunk from
 // whatever holds it here (its sender's chunk store, or a finished
 // download). Pictures, videos and sounds of passive types are served
 // inline; anything else as bytes to save (filetype.go).
-func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleContent(rw http.ResponseWriter, r *http.Request) {
 	rm, ref, ok := w.fileMessage(rw, r)
 	if !ok {
 		return
 	}
 	fs := w.d.rooms.files
-	m := fs.manifestOf(rm.ID().String(), ref.String())
+	m := fs.ManifestOf(rm.ID().String(), ref.String())
 	if m == nil {
-		writeError(rw, http.StatusNotFound, "not a file message")
+		WriteError(rw, http.StatusNotFound, "not a file message")
 		return
 	}
-	src, here := fs.lookup(m.Root)
-	if !here || !all(src.Have(m.Root)) {
-		writeError(rw, http.StatusConflict, "the file is not here yet: fetch it first")
+	src, here := fs.Lookup(m.Root)
+	if !here || !AllTrue(src.Have(m.Root)) {
+		WriteError(rw, http.StatusConflict, "the file is not here yet: fetch it first")
 		return
 	}
 	// The sender's type is a claim: only passive types are served as
 	// themselves and inline, everything else as bytes to save, and the
 	// answer carries its own sandbox (see filetype.go).
-	kind, typ := shown(m.Type)
+	kind, typ := Shown(m.Type)
 	disp := "attachment"
 	if kind != "" {
 		disp = "inline"
@@ -206,7 +206,7 @@ func (w *webServer) handleContent(rw http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", typ)
 	h.Set("Content-Length", strconv.FormatInt(m.Size, 10))
 	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": m.Name}))
-	h.Set("Content-Security-Policy", contentSandbox)
+	h.Set("Content-Security-Policy", ContentSandbox)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	buf := make([]byte, 0, int(m.ChunkSize)+64) // a chunk and its tag
@@ -232,20 +232,20 @@ const maxQRText = 2048
 
 // handleQR draws a QR code of a text (an invite, a device link) as a PNG:
 // the text travels in the body, never in a URL.
-func (w *webServer) handleQR(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleQR(rw http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Text string `json:"text"`
 	}
-	if !decode(rw, r, &req) {
+	if !Decode(rw, r, &req) {
 		return
 	}
 	if req.Text == "" || len(req.Text) > maxQRText {
-		writeError(rw, http.StatusBadRequest, fmt.Sprintf("a text of 1 to %d bytes", maxQRText))
+		WriteError(rw, http.StatusBadRequest, fmt.Sprintf("a text of 1 to %d bytes", maxQRText))
 		return
 	}
 	png, err := qrcode.Encode(req.Text, qrcode.Medium, 320)
 	if err != nil {
-		writeError(rw, http.StatusBadRequest, err.Error())
+		WriteError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
 	rw.Header().Set("Content-Type", "image/png")
@@ -255,8 +255,8 @@ func (w *webServer) handleQR(rw http.ResponseWriter, r *http.Request) {
 // handleWordlist gives the page the recovery-phrase words (BIP39,
 // English), so it can check a phrase and sign with it without the phrase
 // ever reaching the daemon.
-func (w *webServer) handleWordlist(rw http.ResponseWriter, r *http.Request) {
-	writeJSON(rw, http.StatusOK, struct {
+func (w *WebServer) handleWordlist(rw http.ResponseWriter, r *http.Request) {
+	WriteJSON(rw, http.StatusOK, struct {
 		Words []string `json:"words"`
 	}{identity.Wordlist()})
 }

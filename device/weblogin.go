@@ -77,7 +77,7 @@ func SetWebLogin(home, password string) error {
 	sum := argon2.IDKey([]byte(password), salt[:], argonTime, argonMemory, argonThreads, argonLen)
 	line := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s\n", argon2.Version, argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(sum))
-	return writeFileAtomic(filepath.Join(home, WebLoginName), []byte(line))
+	return WriteFileAtomic(filepath.Join(home, WebLoginName), []byte(line))
 }
 
 // RemoveWebLogin forgets the password: nobody can log in on the LAN.
@@ -105,7 +105,7 @@ func checkWebLogin(home, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	h, err := parseLoginHash(b)
+	h, err := ParseLoginHash(b)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w: set the password again with 'hearth web login'", WebLoginName, err)
 	}
@@ -126,7 +126,7 @@ type loginHash struct {
 // parseLoginHash reads the PHC string SetWebLogin writes. Its parameters
 // are bounded (at most 256 MiB and 10 passes), so a damaged file cannot
 // make a login take minutes.
-func parseLoginHash(b []byte) (loginHash, error) {
+func ParseLoginHash(b []byte) (loginHash, error) {
 	var h loginHash
 	var v, m, t, p int
 	parts := strings.Split(strings.TrimSpace(string(b)), "$")
@@ -156,7 +156,7 @@ func WebCert(home string) (tls.Certificate, string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if b, err = newWebCert(); err == nil {
-			err = writeFileAtomic(path, b)
+			err = WriteFileAtomic(path, b)
 		}
 	}
 	if err != nil {
@@ -251,7 +251,7 @@ func loginGeneration(home string) [32]byte {
 
 // sessionsValidLocked ends every session if the password changed since
 // they were opened; it reports whether the current one may be used.
-func (w *webServer) sessionsValidLocked(gen [32]byte) bool {
+func (w *WebServer) sessionsValidLocked(gen [32]byte) bool {
 	if gen == w.loginGen && gen != ([32]byte{}) {
 		return true
 	}
@@ -267,15 +267,15 @@ func (w *webServer) sessionsValidLocked(gen [32]byte) bool {
 // LAN page: the request carries the password again (X-Hearth-Password),
 // checked and rate-limited as a login is. A session alone, stolen or
 // left open, cannot make a device link.
-func (w *webServer) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
+func (w *WebServer) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		pw := r.Header.Get("X-Hearth-Password")
 		if pw == "" {
-			writeError(rw, http.StatusForbidden, "password required: this asks for the page's password again (X-Hearth-Password)")
+			WriteError(rw, http.StatusForbidden, "password required: this asks for the page's password again (X-Hearth-Password)")
 			return
 		}
 		if !w.allowTry(r) {
-			writeError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
+			WriteError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
 			return
 		}
 		w.loginMu.Lock()
@@ -283,7 +283,7 @@ func (w *webServer) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
 		w.loginMu.Unlock()
 		if err != nil || !good {
 			w.log.Warn("web: a wrong password for a device link or the identity's mirrors", slog.String("from", trimLog(r.RemoteAddr)))
-			writeError(rw, http.StatusForbidden, "wrong password")
+			WriteError(rw, http.StatusForbidden, "wrong password")
 			return
 		}
 		h(rw, r)
@@ -291,7 +291,7 @@ func (w *webServer) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // allowTry spends one password try of the request's client.
-func (w *webServer) allowTry(r *http.Request) bool {
+func (w *WebServer) allowTry(r *http.Request) bool {
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -313,15 +313,15 @@ const (
 
 // handleLogin checks the password and opens a session: POST /api/login
 // {"password"} → {"token","expires"}.
-func (w *webServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
 	var req control.WebLogin
-	if !decode(rw, r, &req) {
+	if !Decode(rw, r, &req) {
 		return
 	}
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if !w.allowTry(r) {
 		w.log.Warn("web: a login refused: too many tries", slog.String("from", client))
-		writeError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
+		WriteError(rw, http.StatusTooManyRequests, "too many tries: wait a minute")
 		return
 	}
 	w.loginMu.Lock()
@@ -329,15 +329,15 @@ func (w *webServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
 	w.loginMu.Unlock()
 	switch {
 	case errors.Is(err, ErrNoLogin):
-		writeError(rw, http.StatusServiceUnavailable, err.Error())
+		WriteError(rw, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		w.log.Error("web: the login file", logattr.Err(err))
-		writeError(rw, http.StatusInternalServerError, err.Error())
+		WriteError(rw, http.StatusInternalServerError, err.Error())
 		return
 	case !good:
 		w.log.Warn("web: a wrong password", slog.String("from", client))
-		writeError(rw, http.StatusUnauthorized, "wrong password")
+		WriteError(rw, http.StatusUnauthorized, "wrong password")
 		return
 	}
 	var tok [24]byte
@@ -366,16 +366,16 @@ func (w *webServer) handleLogin(rw http.ResponseWriter, r *http.Request) {
 	w.logins[sha256.Sum256([]byte(token))] = until
 	w.mu.Unlock()
 	w.log.Info("web: logged in on the LAN", slog.String("from", client))
-	writeJSON(rw, http.StatusOK, control.WebSession{Token: token, Expires: rfc3339(until)})
+	WriteJSON(rw, http.StatusOK, control.WebSession{Token: token, Expires: Rfc3339(until)})
 }
 
 // handleLogout ends the session of the request's token.
-func (w *webServer) handleLogout(rw http.ResponseWriter, r *http.Request) {
+func (w *WebServer) handleLogout(rw http.ResponseWriter, r *http.Request) {
 	key := sha256.Sum256([]byte(bearer(r)))
 	w.mu.Lock()
 	delete(w.logins, key)
 	w.mu.Unlock()
-	writeJSON(rw, http.StatusOK, map[string]bool{"ok": true})
+	WriteJSON(rw, http.StatusOK, map[string]bool{"ok": true})
 }
 
 func bearer(r *http.Request) string {
@@ -384,7 +384,7 @@ func bearer(r *http.Request) string {
 
 // guardLAN requires a session of the LAN page. Sessions are looked up by
 // the token's hash, so the lookup tells nothing of a token's bytes.
-func (w *webServer) guardLAN(h http.HandlerFunc) http.HandlerFunc {
+func (w *WebServer) guardLAN(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		key := sha256.Sum256([]byte(bearer(r)))
 		gen := loginGeneration(w.d.home)

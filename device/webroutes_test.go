@@ -14,16 +14,16 @@ import (
 // case).
 func TestPageRoutesDeclared(t *testing.T) {
 	d := &daemon{}
-	w := &webServer{d: d}
-	var local []route
-	for _, r := range append(d.routeTable(), w.pageRoutes()...) {
-		if r.access == accessNone {
+	w := &WebServer{d: d}
+	var local []Route
+	for _, r := range append(d.RouteTable(), w.pageRoutes()...) {
+		if r.access == AccessNone {
 			t.Errorf("%s %s declares nothing", r.method, r.path)
 		}
-		if r.access == accessLocal {
+		if r.access == AccessLocal {
 			local = append(local, r)
 		}
-		if strings.HasPrefix(r.path, "/api/") && (r.access == accessLocal || r.access == accessNone) {
+		if strings.HasPrefix(r.path, "/api/") && (r.access == AccessLocal || r.access == AccessNone) {
 			t.Errorf("the page's own route %s %s is %s", r.method, r.path, r.access)
 		}
 	}

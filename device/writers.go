@@ -41,7 +41,7 @@ type namedAt struct {
 // its view; one whose entries the room stopped counting (revoked, forked,
 // of a former member) only up to the length held here. And the
 // identities that are members now, whose devices may name themselves.
-func roomWriters(r *room.Room) ([]mirror.Writer, []identity.PublicKey) {
+func RoomWriters(r *room.Room) ([]mirror.Writer, []identity.PublicKey) {
 	type dev struct {
 		key     identity.PublicKey
 		bounded bool
@@ -96,15 +96,15 @@ func writersSum(ws []mirror.Writer, members []identity.PublicKey) [32]byte {
 // publishWriters names each room's writers on the mirrors the room names
 // that this device is connected to (or is), when they changed since they
 // were last named there. run calls it every round.
-func (rs *rooms) publishWriters(ctx context.Context) {
-	for _, r := range rs.list() {
+func (rs *Manager) publishWriters(ctx context.Context) {
+	for _, r := range rs.List() {
 		rs.nameWriters(ctx, r)
 	}
 }
 
 // nameNow names r's writers on its mirrors at once: a member just admitted
 // can write there though this device goes offline right after.
-func (rs *rooms) nameNow(r *room.Room) {
+func (rs *Manager) nameNow(r *room.Room) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	rs.nameWriters(ctx, r)
@@ -116,12 +116,12 @@ func (rs *rooms) nameNow(r *room.Room) {
 const deniedRetry = time.Minute
 
 // nameWriters names r's writers on its mirrors (see publishWriters).
-func (rs *rooms) nameWriters(ctx context.Context, r *room.Room) {
-	mirrors := rs.roomMirrors(r)
+func (rs *Manager) nameWriters(ctx context.Context, r *room.Room) {
+	mirrors := rs.RoomMirrors(r)
 	if len(mirrors) == 0 {
 		return
 	}
-	ws, members := roomWriters(r)
+	ws, members := RoomWriters(r)
 	sum := writersSum(ws, members)
 	d := r.Discovery()
 	for _, p := range mirrors {
@@ -144,7 +144,7 @@ func (rs *rooms) nameWriters(ctx context.Context, r *room.Room) {
 		default:
 			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			_, err = mirror.Ask(actx, rs.node.Host, p, mirror.Request{Op: mirror.OpWriters, Proof: rs.self.Proof,
-				Revocations: rs.revocationBlobs(), Discovery: d, Writers: ws, Members: members})
+				Revocations: rs.RevocationBlobs(), Discovery: d, Writers: ws, Members: members})
 			cancel()
 		}
 		var again time.Duration
