@@ -13,6 +13,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hearthp2p/hearth/device/api"
+	"github.com/hearthp2p/hearth/device/calls"
+	"github.com/hearthp2p/hearth/device/door"
+	"github.com/hearthp2p/hearth/device/files"
+	"github.com/hearthp2p/hearth/device/rooms"
+	"github.com/hearthp2p/hearth/device/web"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/blob"
@@ -53,14 +59,14 @@ type Config struct {
 	// of package mirror.
 	MirrorBudget, MirrorQuota int64
 	// Calls is how calls are made.
-	Calls CallConfig
+	Calls calls.Config
 	// Web, if set, serves the web page on this loopback address.
 	Web string
 	// WebLAN, if set, serves it on this address over HTTPS, behind the
 	// login 'hearth web login' sets.
 	WebLAN string
 	// Door, if set, makes the daemon a doorphone.
-	Door *DoorConfig
+	Door *door.Config
 }
 
 // shutdownGrace bounds how long in-flight control requests may run after
@@ -109,10 +115,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer id.Wipe()
-	peerID, err := id.PeerID()
-	if err != nil {
-		return fmt.Errorf("peer id: %w", err)
-	}
 
 	db, err := openHomeDB(home)
 	if err != nil {
@@ -130,9 +132,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer node.Close()
 	blobs := blob.NewStore(db, chunks)
-	var mstore *mirror.Store
+	var kept *mirror.Store
 	if cfg.Mirror {
-		mstore, err = mirror.Open(db, mirror.Config{Owners: append([]identity.PublicKey{id.Identity}, cfg.MirrorOwners...),
+		kept, err = mirror.Open(db, mirror.Config{Owners: append([]identity.PublicKey{id.Identity}, cfg.MirrorOwners...),
 			Budget: cfg.MirrorBudget, Quota: cfg.MirrorQuota, Now: now, Logger: log,
 			DropBlob: func(root [32]byte) {
 				if err := blobs.Drop(blob.Hash(root)); err != nil {
@@ -142,42 +144,49 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		log.Info("mirror on", slog.Int("rooms", len(mstore.Kept())))
+		log.Info("mirror on", slog.Int("rooms", len(kept.Kept())))
 	}
-	rms, err := NewRooms(log, id, Store{db: db}, node, mstore, blobs, home, now)
+
+	// The parts, each built on those before it; each is closed (by the
+	// defers, in the reverse order) after those built on it.
+	rms, err := rooms.New(rooms.Config{Logger: log, ID: id, DB: db, Node: node, Mirror: kept, Now: now})
 	if err != nil {
 		return err
 	}
 	defer rms.Close()
+	fls := files.New(files.Config{Logger: log, Node: node, DB: db, Blobs: blobs, Rooms: rms, Kept: kept, Home: home})
+	defer fls.Close()
+	rms.Mirrors.StartMirror(fls.KeepBlob)
 	cfg.Calls.Doorphone = cfg.Door != nil
-	if rms.calls, err = NewCalls(rms, cfg.Calls, cfg.MirrorOwners); err != nil {
+	cls, err := calls.New(cfg.Calls, calls.Deps{Logger: log, Node: node, ID: id, Rooms: rms, Owners: cfg.MirrorOwners})
+	if err != nil {
 		return err
 	}
-	var dr *Door
+	defer cls.Close()
+	var dr *door.Door
 	if cfg.Door != nil {
-		if dr, err = NewDoor(rms, *cfg.Door, home); err != nil {
+		board, simulated, err := openBoard(cfg.Door.HAL)
+		if err != nil {
+			return err
+		}
+		dr, err = door.New(*cfg.Door, door.Deps{Logger: log, Now: now, Node: node, ID: id, DB: db, Rooms: rms, Calls: cls, Files: fls,
+			Board: board, Sim: simulated, Home: home})
+		if err != nil {
+			board.Close()
 			return err
 		}
 		defer dr.Close()
-		rms.calls.door = dr
+		cls.OnChange(dr.CallChanged)
 	}
 	rctx, rcancel := context.WithCancel(ctx)
-	roomsDone := make(chan struct{})
-	go func() {
-		defer close(roomsDone)
-		rms.Run(rctx)
-	}()
-	doorDone := make(chan struct{})
-	go func() {
-		defer close(doorDone)
-		if dr != nil {
-			dr.Run(rctx)
-		}
-	}()
+	var running sync.WaitGroup
+	running.Go(func() { rms.Run(rctx) })
+	if dr != nil {
+		running.Go(func() { dr.Run(rctx) })
+	}
 	defer func() {
 		rcancel()
-		<-doorDone
-		<-roomsDone
+		running.Wait()
 	}()
 
 	// We hold the lock, so a socket file left here is from a daemon that
@@ -193,30 +202,31 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer os.Remove(sock)
 
-	d := &daemon{
-		home:    home,
-		log:     log,
-		now:     now,
-		started: now(),
-		id:      id,
-		peerID:  peerID.String(),
-		db:      db,
-		chunks:  chunks,
-		rooms:   rms,
-		mu:      rms.idMu,
-		door:    dr,
-	}
+	acfg := api.Config{Home: home, Logger: log, Now: now, Started: now(), ID: id, Node: node, Rooms: rms, Files: fls, Calls: cls, Door: dr}
+	var page *web.Server
 	if cfg.Web != "" || cfg.WebLAN != "" {
-		w, err := StartWeb(d, cfg.Web, cfg.WebLAN)
+		// The page serves the API's routes: the API is made first, told
+		// where the page is once it is.
+		var pageStatus func() api.WebStatus
+		acfg.Web = func() api.WebStatus { return pageStatus() }
+		apiSrv := api.New(acfg)
+		page, err = web.Start(web.Config{Home: home, Logger: log, API: apiSrv, Rooms: rms, Files: fls, Calls: cls, Addr: cfg.Web, LANAddr: cfg.WebLAN})
 		if err != nil {
 			return err
 		}
-		defer w.Close()
-		d.web = w
-		rms.calls.web = w
+		defer page.Close()
+		pageStatus = page.Status
+		return serve(ctx, log, ln, apiSrv, page.Failed(), cfg.Ready, id, rms)
 	}
+	return serve(ctx, log, ln, api.New(acfg), nil, cfg.Ready, id, rms)
+}
+
+// serve answers the control API on ln until ctx is done (or a server of
+// the web page fails), then lets requests under way finish.
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, apiSrv *api.Server, pageFailed <-chan error, ready func(),
+	id *identity.Local, rms *rooms.Manager) error {
 	srv := &http.Server{
-		Handler:           d.Routes(),
+		Handler:           apiSrv.Routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -224,16 +234,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("daemon started", logattr.Peer(d.peerID), slog.Any("addrs", rms.Addrs()), slog.String("identity", id.Identity.Short()),
-		logattr.Dev(id.Device.Public()), slog.String("home", home), slog.Int("pid", os.Getpid()))
-	if cfg.Ready != nil {
-		cfg.Ready()
+	log.Info("daemon started", logattr.Peer(rms.PeerID().String()), slog.Any("addrs", rms.Addrs()), slog.String("identity", id.Identity.Short()),
+		logattr.Dev(id.Device.Public()), slog.String("home", apiSrv.Home()), slog.Int("pid", os.Getpid()))
+	if ready != nil {
+		ready()
 	}
 
+	var stopErr error
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("control API stopped: %w", err)
+	case err := <-pageFailed:
+		stopErr = fmt.Errorf("web page stopped: %w", err)
 	}
 	log.Info("daemon stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -244,28 +257,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	<-serveErr
 	log.Info("daemon stopped")
-	return nil
-}
-
-// daemon is the state the control API reads and changes. mu guards id,
-// which AddRevocation rewrites.
-type daemon struct {
-	home    string
-	log     *slog.Logger
-	now     func() time.Time
-	started time.Time
-	peerID  string
-	db      *storage.DB
-	chunks  *storage.Chunks
-	rooms   *Manager
-
-	mu *sync.Mutex // shared with rooms: guards id's revocations
-	id *identity.Local
-
-	web *WebServer // with --web
-
-	door          *Door // on a doorphone
-	unlockCounter UnlockCounter
+	return stopErr
 }
 
 // openHomeDB opens the home's database. An emptied or damaged one is

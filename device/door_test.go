@@ -21,7 +21,10 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/door"
+	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/internal/leakcheck"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -72,8 +75,8 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 	}
 	defer db.Close()
 	db.View(func(tx *storage.Tx) error {
-		return tx.ForEach(BucketRooms, func(k, v []byte) error {
-			var rec Record
+		return tx.ForEach(rooms.BucketRooms, func(k, v []byte) error {
+			var rec rooms.Record
 			if json.Unmarshal(v, &rec) != nil {
 				return nil
 			}
@@ -82,7 +85,7 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 			out["the key of room "+id] = leakcheck.Key(rec.Key[:])
 			e0 := key.EpochZero().Bytes()
 			out["the key of epoch 0 of room "+id] = leakcheck.Key(e0[:])
-			return tx.ForEach(BucketOf("keys", key.Discovery()), func(k, v []byte) error {
+			return tx.ForEach(rooms.BucketOf("keys", key.Discovery()), func(k, v []byte) error {
 				out[fmt.Sprintf("an epoch key (%x) of room %s", k, id)] = leakcheck.Key(v)
 				return nil
 			})
@@ -160,7 +163,7 @@ func eventually(t *testing.T, what string, within time.Duration, ok func() bool,
 func doorConfig(admins ...identity.PublicKey) *DoorConfig {
 	return &DoorConfig{Room: "Home", Admins: admins, Cooldown: 300 * time.Millisecond, UnlockPulse: 150 * time.Millisecond,
 		Clip: time.Second, Pairing: time.Minute, MotionEvery: time.Second,
-		HAL: HALSettings{Driver: "sim", LongPress: Duration(800 * time.Millisecond), Debounce: Duration(10 * time.Millisecond)}}
+		HAL: config.HALSettings{Driver: "sim", LongPress: config.Duration(800 * time.Millisecond), Debounce: config.Duration(10 * time.Millisecond)}}
 }
 
 // pair puts the doorphone in pairing mode and joins m with the invite it
@@ -378,8 +381,8 @@ func TestDoorphoneStory(t *testing.T) {
 	// Crafted requests from the phone's own device key.
 	doorDev := doorM.id.Device.Public()
 	raw := rawUnlocker(t, phone, doorM)
-	req := func(counter uint64, at time.Time) *UnlockRequest {
-		r := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
+	req := func(counter uint64, at time.Time) *door.UnlockRequest {
+		r := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
 		if err := r.Sign(phone.id.Device); err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +424,7 @@ func TestDoorphoneStory(t *testing.T) {
 	before := len(doorEntries(t, doorM.c, rm, "unlock refused"))
 	strangerKey, _ := identity.GenerateSigningKey()
 	stranger := &member{name: "stranger", id: &identity.Local{Device: strangerKey}}
-	sr := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
+	sr := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
 	sr.Sign(strangerKey)
 	if a := rawUnlocker(t, stranger, doorM)(sr.Marshal()); a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's request: %+v", a)
@@ -462,12 +465,12 @@ func mustRoomID(t *testing.T, s string) [16]byte {
 
 // rawUnlocker sends request bytes to the door from a second libp2p host
 // with the member's device key: to the door, it is the member's device.
-func rawUnlocker(t *testing.T, m, door *member) func([]byte) UnlockAnswer {
+func rawUnlocker(t *testing.T, m, doorM *member) func([]byte) door.UnlockAnswer {
 	t.Helper()
-	send := rawDoor(t, m, door, hnet.ProtocolDoor)
-	return func(b []byte) UnlockAnswer {
+	send := rawDoor(t, m, doorM, hnet.ProtocolDoor)
+	return func(b []byte) door.UnlockAnswer {
 		t.Helper()
-		a, err := ParseUnlockAnswer(send(b))
+		a, err := door.ParseUnlockAnswer(send(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,9 +480,9 @@ func rawUnlocker(t *testing.T, m, door *member) func([]byte) UnlockAnswer {
 
 // rawDoor sends request bytes on a door protocol from a second libp2p
 // host with the member's device key, and returns the answer's bytes.
-func rawDoor(t *testing.T, m, door *member, proto protocol.ID) func([]byte) []byte {
+func rawDoor(t *testing.T, m, doorM *member, proto protocol.ID) func([]byte) []byte {
 	t.Helper()
-	send := rawDoorErr(t, m, door, proto)
+	send := rawDoorErr(t, m, doorM, proto)
 	return func(b []byte) []byte {
 		t.Helper()
 		ab, err := send(b)
@@ -492,14 +495,14 @@ func rawDoor(t *testing.T, m, door *member, proto protocol.ID) func([]byte) []by
 
 // rawDoorErr is rawDoor returning the error of a request (a stream reset,
 // no answer) rather than failing the test: it may run in any goroutine.
-func rawDoorErr(t *testing.T, m, door *member, proto protocol.ID) func([]byte) ([]byte, error) {
+func rawDoorErr(t *testing.T, m, doorM *member, proto protocol.ID) func([]byte) ([]byte, error) {
 	t.Helper()
 	n, err := hnet.New(hnet.Config{Key: m.id.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	full, err := ma.NewMultiaddr(door.addr(t))
+	full, err := ma.NewMultiaddr(doorM.addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,15 +532,15 @@ func rawDoorErr(t *testing.T, m, door *member, proto protocol.ID) func([]byte) (
 func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm string) {
 	stranger := newMember(t, "stranger")
 	sv := rawDoor(t, stranger, doorM, hnet.ProtocolDoorView)
-	if a, err := ParseViewAnswer(sv(ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
+	if a, err := door.ParseViewAnswer(sv(door.ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's view: %+v %v", a, err)
 	}
 	// Bad requests, each from a key of its own (an outsider is answered
 	// a few times a minute, then reset unread).
-	for _, bad := range [][]byte{nil, {9}, append(ViewRequest(mustRoomID(t, rm)), 0), ViewRequest([16]byte{1})} {
+	for _, bad := range [][]byte{nil, {9}, append(door.ViewRequest(mustRoomID(t, rm)), 0), door.ViewRequest([16]byte{1})} {
 		k, _ := identity.GenerateSigningKey()
 		one := rawDoor(t, &member{name: "stranger", id: &identity.Local{Device: k}}, doorM, hnet.ProtocolDoorView)
-		if a, err := ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
+		if a, err := door.ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
 			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/door"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -152,14 +153,14 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	unlock := rawDoorErr(t, mal, doorM, hnet.ProtocolDoor)
 	answered, reset := 0, 0
 	for i := range 30 {
-		req := &UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
+		req := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
 		req.Sign(mal.id.Device)
 		b, err := unlock(req.Marshal())
 		if err != nil {
 			reset++
 			continue
 		}
-		a, err := ParseUnlockAnswer(b)
+		a, err := door.ParseUnlockAnswer(b)
 		if err != nil || a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 			t.Fatalf("a removed member's unlock: %+v %v", a, err)
 		}

@@ -15,13 +15,13 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
-	"github.com/hearthp2p/hearth/p2p/room"
 )
 
 // Device linking, on the new device: 'device join LINK' runs without a
@@ -260,16 +260,9 @@ func finishLink(home string, a *pairing.LinkAnswer, dev identity.SigningKey, sea
 		return nil, err
 	}
 	defer db.Close()
-	store := Store{db: db}
 	for _, lr := range a.Rooms {
-		key := room.KeyFromBytes(lr.Key)
-		if err := store.saveRecord(key.ID(), Record{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
+		if err := rooms.SaveLinked(db, lr, now); err != nil {
 			return nil, err
-		}
-		for _, k := range lr.Keys {
-			if err := store.SaveKey(key.Discovery(), k.Epoch, k.Key); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if _, err := identity.SetupLinked(home, a.Identity, dev, sealing, proof, name, now); err != nil {

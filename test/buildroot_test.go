@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hearthp2p/hearth/device"
+	"github.com/hearthp2p/hearth/device/config"
 )
 
 // TestBuildrootTree checks the BR2_EXTERNAL tree statically (Buildroot
@@ -111,7 +112,7 @@ func TestBuildrootTree(t *testing.T) {
 	}
 	// The first-boot settings load, and resolve once the Pi's programs
 	// are swapped for ones this machine has.
-	s, err := device.LoadSettings(filepath.Join(root, "board/common/rootfs-overlay/etc/hearth/hearth.toml"))
+	s, err := config.LoadSettings(filepath.Join(root, "board/common/rootfs-overlay/etc/hearth/hearth.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestBuildrootTree(t *testing.T) {
 		t.Fatalf("first-boot settings: %+v", s)
 	}
 	s.Calls.Camera, s.Calls.Microphone, s.Calls.Speaker = "synthetic", "synthetic", "none"
-	if _, err := s.Resolve(); err != nil {
+	if _, err := device.Resolve(&s); err != nil {
 		t.Fatalf("first-boot settings: %v", err)
 	}
 	preset, err := os.ReadFile(filepath.Join(root, "board/common/rootfs-overlay/usr/lib/systemd/system-preset/80-hearth.preset"))

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/demo"
 )
 
 // doorFigures measures the doorphone: the demo's story in this process
@@ -31,7 +31,7 @@ func doorFigures(ctx context.Context, bin string, cmd []string) ([]Figure, error
 	if len(cmd) == 0 {
 		cmd = []string{bin}
 	}
-	fig, err := device.Demo(ctx, device.DemoConfig{Story: true, Once: true})
+	fig, err := demo.Run(ctx, demo.Config{Story: true, Once: true})
 	if err != nil {
 		return nil, fmt.Errorf("the story: %w", err)
 	}

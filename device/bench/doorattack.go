@@ -21,6 +21,7 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device"
+	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -77,7 +78,7 @@ func doorUnderAttack(ctx context.Context, presses int) ([]Figure, error) {
 	}
 	door := &device.DoorConfig{Room: "Home", Cooldown: 300 * time.Millisecond, UnlockPulse: time.Second, Clip: time.Second,
 		Pairing: time.Minute, MotionEvery: 10 * time.Second,
-		HAL: device.HALSettings{Driver: "sim", LongPress: device.Duration(800 * time.Millisecond), Debounce: device.Duration(20 * time.Millisecond)}}
+		HAL: config.HALSettings{Driver: "sim", LongPress: config.Duration(800 * time.Millisecond), Debounce: config.Duration(20 * time.Millisecond)}}
 	doorC, err := start("door", device.Config{Door: door, Calls: device.CallConfig{RingTimeout: 5 * time.Second}})
 	if err != nil {
 		return nil, err

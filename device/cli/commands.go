@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/device"
+	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/internal/version"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -126,7 +127,7 @@ func revokeFlags(fs *flag.FlagSet, o *options) {
 }
 
 func daemonFlags(fs *flag.FlagSet, o *options) {
-	def := device.DefaultSettings()
+	def := config.DefaultSettings()
 	fs.StringVar(&o.config, "config", "", "read the settings from `FILE` (default: hearth.toml in the home, if there is one); flags given win over it")
 	fs.StringVar(&o.role, "role", def.Role, "what this device is: device, doorphone, mirror or both (doorphone and mirror)")
 	fs.Var(&o.listen, "listen", "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)")
@@ -589,7 +590,7 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 		if err != nil {
 			return device.Config{}, err
 		}
-		cfg, err := s.Resolve()
+		cfg, err := device.Resolve(&s)
 		if err != nil {
 			return device.Config{}, err
 		}
@@ -620,17 +621,17 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 
 // daemonSettings reads the configuration file (--config, or hearth.toml
 // in the home when there is one) and puts the flags given on top.
-func daemonSettings(r *runner, home string) (device.Settings, error) {
-	s := device.DefaultSettings()
+func daemonSettings(r *runner, home string) (config.Settings, error) {
+	s := config.DefaultSettings()
 	path := r.opts.config
 	if path == "" {
-		if p := filepath.Join(home, device.ConfigName); fileExists(p) {
+		if p := filepath.Join(home, config.ConfigName); fileExists(p) {
 			path = p
 		}
 	}
 	if path != "" {
 		var err error
-		if s, err = device.LoadSettings(path); err != nil {
+		if s, err = config.LoadSettings(path); err != nil {
 			return s, err
 		}
 	}
@@ -659,13 +660,13 @@ func daemonSettings(r *runner, home string) (device.Settings, error) {
 	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = o.webLAN })
 	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = o.mirrorOwners })
 	var errs []error
-	size := func(flag, key, v string, dst *device.Size) {
+	size := func(flag, key, v string, dst *config.Size) {
 		set(flag, key, func() {
-			n, err := device.ParseSize(v)
+			n, err := config.ParseSize(v)
 			if err != nil {
 				errs = append(errs, usagef("--%s: %v", flag, err))
 			}
-			*dst = device.Size(n)
+			*dst = config.Size(n)
 		})
 	}
 	size("mirror-budget", "mirror.budget", o.mirrorBudget, &s.Mirror.Budget)
@@ -676,7 +677,7 @@ func daemonSettings(r *runner, home string) (device.Settings, error) {
 	set("speaker", "calls.speaker", func() { s.Calls.Speaker = o.speaker })
 	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = o.videoCodec })
 	set("stun", "calls.stun", func() { s.Calls.STUN = o.stun })
-	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = device.Duration(o.ringTimeout) })
+	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = config.Duration(o.ringTimeout) })
 	set("turn", "turn.listen", func() { s.TURN.Listen = o.turnListen })
 	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = o.turnPublic })
 	set("turn-user", "turn.users", func() { s.TURN.Users = o.turnUsers })
@@ -697,7 +698,7 @@ func fileExists(p string) bool {
 
 // daemonLogger makes the daemon's logger: text on a terminal, the journal
 // under systemd, else JSON lines.
-func daemonLogger(r *runner, ls device.LogSettings) (*slog.Logger, error) {
+func daemonLogger(r *runner, ls config.LogSettings) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(ls.Level)); err != nil {
 		return nil, usagef("log level %q: want debug, info, warn or error", ls.Level)

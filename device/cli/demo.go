@@ -5,7 +5,7 @@ import (
 	"flag"
 	"log/slog"
 
-	"github.com/hearthp2p/hearth/device"
+	"github.com/hearthp2p/hearth/device/demo"
 )
 
 func demoCommand() *command {
@@ -39,7 +39,7 @@ func runDemo(ctx context.Context, r *runner, _ []string) error {
 	if r.json {
 		out = r.env.Stderr // stdout has the one JSON object
 	}
-	fig, err := device.Demo(ctx, device.DemoConfig{Dir: r.opts.demoDir, Web: r.opts.web, Story: !r.opts.noStory, Once: r.opts.once,
+	fig, err := demo.Run(ctx, demo.Config{Dir: r.opts.demoDir, Web: r.opts.web, Story: !r.opts.noStory, Once: r.opts.once,
 		Out: out, Logger: logger})
 	if err != nil {
 		return err

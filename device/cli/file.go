@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/files"
 )
 
 func fileCommands() *command {
@@ -197,4 +197,4 @@ func progressLine(d *control.Download) string {
 }
 
 // human prints a byte count with a binary unit.
-func human(n int64) string { return device.HumanSize(n) }
+func human(n int64) string { return files.HumanSize(n) }

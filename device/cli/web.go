@@ -10,9 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hearthp2p/hearth/device/web"
 	"golang.org/x/term"
-
-	"github.com/hearthp2p/hearth/device"
 )
 
 func webCommands() *command {
@@ -50,7 +49,7 @@ func runWebToken(_ context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := device.NewWebToken(home); err != nil {
+	if _, err := web.NewWebToken(home); err != nil {
 		return err
 	}
 	return r.emit(map[string]bool{"new": true}, func(w io.Writer) {
@@ -68,7 +67,7 @@ func runWebLogin(_ context.Context, r *runner, _ []string) error {
 		return err
 	}
 	if r.opts.remove {
-		if err := device.RemoveWebLogin(home); err != nil {
+		if err := web.RemoveWebLogin(home); err != nil {
 			return err
 		}
 		return r.emit(map[string]bool{"removed": true}, func(w io.Writer) {
@@ -79,7 +78,7 @@ func runWebLogin(_ context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if err := device.SetWebLogin(home, pw); err != nil {
+	if err := web.SetWebLogin(home, pw); err != nil {
 		return err
 	}
 	return r.emit(map[string]bool{"set": true}, func(w io.Writer) {
@@ -127,7 +126,7 @@ func runWebCert(_ context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	_, fp, err := device.WebCert(home)
+	_, fp, err := web.WebCert(home)
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,25 @@ type ErrorBody struct {
 }
 
 // ErrNoDaemon means nothing answers on the socket.
+// Kinds of error the daemon's domain code returns (wrapped) and its API
+// answers with a status: ErrBadArg 400, ErrRefused 403, ErrBusy 409.
+var (
+	ErrBadArg  = errors.New("bad argument")
+	ErrRefused = errors.New("refused by the room")
+	ErrBusy    = errors.New("busy")
+)
+
+// BadArg is an error of kind ErrBadArg that says only msg.
+func BadArg(msg string) error { return badArg(msg) }
+
+type badArg string
+
+func (e badArg) Error() string        { return string(e) }
+func (e badArg) Is(target error) bool { return target == ErrBadArg }
+
+// Time is how the API writes a time: RFC 3339, in UTC.
+func Time(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
 var ErrNoDaemon = errors.New("no hearth daemon is running on this home")
 
 // APIError is an error answer of the daemon.

@@ -1,0 +1,26 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+func (d *Server) handleRequests(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+	WriteJSON(w, http.StatusOK, control.ApprovalRequests{Room: rm.ID().String(), Requests: d.rooms.Invites.Requests(rm)})
+}
+
+func (d *Server) handleDecide(approve bool) roomHandler {
+	return func(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+		var none struct{}
+		if !Decode(w, r, &none) {
+			return
+		}
+		if err := d.rooms.Invites.Decide(rm, r.PathValue("request"), approve); err != nil {
+			Fail(w, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, control.OK{OK: true})
+	}
+}

@@ -1,0 +1,152 @@
+package rooms
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/logdb"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+// Buckets of the daemon's database. Log blocks are small records (an
+// entry is at most 64 KiB, a chat message far less) and live in bbolt with
+// their heads; file contents never do (they go to the chunk store).
+var (
+	BucketRooms = []byte("rooms")
+)
+
+func BucketOf(kind string, d log.Discovery) []byte { return []byte(kind + "/" + d.String()) }
+
+// roomRecord is what the daemon keeps of a room it holds.
+type Record struct {
+	Key     [32]byte           `json:"key"`
+	Founder identity.PublicKey `json:"founder"`
+	Name    string             `json:"name"` // as last seen, for listing
+	Joined  int64              `json:"joined"`
+	// Peers are full multiaddrs of peers known to hold the room (its
+	// mirrors), tried while the room's view names no device yet.
+	Peers []string `json:"peers,omitempty"`
+}
+
+// roomStore implements room.Store on the daemon's database.
+type Store struct{ db *storage.DB }
+
+var _ room.Store = Store{}
+
+func logBuckets(d log.Discovery) logdb.Buckets {
+	return logdb.Buckets{Blocks: BucketOf("blocks", d), Heads: BucketOf("heads", d)}
+}
+
+// SaveBlocks stores blocks [start, start+len) of a log and the head that
+// covers them, in one transaction.
+func (s Store) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+	return s.db.Update(func(tx *storage.Tx) error { return logdb.Save(tx, logBuckets(d), h, start, blocks) })
+}
+
+// SaveKey stores an epoch key learnt from a rotation.
+func (s Store) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
+	k := binary.BigEndian.AppendUint64(nil, epoch)
+	k = append(k, key[:8]...) // several keys may share an epoch
+	return s.db.Put(BucketOf("keys", d), k, key[:])
+}
+
+func (s Store) saveRecord(id room.ID, rec Record) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.db.Put(BucketRooms, id[:], b)
+}
+
+func (s Store) deleteRoom(id room.ID, d log.Discovery) error {
+	return s.db.Update(func(tx *storage.Tx) error {
+		for _, kind := range []string{"blocks", "heads", "keys"} {
+			var keys [][]byte
+			tx.ForEach(BucketOf(kind, d), func(k, _ []byte) error {
+				keys = append(keys, append([]byte{}, k...))
+				return nil
+			})
+			for _, k := range keys {
+				if err := tx.Delete(BucketOf(kind, d), k); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Delete(BucketRooms, id[:])
+	})
+}
+
+func (s Store) records() (map[room.ID]Record, error) {
+	out := map[room.ID]Record{}
+	err := s.db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(BucketRooms, func(k, v []byte) error {
+			var rec Record
+			if len(k) != len(room.ID{}) {
+				return fmt.Errorf("room record key of %d bytes", len(k))
+			}
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("room record: %w", err)
+			}
+			out[room.ID(k)] = rec
+			return nil
+		})
+	})
+	return out, err
+}
+
+// load restores a room's logs and keys into r.
+func (s Store) load(r *room.Room) error {
+	d := r.Discovery()
+	var heads map[identity.PublicKey][]log.Head
+	var blocks map[identity.PublicKey][][]byte
+	var keys [][2][]byte
+	err := s.db.View(func(tx *storage.Tx) error {
+		var err error
+		if heads, blocks, err = logdb.Load(tx, logBuckets(d)); err != nil {
+			return err
+		}
+		return tx.ForEach(BucketOf("keys", d), func(k, v []byte) error {
+			keys = append(keys, [2][]byte{append([]byte{}, k...), append([]byte{}, v...)})
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("loading room %s: %w", r.ID(), err)
+	}
+	for _, kv := range keys {
+		if len(kv[0]) < 8 || len(kv[1]) != 32 {
+			return fmt.Errorf("loading room %s: bad epoch key record", r.ID())
+		}
+		r.LoadKey(binary.BigEndian.Uint64(kv[0]), [32]byte(kv[1]))
+	}
+	for w, hs := range heads {
+		if err := r.LoadLog(w, hs, blocks[w]); err != nil {
+			return err
+		}
+	}
+	r.Process()
+	return nil
+}
+
+// SaveLinked writes a room a device link carried (its record and epoch
+// keys) into a home's database: the new device opens it at its first
+// start.
+func SaveLinked(db *storage.DB, lr pairing.LinkRoom, now time.Time) error {
+	store := Store{db: db}
+	key := room.KeyFromBytes(lr.Key)
+	if err := store.saveRecord(key.ID(), Record{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
+		return err
+	}
+	for _, k := range lr.Keys {
+		if err := store.SaveKey(key.Discovery(), k.Epoch, k.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
