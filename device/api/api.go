@@ -60,10 +60,10 @@ func (d *Server) RouteTable() []Route {
 	// from the phrase (in the page, by the browser alone).
 	handle("POST", control.RouteRevocations, AccessWrite, d.handleRevoke)
 	handle("POST", control.RouteDeviceLink, AccessAdmin, d.handleDeviceLink)
-	d.roomRoutes(handle)
-	d.mirrorRoutes(handle)
-	d.fileRoutes(handle)
-	d.callRoutes(handle)
+	(&roomAPI{d}).roomRoutes(handle)
+	(&mirrorAPI{d}).mirrorRoutes(handle)
+	(&fileAPI{d}).fileRoutes(handle)
+	(&callAPI{d}).callRoutes(handle)
 	d.DoorRoutes(handle, false)
 	return out
 }

@@ -7,11 +7,11 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *Server) handleRequests(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleRequests(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	WriteJSON(w, http.StatusOK, control.ApprovalRequests{Room: rm.ID().String(), Requests: d.rooms.Invites.Requests(rm)})
 }
 
-func (d *Server) handleDecide(approve bool) roomHandler {
+func (d *roomAPI) handleDecide(approve bool) roomHandler {
 	return func(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 		var none struct{}
 		if !Decode(w, r, &none) {

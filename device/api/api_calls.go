@@ -11,7 +11,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *Server) callRoutes(handle handleFunc) {
+func (d *callAPI) callRoutes(handle handleFunc) {
 	handle("POST", control.RouteRooms+"/{room}/calls", AccessWrite, d.withRoom(d.handlePlaceCall))
 	handle("GET", control.RouteCalls, AccessRead, d.handleCalls)
 	handle("GET", control.RouteCalls+"/{call}", AccessRead, d.withCall(d.handleCall))
@@ -19,7 +19,7 @@ func (d *Server) callRoutes(handle handleFunc) {
 	handle("POST", control.RouteCalls+"/{call}/hangup", AccessWrite, d.withCall(d.handleHangup))
 }
 
-func (d *Server) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *callAPI) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.CallPlace
 	if !Decode(w, r, &req) {
 		return
@@ -27,7 +27,7 @@ func (d *Server) handlePlaceCall(w http.ResponseWriter, r *http.Request, rm *roo
 	placeCall(w, r, d.calls, rm, req, nil)
 }
 
-func (d *Server) handleCalls(w http.ResponseWriter, r *http.Request) {
+func (d *callAPI) handleCalls(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, control.Calls{Calls: d.calls.Manager().Calls()})
 }
 
@@ -35,7 +35,7 @@ type callHandler func(w http.ResponseWriter, r *http.Request, c *call.Call)
 
 // withCall finds the call of the path: its id, an unambiguous prefix of
 // it, or "live" for the call in progress.
-func (d *Server) withCall(h callHandler) http.HandlerFunc {
+func (d *callAPI) withCall(h callHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := d.calls.Find(r.PathValue("call"))
 		if err != nil {
@@ -46,11 +46,11 @@ func (d *Server) withCall(h callHandler) http.HandlerFunc {
 	}
 }
 
-func (d *Server) handleCall(w http.ResponseWriter, r *http.Request, c *call.Call) {
+func (d *callAPI) handleCall(w http.ResponseWriter, r *http.Request, c *call.Call) {
 	WriteJSON(w, http.StatusOK, c.Status())
 }
 
-func (d *Server) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Call) {
+func (d *callAPI) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Call) {
 	var req control.CallAnswer
 	if !Decode(w, r, &req) {
 		return
@@ -62,7 +62,7 @@ func (d *Server) handleAnswer(w http.ResponseWriter, r *http.Request, c *call.Ca
 	WriteJSON(w, http.StatusOK, c.Status())
 }
 
-func (d *Server) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Call) {
+func (d *callAPI) handleHangup(w http.ResponseWriter, r *http.Request, c *call.Call) {
 	var req struct{}
 	if !Decode(w, r, &req) {
 		return

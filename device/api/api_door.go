@@ -16,7 +16,9 @@ import (
 
 // DoorRoutes serves the door's routes on the control API, and on the web
 // page's API under /api (web true).
-func (dm *Server) DoorRoutes(handle handleFunc, web bool) {
+func (d *Server) DoorRoutes(handle handleFunc, web bool) { (&doorAPI{d}).doorRoutes(handle, web) }
+
+func (dm *doorAPI) doorRoutes(handle handleFunc, web bool) {
 	route := func(p string) string {
 		if web {
 			return "/api" + strings.TrimPrefix(p, "/v1")
@@ -54,7 +56,7 @@ func (dm *Server) DoorRoutes(handle handleFunc, web bool) {
 	handle("POST", route(control.RouteRooms+"/{room}/doors"), AccessWrite, dm.withRoom(dm.handleSetDoor))
 }
 
-func (dm *Server) withDoor(h func(http.ResponseWriter, *http.Request, *door.Door)) http.HandlerFunc {
+func (dm *doorAPI) withDoor(h func(http.ResponseWriter, *http.Request, *door.Door)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if dm.door == nil {
 			WriteError(w, http.StatusNotFound, "this device is not a doorphone (role doorphone or both in hearth.toml)")
@@ -66,7 +68,7 @@ func (dm *Server) withDoor(h func(http.ResponseWriter, *http.Request, *door.Door
 
 // handleUnlockDoor is a member's side: it signs an unlock for the room's
 // door and sends it.
-func (dm *Server) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (dm *doorAPI) handleUnlockDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.Unlock
 	if !Decode(w, r, &req) {
 		return
@@ -111,14 +113,14 @@ func pickDoor(w http.ResponseWriter, rm *room.Room, name string) (identity.Publi
 	return pick[0], true
 }
 
-func (d *Server) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *doorAPI) handleDoors(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	WriteJSON(w, http.StatusOK, door.ListDoors(rm))
 }
 
 // handleSetDoor makes a device a door of the room, or takes it off. Only
 // the room's admins may: every member's view refuses it from anyone else,
 // so this device says so rather than write what would not count.
-func (d *Server) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *doorAPI) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.SetDoor
 	if !Decode(w, r, &req) {
 		return
@@ -161,7 +163,7 @@ func (d *Server) handleSetDoor(w http.ResponseWriter, r *http.Request, rm *room.
 
 // handleViewDoor is a member's side: it asks the room's door for its live
 // view; the door calls this device back.
-func (dm *Server) handleViewDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (dm *doorAPI) handleViewDoor(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.View
 	if !Decode(w, r, &req) {
 		return

@@ -8,14 +8,14 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *Server) fileRoutes(handle handleFunc) {
+func (d *fileAPI) fileRoutes(handle handleFunc) {
 	handle("POST", control.RouteRooms+"/{room}/files", AccessLocal, d.withRoom(d.handleFileSend))
 	handle("GET", control.RouteRooms+"/{room}/files", AccessRead, d.withRoom(d.handleFileList))
 	handle("POST", control.RouteRooms+"/{room}/files/{msg}/get", AccessLocal, d.withRoom(d.handleFileGet))
 	handle("GET", control.RouteDownloads+"/{job}", AccessRead, d.handleDownload)
 }
 
-func (d *Server) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *fileAPI) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.FileSend
 	if !Decode(w, r, &req) {
 		return
@@ -37,11 +37,11 @@ func (d *Server) handleFileSend(w http.ResponseWriter, r *http.Request, rm *room
 	WriteJSON(w, http.StatusOK, control.FileSent{ID: ref.String(), Name: m.Name, Size: m.Size, Type: m.Type})
 }
 
-func (d *Server) handleFileList(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *fileAPI) handleFileList(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	WriteJSON(w, http.StatusOK, control.Files{Room: rm.ID().String(), Files: d.files.List(rm)})
 }
 
-func (d *Server) handleFileGet(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *fileAPI) handleFileGet(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.FileGet
 	if !Decode(w, r, &req) {
 		return
@@ -59,7 +59,7 @@ func (d *Server) handleFileGet(w http.ResponseWriter, r *http.Request, rm *room.
 	WriteJSON(w, http.StatusOK, dl.Status())
 }
 
-func (d *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
+func (d *fileAPI) handleDownload(w http.ResponseWriter, r *http.Request) {
 	st, ok := d.files.Job(r.PathValue("job"))
 	if !ok {
 		WriteError(w, http.StatusNotFound, "no such download")

@@ -13,7 +13,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/mirror"
 )
 
-func (d *Server) mirrorRoutes(handle handleFunc) {
+func (d *mirrorAPI) mirrorRoutes(handle handleFunc) {
 	handle("POST", control.RouteMirrorKeep, AccessAdmin, d.handleMirrorKeep)
 	handle("POST", control.RouteMirrorDrop, AccessAdmin, d.handleMirrorDrop)
 	handle("POST", control.RouteMirrorList, AccessRead, d.handleMirrorList)
@@ -36,7 +36,7 @@ func failMirror(w http.ResponseWriter, err error) {
 	}
 }
 
-func (d *Server) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRooms {
+func (d *mirrorAPI) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRooms {
 	out := &control.MirrorRooms{Mirror: peerID, Rooms: []control.MirrorRoom{}}
 	for _, i := range in {
 		mr := control.MirrorRoom{Discovery: i.Discovery.String(), Requester: i.Requester.String(), Pinned: i.Pinned,
@@ -50,7 +50,7 @@ func (d *Server) mirrorRooms(peerID string, in []mirror.Info) *control.MirrorRoo
 	return out
 }
 
-func (d *Server) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
+func (d *mirrorAPI) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
 	if !Decode(w, r, &req) {
 		return
@@ -109,7 +109,7 @@ func (d *Server) handleMirrorKeep(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-func (d *Server) handleMirrorDrop(w http.ResponseWriter, r *http.Request) {
+func (d *mirrorAPI) handleMirrorDrop(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
 	if !Decode(w, r, &req) {
 		return
@@ -140,7 +140,7 @@ func (d *Server) handleMirrorDrop(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
-func (d *Server) handleMirrorList(w http.ResponseWriter, r *http.Request) {
+func (d *mirrorAPI) handleMirrorList(w http.ResponseWriter, r *http.Request) {
 	var req control.MirrorRequest
 	if !Decode(w, r, &req) {
 		return

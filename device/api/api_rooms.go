@@ -22,7 +22,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-func (d *Server) roomRoutes(handle handleFunc) {
+func (d *roomAPI) roomRoutes(handle handleFunc) {
 	handle("POST", control.RouteRooms, AccessWrite, d.handleCreateRoom)
 	handle("GET", control.RouteRooms, AccessRead, d.HandleListRooms)
 	handle("POST", control.RouteJoin, AccessWrite, d.handleJoin)
@@ -85,7 +85,7 @@ func (d *Server) withRoom(h roomHandler) http.HandlerFunc {
 	}
 }
 
-func (d *Server) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
+func (d *roomAPI) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	var req control.RoomCreate
 	if !Decode(w, r, &req) {
 		return
@@ -115,7 +115,7 @@ func (d *Server) HandleListRooms(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
-func (d *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+func (d *roomAPI) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req control.JoinRequest
 	if !Decode(w, r, &req) {
 		return
@@ -137,7 +137,7 @@ func (d *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 // handleJoinCancel withdraws a pending join, named by its invite id or
 // its link.
-func (d *Server) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
+func (d *roomAPI) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
 	var req control.JoinCancel
 	if !Decode(w, r, &req) {
 		return
@@ -171,7 +171,7 @@ func (d *Server) handleJoinCancel(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (d *Server) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	out := control.Members{Room: rm.ID().String(), Members: []control.MemberInfo{}}
 	held := map[identity.PublicKey]uint64{}
 	for _, h := range rm.Heads() {
@@ -198,7 +198,7 @@ func (d *Server) handleMembers(w http.ResponseWriter, r *http.Request, rm *room.
 
 func compareStr(a, b string) int { return bytes.Compare([]byte(a), []byte(b)) }
 
-func (d *Server) handleLeave(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleLeave(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	if err := d.rooms.Leave(r.Context(), rm); err != nil {
 		Fail(w, err)
 		return
@@ -207,7 +207,7 @@ func (d *Server) handleLeave(w http.ResponseWriter, r *http.Request, rm *room.Ro
 	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
-func (d *Server) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.InviteCreate
 	if !Decode(w, r, &req) {
 		return
@@ -254,7 +254,7 @@ func write(rm *room.Room, op room.Op) (room.Ref, error) {
 	return ref, nil
 }
 
-func (d *Server) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.MessageSend
 	if !Decode(w, r, &req) {
 		return
@@ -276,7 +276,7 @@ func (d *Server) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Roo
 	WriteJSON(w, http.StatusOK, control.MessageID{ID: ref.String()})
 }
 
-func (d *Server) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	out := control.History{Room: rm.ID().String(), Messages: []control.Message{}}
 	// A page: at most limit messages (all without it), the latest before
 	// the message named by before (the end without it).
@@ -350,7 +350,7 @@ func (d *Server) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.
 	WriteJSON(w, http.StatusOK, out)
 }
 
-func (d *Server) messageOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
+func (d *roomAPI) messageOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
 	ref, err := rooms.FindMessage(rm, r.PathValue("msg"))
 	if err != nil {
 		Fail(w, err)
@@ -364,7 +364,7 @@ func (d *Server) messageOp(w http.ResponseWriter, r *http.Request, rm *room.Room
 	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
-func (d *Server) handleEdit(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleEdit(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.MessageEdit
 	if !Decode(w, r, &req) {
 		return
@@ -372,11 +372,11 @@ func (d *Server) handleEdit(w http.ResponseWriter, r *http.Request, rm *room.Roo
 	d.messageOp(w, r, rm, room.Op{Type: room.OpEdit, Text: req.Text})
 }
 
-func (d *Server) handleDelete(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleDelete(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	d.messageOp(w, r, rm, room.Op{Type: room.OpDelete})
 }
 
-func (d *Server) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.Reaction
 	if !Decode(w, r, &req) {
 		return
@@ -384,7 +384,7 @@ func (d *Server) handleReact(w http.ResponseWriter, r *http.Request, rm *room.Ro
 	d.messageOp(w, r, rm, room.Op{Type: room.OpReact, Emoji: req.Emoji, Remove: req.Remove})
 }
 
-func (d *Server) memberOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
+func (d *roomAPI) memberOp(w http.ResponseWriter, r *http.Request, rm *room.Room, op room.Op) {
 	id, err := identity.ParsePublicKey(r.PathValue("identity"))
 	if err != nil {
 		Fail(w, fmt.Errorf("%w: %v", control.ErrBadArg, err))
@@ -398,11 +398,11 @@ func (d *Server) memberOp(w http.ResponseWriter, r *http.Request, rm *room.Room,
 	WriteJSON(w, http.StatusOK, control.OK{OK: true})
 }
 
-func (d *Server) handleRemove(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleRemove(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	d.memberOp(w, r, rm, room.Op{Type: room.OpRemoveMember})
 }
 
-func (d *Server) handleRole(w http.ResponseWriter, r *http.Request, rm *room.Room) {
+func (d *roomAPI) handleRole(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	var req control.RoleChange
 	if !Decode(w, r, &req) {
 		return

@@ -62,3 +62,13 @@ func New(cfg Config) *Server {
 
 // Home is the daemon's folder.
 func (d *Server) Home() string { return d.home }
+
+// The handlers of each concern: each has the Server (what the requests
+// go to) and nothing else.
+type (
+	roomAPI   struct{ *Server }
+	callAPI   struct{ *Server }
+	doorAPI   struct{ *Server }
+	fileAPI   struct{ *Server }
+	mirrorAPI struct{ *Server }
+)

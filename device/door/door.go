@@ -69,6 +69,8 @@ type Door struct {
 	dir   string
 	room  *room.Room
 
+	answers *answers // to members asking to unlock or to watch
+
 	ctx    context.Context // ends at Close: the door's posts, clips and views
 	cancel context.CancelFunc
 	events chan func()
@@ -159,12 +161,13 @@ func New(cfg Config, deps Deps) (*Door, error) {
 		return nil, fmt.Errorf("doorphone: the household room: %w", err)
 	}
 	d.room = r
+	d.answers = &answers{d}
 	// Not the ctx of Run: posts and clips under way finish (Close waits
 	// for them) after the loop has stopped.
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.calls.BeforeVideo(d.releaseCamera)
-	d.node.Host.SetStreamHandler(hnet.ProtocolDoor, hnet.Guard(d.log, "door", d.handleUnlock))
-	d.node.Host.SetStreamHandler(hnet.ProtocolDoorView, hnet.Guard(d.log, "door-view", d.handleView))
+	d.node.Host.SetStreamHandler(hnet.ProtocolDoor, hnet.Guard(d.log, "door", d.answers.handleUnlock))
+	d.node.Host.SetStreamHandler(hnet.ProtocolDoorView, hnet.Guard(d.log, "door-view", d.answers.handleView))
 	return d, nil
 }
 
@@ -286,7 +289,7 @@ func (d *Door) ring(ctx context.Context) {
 	start := d.now()
 	d.place.Lock()
 	defer d.place.Unlock()
-	d.endView("someone rang the door")
+	d.answers.endView("someone rang the door")
 	d.endOtherCalls()
 	targets := d.calls.Targets(d.room)
 	var c *call.Call
@@ -582,7 +585,7 @@ func (d *Door) promoteAdmins() {
 }
 
 // handleUnlock takes one unlock request.
-func (d *Door) handleUnlock(s network.Stream) {
+func (d *answers) handleUnlock(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	answer := func(a UnlockAnswer) {
@@ -609,7 +612,7 @@ func (d *Door) handleUnlock(s network.Stream) {
 // unlock decides on one request from a device and acts: the relay pulses
 // and the room records who opened, or the room records the refusal (at
 // most one per device every 10 s, against floods).
-func (d *Door) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string) {
+func (d *answers) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, string) {
 	var who identity.PublicKey
 	var name string
 	refuse := func(reason string) (bool, string) {
@@ -797,3 +800,7 @@ func (d *Door) Motion() error {
 	}()
 	return nil
 }
+
+// answers are the door's answers to the devices that ask it to unlock or
+// to show its live view: it alone decides who may.
+type answers struct{ *Door }

@@ -172,7 +172,7 @@ func (o *outsiders) refused(log *slog.Logger, what string, dev identity.PublicKe
 
 // memberDevice reports whether dev is a device of a member of the
 // household room now (neither revoked nor forked).
-func (d *Door) memberDevice(dev identity.PublicKey) bool {
+func (d *answers) memberDevice(dev identity.PublicKey) bool {
 	ok := false
 	d.room.View(func(v *room.View) {
 		info, found := v.Devices[dev]
@@ -186,7 +186,7 @@ func (d *Door) memberDevice(dev identity.PublicKey) bool {
 // admitRequest decides whether a request on a door protocol from dev is
 // read at all: a member's device always is; an outsider's a few times a
 // minute, the rest reset unread and counted.
-func (d *Door) admitRequest(what string, dev identity.PublicKey) bool {
+func (d *answers) admitRequest(what string, dev identity.PublicKey) bool {
 	if d.memberDevice(dev) {
 		return true
 	}

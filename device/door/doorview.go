@@ -85,7 +85,7 @@ func ParseViewAnswer(b []byte) (ViewAnswer, error) {
 	return a, nil
 }
 
-func (d *Door) handleView(s network.Stream) {
+func (d *answers) handleView(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	p := s.Conn().RemotePeer()
@@ -107,7 +107,7 @@ func (d *Door) handleView(s network.Stream) {
 }
 
 // view decides on one request and places the call.
-func (d *Door) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
+func (d *answers) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
 	refuse := func(reason string) ViewAnswer {
 		d.log.Info("live view refused", logattr.Dev(dev), slog.String("reason", reason))
 		return ViewAnswer{Reason: reason}
@@ -190,7 +190,7 @@ func (d *Door) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
 
 // endView ends a live view (a visitor rang), waiting a little for the
 // call to be gone so the ring can be placed. The caller holds d.place.
-func (d *Door) endView(reason string) {
+func (d *answers) endView(reason string) {
 	d.mu.Lock()
 	c := d.watching
 	d.mu.Unlock()

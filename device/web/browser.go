@@ -71,11 +71,11 @@ type browserEndpoint struct {
 // browserTimeout bounds how long the page may take to make a description.
 const browserTimeout = 20 * time.Second
 
-func (w *Server) NewBrowserEndpoint(sess string, c *call.Call, ev call.EndpointEvents) (*browserEndpoint, error) {
+func (w *pageCalls) NewBrowserEndpoint(sess string, c *call.Call, ev call.EndpointEvents) (*browserEndpoint, error) {
 	if !w.hasSession(sess) {
 		return nil, errors.New("the page that took the call is gone")
 	}
-	b := &browserEndpoint{web: w, sess: sess, c: c, ev: ev, sdp: make(chan string, 1)}
+	b := &browserEndpoint{web: w.Server, sess: sess, c: c, ev: ev, sdp: make(chan string, 1)}
 	for _, s := range w.iceServers() {
 		is := iceServer{Username: s.Username}
 		is.URLs = s.URLs
@@ -210,7 +210,7 @@ func (b *browserEndpoint) Close() error {
 	b.mu.Unlock()
 	if !done {
 		b.push(pageEvent{Kind: "close"})
-		b.web.unbind(b.c.ID)
+		b.web.pc.unbind(b.c.ID)
 	}
 	return nil
 }
@@ -219,6 +219,6 @@ var _ call.Endpoint = (*browserEndpoint)(nil)
 
 // iceServers are the servers a call uses now: the --stun ones and TURN
 // credentials from the bootstrap nodes.
-func (w *Server) iceServers() []webrtc.ICEServer {
+func (w *pageCalls) iceServers() []webrtc.ICEServer {
 	return w.calls.ICEServers(context.Background())
 }

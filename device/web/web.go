@@ -65,11 +65,10 @@ type Server struct {
 	lan     *http.Server // HTTPS
 	certFP  string       // its certificate's SHA-256
 
-	loginMu  sync.Mutex               // one password check at a time
-	logins   map[[32]byte]time.Time   // SHA-256 of a LAN session token -> its end
-	loginGen [32]byte                 // SHA-256 of the password file the sessions were opened under
-	tries    map[string]*rate.Limiter // logins per client address
-	allTries *rate.Limiter            // logins from everywhere
+	// The parts of the page: its calls, its files, its login on the LAN.
+	pc    *pageCalls
+	pf    *pageFiles
+	login *lanLogin
 
 	mu       sync.Mutex
 	sessions map[string]chan pageEvent
@@ -141,8 +140,9 @@ func Start(cfg Config) (*Server, error) {
 	addr, lanAddr := cfg.Addr, cfg.LANAddr
 	w := &Server{home: cfg.Home, api: cfg.API, rooms: cfg.Rooms, files: cfg.Files, calls: cfg.Calls, log: cfg.Logger, failed: make(chan error, 2),
 		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}, dirty: map[string]bool{},
-		logins: map[[32]byte]time.Time{}, tries: map[string]*rate.Limiter{}, allTries: rate.NewLimiter(rate.Every(time.Second), 10),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	w.pc, w.pf = &pageCalls{w}, &pageFiles{w}
+	w.login = &lanLogin{Server: w, logins: map[[32]byte]time.Time{}, tries: map[string]*rate.Limiter{}, allTries: rate.NewLimiter(rate.Every(time.Second), 10)}
 	errLog := slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)
 	if addr != "" {
 		host, _, err := net.SplitHostPort(addr)
@@ -190,10 +190,10 @@ func Start(cfg Config) (*Server, error) {
 		w.log.Info("web page on the LAN", slog.String("addr", "https://"+w.lanAddr+"/"), slog.String("certificate", fp), slog.String("login", login))
 	}
 	w.rooms.OnChange(w.roomChanged)
-	w.calls.OnChange(func(call.Status) { w.CallsChanged() })
+	w.calls.OnChange(func(call.Status) { w.pc.CallsChanged() })
 	w.calls.Endpoints(func(tag any) bool { _, ok := tag.(pageSession); return ok },
 		func(c *call.Call, ev call.EndpointEvents) (call.Endpoint, error) {
-			return w.NewBrowserEndpoint(string(c.Tag().(pageSession)), c, ev)
+			return w.pc.NewBrowserEndpoint(string(c.Tag().(pageSession)), c, ev)
 		})
 	go w.flushRooms()
 	if w.addr != "" {
@@ -209,9 +209,9 @@ func (w *Server) handler(lan bool) http.Handler {
 	mux.Handle("GET /", http.FileServerFS(sub))
 	guard := w.guard
 	if lan {
-		guard = w.guardLAN
-		mux.HandleFunc("POST /api/login", w.handleLogin)
-		mux.HandleFunc("POST /api/logout", guard(w.handleLogout))
+		guard = w.login.guardLAN
+		mux.HandleFunc("POST /api/login", w.login.handleLogin)
+		mux.HandleFunc("POST /api/logout", guard(w.login.handleLogout))
 	}
 	for _, r := range w.pageRoutes() {
 		if h := w.forPage(r, lan); h != nil {
@@ -234,16 +234,16 @@ func (w *Server) pageRoutes() []api.Route {
 	route("GET", "/api/events", api.AccessRead, w.handleEvents)
 	route("GET", "/api/me", api.AccessRead, w.api.HandleMe)
 	route("GET", "/api/rooms", api.AccessRead, w.handleRooms)
-	route("POST", "/api/rooms/{room}/calls", api.AccessWrite, w.handlePlace)
-	route("POST", "/api/calls/{call}/answer", api.AccessWrite, w.handleAnswer)
-	route("POST", "/api/calls/{call}/hangup", api.AccessWrite, w.handleHangup)
-	route("POST", "/api/calls/{call}/signal", api.AccessWrite, w.handleSignal)
+	route("POST", "/api/rooms/{room}/calls", api.AccessWrite, w.pc.handlePlace)
+	route("POST", "/api/calls/{call}/answer", api.AccessWrite, w.pc.handleAnswer)
+	route("POST", "/api/calls/{call}/hangup", api.AccessWrite, w.pc.handleHangup)
+	route("POST", "/api/calls/{call}/signal", api.AccessWrite, w.pc.handleSignal)
 	w.api.DoorRoutes(route, true)
-	route("POST", "/api/rooms/{room}/upload", api.AccessWrite, w.handleUpload)
-	route("POST", "/api/rooms/{room}/files/{file}/fetch", api.AccessWrite, w.handleFetch)
-	route("GET", "/api/rooms/{room}/files/{file}/content", api.AccessRead, w.handleContent)
-	route("POST", "/api/qr", api.AccessRead, w.handleQR)
-	route("GET", "/api/wordlist", api.AccessRead, w.handleWordlist)
+	route("POST", "/api/rooms/{room}/upload", api.AccessWrite, w.pf.handleUpload)
+	route("POST", "/api/rooms/{room}/files/{file}/fetch", api.AccessWrite, w.pf.handleFetch)
+	route("GET", "/api/rooms/{room}/files/{file}/content", api.AccessRead, w.pf.handleContent)
+	route("POST", "/api/qr", api.AccessRead, w.pf.handleQR)
+	route("GET", "/api/wordlist", api.AccessRead, w.pf.handleWordlist)
 	return out
 }
 
@@ -461,20 +461,20 @@ func (w *Server) send(sess string, e pageEvent) {
 	}
 }
 
-func (w *Server) bind(id call.ID, b *browserEndpoint) {
+func (w *pageCalls) bind(id call.ID, b *browserEndpoint) {
 	w.mu.Lock()
 	w.bound[id] = b
 	w.mu.Unlock()
 }
 
-func (w *Server) unbind(id call.ID) {
+func (w *pageCalls) unbind(id call.ID) {
 	w.mu.Lock()
 	delete(w.bound, id)
 	w.mu.Unlock()
 }
 
 // callsChanged tells every page the calls now.
-func (w *Server) CallsChanged() {
+func (w *pageCalls) CallsChanged() {
 	w.send("", pageEvent{Type: "calls", List: w.calls.Manager().Calls()})
 }
 
@@ -551,7 +551,7 @@ func (w *Server) session(r *http.Request) (pageSession, error) {
 	return pageSession(s), nil
 }
 
-func (w *Server) handlePlace(rw http.ResponseWriter, r *http.Request) {
+func (w *pageCalls) handlePlace(rw http.ResponseWriter, r *http.Request) {
 	sess, err := w.session(r)
 	if err != nil {
 		api.WriteError(rw, http.StatusBadRequest, err.Error())
@@ -569,7 +569,7 @@ func (w *Server) handlePlace(rw http.ResponseWriter, r *http.Request) {
 	api.PlaceCall(rw, r, w.calls, rm, req, sess)
 }
 
-func (w *Server) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
+func (w *pageCalls) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, bool) {
 	c, err := w.calls.Find(r.PathValue("call"))
 	if err != nil {
 		api.WriteError(rw, http.StatusNotFound, err.Error())
@@ -578,7 +578,7 @@ func (w *Server) findCall(rw http.ResponseWriter, r *http.Request) (*call.Call, 
 	return c, true
 }
 
-func (w *Server) handleAnswer(rw http.ResponseWriter, r *http.Request) {
+func (w *pageCalls) handleAnswer(rw http.ResponseWriter, r *http.Request) {
 	sess, err := w.session(r)
 	if err != nil {
 		api.WriteError(rw, http.StatusBadRequest, err.Error())
@@ -599,7 +599,7 @@ func (w *Server) handleAnswer(rw http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(rw, http.StatusOK, c.Status())
 }
 
-func (w *Server) handleHangup(rw http.ResponseWriter, r *http.Request) {
+func (w *pageCalls) handleHangup(rw http.ResponseWriter, r *http.Request) {
 	c, ok := w.findCall(rw, r)
 	if !ok {
 		return
@@ -608,7 +608,7 @@ func (w *Server) handleHangup(rw http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(rw, http.StatusOK, c.Status())
 }
 
-func (w *Server) handleSignal(rw http.ResponseWriter, r *http.Request) {
+func (w *pageCalls) handleSignal(rw http.ResponseWriter, r *http.Request) {
 	var s pageSignal
 	if !api.Decode(rw, r, &s) {
 		return
@@ -632,3 +632,21 @@ func (w *Server) handleSignal(rw http.ResponseWriter, r *http.Request) {
 	}
 	api.WriteJSON(rw, http.StatusOK, control.OK{OK: true})
 }
+
+// The parts of the page; each has the Server.
+type (
+	// pageCalls are the calls placed and answered on the page, whose
+	// media is in the browser.
+	pageCalls struct{ *Server }
+	// pageFiles are the page's uploads, downloads and pictures.
+	pageFiles struct{ *Server }
+	// lanLogin is the login of the page on the LAN.
+	lanLogin struct {
+		*Server
+		loginMu  sync.Mutex               // one password check at a time
+		logins   map[[32]byte]time.Time   // SHA-256 of a LAN session token -> its end
+		loginGen [32]byte                 // SHA-256 of the password file the sessions were opened under
+		tries    map[string]*rate.Limiter // logins per client address
+		allTries *rate.Limiter            // logins from everywhere
+	}
+)

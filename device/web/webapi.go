@@ -47,7 +47,7 @@ func (w *Server) forPage(r api.Route, lan bool) http.HandlerFunc {
 		return r.Handler
 	case api.AccessAdmin:
 		if lan {
-			return w.confirmPassword(r.Handler)
+			return w.login.confirmPassword(r.Handler)
 		}
 		return r.Handler
 	case api.AccessLocal:
@@ -72,7 +72,7 @@ func (w *Server) controlForPage(lan bool) http.Handler {
 // handleUpload takes a file's bytes from the page (the body, of any
 // size) into a private file, then sends it into the room as a job: the
 // answer is the job, followed at /api/v1/downloads/{job}.
-func (w *Server) handleUpload(rw http.ResponseWriter, r *http.Request) {
+func (w *pageFiles) handleUpload(rw http.ResponseWriter, r *http.Request) {
 	rm, err := w.rooms.Resolve(r.PathValue("room"))
 	if err != nil {
 		api.Fail(rw, err)
@@ -141,7 +141,7 @@ func (w *Server) handleUpload(rw http.ResponseWriter, r *http.Request) {
 
 // fileMessage finds the room and the message of a page's file route,
 // answering the error itself when it cannot.
-func (w *Server) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Room, room.Ref, bool) {
+func (w *pageFiles) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Room, room.Ref, bool) {
 	rm, err := w.rooms.Resolve(r.PathValue("room"))
 	if err != nil {
 		api.Fail(rw, err)
@@ -157,7 +157,7 @@ func (w *Server) fileMessage(rw http.ResponseWriter, r *http.Request) (*room.Roo
 
 // handleFetch starts fetching a file into the home's downloads folder (or
 // finds it here already).
-func (w *Server) handleFetch(rw http.ResponseWriter, r *http.Request) {
+func (w *pageFiles) handleFetch(rw http.ResponseWriter, r *http.Request) {
 	rm, ref, ok := w.fileMessage(rw, r)
 	if !ok {
 		return
@@ -181,7 +181,7 @@ func (w *Server) handleFetch(rw http.ResponseWriter, r *http.Request) {
 // whatever holds it here (its sender's chunk store, or a finished
 // download). Pictures, videos and sounds of passive types are served
 // inline; anything else as bytes to save (filetype.go).
-func (w *Server) handleContent(rw http.ResponseWriter, r *http.Request) {
+func (w *pageFiles) handleContent(rw http.ResponseWriter, r *http.Request) {
 	rm, ref, ok := w.fileMessage(rw, r)
 	if !ok {
 		return
@@ -235,7 +235,7 @@ const maxQRText = 2048
 
 // handleQR draws a QR code of a text (an invite, a device link) as a PNG:
 // the text travels in the body, never in a URL.
-func (w *Server) handleQR(rw http.ResponseWriter, r *http.Request) {
+func (w *pageFiles) handleQR(rw http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Text string `json:"text"`
 	}
@@ -258,7 +258,7 @@ func (w *Server) handleQR(rw http.ResponseWriter, r *http.Request) {
 // handleWordlist gives the page the recovery-phrase words (BIP39,
 // English), so it can check a phrase and sign with it without the phrase
 // ever reaching the daemon.
-func (w *Server) handleWordlist(rw http.ResponseWriter, r *http.Request) {
+func (w *pageFiles) handleWordlist(rw http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(rw, http.StatusOK, struct {
 		Words []string `json:"words"`
 	}{identity.Wordlist()})

@@ -253,7 +253,7 @@ func loginGeneration(home string) [32]byte {
 
 // sessionsValidLocked ends every session if the password changed since
 // they were opened; it reports whether the current one may be used.
-func (w *Server) sessionsValidLocked(gen [32]byte) bool {
+func (w *lanLogin) sessionsValidLocked(gen [32]byte) bool {
 	if gen == w.loginGen && gen != ([32]byte{}) {
 		return true
 	}
@@ -269,7 +269,7 @@ func (w *Server) sessionsValidLocked(gen [32]byte) bool {
 // LAN page: the request carries the password again (X-Hearth-Password),
 // checked and rate-limited as a login is. A session alone, stolen or
 // left open, cannot make a device link.
-func (w *Server) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
+func (w *lanLogin) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		pw := r.Header.Get("X-Hearth-Password")
 		if pw == "" {
@@ -293,7 +293,7 @@ func (w *Server) confirmPassword(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // allowTry spends one password try of the request's client.
-func (w *Server) allowTry(r *http.Request) bool {
+func (w *lanLogin) allowTry(r *http.Request) bool {
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -315,7 +315,7 @@ const (
 
 // handleLogin checks the password and opens a session: POST /api/login
 // {"password"} → {"token","expires"}.
-func (w *Server) handleLogin(rw http.ResponseWriter, r *http.Request) {
+func (w *lanLogin) handleLogin(rw http.ResponseWriter, r *http.Request) {
 	var req control.WebLogin
 	if !api.Decode(rw, r, &req) {
 		return
@@ -372,7 +372,7 @@ func (w *Server) handleLogin(rw http.ResponseWriter, r *http.Request) {
 }
 
 // handleLogout ends the session of the request's token.
-func (w *Server) handleLogout(rw http.ResponseWriter, r *http.Request) {
+func (w *lanLogin) handleLogout(rw http.ResponseWriter, r *http.Request) {
 	key := sha256.Sum256([]byte(bearer(r)))
 	w.mu.Lock()
 	delete(w.logins, key)
@@ -386,7 +386,7 @@ func bearer(r *http.Request) string {
 
 // guardLAN requires a session of the LAN page. Sessions are looked up by
 // the token's hash, so the lookup tells nothing of a token's bytes.
-func (w *Server) guardLAN(h http.HandlerFunc) http.HandlerFunc {
+func (w *lanLogin) guardLAN(h http.HandlerFunc) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		key := sha256.Sum256([]byte(bearer(r)))
 		gen := loginGeneration(w.home)
