@@ -13,11 +13,15 @@ import (
 )
 
 // stubDAG is a causal past in which every entry has seen every other,
-// except those named blind, which have seen none; frontiers are empty.
-type stubDAG struct{ blind map[Ref]bool }
+// except those named blind, which have seen none, and those that name
+// what they have not seen; frontiers are empty.
+type stubDAG struct {
+	blind  map[Ref]bool
+	unseen map[Ref]map[Ref]bool
+}
 
 func (d stubDAG) frontier(Ref) map[identity.PublicKey]uint64 { return map[identity.PublicKey]uint64{} }
-func (d stubDAG) seen(ref, _ Ref) bool                       { return !d.blind[ref] }
+func (d stubDAG) seen(ref, target Ref) bool                  { return !d.blind[ref] && !d.unseen[ref][target] }
 func (d stubDAG) device(Ref, []byte, []byte) (*Device, error) {
 	return nil, errors.New("no device in a stub")
 }
@@ -48,11 +52,11 @@ func TestApplyRules(t *testing.T) {
 	memberKey, strangerKey, forkKey := signer(4), signer(6), signer(0x31)
 	founder, admin, mod, member, newcomer, stranger := key(1), key(2), key(3), memberKey.Public(), key(5), strangerKey.Public()
 	fd, ad, md, ud, xd := key(0x11), key(0x12), key(0x13), key(0x14), key(0x15)
-	unknownDev, revokedDev, forkedDev := key(0x21), key(0x22), key(0x23)
+	unknownDev, revokedDev, forkedDev, bothDev := key(0x21), key(0x22), key(0x23), key(0x27)
 	ud2, ud3, ud4, forkDev := key(0x24), key(0x25), key(0x26), forkKey.Public()
 	disc := log.Discovery{9}
 
-	d := stubDAG{blind: map[Ref]bool{}}
+	d := stubDAG{blind: map[Ref]bool{}, unseen: map[Ref]map[Ref]bool{}}
 	v := newView(founder, disc, d, nil)
 	if err := v.apply(Ref{Writer: ud}, &Entry{Op: Op{Type: OpMessage}}, 0, [32]byte{}); err == nil || err.Error() != "no genesis yet" {
 		t.Fatalf("an entry before the genesis: %v", err)
@@ -69,6 +73,7 @@ func TestApplyRules(t *testing.T) {
 	v.Devices[xd] = &Device{Device: xd, Identity: newcomer}
 	v.Devices[revokedDev] = &Device{Device: revokedDev, Identity: member, Revoked: true}
 	v.Devices[forkedDev] = &Device{Device: forkedDev, Identity: member, Forked: true}
+	v.Devices[bothDev] = &Device{Device: bothDev, Identity: member, Revoked: true, Forked: true}
 	// ud3 was attested by ud2, ud4 by the device that will fork.
 	v.Devices[ud2] = &Device{Device: ud2, Identity: member, chain: []identity.PublicKey{ud2}}
 	v.Devices[ud3] = &Device{Device: ud3, Identity: member, chain: []identity.PublicKey{ud2, ud3}}
@@ -118,18 +123,22 @@ func TestApplyRules(t *testing.T) {
 		time   int64
 		epoch  uint64
 		keyID  [32]byte
-		blind  bool   // the entry has seen nothing
-		void   bool   // the entry is a void exclusion
-		want   string // the refusal; "" accepted
-		priv   bool   // accepted as privileged
-		target string // Op.Target is this named entry's ref
+		blind  bool          // the entry has seen nothing
+		unseen []string      // the named entries it has not seen
+		void   bool          // the entry is a void exclusion
+		want   string        // the refusal; "" accepted
+		priv   bool          // accepted as privileged
+		target string        // Op.Target is this named entry's ref
+		then   func() string // after the step: what is wrong with the view, or ""
 	}
 	steps := []step{
 		// Who may write at all.
 		{dev: unknownDev, op: Op{Type: OpMessage}, want: "device never said hello"},
 		{dev: revokedDev, op: Op{Type: OpMessage}, want: "device revoked"},
 		{dev: forkedDev, op: Op{Type: OpMessage}, want: "device forked its log"},
+		{dev: bothDev, op: Op{Type: OpMessage}, want: "device revoked"},
 		{dev: xd, op: Op{Type: OpMessage}, want: "author is not a member"},
+		{dev: xd, op: Op{Type: OpMessage}, epoch: 1, keyID: k1, want: "author is not a member"},
 		{dev: ud, op: Op{Type: OpMessage}, epoch: 1, keyID: k1, want: "sealed under an epoch key its device was never given"},
 		{dev: ud, op: Op{Type: OpMessage}, void: true, want: "an exclusion that rests on entries it excludes"},
 		{dev: ud, op: Op{Type: OpType(99)}, want: "unexpected op(99)"},
@@ -146,6 +155,7 @@ func TestApplyRules(t *testing.T) {
 		{dev: ud, op: Op{Type: OpDoor, DoorEvent: DoorRing}, want: "a door entry from a device the room's admins did not make a door"},
 		{dev: md, op: Op{Type: OpSetDoor, Identity: ud}, want: "only admins make a device a door"},
 		{dev: fd, op: Op{Type: OpSetDoor, Identity: ud, Remove: true}, want: "not a door of this room"},
+		{dev: md, op: Op{Type: OpSetDoor, Identity: ud, Remove: true}, want: "only admins make a device a door"},
 		{dev: fd, op: Op{Type: OpSetDoor, Identity: unknownDev}, want: "not a device of this room, or revoked"},
 		{dev: fd, op: Op{Type: OpSetDoor, Identity: revokedDev}, want: "not a device of this room, or revoked"},
 		{dev: fd, op: Op{Type: OpSetDoor, Identity: ud, Text: "front"}, priv: true},
@@ -171,6 +181,7 @@ func TestApplyRules(t *testing.T) {
 		{dev: ud, op: Op{Type: OpDelete}, target: "nothing", want: "delete of an unknown message"},
 		{dev: md, op: Op{Type: OpDelete}, target: "m1", priv: true},
 		{dev: ud, op: Op{Type: OpEdit, Text: "x"}, target: "m1", want: "message deleted"},
+		{dev: md, op: Op{Type: OpEdit, Text: "x"}, target: "m1", want: "only the author's devices may edit"},
 		{dev: ud, op: Op{Type: OpReact, Emoji: "x"}, target: "m1", want: "reaction to an unknown or deleted message"},
 		{dev: md, op: Op{Type: OpDelete}, target: "mm"},
 		// Mirrors.
@@ -185,29 +196,42 @@ func TestApplyRules(t *testing.T) {
 		{dev: md, op: Op{Type: OpInvite, Invite: inv1}, want: "only admins invite"},
 		{dev: fd, op: Op{Type: OpInvite, Invite: inv1, Expires: 1000, Uses: 1, Role: RoleModerator}, priv: true},
 		{dev: ad, op: Op{Type: OpInvite, Invite: inv1}, want: "invite exists"},
+		{dev: md, op: Op{Type: OpInvite, Invite: inv1}, want: "only admins invite"},
 		{dev: fd, op: Op{Type: OpInvite, Invite: inv2, Uses: 1, Role: RoleMember, Approve: true}, priv: true},
 		{dev: fd, op: Op{Type: OpInvite, Invite: inv3, Role: RoleAdmin}, priv: true},
 		{dev: md, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember}, want: "only admins add members"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: member, Role: RoleMember}, want: "already a member"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember, Invite: InviteID{0xee}}, want: "unknown invite"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember, Invite: inv1}, time: 2000, want: "invite expired"},
+		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleAdmin, Invite: inv1}, time: 2000, want: "invite expired"},
+		{dev: fd, op: Op{Type: OpAddMember, Identity: member, Role: RoleMember, Invite: InviteID{0xee}}, want: "already a member"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleModerator, Invite: inv2}, want: "role above the invite's"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember, Invite: inv2}, time: 500, priv: true},
 		{dev: ad, op: Op{Type: OpAddMember, Identity: stranger, Role: RoleMember, Invite: inv2}, want: "invite used up"},
+		{dev: ad, op: Op{Type: OpAddMember, Identity: stranger, Role: RoleModerator, Invite: inv2}, want: "invite used up"},
 		{dev: xd, op: Op{Type: OpMessage, Text: "hello all"}},
 		// Removals and re-admission.
 		{dev: ud, op: Op{Type: OpRemoveMember, Identity: mod}, want: "only a member of higher rank removes (the founder, then admins, then moderators)"},
 		{dev: md, op: Op{Type: OpRemoveMember, Identity: admin}, want: "only a member of higher rank removes (the founder, then admins, then moderators)"},
 		{dev: ad, op: Op{Type: OpRemoveMember, Identity: founder}, want: "only a member of higher rank removes (the founder, then admins, then moderators)"},
 		{dev: fd, op: Op{Type: OpRemoveMember, Identity: stranger}, want: "not a member"},
+		{dev: ud, op: Op{Type: OpRemoveMember, Identity: stranger}, want: "not a member"},
 		{dev: md, op: Op{Type: OpRemoveMember, Identity: newcomer}, priv: true},
 		{dev: xd, op: Op{Type: OpMessage}, want: "author is not a member"},
 		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember}, blind: true, want: "adds back an identity whose removal it had not seen"},
-		{dev: ad, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember}, priv: true},
+		{name: "readd", dev: ad, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember}, priv: true},
 		{dev: xd, op: Op{Type: OpMessage, Text: "back"}},
 		{dev: xd, op: Op{Type: OpMessage}, blind: true, want: "written after its writer was excluded, without knowing of it"},
+		{dev: xd, op: Op{Type: OpMessage}, blind: true, void: true, want: "written after its writer was excluded, without knowing of it"},
+		{dev: xd, op: Op{Type: OpMessage}, unseen: []string{"readd"}, want: "written after its writer was excluded, without knowing of it"},
+		{dev: fd, op: Op{Type: OpAddMember, Identity: newcomer, Role: RoleMember}, blind: true, want: "already a member"},
+		// Setting the same role re-admits too: an entry that had seen it,
+		// not the addition, counts.
+		{dev: fd, op: Op{Type: OpSetRole, Identity: newcomer, Role: RoleMember}, priv: true},
+		{dev: xd, op: Op{Type: OpMessage, Text: "seen the role"}, unseen: []string{"readd"}},
 		// Roles.
 		{dev: ud, op: Op{Type: OpSetRole, Identity: member, Role: RoleMember}, want: "only admins set roles"},
+		{dev: ud, op: Op{Type: OpSetRole, Identity: stranger, Role: RoleMember}, want: "not a member"},
 		{dev: fd, op: Op{Type: OpSetRole, Identity: stranger, Role: RoleMember}, want: "not a member"},
 		{dev: fd, op: Op{Type: OpSetRole, Identity: founder, Role: RoleAdmin + 1}, want: "a member cannot raise its own role"},
 		{dev: ad, op: Op{Type: OpSetRole, Identity: founder, Role: RoleMember}, want: "only a member of higher rank changes a role (the founder, then admins)"},
@@ -220,11 +244,18 @@ func TestApplyRules(t *testing.T) {
 		// Keys.
 		{dev: ud, op: Op{Type: OpRotate, Epoch: 1, KeyID: k1}, want: "only admins and moderators rotate keys"},
 		{dev: md, op: Op{Type: OpRotate, Epoch: 5, KeyID: k1}, want: "rotation to epoch 5 in epoch 0"},
-		{dev: md, op: Op{Type: OpRotate, Epoch: 1, KeyID: k1, Keys: []SealedKey{{Device: md}, {Device: fd}}}, priv: true},
+		{dev: ud, op: Op{Type: OpRotate, Epoch: 5, KeyID: k1}, want: "only admins and moderators rotate keys"},
+		{dev: md, op: Op{Type: OpRotate, Epoch: 1, KeyID: k1, Keys: []SealedKey{{Device: md}, {Device: fd}}}, priv: true, then: func() string {
+			if v.rotateNeeded || v.EpochRef.Writer != md {
+				return "the rotation did not start the epoch"
+			}
+			return ""
+		}},
 		{dev: fd, op: Op{Type: OpRotate, Epoch: 1, KeyID: k2, Keys: []SealedKey{{Device: fd}}}, priv: true},
 		{dev: fd, op: Op{Type: OpRotate, Epoch: 1}, want: "rotation to epoch 1 in epoch 1"},
 		{dev: fd, op: Op{Type: OpRotate, Epoch: 0, KeyID: k3}, want: "rotation to epoch 0 in epoch 1"},
 		{dev: ud, op: Op{Type: OpMessage}, epoch: 1, keyID: k2, want: "sealed under an epoch key its device was never given"},
+		{dev: xd, op: Op{Type: OpMessage}, epoch: 1, keyID: k1, blind: true, want: "sealed under an epoch key its device was never given"},
 		{dev: ud, op: Op{Type: OpKeys, Epoch: 1, KeyID: k3, Keys: []SealedKey{{Device: ud}}}, want: "shares a key no rotation carried"},
 		{dev: ud, op: Op{Type: OpKeys, Epoch: 1, KeyID: k2, Keys: []SealedKey{{Device: ud}}}},
 		{dev: ud, op: Op{Type: OpMessage, Text: "sealed"}, epoch: 1, keyID: k2},
@@ -233,6 +264,7 @@ func TestApplyRules(t *testing.T) {
 		{dev: ud, op: Op{Type: OpRevoke, Blob: garbage}, want: "revocation: malformed record: truncated"},
 		{dev: ud, op: Op{Type: OpRevoke, Blob: tampered(revocation(memberKey, ud2), -1)}, want: "revocation: bad signature"},
 		{dev: ud, op: Op{Type: OpRevoke, Blob: revocation(strangerKey, ud2)}, want: "revocation of a device of an identity not in the room"},
+		{dev: ud, op: Op{Type: OpRevoke, Blob: revocation(strangerKey, md)}, want: "revocation of a device of an identity not in the room"},
 		{dev: ud, op: Op{Type: OpRevoke, Blob: revocation(memberKey, md)}, want: "revocation of a device of another identity"},
 		{name: "rv", dev: fd, op: Op{Type: OpRevoke, Blob: revocation(memberKey, ud2)}},
 		{dev: ud3, op: Op{Type: OpMessage}, want: "device revoked"},
@@ -243,6 +275,8 @@ func TestApplyRules(t *testing.T) {
 		{dev: ud, op: Op{Type: OpFork, Blob: forkProof(log.Discovery{8})}, want: "fork proof of another room"},
 		{name: "fork", dev: md, op: Op{Type: OpFork, Blob: forkProof(disc)}},
 		{dev: ud, op: Op{Type: OpFork, Blob: forkProof(disc)}, want: "fork already proven"},
+		{dev: ud, op: Op{Type: OpFork, Blob: forkProof(log.Discovery{8})}, want: "fork proof of another room"},
+		{dev: ud, op: Op{Type: OpFork, Blob: tampered(forkProof(log.Discovery{8}), log.HeadLen-1)}, want: "not a fork proof: first head: head signature does not verify"},
 		{dev: forkDev, op: Op{Type: OpMessage}, want: "device forked its log"},
 		{dev: ud4, op: Op{Type: OpMessage}, want: "device revoked"},
 		// Leaving.
@@ -263,6 +297,12 @@ func TestApplyRules(t *testing.T) {
 		if s.blind {
 			d.blind[ref] = true
 		}
+		for _, n := range s.unseen {
+			if d.unseen[ref] == nil {
+				d.unseen[ref] = map[Ref]bool{}
+			}
+			d.unseen[ref][refs[n]] = true
+		}
 		if s.void {
 			v.void = map[Ref]bool{ref: true}
 		}
@@ -279,6 +319,11 @@ func TestApplyRules(t *testing.T) {
 		accepted, privileged := v.accepted[s.dev] != acc0, v.privileged[s.dev] != priv0
 		if accepted != (s.want == "" && s.op.Type != OpGenesis && s.op.Type != OpHello) || privileged != s.priv {
 			t.Fatalf("step %d (%s by %x): accepted %v, privileged %v; want privileged %v", i, s.op.Type, s.dev[:1], accepted, privileged, s.priv)
+		}
+		if s.then != nil {
+			if wrong := s.then(); wrong != "" {
+				t.Fatalf("step %d (%s by %x): %s", i, s.op.Type, s.dev[:1], wrong)
+			}
 		}
 		if s.name != "" {
 			refs[s.name] = ref
@@ -308,7 +353,7 @@ func TestApplyRules(t *testing.T) {
 	if _, ok := v.Mirrors["peerD"]; len(v.Mirrors) != 1 || !ok || len(v.Doors) != 0 {
 		t.Fatalf("mirrors %v, doors %v", v.Mirrors, v.Doors)
 	}
-	if m := v.byRef[refs["m1"]]; len(v.Messages) != 11 || !m.Deleted || m.Text != "" || m.Reactions != nil {
+	if m := v.byRef[refs["m1"]]; len(v.Messages) != 12 || !m.Deleted || m.Text != "" || m.Reactions != nil {
 		t.Fatalf("%d messages, the first %+v", len(v.Messages), m)
 	}
 	if m := v.byRef[refs["reply"]]; m.ReplyTo == nil || *m.ReplyTo != refs["m1"] || len(m.Reactions) != 0 {
@@ -321,7 +366,7 @@ func TestApplyRules(t *testing.T) {
 		t.Fatalf("forked %v", v.Forked)
 	}
 	// Everything the view shows, as recorded from the switch.
-	const want = "99e95ebc36ada10871697fbb89939d684d6f1c6b2b4287a468a9f97eceaf89c9"
+	const want = "c440c4ac093e920fb9b817c838076f5e5c1cf3b10af0e139af50f588769a8219"
 	if dg := v.Digest(); hex.EncodeToString(dg[:]) != want {
 		t.Fatalf("digest %x, want %s", dg, want)
 	}
