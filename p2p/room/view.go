@@ -240,7 +240,8 @@ func (v *View) Role(id identity.PublicKey) Role {
 var errNoGenesis = errors.New("no genesis yet")
 
 // apply applies one entry written by writer at position ref. It returns
-// the reason it refused the entry, or nil.
+// the reason it refused the entry, or nil. View.checkWriter judges the
+// writer, an applier the operation.
 func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	v.applied++
 	o := &e.Op
@@ -253,31 +254,12 @@ func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	if o.Type == OpHello {
 		return v.hello(ref, o, epoch, keyID)
 	}
-	dev, ok := v.Devices[ref.Writer]
-	switch {
-	case !ok:
-		return errors.New("device never said hello")
-	case dev.Revoked:
-		return errors.New("device revoked")
-	case dev.Forked:
-		return errors.New("device forked its log")
+	author, role, err := v.checkWriter(ref, epoch, keyID)
+	if err != nil {
+		return err
 	}
-	author := dev.Identity
-	me, ok := v.Members[author]
-	if !ok {
-		return errors.New("author is not a member")
-	}
-	if !v.given(dev, epoch, keyID) {
-		return errors.New("sealed under an epoch key its device was never given")
-	}
-	role := v.capOf(ref, author, me.Role)
-	if role == 0 {
-		return errors.New("written after its writer was excluded, without knowing of it")
-	}
-	if v.void[ref] {
-		return errors.New("an exclusion that rests on entries it excludes")
-	}
-	privileged, err := v.applyOp(ref, e, author, role)
+	a := applier{v: v, ref: ref, e: e, o: o, author: author, role: role}
+	privileged, err := a.apply()
 	if err != nil {
 		return err
 	}
@@ -288,279 +270,482 @@ func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	return nil
 }
 
-// applyOp applies an entry by a device of author, who acts with role. It
-// says whether the entry needed more than a member's role.
-func (v *View) applyOp(ref Ref, e *Entry, author identity.PublicKey, role Role) (privileged bool, err error) {
-	o := &e.Op
-	refuse := func(why string) (bool, error) { return false, errors.New(why) }
-	post := func(m *Message) {
-		v.Messages = append(v.Messages, m)
-		v.byRef[ref] = m
+// checkWriter checks that the device that wrote the entry at ref, sealed under
+// the key keyID of epoch, may write at all: it said hello, is neither
+// revoked nor forked, its identity is a member, it was given that key,
+// the entry is not one an exclusion it had not seen takes away entirely,
+// and it is not a void exclusion. It returns the identity the device
+// writes for and the role the entry acts with.
+func (v *View) checkWriter(ref Ref, epoch uint64, keyID [32]byte) (identity.PublicKey, Role, error) {
+	dev, ok := v.Devices[ref.Writer]
+	switch {
+	case !ok:
+		return identity.PublicKey{}, 0, errors.New("device never said hello")
+	case dev.Revoked:
+		return identity.PublicKey{}, 0, errors.New("device revoked")
+	case dev.Forked:
+		return identity.PublicKey{}, 0, errors.New("device forked its log")
 	}
-	switch o.Type {
+	author := dev.Identity
+	me, ok := v.Members[author]
+	if !ok {
+		return identity.PublicKey{}, 0, errors.New("author is not a member")
+	}
+	if !v.given(dev, epoch, keyID) {
+		return identity.PublicKey{}, 0, errors.New("sealed under an epoch key its device was never given")
+	}
+	role := v.capOf(ref, author, me.Role)
+	if role == 0 {
+		return identity.PublicKey{}, 0, errors.New("written after its writer was excluded, without knowing of it")
+	}
+	if v.void[ref] {
+		return identity.PublicKey{}, 0, errors.New("an exclusion that rests on entries it excludes")
+	}
+	return author, role, nil
+}
+
+// applier applies the operation of one entry to a view, once
+// View.checkWriter has let its writer write. Its methods, one per operation
+// type, each enforce that operation's rule and say whether the entry
+// needed more than a member's role (privileged: View.register weighs a
+// demotion against such entries). A refused operation changes nothing.
+//
+// The operations are methods of applier rather than of View so that View
+// keeps the methods a reader of its state needs, and so that each
+// operation sees the entry it applies without a long parameter list.
+type applier struct {
+	v      *View
+	ref    Ref    // where the entry sits
+	e      *Entry // the entry
+	o      *Op    // its operation, &e.Op
+	author identity.PublicKey
+	role   Role // the role the entry acts with (View.capOf)
+}
+
+// refuse is an operation's refusal: the entry is not applied.
+func refuse(why string) (bool, error) { return false, errors.New(why) }
+
+// apply dispatches the entry's operation to the method that applies it.
+func (a *applier) apply() (privileged bool, err error) {
+	switch a.o.Type {
 	case OpMessage:
-		m := &Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time}
-		if o.HasReply {
-			r := o.Target
-			m.ReplyTo = &r
-		}
-		post(m)
+		return a.message()
 	case OpFile:
+		return a.file()
+	case OpCall:
+		return a.call()
+	case OpDoor:
+		return a.door()
+	case OpEdit:
+		return a.edit()
+	case OpDelete:
+		return a.delete()
+	case OpReact:
+		return a.react()
+	case OpAddMember:
+		return a.addMember()
+	case OpRemoveMember:
+		return a.removeMember()
+	case OpSetRole:
+		return a.setRole()
+	case OpInvite:
+		return a.invite()
+	case OpRotate:
+		return a.rotate()
+	case OpKeys:
+		return a.keys()
+	case OpLeave:
+		return a.leave()
+	case OpRevoke:
+		return a.revoke()
+	case OpFork:
+		return a.fork()
+	case OpMirror:
+		return a.mirror()
+	case OpSetDoor:
+		return a.setDoor()
+	}
+	return false, fmt.Errorf("unexpected %s", a.o.Type)
+}
+
+// post adds a new message, named by the entry's position.
+func (a *applier) post(m *Message) {
+	a.v.Messages = append(a.v.Messages, m)
+	a.v.byRef[a.ref] = m
+}
+
+// message posts a chat message: any member may.
+func (a *applier) message() (bool, error) {
+	o := a.o
+	m := &Message{ID: a.ref, Author: a.author, Device: a.ref.Writer, Text: o.Text, Time: a.e.Time}
+	if o.HasReply {
+		r := o.Target
+		m.ReplyTo = &r
+	}
+	a.post(m)
+	return false, nil
+}
+
+// file posts a file message: any member may, with a manifest that parses.
+func (a *applier) file() (bool, error) {
+	o := a.o
+	fm, err := blob.ParseManifest(o.Blob)
+	if err != nil {
+		return false, err
+	}
+	a.post(&Message{ID: a.ref, Author: a.author, Device: a.ref.Writer, Text: o.Text, Time: a.e.Time, File: fm})
+	return false, nil
+}
+
+// call posts a call's entry: any member may.
+func (a *applier) call() (bool, error) {
+	o := a.o
+	a.post(&Message{ID: a.ref, Author: a.author, Device: a.ref.Writer, Time: a.e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}})
+	return false, nil
+}
+
+// door posts a doorphone's entry: only a device the room's admins made a
+// door (and that is one still, View.Door) writes them; a picture or clip
+// needs a manifest that parses.
+func (a *applier) door() (bool, error) {
+	o := a.o
+	if _, ok := a.v.Door(a.ref.Writer); !ok {
+		return refuse("a door entry from a device the room's admins did not make a door")
+	}
+	m := &Message{ID: a.ref, Author: a.author, Device: a.ref.Writer, Time: a.e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
+	if len(o.Blob) > 0 {
 		fm, err := blob.ParseManifest(o.Blob)
 		if err != nil {
 			return false, err
 		}
-		post(&Message{ID: ref, Author: author, Device: ref.Writer, Text: o.Text, Time: e.Time, File: fm})
-	case OpCall:
-		post(&Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Call: &CallInfo{ID: o.Call, Event: o.CallEvent, Duration: o.Duration}})
-	case OpDoor:
-		if _, ok := v.Door(ref.Writer); !ok {
-			return refuse("a door entry from a device the room's admins did not make a door")
-		}
-		m := &Message{ID: ref, Author: author, Device: ref.Writer, Time: e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
-		if len(o.Blob) > 0 {
-			fm, err := blob.ParseManifest(o.Blob)
-			if err != nil {
-				return false, err
-			}
-			m.File = fm
-		}
-		post(m)
-	case OpEdit:
-		m, ok := v.byRef[o.Target]
-		switch {
-		case !ok:
-			return refuse("edit of an unknown message")
-		case m.Author != author:
-			return refuse("only the author's devices may edit")
-		case m.Deleted:
-			return refuse("message deleted")
-		}
-		m.Text, m.Edited = o.Text, true
-	case OpDelete:
-		m, ok := v.byRef[o.Target]
-		switch {
-		case !ok:
-			return refuse("delete of an unknown message")
-		case m.Author != author && role < RoleModerator:
-			return refuse("only the author, moderators and admins may delete")
-		}
-		privileged = m.Author != author
-		m.Text, m.Deleted, m.Reactions = "", true, nil
-	case OpReact:
-		m, ok := v.byRef[o.Target]
-		if !ok || m.Deleted {
-			return refuse("reaction to an unknown or deleted message")
-		}
-		if m.Reactions == nil {
-			m.Reactions = map[string][]identity.PublicKey{}
-		}
-		who := m.Reactions[o.Emoji]
-		i := slices.IndexFunc(who, func(k identity.PublicKey) bool { return k == author })
-		switch {
-		case o.Remove && i >= 0:
-			who = slices.Delete(who, i, i+1)
-		case !o.Remove && i < 0:
-			who = append(who, author)
-			slices.SortFunc(who, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
-		}
-		if len(who) == 0 {
-			delete(m.Reactions, o.Emoji)
-		} else {
-			m.Reactions[o.Emoji] = who
-		}
-	case OpAddMember:
-		if role < RoleAdmin {
-			return refuse("only admins add members")
-		}
-		if _, ok := v.Members[o.Identity]; ok {
-			return refuse("already a member")
-		}
-		if v.unseenExclusion(ref, o.Identity) {
-			return refuse("adds back an identity whose removal it had not seen")
-		}
-		if o.Invite != (InviteID{}) {
-			inv, ok := v.Invites[o.Invite]
-			switch {
-			case !ok:
-				return refuse("unknown invite")
-			case inv.Expires > 0 && e.Time > inv.Expires:
-				return refuse("invite expired")
-			case inv.Uses > 0 && inv.Used >= inv.Uses:
-				return refuse("invite used up")
-			case o.Role > inv.Role:
-				return refuse("role above the invite's")
-			}
-			inv.Used++
-		}
-		v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: ref, Invite: o.Invite}
-		delete(v.Former, o.Identity)
-		v.readmit(ref, o.Identity)
-		privileged = true
-	case OpRemoveMember:
-		target, ok := v.Members[o.Identity]
-		switch {
-		case !ok:
-			return refuse("not a member")
-		case role < RoleModerator || v.rank(author, role) <= v.rank(o.Identity, target.Role):
-			return refuse("only a member of higher rank removes (the founder, then admins, then moderators)")
-		case target.Role == RoleAdmin && v.admins() == 1:
-			return refuse("the last admin cannot be removed")
-		}
-		delete(v.Members, o.Identity)
-		v.Former[o.Identity] = ref
-		v.rotateNeeded, v.rotateBy = true, author
-		v.exclude(ref, o, author, identity.PublicKey{}, target.Role)
-		privileged = true
-	case OpSetRole:
-		target, ok := v.Members[o.Identity]
-		switch {
-		case !ok:
-			return refuse("not a member")
-		case role < RoleAdmin:
-			return refuse("only admins set roles")
-		case o.Identity == author && o.Role > role:
-			return refuse("a member cannot raise its own role")
-		case o.Identity != author && v.rank(author, role) <= v.rank(o.Identity, target.Role):
-			return refuse("only a member of higher rank changes a role (the founder, then admins)")
-		case target.Role == RoleAdmin && o.Role != RoleAdmin && v.admins() == 1:
-			return refuse("the last admin cannot step down")
-		}
-		old := target.Role
-		target.Role = o.Role
-		v.exclude(ref, o, author, identity.PublicKey{}, old)
-		if o.Role >= old {
-			v.readmit(ref, o.Identity)
-		}
-		privileged = true
-	case OpInvite:
-		if role < RoleAdmin {
-			return refuse("only admins invite")
-		}
-		if _, ok := v.Invites[o.Invite]; ok {
-			return refuse("invite exists")
-		}
-		v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: author, Approve: o.Approve}
-		privileged = true
-	case OpRotate:
-		if role < RoleModerator {
-			return refuse("only admins and moderators rotate keys")
-		}
-		switch {
-		case o.Epoch == v.Epoch+1:
-			v.Epoch, v.EpochRef, v.EpochKeyID, v.rotateNeeded = o.Epoch, ref, o.KeyID, false
-		case o.Epoch >= 1 && o.Epoch <= v.Epoch && o.KeyID != ([32]byte{}):
-			// Concurrent with the rotation that started the epoch (two
-			// admins reacting to one leave): its key opens what its
-			// writer sealed with it until it saw the other; devices that
-			// were not given it get it shared (OpKeys).
-		default:
-			return false, fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
-		}
-		v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
-		privileged = true
-	case OpKeys:
-		if !slices.Contains(v.epochKeys[o.Epoch], o.KeyID) {
-			return refuse("shares a key no rotation carried")
-		}
-		v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
-	case OpLeave:
-		if role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
-			return refuse("the last admin cannot leave while others remain")
-		}
-		delete(v.Members, author)
-		v.Former[author] = ref
-		v.rotateNeeded, v.rotateBy = true, author
-		v.exclude(ref, o, author, identity.PublicKey{}, role)
-	case OpRevoke:
-		rv, err := identity.ParseRevocation(o.Blob)
-		if err != nil {
-			return false, err
-		}
-		if err := rv.Verify(); err != nil {
-			return false, err
-		}
-		if _, ok := v.Members[rv.Identity]; !ok {
-			return refuse("revocation of a device of an identity not in the room")
-		}
-		if d, ok := v.Devices[rv.Device]; ok && d.Identity != rv.Identity {
-			return refuse("revocation of a device of another identity")
-		}
-		// The device, and every device whose proof passes through it,
-		// whenever it was attested.
-		for _, d := range v.Devices {
-			if d.Device == rv.Device || slices.Contains(d.chain, rv.Device) {
-				d.Revoked = true
-			}
-		}
-		if _, ok := v.Revoked[rv.Device]; !ok {
-			v.Revoked[rv.Device] = ref
-			v.Revocations[rv.Device] = o.Blob
-		}
-		v.rotateNeeded, v.rotateBy = true, author
-		v.exclude(ref, o, author, rv.Device, 0)
-	case OpFork:
-		fp, err := log.ParseForkProof(o.Blob)
-		if err != nil {
-			return false, err
-		}
-		if err := fp.Verify(); err != nil {
-			return false, err
-		}
-		if fp.A.Discovery != v.Discovery {
-			return refuse("fork proof of another room")
-		}
-		d := fp.A.Writer
-		if _, ok := v.Forked[d]; ok {
-			return refuse("fork already proven")
-		}
-		v.Forked[d] = ref
-		for _, info := range v.Devices {
-			switch {
-			case info.Device == d:
-				info.Forked = true
-				v.rotateNeeded, v.rotateBy = true, author
-			case slices.Contains(info.chain, d):
-				info.Revoked = true // attested by a device that forked
-			}
-		}
-		v.exclude(ref, o, author, d, 0)
-	case OpMirror:
-		// Any member may name a mirror (it only ever sees ciphertext);
-		// whoever named it, a moderator or an admin may take it off.
-		m, ok := v.Mirrors[o.Name]
-		if o.Remove {
-			if !ok {
-				return refuse("no such mirror")
-			}
-			if m.AddedBy != author && role < RoleModerator {
-				return refuse("only who named a mirror, a moderator or an admin may remove it")
-			}
-			privileged = m.AddedBy != author
-			delete(v.Mirrors, o.Name)
-			break
-		}
-		v.Mirrors[o.Name] = &Mirror{PeerID: o.Name, Addrs: strings.Fields(o.Text), AddedBy: author}
-	case OpSetDoor:
-		if role < RoleAdmin {
-			return refuse("only admins make a device a door")
-		}
-		if o.Remove {
-			if _, ok := v.Doors[o.Identity]; !ok {
-				return refuse("not a door of this room")
-			}
-			delete(v.Doors, o.Identity)
-			return true, nil
-		}
-		if info, ok := v.Devices[o.Identity]; !ok || info.Revoked || info.Forked {
-			return refuse("not a device of this room, or revoked")
-		}
-		v.Doors[o.Identity] = &Door{Device: o.Identity, Name: o.Text, By: ref}
-		privileged = true
-	default:
-		return false, fmt.Errorf("unexpected %s", o.Type)
+		m.File = fm
 	}
+	a.post(m)
+	return false, nil
+}
+
+// edit changes a message's text: only its author's devices may, and not
+// once it is deleted.
+func (a *applier) edit() (bool, error) {
+	m, ok := a.v.byRef[a.o.Target]
+	switch {
+	case !ok:
+		return refuse("edit of an unknown message")
+	case m.Author != a.author:
+		return refuse("only the author's devices may edit")
+	case m.Deleted:
+		return refuse("message deleted")
+	}
+	m.Text, m.Edited = a.o.Text, true
+	return false, nil
+}
+
+// delete blanks a message and its reactions: its author may, and
+// moderators and admins may delete anyone's (privileged).
+func (a *applier) delete() (bool, error) {
+	m, ok := a.v.byRef[a.o.Target]
+	switch {
+	case !ok:
+		return refuse("delete of an unknown message")
+	case m.Author != a.author && a.role < RoleModerator:
+		return refuse("only the author, moderators and admins may delete")
+	}
+	privileged := m.Author != a.author
+	m.Text, m.Deleted, m.Reactions = "", true, nil
 	return privileged, nil
+}
+
+// react adds or takes back the author's reaction to a message: any member
+// may, to a message neither unknown nor deleted. Reactors are kept sorted,
+// each once.
+func (a *applier) react() (bool, error) {
+	o, author := a.o, a.author
+	m, ok := a.v.byRef[o.Target]
+	if !ok || m.Deleted {
+		return refuse("reaction to an unknown or deleted message")
+	}
+	if m.Reactions == nil {
+		m.Reactions = map[string][]identity.PublicKey{}
+	}
+	who := m.Reactions[o.Emoji]
+	i := slices.IndexFunc(who, func(k identity.PublicKey) bool { return k == author })
+	switch {
+	case o.Remove && i >= 0:
+		who = slices.Delete(who, i, i+1)
+	case !o.Remove && i < 0:
+		who = append(who, author)
+		slices.SortFunc(who, func(x, y identity.PublicKey) int { return bytes.Compare(x[:], y[:]) })
+	}
+	if len(who) == 0 {
+		delete(m.Reactions, o.Emoji)
+	} else {
+		m.Reactions[o.Emoji] = who
+	}
+	return false, nil
+}
+
+// addMember adds an identity (privileged): only admins may, not one
+// already a member, not one whose removal the entry had not seen
+// (re-admission lifts only exclusions it has seen), and through an invite
+// only while it is known, unexpired and not used up, with a role no
+// higher than the invite's (which counts a use).
+func (a *applier) addMember() (bool, error) {
+	v, o := a.v, a.o
+	if a.role < RoleAdmin {
+		return refuse("only admins add members")
+	}
+	if _, ok := v.Members[o.Identity]; ok {
+		return refuse("already a member")
+	}
+	if v.unseenExclusion(a.ref, o.Identity) {
+		return refuse("adds back an identity whose removal it had not seen")
+	}
+	if o.Invite != (InviteID{}) {
+		inv, ok := v.Invites[o.Invite]
+		switch {
+		case !ok:
+			return refuse("unknown invite")
+		case inv.Expires > 0 && a.e.Time > inv.Expires:
+			return refuse("invite expired")
+		case inv.Uses > 0 && inv.Used >= inv.Uses:
+			return refuse("invite used up")
+		case o.Role > inv.Role:
+			return refuse("role above the invite's")
+		}
+		inv.Used++
+	}
+	v.Members[o.Identity] = &Member{Identity: o.Identity, Role: o.Role, Added: a.ref, Invite: o.Invite}
+	delete(v.Former, o.Identity)
+	v.readmit(a.ref, o.Identity)
+	return true, nil
+}
+
+// removeMember removes a member (privileged): only a moderator or admin
+// of higher rank than the target (View.rank), and never the last admin.
+// The target is excluded and the room must rotate its key.
+func (a *applier) removeMember() (bool, error) {
+	v, o := a.v, a.o
+	target, ok := v.Members[o.Identity]
+	switch {
+	case !ok:
+		return refuse("not a member")
+	case a.role < RoleModerator || v.rank(a.author, a.role) <= v.rank(o.Identity, target.Role):
+		return refuse("only a member of higher rank removes (the founder, then admins, then moderators)")
+	case target.Role == RoleAdmin && v.admins() == 1:
+		return refuse("the last admin cannot be removed")
+	}
+	delete(v.Members, o.Identity)
+	v.Former[o.Identity] = a.ref
+	v.rotateNeeded, v.rotateBy = true, a.author
+	v.exclude(a.ref, o, a.author, identity.PublicKey{}, target.Role)
+	return true, nil
+}
+
+// setRole sets a member's role (privileged): only admins may; an admin
+// may lower but not raise its own role, and change another's only from
+// a higher rank; the last admin cannot step down. A demotion excludes
+// what the new role does not allow; a promotion, or the same role,
+// re-admits.
+func (a *applier) setRole() (bool, error) {
+	v, o, author, role := a.v, a.o, a.author, a.role
+	target, ok := v.Members[o.Identity]
+	switch {
+	case !ok:
+		return refuse("not a member")
+	case role < RoleAdmin:
+		return refuse("only admins set roles")
+	case o.Identity == author && o.Role > role:
+		return refuse("a member cannot raise its own role")
+	case o.Identity != author && v.rank(author, role) <= v.rank(o.Identity, target.Role):
+		return refuse("only a member of higher rank changes a role (the founder, then admins)")
+	case target.Role == RoleAdmin && o.Role != RoleAdmin && v.admins() == 1:
+		return refuse("the last admin cannot step down")
+	}
+	old := target.Role
+	target.Role = o.Role
+	v.exclude(a.ref, o, author, identity.PublicKey{}, old)
+	if o.Role >= old {
+		v.readmit(a.ref, o.Identity)
+	}
+	return true, nil
+}
+
+// invite records a new invite (privileged): only admins may, under an id
+// not already taken.
+func (a *applier) invite() (bool, error) {
+	v, o := a.v, a.o
+	if a.role < RoleAdmin {
+		return refuse("only admins invite")
+	}
+	if _, ok := v.Invites[o.Invite]; ok {
+		return refuse("invite exists")
+	}
+	v.Invites[o.Invite] = &Invite{ID: o.Invite, Seed: o.Seed, Expires: o.Expires, Uses: o.Uses, Role: o.Role, By: a.author, Approve: o.Approve}
+	return true, nil
+}
+
+// rotate starts the next key epoch (privileged): only moderators and
+// admins may, to the epoch after the current one, or, naming its key, to
+// an epoch begun already (a rotation concurrent with the one that began
+// it).
+func (a *applier) rotate() (bool, error) {
+	v, o := a.v, a.o
+	if a.role < RoleModerator {
+		return refuse("only admins and moderators rotate keys")
+	}
+	switch {
+	case o.Epoch == v.Epoch+1:
+		v.Epoch, v.EpochRef, v.EpochKeyID, v.rotateNeeded = o.Epoch, a.ref, o.KeyID, false
+	case o.Epoch >= 1 && o.Epoch <= v.Epoch && o.KeyID != ([32]byte{}):
+		// Concurrent with the rotation that started the epoch (two
+		// admins reacting to one leave): its key opens what its
+		// writer sealed with it until it saw the other; devices that
+		// were not given it get it shared (OpKeys).
+	default:
+		return false, fmt.Errorf("rotation to epoch %d in epoch %d", o.Epoch, v.Epoch)
+	}
+	v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
+	return true, nil
+}
+
+// keys shares an epoch key with more devices: any member may, of a key
+// an accepted rotation carried.
+func (a *applier) keys() (bool, error) {
+	v, o := a.v, a.o
+	if !slices.Contains(v.epochKeys[o.Epoch], o.KeyID) {
+		return refuse("shares a key no rotation carried")
+	}
+	v.addEpochKey(o.Epoch, o.KeyID, o.Keys)
+	return false, nil
+}
+
+// leave takes the author out of the room: any member may, except the last
+// admin while others remain. The author is excluded and the room must
+// rotate its key.
+func (a *applier) leave() (bool, error) {
+	v, author := a.v, a.author
+	if a.role == RoleAdmin && v.admins() == 1 && len(v.Members) > 1 {
+		return refuse("the last admin cannot leave while others remain")
+	}
+	delete(v.Members, author)
+	v.Former[author] = a.ref
+	v.rotateNeeded, v.rotateBy = true, author
+	v.exclude(a.ref, a.o, author, identity.PublicKey{}, a.role)
+	return false, nil
+}
+
+// revoke records a device's revocation, signed by its identity: any
+// member may hand one on, of a device of a member identity (and of that
+// identity, if the room knows the device). The device and every device
+// whose proof passes through it are revoked and excluded, never to be
+// re-admitted, and the room must rotate its key.
+func (a *applier) revoke() (bool, error) {
+	v, o := a.v, a.o
+	rv, err := identity.ParseRevocation(o.Blob)
+	if err != nil {
+		return false, err
+	}
+	if err := rv.Verify(); err != nil {
+		return false, err
+	}
+	if _, ok := v.Members[rv.Identity]; !ok {
+		return refuse("revocation of a device of an identity not in the room")
+	}
+	if d, ok := v.Devices[rv.Device]; ok && d.Identity != rv.Identity {
+		return refuse("revocation of a device of another identity")
+	}
+	// The device, and every device whose proof passes through it,
+	// whenever it was attested.
+	for _, d := range v.Devices {
+		if d.Device == rv.Device || slices.Contains(d.chain, rv.Device) {
+			d.Revoked = true
+		}
+	}
+	if _, ok := v.Revoked[rv.Device]; !ok {
+		v.Revoked[rv.Device] = a.ref
+		v.Revocations[rv.Device] = o.Blob
+	}
+	v.rotateNeeded, v.rotateBy = true, a.author
+	v.exclude(a.ref, o, a.author, rv.Device, 0)
+	return false, nil
+}
+
+// fork records the proof that a device signed two histories of its log:
+// any member may, once per device, with a proof of this room that
+// verifies. The device is marked forked, every device whose proof passes
+// through it revoked, all excluded for good; if the room knows the
+// device, it must rotate its key.
+func (a *applier) fork() (bool, error) {
+	v, o := a.v, a.o
+	fp, err := log.ParseForkProof(o.Blob)
+	if err != nil {
+		return false, err
+	}
+	if err := fp.Verify(); err != nil {
+		return false, err
+	}
+	if fp.A.Discovery != v.Discovery {
+		return refuse("fork proof of another room")
+	}
+	d := fp.A.Writer
+	if _, ok := v.Forked[d]; ok {
+		return refuse("fork already proven")
+	}
+	v.Forked[d] = a.ref
+	for _, info := range v.Devices {
+		switch {
+		case info.Device == d:
+			info.Forked = true
+			v.rotateNeeded, v.rotateBy = true, a.author
+		case slices.Contains(info.chain, d):
+			info.Revoked = true // attested by a device that forked
+		}
+	}
+	v.exclude(a.ref, o, a.author, d, 0)
+	return false, nil
+}
+
+// mirror names a mirror or takes one off. Any member may name a mirror
+// (it only ever sees ciphertext); whoever named it, a moderator or an
+// admin may take it off (privileged when it is someone else's).
+func (a *applier) mirror() (bool, error) {
+	v, o, author := a.v, a.o, a.author
+	m, ok := v.Mirrors[o.Name]
+	if o.Remove {
+		if !ok {
+			return refuse("no such mirror")
+		}
+		if m.AddedBy != author && a.role < RoleModerator {
+			return refuse("only who named a mirror, a moderator or an admin may remove it")
+		}
+		privileged := m.AddedBy != author
+		delete(v.Mirrors, o.Name)
+		return privileged, nil
+	}
+	v.Mirrors[o.Name] = &Mirror{PeerID: o.Name, Addrs: strings.Fields(o.Text), AddedBy: author}
+	return false, nil
+}
+
+// setDoor makes a device the room's doorphone, or no longer one
+// (privileged): only admins may, making one only of a device of the room
+// neither revoked nor forked, unmaking only a door of the room.
+func (a *applier) setDoor() (bool, error) {
+	v, o := a.v, a.o
+	if a.role < RoleAdmin {
+		return refuse("only admins make a device a door")
+	}
+	if o.Remove {
+		if _, ok := v.Doors[o.Identity]; !ok {
+			return refuse("not a door of this room")
+		}
+		delete(v.Doors, o.Identity)
+		return true, nil
+	}
+	if info, ok := v.Devices[o.Identity]; !ok || info.Revoked || info.Forked {
+		return refuse("not a device of this room, or revoked")
+	}
+	v.Doors[o.Identity] = &Door{Device: o.Identity, Name: o.Text, By: a.ref}
+	return true, nil
 }
 
 func (v *View) addEpochKey(epoch uint64, id [32]byte, keys []SealedKey) {
