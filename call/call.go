@@ -225,6 +225,7 @@ type Call struct {
 	ep       Endpoint
 	ended    chan struct{}
 	accepted chan struct{} // incoming: Answer was called
+	placed   chan struct{} // outgoing: closed when every target was dialled (place)
 	tag      any
 	group    ID      // zero: a call of two
 	forks    []*Call // a group caller: the calls of the later participants

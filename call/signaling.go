@@ -19,29 +19,54 @@ import (
 // Place rings every target device of a room at once. The first to accept
 // gets the call; the others are told it was answered elsewhere. Nobody
 // answering within the ring timeout makes it a missed call.
+//
+// ctx bounds the placing, not the call: the placing is dialling each
+// target and sending it the ring, which goes on in the background after
+// Place returns the ringing call (at most dialTimeout per device). A ctx
+// already done fails Place with ctx.Err() wrapped, and no call is made. A
+// ctx done while the call is still being placed, before anyone answered,
+// stops the dialling and ends the call as hung up by this side
+// (EndHungUp: the rung devices hear the caller gave up). Once every target
+// was dialled and rung, ctx is no longer looked at: the call rings until
+// the ring timeout, an answer or a Hangup. So a ctx that ends as soon as
+// the caller returns (an HTTP request's, whose handler returns at once
+// with the ringing call) may cut the placing short; pass one that lives
+// as long as the placing may take (the daemon's, or a ctx of its own).
 func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, media Media) (*Call, error) {
 	return m.PlaceTagged(ctx, room, targets, media, nil)
 }
 
 // PlaceTagged is Place with a tag on the call, set before anything else
 // can see it (the endpoint factory reads it: e.g. a call placed from the
-// browser page).
+// browser page). ctx bounds the placing, as for Place.
 func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
-	return m.place(room, targets, media, tag, NewID(), ID{}, nil)
+	return m.place(ctx, room, targets, media, tag, NewID(), ID{}, nil)
 }
 
 // PlaceGroup rings the targets for a group call: every identity whose
 // device answers joins (one device each), up to MaxGroup devices in all,
 // each sending its media to every other (a mesh). Devices still ringing
-// when the first answer comes go on ringing until the ring timeout.
+// when the first answer comes go on ringing until the ring timeout. ctx
+// bounds the placing, as for Place: done before every target was rung, it
+// ends the ringing call (those who already answered stay in theirs).
 func (m *Manager) PlaceGroup(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
 	id := NewID()
-	return m.place(room, targets, media, tag, id, id, nil)
+	return m.place(ctx, room, targets, media, tag, id, id, nil)
 }
 
 // place rings targets for call id of group g (zero: a call of two); a
-// join of a group shows admit, the origin's admission.
-func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, id, g ID, admit []byte) (*Call, error) {
+// join of a group shows admit, the origin's admission. ctx bounds the
+// placing (see Place): the dials, and the rings sent on them.
+//
+// Goroutines, all counted in m.wg: one per target (dial and ring it, then
+// read its leg until the leg or the call ends); the placing's watcher,
+// which ends the ringing call if ctx is done first and returns once every
+// target was dialled; and the ring timer, which waits for the dials, then
+// for the ring timeout or the call's end.
+func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any, id, g ID, admit []byte) (*Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("placing a call: %w", err)
+	}
 	if len(targets) == 0 {
 		return nil, errors.New("nobody else in the room to call")
 	}
@@ -49,26 +74,41 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 	if err != nil {
 		return nil, err
 	}
+	placed := make(chan struct{}) // closed when every target was dialled
 	c.mu.Lock()
 	c.tag = tag
 	c.admit = admit
+	c.placed = placed
 	c.st.Rung = len(targets)
 	c.mu.Unlock()
 	m.log.Info("calling", slog.String("call", c.ID.String()), slog.Int("devices", len(targets)))
 	var dialing sync.WaitGroup
 	var reached int
+	var cut bool // a dial failed for ctx being done
 	var rmu sync.Mutex
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-placed:
+		case <-ctx.Done():
+			c.gaveUp()
+		}
+	}()
 	for _, p := range targets {
 		dialing.Add(1)
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			l, err := m.ring(c, p)
+			l, err := m.ring(ctx, c, p)
 			if err == nil {
 				rmu.Lock()
 				reached++
 				rmu.Unlock()
 			} else {
+				rmu.Lock()
+				cut = cut || ctx.Err() != nil
+				rmu.Unlock()
 				m.log.Debug("a device could not be rung", logattr.Peer(p.String()), logattr.Err(err))
 			}
 			dialing.Done()
@@ -81,6 +121,13 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 	go func() {
 		defer m.wg.Done()
 		dialing.Wait()
+		close(placed)
+		if cut {
+			// The placing was cut short: the dials that failed failed
+			// for that, not because nobody could be reached.
+			c.gaveUp()
+			return
+		}
 		if reached == 0 {
 			c.end(EndMissed, errors.New("no device of the room could be reached"), nil)
 			return
@@ -95,6 +142,18 @@ func (m *Manager) place(room [16]byte, targets []peer.ID, media Media, tag any, 
 	}()
 	c.changed()
 	return c, nil
+}
+
+// gaveUp ends an outgoing call whose placing was cancelled, if it still
+// rings: hung up by this side, as Hangup would. A call already answered
+// (or a group call's participants, each in a call of its own) goes on.
+func (c *Call) gaveUp() {
+	c.mu.Lock()
+	ringing := c.st.State == StateRinging
+	c.mu.Unlock()
+	if ringing {
+		c.end(EndHungUp, nil, &Signal{Kind: Hangup, Call: c.ID, Reason: reasonGaveUp})
+	}
 }
 
 // afterRinging waits d, unless the call ends first, then calls fn with
@@ -150,13 +209,14 @@ func stopSignal(l *leg, party Party, id ID) Signal {
 	return Signal{Kind: Hangup, Call: id, Reason: reasonOther}
 }
 
-// ring opens the signaling stream to one device and rings it.
-func (m *Manager) ring(c *Call, p peer.ID) (*leg, error) {
+// ring opens the signaling stream to one device and rings it. The dial
+// ends with ctx (the placing's), the call's end or dialTimeout.
+func (m *Manager) ring(ctx context.Context, c *Call, p peer.ID) (*leg, error) {
 	party, err := m.cfg.Authorize(p, c.Room)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -642,7 +702,9 @@ func (c *Call) joinPeers(peers []string, admit []byte) {
 		if already {
 			continue
 		}
-		if _, err := c.m.place(c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group, admit); err != nil {
+		// A join's placing has no caller to cancel it: it ends with the
+		// dial timeout, or with the call.
+		if _, err := c.m.place(context.Background(), c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group, admit); err != nil {
 			c.m.log.Info("could not join a participant of the group call", logattr.Peer(s), logattr.Err(err))
 		}
 	}

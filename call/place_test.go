@@ -1,0 +1,117 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TestPlaceCtx: the ctx given to Place, PlaceTagged and PlaceGroup bounds
+// the placing, not the call. Already done, nothing is placed and its
+// error comes back wrapped; done while a device is still being dialled,
+// the dial stops and the call ends as hung up by the caller (not missed,
+// not failed); done once every device was rung, the call goes on.
+func TestPlaceCtx(t *testing.T) {
+	bob := newDevice(t, "bob", 30*time.Second, "")
+
+	t.Run("done before", func(t *testing.T) {
+		caller := newDevice(t, "caller", 30*time.Second, "")
+		ids := caller.connect(bob)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		places := map[string]func() (*Call, error){
+			"Place":       func() (*Call, error) { return caller.m.Place(ctx, testRoom, ids, Audio) },
+			"PlaceTagged": func() (*Call, error) { return caller.m.PlaceTagged(ctx, testRoom, ids, Audio, "tag") },
+			"PlaceGroup":  func() (*Call, error) { return caller.m.PlaceGroup(ctx, testRoom, ids, Audio, nil) },
+		}
+		for name, place := range places {
+			c, err := place()
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s with a cancelled ctx: call %v, err %v; want context.Canceled", name, c != nil, err)
+			}
+			if c != nil {
+				c.Hangup("")
+			}
+		}
+		if calls := caller.m.Calls(); len(calls) != 0 {
+			t.Fatalf("calls placed with a cancelled ctx: %+v", calls)
+		}
+	})
+
+	t.Run("done while dialling", func(t *testing.T) {
+		// Reach stands for a slow way to a device (a DHT lookup, a relay):
+		// it holds the dial until its ctx is done.
+		entered := make(chan struct{}, 1)
+		reachErr := make(chan error, 1)
+		caller := newDevice(t, "slow caller", 30*time.Second, "")
+		// Set before anything of the manager runs.
+		caller.m.cfg.Reach = func(ctx context.Context, p peer.ID) error {
+			entered <- struct{}{}
+			<-ctx.Done()
+			reachErr <- ctx.Err()
+			return ctx.Err()
+		}
+		ids := caller.connect(bob)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := caller.m.Place(ctx, testRoom, ids, Audio)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the device was never dialled")
+		}
+		cancel()
+		// Well under dialTimeout: a dial that ignored ctx would still be
+		// waiting, its call ringing.
+		select {
+		case <-c.Ended():
+		case <-time.After(dialTimeout / 2):
+			t.Fatalf("the call still rings %v after its placing was cancelled: %+v", dialTimeout/2, c.Status())
+		}
+		if s := c.Status(); s.Reason != EndHungUp || s.Error != "" {
+			t.Fatalf("a call whose placing was cancelled ended %q (error %q), want %q and no error", s.Reason, s.Error, EndHungUp)
+		}
+		select {
+		case err := <-reachErr:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("the dial ended with %v, want the caller's cancel", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the dial never stopped")
+		}
+	})
+
+	t.Run("done after placing", func(t *testing.T) {
+		caller := newDevice(t, "caller", 30*time.Second, "")
+		ids := caller.connect(bob)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := caller.m.Place(ctx, testRoom, ids, Audio)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := bob.incoming()
+		select {
+		case <-c.placed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the placing never ended")
+		}
+		// Rung: the placing is over, and the ctx's end changes nothing.
+		cancel()
+		if err := in.Answer(Audio); err != nil {
+			t.Fatalf("answering a call whose placing ctx ended after it rang: %v (%+v)", err, c.Status())
+		}
+		caller.wait("active", func(s Status) bool { return s.ID == c.ID.String() && s.State == StateActive })
+		if s := c.Status(); s.State != StateActive {
+			t.Fatalf("the call after its ctx ended: %+v", s)
+		}
+		c.Hangup("")
+		bob.wait("ended", func(s Status) bool { return s.ID == c.ID.String() && s.State == StateEnded })
+	})
+}
