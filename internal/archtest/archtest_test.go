@@ -234,19 +234,21 @@ func TestCheckOverlay(t *testing.T) {
 		{"p2p imports the control client", "p2p/room/zz_overlay.go",
 			"package room\n\nimport _ \"" + Module + "/device/control\"\n",
 			[]offence{{"p2p/room", "device/control", "p2p-layer"}, {"p2p/room", "call", "p2p-layer"}}},
-		{"the control client imports the simulator", "device/control/zz_overlay.go",
-			"package control\n\nimport _ \"" + Module + "/hal/sim\"\n",
-			[]offence{{"device/control", "hal/sim", "drivers-at-root"}}},
+		{"the bench imports the simulator", "device/bench/zz_overlay.go",
+			"package bench\n\nimport _ \"" + Module + "/hal/sim\"\n",
+			[]offence{{"device/bench", "hal/sim", "drivers-at-root"}}},
 		{"a test of the control client imports the real pins", "device/control/zz_overlay_test.go",
 			"package control\n\nimport _ \"" + Module + "/hal/periph\"\n",
 			[]offence{{"device/control", "hal/periph", "tests-no-periph"}}},
 		{"a test of the control client imports the simulator", "device/control/zz_overlay_test.go",
 			"package control_test\n\nimport _ \"" + Module + "/hal/sim\"\n",
 			nil},
-		// A package the split will make, made here by the overlay alone.
-		{"a domain package serves HTTP and imports one above it", "device/rooms/zz_overlay.go",
-			"package rooms\n\nimport (\n\t_ \"net/http\"\n\n\t_ \"" + Module + "/device/control\"\n\t_ \"" + Module + "/device/files\"\n)\n",
-			[]offence{{"device/rooms", "net/http", "domain-no-http"}, {"device/rooms", "device/files", "rooms-order"}}},
+		{"a domain package serves HTTP and imports one above it", "device/files/zz_overlay.go",
+			"package files\n\nimport (\n\t_ \"net/http\"\n\n\t_ \"" + Module + "/device/control\"\n\t_ \"" + Module + "/device/calls\"\n)\n",
+			[]offence{{"device/files", "net/http", "domain-no-http"}, {"device/files", "device/calls", "files-order"}}},
+		{"the door picks its driver", "device/door/zz_overlay.go",
+			"package door\n\nimport _ \"" + Module + "/hal/periph\"\n",
+			[]offence{{"device/door", "hal/periph", "domain-below"}, {"device/door", "hal/periph", "drivers-at-root"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,12 +262,6 @@ func TestCheckOverlay(t *testing.T) {
 				repl[filepath.Join(root(t), file)] = f
 			}
 			add(tc.file, tc.src)
-			if strings.HasPrefix(tc.file, "device/rooms/") {
-				// device/files may not exist yet: made too, clean.
-				if _, err := os.Stat(filepath.Join(root(t), "device/files")); err != nil {
-					add("device/files/zz_overlay.go", "package files\n")
-				}
-			}
 			b, err := json.Marshal(map[string]any{"Replace": repl})
 			if err != nil {
 				t.Fatal(err)
