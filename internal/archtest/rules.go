@@ -125,7 +125,7 @@ var Rules = []Rule{
 		Why:  "the page (device/web) builds on the control API (device/api), never the reverse"},
 
 	// The hardware drivers. Today (checked: grep for their import paths)
-	// only device/door.go, in the root, imports hal/periph and hal/sim,
+	// only device/board.go, in the root, imports hal/periph and hal/sim,
 	// and no test outside hal/ imports either.
 	{Name: "drivers-at-root", Pkg: []string{"..."}, Except: []string{"device"}, In: Imports,
 		Deny: []string{"hal/periph/...", "hal/sim/..."},

@@ -32,7 +32,7 @@ endef
 # the documented example.
 define HEARTH_INSTALL_CONFIG
 	if [ ! -e $(TARGET_DIR)/etc/hearth/hearth.toml ]; then \
-		$(INSTALL) -D -m 0640 $(@D)/device/hearth.example.toml \
+		$(INSTALL) -D -m 0640 $(@D)/device/config/hearth.example.toml \
 			$(TARGET_DIR)/etc/hearth/hearth.toml; \
 	fi
 endef
