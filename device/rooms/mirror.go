@@ -51,27 +51,23 @@ func (rs *Mirrors) StartMirror(keepBlob func(d log.Discovery, root [32]byte, siz
 		OnKeep: func(d log.Discovery, p peer.ID) {
 			// Fetch from the member that asked, at once.
 			rs.Poke()
-			rs.wg.Add(1)
-			go func() {
-				defer rs.wg.Done()
-				ctx, cancel := context.WithTimeout(rs.ctx, FindTimeout)
+			rs.spawn(func(ctx context.Context) {
+				ctx, cancel := context.WithTimeout(ctx, FindTimeout)
 				defer cancel()
 				rs.TrySync(ctx, p, d)
-			}()
+			})
 		},
 		OnBlob: func(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
 			keepBlob(d, root, size, chunkSize, from)
 		},
 		OnOpen: func(b mirror.BoxID) {
-			rs.wg.Add(1)
-			go func() {
-				defer rs.wg.Done()
-				ctx, cancel := context.WithTimeout(rs.ctx, FindTimeout)
+			rs.spawn(func(ctx context.Context) {
+				ctx, cancel := context.WithTimeout(ctx, FindTimeout)
 				defer cancel()
 				if err := rs.node.Announce(ctx, mirror.MailboxTopic(b)); err != nil {
 					rs.log.Debug("announcing a mailbox", logattr.Err(err))
 				}
-			}()
+			})
 		},
 	})
 }

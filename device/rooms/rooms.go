@@ -81,9 +81,11 @@ type Manager struct {
 	// ctx ends at Close: the work rooms start on their own (a kept
 	// room's first sync, a mailbox's announce, a founding's announce);
 	// wg counts those goroutines.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	spawnMu sync.Mutex // guards closed and wg.Add against Close's wait
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 func PeerOf(dev identity.PublicKey) (peer.ID, error) {
@@ -182,8 +184,26 @@ func New(cfg Config) (*Manager, error) {
 	return rs, nil
 }
 
+// spawn runs f in a goroutine of the Manager's, with its ctx (which ends
+// at Close; Close waits for f). After Close it runs nothing.
+func (rs *Manager) spawn(f func(ctx context.Context)) {
+	rs.spawnMu.Lock()
+	defer rs.spawnMu.Unlock()
+	if rs.closed {
+		return
+	}
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		f(rs.ctx)
+	}()
+}
+
 // Close stops serving sync and pairing and ends the work rooms started.
 func (rs *Manager) Close() {
+	rs.spawnMu.Lock()
+	rs.closed = true
+	rs.spawnMu.Unlock()
 	rs.cancel()
 	rs.wg.Wait()
 	if rs.mirror != nil && rs.mirror.svc != nil {

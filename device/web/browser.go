@@ -220,5 +220,5 @@ var _ call.Endpoint = (*browserEndpoint)(nil)
 // iceServers are the servers a call uses now: the --stun ones and TURN
 // credentials from the bootstrap nodes.
 func (w *pageCalls) iceServers() []webrtc.ICEServer {
-	return w.calls.ICEServers(context.Background())
+	return w.calls.ICEServers(w.ctx)
 }

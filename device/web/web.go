@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -75,7 +76,9 @@ type Server struct {
 	bound    map[call.ID]*browserEndpoint
 	dirty    map[string]bool // rooms changed since the last flush
 
-	stop    chan struct{}
+	stop    chan struct{}   // closed at Close
+	ctx     context.Context // ends at Close
+	cancel  context.CancelFunc
 	done    chan struct{}
 	serving sync.WaitGroup // the servers' goroutines
 	failed  chan error     // a server that stopped on its own
@@ -141,6 +144,7 @@ func Start(cfg Config) (*Server, error) {
 	w := &Server{home: cfg.Home, api: cfg.API, rooms: cfg.Rooms, files: cfg.Files, calls: cfg.Calls, log: cfg.Logger, failed: make(chan error, 2),
 		sessions: map[string]chan pageEvent{}, bound: map[call.ID]*browserEndpoint{}, dirty: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.pc, w.pf = &pageCalls{w}, &pageFiles{w}
 	w.login = &lanLogin{Server: w, logins: map[[32]byte]time.Time{}, tries: map[string]*rate.Limiter{}, allTries: rate.NewLimiter(rate.Every(time.Second), 10)}
 	errLog := slog.NewLogLogger(w.log.Handler(), slog.LevelDebug)
@@ -351,6 +355,7 @@ func (w *Server) Status() api.WebStatus {
 // Close stops serving the page.
 func (w *Server) Close() {
 	close(w.stop)
+	w.cancel()
 	<-w.done
 	w.closeServers()
 }
