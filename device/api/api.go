@@ -16,7 +16,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-// access is what a route needs of whoever calls it. The control socket
+// Access is what a route needs of whoever calls it. The control socket
 // (the machine's own user) may call every route; the page only those that
 // declare read, write or admin, so a route that declares nothing, or
 // local, can never be reached from the page whatever its path looks like.
@@ -26,10 +26,10 @@ const (
 	AccessNone  Access = iota // undeclared: refused to the page
 	AccessRead                // reads the rooms and the device's state
 	AccessWrite               // writes into rooms, places and answers calls, the door
-	// accessAdmin: powers over the whole identity (device links, the
+	// AccessAdmin: powers over the whole identity (device links, the
 	// identity's rooms on mirrors); a LAN session confirms its password.
 	AccessAdmin
-	// accessLocal: reads or writes paths on this machine: never from the
+	// AccessLocal: reads or writes paths on this machine: never from the
 	// page, which uploads and reads contents instead.
 	AccessLocal
 )
@@ -73,7 +73,7 @@ func (d *Server) Routes() http.Handler {
 	return ServeRoutes(d.RouteTable(), func(r Route) http.HandlerFunc { return r.Handler })
 }
 
-// serveRoutes serves the routes that pick returns a handler for; every
+// ServeRoutes serves the routes that pick returns a handler for; every
 // answer is JSON, unmatched routes and methods included.
 func ServeRoutes(table []Route, pick func(Route) http.HandlerFunc) http.Handler {
 	mux := http.NewServeMux()

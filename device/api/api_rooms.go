@@ -42,7 +42,7 @@ func (d *roomAPI) roomRoutes(handle handleFunc) {
 	handle("POST", control.RouteRooms+"/{room}/requests/{request}/decline", AccessWrite, d.withRoom(d.handleDecide(false)))
 }
 
-// decode reads a JSON body into v, refusing unknown fields and oversized
+// Decode reads a JSON body into v, refusing unknown fields and oversized
 // bodies; it answers 400 itself and returns false on a bad body.
 func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, control.MaxBody))
@@ -54,7 +54,7 @@ func Decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// fail maps an error to a status.
+// Fail maps an error to a status.
 func Fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {

@@ -51,8 +51,12 @@ const Folder = "door"
 
 var bucketUnlocks = []byte("door-unlocks")
 
-// door is the doorphone: the button, LED, relay and motion sensor of its
+// Door is the doorphone: the button, LED, relay and motion sensor of its
 // board, the household room, and the rings.
+//
+// Lock order: place (a ring or a live view being placed), then mu (the
+// state below it). Run's loop owns the board's events; posts, clips and
+// views are goroutines counted in wg.
 type Door struct {
 	cfg   Config
 	rooms *rooms.Manager

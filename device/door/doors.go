@@ -24,7 +24,7 @@ import (
 // as door events in every member's view. A door revoked, or whose
 // identity left or was removed, stops counting.
 
-// doorsOf are the devices that are doors of a room now, in a stable order.
+// DoorsOf are the devices that are doors of a room now, in a stable order.
 func DoorsOf(rm *room.Room) []identity.PublicKey {
 	var out []identity.PublicKey
 	rm.View(func(v *room.View) {
@@ -38,7 +38,7 @@ func DoorsOf(rm *room.Room) []identity.PublicKey {
 	return out
 }
 
-// listDoors describes a room's doors, those that no longer count included.
+// ListDoors describes a room's doors, those that no longer count included.
 func ListDoors(rm *room.Room) control.Doors {
 	out := control.Doors{Room: rm.ID().String(), Doors: []control.DoorDevice{}}
 	rm.View(func(v *room.View) {
@@ -58,7 +58,7 @@ func ListDoors(rm *room.Room) control.Doors {
 	return out
 }
 
-// deviceOfRoom finds a device of the room by its hex key or a prefix of 8
+// DeviceOfRoom finds a device of the room by its hex key or a prefix of 8
 // or more digits.
 func DeviceOfRoom(rm *room.Room, s string) (identity.PublicKey, error) {
 	s = strings.ToLower(strings.TrimSpace(s))

@@ -37,7 +37,7 @@ const viewEvery = 3 * time.Second
 // doorViewTag marks the door's live-view calls.
 type doorViewTag struct{}
 
-// viewRequest is the request's bytes: its version and the room.
+// ViewRequest is the request's bytes: its version and the room.
 func ViewRequest(rm [16]byte) []byte {
 	var e wire.Encoder
 	e.U8(viewVersion)
@@ -58,7 +58,7 @@ func ParseViewRequest(b []byte) ([16]byte, error) {
 	return rm, nil
 }
 
-// viewAnswer is the door's answer: the call it placed, or why not.
+// ViewAnswer is the door's answer: the call it placed, or why not.
 type ViewAnswer struct {
 	Call   call.ID
 	Reason string

@@ -21,7 +21,7 @@ import (
 // recorded and sent again, or held back and sent after a newer one, is
 // refused.
 
-// unlockVersion is the request's format.
+// UnlockVersion is the request's format.
 const UnlockVersion = 1
 
 // unlockSkew bounds the difference between a request's time and the
@@ -35,7 +35,7 @@ const maxUnlockMsg = 512
 // signature of a device key.
 const unlockDomain = "hearth door unlock v1\x00"
 
-// unlockRequest asks a door to open.
+// UnlockRequest asks a door to open.
 type UnlockRequest struct {
 	Room    [16]byte
 	Door    identity.PublicKey // the doorphone's device
@@ -80,7 +80,7 @@ func ParseUnlock(b []byte) (*UnlockRequest, error) {
 	return &u, nil
 }
 
-// sign fills in the nonce and signature.
+// Sign fills in the nonce and signature.
 func (u *UnlockRequest) Sign(key identity.SigningKey) error {
 	if _, err := rand.Read(u.Nonce[:]); err != nil {
 		return err
@@ -89,7 +89,7 @@ func (u *UnlockRequest) Sign(key identity.SigningKey) error {
 	return nil
 }
 
-// verify checks the signature against the sending device.
+// Verify checks the signature against the sending device.
 func (u *UnlockRequest) Verify(dev identity.PublicKey) error {
 	if !dev.Verify(u.signed(), u.Sig[:]) {
 		return errors.New("bad signature")
@@ -97,7 +97,7 @@ func (u *UnlockRequest) Verify(dev identity.PublicKey) error {
 	return nil
 }
 
-// unlockAnswer is the door's answer.
+// UnlockAnswer is the door's answer.
 type UnlockAnswer struct {
 	Opened bool
 	Reason string
@@ -121,14 +121,14 @@ func ParseUnlockAnswer(b []byte) (UnlockAnswer, error) {
 	return a, nil
 }
 
-// readUnlockMsg reads one framed message.
+// ReadUnlockMsg reads one framed message.
 func ReadUnlockMsg(r *bufio.Reader) ([]byte, error) { return wire.ReadMsg(r, maxUnlockMsg) }
 
 // counterBytes is the on-disk form of the last counter taken from a
 // device.
 func counterBytes(c uint64) []byte { return binary.BigEndian.AppendUint64(nil, c) }
 
-// unlockCounter is the next counter of this device: its clock in
+// UnlockCounter is the next counter of this device: its clock in
 // milliseconds, and always more than the last one sent, so it grows
 // across restarts without being stored.
 type UnlockCounter struct{ last uint64 }

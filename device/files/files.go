@@ -103,7 +103,7 @@ func (f *Files) Close() {
 	}
 }
 
-// lookup finds a source for a file: the chunk store (sent or kept here),
+// Lookup finds a source for a file: the chunk store (sent or kept here),
 // else a file downloaded here.
 func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
 	if _, ok := f.store.Hashes(root); ok {
@@ -148,7 +148,7 @@ func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
 	return part, true
 }
 
-// manifestOf returns the manifest of a file message of a room.
+// ManifestOf returns the manifest of a file message of a room.
 func (f *Files) ManifestOf(roomID, ref string) *blob.Manifest {
 	r, err := f.rooms.Resolve(roomID)
 	if err != nil {
@@ -194,7 +194,7 @@ func checkSendable(path string) (os.FileInfo, error) {
 	return fi, nil
 }
 
-// send encrypts a file into the chunk store and writes it into the room.
+// Send encrypts a file into the chunk store and writes it into the room.
 // progress, if not nil, gets the bytes encrypted so far.
 func (f *Files) Send(r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
 	if _, err := checkSendable(path); err != nil {
@@ -238,13 +238,13 @@ func (f *Files) StoreFile(path, mediaType string, progress func(int64)) (*blob.M
 	return m, mb, nil
 }
 
-// sendJob starts send as a job that reports its progress like a
+// SendJob starts send as a job that reports its progress like a
 // download; the path is checked before it starts.
 func (f *Files) SendJob(r *room.Room, path, mediaType, caption string) (*download, error) {
 	return f.SendJobThen(r, path, mediaType, caption, nil)
 }
 
-// sendJobThen is sendJob, with done (if set) called when the job ends,
+// SendJobThen is sendJob, with done (if set) called when the job ends,
 // whatever its outcome.
 func (f *Files) SendJobThen(r *room.Room, path, mediaType, caption string, done func()) (*download, error) {
 	fi, err := checkSendable(path)
@@ -285,7 +285,7 @@ func (f *Files) newJob(st control.Download) *download {
 	return d
 }
 
-// toMirrors asks the room's mirrors to keep a file sent here: they fetch
+// ToMirrors asks the room's mirrors to keep a file sent here: they fetch
 // its ciphertext chunks from this device and serve them when it is
 // offline.
 func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
@@ -311,7 +311,7 @@ func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
 	}
 }
 
-// keepExisting offers mirror p, which now keeps room r, the files of r
+// KeepExisting offers mirror p, which now keeps room r, the files of r
 // this device holds whole, newest first, within what the room may hold
 // there (limit, of which used is taken). The mirror fetches each from this
 // device; a file over the limit is listed as not fitting.
@@ -384,7 +384,7 @@ func HumanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// keepBlob fetches, on a mirror, the ciphertext chunks of a file of the
+// KeepBlob fetches, on a mirror, the ciphertext chunks of a file of the
 // kept room of d from the peer that asked. Each chunk counts against the
 // room's quota and the mirror's budget once it matched its hash.
 func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize uint32, from peer.ID) {
@@ -408,7 +408,7 @@ func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize u
 	}()
 }
 
-// list returns a room's files.
+// List returns a room's files.
 func (f *Files) List(r *room.Room) []control.File {
 	out := []control.File{}
 	r.View(func(v *room.View) {
@@ -490,7 +490,7 @@ func (f *Files) sources(ctx context.Context, r *room.Room) []peer.ID {
 // reachSourceTimeout bounds the wait for one possible source of a file.
 const reachSourceTimeout = 8 * time.Second
 
-// get starts fetching a file message of r to out (empty: the downloads
+// Get starts fetching a file message of r to out (empty: the downloads
 // folder of the home).
 func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	f.getMu.Lock()

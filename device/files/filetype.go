@@ -38,12 +38,12 @@ var shownTypes = map[string]string{
 // opaqueType is what every file that is not shown is served as.
 const opaqueType = "application/octet-stream"
 
-// maxAutoFetch bounds what the page fetches by itself to show a file: a
+// MaxAutoFetch bounds what the page fetches by itself to show a file: a
 // picture, video or sound of at most this size is fetched when its message
 // comes into view; anything larger waits for a click, its size shown.
 const MaxAutoFetch = 8 << 20
 
-// shown returns how the page may show a file of the sender's type typ: its
+// Shown returns how the page may show a file of the sender's type typ: its
 // kind ("image", "video", "audio"; "" for a file only saved) and the type
 // it is served with.
 func Shown(typ string) (kind, served string) {
@@ -58,7 +58,7 @@ func Shown(typ string) (kind, served string) {
 	return "", opaqueType
 }
 
-// contentSandbox is the policy of every file's content response, whatever
+// ContentSandbox is the policy of every file's content response, whatever
 // the page's own: a document made of it runs nothing, loads nothing and has
 // an origin of its own.
 const ContentSandbox = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'"

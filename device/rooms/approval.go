@@ -26,10 +26,10 @@ import (
 
 var bucketRequests = []byte("join-requests")
 
-// errAwaiting: the request waits for an admin's approval.
+// ErrAwaiting: the request waits for an admin's approval.
 var ErrAwaiting = errors.New(pairing.AwaitingApproval)
 
-// errNoRequest: no such join request waits here.
+// ErrNoRequest: no such join request waits here.
 var ErrNoRequest = errors.New("no join request")
 
 // errDeclined: an admin declined the request.
@@ -88,7 +88,7 @@ func (rs *Invites) hold(r *room.Room, id pairing.ID, req *pairing.Request) error
 	return ErrAwaiting
 }
 
-// requests lists the requests of a room waiting for approval.
+// Requests lists the requests of a room waiting for approval.
 func (rs *Invites) Requests(r *room.Room) []control.ApprovalRequest {
 	out := []control.ApprovalRequest{}
 	rs.store.db.View(func(tx *storage.Tx) error {
@@ -106,7 +106,7 @@ func (rs *Invites) Requests(r *room.Room) []control.ApprovalRequest {
 	return out
 }
 
-// decide approves or declines a request of room r.
+// Decide approves or declines a request of room r.
 func (rs *Invites) Decide(r *room.Room, key string, approve bool) error {
 	jr, ok := rs.joinRequest(key)
 	if !ok || jr.Room != r.ID().String() {

@@ -8,7 +8,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-// findMessage resolves a message id (device prefix and position).
+// FindMessage resolves a message id (device prefix and position).
 func FindMessage(rm *room.Room, id string) (room.Ref, error) {
 	prefix, seq, err := room.ParseRefPrefix(id)
 	if err != nil {

@@ -77,7 +77,7 @@ func (rs *Devices) allMirrors() []peer.ID {
 	return out
 }
 
-// deviceLink makes a device link valid for life.
+// DeviceLink makes a device link valid for life.
 func (rs *Devices) DeviceLink(ctx context.Context, life time.Duration) (string, time.Time, error) {
 	if life <= 0 {
 		life = defaultLinkLife
@@ -225,7 +225,7 @@ func (rs *Devices) pollDeviceLinks(ctx context.Context) {
 	}
 }
 
-// linkedDevices lists the devices linked from here, for id devices. The
+// LinkedDevices lists the devices linked from here, for id devices. The
 // caller holds rs.idMu.
 func (rs *Devices) LinkedDevices() []control.Device {
 	var out []control.Device

@@ -153,7 +153,7 @@ func (rs *Invites) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID,
 	return err
 }
 
-// roomMirrors returns the peer ids of the mirrors a room names.
+// RoomMirrors returns the peer ids of the mirrors a room names.
 func (rs *Manager) RoomMirrors(r *room.Room) []peer.ID {
 	var out []peer.ID
 	r.View(func(v *room.View) {
@@ -364,7 +364,7 @@ func (rs *Joins) forgetPending(id pairing.ID) {
 	}
 }
 
-// cancelPending withdraws the pending join of invite id: the daemon
+// CancelPending withdraws the pending join of invite id: the daemon
 // stops asking for it and forgets any answer. It reports whether there
 // was one.
 func (rs *Joins) CancelPending(id pairing.ID) (bool, error) {
@@ -536,7 +536,7 @@ func (rs *Joins) pendingOne(id pairing.ID) (pendingJoin, bool) {
 	return pj, true
 }
 
-// pendingList describes the pending joins for room list.
+// PendingList describes the pending joins for room list.
 func (rs *Joins) PendingList() []control.PendingJoin {
 	pjs, _ := rs.pending()
 	out := []control.PendingJoin{}

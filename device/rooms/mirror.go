@@ -23,7 +23,7 @@ import (
 // not syncing with.
 const mirrorFindEvery = time.Minute
 
-// errNotMirror: a local mirror command on a daemon started without
+// ErrNotMirror: a local mirror command on a daemon started without
 // --mirror.
 var ErrNotMirror = errors.New("this daemon is not a mirror: start it with 'hearth daemon --mirror', or name a mirror with --mirror MADDR")
 
@@ -155,7 +155,7 @@ func addMirrorAddrs(rs *Manager, p peer.ID, addrs []string) {
 	}
 }
 
-// mirrorTarget resolves a room or a discovery key.
+// MirrorTarget resolves a room or a discovery key.
 func (rs *Mirrors) MirrorTarget(arg string) (log.Discovery, *room.Room, error) {
 	if r, err := rs.Resolve(arg); err == nil {
 		return r.Discovery(), r, nil
@@ -171,7 +171,7 @@ func (rs *Mirrors) MirrorTarget(arg string) (log.Discovery, *room.Room, error) {
 	return d, r, nil
 }
 
-// remoteMirror connects to the mirror at a full multiaddr.
+// RemoteMirror connects to the mirror at a full multiaddr.
 func (rs *Mirrors) RemoteMirror(ctx context.Context, addr string) (*peer.AddrInfo, error) {
 	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
-// revocationBlobs returns every revocation of this identity's devices
+// RevocationBlobs returns every revocation of this identity's devices
 // this device knows: made here, or read in a room.
 func (rs *Manager) RevocationBlobs() [][]byte {
 	seen := map[identity.PublicKey][]byte{}
@@ -40,7 +40,7 @@ func (rs *Manager) RevocationBlobs() [][]byte {
 	return out
 }
 
-// publishRevocations writes every revocation of this identity into every
+// PublishRevocations writes every revocation of this identity into every
 // room it is a member of that does not hold it yet: the room's view then
 // refuses what the revoked device writes without having seen it, and the
 // room's key rotates without it. A room joined later, or one whose write
@@ -88,7 +88,7 @@ func (rs *Devices) PublishRevocations() {
 	}
 }
 
-// tellMirrors hands this identity's revocations to the mirrors of its
+// TellMirrors hands this identity's revocations to the mirrors of its
 // rooms, with a request that changes nothing (a list): a mirror then
 // refuses the revoked devices' proofs, so a stolen phone cannot drop the
 // household's rooms from it.

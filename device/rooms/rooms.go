@@ -380,7 +380,7 @@ func (rs *Manager) drop(r *room.Room) error {
 	return rs.store.deleteRoom(r.ID(), r.Discovery())
 }
 
-// leave writes a leave entry, lets peers fetch it for a moment, then drops
+// Leave writes a leave entry, lets peers fetch it for a moment, then drops
 // the room.
 func (rs *Manager) Leave(ctx context.Context, r *room.Room) error {
 	if _, err := r.Write(room.Op{Type: room.OpLeave}); err != nil && !errors.Is(err, room.ErrNotMember) {
@@ -418,7 +418,7 @@ func (rs *Manager) onFork(d log.Discovery, fp *log.ForkProof) {
 	}
 }
 
-// run keeps every room connected to its peers until ctx ends.
+// Run keeps every room connected to its peers until ctx ends.
 func (rs *Manager) Run(ctx context.Context) {
 	tick := time.NewTicker(connectEvery)
 	defer tick.Stop()
@@ -499,7 +499,7 @@ func (rs *Manager) connect(ctx context.Context, r *room.Room) {
 	rs.Mirrors.syncMirrors(ctx, r)
 }
 
-// trySync opens a sync session for the room of d with p, reaching p
+// TrySync opens a sync session for the room of d with p, reaching p
 // first if needed.
 func (rs *Manager) TrySync(ctx context.Context, p peer.ID, d log.Discovery) {
 	if err := rs.node.Reach(ctx, p); err != nil {
@@ -512,7 +512,7 @@ func (rs *Manager) TrySync(ctx context.Context, p peer.ID, d log.Discovery) {
 	}
 }
 
-// invite makes an invite in the room and returns its link.
+// Invite makes an invite in the room and returns its link.
 func (rs *Invites) Invite(r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
 	inv := pairing.NewInvite()
 	var exp time.Time
@@ -667,7 +667,7 @@ func (rs *Invites) admit(target *room.Room, inv pairing.Invite, id pairing.ID, s
 	return req, a, nil
 }
 
-// join asks the peers that may hold an invite to admit this device, then
+// Join asks the peers that may hold an invite to admit this device, then
 // opens the room and syncs it.
 func (rs *Joins) Join(ctx context.Context, link string) (*room.Room, error) {
 	inv, hint, err := pairing.ParseLink(link)
@@ -829,7 +829,7 @@ func (rs *Joins) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 	return r, nil
 }
 
-// addrs returns the node's full multiaddrs, loopback last.
+// Addrs returns the node's full multiaddrs, loopback last.
 func (rs *Manager) Addrs() []string {
 	out := rs.node.Addrs()
 	slices.SortStableFunc(out, func(a, b string) int {
@@ -854,7 +854,7 @@ func isLoopback(s string) bool {
 	return err == nil && strings.HasPrefix(v, "127.") || strings.Contains(s, "/ip6/::1/")
 }
 
-// connections lists the connected peers, how each is reached (a relayed
+// Connections lists the connected peers, how each is reached (a relayed
 // connection counts only while no direct one exists) and whether it is a
 // device of one of our rooms.
 func (rs *Manager) Connections() []control.Connection {

@@ -37,7 +37,7 @@ type namedAt struct {
 	again time.Time // sent again though unchanged from then on
 }
 
-// roomWriters returns the logs a mirror is to keep of r: every device of
+// RoomWriters returns the logs a mirror is to keep of r: every device of
 // its view; one whose entries the room stopped counting (revoked, forked,
 // of a former member) only up to the length held here. And the
 // identities that are members now, whose devices may name themselves.

@@ -478,7 +478,7 @@ func (w *pageCalls) unbind(id call.ID) {
 	w.mu.Unlock()
 }
 
-// callsChanged tells every page the calls now.
+// CallsChanged tells every page the calls now.
 func (w *pageCalls) CallsChanged() {
 	w.send("", pageEvent{Type: "calls", List: w.calls.Manager().Calls()})
 }
