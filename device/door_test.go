@@ -24,7 +24,7 @@ import (
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/door"
-	"github.com/hearthp2p/hearth/device/rooms"
+	"github.com/hearthp2p/hearth/device/rooms/roomdb"
 	"github.com/hearthp2p/hearth/internal/leakcheck"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -75,8 +75,8 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 	}
 	defer db.Close()
 	db.View(func(tx *storage.Tx) error {
-		return tx.ForEach(rooms.BucketRooms, func(k, v []byte) error {
-			var rec rooms.Record
+		return tx.ForEach(roomdb.BucketRooms, func(k, v []byte) error {
+			var rec roomdb.Record
 			if json.Unmarshal(v, &rec) != nil {
 				return nil
 			}
@@ -85,7 +85,7 @@ func (m *member) secrets(t *testing.T) map[string]leakcheck.Secret {
 			out["the key of room "+id] = leakcheck.Key(rec.Key[:])
 			e0 := key.EpochZero().Bytes()
 			out["the key of epoch 0 of room "+id] = leakcheck.Key(e0[:])
-			return tx.ForEach(rooms.BucketOf("keys", key.Discovery()), func(k, v []byte) error {
+			return tx.ForEach(roomdb.BucketOf("keys", key.Discovery()), func(k, v []byte) error {
 				out[fmt.Sprintf("an epoch key (%x) of room %s", k, id)] = leakcheck.Key(v)
 				return nil
 			})

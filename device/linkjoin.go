@@ -15,7 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/hearthp2p/hearth/device/rooms"
+	"github.com/hearthp2p/hearth/device/rooms/roomdb"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -261,7 +261,7 @@ func finishLink(home string, a *pairing.LinkAnswer, dev identity.SigningKey, sea
 	}
 	defer db.Close()
 	for _, lr := range a.Rooms {
-		if err := rooms.SaveLinked(db, lr, now); err != nil {
+		if err := roomdb.SaveLinked(db, lr, now); err != nil {
 			return nil, err
 		}
 	}

@@ -51,7 +51,7 @@ func requestID(inv pairing.ID, id identity.PublicKey) string {
 }
 
 func (rs *Invites) joinRequest(key string) (*joinRequest, bool) {
-	b, err := rs.store.db.Get(bucketRequests, []byte(key))
+	b, err := rs.db.Get(bucketRequests, []byte(key))
 	if err != nil {
 		return nil, false
 	}
@@ -67,7 +67,7 @@ func (rs *Invites) saveJoinRequest(key string, jr *joinRequest) error {
 	if err != nil {
 		return err
 	}
-	return rs.store.db.Put(bucketRequests, []byte(key), b)
+	return rs.db.Put(bucketRequests, []byte(key), b)
 }
 
 // hold keeps a request of an invite that needs approval, and says whether
@@ -91,7 +91,7 @@ func (rs *Invites) hold(r *room.Room, id pairing.ID, req *pairing.Request) error
 // Requests lists the requests of a room waiting for approval.
 func (rs *Invites) Requests(r *room.Room) []control.ApprovalRequest {
 	out := []control.ApprovalRequest{}
-	rs.store.db.View(func(tx *storage.Tx) error {
+	rs.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketRequests, func(k, v []byte) error {
 			var jr joinRequest
 			if json.Unmarshal(v, &jr) != nil || jr.Room != r.ID().String() || jr.Declined {
@@ -132,5 +132,5 @@ func (rs *Invites) Decide(r *room.Room, key string, approve bool) error {
 		return fmt.Errorf("%w: %s", control.ErrRefused, reason)
 	}
 	rs.log.Info("join request approved", logattr.Room(r.ID().String()), slog.String("request", key))
-	return rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketRequests, []byte(key)) })
+	return rs.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketRequests, []byte(key)) })
 }

@@ -42,7 +42,7 @@ func (di *deviceInvite) used() bool { return di.Device != (identity.PublicKey{})
 
 func (rs *Devices) deviceInvites() map[pairing.ID]*deviceInvite {
 	out := map[pairing.ID]*deviceInvite{}
-	rs.store.db.View(func(tx *storage.Tx) error {
+	rs.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketDeviceInvites, func(k, v []byte) error {
 			var di deviceInvite
 			if len(k) == len(pairing.ID{}) && json.Unmarshal(v, &di) == nil {
@@ -59,7 +59,7 @@ func (rs *Devices) saveDeviceInvite(id pairing.ID, di *deviceInvite) error {
 	if err != nil {
 		return err
 	}
-	return rs.store.db.Put(bucketDeviceInvites, id[:], b)
+	return rs.db.Put(bucketDeviceInvites, id[:], b)
 }
 
 // allMirrors returns the mirrors of every room, each once.

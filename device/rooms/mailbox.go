@@ -320,7 +320,7 @@ func (rs *Joins) deposit(ctx context.Context, inv pairing.Invite, hints []peer.I
 // updatePending changes (or makes) the pending join of invite id in one
 // transaction.
 func (rs *Joins) updatePending(id pairing.ID, fn func(*pendingJoin)) error {
-	return rs.store.db.Update(func(tx *storage.Tx) error {
+	return rs.db.Update(func(tx *storage.Tx) error {
 		var pj pendingJoin
 		if b, err := tx.Get(bucketPending, id[:]); err == nil {
 			if err := json.Unmarshal(b, &pj); err != nil {
@@ -359,7 +359,7 @@ func (rs *Joins) awaitApproval(inv pairing.Invite, link string, admins []peer.ID
 
 // forgetPending drops the pending join of invite id, if any.
 func (rs *Joins) forgetPending(id pairing.ID) {
-	if err := rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
+	if err := rs.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) }); err != nil {
 		rs.log.Warn("forgetting a pending join", logattr.Err(err))
 	}
 }
@@ -369,7 +369,7 @@ func (rs *Joins) forgetPending(id pairing.ID) {
 // was one.
 func (rs *Joins) CancelPending(id pairing.ID) (bool, error) {
 	found := false
-	err := rs.store.db.Update(func(tx *storage.Tx) error {
+	err := rs.db.Update(func(tx *storage.Tx) error {
 		if _, err := tx.Get(bucketPending, id[:]); err != nil {
 			return nil
 		}
@@ -434,7 +434,7 @@ func (rs *Joins) askAgain(ctx context.Context, id pairing.ID, pj pendingJoin) {
 // pending returns the joins waiting for an answer.
 func (rs *Joins) pending() (map[pairing.ID]pendingJoin, error) {
 	out := map[pairing.ID]pendingJoin{}
-	err := rs.store.db.View(func(tx *storage.Tx) error {
+	err := rs.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketPending, func(k, v []byte) error {
 			var pj pendingJoin
 			if len(k) != len(pairing.ID{}) || json.Unmarshal(v, &pj) != nil {
@@ -495,7 +495,7 @@ func (rs *Joins) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 	eph, err := identity.ParseSealingKey(pj.Ephemeral)
 	if err != nil {
 		rs.log.Warn("a pending join has a damaged key: dropped", logattr.Err(err))
-		rs.store.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) })
+		rs.db.Update(func(tx *storage.Tx) error { return tx.Delete(bucketPending, id[:]) })
 		return true
 	}
 	a, err := pairing.OpenAnswer(eph, id, sealed)
@@ -529,7 +529,7 @@ func (rs *Joins) finishPending(ctx context.Context, id pairing.ID, pj pendingJoi
 // pendingOne returns the pending join of invite id, if it is still there.
 func (rs *Joins) pendingOne(id pairing.ID) (pendingJoin, bool) {
 	var pj pendingJoin
-	b, err := rs.store.db.Get(bucketPending, id[:])
+	b, err := rs.db.Get(bucketPending, id[:])
 	if err != nil || json.Unmarshal(b, &pj) != nil {
 		return pj, false
 	}

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/rooms/roomdb"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -54,7 +55,8 @@ type Manager struct {
 	self  room.Self
 	id    *identity.Local
 	idMu  sync.Mutex // guards id's revocations (the control API adds some)
-	store Store
+	store roomdb.Store
+	db    *storage.DB
 	node  *hnet.Node
 	sync  *replication.Service
 	pair  *pairing.Service
@@ -112,7 +114,7 @@ type Config struct {
 // from here on; Run keeps the rooms connected.
 func New(cfg Config) (*Manager, error) {
 	logger, id, node, mstore, now := cfg.Logger, cfg.ID, cfg.Node, cfg.Mirror, cfg.Now
-	store := Store{db: cfg.DB}
+	store := roomdb.New(cfg.DB)
 	proof, err := id.Proof.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -126,6 +128,7 @@ func New(cfg Config) (*Manager, error) {
 		self:   room.Self{Identity: id.Identity, Device: id.Device, Sealing: id.Sealing, Proof: proof, Record: rec},
 		id:     id,
 		store:  store,
+		db:     cfg.DB,
 		node:   node,
 		now:    now,
 		byID:   map[room.ID]*room.Room{},
@@ -135,7 +138,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	rs.Devices, rs.Joins, rs.Invites, rs.Mirrors = &Devices{rs}, &Joins{Manager: rs}, &Invites{Manager: rs}, &Mirrors{Manager: rs}
 	if mstore != nil {
-		boxes, err := mirror.OpenMailboxes(store.db, mstore.IsOwner, now, logger)
+		boxes, err := mirror.OpenMailboxes(cfg.DB, mstore.IsOwner, now, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +164,7 @@ func New(cfg Config) (*Manager, error) {
 		rs.Poke()
 		rs.reserveHousehold(c.RemotePeer(), c.RemoteMultiaddr())
 	}})
-	recs, err := store.records()
+	recs, err := store.Records()
 	if err != nil {
 		rs.Close()
 		return nil, err
@@ -176,7 +179,7 @@ func New(cfg Config) (*Manager, error) {
 			rs.Close()
 			return nil, fmt.Errorf("room record %s holds the key of %s", rid, r.ID())
 		}
-		if err := store.load(r); err != nil {
+		if err := store.Load(r); err != nil {
 			rs.Close()
 			return nil, err
 		}
@@ -221,7 +224,7 @@ func (rs *Manager) Poke() {
 }
 
 // open makes a room live (not yet loaded).
-func (rs *Manager) open(rec Record) (*room.Room, error) {
+func (rs *Manager) open(rec roomdb.Record) (*room.Room, error) {
 	key := room.KeyFromBytes(rec.Key)
 	d := key.Discovery()
 	r, err := room.Open(room.Config{
@@ -337,8 +340,8 @@ func (rs *Manager) Create(name string) (*room.Room, error) {
 		return nil, fmt.Errorf("a room name has 1 to %d bytes", room.MaxNameLen)
 	}
 	key := room.NewKey()
-	rec := Record{Key: key.Bytes(), Founder: rs.self.Identity, Name: name, Joined: rs.now().Unix()}
-	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
+	rec := roomdb.Record{Key: key.Bytes(), Founder: rs.self.Identity, Name: name, Joined: rs.now().Unix()}
+	if err := rs.store.SaveRecord(key.ID(), rec); err != nil {
 		return nil, err
 	}
 	r, err := rs.open(rec)
@@ -377,7 +380,7 @@ func (rs *Manager) drop(r *room.Room) error {
 	delete(rs.byID, r.ID())
 	delete(rs.byDisc, r.Discovery())
 	rs.mu.Unlock()
-	return rs.store.deleteRoom(r.ID(), r.Discovery())
+	return rs.store.DeleteRoom(r.ID(), r.Discovery())
 }
 
 // Leave writes a leave entry, lets peers fetch it for a moment, then drops
@@ -814,8 +817,8 @@ func (rs *Joins) accept(a *pairing.Answer, peers []string) (*room.Room, error) {
 	if have {
 		return existing, nil
 	}
-	rec := Record{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix(), Peers: peers}
-	if err := rs.store.saveRecord(key.ID(), rec); err != nil {
+	rec := roomdb.Record{Key: a.RoomKey, Founder: a.Founder, Name: a.Name, Joined: rs.now().Unix(), Peers: peers}
+	if err := rs.store.SaveRecord(key.ID(), rec); err != nil {
 		return nil, err
 	}
 	r, err := rs.open(rec)

@@ -1,4 +1,7 @@
-package rooms
+// Package roomdb keeps the daemon's rooms in its database: each room's
+// record (its key, founder and name), the blocks and heads of its logs,
+// and its epoch keys. It implements room.Store.
+package roomdb
 
 import (
 	"encoding/binary"
@@ -21,9 +24,10 @@ var (
 	BucketRooms = []byte("rooms")
 )
 
+// BucketOf is the bucket of one kind (blocks, heads, keys) of a room.
 func BucketOf(kind string, d log.Discovery) []byte { return []byte(kind + "/" + d.String()) }
 
-// roomRecord is what the daemon keeps of a room it holds.
+// Record is what the daemon keeps of a room it holds.
 type Record struct {
 	Key     [32]byte           `json:"key"`
 	Founder identity.PublicKey `json:"founder"`
@@ -34,8 +38,11 @@ type Record struct {
 	Peers []string `json:"peers,omitempty"`
 }
 
-// roomStore implements room.Store on the daemon's database.
+// Store implements room.Store on the daemon's database.
 type Store struct{ db *storage.DB }
+
+// New is the Store of the rooms in db.
+func New(db *storage.DB) Store { return Store{db: db} }
 
 var _ room.Store = Store{}
 
@@ -56,7 +63,7 @@ func (s Store) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
 	return s.db.Put(BucketOf("keys", d), k, key[:])
 }
 
-func (s Store) saveRecord(id room.ID, rec Record) error {
+func (s Store) SaveRecord(id room.ID, rec Record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -64,7 +71,7 @@ func (s Store) saveRecord(id room.ID, rec Record) error {
 	return s.db.Put(BucketRooms, id[:], b)
 }
 
-func (s Store) deleteRoom(id room.ID, d log.Discovery) error {
+func (s Store) DeleteRoom(id room.ID, d log.Discovery) error {
 	return s.db.Update(func(tx *storage.Tx) error {
 		for _, kind := range []string{"blocks", "heads", "keys"} {
 			var keys [][]byte
@@ -82,7 +89,7 @@ func (s Store) deleteRoom(id room.ID, d log.Discovery) error {
 	})
 }
 
-func (s Store) records() (map[room.ID]Record, error) {
+func (s Store) Records() (map[room.ID]Record, error) {
 	out := map[room.ID]Record{}
 	err := s.db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(BucketRooms, func(k, v []byte) error {
@@ -101,7 +108,7 @@ func (s Store) records() (map[room.ID]Record, error) {
 }
 
 // load restores a room's logs and keys into r.
-func (s Store) load(r *room.Room) error {
+func (s Store) Load(r *room.Room) error {
 	d := r.Discovery()
 	var heads map[identity.PublicKey][]log.Head
 	var blocks map[identity.PublicKey][][]byte
@@ -138,9 +145,9 @@ func (s Store) load(r *room.Room) error {
 // keys) into a home's database: the new device opens it at its first
 // start.
 func SaveLinked(db *storage.DB, lr pairing.LinkRoom, now time.Time) error {
-	store := Store{db: db}
+	store := New(db)
 	key := room.KeyFromBytes(lr.Key)
-	if err := store.saveRecord(key.ID(), Record{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
+	if err := store.SaveRecord(key.ID(), Record{Key: lr.Key, Founder: lr.Founder, Name: lr.Name, Joined: now.Unix(), Peers: lr.Peers}); err != nil {
 		return err
 	}
 	for _, k := range lr.Keys {
