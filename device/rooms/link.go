@@ -67,7 +67,7 @@ func (rs *Devices) allMirrors() []peer.ID {
 	seen := map[peer.ID]bool{}
 	var out []peer.ID
 	for _, r := range rs.List() {
-		for _, p := range rs.RoomMirrors(r) {
+		for _, p := range rs.Mirrors.RoomMirrors(r) {
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)

@@ -58,7 +58,7 @@ const approvalEvery = 15 * time.Second
 // that candidates can leave requests while no admin is online. It returns
 // the peer ids of the mirrors that accepted.
 func (rs *Invites) openMailboxes(ctx context.Context, r *room.Room, inv pairing.Invite, expires time.Time) []string {
-	return rs.openBoxes(ctx, rs.RoomMirrors(r), mirror.BoxID(inv.ID()), expires, roomAdmins(r))
+	return rs.openBoxes(ctx, rs.Mirrors.RoomMirrors(r), mirror.BoxID(inv.ID()), expires, roomAdmins(r))
 }
 
 // roomAdmins returns the identities whose devices answer a room's join
@@ -102,7 +102,7 @@ func (rs *Invites) openBoxes(ctx context.Context, mirrors []peer.ID, box mirror.
 			rs.log.Info("a mirror is unreachable: no mailbox there", logattr.Peer(p.String()), logattr.Err(err))
 			continue
 		}
-		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.RevocationBlobs(),
+		_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxOpen, Proof: rs.self.Proof, Revocations: rs.Devices.RevocationBlobs(),
 			Box: box, Expires: expires.UnixMilli(), Answerers: answerers})
 		if err != nil {
 			rs.log.Info("a mirror refused a mailbox", logattr.Peer(p.String()), logattr.Err(err))
@@ -149,17 +149,17 @@ func (rs *Invites) leaveAnswer(ctx context.Context, p peer.ID, box mirror.BoxID,
 		}
 		return rs.mirror.boxes.Answer(box, rs.self.Identity, sealed)
 	}
-	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Proof: rs.self.Proof, Revocations: rs.RevocationBlobs(), Box: box, Sealed: sealed})
+	_, err := mirror.Ask(ctx, rs.node.Host, p, mirror.Request{Op: mirror.OpBoxAnswer, Proof: rs.self.Proof, Revocations: rs.Devices.RevocationBlobs(), Box: box, Sealed: sealed})
 	return err
 }
 
 // RoomMirrors returns the peer ids of the mirrors a room names.
-func (rs *Manager) RoomMirrors(r *room.Room) []peer.ID {
+func (rs *Mirrors) RoomMirrors(r *room.Room) []peer.ID {
 	var out []peer.ID
 	r.View(func(v *room.View) {
 		for _, m := range v.Mirrors {
 			if p, err := peer.Decode(m.PeerID); err == nil {
-				addMirrorAddrs(rs, p, m.Addrs)
+				addMirrorAddrs(rs.Manager, p, m.Addrs)
 				out = append(out, p)
 			}
 		}
@@ -197,7 +197,7 @@ func (rs *Invites) pollMailboxes(ctx context.Context) {
 			continue
 		}
 		admins := roomAdmins(r)
-		for _, p := range rs.RoomMirrors(r) {
+		for _, p := range rs.Mirrors.RoomMirrors(r) {
 			for _, in := range invites {
 				if rs.renewDue(p, mirror.BoxID(in.id)) {
 					rs.openBoxes(ctx, []peer.ID{p}, mirror.BoxID(in.id), in.expires, admins)

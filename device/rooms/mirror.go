@@ -186,7 +186,7 @@ func (rs *Mirrors) RemoteMirror(ctx context.Context, addr string) (*peer.AddrInf
 
 var ErrUnreachable = errors.New("mirror unreachable")
 
-func (rs *Manager) ProofBytes() []byte { return rs.self.Proof }
+func (rs *Devices) ProofBytes() []byte { return rs.self.Proof }
 
 // PeerID is this device's peer id.
 func (rs *Manager) PeerID() peer.ID { return rs.node.Host.ID() }
@@ -239,7 +239,7 @@ func (rs *Mirrors) KeptHere() ([]mirror.Info, int64, error) {
 // AskMirror sends req to the mirror p as this device, with its proof and
 // its identity's revocations.
 func (rs *Mirrors) AskMirror(ctx context.Context, p peer.ID, req mirror.Request) (*mirror.Response, error) {
-	req.Proof, req.Revocations = rs.ProofBytes(), rs.RevocationBlobs()
+	req.Proof, req.Revocations = rs.Devices.ProofBytes(), rs.Devices.RevocationBlobs()
 	return mirror.Ask(ctx, rs.node.Host, p, req)
 }
 

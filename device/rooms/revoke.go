@@ -12,7 +12,7 @@ import (
 
 // RevocationBlobs returns every revocation of this identity's devices
 // this device knows: made here, or read in a room.
-func (rs *Manager) RevocationBlobs() [][]byte {
+func (rs *Devices) RevocationBlobs() [][]byte {
 	seen := map[identity.PublicKey][]byte{}
 	rs.idMu.Lock()
 	for _, rv := range rs.id.Revocations {

@@ -144,7 +144,7 @@ func (rs *Mirrors) nameWriters(ctx context.Context, r *room.Room) {
 		default:
 			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			_, err = mirror.Ask(actx, rs.node.Host, p, mirror.Request{Op: mirror.OpWriters, Proof: rs.self.Proof,
-				Revocations: rs.RevocationBlobs(), Discovery: d, Writers: ws, Members: members})
+				Revocations: rs.Devices.RevocationBlobs(), Discovery: d, Writers: ws, Members: members})
 			cancel()
 		}
 		var again time.Duration
