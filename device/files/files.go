@@ -302,7 +302,7 @@ func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
 				f.log.Info("a mirror of the room is unreachable: it does not keep the file", logattr.Peer(p.String()))
 				return
 			}
-			_, err := mirror.Ask(ctx, f.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rooms.Devices.ProofBytes(), Revocations: f.rooms.Devices.RevocationBlobs(),
+			_, err := f.rooms.Mirrors.AskMirror(ctx, p, mirror.Request{Op: mirror.OpKeepBlob,
 				Discovery: r.Discovery(), Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize})
 			if err != nil {
 				f.log.Info("a mirror does not keep the file", logattr.Peer(p.String()), logattr.Err(err))
@@ -345,7 +345,7 @@ func (f *Files) KeepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 		}
 		var err error
 		for {
-			_, err = mirror.Ask(ctx, f.node.Host, p, mirror.Request{Op: mirror.OpKeepBlob, Proof: f.rooms.Devices.ProofBytes(), Revocations: f.rooms.Devices.RevocationBlobs(),
+			_, err = f.rooms.Mirrors.AskMirror(ctx, p, mirror.Request{Op: mirror.OpKeepBlob,
 				Discovery: r.Discovery(), Root: fl.m.Root, Size: fl.m.Size, ChunkSize: fl.m.ChunkSize})
 			if !errors.Is(err, mirror.ErrBusy) || ctx.Err() != nil {
 				break
