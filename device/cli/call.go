@@ -15,7 +15,7 @@ import (
 
 func callCommands() []*command {
 	return []*command{
-		{name: "call", args: "ROOM", nargs: 1, flags: callFlags, summary: "ring every other member's devices of a room", run: runCall,
+		{name: "call", args: "ROOM", nargs: 1, flags: withFlags((*callArgs).define, runCall), summary: "ring every other member's devices of a room",
 			long: `Ring every device of every other member of a room at once; the first to
 answer gets the call, the others stop ringing. The daemon sends this device's
 camera and microphone, or a synthetic test pattern and tone where there are
@@ -24,7 +24,7 @@ none, and takes the other side's media (recorded with 'daemon
 prints it; the call goes on in the daemon until 'hearth hangup'. With
 --no-wait it prints the ringing call at once. Nobody answering within the
 daemon's ring timeout is a missed call, written into the room.`},
-		{name: "answer", args: "[CALL]", optArgs: 1, flags: answerFlags, summary: "answer the ringing call", run: runAnswer,
+		{name: "answer", args: "[CALL]", optArgs: 1, flags: withFlags((*mediaArgs).define, runAnswer), summary: "answer the ringing call",
 			long: `Answer a call ringing on this device (CALL is its id or a prefix of it, as
 'hearth calls' prints; without it, the call ringing now). The daemon then
 sends and receives media, as for 'hearth call'.`},
@@ -36,26 +36,37 @@ one.`},
 	}
 }
 
-func callFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.audioOnly, "audio-only", false, "send no video")
-	fs.BoolVar(&o.noWait, "no-wait", false, "print the ringing call at once; do not wait for an answer")
-	fs.BoolVar(&o.group, "group", false, "a group call: everyone who answers joins (up to four devices, one per person)")
+// mediaArgs are the flags of what this device sends in a call: of call
+// and answer.
+type mediaArgs struct{ audioOnly bool }
+
+func (a *mediaArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.audioOnly, "audio-only", false, "send no video")
 }
 
-func answerFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.audioOnly, "audio-only", false, "send no video")
+// callArgs are the flags of call.
+type callArgs struct {
+	mediaArgs
+	noWait bool
+	group  bool
 }
 
-func runCall(ctx context.Context, r *runner, args []string) error {
+func (a *callArgs) define(fs *flag.FlagSet) {
+	a.mediaArgs.define(fs)
+	fs.BoolVar(&a.noWait, "no-wait", false, "print the ringing call at once; do not wait for an answer")
+	fs.BoolVar(&a.group, "group", false, "a group call: everyone who answers joins (up to four devices, one per person)")
+}
+
+func runCall(ctx context.Context, r *runner, a *callArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	st, err := c.PlaceCall(ctx, args[0], control.CallPlace{AudioOnly: r.opts.audioOnly, Group: r.opts.group})
+	st, err := c.PlaceCall(ctx, args[0], control.CallPlace{AudioOnly: a.audioOnly, Group: a.group})
 	if err != nil {
 		return err
 	}
-	if !r.opts.noWait {
+	if !a.noWait {
 		if !r.json {
 			fmt.Fprintf(r.env.Stderr, "ringing %d device(s)...\n", st.Rung)
 		}
@@ -121,12 +132,12 @@ func target(args []string) string {
 	return args[0]
 }
 
-func runAnswer(ctx context.Context, r *runner, args []string) error {
+func runAnswer(ctx context.Context, r *runner, a *mediaArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	st, err := c.AnswerCall(ctx, target(args), control.CallAnswer{AudioOnly: r.opts.audioOnly})
+	st, err := c.AnswerCall(ctx, target(args), control.CallAnswer{AudioOnly: a.audioOnly})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,11 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
-// command is one node of the command tree.
+// runFunc runs a command with its positional arguments.
+type runFunc func(ctx context.Context, r *runner, args []string) error
+
+// command is one node of the command tree: a group (subs, no run) or a
+// command that runs.
 type command struct {
 	name    string
 	args    string // positional arguments for the usage line, e.g. "DEVICE"
@@ -57,11 +61,28 @@ type command struct {
 	optArgs int    // how many more may follow (optional ones)
 	summary string
 	long    string
-	flags   func(fs *flag.FlagSet, o *options)
-	run     func(ctx context.Context, r *runner, args []string) error
-	subs    []*command
-	parent  *command
+	// flags, for a command that takes flags, declares them on fs and
+	// returns the run that reads them: each command parses its own flags
+	// into its own arguments, so a flag of another command is unknown to
+	// it. Help calls it on a set of its own and drops the run.
+	flags  func(fs *flag.FlagSet) runFunc
+	run    runFunc // a command without flags
+	subs   []*command
+	parent *command
 }
+
+// withFlags makes a command's flags from its arguments type A: define
+// declares A's flags on a set, run gets them parsed.
+func withFlags[A any](define func(*A, *flag.FlagSet), run func(context.Context, *runner, *A, []string) error) func(*flag.FlagSet) runFunc {
+	return func(fs *flag.FlagSet) runFunc {
+		a := new(A)
+		define(a, fs)
+		return func(ctx context.Context, r *runner, args []string) error { return run(ctx, r, a, args) }
+	}
+}
+
+// runs reports whether c runs (else it is a group of commands).
+func (c *command) runs() bool { return c.run != nil || c.flags != nil }
 
 func (c *command) path() string {
 	if c.parent == nil {
@@ -79,79 +100,38 @@ func (c *command) find(name string) *command {
 	return nil
 }
 
-// options are the flags of all commands; each command defines the ones it
-// takes.
-type options struct {
-	force          bool
-	name           string
-	passphraseFile string
-	logLevel       string
-	logFormat      string
-	expires        time.Duration
-	uses           uint64
-	replyTo        string
-	remove         bool
-	listen         multiFlag
-	bootstrap      multiFlag
-	noMDNS         bool
-	public         bool
-	quick          bool
-	benchMarkdown  bool
-	benchOnly      []string
-	audioOnly      bool
-	noWait         bool
-	group          bool
-	recordCalls    string
-	web            string
-	webLAN         string
-	videoCodec     string
-	camera         string
-	speaker        string
-	microphone     string
-	stun           multiFlag
-	turnListen     string
-	turnPublic     string
-	turnUsers      multiFlag
-	ringTimeout    time.Duration
-	mirror         bool
-	mirrorOwners   multiFlag
-	mirrorBudget   string
-	mirrorQuota    string
-	mirrorAddr     string
-	pin            bool
-	wait           time.Duration
-	approve        bool
-	mediaType      string
-	caption        string
-	out            string
-	config         string
-	role           string
-	doorRoom       string
-	hal            string
-	ifMissing      bool
-	phraseOut      string
-	door           string
-	demoDir        string
-	noStory        bool
-	once           bool
-	doorCommand    string
-	cancel         bool
-	newToken       bool
-}
-
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
-// runner carries the global flags and the environment to a command.
+// netArgs are the flags of how a node finds its peers, taken by the
+// daemon and by device join (each with help of its own).
+type netArgs struct {
+	listen    multiFlag
+	bootstrap multiFlag
+	noMDNS    bool
+}
+
+func (a *netArgs) define(fs *flag.FlagSet, listenHelp, bootstrapHelp, mdnsHelp string) {
+	fs.Var(&a.listen, "listen", listenHelp)
+	fs.Var(&a.bootstrap, "bootstrap", bootstrapHelp)
+	fs.BoolVar(&a.noMDNS, "no-mdns", false, mdnsHelp)
+}
+
+// globals are the flags every command takes, before or after its words
+// (globalFlags parses them).
+type globals struct {
+	json    bool   // --json: one JSON object on stdout
+	homeArg string // --home DIR; "" for $HEARTH_HOME and the defaults
+}
+
+// runner carries the global flags and the environment to a command; the
+// command's own flags are its own arguments (command.flags).
 type runner struct {
-	env     Env
-	json    bool
-	homeArg string
-	opts    options
-	set     map[string]bool // the flags given on the command line
+	env Env
+	globals
 }
 
 func (r *runner) home() (string, error) { return resolveHome(r.homeArg, r.env.Getenv) }
@@ -220,7 +200,7 @@ func skewClock(env *Env) error {
 
 func run(ctx context.Context, root *command, env Env) error {
 	r := &runner{env: env}
-	rest, help, err := globalFlags(env.Args, r)
+	rest, help, err := globalFlags(env.Args, &r.globals)
 	if err != nil {
 		return err
 	}
@@ -243,7 +223,7 @@ func run(ctx context.Context, root *command, env Env) error {
 		printHelp(cmd, env.Stdout)
 		return nil
 	}
-	if cmd.run == nil {
+	if !cmd.runs() {
 		printHelp(cmd, env.Stderr)
 		if cmd == root {
 			return usagef("no command given")
@@ -252,8 +232,9 @@ func run(ctx context.Context, root *command, env Env) error {
 	}
 	fs := flag.NewFlagSet(cmd.path(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	runCmd := cmd.run
 	if cmd.flags != nil {
-		cmd.flags(fs, &r.opts)
+		runCmd = cmd.flags(fs)
 	}
 	args, err := parseInterspersed(fs, rest)
 	if err != nil {
@@ -263,8 +244,6 @@ func run(ctx context.Context, root *command, env Env) error {
 		}
 		return usagef("%v (run '%s')", err, helpFor(cmd))
 	}
-	r.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { r.set[f.Name] = true })
 	if len(args) < cmd.nargs || len(args) > cmd.nargs+cmd.optArgs {
 		want := "no arguments"
 		if cmd.nargs+cmd.optArgs > 0 {
@@ -272,7 +251,7 @@ func run(ctx context.Context, root *command, env Env) error {
 		}
 		return usagef("'%s' takes %s, got %d argument(s) (run '%s')", cmd.path(), want, len(args), helpFor(cmd))
 	}
-	return cmd.run(ctx, r, args)
+	return runCmd(ctx, r, args)
 }
 
 // helpFor returns the command that prints c's help.
@@ -282,7 +261,7 @@ func helpFor(c *command) string {
 
 // globalFlags takes --home and --json (and --help) from anywhere before a
 // "--", as DESIGN.md promises, and returns the other arguments.
-func globalFlags(args []string, r *runner) (rest []string, help bool, err error) {
+func globalFlags(args []string, g *globals) (rest []string, help bool, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -295,13 +274,13 @@ func globalFlags(args []string, r *runner) (rest []string, help bool, err error)
 		}
 		switch name {
 		case "json":
-			r.json = true
+			g.json = true
 			if hasVal {
 				b, perr := strconv.ParseBool(val)
 				if perr != nil {
 					return nil, false, usagef("--json=%s: want true or false", val)
 				}
-				r.json = b
+				g.json = b
 			}
 		case "home":
 			if !hasVal {
@@ -314,7 +293,7 @@ func globalFlags(args []string, r *runner) (rest []string, help bool, err error)
 			if val == "" {
 				return nil, false, usagef("--home needs a folder")
 			}
-			r.homeArg = val
+			g.homeArg = val
 		case "h", "help":
 			help = true
 		default:
@@ -365,7 +344,7 @@ func helpCommand(root *command, words []string, w io.Writer) error {
 
 func printHelp(c *command, w io.Writer) {
 	usage := c.path()
-	if len(c.subs) > 0 && c.run == nil {
+	if len(c.subs) > 0 && !c.runs() {
 		usage += " COMMAND"
 	}
 	if c.flags != nil {
@@ -389,7 +368,7 @@ func printHelp(c *command, w io.Writer) {
 	}
 	if c.flags != nil {
 		fs := flag.NewFlagSet("", flag.ContinueOnError)
-		c.flags(fs, &options{})
+		c.flags(fs)
 		fmt.Fprintf(w, "\nFlags:\n")
 		printFlags(fs, w)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -610,4 +612,99 @@ func TestProgressLine(t *testing.T) {
 	if !strings.Contains(done, "[########################]") || !strings.Contains(done, "done") || strings.Contains(done, "source") {
 		t.Errorf("done: %s", done)
 	}
+}
+
+// TestCommandsTakeOnlyTheirFlags: every command parses only the flags it
+// declares itself; a flag of any other command is a usage error naming
+// the flag and the command's help, before the command does anything.
+func TestCommandsTakeOnlyTheirFlags(t *testing.T) {
+	own := map[*command]map[string]bool{}
+	all := map[string]bool{}
+	var walk func(c *command)
+	walk = func(c *command) {
+		if c.runs() {
+			names := map[string]bool{}
+			if c.flags != nil {
+				fs := flag.NewFlagSet("", flag.ContinueOnError)
+				c.flags(fs)
+				fs.VisitAll(func(f *flag.Flag) { names[f.Name], all[f.Name] = true, true })
+			}
+			own[c] = names
+		}
+		for _, s := range c.subs {
+			walk(s)
+		}
+	}
+	walk(tree())
+	home := filepath.Join(t.TempDir(), "none")
+	n := 0
+	for c, names := range own {
+		words := strings.Fields(strings.TrimPrefix(c.path(), "hearth"))
+		for name := range all {
+			if names[name] {
+				continue
+			}
+			// More arguments than any command takes: were the flag taken,
+			// the command would still stop before doing anything.
+			args := append(append([]string{"--home", home}, words...), "--"+name+"=1", "a", "b", "c", "d", "e")
+			r := hearth(t, nil, "", args...)
+			want := "hearth: flag provided but not defined: -" + name + " (run '" + helpFor(c) + "')\n"
+			if r.code != ExitUsage || r.stderr != want || r.stdout != "" {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", strings.Join(args, " "), r.code, r.stdout, r.stderr, want)
+			}
+			n++
+		}
+	}
+	if len(own) < 40 || len(all) < 40 || n < 1000 {
+		t.Fatalf("walked %d commands, %d flags, %d refusals", len(own), len(all), n)
+	}
+	t.Logf("%d commands refused %d flags of others", len(own), n)
+	if _, err := os.Stat(home); err == nil {
+		t.Error("a refused command made the home")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/help.golden from the command tree")
+
+// TestHelpGolden: the help of every command (usage line, text, flags with
+// their defaults) is the contract of docs/cli.md, kept byte for byte in
+// testdata/help.golden; go test -run TestHelpGolden -update rewrites it
+// after a change that is meant.
+func TestHelpGolden(t *testing.T) {
+	var got strings.Builder
+	var walk func(c *command)
+	walk = func(c *command) {
+		args := append([]string{"help"}, strings.Fields(strings.TrimPrefix(c.path(), "hearth"))...)
+		r := hearth(t, nil, "", args...)
+		fmt.Fprintf(&got, "$ hearth %s\n[exit %d]\n%s\n", strings.Join(args, " "), r.code, r.stdout+r.stderr)
+		for _, s := range c.subs {
+			walk(s)
+		}
+	}
+	walk(tree())
+	golden := filepath.Join("testdata", "help.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != string(want) {
+		w, g := strings.Split(string(want), "\n"), strings.Split(got.String(), "\n")
+		for i := 0; i < len(w) || i < len(g); i++ {
+			if i >= len(w) || i >= len(g) || w[i] != g[i] {
+				t.Fatalf("help differs from %s at line %d:\nwant %q\ngot  %q", golden, i+1, at(w, i), at(g, i))
+			}
+		}
+	}
+}
+
+func at(lines []string, i int) string {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return "(end)"
 }

@@ -41,12 +41,12 @@ owns keys and network, the other commands talk to the daemon of their home.`,
 		subs: []*command{
 			{name: "version", summary: "print version, commit, Go version and compiled-in codecs", run: runVersion},
 			{name: "id", summary: "create, restore and show this device's identity", subs: []*command{
-				{name: "create", summary: "create a new identity (24-word recovery phrase, shown once)", flags: createFlags, run: runIDCreate,
+				{name: "create", summary: "create a new identity (24-word recovery phrase, shown once)", flags: withFlags((*createArgs).define, runIDCreate),
 					long: `Create a new identity from 256 bits of fresh randomness and make this
 device its first device. The 24-word recovery phrase is printed once: write it
 down. It is the only way to restore the identity, and anyone who has it
 controls the identity. An existing identity is never replaced without --force.`},
-				{name: "restore", summary: "restore an identity from its phrase, read from stdin", flags: identityFlags, run: runIDRestore,
+				{name: "restore", summary: "restore an identity from its phrase, read from stdin", flags: withFlags((*identityArgs).define, runIDRestore),
 					long: `Restore an identity from its 24-word recovery phrase, read from standard
 input (never from the command line, where other users could see it). On a
 terminal the words are read without echo. Case, spacing and Unicode form do
@@ -55,14 +55,14 @@ identity's older devices stop being accepted by peers that see the new epoch.
 An existing identity is never replaced without --force.`},
 				{name: "show", summary: "print the identity, device, peer id, epoch and proof", run: runIDShow},
 				{name: "devices", summary: "list this identity's devices known here", run: runIDDevices},
-				{name: "revoke", args: "DEVICE", nargs: 1, summary: "revoke a device (needs the phrase on stdin)", flags: revokeFlags, run: runIDRevoke,
+				{name: "revoke", args: "DEVICE", nargs: 1, summary: "revoke a device (needs the phrase on stdin)", flags: withFlags((*revokeArgs).define, runIDRevoke),
 					long: `Revoke one device of this identity, given its device key (64 hex digits, as
 'hearth id show' prints on that device). The revocation is signed with the
 identity key, derived here from the recovery phrase read on standard input
 and wiped at once; the phrase never reaches the daemon. A device cannot
 revoke itself.`},
 			}},
-			{name: "daemon", summary: "run the daemon in the foreground until SIGINT or SIGTERM", flags: daemonFlags, run: runDaemon,
+			{name: "daemon", summary: "run the daemon in the foreground until SIGINT or SIGTERM", flags: withFlags((*daemonArgs).define, runDaemon),
 				long: `Run the daemon in the foreground until SIGINT or SIGTERM. It takes the home
 (a second daemon on the same home is refused), loads the identity, opens
 storage and serves the control API on the unix socket hearth.sock in the
@@ -75,7 +75,7 @@ home (mode 0600). Logs go to stderr: text on a terminal, JSON otherwise.`},
 			doorCommands(),
 			webCommands(),
 			demoCommand(),
-			{name: "bench", summary: "measure whole-system figures on this machine", flags: benchFlags, run: runBench,
+			{name: "bench", summary: "measure whole-system figures on this machine", flags: withFlags((*benchArgs).define, runBench),
 				long: `Measure whole-system figures on this machine with real components: catch-up
 of a new member over libp2p on loopback (entries/s), message latency from send
 to visible at the other peer (p50/p99, direct and through a relay), the
@@ -110,50 +110,105 @@ above it). --quick shrinks the workloads to about a minute.`},
 	return root
 }
 
-func identityFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.force, "force", false, "replace an existing identity in this home (this device becomes a new device)")
-	fs.StringVar(&o.name, "name", "", "this device's `NAME` as other devices see it (default: the host name)")
-	fs.StringVar(&o.passphraseFile, "passphrase-file", "", "read an optional BIP39 passphrase from `FILE`")
+// identityArgs are the flags of id create and id restore.
+type identityArgs struct {
+	force          bool
+	name           string
+	passphraseFile string
 }
 
-func createFlags(fs *flag.FlagSet, o *options) {
-	identityFlags(fs, o)
-	fs.BoolVar(&o.ifMissing, "if-missing", false, "do nothing (and succeed) when the home has an identity: for an appliance's first start")
-	fs.StringVar(&o.phraseOut, "phrase-out", "", "write the 24 words into a new `FILE` (mode 0600) instead of showing them: for an appliance with no screen")
+func (a *identityArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.force, "force", false, "replace an existing identity in this home (this device becomes a new device)")
+	fs.StringVar(&a.name, "name", "", "this device's `NAME` as other devices see it (default: the host name)")
+	fs.StringVar(&a.passphraseFile, "passphrase-file", "", "read an optional BIP39 passphrase from `FILE`")
 }
 
-func revokeFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.passphraseFile, "passphrase-file", "", "read the identity's BIP39 passphrase from `FILE`")
+// createArgs are the flags of id create.
+type createArgs struct {
+	identityArgs
+	ifMissing bool
+	phraseOut string
 }
 
-func daemonFlags(fs *flag.FlagSet, o *options) {
+func (a *createArgs) define(fs *flag.FlagSet) {
+	a.identityArgs.define(fs)
+	fs.BoolVar(&a.ifMissing, "if-missing", false, "do nothing (and succeed) when the home has an identity: for an appliance's first start")
+	fs.StringVar(&a.phraseOut, "phrase-out", "", "write the 24 words into a new `FILE` (mode 0600) instead of showing them: for an appliance with no screen")
+}
+
+// revokeArgs are the flags of id revoke.
+type revokeArgs struct{ passphraseFile string }
+
+func (a *revokeArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.passphraseFile, "passphrase-file", "", "read the identity's BIP39 passphrase from `FILE`")
+}
+
+// daemonArgs are the flags of the daemon: each one given wins over the
+// configuration file (daemonSettings).
+type daemonArgs struct {
+	config       string
+	role         string
+	net          netArgs
+	public       bool
+	mirror       bool
+	mirrorOwners multiFlag
+	mirrorBudget string
+	mirrorQuota  string
+	recordCalls  string
+	web          string
+	webLAN       string
+	camera       string
+	microphone   string
+	speaker      string
+	videoCodec   string
+	stun         multiFlag
+	turnListen   string
+	turnPublic   string
+	turnUsers    multiFlag
+	ringTimeout  time.Duration
+	doorRoom     string
+	hal          string
+	logLevel     string
+	logFormat    string
+	fs           *flag.FlagSet // tells the flags given from their defaults
+}
+
+func (a *daemonArgs) define(fs *flag.FlagSet) {
+	a.fs = fs
 	def := config.DefaultSettings()
-	fs.StringVar(&o.config, "config", "", "read the settings from `FILE` (default: hearth.toml in the home, if there is one); flags given win over it")
-	fs.StringVar(&o.role, "role", def.Role, "what this device is: device, doorphone, mirror or both (doorphone and mirror)")
-	fs.Var(&o.listen, "listen", "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)")
-	fs.Var(&o.bootstrap, "bootstrap", "an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)")
-	fs.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
-	fs.BoolVar(&o.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
-	fs.BoolVar(&o.mirror, "mirror", false, "also be a blind mirror: keep rooms others ask to keep (ciphertext only)")
-	fs.Var(&o.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
-	fs.StringVar(&o.mirrorBudget, "mirror-budget", "8GiB", "bytes kept at most, pinned rooms included (`SIZE`, e.g. 500MiB); the least recently used unpinned room goes first, strangers' before owners'")
-	fs.StringVar(&o.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
-	fs.StringVar(&o.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
-	fs.StringVar(&o.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
-	fs.StringVar(&o.webLAN, "web-lan", "", "serve the web page on the LAN at `ADDR` (e.g. 0.0.0.0:8443) over HTTPS, behind the password 'hearth web login' sets")
-	fs.StringVar(&o.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
-	fs.StringVar(&o.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
-	fs.StringVar(&o.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
-	fs.StringVar(&o.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
-	fs.Var(&o.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
-	fs.StringVar(&o.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP and TCP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
-	fs.StringVar(&o.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
-	fs.Var(&o.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
-	fs.DurationVar(&o.ringTimeout, "ring-timeout", time.Duration(def.Calls.RingTimeout), "how long a call rings before it is missed (`DURATION`)")
-	fs.StringVar(&o.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
-	fs.StringVar(&o.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
-	fs.StringVar(&o.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
+	fs.StringVar(&a.config, "config", "", "read the settings from `FILE` (default: hearth.toml in the home, if there is one); flags given win over it")
+	fs.StringVar(&a.role, "role", def.Role, "what this device is: device, doorphone, mirror or both (doorphone and mirror)")
+	a.net.define(fs, "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)",
+		"an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)",
+		"do not look for peers on the LAN")
+	fs.BoolVar(&a.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
+	fs.BoolVar(&a.mirror, "mirror", false, "also be a blind mirror: keep rooms others ask to keep (ciphertext only)")
+	fs.Var(&a.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
+	fs.StringVar(&a.mirrorBudget, "mirror-budget", "8GiB", "bytes kept at most, pinned rooms included (`SIZE`, e.g. 500MiB); the least recently used unpinned room goes first, strangers' before owners'")
+	fs.StringVar(&a.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
+	fs.StringVar(&a.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
+	fs.StringVar(&a.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
+	fs.StringVar(&a.webLAN, "web-lan", "", "serve the web page on the LAN at `ADDR` (e.g. 0.0.0.0:8443) over HTTPS, behind the password 'hearth web login' sets")
+	fs.StringVar(&a.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
+	fs.StringVar(&a.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
+	fs.StringVar(&a.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
+	fs.StringVar(&a.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
+	fs.Var(&a.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
+	fs.DurationVar(&a.ringTimeout, "ring-timeout", time.Duration(def.Calls.RingTimeout), "how long a call rings before it is missed (`DURATION`)")
+	fs.StringVar(&a.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP and TCP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
+	fs.StringVar(&a.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
+	fs.Var(&a.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
+	fs.StringVar(&a.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
+	fs.StringVar(&a.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
+	fs.StringVar(&a.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
+	fs.StringVar(&a.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
+}
+
+// given is the set of the flags given on the command line.
+func (a *daemonArgs) given() map[string]bool {
+	set := map[string]bool{}
+	a.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }
 
 func runVersion(ctx context.Context, r *runner, _ []string) error {
@@ -215,7 +270,7 @@ func printID(w io.Writer, j idJSON) {
 
 // prepareIdentity does every check that can fail before a new identity is
 // made, so a refused create or restore writes nothing.
-func prepareIdentity(r *runner) (home, passphrase string, err error) {
+func prepareIdentity(r *runner, a *identityArgs) (home, passphrase string, err error) {
 	home, err = r.home()
 	if err != nil {
 		return "", "", err
@@ -229,10 +284,10 @@ func prepareIdentity(r *runner) (home, passphrase string, err error) {
 		}
 		return "", "", err
 	}
-	if identity.Exists(home) && !r.opts.force {
+	if identity.Exists(home) && !a.force {
 		return "", "", fmt.Errorf("%w (%s); pass --force to replace it (this device becomes a new device; keep the old phrase)", identity.ErrIdentityExists, home)
 	}
-	passphrase, err = readPassphrase(r.opts.passphraseFile)
+	passphrase, err = readPassphrase(a.passphraseFile)
 	return home, passphrase, err
 }
 
@@ -276,8 +331,8 @@ func wipeBytes(b []byte) {
 
 // setupIdentity checks everything, gets the phrase (fresh or typed), and
 // sets up this device's identity; nothing is written on any error.
-func setupIdentity(r *runner, phraseOf func() (identity.Phrase, error)) (*identity.Local, identity.Phrase, idJSON, error) {
-	home, pass, err := prepareIdentity(r)
+func setupIdentity(r *runner, a *identityArgs, phraseOf func() (identity.Phrase, error)) (*identity.Local, identity.Phrase, idJSON, error) {
+	home, pass, err := prepareIdentity(r, a)
 	if err != nil {
 		return nil, identity.Phrase{}, idJSON{}, err
 	}
@@ -285,7 +340,7 @@ func setupIdentity(r *runner, phraseOf func() (identity.Phrase, error)) (*identi
 	if err != nil {
 		return nil, identity.Phrase{}, idJSON{}, err
 	}
-	l, err := identity.Setup(home, phrase, pass, identity.SetupOptions{Name: r.opts.name, Force: r.opts.force, Now: r.env.Now})
+	l, err := identity.Setup(home, phrase, pass, identity.SetupOptions{Name: a.name, Force: a.force, Now: r.env.Now})
 	if err != nil {
 		phrase.Wipe()
 		return nil, identity.Phrase{}, idJSON{}, err
@@ -299,16 +354,16 @@ func setupIdentity(r *runner, phraseOf func() (identity.Phrase, error)) (*identi
 	return l, phrase, j, nil
 }
 
-func runIDCreate(ctx context.Context, r *runner, _ []string) error {
+func runIDCreate(ctx context.Context, r *runner, a *createArgs, _ []string) error {
 	home, err := r.home()
 	if err != nil {
 		return err
 	}
-	if r.opts.ifMissing && identity.Exists(home) {
+	if a.ifMissing && identity.Exists(home) {
 		return runIDShow(ctx, r, nil)
 	}
 	newPhrase := identity.NewPhrase
-	out := r.opts.phraseOut
+	out := a.phraseOut
 	if out != "" {
 		// The words go to the file before the identity exists, so there is
 		// never an identity whose phrase was lost on the way.
@@ -324,7 +379,7 @@ func runIDCreate(ctx context.Context, r *runner, _ []string) error {
 			return p, nil
 		}
 	}
-	l, phrase, j, err := setupIdentity(r, newPhrase)
+	l, phrase, j, err := setupIdentity(r, &a.identityArgs, newPhrase)
 	if err != nil {
 		if out != "" && !errors.Is(err, os.ErrExist) {
 			os.Remove(out)
@@ -409,8 +464,8 @@ func readPhrase(r *runner, prompt string) (identity.Phrase, error) {
 	return identity.ParsePhrase(string(raw))
 }
 
-func runIDRestore(ctx context.Context, r *runner, _ []string) error {
-	l, phrase, j, err := setupIdentity(r, func() (identity.Phrase, error) {
+func runIDRestore(ctx context.Context, r *runner, a *identityArgs, _ []string) error {
+	l, phrase, j, err := setupIdentity(r, a, func() (identity.Phrase, error) {
 		return readPhrase(r, "Enter the 24 words of the recovery phrase")
 	})
 	if err != nil {
@@ -527,7 +582,7 @@ func runIDDevices(ctx context.Context, r *runner, _ []string) error {
 	})
 }
 
-func runIDRevoke(ctx context.Context, r *runner, args []string) error {
+func runIDRevoke(ctx context.Context, r *runner, a *revokeArgs, args []string) error {
 	dev, err := identity.ParsePublicKey(args[0])
 	if err != nil {
 		return usagef("DEVICE: %v", err)
@@ -548,7 +603,7 @@ func runIDRevoke(ctx context.Context, r *runner, args []string) error {
 	if _, err := c.Status(ctx); err != nil {
 		return err
 	}
-	pass, err := readPassphrase(r.opts.passphraseFile)
+	pass, err := readPassphrase(a.passphraseFile)
 	if err != nil {
 		return err
 	}
@@ -576,13 +631,13 @@ func runIDRevoke(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
-func runDaemon(ctx context.Context, r *runner, _ []string) error {
+func runDaemon(ctx context.Context, r *runner, a *daemonArgs, _ []string) error {
 	home, err := r.home()
 	if err != nil {
 		return err
 	}
 	load := func() (device.Config, error) {
-		s, err := daemonSettings(r, home)
+		s, err := daemonSettings(a, home)
 		if err != nil {
 			return device.Config{}, err
 		}
@@ -621,9 +676,9 @@ func runDaemon(ctx context.Context, r *runner, _ []string) error {
 
 // daemonSettings reads the configuration file (--config, or hearth.toml
 // in the home when there is one) and puts the flags given on top.
-func daemonSettings(r *runner, home string) (config.Settings, error) {
+func daemonSettings(a *daemonArgs, home string) (config.Settings, error) {
 	s := config.DefaultSettings()
-	path := r.opts.config
+	path := a.config
 	if path == "" {
 		if p := filepath.Join(home, config.ConfigName); fileExists(p) {
 			path = p
@@ -635,30 +690,30 @@ func daemonSettings(r *runner, home string) (config.Settings, error) {
 			return s, err
 		}
 	}
-	o := &r.opts
+	given := a.given()
 	set := func(flag, key string, apply func()) {
-		if r.set[flag] {
+		if given[flag] {
 			apply()
 			s.From(key, "--"+flag)
 		}
 	}
-	set("role", "role", func() { s.Role = o.role })
+	set("role", "role", func() { s.Role = a.role })
 	set("mirror", "role", func() {
 		switch {
-		case !o.mirror:
+		case !a.mirror:
 		case s.Role == "doorphone" || s.Role == "both":
 			s.Role = "both"
 		default:
 			s.Role = "mirror"
 		}
 	})
-	set("listen", "network.listen", func() { s.Network.Listen = o.listen })
-	set("bootstrap", "network.bootstrap", func() { s.Network.Bootstrap = o.bootstrap })
-	set("no-mdns", "network.mdns", func() { s.Network.MDNS = !o.noMDNS })
-	set("public", "network.public", func() { s.Network.Public = o.public })
-	set("web", "network.web", func() { s.Network.Web = o.web })
-	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = o.webLAN })
-	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = o.mirrorOwners })
+	set("listen", "network.listen", func() { s.Network.Listen = a.net.listen })
+	set("bootstrap", "network.bootstrap", func() { s.Network.Bootstrap = a.net.bootstrap })
+	set("no-mdns", "network.mdns", func() { s.Network.MDNS = !a.net.noMDNS })
+	set("public", "network.public", func() { s.Network.Public = a.public })
+	set("web", "network.web", func() { s.Network.Web = a.web })
+	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = a.webLAN })
+	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = a.mirrorOwners })
 	var errs []error
 	size := func(flag, key, v string, dst *config.Size) {
 		set(flag, key, func() {
@@ -669,22 +724,22 @@ func daemonSettings(r *runner, home string) (config.Settings, error) {
 			*dst = config.Size(n)
 		})
 	}
-	size("mirror-budget", "mirror.budget", o.mirrorBudget, &s.Mirror.Budget)
-	size("mirror-quota", "mirror.quota", o.mirrorQuota, &s.Mirror.Quota)
-	set("record-calls", "calls.record", func() { s.Calls.Record = o.recordCalls })
-	set("camera", "calls.camera", func() { s.Calls.Camera = o.camera })
-	set("microphone", "calls.microphone", func() { s.Calls.Microphone = o.microphone })
-	set("speaker", "calls.speaker", func() { s.Calls.Speaker = o.speaker })
-	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = o.videoCodec })
-	set("stun", "calls.stun", func() { s.Calls.STUN = o.stun })
-	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = config.Duration(o.ringTimeout) })
-	set("turn", "turn.listen", func() { s.TURN.Listen = o.turnListen })
-	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = o.turnPublic })
-	set("turn-user", "turn.users", func() { s.TURN.Users = o.turnUsers })
-	set("door-room", "doorphone.room", func() { s.Doorphone.Room = o.doorRoom })
-	set("hal", "hal.driver", func() { s.HAL.Driver = o.hal })
-	set("log-level", "log.level", func() { s.Log.Level = o.logLevel })
-	set("log-format", "log.format", func() { s.Log.Format = o.logFormat })
+	size("mirror-budget", "mirror.budget", a.mirrorBudget, &s.Mirror.Budget)
+	size("mirror-quota", "mirror.quota", a.mirrorQuota, &s.Mirror.Quota)
+	set("record-calls", "calls.record", func() { s.Calls.Record = a.recordCalls })
+	set("camera", "calls.camera", func() { s.Calls.Camera = a.camera })
+	set("microphone", "calls.microphone", func() { s.Calls.Microphone = a.microphone })
+	set("speaker", "calls.speaker", func() { s.Calls.Speaker = a.speaker })
+	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = a.videoCodec })
+	set("stun", "calls.stun", func() { s.Calls.STUN = a.stun })
+	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = config.Duration(a.ringTimeout) })
+	set("turn", "turn.listen", func() { s.TURN.Listen = a.turnListen })
+	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = a.turnPublic })
+	set("turn-user", "turn.users", func() { s.TURN.Users = a.turnUsers })
+	set("door-room", "doorphone.room", func() { s.Doorphone.Room = a.doorRoom })
+	set("hal", "hal.driver", func() { s.HAL.Driver = a.hal })
+	set("log-level", "log.level", func() { s.Log.Level = a.logLevel })
+	set("log-format", "log.format", func() { s.Log.Format = a.logFormat })
 	if len(errs) > 0 {
 		return s, errs[0]
 	}

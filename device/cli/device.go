@@ -14,7 +14,7 @@ import (
 
 func deviceCommands() *command {
 	return &command{name: "device", summary: "link a new device to this identity", subs: []*command{
-		{name: "link", flags: deviceLinkFlags, summary: "make a one-use link for a new device of this identity", run: runDeviceLink,
+		{name: "link", flags: withFlags((*deviceLinkArgs).define, runDeviceLink), summary: "make a one-use link for a new device of this identity",
 			long: `Make a link that joins a new device to this identity (asks the daemon). On
 the new device, run 'hearth device join LINK'. The new device gets a proof
 attested by this one, and every room of the identity with its keys: it then
@@ -23,7 +23,7 @@ devices wrote. The link works once, until it expires, and is a secret: pass
 it privately. When the rooms have mirrors, the link names them too, and the
 new device can link while this one is offline: it leaves its request in
 their mailboxes, and this daemon answers when it next runs.`},
-		{name: "join", args: "LINK", nargs: 1, flags: deviceJoinFlags, summary: "link this new device with a link from another device (no daemon needed)", run: runDeviceJoin,
+		{name: "join", args: "LINK", nargs: 1, flags: withFlags((*deviceJoinArgs).define, runDeviceJoin), summary: "link this new device with a link from another device (no daemon needed)",
 			long: `Link this home's new device to an identity with a link from 'hearth device
 link' on another device. Run it in an empty home, with no daemon: it asks the
 other device directly, else leaves its request in the mailboxes of the
@@ -34,27 +34,37 @@ daemon: the identity's rooms sync from their peers and mirrors.`},
 	}}
 }
 
-func deviceLinkFlags(fs *flag.FlagSet, o *options) {
-	fs.DurationVar(&o.expires, "expires", 24*time.Hour, "the link expires after `DURATION`")
+// deviceLinkArgs are the flags of device link.
+type deviceLinkArgs struct{ expires time.Duration }
+
+func (a *deviceLinkArgs) define(fs *flag.FlagSet) {
+	fs.DurationVar(&a.expires, "expires", 24*time.Hour, "the link expires after `DURATION`")
 }
 
-func deviceJoinFlags(fs *flag.FlagSet, o *options) {
-	fs.Var(&o.listen, "listen", "listen on `MADDR` while linking (repeatable; default: every interface)")
-	fs.Var(&o.bootstrap, "bootstrap", "an always-on node to reach the others through (`MADDR`, repeatable)")
-	fs.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for the other device on the LAN")
-	fs.StringVar(&o.name, "name", "", "this device's `NAME` as other devices see it (default: the host name)")
-	fs.DurationVar(&o.wait, "wait", 2*time.Minute, "wait up to `DURATION` for an answer left in a mailbox")
+// deviceJoinArgs are the flags of device join.
+type deviceJoinArgs struct {
+	net  netArgs
+	name string
+	wait time.Duration
 }
 
-func runDeviceLink(ctx context.Context, r *runner, _ []string) error {
-	if r.opts.expires <= 0 {
+func (a *deviceJoinArgs) define(fs *flag.FlagSet) {
+	a.net.define(fs, "listen on `MADDR` while linking (repeatable; default: every interface)",
+		"an always-on node to reach the others through (`MADDR`, repeatable)",
+		"do not look for the other device on the LAN")
+	fs.StringVar(&a.name, "name", "", "this device's `NAME` as other devices see it (default: the host name)")
+	fs.DurationVar(&a.wait, "wait", 2*time.Minute, "wait up to `DURATION` for an answer left in a mailbox")
+}
+
+func runDeviceLink(ctx context.Context, r *runner, a *deviceLinkArgs, _ []string) error {
+	if a.expires <= 0 {
 		return usagef("--expires must be positive")
 	}
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	out, err := c.DeviceLink(ctx, control.DeviceLinkRequest{ExpiresSeconds: int64(r.opts.expires / time.Second)})
+	out, err := c.DeviceLink(ctx, control.DeviceLinkRequest{ExpiresSeconds: int64(a.expires / time.Second)})
 	if err != nil {
 		return err
 	}
@@ -63,7 +73,7 @@ func runDeviceLink(ctx context.Context, r *runner, _ []string) error {
 	})
 }
 
-func runDeviceJoin(ctx context.Context, r *runner, args []string) error {
+func runDeviceJoin(ctx context.Context, r *runner, a *deviceJoinArgs, args []string) error {
 	home, err := r.home()
 	if err != nil {
 		return err
@@ -73,8 +83,8 @@ func runDeviceJoin(ctx context.Context, r *runner, args []string) error {
 			fmt.Fprintln(r.env.Stderr, s)
 		}
 	}
-	res, err := device.LinkJoin(ctx, device.LinkJoinConfig{Home: home, Link: args[0], Name: r.opts.name,
-		Listen: r.opts.listen, Bootstrap: r.opts.bootstrap, NoMDNS: r.opts.noMDNS, Wait: r.opts.wait,
+	res, err := device.LinkJoin(ctx, device.LinkJoinConfig{Home: home, Link: args[0], Name: a.name,
+		Listen: a.net.listen, Bootstrap: a.net.bootstrap, NoMDNS: a.net.noMDNS, Wait: a.wait,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: progress, Now: r.env.Now})
 	if err != nil {
 		return err

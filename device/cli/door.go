@@ -23,7 +23,7 @@ driver = "sim", or 'hearth daemon --hal sim', as 'hearth demo' does): short
 rings the household, long toggles pairing mode, down and up hold and release
 it by hand.`},
 		{name: "motion", summary: "trip the simulated motion sensor (driver sim)", run: runDoorMotion},
-		{name: "unlock", args: "ROOM", nargs: 1, flags: unlockFlags, summary: "open a room's door (admins of the room)", run: runDoorUnlock,
+		{name: "unlock", args: "ROOM", nargs: 1, flags: withFlags((*unlockArgs).define, runDoorUnlock), summary: "open a room's door (admins of the room)",
 			long: `Ask the doorphone of a room to open its door. This device signs a fresh
 request and sends it straight to the doorphone; the door opens only for a
 device of an admin of its household room, never twice for one request, and
@@ -34,7 +34,7 @@ the room, say which with --door.`},
 count as door events (rings, unlocks) in every member's view, and only they
 are asked to unlock or for their live view. A door revoked, or whose
 identity left the room, no longer counts.`},
-		{name: "add", args: "ROOM DEVICE", nargs: 2, flags: doorAddFlags, summary: "make a device of the room a doorphone (admins of the room)", run: runDoorAdd,
+		{name: "add", args: "ROOM DEVICE", nargs: 2, flags: withFlags((*doorAddArgs).define, runDoorAdd), summary: "make a device of the room a doorphone (admins of the room)",
 			long: `Make a device of the room one of its doorphones (DEVICE: its key, or 8 or
 more of its first hex digits; 'hearth room members ROOM --json' lists the
 devices). A doorphone makes itself the door of the household room it
@@ -48,8 +48,11 @@ entries stay.`},
 	}}
 }
 
-func doorAddFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.name, "name", "", "the door's `NAME` as members see it (e.g. front door)")
+// doorAddArgs are the flags of door add.
+type doorAddArgs struct{ name string }
+
+func (a *doorAddArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.name, "name", "", "the door's `NAME` as members see it (e.g. front door)")
 }
 
 func printDoors(r *runner, ds *control.Doors) error {
@@ -83,12 +86,12 @@ func runDoorList(ctx context.Context, r *runner, args []string) error {
 	return printDoors(r, ds)
 }
 
-func runDoorAdd(ctx context.Context, r *runner, args []string) error {
+func runDoorAdd(ctx context.Context, r *runner, a *doorAddArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Name: r.opts.name})
+	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Name: a.name})
 	if err != nil {
 		return err
 	}
@@ -107,8 +110,11 @@ func runDoorRemove(ctx context.Context, r *runner, args []string) error {
 	return printDoors(r, ds)
 }
 
-func unlockFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.door, "door", "", "the doorphone's `DEVICE` (hex, or a prefix of 8 or more digits) when the room has several")
+// unlockArgs are the flags of door unlock.
+type unlockArgs struct{ door string }
+
+func (a *unlockArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.door, "door", "", "the doorphone's `DEVICE` (hex, or a prefix of 8 or more digits) when the room has several")
 }
 
 func printDoor(r *runner, st *control.Door) error {
@@ -178,12 +184,12 @@ func runDoorMotion(ctx context.Context, r *runner, _ []string) error {
 	return printDoor(r, st)
 }
 
-func runDoorUnlock(ctx context.Context, r *runner, args []string) error {
+func runDoorUnlock(ctx context.Context, r *runner, a *unlockArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	u, err := c.Unlock(ctx, args[0], control.Unlock{Door: r.opts.door})
+	u, err := c.Unlock(ctx, args[0], control.Unlock{Door: a.door})
 	if err != nil {
 		return err
 	}

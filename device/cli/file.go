@@ -17,7 +17,7 @@ import (
 
 func fileCommands() *command {
 	return &command{name: "file", summary: "send and receive files of any size, never recompressed", subs: []*command{
-		{name: "send", args: "ROOM PATH", nargs: 2, flags: fileSendFlags, summary: "send a file into a room; prints its id", run: runFileSend,
+		{name: "send", args: "ROOM PATH", nargs: 2, flags: withFlags((*fileSendArgs).define, runFileSend), summary: "send a file into a room; prints its id",
 			long: `Send a file into a room. The daemon reads it once, encrypting it into chunks
 in its chunk store, and writes its manifest (name, size, type, key) into the
 room as soon as that is done; members fetch the chunks from this device, from
@@ -26,7 +26,7 @@ member receives exactly this file. The daemon must be able to read PATH. On a
 terminal it shows the encryption's progress; with --json it writes progress
 as JSON lines on stderr and the result on stdout.`},
 		{name: "list", args: "ROOM", nargs: 1, summary: "list a room's files", run: runFileList},
-		{name: "get", args: "ROOM FILE", nargs: 2, flags: fileGetFlags, summary: "receive a file (resumes if interrupted)", run: runFileGet,
+		{name: "get", args: "ROOM FILE", nargs: 2, flags: withFlags((*fileGetArgs).define, runFileGet), summary: "receive a file (resumes if interrupted)",
 			long: `Receive a file of a room (FILE is its id, as 'hearth file list' prints). The
 daemon fetches it from every peer that has it at once, verifies every chunk,
 and writes it to --out (a path, or a folder; default: the downloads folder of
@@ -38,13 +38,22 @@ stdout.`},
 	}}
 }
 
-func fileSendFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.mediaType, "type", "", "the media `TYPE` (default: from the file's extension)")
-	fs.StringVar(&o.caption, "caption", "", "a `TEXT` shown with the file")
+// fileSendArgs are the flags of file send.
+type fileSendArgs struct {
+	mediaType string
+	caption   string
 }
 
-func fileGetFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.out, "out", "", "write the file to `PATH` (a file or a folder)")
+func (a *fileSendArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.mediaType, "type", "", "the media `TYPE` (default: from the file's extension)")
+	fs.StringVar(&a.caption, "caption", "", "a `TEXT` shown with the file")
+}
+
+// fileGetArgs are the flags of file get.
+type fileGetArgs struct{ out string }
+
+func (a *fileGetArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.out, "out", "", "write the file to `PATH` (a file or a folder)")
 }
 
 func absPath(p string) (string, error) {
@@ -54,7 +63,7 @@ func absPath(p string) (string, error) {
 	return filepath.Abs(p)
 }
 
-func runFileSend(ctx context.Context, r *runner, args []string) error {
+func runFileSend(ctx context.Context, r *runner, a *fileSendArgs, args []string) error {
 	path, err := absPath(args[1])
 	if err != nil {
 		return err
@@ -63,7 +72,7 @@ func runFileSend(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	dl, err := c.StartSendFile(ctx, args[0], control.FileSend{Path: path, Type: r.opts.mediaType, Caption: r.opts.caption})
+	dl, err := c.StartSendFile(ctx, args[0], control.FileSend{Path: path, Type: a.mediaType, Caption: a.caption})
 	if err != nil {
 		return err
 	}
@@ -140,8 +149,8 @@ func runFileList(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
-func runFileGet(ctx context.Context, r *runner, args []string) error {
-	out, err := absPath(r.opts.out)
+func runFileGet(ctx context.Context, r *runner, a *fileGetArgs, args []string) error {
+	out, err := absPath(a.out)
 	if err != nil {
 		return err
 	}

@@ -19,36 +19,45 @@ Without --mirror the command acts on this daemon, which must run with
 which acts for this identity: its owners (the mirror's own identity and
 those given with --mirror-owner) without limit, anyone else within a quota.`
 	return &command{name: "mirror", summary: "keep rooms on a blind mirror (it stores ciphertext only)", subs: []*command{
-		{name: "keep", args: "ROOM|DISCOVERY", nargs: 1, flags: mirrorKeepFlags, summary: "ask a mirror to keep a room", run: runMirrorKeep,
+		{name: "keep", args: "ROOM|DISCOVERY", nargs: 1, flags: withFlags((*mirrorKeepArgs).define, runMirrorKeep), summary: "ask a mirror to keep a room",
 			long: `Ask a mirror to keep a room: every log, verified against its writers'
 signatures, kept while the members are offline and served to any peer that
 knows the room's discovery key. The mirror never holds the room key. When
 this device is a member, the room names the mirror so that every member keeps
 it up to date and fetches from it. --pin (owners only) keeps the room out of
 eviction.` + where},
-		{name: "drop", args: "ROOM|DISCOVERY", nargs: 1, flags: mirrorFlags, summary: "ask a mirror to drop a room and delete its data", run: runMirrorDrop,
+		{name: "drop", args: "ROOM|DISCOVERY", nargs: 1, flags: withFlags((*mirrorArgs).define, runMirrorDrop), summary: "ask a mirror to drop a room and delete its data",
 			long: `Ask a mirror to forget a room and delete what it kept of it. Only an owner of
 the mirror or the identity that asked to keep it may.` + where},
-		{name: "list", flags: mirrorFlags, summary: "list the rooms a mirror keeps (for this identity; all for an owner)", run: runMirrorList,
+		{name: "list", flags: withFlags((*mirrorArgs).define, runMirrorList), summary: "list the rooms a mirror keeps (for this identity; all for an owner)",
 			long: `List the rooms a mirror keeps for this identity; an owner sees every room.` + where},
 	}}
 }
 
-func mirrorFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.mirrorAddr, "mirror", "", "ask the mirror at `MADDR` (a full multiaddr with /p2p/) instead of this daemon")
+// mirrorArgs are the flags of the mirror commands: which mirror they ask.
+type mirrorArgs struct{ addr string }
+
+func (a *mirrorArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.addr, "mirror", "", "ask the mirror at `MADDR` (a full multiaddr with /p2p/) instead of this daemon")
 }
 
-func mirrorKeepFlags(fs *flag.FlagSet, o *options) {
-	mirrorFlags(fs, o)
-	fs.BoolVar(&o.pin, "pin", false, "keep the room out of eviction (owners of the mirror only)")
+// mirrorKeepArgs are the flags of mirror keep.
+type mirrorKeepArgs struct {
+	mirrorArgs
+	pin bool
 }
 
-func runMirrorKeep(ctx context.Context, r *runner, args []string) error {
+func (a *mirrorKeepArgs) define(fs *flag.FlagSet) {
+	a.mirrorArgs.define(fs)
+	fs.BoolVar(&a.pin, "pin", false, "keep the room out of eviction (owners of the mirror only)")
+}
+
+func runMirrorKeep(ctx context.Context, r *runner, a *mirrorKeepArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	out, err := c.MirrorKeep(ctx, control.MirrorRequest{Target: args[0], Mirror: r.opts.mirrorAddr, Pin: r.opts.pin})
+	out, err := c.MirrorKeep(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr, Pin: a.pin})
 	if err != nil {
 		return err
 	}
@@ -69,18 +78,18 @@ func runMirrorKeep(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
-func runMirrorDrop(ctx context.Context, r *runner, args []string) error {
+func runMirrorDrop(ctx context.Context, r *runner, a *mirrorArgs, args []string) error {
 	return r.do("dropped", func(c *control.Client) error {
-		return c.MirrorDrop(ctx, control.MirrorRequest{Target: args[0], Mirror: r.opts.mirrorAddr})
+		return c.MirrorDrop(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr})
 	})
 }
 
-func runMirrorList(ctx context.Context, r *runner, _ []string) error {
+func runMirrorList(ctx context.Context, r *runner, a *mirrorArgs, _ []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	out, err := c.MirrorList(ctx, control.MirrorRequest{Mirror: r.opts.mirrorAddr})
+	out, err := c.MirrorList(ctx, control.MirrorRequest{Mirror: a.addr})
 	if err != nil {
 		return err
 	}

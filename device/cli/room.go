@@ -21,11 +21,11 @@ func roomCommands() *command {
 		{name: "list", summary: "list the rooms this device holds", run: runRoomList},
 		{name: "members", args: "ROOM", nargs: 1, summary: "list a room's members, roles and devices", run: runRoomMembers},
 		{name: "leave", args: "ROOM", nargs: 1, summary: "leave a room and forget it on this device", run: runRoomLeave},
-		{name: "invite", args: "ROOM", nargs: 1, flags: inviteFlags, summary: "make an invite link (and a QR code on a terminal)", run: runRoomInvite,
+		{name: "invite", args: "ROOM", nargs: 1, flags: withFlags((*inviteArgs).define, runRoomInvite), summary: "make an invite link (and a QR code on a terminal)",
 			long: `Make an invite link for a room (admins only). Whoever holds the link can ask
 to join; an admin's device admits them while the invite is valid. The link is
 a secret: send it privately. On a terminal a QR code is printed too.`},
-		{name: "join", args: "LINK", nargs: 1, flags: joinFlags, summary: "join a room with an invite link (--cancel: withdraw a pending join)", run: runRoomJoin,
+		{name: "join", args: "LINK", nargs: 1, flags: withFlags((*joinArgs).define, runRoomJoin), summary: "join a room with an invite link (--cancel: withdraw a pending join)",
 			long: `Join a room with an invite link. The request is sealed so that only members
 holding the invite can read it, and the answer (the room key) is sealed to a
 key only this device holds. When an admin's device is reachable (on the LAN,
@@ -37,11 +37,11 @@ keeps it in its home, asks again, and completes it by itself once an admin
 has answered, across restarts and whether or not this command still runs.
 'hearth room list' shows it as pending (or refused, with the reason);
 'hearth room join --cancel LINK' withdraws it.`},
-		{name: "send", args: "ROOM TEXT", nargs: 2, flags: sendFlags, summary: "send a message; prints its id", run: runRoomSend},
+		{name: "send", args: "ROOM TEXT", nargs: 2, flags: withFlags((*sendArgs).define, runRoomSend), summary: "send a message; prints its id"},
 		{name: "history", args: "ROOM", nargs: 1, summary: "print a room's messages", run: runRoomHistory},
 		{name: "edit", args: "ROOM MSG TEXT", nargs: 3, summary: "edit a message (from any device of its author)", run: runRoomEdit},
 		{name: "delete", args: "ROOM MSG", nargs: 2, summary: "delete a message for everyone (author, moderators, admins)", run: runRoomDelete},
-		{name: "react", args: "ROOM MSG EMOJI", nargs: 3, flags: reactFlags, summary: "react to a message", run: runRoomReact},
+		{name: "react", args: "ROOM MSG EMOJI", nargs: 3, flags: withFlags((*reactArgs).define, runRoomReact), summary: "react to a message"},
 		{name: "remove", args: "ROOM IDENTITY", nargs: 2, summary: "remove a member; a new key epoch starts", run: runRoomRemove},
 		{name: "role", args: "ROOM IDENTITY ROLE", nargs: 3, summary: "set a member's role: admin, moderator or member", run: runRoomRole},
 		{name: "requests", args: "ROOM", nargs: 1, summary: "list join requests waiting for approval (invites made with --approve)", run: runRoomRequests},
@@ -50,10 +50,17 @@ has answered, across restarts and whether or not this command still runs.
 	}}
 }
 
-func inviteFlags(fs *flag.FlagSet, o *options) {
-	fs.DurationVar(&o.expires, "expires", 7*24*time.Hour, "the invite expires after `DURATION` (0 for never)")
-	fs.Uint64Var(&o.uses, "uses", 1, "how many people may join with it (`N`, 0 for unlimited)")
-	fs.BoolVar(&o.approve, "approve", false, "admit nobody by itself: an admin approves each request ('hearth room requests')")
+// inviteArgs are the flags of room invite.
+type inviteArgs struct {
+	expires time.Duration
+	uses    uint64
+	approve bool
+}
+
+func (a *inviteArgs) define(fs *flag.FlagSet) {
+	fs.DurationVar(&a.expires, "expires", 7*24*time.Hour, "the invite expires after `DURATION` (0 for never)")
+	fs.Uint64Var(&a.uses, "uses", 1, "how many people may join with it (`N`, 0 for unlimited)")
+	fs.BoolVar(&a.approve, "approve", false, "admit nobody by itself: an admin approves each request ('hearth room requests')")
 }
 
 func runRoomRequests(ctx context.Context, r *runner, args []string) error {
@@ -87,12 +94,18 @@ func runRoomDecline(ctx context.Context, r *runner, args []string) error {
 	return r.do("declined", func(c *control.Client) error { return c.Decide(ctx, args[0], args[1], false) })
 }
 
-func sendFlags(fs *flag.FlagSet, o *options) {
-	fs.StringVar(&o.replyTo, "reply-to", "", "reply to message `MSG`")
+// sendArgs are the flags of room send.
+type sendArgs struct{ replyTo string }
+
+func (a *sendArgs) define(fs *flag.FlagSet) {
+	fs.StringVar(&a.replyTo, "reply-to", "", "reply to message `MSG`")
 }
 
-func reactFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.remove, "remove", false, "take the reaction back")
+// reactArgs are the flags of room react.
+type reactArgs struct{ remove bool }
+
+func (a *reactArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.remove, "remove", false, "take the reaction back")
 }
 
 func (r *runner) api() (*control.Client, error) { return r.client() }
@@ -181,15 +194,15 @@ func runRoomLeave(ctx context.Context, r *runner, args []string) error {
 	return r.do("left the room", func(c *control.Client) error { return c.Leave(ctx, args[0]) })
 }
 
-func runRoomInvite(ctx context.Context, r *runner, args []string) error {
-	if r.opts.expires < 0 {
+func runRoomInvite(ctx context.Context, r *runner, a *inviteArgs, args []string) error {
+	if a.expires < 0 {
 		return usagef("--expires must not be negative")
 	}
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(r.opts.expires / time.Second), Uses: r.opts.uses, Approve: r.opts.approve})
+	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(a.expires / time.Second), Uses: a.uses, Approve: a.approve})
 	if err != nil {
 		return err
 	}
@@ -212,16 +225,19 @@ func runRoomInvite(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
-func joinFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.cancel, "cancel", false, "withdraw the pending join of this link")
+// joinArgs are the flags of room join.
+type joinArgs struct{ cancel bool }
+
+func (a *joinArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.cancel, "cancel", false, "withdraw the pending join of this link")
 }
 
-func runRoomJoin(ctx context.Context, r *runner, args []string) error {
+func runRoomJoin(ctx context.Context, r *runner, a *joinArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	if r.opts.cancel {
+	if a.cancel {
 		if err := c.CancelJoin(ctx, control.JoinCancel{Link: args[0]}); err != nil {
 			return err
 		}
@@ -254,7 +270,7 @@ func runRoomJoin(ctx context.Context, r *runner, args []string) error {
 	})
 }
 
-func runRoomSend(ctx context.Context, r *runner, args []string) error {
+func runRoomSend(ctx context.Context, r *runner, a *sendArgs, args []string) error {
 	if strings.TrimSpace(args[1]) == "" {
 		return usagef("an empty message: give the text to send, e.g. hearth room send ROOM \"hello\"")
 	}
@@ -262,7 +278,7 @@ func runRoomSend(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Send(ctx, args[0], control.MessageSend{Text: args[1], ReplyTo: r.opts.replyTo})
+	out, err := c.Send(ctx, args[0], control.MessageSend{Text: args[1], ReplyTo: a.replyTo})
 	if err != nil {
 		return err
 	}
@@ -338,13 +354,13 @@ func runRoomDelete(ctx context.Context, r *runner, args []string) error {
 	return r.do("deleted", func(c *control.Client) error { return c.Delete(ctx, args[0], args[1]) })
 }
 
-func runRoomReact(ctx context.Context, r *runner, args []string) error {
+func runRoomReact(ctx context.Context, r *runner, a *reactArgs, args []string) error {
 	said := "reacted"
-	if r.opts.remove {
+	if a.remove {
 		said = "reaction taken back"
 	}
 	return r.do(said, func(c *control.Client) error {
-		return c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: r.opts.remove})
+		return c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: a.remove})
 	})
 }
 
@@ -359,24 +375,32 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 	return r.do("role set", func(c *control.Client) error { return c.SetRole(ctx, args[0], args[1], args[2]) })
 }
 
-func benchFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.quick, "quick", false, "smaller workloads: about a minute")
-	fs.BoolVar(&o.benchMarkdown, "markdown", false, "print the figures as the README's table: with the machine, the date and each goal")
-	fs.StringVar(&o.doorCommand, "door-command", "", "run the door section's doorphone daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
+// benchArgs are the flags of bench.
+type benchArgs struct {
+	quick       bool
+	markdown    bool
+	doorCommand string
+	only        []string
+}
+
+func (a *benchArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.quick, "quick", false, "smaller workloads: about a minute")
+	fs.BoolVar(&a.markdown, "markdown", false, "print the figures as the README's table: with the machine, the date and each goal")
+	fs.StringVar(&a.doorCommand, "door-command", "", "run the door section's doorphone daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
 	fs.Func("only", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ", "), func(v string) error {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
-				o.benchOnly = append(o.benchOnly, s)
+				a.only = append(a.only, s)
 			}
 		}
 		return nil
 	})
 }
 
-func runBench(ctx context.Context, r *runner, _ []string) error {
+func runBench(ctx context.Context, r *runner, a *benchArgs, _ []string) error {
 	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
 	start := r.env.Now()
-	figs, err := bench.Run(ctx, bench.Config{Quick: r.opts.quick, Only: r.opts.benchOnly, Progress: progress, DoorCommand: strings.Fields(r.opts.doorCommand)})
+	figs, err := bench.Run(ctx, bench.Config{Quick: a.quick, Only: a.only, Progress: progress, DoorCommand: strings.Fields(a.doorCommand)})
 	if err != nil {
 		return err
 	}
@@ -387,10 +411,10 @@ func runBench(ctx context.Context, r *runner, _ []string) error {
 			fmt.Fprintf(r.env.Stderr, "bench: %s: %s %s misses its goal (%s)\n", f.Name, bench.FormatValue(f.Value), f.Unit, f.GoalText())
 		}
 	}()
-	if r.opts.benchMarkdown && !r.json {
+	if a.markdown && !r.json {
 		w := r.env.Stdout
 		how := "`hearth bench`"
-		if r.opts.quick {
+		if a.quick {
 			how = "`hearth bench --quick` (smaller workloads)"
 		}
 		fmt.Fprintf(w, "Measured by %s on %s in %s: %s.\n\n", how, start.UTC().Format("2006-01-02"), took, bench.Machine())

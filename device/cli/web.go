@@ -16,13 +16,13 @@ import (
 
 func webCommands() *command {
 	return &command{name: "web", summary: "the web page: its link's token, and on the LAN its password and its certificate", subs: []*command{
-		{name: "token", flags: webTokenFlags, summary: "make a new token for the page's link (the old link stops working)", run: runWebToken,
+		{name: "token", flags: withFlags((*webTokenArgs).define, runWebToken), summary: "make a new token for the page's link (the old link stops working)",
 			long: `The link of the web page on loopback ('hearth status' prints it) carries a
 secret token, kept in the home (web-token, 0600) so that a bookmark keeps
 working across restarts. With --new, make a new one: the old link stops
 opening the page at once, in a running daemon too; 'hearth status' prints
 the new link.`},
-		{name: "login", flags: webLoginFlags, summary: "set (or remove) the password of the page on the LAN", run: runWebLogin,
+		{name: "login", flags: withFlags((*webLoginArgs).define, runWebLogin), summary: "set (or remove) the password of the page on the LAN",
 			long: `Set the password the web page asks for on the LAN (network.web_lan, or
 'hearth daemon --web-lan ADDR'). On a terminal it is asked twice, hidden;
 otherwise it is the first line of standard input. At least 10 characters.
@@ -37,12 +37,15 @@ with this one before going on.`},
 	}}
 }
 
-func webTokenFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.newToken, "new", false, "make a new token (required: it ends the old link)")
+// webTokenArgs are the flags of web token.
+type webTokenArgs struct{ newToken bool }
+
+func (a *webTokenArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.newToken, "new", false, "make a new token (required: it ends the old link)")
 }
 
-func runWebToken(_ context.Context, r *runner, _ []string) error {
-	if !r.opts.newToken {
+func runWebToken(_ context.Context, r *runner, a *webTokenArgs, _ []string) error {
+	if !a.newToken {
 		return usagef("'hearth web token --new' makes a new token; 'hearth status' prints the page's link")
 	}
 	home, err := existingHome(r)
@@ -57,16 +60,19 @@ func runWebToken(_ context.Context, r *runner, _ []string) error {
 	})
 }
 
-func webLoginFlags(fs *flag.FlagSet, o *options) {
-	fs.BoolVar(&o.remove, "remove", false, "remove the password: nobody can log in on the LAN")
+// webLoginArgs are the flags of web login.
+type webLoginArgs struct{ remove bool }
+
+func (a *webLoginArgs) define(fs *flag.FlagSet) {
+	fs.BoolVar(&a.remove, "remove", false, "remove the password: nobody can log in on the LAN")
 }
 
-func runWebLogin(_ context.Context, r *runner, _ []string) error {
+func runWebLogin(_ context.Context, r *runner, a *webLoginArgs, _ []string) error {
 	home, err := existingHome(r)
 	if err != nil {
 		return err
 	}
-	if r.opts.remove {
+	if a.remove {
 		if err := web.RemoveWebLogin(home); err != nil {
 			return err
 		}
