@@ -2,11 +2,14 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 )
 
 // A Goal is what the project aims at for a figure: at least or at most a
@@ -172,4 +175,40 @@ func Machine() string {
 		parts = append(parts, "Linux "+strings.TrimSpace(string(b)))
 	}
 	return strings.Join(append(parts, runtime.Version()), ", ")
+}
+
+// WriteMarkdown writes the figures as the README's table: each beside its
+// goal (in bold when missed) and why it is the goal.
+func WriteMarkdown(w io.Writer, figs []Figure, quick bool, start time.Time, took time.Duration) {
+	how := "`hearth bench`"
+	if quick {
+		how = "`hearth bench --quick` (smaller workloads)"
+	}
+	fmt.Fprintf(w, "Measured by %s on %s in %s: %s.\n\n", how, start.UTC().Format("2006-01-02"), took, Machine())
+	fmt.Fprintln(w, "| figure | value | goal | why the goal | how |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+	for _, f := range figs {
+		goal, why := f.GoalText(), ""
+		if goal == "" {
+			goal = "(a measure)"
+		} else {
+			why = f.Goal.Why
+			if !*f.Met {
+				goal = "**" + goal + "**"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", f.Name, FormatValue(f.Value), f.Unit, goal, why, strings.ReplaceAll(f.Note, "|", "/"))
+	}
+}
+
+// WriteTable writes the figures as a plain table, then the machine and
+// how long the run took.
+func WriteTable(w io.Writer, figs []Figure, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "FIGURE\tVALUE\tUNIT\tGOAL\tHOW\n")
+	for _, f := range figs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, FormatValue(f.Value), f.Unit, f.GoalText(), f.Note)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s; %s\n", Machine(), took)
 }

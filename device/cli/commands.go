@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -62,7 +61,7 @@ identity key, derived here from the recovery phrase read on standard input
 and wiped at once; the phrase never reaches the daemon. A device cannot
 revoke itself.`},
 			}},
-			{name: "daemon", summary: "run the daemon in the foreground until SIGINT or SIGTERM", flags: withFlags((*daemonArgs).define, runDaemon),
+			{name: "daemon", summary: "run the daemon in the foreground until SIGINT or SIGTERM", flags: withFlags((*config.Flags).Define, runDaemon),
 				long: `Run the daemon in the foreground until SIGINT or SIGTERM. It takes the home
 (a second daemon on the same home is refused), loads the identity, opens
 storage and serves the control API on the unix socket hearth.sock in the
@@ -141,74 +140,6 @@ type revokeArgs struct{ passphraseFile string }
 
 func (a *revokeArgs) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.passphraseFile, "passphrase-file", "", "read the identity's BIP39 passphrase from `FILE`")
-}
-
-// daemonArgs are the flags of the daemon: each one given wins over the
-// configuration file (daemonSettings).
-type daemonArgs struct {
-	config       string
-	role         string
-	net          netArgs
-	public       bool
-	mirror       bool
-	mirrorOwners multiFlag
-	mirrorBudget string
-	mirrorQuota  string
-	recordCalls  string
-	web          string
-	webLAN       string
-	camera       string
-	microphone   string
-	speaker      string
-	videoCodec   string
-	stun         multiFlag
-	turnListen   string
-	turnPublic   string
-	turnUsers    multiFlag
-	ringTimeout  time.Duration
-	doorRoom     string
-	hal          string
-	logLevel     string
-	logFormat    string
-	fs           *flag.FlagSet // tells the flags given from their defaults
-}
-
-func (a *daemonArgs) define(fs *flag.FlagSet) {
-	a.fs = fs
-	def := config.DefaultSettings()
-	fs.StringVar(&a.config, "config", "", "read the settings from `FILE` (default: hearth.toml in the home, if there is one); flags given win over it")
-	fs.StringVar(&a.role, "role", def.Role, "what this device is: device, doorphone, mirror or both (doorphone and mirror)")
-	a.net.define(fs, "listen on `MADDR` (repeatable; default: every interface, free TCP and QUIC ports)",
-		"an always-on node, as a full multiaddr with /p2p/ (`MADDR`, repeatable)",
-		"do not look for peers on the LAN")
-	fs.BoolVar(&a.public, "public", false, "this node is publicly reachable: serve the DHT and relay for others")
-	fs.BoolVar(&a.mirror, "mirror", false, "also be a blind mirror: keep rooms others ask to keep (ciphertext only)")
-	fs.Var(&a.mirrorOwners, "mirror-owner", "an `IDENTITY` (64 hex digits) that may keep, pin and drop without limit, besides this one (repeatable)")
-	fs.StringVar(&a.mirrorBudget, "mirror-budget", "8GiB", "bytes kept at most, pinned rooms included (`SIZE`, e.g. 500MiB); the least recently used unpinned room goes first, strangers' before owners'")
-	fs.StringVar(&a.mirrorQuota, "mirror-quota", "256MiB", "bytes kept for one identity that is not an owner (`SIZE`)")
-	fs.StringVar(&a.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
-	fs.StringVar(&a.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
-	fs.StringVar(&a.webLAN, "web-lan", "", "serve the web page on the LAN at `ADDR` (e.g. 0.0.0.0:8443) over HTTPS, behind the password 'hearth web login' sets")
-	fs.StringVar(&a.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
-	fs.StringVar(&a.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
-	fs.StringVar(&a.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
-	fs.StringVar(&a.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
-	fs.Var(&a.stun, "stun", "a STUN server for calls, `URL` stun:HOST:PORT (repeatable)")
-	fs.DurationVar(&a.ringTimeout, "ring-timeout", time.Duration(def.Calls.RingTimeout), "how long a call rings before it is missed (`DURATION`)")
-	fs.StringVar(&a.turnListen, "turn", "", "run a STUN/TURN server for calls on UDP and TCP `ADDR` (e.g. 0.0.0.0:3478) for the devices of this identity, --mirror-owner and --turn-user identities")
-	fs.StringVar(&a.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
-	fs.Var(&a.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
-	fs.StringVar(&a.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
-	fs.StringVar(&a.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
-	fs.StringVar(&a.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
-	fs.StringVar(&a.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
-}
-
-// given is the set of the flags given on the command line.
-func (a *daemonArgs) given() map[string]bool {
-	set := map[string]bool{}
-	a.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	return set
 }
 
 func runVersion(ctx context.Context, r *runner, _ []string) error {
@@ -631,13 +562,17 @@ func runIDRevoke(ctx context.Context, r *runner, a *revokeArgs, args []string) e
 	})
 }
 
-func runDaemon(ctx context.Context, r *runner, a *daemonArgs, _ []string) error {
+func runDaemon(ctx context.Context, r *runner, a *config.Flags, _ []string) error {
 	home, err := r.home()
 	if err != nil {
 		return err
 	}
 	load := func() (device.Config, error) {
-		s, err := daemonSettings(a, home)
+		s, err := a.Settings(home)
+		var fe *config.FlagError
+		if errors.As(err, &fe) {
+			return device.Config{}, usagef("%s", fe.Error())
+		}
 		if err != nil {
 			return device.Config{}, err
 		}
@@ -672,83 +607,6 @@ func runDaemon(ctx context.Context, r *runner, a *daemonArgs, _ []string) error 
 		reload = ch
 	}
 	return device.Serve(ctx, device.ServiceConfig{Load: load, Reload: reload})
-}
-
-// daemonSettings reads the configuration file (--config, or hearth.toml
-// in the home when there is one) and puts the flags given on top.
-func daemonSettings(a *daemonArgs, home string) (config.Settings, error) {
-	s := config.DefaultSettings()
-	path := a.config
-	if path == "" {
-		if p := filepath.Join(home, config.ConfigName); fileExists(p) {
-			path = p
-		}
-	}
-	if path != "" {
-		var err error
-		if s, err = config.LoadSettings(path); err != nil {
-			return s, err
-		}
-	}
-	given := a.given()
-	set := func(flag, key string, apply func()) {
-		if given[flag] {
-			apply()
-			s.From(key, "--"+flag)
-		}
-	}
-	set("role", "role", func() { s.Role = a.role })
-	set("mirror", "role", func() {
-		switch {
-		case !a.mirror:
-		case s.Role == "doorphone" || s.Role == "both":
-			s.Role = "both"
-		default:
-			s.Role = "mirror"
-		}
-	})
-	set("listen", "network.listen", func() { s.Network.Listen = a.net.listen })
-	set("bootstrap", "network.bootstrap", func() { s.Network.Bootstrap = a.net.bootstrap })
-	set("no-mdns", "network.mdns", func() { s.Network.MDNS = !a.net.noMDNS })
-	set("public", "network.public", func() { s.Network.Public = a.public })
-	set("web", "network.web", func() { s.Network.Web = a.web })
-	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = a.webLAN })
-	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = a.mirrorOwners })
-	var errs []error
-	size := func(flag, key, v string, dst *config.Size) {
-		set(flag, key, func() {
-			n, err := config.ParseSize(v)
-			if err != nil {
-				errs = append(errs, usagef("--%s: %v", flag, err))
-			}
-			*dst = config.Size(n)
-		})
-	}
-	size("mirror-budget", "mirror.budget", a.mirrorBudget, &s.Mirror.Budget)
-	size("mirror-quota", "mirror.quota", a.mirrorQuota, &s.Mirror.Quota)
-	set("record-calls", "calls.record", func() { s.Calls.Record = a.recordCalls })
-	set("camera", "calls.camera", func() { s.Calls.Camera = a.camera })
-	set("microphone", "calls.microphone", func() { s.Calls.Microphone = a.microphone })
-	set("speaker", "calls.speaker", func() { s.Calls.Speaker = a.speaker })
-	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = a.videoCodec })
-	set("stun", "calls.stun", func() { s.Calls.STUN = a.stun })
-	set("ring-timeout", "calls.ring_timeout", func() { s.Calls.RingTimeout = config.Duration(a.ringTimeout) })
-	set("turn", "turn.listen", func() { s.TURN.Listen = a.turnListen })
-	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = a.turnPublic })
-	set("turn-user", "turn.users", func() { s.TURN.Users = a.turnUsers })
-	set("door-room", "doorphone.room", func() { s.Doorphone.Room = a.doorRoom })
-	set("hal", "hal.driver", func() { s.HAL.Driver = a.hal })
-	set("log-level", "log.level", func() { s.Log.Level = a.logLevel })
-	set("log-format", "log.format", func() { s.Log.Format = a.logFormat })
-	if len(errs) > 0 {
-		return s, errs[0]
-	}
-	return s, nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // daemonLogger makes the daemon's logger: text on a terminal, the journal

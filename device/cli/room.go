@@ -412,36 +412,11 @@ func runBench(ctx context.Context, r *runner, a *benchArgs, _ []string) error {
 		}
 	}()
 	if a.markdown && !r.json {
-		w := r.env.Stdout
-		how := "`hearth bench`"
-		if a.quick {
-			how = "`hearth bench --quick` (smaller workloads)"
-		}
-		fmt.Fprintf(w, "Measured by %s on %s in %s: %s.\n\n", how, start.UTC().Format("2006-01-02"), took, bench.Machine())
-		fmt.Fprintln(w, "| figure | value | goal | why the goal | how |")
-		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
-		for _, f := range figs {
-			goal, why := f.GoalText(), ""
-			if goal == "" {
-				goal = "(a measure)"
-			} else {
-				why = f.Goal.Why
-				if !*f.Met {
-					goal = "**" + goal + "**"
-				}
-			}
-			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", f.Name, bench.FormatValue(f.Value), f.Unit, goal, why, strings.ReplaceAll(f.Note, "|", "/"))
-		}
+		bench.WriteMarkdown(r.env.Stdout, figs, a.quick, start, took)
 		return nil
 	}
 	return r.emit(map[string]any{"figures": figs, "machine": bench.Machine(), "seconds": took.Seconds()}, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "FIGURE\tVALUE\tUNIT\tGOAL\tHOW\n")
-		for _, f := range figs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, bench.FormatValue(f.Value), f.Unit, f.GoalText(), f.Note)
-		}
-		tw.Flush()
-		fmt.Fprintf(w, "\n%s; %s\n", bench.Machine(), took)
+		bench.WriteTable(w, figs, took)
 	})
 }
 
