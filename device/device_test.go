@@ -137,13 +137,13 @@ func TestControlAPIRejectsBadInput(t *testing.T) {
 	}
 
 	// History pages: ?limit, ?before, and their bad values.
-	rm, err := c.CreateRoom(ctx, "paged")
+	rm, err := c.Rooms.Create(ctx, "paged")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for i := range 5 {
-		m, err := c.Send(ctx, rm.Room, control.MessageSend{Text: fmt.Sprint("m", i)})
+		m, err := c.Rooms.Send(ctx, rm.Room, control.MessageSend{Text: fmt.Sprint("m", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +169,7 @@ func TestControlAPIRejectsBadInput(t *testing.T) {
 			t.Fatalf("%s: %d, want %d: %s", q, status, want, body)
 		}
 	}
-	if h, err := c.History(ctx, rm.Room); err != nil || len(h.Messages) != 5 || h.Messages[0].ID != ids[0] {
+	if h, err := c.Rooms.History(ctx, rm.Room); err != nil || len(h.Messages) != 5 || h.Messages[0].ID != ids[0] {
 		t.Fatalf("the whole history: %+v %v", h, err)
 	}
 }

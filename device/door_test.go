@@ -170,26 +170,26 @@ func doorConfig(admins ...identity.PublicKey) *DoorConfig {
 // shows.
 func pair(t *testing.T, ctx context.Context, doorC *control.Client, m *member) string {
 	t.Helper()
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{Kind: "long"}); err != nil {
 		t.Fatal(err)
 	}
 	var st *control.Door
 	eventually(t, "pairing mode", 10*time.Second, func() bool {
-		st, _ = doorC.Door(ctx)
+		st, _ = doorC.Door.Status(ctx)
 		return st != nil && st.Pairing != ""
 	})
 	if st.LED != "pairing" {
 		t.Errorf("LED in pairing mode: %q", st.LED)
 	}
-	if _, err := m.c.Join(ctx, st.Pairing); err != nil {
+	if _, err := m.c.Rooms.Join(ctx, st.Pairing); err != nil {
 		t.Fatalf("%s joins with the door's invite: %v", m.name, err)
 	}
 	// A second long press closes pairing mode.
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{Kind: "long"}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "pairing mode off", 10*time.Second, func() bool {
-		st, _ = doorC.Door(ctx)
+		st, _ = doorC.Door.Status(ctx)
 		return st != nil && st.Pairing == "" && st.LED == "off"
 	})
 	return st.Room
@@ -197,7 +197,7 @@ func pair(t *testing.T, ctx context.Context, doorC *control.Client, m *member) s
 
 func history(t *testing.T, c *control.Client, rm string) []control.Message {
 	t.Helper()
-	h, err := c.History(context.Background(), rm)
+	h, err := c.Rooms.History(context.Background(), rm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestDoorphoneStory(t *testing.T) {
 	phone.start(t, Config{Bootstrap: boot})
 	guest.start(t, Config{Bootstrap: boot})
 
-	st, err := doorM.c.Door(ctx)
+	st, err := doorM.c.Door.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestDoorphoneStory(t *testing.T) {
 	rm := pair(t, ctx, doorM.c, phone)
 	pair(t, ctx, doorM.c, guest)
 	eventually(t, "the phone to be an admin (doorphone.admins)", 20*time.Second, func() bool {
-		ms, err := phone.c.Members(ctx, rm)
+		ms, err := phone.c.Rooms.Members(ctx, rm)
 		if err != nil {
 			return false
 		}
@@ -253,12 +253,12 @@ func TestDoorphoneStory(t *testing.T) {
 
 	// 1. A press: the phone and the guest ring; the phone answers with
 	// audio (the door sends audio and video); it hangs up.
-	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorM.c.Door.Press(ctx, control.DoorPress{}); err != nil {
 		t.Fatal(err)
 	}
 	var incoming control.Call
 	eventually(t, "the ring on the phone", 15*time.Second, func() bool {
-		cs, err := phone.c.Calls(ctx)
+		cs, err := phone.c.Calls.List(ctx)
 		if err != nil {
 			return false
 		}
@@ -270,30 +270,30 @@ func TestDoorphoneStory(t *testing.T) {
 		}
 		return false
 	})
-	if st, _ := doorM.c.Door(ctx); st.State != "ringing" || st.LED != "ringing" {
+	if st, _ := doorM.c.Door.Status(ctx); st.State != "ringing" || st.LED != "ringing" {
 		t.Errorf("door while ringing: %+v", st)
 	}
-	if _, err := phone.c.AnswerCall(ctx, incoming.ID, control.CallAnswer{AudioOnly: true}); err != nil {
+	if _, err := phone.c.Calls.Answer(ctx, incoming.ID, control.CallAnswer{AudioOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the door in the call", 15*time.Second, func() bool {
-		st, _ := doorM.c.Door(ctx)
+		st, _ := doorM.c.Door.Status(ctx)
 		return st != nil && st.State == "in call" && st.LED == "on"
 	})
 	// A long press during the call changes nothing.
-	doorM.c.DoorPress(ctx, control.DoorPress{Kind: "long"})
+	doorM.c.Door.Press(ctx, control.DoorPress{Kind: "long"})
 	eventually(t, "media from the door", 20*time.Second, func() bool {
-		c, err := phone.c.Call(ctx, incoming.ID)
+		c, err := phone.c.Calls.Get(ctx, incoming.ID)
 		return err == nil && c.Stats != nil && c.Stats.VideoFrames >= 10
 	})
-	if st, _ := doorM.c.Door(ctx); st.State != "in call" || st.Pairing != "" {
+	if st, _ := doorM.c.Door.Status(ctx); st.State != "in call" || st.Pairing != "" {
 		t.Fatalf("a long press during the call: %+v", st)
 	}
-	if _, err := phone.c.Hangup(ctx, incoming.ID); err != nil {
+	if _, err := phone.c.Calls.Hangup(ctx, incoming.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the door idle again", 15*time.Second, func() bool {
-		st, _ := doorM.c.Door(ctx)
+		st, _ := doorM.c.Door.Status(ctx)
 		return st != nil && st.State == "idle"
 	})
 
@@ -311,12 +311,12 @@ func TestDoorphoneStory(t *testing.T) {
 		t.Fatalf("ring entry %+v, file %+v; call %s", ring.Door, ring.File, incoming.ID)
 	}
 	out := filepath.Join(t.TempDir(), "snap.jpg")
-	dl, err := phone.c.GetFile(ctx, rm, ring.ID, control.FileGet{Out: out})
+	dl, err := phone.c.Files.Get(ctx, rm, ring.ID, control.FileGet{Out: out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the snapshot download", 20*time.Second, func() bool {
-		d, err := phone.c.Download(ctx, dl.Job)
+		d, err := phone.c.Files.Download(ctx, dl.Job)
 		return err == nil && d.State == "done"
 	})
 	b, _ := os.ReadFile(out)
@@ -325,7 +325,7 @@ func TestDoorphoneStory(t *testing.T) {
 	}
 
 	// 2. A press nobody answers: missed, with a clip where there is video.
-	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorM.c.Door.Press(ctx, control.DoorPress{}); err != nil {
 		t.Fatal(err)
 	}
 	var missed []control.Message
@@ -341,16 +341,16 @@ func TestDoorphoneStory(t *testing.T) {
 	if n := len(doorEntries(t, doorM.c, rm, "ring")); n != 2 {
 		t.Fatalf("%d ring entries, want 2", n)
 	}
-	if st, _ := doorM.c.Door(ctx); st.Rings != 2 || st.Missed != 1 {
+	if st, _ := doorM.c.Door.Status(ctx); st.Rings != 2 || st.Missed != 1 {
 		t.Fatalf("door counts %+v", st)
 	}
 	eventually(t, "idle after the missed ring", 15*time.Second, func() bool {
-		st, _ := doorM.c.Door(ctx)
+		st, _ := doorM.c.Door.Status(ctx)
 		return st != nil && st.State == "idle"
 	})
 
 	// A motion: a snapshot in the room (at most one per MotionEvery).
-	if _, err := doorM.c.DoorMotion(ctx); err != nil {
+	if _, err := doorM.c.Door.Motion(ctx); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the motion entry with its snapshot", 20*time.Second, func() bool {
@@ -364,8 +364,8 @@ func TestDoorphoneStory(t *testing.T) {
 	viewTest(t, ctx, doorM, phone, guest, rm)
 
 	// 4. Unlocks. The admin's opens the door once.
-	pulses := func() int { st, _ := doorM.c.Door(ctx); return st.RelayPulses }
-	u, err := phone.c.Unlock(ctx, rm, control.Unlock{})
+	pulses := func() int { st, _ := doorM.c.Door.Status(ctx); return st.RelayPulses }
+	u, err := phone.c.Door.Unlock(ctx, rm, control.Unlock{})
 	if err != nil || !u.Opened {
 		t.Fatalf("the admin's unlock: %+v %v", u, err)
 	}
@@ -373,7 +373,7 @@ func TestDoorphoneStory(t *testing.T) {
 		t.Fatalf("relay pulses %d, want 1", pulses())
 	}
 	// The guest is a member, not an admin.
-	u, err = guest.c.Unlock(ctx, rm, control.Unlock{})
+	u, err = guest.c.Door.Unlock(ctx, rm, control.Unlock{})
 	if err != nil || u.Opened || !strings.Contains(u.Reason, "not an admin") {
 		t.Fatalf("a member's unlock: %+v %v", u, err)
 	}
@@ -544,43 +544,43 @@ func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm
 			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
 		}
 	}
-	v, err := phone.c.View(ctx, rm, control.View{})
+	v, err := phone.c.Door.View(ctx, rm, control.View{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the view ringing on the phone", 10*time.Second, func() bool {
-		c, err := phone.c.Call(ctx, v.Call)
+		c, err := phone.c.Calls.Get(ctx, v.Call)
 		return err == nil && c.State == call.StateRinging
 	})
-	if _, err := phone.c.AnswerCall(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
+	if _, err := phone.c.Calls.Answer(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the door's camera on the phone", 20*time.Second, func() bool {
-		c, err := phone.c.Call(ctx, v.Call)
+		c, err := phone.c.Calls.Get(ctx, v.Call)
 		return err == nil && c.Stats != nil && c.Stats.VideoFrames >= 10
 	})
-	st, _ := doorM.c.Door(ctx)
+	st, _ := doorM.c.Door.Status(ctx)
 	if st.Viewing != phone.id.Identity.String() || st.State != "idle" {
 		t.Fatalf("door during the view: %+v", st)
 	}
-	if _, err := guest.c.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "another member is watching") {
+	if _, err := guest.c.Door.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "another member is watching") {
 		t.Fatalf("a second view: %v", err)
 	}
-	if _, err := phone.c.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "too often") {
+	if _, err := phone.c.Door.View(ctx, rm, control.View{}); err == nil || !strings.Contains(err.Error(), "too often") {
 		t.Fatalf("asking again at once: %v", err)
 	}
 	// A visitor presses: the view ends and the household rings.
-	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorM.c.Door.Press(ctx, control.DoorPress{}); err != nil {
 		t.Fatal(err)
 	}
 	var last *control.Call
 	eventually(t, "the view ended by the ring", 15*time.Second, func() bool {
-		c, err := phone.c.Call(ctx, v.Call)
+		c, err := phone.c.Calls.Get(ctx, v.Call)
 		last = c
 		return err == nil && c.State == call.StateEnded && strings.Contains(c.Reason, "rang")
 	}, func() string { return fmt.Sprintf("%+v", last) })
 	eventually(t, "the ring on the guest", 15*time.Second, func() bool {
-		cs, err := guest.c.Calls(ctx)
+		cs, err := guest.c.Calls.List(ctx)
 		if err != nil {
 			return false
 		}
@@ -592,7 +592,7 @@ func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm
 		return false
 	})
 	eventually(t, "the door idle after the unanswered ring", 30*time.Second, func() bool {
-		st, _ := doorM.c.Door(ctx)
+		st, _ := doorM.c.Door.Status(ctx)
 		return st != nil && st.State == "idle" && st.Viewing == "" && st.Missed == 2
 	})
 }

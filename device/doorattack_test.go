@@ -33,7 +33,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	pair(t, ctx, doorM.c, mal)
 	doorDev := doorM.id.Device.Public()
 	eventually(t, "the phone an admin", 20*time.Second, func() bool {
-		ms, err := phone.c.Members(ctx, rm)
+		ms, err := phone.c.Rooms.Members(ctx, rm)
 		if err != nil {
 			return false
 		}
@@ -48,10 +48,10 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	// Who is a door: the doorphone alone, made one by itself (it founded
 	// the room); a member may not make herself one.
 	eventually(t, "the door in the phone's list", 20*time.Second, func() bool {
-		ds, err := phone.c.Doors(ctx, rm)
+		ds, err := phone.c.Door.List(ctx, rm)
 		return err == nil && len(ds.Doors) == 1 && ds.Doors[0].Device == doorDev.String() && ds.Doors[0].Counts
 	})
-	if _, err := mal.c.SetDoor(ctx, rm, control.SetDoor{Device: mal.id.Device.Public().String()}); err == nil || !strings.Contains(err.Error(), "only admins") {
+	if _, err := mal.c.Door.Set(ctx, rm, control.SetDoor{Device: mal.id.Device.Public().String()}); err == nil || !strings.Contains(err.Error(), "only admins") {
 		t.Fatalf("a member made herself a door: %v", err)
 	}
 
@@ -98,12 +98,12 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 		}
 	}()
 	eventually(t, "her rings under way", 15*time.Second, func() bool { return rang.Load() >= 1 })
-	if _, err := doorM.c.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorM.c.Door.Press(ctx, control.DoorPress{}); err != nil {
 		t.Fatal(err)
 	}
 	var rung control.Call
 	eventually(t, "the ring on the phone", 15*time.Second, func() bool {
-		cs, err := phone.c.Calls(ctx)
+		cs, err := phone.c.Calls.List(ctx)
 		if err != nil {
 			return false
 		}
@@ -119,7 +119,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	<-done
 	// The phone declines; the door records the ring as missed (with its
 	// clip) before what follows is measured.
-	if _, err := phone.c.Hangup(ctx, rung.ID); err != nil {
+	if _, err := phone.c.Calls.Hangup(ctx, rung.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the missed ring in the room", 20*time.Second, func() bool {
@@ -133,11 +133,11 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 
 	// Removed, she asks the door to unlock again and again: refused,
 	// counted, nothing written into the room.
-	if err := phone.c.Remove(ctx, rm, mal.id.Identity.String()); err != nil {
+	if err := phone.c.Rooms.Remove(ctx, rm, mal.id.Identity.String()); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "mallory out of the door's room", 20*time.Second, func() bool {
-		ms, err := doorM.c.Members(ctx, rm)
+		ms, err := doorM.c.Rooms.Members(ctx, rm)
 		if err != nil {
 			return false
 		}
@@ -149,7 +149,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 		return true
 	})
 	before := len(history(t, doorM.c, rm))
-	st0, _ := doorM.c.Door(ctx)
+	st0, _ := doorM.c.Door.Status(ctx)
 	unlock := rawDoorErr(t, mal, doorM, hnet.ProtocolDoor)
 	answered, reset := 0, 0
 	for i := range 30 {
@@ -166,7 +166,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 		}
 		answered++
 	}
-	st1, _ := doorM.c.Door(ctx)
+	st1, _ := doorM.c.Door.Status(ctx)
 	t.Logf("a removed member's 30 unlock requests: %d answered (refused), %d reset unread; the door counted %d refusals", answered, reset, st1.Refused-st0.Refused)
 	if h := history(t, doorM.c, rm); len(h) != before {
 		t.Fatalf("a removed member's requests wrote %d entries into the room: %+v", len(h)-before, h[before:])
@@ -178,7 +178,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 
 func mustCalls(t *testing.T, c *control.Client) []control.Call {
 	t.Helper()
-	cs, err := c.Calls(context.Background())
+	cs, err := c.Calls.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

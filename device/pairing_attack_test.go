@@ -70,20 +70,20 @@ func TestPairingHandsNoKeysToOutsiders(t *testing.T) {
 	alice.start(t, Config{})
 	bob.start(t, Config{Bootstrap: []string{alice.addr(t)}})
 	mallory.start(t, Config{Bootstrap: []string{alice.addr(t)}})
-	rm, err := alice.c.CreateRoom(ctx, "home")
+	rm, err := alice.c.Rooms.Create(ctx, "home")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{Uses: 2, ExpiresSeconds: 3600})
+	inv, err := alice.c.Rooms.Invite(ctx, rm.Room, control.InviteCreate{Uses: 2, ExpiresSeconds: 3600})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []*member{bob, mallory} {
-		if _, err := m.c.Join(ctx, inv.Link); err != nil {
+		if _, err := m.c.Rooms.Join(ctx, inv.Link); err != nil {
 			t.Fatalf("%s joins: %v", m.name, err)
 		}
 	}
-	if err := alice.c.Remove(ctx, rm.Room, mallory.id.Identity.String()); err != nil {
+	if err := alice.c.Rooms.Remove(ctx, rm.Room, mallory.id.Identity.String()); err != nil {
 		t.Fatal(err)
 	}
 	link, _, err := pairing.ParseLink(inv.Link)
@@ -104,14 +104,14 @@ func TestPairingHandsNoKeysToOutsiders(t *testing.T) {
 	sealed, _ := requestAs(t, mallory, mallory.id.Device, link)
 	refused("a removed member with the used-up invite", link, sealed)
 	// 2. With a fresh, unused invite: held for an admin, no keys.
-	inv2, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{Uses: 5})
+	inv2, err := alice.c.Rooms.Invite(ctx, rm.Room, control.InviteCreate{Uses: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	link2, _, _ := pairing.ParseLink(inv2.Link)
 	s2, _ := requestAs(t, mallory, mallory.id.Device, link2)
 	refused("a removed member with a fresh invite", link2, s2)
-	if reqs, err := alice.c.Requests(ctx, rm.Room); err != nil || len(reqs.Requests) != 1 {
+	if reqs, err := alice.c.Rooms.Requests(ctx, rm.Room); err != nil || len(reqs.Requests) != 1 {
 		t.Fatalf("the former member's request is not waiting for an admin: %+v %v", reqs, err)
 	}
 	// 3. Bob's proof and record (every member reads them in his hello),
@@ -124,7 +124,7 @@ func TestPairingHandsNoKeysToOutsiders(t *testing.T) {
 	s4, _ := requestAs(t, stranger, stranger.id.Device, link)
 	refused("a stranger with a used-up invite", link, s4)
 	// 5. An expired invite.
-	inv3, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{ExpiresSeconds: 1})
+	inv3, err := alice.c.Rooms.Invite(ctx, rm.Room, control.InviteCreate{ExpiresSeconds: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestDeviceLinkAnswersOnce(t *testing.T) {
 	ctx := context.Background()
 	alice := newMember(t, "alice")
 	alice.start(t, Config{})
-	if _, err := alice.c.CreateRoom(ctx, "home"); err != nil {
+	if _, err := alice.c.Rooms.Create(ctx, "home"); err != nil {
 		t.Fatal(err)
 	}
 	dl, err := alice.c.DeviceLink(ctx, control.DeviceLinkRequest{ExpiresSeconds: 2})

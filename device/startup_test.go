@@ -75,15 +75,15 @@ func TestCallWhileStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.start(t, Config{Bootstrap: []string{alice.addr(t)}})
-	rm, err := alice.c.CreateRoom(ctx, "Home")
+	rm, err := alice.c.Rooms.Create(ctx, "Home")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{})
+	inv, err := alice.c.Rooms.Invite(ctx, rm.Room, control.InviteCreate{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.c.Join(ctx, inv.Link); err != nil {
+	if _, err := bob.c.Rooms.Join(ctx, inv.Link); err != nil {
 		t.Fatal(err)
 	}
 	stopAlice()
@@ -111,7 +111,7 @@ func TestCallWhileStarting(t *testing.T) {
 	case err := <-done:
 		t.Fatal(err)
 	}
-	placed, err := bob.c.PlaceCall(ctx, rm.Room, control.CallPlace{AudioOnly: true})
+	placed, err := bob.c.Calls.Place(ctx, rm.Room, control.CallPlace{AudioOnly: true})
 	if err != nil {
 		t.Fatalf("bob calls alice while she starts: %v", err)
 	}
@@ -126,10 +126,10 @@ func TestCallWhileStarting(t *testing.T) {
 		t.Fatalf("bob's call rang alice at message %d, after her start (message %d): the window missed it", rang, started)
 	}
 	eventually(t, "alice sees bob's call", 10*time.Second, func() bool {
-		cs, err := alice.c.Calls(ctx)
+		cs, err := alice.c.Calls.List(ctx)
 		return err == nil && slices.ContainsFunc(cs.Calls, func(c control.Call) bool { return c.ID == placed.ID })
 	})
-	if _, err := bob.c.Hangup(ctx, placed.ID); err != nil {
+	if _, err := bob.c.Calls.Hangup(ctx, placed.ID); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -405,10 +405,10 @@ func memory(ctx context.Context, bin string, rooms int) (_ []Figure, err error) 
 		return nil, err
 	}
 	for i := range rooms {
-		if _, err := c.CreateRoom(ctx, fmt.Sprintf("room %d", i)); err != nil {
+		if _, err := c.Rooms.Create(ctx, fmt.Sprintf("room %d", i)); err != nil {
 			return nil, err
 		}
-		if _, err := c.Send(ctx, fmt.Sprintf("room %d", i), control.MessageSend{Text: "hello"}); err != nil {
+		if _, err := c.Rooms.Send(ctx, fmt.Sprintf("room %d", i), control.MessageSend{Text: "hello"}); err != nil {
 			return nil, err
 		}
 	}

@@ -75,7 +75,7 @@ func doorIdle(ctx context.Context, cmd []string) (rssMiB, cpuPct float64, err er
 	c := control.NewClient(filepath.Join(home, "hearth.sock"))
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if st, err := c.Door(ctx); err == nil && st.State == "idle" {
+		if st, err := c.Door.Status(ctx); err == nil && st.State == "idle" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -175,18 +175,18 @@ func doorUnderAttack(ctx context.Context, presses int) ([]Figure, error) {
 	var took []time.Duration
 	for range presses {
 		if err := waitFor(ctx, 30*time.Second, func() bool {
-			s, _ := doorC.Door(ctx)
+			s, _ := doorC.Door.Status(ctx)
 			return s != nil && s.State == "idle"
 		}); err != nil {
 			return nil, fmt.Errorf("the door never idle: %w", err)
 		}
 		t0 := time.Now()
-		if _, err := doorC.DoorPress(ctx, control.DoorPress{}); err != nil {
+		if _, err := doorC.Door.Press(ctx, control.DoorPress{}); err != nil {
 			return nil, err
 		}
 		var in control.Call
 		if err := waitFor(ctx, 20*time.Second, func() bool {
-			cs, err := phoneC.Calls(ctx)
+			cs, err := phoneC.Calls.List(ctx)
 			if err != nil {
 				return false
 			}
@@ -201,7 +201,7 @@ func doorUnderAttack(ctx context.Context, presses int) ([]Figure, error) {
 			return nil, fmt.Errorf("a press under attack rang nobody: %w", err)
 		}
 		took = append(took, time.Since(t0))
-		phoneC.Hangup(ctx, in.ID)
+		phoneC.Calls.Hangup(ctx, in.ID)
 	}
 	cancel()
 	slices.Sort(took)
@@ -214,24 +214,24 @@ func doorUnderAttack(ctx context.Context, presses int) ([]Figure, error) {
 
 // pairWith joins c to the door's household room by its pairing mode.
 func pairWith(ctx context.Context, doorC, c *control.Client) (string, error) {
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{Kind: "long"}); err != nil {
 		return "", err
 	}
 	var st *control.Door
 	if err := waitFor(ctx, 20*time.Second, func() bool {
-		st, _ = doorC.Door(ctx)
+		st, _ = doorC.Door.Status(ctx)
 		return st != nil && st.Pairing != ""
 	}); err != nil {
 		return "", fmt.Errorf("pairing mode: %w", err)
 	}
-	if _, err := c.Join(ctx, st.Pairing); err != nil {
+	if _, err := c.Rooms.Join(ctx, st.Pairing); err != nil {
 		return "", err
 	}
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{Kind: "long"}); err != nil {
 		return "", err
 	}
 	return st.Room, waitFor(ctx, 20*time.Second, func() bool {
-		s, _ := doorC.Door(ctx)
+		s, _ := doorC.Door.Status(ctx)
 		return s != nil && s.Pairing == ""
 	})
 }

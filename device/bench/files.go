@@ -247,15 +247,15 @@ func transferDaemons(ctx context.Context, bin string, size int64) (_ []Figure, e
 		return nil, err
 	}
 	defer stopped(bob.process, &err)
-	rm, err := alice.c.CreateRoom(ctx, "bench")
+	rm, err := alice.c.Rooms.Create(ctx, "bench")
 	if err != nil {
 		return nil, err
 	}
-	inv, err := alice.c.Invite(ctx, rm.Room, control.InviteCreate{Uses: 1})
+	inv, err := alice.c.Rooms.Invite(ctx, rm.Room, control.InviteCreate{Uses: 1})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := bob.c.Join(ctx, inv.Link); err != nil {
+	if _, err := bob.c.Rooms.Join(ctx, inv.Link); err != nil {
 		return nil, err
 	}
 	src := filepath.Join(dir, "video.bin")
@@ -286,13 +286,13 @@ func transferDaemons(ctx context.Context, bin string, size int64) (_ []Figure, e
 	var once sync.Once
 	stopSampling := func() { once.Do(func() { close(done); <-sampled }) }
 	defer stopSampling()
-	sent, err := alice.c.SendFile(ctx, rm.Room, control.FileSend{Path: src})
+	sent, err := alice.c.Files.Send(ctx, rm.Room, control.FileSend{Path: src})
 	if err != nil {
 		return nil, err
 	}
 	// Wait for the file message to reach bob.
 	for i := 0; ; i++ {
-		fl, err := bob.c.Files(ctx, rm.Room)
+		fl, err := bob.c.Files.List(ctx, rm.Room)
 		if err == nil && len(fl.Files) == 1 {
 			break
 		}
@@ -302,13 +302,13 @@ func transferDaemons(ctx context.Context, bin string, size int64) (_ []Figure, e
 		time.Sleep(50 * time.Millisecond)
 	}
 	t0 := time.Now()
-	dl, err := bob.c.GetFile(ctx, rm.Room, sent.ID, control.FileGet{Out: filepath.Join(dir, "received.bin")})
+	dl, err := bob.c.Files.Get(ctx, rm.Room, sent.ID, control.FileGet{Out: filepath.Join(dir, "received.bin")})
 	if err != nil {
 		return nil, err
 	}
 	for dl.State == "running" {
 		time.Sleep(100 * time.Millisecond)
-		if dl, err = bob.c.Download(ctx, dl.Job); err != nil {
+		if dl, err = bob.c.Files.Download(ctx, dl.Job); err != nil {
 			return nil, err
 		}
 	}

@@ -62,7 +62,7 @@ func runCall(ctx context.Context, r *runner, a *callArgs, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.PlaceCall(ctx, args[0], control.CallPlace{AudioOnly: a.audioOnly, Group: a.group})
+	st, err := c.Calls.Place(ctx, args[0], control.CallPlace{AudioOnly: a.audioOnly, Group: a.group})
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runCall(ctx context.Context, r *runner, a *callArgs, args []string) error {
 				return fmt.Errorf("stopped waiting; the call %s goes on ('hearth hangup' ends it)", st.ID)
 			case <-time.After(100 * time.Millisecond):
 			}
-			if st, err = c.Call(ctx, st.ID); err != nil {
+			if st, err = c.Calls.Get(ctx, st.ID); err != nil {
 				return err
 			}
 		}
@@ -137,7 +137,7 @@ func runAnswer(ctx context.Context, r *runner, a *mediaArgs, args []string) erro
 	if err != nil {
 		return err
 	}
-	st, err := c.AnswerCall(ctx, target(args), control.CallAnswer{AudioOnly: a.audioOnly})
+	st, err := c.Calls.Answer(ctx, target(args), control.CallAnswer{AudioOnly: a.audioOnly})
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func runHangup(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Hangup(ctx, target(args))
+	st, err := c.Calls.Hangup(ctx, target(args))
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func runCalls(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Calls(ctx)
+	out, err := c.Calls.List(ctx)
 	if err != nil {
 		return err
 	}

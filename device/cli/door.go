@@ -79,7 +79,7 @@ func runDoorList(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := c.Doors(ctx, args[0])
+	ds, err := c.Door.List(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func runDoorAdd(ctx context.Context, r *runner, a *doorAddArgs, args []string) e
 	if err != nil {
 		return err
 	}
-	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Name: a.name})
+	ds, err := c.Door.Set(ctx, args[0], control.SetDoor{Device: args[1], Name: a.name})
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runDoorRemove(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := c.SetDoor(ctx, args[0], control.SetDoor{Device: args[1], Remove: true})
+	ds, err := c.Door.Set(ctx, args[0], control.SetDoor{Device: args[1], Remove: true})
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func runDoorStatus(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.Door(ctx)
+	st, err := c.Door.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func runDoorPress(ctx context.Context, r *runner, args []string) error {
 	default:
 		return usagef("press %q: short, long, down or up", kind)
 	}
-	st, err := c.DoorPress(ctx, control.DoorPress{Kind: kind})
+	st, err := c.Door.Press(ctx, control.DoorPress{Kind: kind})
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func runDoorMotion(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.DoorMotion(ctx)
+	st, err := c.Door.Motion(ctx)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func runDoorUnlock(ctx context.Context, r *runner, a *unlockArgs, args []string)
 	if err != nil {
 		return err
 	}
-	u, err := c.Unlock(ctx, args[0], control.Unlock{Door: a.door})
+	u, err := c.Door.Unlock(ctx, args[0], control.Unlock{Door: a.door})
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func runFileSend(ctx context.Context, r *runner, a *fileSendArgs, args []string)
 	if err != nil {
 		return err
 	}
-	dl, err := c.StartSendFile(ctx, args[0], control.FileSend{Path: path, Type: a.mediaType, Caption: a.caption})
+	dl, err := c.Files.StartSend(ctx, args[0], control.FileSend{Path: path, Type: a.mediaType, Caption: a.caption})
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func follow(ctx context.Context, r *runner, c *control.Client, dl *control.Downl
 			return nil, fmt.Errorf("stopped; the daemon keeps fetching %s (run the command again to follow it)", dl.Path)
 		case <-time.After(200 * time.Millisecond):
 		}
-		if dl, err = c.Download(ctx, dl.Job); err != nil {
+		if dl, err = c.Files.Download(ctx, dl.Job); err != nil {
 			return nil, err
 		}
 		switch {
@@ -127,7 +127,7 @@ func runFileList(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Files(ctx, args[0])
+	out, err := c.Files.List(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func runFileGet(ctx context.Context, r *runner, a *fileGetArgs, args []string) e
 	if err != nil {
 		return err
 	}
-	dl, err := c.GetFile(ctx, args[0], args[1], control.FileGet{Out: out})
+	dl, err := c.Files.Get(ctx, args[0], args[1], control.FileGet{Out: out})
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func runMirrorKeep(ctx context.Context, r *runner, a *mirrorKeepArgs, args []str
 	if err != nil {
 		return err
 	}
-	out, err := c.MirrorKeep(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr, Pin: a.pin})
+	out, err := c.Mirror.Keep(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr, Pin: a.pin})
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func runMirrorKeep(ctx context.Context, r *runner, a *mirrorKeepArgs, args []str
 
 func runMirrorDrop(ctx context.Context, r *runner, a *mirrorArgs, args []string) error {
 	return r.do("dropped", func(c *control.Client) error {
-		return c.MirrorDrop(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr})
+		return c.Mirror.Drop(ctx, control.MirrorRequest{Target: args[0], Mirror: a.addr})
 	})
 }
 
@@ -89,7 +89,7 @@ func runMirrorList(ctx context.Context, r *runner, a *mirrorArgs, _ []string) er
 	if err != nil {
 		return err
 	}
-	out, err := c.MirrorList(ctx, control.MirrorRequest{Mirror: a.addr})
+	out, err := c.Mirror.List(ctx, control.MirrorRequest{Mirror: a.addr})
 	if err != nil {
 		return err
 	}

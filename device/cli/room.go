@@ -68,7 +68,7 @@ func runRoomRequests(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Requests(ctx, args[0])
+	out, err := c.Rooms.Requests(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -87,11 +87,11 @@ func runRoomRequests(ctx context.Context, r *runner, args []string) error {
 }
 
 func runRoomApprove(ctx context.Context, r *runner, args []string) error {
-	return r.do("approved: the candidate is a member", func(c *control.Client) error { return c.Decide(ctx, args[0], args[1], true) })
+	return r.do("approved: the candidate is a member", func(c *control.Client) error { return c.Rooms.Decide(ctx, args[0], args[1], true) })
 }
 
 func runRoomDecline(ctx context.Context, r *runner, args []string) error {
-	return r.do("declined", func(c *control.Client) error { return c.Decide(ctx, args[0], args[1], false) })
+	return r.do("declined", func(c *control.Client) error { return c.Rooms.Decide(ctx, args[0], args[1], false) })
 }
 
 // sendArgs are the flags of room send.
@@ -127,7 +127,7 @@ func runRoomCreate(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.CreateRoom(ctx, args[0])
+	out, err := c.Rooms.Create(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func runRoomList(ctx context.Context, r *runner, _ []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Rooms(ctx)
+	out, err := c.Rooms.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func runRoomMembers(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.Members(ctx, args[0])
+	out, err := c.Rooms.Members(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func runRoomMembers(ctx context.Context, r *runner, args []string) error {
 }
 
 func runRoomLeave(ctx context.Context, r *runner, args []string) error {
-	return r.do("left the room", func(c *control.Client) error { return c.Leave(ctx, args[0]) })
+	return r.do("left the room", func(c *control.Client) error { return c.Rooms.Leave(ctx, args[0]) })
 }
 
 func runRoomInvite(ctx context.Context, r *runner, a *inviteArgs, args []string) error {
@@ -202,7 +202,7 @@ func runRoomInvite(ctx context.Context, r *runner, a *inviteArgs, args []string)
 	if err != nil {
 		return err
 	}
-	out, err := c.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(a.expires / time.Second), Uses: a.uses, Approve: a.approve})
+	out, err := c.Rooms.Invite(ctx, args[0], control.InviteCreate{ExpiresSeconds: int64(a.expires / time.Second), Uses: a.uses, Approve: a.approve})
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func runRoomJoin(ctx context.Context, r *runner, a *joinArgs, args []string) err
 		return err
 	}
 	if a.cancel {
-		if err := c.CancelJoin(ctx, control.JoinCancel{Link: args[0]}); err != nil {
+		if err := c.Rooms.CancelJoin(ctx, control.JoinCancel{Link: args[0]}); err != nil {
 			return err
 		}
 		return r.emit(struct {
@@ -248,7 +248,7 @@ func runRoomJoin(ctx context.Context, r *runner, a *joinArgs, args []string) err
 	if !r.json {
 		fmt.Fprintln(r.env.Stderr, "asking an admin of the room to let this device in...")
 	}
-	out, err := c.Join(ctx, args[0])
+	out, err := c.Rooms.Join(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func runRoomSend(ctx context.Context, r *runner, a *sendArgs, args []string) err
 	if err != nil {
 		return err
 	}
-	out, err := c.Send(ctx, args[0], control.MessageSend{Text: args[1], ReplyTo: a.replyTo})
+	out, err := c.Rooms.Send(ctx, args[0], control.MessageSend{Text: args[1], ReplyTo: a.replyTo})
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func runRoomHistory(ctx context.Context, r *runner, args []string) error {
 	if err != nil {
 		return err
 	}
-	out, err := c.History(ctx, args[0])
+	out, err := c.Rooms.History(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -347,11 +347,11 @@ func short(hex string) string {
 }
 
 func runRoomEdit(ctx context.Context, r *runner, args []string) error {
-	return r.do("edited", func(c *control.Client) error { return c.Edit(ctx, args[0], args[1], args[2]) })
+	return r.do("edited", func(c *control.Client) error { return c.Rooms.Edit(ctx, args[0], args[1], args[2]) })
 }
 
 func runRoomDelete(ctx context.Context, r *runner, args []string) error {
-	return r.do("deleted", func(c *control.Client) error { return c.Delete(ctx, args[0], args[1]) })
+	return r.do("deleted", func(c *control.Client) error { return c.Rooms.Delete(ctx, args[0], args[1]) })
 }
 
 func runRoomReact(ctx context.Context, r *runner, a *reactArgs, args []string) error {
@@ -360,19 +360,19 @@ func runRoomReact(ctx context.Context, r *runner, a *reactArgs, args []string) e
 		said = "reaction taken back"
 	}
 	return r.do(said, func(c *control.Client) error {
-		return c.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: a.remove})
+		return c.Rooms.React(ctx, args[0], args[1], control.Reaction{Emoji: args[2], Remove: a.remove})
 	})
 }
 
 func runRoomRemove(ctx context.Context, r *runner, args []string) error {
-	return r.do("removed; a new key epoch starts", func(c *control.Client) error { return c.Remove(ctx, args[0], args[1]) })
+	return r.do("removed; a new key epoch starts", func(c *control.Client) error { return c.Rooms.Remove(ctx, args[0], args[1]) })
 }
 
 func runRoomRole(ctx context.Context, r *runner, args []string) error {
 	if !strings.Contains(" admin moderator member ", " "+args[2]+" ") {
 		return usagef("ROLE %q: want admin, moderator or member", args[2])
 	}
-	return r.do("role set", func(c *control.Client) error { return c.SetRole(ctx, args[0], args[1], args[2]) })
+	return r.do("role set", func(c *control.Client) error { return c.Rooms.SetRole(ctx, args[0], args[1], args[2]) })
 }
 
 // benchArgs are the flags of bench.
@@ -426,7 +426,7 @@ type memberNames map[string]string
 // namesOf reads a room's members' names; without them, identities show
 // short.
 func namesOf(ctx context.Context, c *control.Client, room string) memberNames {
-	ms, err := c.Members(ctx, room)
+	ms, err := c.Rooms.Members(ctx, room)
 	if err != nil {
 		return nil
 	}

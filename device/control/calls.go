@@ -34,32 +34,32 @@ type Calls struct {
 	Calls []Call `json:"calls"`
 }
 
-// PlaceCall rings every other member's devices of a room.
-func (c *Client) PlaceCall(ctx context.Context, room string, req CallPlace) (*Call, error) {
+// Place rings every other member's devices of a room.
+func (x CallClient) Place(ctx context.Context, room string, req CallPlace) (*Call, error) {
 	var out Call
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "calls"), req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "calls"), req, &out)
 }
 
-// Calls lists the calls the daemon remembers.
-func (c *Client) Calls(ctx context.Context) (*Calls, error) {
+// List lists the calls the daemon remembers.
+func (x CallClient) List(ctx context.Context) (*Calls, error) {
 	var out Calls
-	return &out, c.do(ctx, http.MethodGet, RouteCalls, nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteCalls, nil, &out)
 }
 
-// Call returns one call.
-func (c *Client) Call(ctx context.Context, id string) (*Call, error) {
+// Get returns one call.
+func (x CallClient) Get(ctx context.Context, id string) (*Call, error) {
 	var out Call
-	return &out, c.do(ctx, http.MethodGet, RouteCalls+"/"+url.PathEscape(id), nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteCalls+"/"+url.PathEscape(id), nil, &out)
 }
 
-// AnswerCall takes a ringing call.
-func (c *Client) AnswerCall(ctx context.Context, id string, req CallAnswer) (*Call, error) {
+// Answer takes a ringing call.
+func (x CallClient) Answer(ctx context.Context, id string, req CallAnswer) (*Call, error) {
 	var out Call
-	return &out, c.do(ctx, http.MethodPost, RouteCalls+"/"+url.PathEscape(id)+"/answer", req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteCalls+"/"+url.PathEscape(id)+"/answer", req, &out)
 }
 
 // Hangup ends a call (declines it if it rings here).
-func (c *Client) Hangup(ctx context.Context, id string) (*Call, error) {
+func (x CallClient) Hangup(ctx context.Context, id string) (*Call, error) {
 	var out Call
-	return &out, c.do(ctx, http.MethodPost, RouteCalls+"/"+url.PathEscape(id)+"/hangup", struct{}{}, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteCalls+"/"+url.PathEscape(id)+"/hangup", struct{}{}, &out)
 }

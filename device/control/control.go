@@ -130,7 +130,23 @@ func (e *APIError) Error() string { return e.Message }
 type Client struct {
 	socket string
 	http   *http.Client
+
+	// The routes by concern.
+	Rooms  RoomClient
+	Files  FileClient
+	Calls  CallClient
+	Door   DoorClient
+	Mirror MirrorClient
 }
+
+// The clients of each concern's routes (see Client).
+type (
+	RoomClient   struct{ c *Client }
+	FileClient   struct{ c *Client }
+	CallClient   struct{ c *Client }
+	DoorClient   struct{ c *Client }
+	MirrorClient struct{ c *Client }
+)
 
 // NewClient returns a client of the daemon listening on socket.
 func NewClient(socket string) *Client {
@@ -141,7 +157,9 @@ func NewClient(socket string) *Client {
 		},
 		DisableKeepAlives: true,
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 90 * time.Second}}
+	c := &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 90 * time.Second}}
+	c.Rooms, c.Files, c.Calls, c.Door, c.Mirror = RoomClient{c}, FileClient{c}, CallClient{c}, DoorClient{c}, MirrorClient{c}
+	return c
 }
 
 // Status asks the daemon for its status.

@@ -90,7 +90,7 @@ func TestHistoryPages(t *testing.T) {
 		start := max(end-limit, 0)
 		json.NewEncoder(w).Encode(History{Room: "r", Messages: all[start:end], More: start > 0})
 	})
-	h, err := NewClient(sock).History(context.Background(), "r")
+	h, err := NewClient(sock).Rooms.History(context.Background(), "r")
 	if err != nil {
 		t.Fatal(err)
 	}

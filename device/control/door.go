@@ -67,28 +67,28 @@ type Unlocked struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Door asks the doorphone for its state.
-func (c *Client) Door(ctx context.Context) (*Door, error) {
+// Status asks the doorphone for its state.
+func (x DoorClient) Status(ctx context.Context) (*Door, error) {
 	var out Door
-	return &out, c.do(ctx, http.MethodGet, RouteDoor, nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteDoor, nil, &out)
 }
 
-// DoorPress presses the simulated button.
-func (c *Client) DoorPress(ctx context.Context, req DoorPress) (*Door, error) {
+// Press presses the simulated button.
+func (x DoorClient) Press(ctx context.Context, req DoorPress) (*Door, error) {
 	var out Door
-	return &out, c.do(ctx, http.MethodPost, RouteDoorPress, req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteDoorPress, req, &out)
 }
 
-// DoorMotion trips the simulated motion sensor.
-func (c *Client) DoorMotion(ctx context.Context) (*Door, error) {
+// Motion trips the simulated motion sensor.
+func (x DoorClient) Motion(ctx context.Context) (*Door, error) {
 	var out Door
-	return &out, c.do(ctx, http.MethodPost, RouteDoorMotion, struct{}{}, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteDoorMotion, struct{}{}, &out)
 }
 
 // Unlock asks a room's door to open.
-func (c *Client) Unlock(ctx context.Context, room string, req Unlock) (*Unlocked, error) {
+func (x DoorClient) Unlock(ctx context.Context, room string, req Unlock) (*Unlocked, error) {
 	var out Unlocked
-	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/unlock", req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/unlock", req, &out)
 }
 
 // View asks a room's doorphone for its live view: POST
@@ -106,9 +106,9 @@ type Viewing struct {
 }
 
 // View asks a room's door for its live view.
-func (c *Client) View(ctx context.Context, room string, req View) (*Viewing, error) {
+func (x DoorClient) View(ctx context.Context, room string, req View) (*Viewing, error) {
 	var out Viewing
-	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/view", req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/view", req, &out)
 }
 
 // DoorDevice is one doorphone of a room: GET /v1/rooms/{room}/doors.
@@ -138,14 +138,14 @@ type SetDoor struct {
 	Remove bool   `json:"remove,omitempty"`
 }
 
-// Doors lists a room's doorphones.
-func (c *Client) Doors(ctx context.Context, room string) (*Doors, error) {
+// List lists a room's doorphones.
+func (x DoorClient) List(ctx context.Context, room string) (*Doors, error) {
 	var out Doors
-	return &out, c.do(ctx, http.MethodGet, RouteRooms+"/"+url.PathEscape(room)+"/doors", nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteRooms+"/"+url.PathEscape(room)+"/doors", nil, &out)
 }
 
-// SetDoor makes a device a doorphone of a room, or takes it off.
-func (c *Client) SetDoor(ctx context.Context, room string, req SetDoor) (*Doors, error) {
+// Set makes a device a doorphone of a room, or takes it off.
+func (x DoorClient) Set(ctx context.Context, room string, req SetDoor) (*Doors, error) {
 	var out Doors
-	return &out, c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/doors", req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/doors", req, &out)
 }

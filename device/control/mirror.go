@@ -64,21 +64,21 @@ type MirrorFiles struct {
 	Failed []string `json:"failed,omitempty"`
 }
 
-// MirrorKeep asks a mirror to keep a room.
-func (c *Client) MirrorKeep(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
+// Keep asks a mirror to keep a room.
+func (x MirrorClient) Keep(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
 	var out MirrorRooms
-	return &out, c.do(ctx, http.MethodPost, RouteMirrorKeep, req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteMirrorKeep, req, &out)
 }
 
-// MirrorDrop asks a mirror to drop a room.
-func (c *Client) MirrorDrop(ctx context.Context, req MirrorRequest) error {
+// Drop asks a mirror to drop a room.
+func (x MirrorClient) Drop(ctx context.Context, req MirrorRequest) error {
 	var out OK
-	return c.do(ctx, http.MethodPost, RouteMirrorDrop, req, &out)
+	return x.c.do(ctx, http.MethodPost, RouteMirrorDrop, req, &out)
 }
 
-// MirrorList lists the rooms a mirror keeps for this identity (all of
+// List lists the rooms a mirror keeps for this identity (all of
 // them for an owner).
-func (c *Client) MirrorList(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
+func (x MirrorClient) List(ctx context.Context, req MirrorRequest) (*MirrorRooms, error) {
 	var out MirrorRooms
-	return &out, c.do(ctx, http.MethodPost, RouteMirrorList, req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteMirrorList, req, &out)
 }

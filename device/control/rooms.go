@@ -227,51 +227,51 @@ func roomPath(room string, rest ...string) string {
 	return p
 }
 
-// CreateRoom founds a room.
-func (c *Client) CreateRoom(ctx context.Context, name string) (*RoomCreated, error) {
+// Create founds a room.
+func (x RoomClient) Create(ctx context.Context, name string) (*RoomCreated, error) {
 	var out RoomCreated
-	return &out, c.do(ctx, http.MethodPost, RouteRooms, RoomCreate{Name: name}, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteRooms, RoomCreate{Name: name}, &out)
 }
 
-// Rooms lists the rooms.
-func (c *Client) Rooms(ctx context.Context) (*RoomList, error) {
+// List lists the rooms.
+func (x RoomClient) List(ctx context.Context) (*RoomList, error) {
 	var out RoomList
-	return &out, c.do(ctx, http.MethodGet, RouteRooms, nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteRooms, nil, &out)
 }
 
 // Members lists a room's members.
-func (c *Client) Members(ctx context.Context, room string) (*Members, error) {
+func (x RoomClient) Members(ctx context.Context, room string) (*Members, error) {
 	var out Members
-	return &out, c.do(ctx, http.MethodGet, roomPath(room, "members"), nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, roomPath(room, "members"), nil, &out)
 }
 
 // Leave leaves a room and forgets it.
-func (c *Client) Leave(ctx context.Context, room string) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "leave"), struct{}{}, &OK{})
+func (x RoomClient) Leave(ctx context.Context, room string) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "leave"), struct{}{}, &OK{})
 }
 
 // Invite makes an invite link.
-func (c *Client) Invite(ctx context.Context, room string, req InviteCreate) (*InviteCreated, error) {
+func (x RoomClient) Invite(ctx context.Context, room string, req InviteCreate) (*InviteCreated, error) {
 	var out InviteCreated
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "invites"), req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "invites"), req, &out)
 }
 
 // Join joins a room by invite link.
-func (c *Client) Join(ctx context.Context, link string) (*RoomCreated, error) {
+func (x RoomClient) Join(ctx context.Context, link string) (*RoomCreated, error) {
 	var out RoomCreated
-	return &out, c.do(ctx, http.MethodPost, RouteJoin, JoinRequest{Link: link}, &out)
+	return &out, x.c.do(ctx, http.MethodPost, RouteJoin, JoinRequest{Link: link}, &out)
 }
 
 // CancelJoin withdraws a pending join.
-func (c *Client) CancelJoin(ctx context.Context, req JoinCancel) error {
+func (x RoomClient) CancelJoin(ctx context.Context, req JoinCancel) error {
 	var out struct{}
-	return c.do(ctx, http.MethodPost, RouteJoinCancel, req, &out)
+	return x.c.do(ctx, http.MethodPost, RouteJoinCancel, req, &out)
 }
 
 // Send sends a message.
-func (c *Client) Send(ctx context.Context, room string, m MessageSend) (*MessageID, error) {
+func (x RoomClient) Send(ctx context.Context, room string, m MessageSend) (*MessageID, error) {
 	var out MessageID
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "messages"), m, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "messages"), m, &out)
 }
 
 // History returns a room's messages.
@@ -280,7 +280,7 @@ func (c *Client) Send(ctx context.Context, room string, m MessageSend) (*Message
 // size comes through; a message that arrives meanwhile may be missing,
 // and one that an old branch moved may be listed once, where it was
 // first seen.
-func (c *Client) History(ctx context.Context, room string) (*History, error) {
+func (x RoomClient) History(ctx context.Context, room string) (*History, error) {
 	var out History
 	seen := map[string]bool{}
 	var pages [][]Message
@@ -291,7 +291,7 @@ func (c *Client) History(ctx context.Context, room string) (*History, error) {
 			q.Set("before", before)
 		}
 		var page History
-		if err := c.do(ctx, http.MethodGet, roomPath(room, "messages")+"?"+q.Encode(), nil, &page); err != nil {
+		if err := x.c.do(ctx, http.MethodGet, roomPath(room, "messages")+"?"+q.Encode(), nil, &page); err != nil {
 			return nil, err
 		}
 		out.Room = page.Room
@@ -316,28 +316,28 @@ func (c *Client) History(ctx context.Context, room string) (*History, error) {
 }
 
 // Edit edits a message.
-func (c *Client) Edit(ctx context.Context, room, msg, text string) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "edit"), MessageEdit{Text: text}, &OK{})
+func (x RoomClient) Edit(ctx context.Context, room, msg, text string) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "edit"), MessageEdit{Text: text}, &OK{})
 }
 
 // Delete deletes a message for everyone.
-func (c *Client) Delete(ctx context.Context, room, msg string) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "delete"), struct{}{}, &OK{})
+func (x RoomClient) Delete(ctx context.Context, room, msg string) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "delete"), struct{}{}, &OK{})
 }
 
 // React adds or removes a reaction.
-func (c *Client) React(ctx context.Context, room, msg string, r Reaction) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "react"), r, &OK{})
+func (x RoomClient) React(ctx context.Context, room, msg string, r Reaction) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "messages", msg, "react"), r, &OK{})
 }
 
 // Remove removes a member.
-func (c *Client) Remove(ctx context.Context, room, identity string) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "remove"), struct{}{}, &OK{})
+func (x RoomClient) Remove(ctx context.Context, room, identity string) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "remove"), struct{}{}, &OK{})
 }
 
 // SetRole changes a member's role.
-func (c *Client) SetRole(ctx context.Context, room, identity, role string) error {
-	return c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "role"), RoleChange{Role: role}, &OK{})
+func (x RoomClient) SetRole(ctx context.Context, room, identity, role string) error {
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "members", identity, "role"), RoleChange{Role: role}, &OK{})
 }
 
 // ApprovalRequest is a join request waiting for an admin's approval.
@@ -356,18 +356,18 @@ type ApprovalRequests struct {
 }
 
 // Requests lists the join requests of a room waiting for approval.
-func (c *Client) Requests(ctx context.Context, room string) (*ApprovalRequests, error) {
+func (x RoomClient) Requests(ctx context.Context, room string) (*ApprovalRequests, error) {
 	var out ApprovalRequests
-	return &out, c.do(ctx, http.MethodGet, roomPath(room, "requests"), nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, roomPath(room, "requests"), nil, &out)
 }
 
 // Decide approves or declines a join request.
-func (c *Client) Decide(ctx context.Context, room, request string, approve bool) error {
+func (x RoomClient) Decide(ctx context.Context, room, request string, approve bool) error {
 	verb := "decline"
 	if approve {
 		verb = "approve"
 	}
-	return c.do(ctx, http.MethodPost, roomPath(room, "requests", request, verb), struct{}{}, &OK{})
+	return x.c.do(ctx, http.MethodPost, roomPath(room, "requests", request, verb), struct{}{}, &OK{})
 }
 
 // RouteDownloads is where downloads report their progress.
@@ -432,35 +432,35 @@ type Download struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-// SendFile sends a file into a room.
-func (c *Client) SendFile(ctx context.Context, room string, req FileSend) (*FileSent, error) {
+// Send sends a file into a room.
+func (x FileClient) Send(ctx context.Context, room string, req FileSend) (*FileSent, error) {
 	var out FileSent
 	req.Async = false
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
 }
 
-// StartSendFile sends a file into a room as a job (Download) to follow
+// StartSend sends a file into a room as a job (Download) to follow
 // with Download.
-func (c *Client) StartSendFile(ctx context.Context, room string, req FileSend) (*Download, error) {
+func (x FileClient) StartSend(ctx context.Context, room string, req FileSend) (*Download, error) {
 	var out Download
 	req.Async = true
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "files"), req, &out)
 }
 
-// Files lists a room's files.
-func (c *Client) Files(ctx context.Context, room string) (*Files, error) {
+// List lists a room's files.
+func (x FileClient) List(ctx context.Context, room string) (*Files, error) {
 	var out Files
-	return &out, c.do(ctx, http.MethodGet, roomPath(room, "files"), nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, roomPath(room, "files"), nil, &out)
 }
 
-// GetFile starts a download.
-func (c *Client) GetFile(ctx context.Context, room, msg string, req FileGet) (*Download, error) {
+// Get starts a download.
+func (x FileClient) Get(ctx context.Context, room, msg string, req FileGet) (*Download, error) {
 	var out Download
-	return &out, c.do(ctx, http.MethodPost, roomPath(room, "files", msg, "get"), req, &out)
+	return &out, x.c.do(ctx, http.MethodPost, roomPath(room, "files", msg, "get"), req, &out)
 }
 
 // Download reports a download's progress.
-func (c *Client) Download(ctx context.Context, job string) (*Download, error) {
+func (x FileClient) Download(ctx context.Context, job string) (*Download, error) {
 	var out Download
-	return &out, c.do(ctx, http.MethodGet, RouteDownloads+"/"+url.PathEscape(job), nil, &out)
+	return &out, x.c.do(ctx, http.MethodGet, RouteDownloads+"/"+url.PathEscape(job), nil, &out)
 }

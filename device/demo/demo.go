@@ -212,11 +212,11 @@ func waitUntil(ctx context.Context, d time.Duration, what string, ok func() bool
 // demoPair joins the phone to the household through the door's pairing
 // mode, unless it is in already.
 func demoPair(ctx context.Context, out io.Writer, doorC, phoneC *control.Client) (string, error) {
-	st, err := doorC.Door(ctx)
+	st, err := doorC.Door.Status(ctx)
 	if err != nil {
 		return "", err
 	}
-	if rooms, err := phoneC.Rooms(ctx); err == nil {
+	if rooms, err := phoneC.Rooms.List(ctx); err == nil {
 		for _, r := range rooms.Rooms {
 			if r.Room == st.Room {
 				return st.Room, nil
@@ -224,23 +224,23 @@ func demoPair(ctx context.Context, out io.Writer, doorC, phoneC *control.Client)
 		}
 	}
 	fmt.Fprintf(out, "1. A long press on the door's button: pairing mode (the LED blinks blue), an invite on its page.\n")
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{Kind: "long"}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{Kind: "long"}); err != nil {
 		return "", err
 	}
 	if err := waitUntil(ctx, 20*time.Second, "pairing mode", func() bool {
-		st, _ = doorC.Door(ctx)
+		st, _ = doorC.Door.Status(ctx)
 		return st != nil && st.Pairing != ""
 	}); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(out, "   The phone joins the household %q with it (hearth room join LINK).\n", st.RoomName)
-	if _, err := phoneC.Join(ctx, st.Pairing); err != nil {
+	if _, err := phoneC.Rooms.Join(ctx, st.Pairing); err != nil {
 		return "", fmt.Errorf("the phone joining: %w", err)
 	}
-	doorC.DoorPress(ctx, control.DoorPress{Kind: "long"})
+	doorC.Door.Press(ctx, control.DoorPress{Kind: "long"})
 	ph, _ := phoneC.Status(ctx)
 	if err := waitUntil(ctx, 20*time.Second, "the phone to become an admin", func() bool {
-		ms, err := doorC.Members(ctx, st.Room)
+		ms, err := doorC.Rooms.Members(ctx, st.Room)
 		if err != nil || ph == nil {
 			return false
 		}
@@ -262,7 +262,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	fig := &Figures{}
 	doorIdle := func() error {
 		return waitUntil(ctx, 30*time.Second, "the door to be idle", func() bool {
-			st, _ := doorC.Door(ctx)
+			st, _ := doorC.Door.Status(ctx)
 			return st != nil && st.State == "idle"
 		})
 	}
@@ -270,7 +270,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 		return fig, err
 	}
 	ringing := func() (control.Call, bool) {
-		cs, err := phoneC.Calls(ctx)
+		cs, err := phoneC.Calls.List(ctx)
 		if err != nil {
 			return control.Call{}, false
 		}
@@ -283,7 +283,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	}
 	fmt.Fprintf(out, "2. Someone presses the door's button: every device of the household rings.\n")
 	t0 := time.Now()
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{}); err != nil {
 		return fig, err
 	}
 	var in control.Call
@@ -297,13 +297,13 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	fig.PressToRing = time.Since(t0)
 	fmt.Fprintf(out, "   The phone rings %s after the press (a press is a short hold and a release).\n", fig.PressToRing.Round(time.Millisecond))
 	fmt.Fprintf(out, "   The phone answers with its voice only; the door sends its camera and microphone.\n")
-	if _, err := phoneC.AnswerCall(ctx, in.ID, control.CallAnswer{AudioOnly: true}); err != nil {
+	if _, err := phoneC.Calls.Answer(ctx, in.ID, control.CallAnswer{AudioOnly: true}); err != nil {
 		return fig, err
 	}
 	var c *control.Call
 	if err := waitUntil(ctx, 20*time.Second, "video from the door", func() bool {
 		var err error
-		c, err = phoneC.Call(ctx, in.ID)
+		c, err = phoneC.Calls.Get(ctx, in.ID)
 		return err == nil && c.Stats != nil && c.Stats.VideoFrames > 0
 	}); err != nil {
 		return fig, err
@@ -313,13 +313,13 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 		return fig, ctx.Err()
 	case <-time.After(3 * time.Second):
 	}
-	if c, err := phoneC.Call(ctx, in.ID); err == nil && c.Stats != nil {
+	if c, err := phoneC.Calls.Get(ctx, in.ID); err == nil && c.Stats != nil {
 		fig.AnswerToFrame = time.Duration(c.Stats.FirstFrameMs * float64(time.Millisecond))
 		fig.FramesReceived = c.Stats.VideoFrames
 		fmt.Fprintf(out, "   First frame of the door's video %s after the answer; %d frames in 3 s.\n",
 			fig.AnswerToFrame.Round(time.Millisecond), fig.FramesReceived)
 	}
-	phoneC.Hangup(ctx, in.ID)
+	phoneC.Calls.Hangup(ctx, in.ID)
 	fmt.Fprintf(out, "   The phone hangs up.\n")
 
 	if err := doorIdle(); err != nil {
@@ -327,19 +327,19 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	}
 	fmt.Fprintf(out, "3. Another press, and nobody answers for 10 s: a missed ring, with its snapshot and a clip.\n")
 	missed0 := 0
-	if st, err := doorC.Door(ctx); err == nil {
+	if st, err := doorC.Door.Status(ctx); err == nil {
 		missed0 = st.Missed
 	}
-	if _, err := doorC.DoorPress(ctx, control.DoorPress{}); err != nil {
+	if _, err := doorC.Door.Press(ctx, control.DoorPress{}); err != nil {
 		return fig, err
 	}
 	var entry *control.Message
 	if err := waitUntil(ctx, 40*time.Second, "the missed ring in the room", func() bool {
-		st, err := doorC.Door(ctx)
+		st, err := doorC.Door.Status(ctx)
 		if err != nil || st.Missed == missed0 {
 			return false
 		}
-		h, err := phoneC.History(ctx, rm)
+		h, err := phoneC.Rooms.History(ctx, rm)
 		if err != nil {
 			return false
 		}
@@ -360,7 +360,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 	}
 
 	fmt.Fprintf(out, "4. The phone unlocks the door: a signed request straight to the door, which pulses its relay.\n")
-	u, err := phoneC.Unlock(ctx, rm, control.Unlock{})
+	u, err := phoneC.Door.Unlock(ctx, rm, control.Unlock{})
 	if err != nil {
 		return fig, err
 	}
@@ -368,7 +368,7 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 		return fig, errors.New("the door refused the phone: " + u.Reason)
 	}
 	fig.Unlocked = true
-	st, _ := doorC.Door(ctx)
+	st, _ := doorC.Door.Status(ctx)
 	fmt.Fprintf(out, "   Opened: the relay pulsed (%d pulse(s) so far).\n", st.RelayPulses)
 
 	fmt.Fprintf(out, "5. Later, the phone looks at the door (Live view on its page): the door calls it back with its camera.\n")
@@ -376,31 +376,31 @@ func demoStory(ctx context.Context, out io.Writer, doorC, phoneC *control.Client
 		return fig, err
 	}
 	t1 := time.Now()
-	v, err := phoneC.View(ctx, rm, control.View{})
+	v, err := phoneC.Door.View(ctx, rm, control.View{})
 	if err != nil {
 		return fig, err
 	}
 	if err := waitUntil(ctx, 10*time.Second, "the live view ringing", func() bool {
-		c, err := phoneC.Call(ctx, v.Call)
+		c, err := phoneC.Calls.Get(ctx, v.Call)
 		return err == nil && c.State == "ringing"
 	}); err != nil {
 		return fig, err
 	}
-	if _, err := phoneC.AnswerCall(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
+	if _, err := phoneC.Calls.Answer(ctx, v.Call, control.CallAnswer{AudioOnly: true}); err != nil {
 		return fig, err
 	}
 	if err := waitUntil(ctx, 20*time.Second, "the door's camera", func() bool {
-		c, err := phoneC.Call(ctx, v.Call)
+		c, err := phoneC.Calls.Get(ctx, v.Call)
 		return err == nil && c.Stats != nil && c.Stats.VideoFrames > 0
 	}); err != nil {
 		return fig, err
 	}
 	fig.ViewToFrame = time.Since(t1)
 	fmt.Fprintf(out, "   The door's camera on the phone %s after it asked; the phone hangs up.\n\n", fig.ViewToFrame.Round(time.Millisecond))
-	phoneC.Hangup(ctx, v.Call)
-	st, _ = doorC.Door(ctx)
+	phoneC.Calls.Hangup(ctx, v.Call)
+	st, _ = doorC.Door.Status(ctx)
 	fmt.Fprintf(out, "The household room now reads (hearth room history %s):\n", st.RoomName)
-	h, err := phoneC.History(ctx, rm)
+	h, err := phoneC.Rooms.History(ctx, rm)
 	if err == nil {
 		for _, m := range h.Messages {
 			switch {
