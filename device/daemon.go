@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		dr, err = door.New(*cfg.Door, door.Deps{Logger: log, Now: now, Node: node, ID: id, DB: db, Rooms: rms, Calls: cls, Files: fls,
+		dr, err = door.New(ctx, *cfg.Door, door.Deps{Logger: log, Now: now, Node: node, ID: id, DB: db, Rooms: rms, Calls: cls, Files: fls,
 			Board: board, Sim: simulated, Home: home})
 		if err != nil {
 			board.Close()

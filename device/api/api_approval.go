@@ -17,7 +17,7 @@ func (d *roomAPI) handleDecide(approve bool) roomHandler {
 		if !Decode(w, r, &none) {
 			return
 		}
-		if err := d.rooms.Invites.Decide(rm, r.PathValue("request"), approve); err != nil {
+		if err := d.rooms.Invites.Decide(r.Context(), rm, r.PathValue("request"), approve); err != nil {
 			Fail(w, err)
 			return
 		}

@@ -29,7 +29,7 @@ func (d *fileAPI) handleFileSend(w http.ResponseWriter, r *http.Request, rm *roo
 		WriteJSON(w, http.StatusAccepted, job.Status())
 		return
 	}
-	ref, m, err := d.files.Send(rm, req.Path, req.Type, req.Caption, nil)
+	ref, m, err := d.files.Send(r.Context(), rm, req.Path, req.Type, req.Caption, nil)
 	if err != nil {
 		Fail(w, err)
 		return

@@ -90,7 +90,7 @@ func (d *roomAPI) handleCreateRoom(w http.ResponseWriter, r *http.Request) {
 	if !Decode(w, r, &req) {
 		return
 	}
-	rm, err := d.rooms.Create(req.Name)
+	rm, err := d.rooms.Create(r.Context(), req.Name)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -216,7 +216,7 @@ func (d *roomAPI) handleInvite(w http.ResponseWriter, r *http.Request, rm *room.
 		Fail(w, fmt.Errorf("%w: expiry must not be negative", control.ErrBadArg))
 		return
 	}
-	link, exp, err := d.rooms.Invites.Invite(rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses, req.Approve)
+	link, exp, err := d.rooms.Invites.Invite(r.Context(), rm, time.Duration(req.ExpiresSeconds)*time.Second, req.Uses, req.Approve)
 	if err != nil {
 		if errors.Is(err, room.ErrNotMember) {
 			Fail(w, err)

@@ -138,7 +138,7 @@ type Deps struct {
 // New takes the board and the household room (founding it if this
 // device has no room of that name), and answers unlocks and live views
 // from here on. Close releases the board.
-func New(cfg Config, deps Deps) (*Door, error) {
+func New(ctx context.Context, cfg Config, deps Deps) (*Door, error) {
 	d := &Door{cfg: cfg, rooms: deps.Rooms, calls: deps.Calls, files: deps.Files, node: deps.Node, id: deps.ID, db: deps.DB,
 		log: deps.Logger.With(slog.String("part", "door")), now: deps.Now, board: deps.Board, sim: deps.Sim,
 		src: deps.Calls.Source(), // not the hook: it waits for the door itself
@@ -157,7 +157,7 @@ func New(cfg Config, deps Deps) (*Door, error) {
 	r, err := d.rooms.Resolve(cfg.Room)
 	switch {
 	case errors.Is(err, rooms.ErrNoRoom):
-		if r, err = d.rooms.Create(cfg.Room); err != nil {
+		if r, err = d.rooms.Create(ctx, cfg.Room); err != nil {
 			return nil, fmt.Errorf("doorphone: founding the household room %q: %w", cfg.Room, err)
 		}
 		d.log.Info("household room founded", logattr.Room(r.ID().String()), slog.String("name", cfg.Room))
@@ -441,7 +441,7 @@ func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context)
 		path, typ, err := media(ctx)
 		switch {
 		case err == nil:
-			_, mb, err := d.files.StoreFile(path, typ, nil)
+			_, mb, err := d.files.StoreFile(ctx, path, typ, nil)
 			os.Remove(path)
 			if err != nil {
 				d.log.Warn("door picture not stored", logattr.Err(err))
@@ -519,7 +519,7 @@ func (d *Door) CallChanged(s call.Status) {
 }
 
 func (d *Door) pairingOn() {
-	link, until, err := d.rooms.Invites.Invite(d.room, d.cfg.Pairing, 1, false)
+	link, until, err := d.rooms.Invites.Invite(d.ctx, d.room, d.cfg.Pairing, 1, false)
 	if err != nil {
 		d.log.Warn("pairing mode: no invite", logattr.Err(err))
 		d.mu.Lock()

@@ -196,11 +196,11 @@ func checkSendable(path string) (os.FileInfo, error) {
 
 // Send encrypts a file into the chunk store and writes it into the room.
 // progress, if not nil, gets the bytes encrypted so far.
-func (f *Files) Send(r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
+func (f *Files) Send(ctx context.Context, r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
 	if _, err := checkSendable(path); err != nil {
 		return room.Ref{}, nil, err
 	}
-	m, mb, err := f.StoreFile(path, mediaType, progress)
+	m, mb, err := f.StoreFile(ctx, path, mediaType, progress)
 	if err != nil {
 		return room.Ref{}, nil, err
 	}
@@ -213,10 +213,10 @@ func (f *Files) Send(r *room.Room, path, mediaType, caption string, progress fun
 	return ref, m, nil
 }
 
-// store1 encrypts a file into the chunk store and returns its manifest,
+// StoreFile encrypts a file into the chunk store and returns its manifest,
 // named after the file, and the manifest's bytes for an entry.
-func (f *Files) StoreFile(path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
-	m, err := f.store.PutFileProgress(f.ctx, path, progress)
+func (f *Files) StoreFile(ctx context.Context, path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
+	m, err := f.store.PutFileProgress(ctx, path, progress)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, nil, fmt.Errorf("%w: %v", control.ErrBadArg, err)
@@ -258,7 +258,7 @@ func (f *Files) SendJobThen(r *room.Room, path, mediaType, caption string, done 
 		if done != nil {
 			defer done()
 		}
-		ref, m, err := f.Send(r, path, mediaType, caption, func(n int64) {
+		ref, m, err := f.Send(f.ctx, r, path, mediaType, caption, func(n int64) {
 			d.set(func(st *control.Download) { st.Done = n })
 		})
 		d.mu.Lock()

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -107,7 +108,7 @@ func (rs *Invites) Requests(r *room.Room) []control.ApprovalRequest {
 }
 
 // Decide approves or declines a request of room r.
-func (rs *Invites) Decide(r *room.Room, key string, approve bool) error {
+func (rs *Invites) Decide(ctx context.Context, r *room.Room, key string, approve bool) error {
 	jr, ok := rs.joinRequest(key)
 	if !ok || jr.Room != r.ID().String() {
 		return fmt.Errorf("%w %q in this room ('hearth room requests' lists them)", ErrNoRequest, key)
@@ -119,7 +120,7 @@ func (rs *Invites) Decide(r *room.Room, key string, approve bool) error {
 	if _, err := r.Write(room.Op{Type: room.OpAddMember, Identity: jr.Identity, Role: room.RoleMember, Invite: room.InviteID(jr.Invite)}); err != nil {
 		return err
 	}
-	rs.Mirrors.nameNow(r)
+	rs.Mirrors.nameNow(ctx, r)
 	var member bool
 	var reason string
 	r.View(func(v *room.View) {

@@ -335,7 +335,7 @@ func (rs *Manager) Resolve(arg string) (*room.Room, error) {
 }
 
 // Create founds a room.
-func (rs *Manager) Create(name string) (*room.Room, error) {
+func (rs *Manager) Create(ctx context.Context, name string) (*room.Room, error) {
 	if name == "" || len(name) > room.MaxNameLen {
 		return nil, fmt.Errorf("a room name has 1 to %d bytes", room.MaxNameLen)
 	}
@@ -352,7 +352,7 @@ func (rs *Manager) Create(name string) (*room.Room, error) {
 		rs.drop(r)
 		return nil, err
 	}
-	rs.announce(rs.ctx, r)
+	rs.announce(ctx, r)
 	return r, nil
 }
 
@@ -516,7 +516,7 @@ func (rs *Manager) TrySync(ctx context.Context, p peer.ID, d log.Discovery) {
 }
 
 // Invite makes an invite in the room and returns its link.
-func (rs *Invites) Invite(r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
+func (rs *Invites) Invite(ctx context.Context, r *room.Room, expires time.Duration, uses uint64, approve bool) (string, time.Time, error) {
 	inv := pairing.NewInvite()
 	var exp time.Time
 	op := room.Op{Type: room.OpInvite, Invite: room.InviteID(inv.ID()), Seed: room.SecretFrom(inv.Seed()), Uses: uses, Role: room.RoleMember, Approve: approve}
@@ -532,7 +532,7 @@ func (rs *Invites) Invite(r *room.Room, expires time.Duration, uses uint64, appr
 	if !ok {
 		return "", time.Time{}, errors.New("only admins can invite to this room")
 	}
-	ctx, cancel := context.WithTimeout(rs.ctx, JoinTimeout)
+	ctx, cancel := context.WithTimeout(ctx, JoinTimeout)
 	defer cancel()
 	if err := rs.node.Announce(ctx, inv.Topic()); err != nil {
 		rs.log.Debug("announcing invite", logattr.Err(err))
@@ -638,7 +638,7 @@ func (rs *Invites) admit(target *room.Room, inv pairing.Invite, id pairing.ID, s
 		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
 			return req, nil, errors.New("this device cannot admit members")
 		}
-		rs.Mirrors.nameNow(target)
+		rs.Mirrors.nameNow(rs.ctx, target)
 	}
 	var reason string
 	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder(), Discovery: target.Discovery()}

@@ -104,8 +104,8 @@ func (rs *Mirrors) publishWriters(ctx context.Context) {
 
 // nameNow names r's writers on its mirrors at once: a member just admitted
 // can write there though this device goes offline right after.
-func (rs *Mirrors) nameNow(r *room.Room) {
-	ctx, cancel := context.WithTimeout(rs.ctx, 15*time.Second)
+func (rs *Mirrors) nameNow(ctx context.Context, r *room.Room) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	rs.nameWriters(ctx, r)
 }
