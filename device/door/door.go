@@ -441,7 +441,9 @@ func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context)
 		path, typ, err := media(ctx)
 		switch {
 		case err == nil:
-			_, mb, err := d.files.StoreFile(ctx, path, typ, nil)
+			// Stored whatever ends ctx (the call taking the camera ends
+			// the picture's ctx): the picture is taken already.
+			_, mb, err := d.files.StoreFile(d.ctx, path, typ, nil)
 			os.Remove(path)
 			if err != nil {
 				d.log.Warn("door picture not stored", logattr.Err(err))
