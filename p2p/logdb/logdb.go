@@ -6,7 +6,9 @@ package logdb
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -65,4 +67,93 @@ func Load(tx *storage.Tx, b Buckets) (map[identity.PublicKey][]log.Head, map[ide
 		return nil, nil, err
 	}
 	return heads, blocks, nil
+}
+
+// ErrGap: a writer's blocks asked for are not all stored.
+var ErrGap = errors.New("the log has a gap")
+
+// ReadBlocks reads blocks [from, from+n) of writer's log, as copies. It
+// returns fewer when the log ends before from+n (none when it ends before
+// from); a block missing before the end is ErrGap. Nothing else of the
+// room is read: a page of a long log costs the page.
+func ReadBlocks(tx *storage.Tx, b Buckets, writer identity.PublicKey, from uint64, n int) ([][]byte, error) {
+	var out [][]byte
+	c := tx.Cursor(b.Blocks)
+	want := from
+	for k, v := c.Seek(Key(writer, from)); k != nil && len(out) < n; k, v = c.Next() {
+		w, pos, ok := splitKey(k)
+		if !ok || w != writer {
+			break
+		}
+		if pos != want {
+			return out, fmt.Errorf("%w: block %d of %s missing", ErrGap, want, writer.Short())
+		}
+		out = append(out, append([]byte{}, v...))
+		want++
+	}
+	return out, nil
+}
+
+// HeadAt returns writer's stored head of length n, if there is one.
+func HeadAt(tx *storage.Tx, b Buckets, writer identity.PublicKey, n uint64) (log.Head, bool, error) {
+	v, err := tx.Get(b.Heads, Key(writer, n))
+	if errors.Is(err, storage.ErrNotFound) {
+		return log.Head{}, false, nil
+	}
+	if err != nil {
+		return log.Head{}, false, err
+	}
+	h, err := log.ParseHead(v)
+	if err != nil {
+		return log.Head{}, false, err
+	}
+	return h, true, nil
+}
+
+// HeadAfter returns writer's first stored head longer than n: the
+// shortest signed head covering block n. There is none when every head
+// is at most n long.
+func HeadAfter(tx *storage.Tx, b Buckets, writer identity.PublicKey, n uint64) (log.Head, bool, error) {
+	if n == math.MaxUint64 {
+		return log.Head{}, false, nil
+	}
+	k, v := tx.Cursor(b.Heads).Seek(Key(writer, n+1))
+	if w, _, ok := splitKey(k); !ok || w != writer {
+		return log.Head{}, false, nil
+	}
+	h, err := log.ParseHead(v)
+	if err != nil {
+		return log.Head{}, false, err
+	}
+	return h, true, nil
+}
+
+// LastHead returns writer's longest stored head, if there is one.
+func LastHead(tx *storage.Tx, b Buckets, writer identity.PublicKey) (log.Head, bool, error) {
+	c := tx.Cursor(b.Heads)
+	k, v := c.Seek(Key(writer, math.MaxUint64))
+	if w, pos, ok := splitKey(k); !ok || w != writer || pos != math.MaxUint64 {
+		// Past writer's heads (or past the end): step back to its last.
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+	}
+	if w, _, ok := splitKey(k); !ok || w != writer {
+		return log.Head{}, false, nil
+	}
+	h, err := log.ParseHead(v)
+	if err != nil {
+		return log.Head{}, false, err
+	}
+	return h, true, nil
+}
+
+// splitKey is the writer and position of a key of Key's.
+func splitKey(k []byte) (identity.PublicKey, uint64, bool) {
+	if len(k) != len(identity.PublicKey{})+8 {
+		return identity.PublicKey{}, 0, false
+	}
+	return identity.PublicKey(k[:32]), binary.BigEndian.Uint64(k[32:]), true
 }
