@@ -433,6 +433,7 @@ func TestCommandsReadLikePeople(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, out)
 		}
 	}
+	historyPages(t, bob, room)
 	if _, stderr, code := hearth(t, "", "room", "send", room, "  ", "--home", bob.home); code != 2 || !strings.Contains(stderr, "empty message") {
 		t.Errorf("an empty message: exit %d: %s", code, stderr)
 	}
@@ -448,5 +449,40 @@ func TestCommandsReadLikePeople(t *testing.T) {
 	carol := newDaemon(t, "carol", "--bootstrap", tcpAddr(t, alice))
 	if _, stderr, code := hearth(t, "", "room", "join", damaged, "--home", carol.home); code != 1 || !strings.Contains(stderr, "does not know this invite") {
 		t.Errorf("a damaged invite: exit %d: %s", code, stderr)
+	}
+}
+
+// historyPages reads a room of three messages a page at a time, as a user
+// would: the latest two (and the hint that one is older), then the one
+// before them; a message nobody wrote is refused with its name.
+func historyPages(t *testing.T, d *daemon, room string) {
+	t.Helper()
+	all := d.history(room)
+	if len(all) != 3 {
+		t.Fatalf("history: %d messages, want 3", len(all))
+	}
+	var page struct {
+		Messages []message
+		More     bool
+	}
+	d.json(&page, "room", "history", room, "--limit", "2")
+	if len(page.Messages) != 2 || page.Messages[0].ID != all[1].ID || page.Messages[1].ID != all[2].ID || !page.More {
+		t.Errorf("--limit 2: %+v, want the last two of %+v and more", page, all)
+	}
+	out, stderr, code := hearth(t, "", "room", "history", room, "--limit", "2", "--home", d.home)
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(stderr, "--before "+all[1].ID) {
+		t.Errorf("--limit 2 as text: exit %d, %q, stderr %q", code, out, stderr)
+	}
+	page.More = false
+	d.json(&page, "room", "history", room, "--limit", "5", "--before", all[1].ID)
+	if len(page.Messages) != 1 || page.Messages[0].ID != all[0].ID || page.More {
+		t.Errorf("--before the second: %+v, want the first alone", page)
+	}
+	d.json(&page, "room", "history", room, "--before", all[0].ID)
+	if len(page.Messages) != 0 {
+		t.Errorf("--before the first: %+v, want none", page)
+	}
+	if _, stderr, code := hearth(t, "", "room", "history", room, "--before", "0123456789abcdef-9", "--home", d.home); code != 1 || !strings.Contains(stderr, "no message") {
+		t.Errorf("--before a message nobody wrote: exit %d: %s", code, stderr)
 	}
 }

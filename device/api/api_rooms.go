@@ -289,13 +289,24 @@ func (d *roomAPI) handleHistory(w http.ResponseWriter, r *http.Request, rm *room
 		}
 		limit = n
 	}
+	// before names a message as history prints it, or a prefix of its
+	// writer's part (as edit and delete take it).
 	before := r.URL.Query().Get("before")
+	var beforeRef room.Ref
 	found := before == ""
+	if before != "" {
+		ref, err := rooms.FindMessage(rm, before)
+		if err != nil {
+			WriteError(w, http.StatusNotFound, fmt.Sprintf("no message %q in this room (before)", before))
+			return
+		}
+		beforeRef = ref
+	}
 	rm.View(func(v *room.View) {
 		end := len(v.Messages)
 		if before != "" {
 			for i, m := range v.Messages {
-				if m.ID.String() == before {
+				if m.ID == beforeRef {
 					end, found = i, true
 					break
 				}

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +40,11 @@ has answered, across restarts and whether or not this command still runs.
 'hearth room list' shows it as pending (or refused, with the reason);
 'hearth room join --cancel LINK' withdraws it.`},
 		{name: "send", args: "ROOM TEXT", nargs: 2, flags: withFlags((*sendArgs).define, runRoomSend), summary: "send a message; prints its id"},
-		{name: "history", args: "ROOM", nargs: 1, summary: "print a room's messages", run: runRoomHistory},
+		{name: "history", args: "ROOM", nargs: 1, flags: withFlags((*historyArgs).define, runRoomHistory), summary: "print a room's messages",
+			long: `Print a room's messages, oldest first, in the room's order (the same on
+every device). --limit prints only the latest N; --before MSG only those
+before that message (its id as history prints it). A page with older
+messages before it says so on stderr, with the command that reads them.`},
 		{name: "edit", args: "ROOM MSG TEXT", nargs: 3, summary: "edit a message (from any device of its author)", run: runRoomEdit},
 		{name: "delete", args: "ROOM MSG", nargs: 2, summary: "delete a message for everyone (author, moderators, admins)", run: runRoomDelete},
 		{name: "react", args: "ROOM MSG EMOJI", nargs: 3, flags: withFlags((*reactArgs).define, runRoomReact), summary: "react to a message"},
@@ -285,14 +291,40 @@ func runRoomSend(ctx context.Context, r *runner, a *sendArgs, args []string) err
 	return r.emit(out, func(w io.Writer) { fmt.Fprintln(w, out.ID) })
 }
 
-func runRoomHistory(ctx context.Context, r *runner, args []string) error {
+// historyArgs are the flags of room history.
+type historyArgs struct {
+	limit  int
+	before string
+}
+
+func (a *historyArgs) define(fs *flag.FlagSet) {
+	fs.Func("limit", "print only the latest `N` messages (before --before, if given)", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errors.New("a number of messages, 1 or more")
+		}
+		a.limit = n
+		return nil
+	})
+	fs.StringVar(&a.before, "before", "", "print only the messages before `MSG` (its id as history prints it)")
+}
+
+func runRoomHistory(ctx context.Context, r *runner, a *historyArgs, args []string) error {
 	c, err := r.api()
 	if err != nil {
 		return err
 	}
-	out, err := c.Rooms.History(ctx, args[0])
+	var out *control.History
+	if a.limit > 0 {
+		out, err = c.Rooms.HistoryPage(ctx, args[0], a.limit, a.before)
+	} else {
+		out, err = c.Rooms.HistoryBefore(ctx, args[0], a.before)
+	}
 	if err != nil {
 		return err
+	}
+	if out.More && len(out.Messages) > 0 && !r.json {
+		fmt.Fprintf(r.env.Stderr, "older messages before these: hearth room history %s --limit %d --before %s\n", args[0], a.limit, out.Messages[0].ID)
 	}
 	var names memberNames
 	if !r.json {

@@ -281,17 +281,33 @@ func (x RoomClient) Send(ctx context.Context, room string, m MessageSend) (*Mess
 // and one that an old branch moved may be listed once, where it was
 // first seen.
 func (x RoomClient) History(ctx context.Context, room string) (*History, error) {
+	return x.HistoryBefore(ctx, room, "")
+}
+
+// HistoryPage returns the latest limit messages of a room before message
+// before (its id or a prefix of it; "" for the end), oldest first; More
+// says that older ones remain.
+func (x RoomClient) HistoryPage(ctx context.Context, room string, limit int, before string) (*History, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if before != "" {
+		q.Set("before", before)
+	}
+	var page History
+	if err := x.c.do(ctx, http.MethodGet, roomPath(room, "messages")+"?"+q.Encode(), nil, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// HistoryBefore returns every message of a room before message before
+// ("" for all of them), oldest first, read a page at a time.
+func (x RoomClient) HistoryBefore(ctx context.Context, room, before string) (*History, error) {
 	var out History
 	seen := map[string]bool{}
 	var pages [][]Message
-	before := ""
 	for {
-		q := url.Values{"limit": {strconv.Itoa(historyPage)}}
-		if before != "" {
-			q.Set("before", before)
-		}
-		var page History
-		if err := x.c.do(ctx, http.MethodGet, roomPath(room, "messages")+"?"+q.Encode(), nil, &page); err != nil {
+		page, err := x.HistoryPage(ctx, room, historyPage, before)
+		if err != nil {
 			return nil, err
 		}
 		out.Room = page.Room
