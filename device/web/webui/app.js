@@ -268,7 +268,8 @@ async function doorCard(live) {
   unlock.onclick = () => openDoor(live.room, live.peer.device);
   for (let i = 0; i < 40 && doorCardFor === live.id; i++) {
     try {
-      const h = await api('GET', '/api/v1/rooms/' + live.room + '/messages');
+      // The ring's entry is among the newest: one page, not the history.
+      const h = await api('GET', '/api/v1/rooms/' + live.room + '/messages?limit=50');
       const m = h.messages.find((x) => x.door && x.door.call === live.id && x.file && x.file.show === 'image');
       if (m) {
         const url = await fetchBlob(live.room, m);

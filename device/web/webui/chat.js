@@ -15,7 +15,14 @@ const chat = {
   seen: JSON.parse(localStorage.getItem('hearth-seen') || '{}'), // room -> messages seen
   blobs: {},       // message id -> object URL of its file (this room's)
   fetching: {},    // message id -> promise of its object URL
+  shown: [],       // the messages on the page: the newest, a page at a time
+  more: false,     // older messages come before the first shown
+  older: false,    // a page of older ones is being read
 };
+
+// historyPage is how many messages the page reads at a time: the newest
+// when a room opens or changes, older ones as one scrolls up.
+const historyPage = 50;
 
 const short = (h) => (h || '').slice(0, 8);
 const el = (tag, props, ...kids) => {
@@ -105,14 +112,23 @@ function authorName(m) {
 async function loadHistory() {
   const room = chat.room;
   if (!room) return;
+  // The newest page, or what is shown and a page of new ones: a change
+  // reads the window again (edits, deletions), never the whole history.
+  const prev = chat.shown.room === room ? chat.shown : [];
   let h;
   try {
-    h = await api('GET', '/api/v1/rooms/' + room + '/messages');
+    h = await api('GET', '/api/v1/rooms/' + room + '/messages?limit=' + (prev.length + historyPage));
   } catch (e) {
     showError(e.message);
     return;
   }
   if (room !== chat.room) return;
+  let more = !!h.more;
+  if (prev.length) {
+    // What was shown stays shown, from its first message on.
+    const i = h.messages.findIndex((m) => m.id === prev[0].id);
+    if (i > 0) { h.messages = h.messages.slice(i); more = true; }
+  }
   // Someone new wrote (a member who just joined, a new device): their
   // names.
   if (h.messages.some((m) => !chat.members[m.author] || !chat.members[m.author].devices[m.device])) {
@@ -126,8 +142,45 @@ async function loadHistory() {
   for (const m of h.messages) byID[m.id] = m;
   for (const m of h.messages) ul.append(renderMessage(m, byID));
   if (atEnd) ul.scrollTop = ul.scrollHeight;
-  markSeen(room, h.messages.length);
-  window.hearthHistory = h.messages;
+  const r = chat.rooms.find((x) => x.room === room);
+  if (r) markSeen(room, Math.max(r.messages, chat.seen[room] || 0));
+  showHistory(room, h.messages, more);
+  // A short first page fills no screen: read older ones at once.
+  if (chat.more && ul.scrollHeight <= ul.clientHeight) loadOlder();
+}
+
+// showHistory notes what the page shows of room.
+function showHistory(room, messages, more) {
+  chat.shown = messages;
+  chat.shown.room = room;
+  chat.more = more;
+  window.hearthHistory = messages;
+}
+
+// loadOlder reads the page of messages before the first shown, and puts
+// it above them, the view staying where it was.
+async function loadOlder() {
+  const room = chat.room;
+  if (!room || !chat.more || chat.older || !chat.shown.length) return;
+  chat.older = true;
+  try {
+    const first = chat.shown[0].id;
+    const h = await api('GET', '/api/v1/rooms/' + room + '/messages?limit=' + historyPage + '&before=' + encodeURIComponent(first));
+    if (room !== chat.room || !chat.shown.length || chat.shown[0].id !== first) return;
+    const all = h.messages.concat(chat.shown);
+    const byID = {};
+    for (const m of all) byID[m.id] = m;
+    const ul = $('messages');
+    const from = ul.scrollHeight - ul.scrollTop;
+    const top = ul.firstChild;
+    for (const m of h.messages) ul.insertBefore(renderMessage(m, byID), top);
+    ul.scrollTop = ul.scrollHeight - from;
+    showHistory(room, all, !!h.more);
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    chat.older = false;
+  }
 }
 
 function renderMessage(m, byID) {
@@ -604,3 +657,7 @@ async function linkDevice() {
 }
 $('show-identity').onclick = showIdentity;
 $('link-device').onclick = linkDevice;
+// Near the top of the messages, the page before them is read.
+$('messages').addEventListener('scroll', () => {
+  if ($('messages').scrollTop < 80) loadOlder();
+});
