@@ -58,3 +58,26 @@ func FuzzOpenBlock(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseFrontier(f *testing.F) {
+	var fr Frontier
+	for i := range 77 {
+		fr.Push(LeafHash([]byte{byte(i)}), nil)
+	}
+	b, _ := fr.MarshalBinary()
+	f.Add(b)
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := ParseFrontier(b)
+		if err != nil {
+			return
+		}
+		out, _ := fr.MarshalBinary()
+		if !bytes.Equal(out, b) {
+			t.Fatal("frontier re-encoded differently")
+		}
+		fr.Push(Hash{1}, nil)
+		_ = fr.Root()
+	})
+}

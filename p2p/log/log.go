@@ -1,8 +1,11 @@
 package log
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -34,25 +37,42 @@ var (
 	ErrRange     = errors.New("range out of bounds")
 )
 
-// frontier holds the roots of the perfect subtrees that make up an RFC
-// 9162 tree, largest first, so appending is amortised O(1) and the root
-// is O(log n).
-type frontier struct {
+// Frontier holds the roots of the perfect subtrees that make up an RFC
+// 9162 tree, largest first (one per bit set in its length), so appending
+// is amortised O(1) and the root O(log n). It is all a log needs in
+// memory to extend its tree.
+type Frontier struct {
 	nodes []Hash
 	sizes []uint64
+	n     uint64
 }
 
-func (f *frontier) push(h Hash) {
+// Len returns the number of leaves.
+func (f *Frontier) Len() uint64 { return f.n }
+
+// Push appends a leaf hash. done, if not nil, is called with every node
+// the leaf completes: the leaf itself (level 0), then each perfect
+// subtree it closes, by level and index (Nodes).
+func (f *Frontier) Push(h Hash, done func(level int, index uint64, h Hash)) {
+	if done != nil {
+		done(0, f.n, h)
+	}
+	f.n++
 	f.nodes = append(f.nodes, h)
 	f.sizes = append(f.sizes, 1)
-	for n := len(f.nodes); n >= 2 && f.sizes[n-1] == f.sizes[n-2]; n = len(f.nodes) {
-		f.nodes[n-2] = nodeHash(f.nodes[n-2], f.nodes[n-1])
-		f.sizes[n-2] *= 2
-		f.nodes, f.sizes = f.nodes[:n-1], f.sizes[:n-1]
+	for k := len(f.nodes); k >= 2 && f.sizes[k-1] == f.sizes[k-2]; k = len(f.nodes) {
+		f.nodes[k-2] = nodeHash(f.nodes[k-2], f.nodes[k-1])
+		f.sizes[k-2] *= 2
+		f.nodes, f.sizes = f.nodes[:k-1], f.sizes[:k-1]
+		if done != nil {
+			size := f.sizes[k-2]
+			done(bits.TrailingZeros64(size), (f.n-size)/size, f.nodes[k-2])
+		}
 	}
 }
 
-func (f *frontier) root() Hash {
+// Root returns the tree head.
+func (f *Frontier) Root() Hash {
 	if len(f.nodes) == 0 {
 		return emptyRoot
 	}
@@ -63,26 +83,126 @@ func (f *frontier) root() Hash {
 	return r
 }
 
-func (f *frontier) clone() frontier {
-	return frontier{nodes: append([]Hash(nil), f.nodes...), sizes: append([]uint64(nil), f.sizes...)}
+// Clone returns a copy that does not share memory with f.
+func (f *Frontier) Clone() Frontier {
+	return Frontier{nodes: append([]Hash(nil), f.nodes...), sizes: append([]uint64(nil), f.sizes...), n: f.n}
 }
 
-// Log is one writer's log in one room as a peer holds it: the leaf hashes
-// of its blocks and the signed heads seen, the latest covering every
-// block. It keeps no blocks: the caller stores them. A Log is not safe
-// for concurrent use.
+// MarshalBinary encodes the frontier: its length (8 bytes, big endian),
+// then its hashes, largest subtree first.
+func (f *Frontier) MarshalBinary() ([]byte, error) {
+	out := binary.BigEndian.AppendUint64(make([]byte, 0, 8+32*len(f.nodes)), f.n)
+	for _, h := range f.nodes {
+		out = append(out, h[:]...)
+	}
+	return out, nil
+}
+
+// ErrFrontier means an encoded frontier is malformed.
+var ErrFrontier = errors.New("malformed frontier")
+
+// ParseFrontier decodes a frontier of MarshalBinary.
+func ParseFrontier(b []byte) (Frontier, error) {
+	if len(b) < 8 {
+		return Frontier{}, fmt.Errorf("%w: %d bytes", ErrFrontier, len(b))
+	}
+	n := binary.BigEndian.Uint64(b)
+	if n > MaxLogLen || len(b) != 8+32*bits.OnesCount64(n) {
+		return Frontier{}, fmt.Errorf("%w: %d bytes for %d leaves", ErrFrontier, len(b), n)
+	}
+	f := Frontier{n: n}
+	b = b[8:]
+	for bit := 63; bit >= 0; bit-- {
+		if n&(1<<bit) == 0 {
+			continue
+		}
+		f.nodes = append(f.nodes, Hash(b[:32]))
+		f.sizes = append(f.sizes, 1<<bit)
+		b = b[32:]
+	}
+	return f, nil
+}
+
+// Past is where a Log kept outside memory reads what it does not hold:
+// the nodes of its tree and the heads it saw. Whoever stores the log's
+// blocks keeps it (package logdb does, in the daemon's database).
+type Past interface {
+	Nodes
+	// HeadAt returns the signed head of length n stored, if there is one.
+	HeadAt(n uint64) (Head, bool, error)
+}
+
+// Log is one writer's log in one room as a peer holds it: its length,
+// the frontier of its tree and its latest signed head. It keeps no
+// blocks: the caller stores them. A log of New keeps its leaf hashes and
+// heads in memory as well; one of Restore reads them from its Past, so
+// its memory does not grow with its length. A Log is not safe for
+// concurrent use.
 type Log struct {
-	disc   Discovery
-	writer identity.PublicKey
-	id     ID
-	leaves []Hash
-	front  frontier
-	heads  []Head // ascending by Length; the last has Length == len(leaves)
+	disc    Discovery
+	writer  identity.PublicKey
+	id      ID
+	front   Frontier
+	head    Head // the latest, if hasHead; head.Length == front.Len()
+	hasHead bool
+	past    Past
+	mem     *memory // a log of New
 }
 
-// New returns the empty log of writer in the room of disc.
+// memory is what a log of New keeps: every leaf hash and head.
+type memory struct {
+	leaves []Hash
+	heads  []Head // ascending by Length
+}
+
+func (m *memory) Node(level int, index uint64) (Hash, error) {
+	return leafNodes(m.leaves).Node(level, index)
+}
+
+func (m *memory) HeadAt(n uint64) (Head, bool, error) {
+	i := sort.Search(len(m.heads), func(i int) bool { return m.heads[i].Length >= n })
+	if i < len(m.heads) && m.heads[i].Length == n {
+		return m.heads[i], true, nil
+	}
+	return Head{}, false, nil
+}
+
+// New returns the empty log of writer in the room of disc, kept in
+// memory.
 func New(disc Discovery, writer identity.PublicKey) *Log {
-	return &Log{disc: disc, writer: writer, id: LogID(disc, writer)}
+	m := &memory{}
+	return &Log{disc: disc, writer: writer, id: LogID(disc, writer), past: m, mem: m}
+}
+
+// Restore returns a log as it was stored: head is its latest signed head
+// (the zero Head for an empty log) and front the frontier of its blocks,
+// both as verified when they were stored; past reads the rest. Nothing is
+// verified again but that they agree.
+func Restore(disc Discovery, writer identity.PublicKey, head Head, front Frontier, past Past) (*Log, error) {
+	l := &Log{disc: disc, writer: writer, id: LogID(disc, writer), front: front.Clone(), past: past}
+	switch {
+	case head == (Head{}) && front.Len() == 0:
+		return l, nil
+	case head.Discovery != disc || head.Writer != writer:
+		return nil, ErrWrongLog
+	case head.Length != front.Len() || head.Root != front.Root():
+		return nil, fmt.Errorf("restoring log %s: head of %d blocks does not match the stored tree of %d", l.id.Short(), head.Length, front.Len())
+	}
+	l.head, l.hasHead = head, true
+	return l, nil
+}
+
+// Clone returns a copy of the log that extends independently: what is
+// stored is shared, so a clone of a log of Restore is for trying an
+// extension before it is stored.
+func (l *Log) Clone() *Log {
+	c := *l
+	c.front = l.front.Clone()
+	if l.mem != nil {
+		c.mem = &memory{leaves: slices.Clone(l.mem.leaves), heads: slices.Clone(l.mem.heads)}
+		c.past = c.mem
+	}
+	return &c
 }
 
 // ID returns the log's id.
@@ -95,27 +215,25 @@ func (l *Log) Writer() identity.PublicKey { return l.writer }
 func (l *Log) Discovery() Discovery { return l.disc }
 
 // Len returns the number of verified blocks.
-func (l *Log) Len() uint64 { return uint64(len(l.leaves)) }
+func (l *Log) Len() uint64 { return l.front.Len() }
+
+// Frontier returns the frontier of the log's tree.
+func (l *Log) Frontier() Frontier { return l.front.Clone() }
 
 // Head returns the latest signed head, if any.
-func (l *Log) Head() (Head, bool) {
-	if len(l.heads) == 0 {
-		return Head{}, false
-	}
-	return l.heads[len(l.heads)-1], true
-}
+func (l *Log) Head() (Head, bool) { return l.head, l.hasHead }
 
 // HeadAt returns the signed head of exactly length n, if one was seen.
 func (l *Log) HeadAt(n uint64) (Head, bool) {
-	i := sort.Search(len(l.heads), func(i int) bool { return l.heads[i].Length >= n })
-	if i < len(l.heads) && l.heads[i].Length == n {
-		return l.heads[i], true
+	if l.hasHead && n == l.head.Length {
+		return l.head, true
 	}
-	return Head{}, false
+	if n > l.Len() || l.past == nil {
+		return Head{}, false
+	}
+	h, ok, err := l.past.HeadAt(n)
+	return h, ok && err == nil
 }
-
-// Heads returns the signed heads seen, ascending by length.
-func (l *Log) Heads() []Head { return append([]Head(nil), l.heads...) }
 
 // Append seals entries under key (the room's key of epoch) as the next
 // blocks, and signs one head for the whole batch. It returns the blocks
@@ -131,7 +249,7 @@ func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries 
 		return nil, Head{}, fmt.Errorf("append: log would exceed %d blocks", MaxLogLen)
 	}
 	blocks := make([][]byte, len(entries))
-	front := l.front.clone()
+	front := l.front.Clone()
 	leaves := make([]Hash, len(entries))
 	for i, e := range entries {
 		b, err := Seal(key, l.disc, l.id, l.Len()+uint64(i), epoch, e)
@@ -140,13 +258,19 @@ func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries 
 		}
 		blocks[i] = b
 		leaves[i] = LeafHash(b)
-		front.push(leaves[i])
+		front.Push(leaves[i], nil)
 	}
-	h := SignHead(writer, l.disc, l.Len()+uint64(len(entries)), front.root())
-	l.leaves = append(l.leaves, leaves...)
-	l.front = front
-	l.heads = append(l.heads, h)
+	h := SignHead(writer, l.disc, front.Len(), front.Root())
+	l.extended(front, h, leaves)
 	return blocks, h, nil
+}
+
+func (l *Log) extended(front Frontier, h Head, leaves []Hash) {
+	l.front, l.head, l.hasHead = front, h, true
+	if l.mem != nil {
+		l.mem.leaves = append(l.mem.leaves, leaves...)
+		l.mem.heads = append(l.mem.heads, h)
+	}
 }
 
 // Extend adds blocks [Len(), h.Length) received from a peer, after
@@ -169,28 +293,33 @@ func (l *Log) Extend(h Head, blocks [][]byte) error {
 	if err := h.Verify(); err != nil {
 		return err
 	}
-	front := l.front.clone()
-	leaves := make([]Hash, len(blocks))
+	front := l.front.Clone()
+	var leaves []Hash
+	if l.mem != nil {
+		leaves = make([]Hash, len(blocks))
+	}
 	for i, b := range blocks {
 		if err := checkBlock(b); err != nil {
 			return fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
 		}
-		leaves[i] = LeafHash(b)
-		front.push(leaves[i])
+		leaf := LeafHash(b)
+		if leaves != nil {
+			leaves[i] = leaf
+		}
+		front.Push(leaf, nil)
 	}
-	if front.root() != h.Root {
+	if front.Root() != h.Root {
 		return ErrRootDiffs
 	}
-	l.leaves = append(l.leaves, leaves...)
-	l.front = front
-	l.heads = append(l.heads, h)
+	l.extended(front, h, leaves)
 	return nil
 }
 
 // Check compares a signed head of this log with the blocks held. It
 // returns nil if h is consistent with them (or longer than what is held:
 // nothing can be said yet), a *ForkProof if the writer signed a
-// different history, and an error if h is not a valid head of this log.
+// different history, and an error if h is not a valid head of this log
+// (or what is stored could not be read).
 func (l *Log) Check(h Head) (*ForkProof, error) {
 	if h.Discovery != l.disc || h.Writer != l.writer {
 		return nil, ErrWrongLog
@@ -204,16 +333,21 @@ func (l *Log) Check(h Head) (*ForkProof, error) {
 	if held, ok := l.HeadAt(h.Length); ok && held.Root == h.Root {
 		return nil, nil // a head held: no need to hash the prefix again
 	}
-	prefix := Root(l.leaves[:h.Length])
+	if l.past == nil {
+		return nil, errors.New("check: the log's past is not kept")
+	}
+	prefix, err := RootOf(l.past, h.Length)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
 	if prefix == h.Root {
 		return nil, nil
 	}
-	ours, _ := l.Head()
-	path, err := ConsistencyProof(l.leaves, h.Length)
+	path, err := ConsistencyProofOf(l.past, l.Len(), h.Length)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("check: %w", err)
 	}
-	f := &ForkProof{A: h, B: ours, PrefixRoot: prefix, Path: path}
+	f := &ForkProof{A: h, B: l.head, PrefixRoot: prefix, Path: path}
 	if err := f.Verify(); err != nil {
 		return nil, fmt.Errorf("building fork proof: %w", err)
 	}
@@ -223,27 +357,27 @@ func (l *Log) Check(h Head) (*ForkProof, error) {
 // Inclusion returns the proof that block i is in the tree of the first n
 // blocks.
 func (l *Log) Inclusion(i, n uint64) ([]Hash, error) {
-	if n > l.Len() || i >= n {
+	if n > l.Len() || i >= n || l.past == nil {
 		return nil, ErrRange
 	}
-	return InclusionProof(l.leaves[:n], i)
+	return InclusionProofOf(l.past, n, i)
 }
 
 // Consistency returns the proof that the tree of the first m blocks is a
 // prefix of the tree of the first n.
 func (l *Log) Consistency(m, n uint64) ([]Hash, error) {
-	if m > n || n > l.Len() {
+	if m > n || n > l.Len() || l.past == nil {
 		return nil, ErrRange
 	}
-	return ConsistencyProof(l.leaves[:n], m)
+	return ConsistencyProofOf(l.past, n, m)
 }
 
 // Leaf returns the leaf hash of block i.
 func (l *Log) Leaf(i uint64) (Hash, error) {
-	if i >= l.Len() {
+	if i >= l.Len() || l.past == nil {
 		return Hash{}, ErrRange
 	}
-	return l.leaves[i], nil
+	return l.past.Node(0, i)
 }
 
 // VerifyRange checks blocks [start, start+len(blocks)) against a signed

@@ -22,12 +22,138 @@ func entries(n int, tag string) [][]byte {
 
 func TestFrontierMatchesRoot(t *testing.T) {
 	all := leavesN(130)
-	var f frontier
+	var f Frontier
+	got := map[[2]uint64]Hash{}
 	for i, h := range all {
-		f.push(h)
-		if f.root() != Root(all[:i+1]) {
+		f.Push(h, func(level int, index uint64, h Hash) {
+			k := [2]uint64{uint64(level), index}
+			if _, ok := got[k]; ok {
+				t.Fatalf("node %v completed twice", k)
+			}
+			got[k] = h
+		})
+		if f.Root() != Root(all[:i+1]) {
 			t.Fatalf("frontier root differs at %d leaves", i+1)
 		}
+		b, _ := f.MarshalBinary()
+		g, err := ParseFrontier(b)
+		if err != nil || g.Root() != f.Root() || g.Len() != f.Len() {
+			t.Fatalf("frontier of %d leaves does not round trip: %v", i+1, err)
+		}
+		if _, err := ParseFrontier(b[:len(b)-1]); !errors.Is(err, ErrFrontier) {
+			t.Fatalf("a cut frontier parsed: %v", err)
+		}
+	}
+	// Every perfect subtree was reported once, with its hash.
+	want := 0
+	for level := 0; 1<<level <= len(all); level++ {
+		for index := uint64(0); (index+1)<<level <= uint64(len(all)); index++ {
+			want++
+			h, _ := leafNodes(all).Node(level, index)
+			if got[[2]uint64{uint64(level), index}] != h {
+				t.Fatalf("node (%d, %d) reported wrong or not at all", level, index)
+			}
+		}
+	}
+	if len(got) != want {
+		t.Fatalf("%d nodes reported, want %d", len(got), want)
+	}
+}
+
+// storedPast is a Past as a store keeps it: the nodes the frontier
+// reported and the heads, nothing else.
+type storedPast struct {
+	nodes map[[2]uint64]Hash
+	heads map[uint64]Head
+}
+
+func (p *storedPast) Node(level int, index uint64) (Hash, error) {
+	h, ok := p.nodes[[2]uint64{uint64(level), index}]
+	if !ok {
+		return Hash{}, fmt.Errorf("node (%d, %d) not stored", level, index)
+	}
+	return h, nil
+}
+
+func (p *storedPast) HeadAt(n uint64) (Head, bool, error) { h, ok := p.heads[n]; return h, ok, nil }
+
+// TestRestoredLog checks that a log restored from what a store keeps
+// (frontier, latest head, nodes) extends, checks heads and proves
+// inclusion and consistency exactly as the log that wrote it, holding
+// nothing that grows with its length.
+func TestRestoredLog(t *testing.T) {
+	w, _ := identity.GenerateSigningKey()
+	disc := Discovery{4}
+	key := RandomKey()
+	writer := New(disc, w.Public())
+	twin := New(disc, w.Public())
+	past := &storedPast{nodes: map[[2]uint64]Hash{}, heads: map[uint64]Head{}}
+	var front Frontier
+	var stored [][]byte
+	for batch := range 9 {
+		blocks, h, err := writer.Append(w, key, 1, entries(batch*7+1, fmt.Sprint(batch)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			front.Push(LeafHash(b), func(level int, index uint64, h Hash) { past.nodes[[2]uint64{uint64(level), index}] = h })
+		}
+		past.heads[h.Length] = h
+		stored = append(stored, blocks...)
+		if batch < 4 {
+			if err := twin.Extend(h, blocks); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	head, _ := writer.Head()
+	if _, err := Restore(disc, w.Public(), head, Frontier{}, past); err == nil {
+		t.Fatal("a head restored over a tree it does not match")
+	}
+	if _, err := Restore(Discovery{5}, w.Public(), head, front, past); !errors.Is(err, ErrWrongLog) {
+		t.Fatalf("a head of another room restored: %v", err)
+	}
+	l, err := Restore(disc, w.Public(), head, front, past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != uint64(len(stored)) {
+		t.Fatalf("restored %d blocks, want %d", l.Len(), len(stored))
+	}
+	for _, n := range []uint64{1, 5, 17, 64, uint64(len(stored))} {
+		for _, i := range []uint64{0, n / 2, n - 1} {
+			a, err1 := l.Inclusion(i, n)
+			b, err2 := writer.Inclusion(i, n)
+			if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Fatalf("inclusion of %d in %d: %v %v", i, n, err1, err2)
+			}
+		}
+		a, err1 := l.Consistency(n/3, n)
+		b, err2 := writer.Consistency(n/3, n)
+		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("consistency of %d in %d: %v %v", n/3, n, err1, err2)
+		}
+	}
+	// An older head it holds, one it never saw, and a fork.
+	for n, h := range past.heads {
+		if f, err := l.Check(h); f != nil || err != nil {
+			t.Fatalf("held head of %d: %v %v", n, f, err)
+		}
+	}
+	twin.Append(w, key, 1, entries(3, "other"))
+	th, _ := twin.Head()
+	f, err := l.Check(th)
+	if err != nil || f == nil || f.Verify() != nil {
+		t.Fatalf("fork against a restored log not proven: %v %v", f, err)
+	}
+	// It extends like any log, and its clone leaves it alone.
+	c := l.Clone()
+	blocks, h, _ := writer.Append(w, key, 1, entries(3, "more"))
+	if err := c.Extend(h, blocks); err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != uint64(len(stored)) || c.Len() != h.Length {
+		t.Fatal("a clone's extension reached the original")
 	}
 }
 
@@ -54,7 +180,7 @@ func TestAppendExtendOpen(t *testing.T) {
 	}
 	wh, _ := writer.Head()
 	rh, _ := replica.Head()
-	if wh != rh || replica.Len() != uint64(len(stored)) || len(replica.Heads()) != 5 {
+	if wh != rh || replica.Len() != uint64(len(stored)) || len(replica.mem.heads) != 5 {
 		t.Fatal("replica differs from writer")
 	}
 	for i, b := range stored {
@@ -106,7 +232,7 @@ func TestAppendExtendOpen(t *testing.T) {
 	if err := VerifyRange(h, 4, stored[3:6], paths); err == nil {
 		t.Fatal("range at the wrong offset verified")
 	}
-	first := replica.Heads()[0]
+	first := replica.mem.heads[0]
 	cp, _ := replica.Consistency(first.Length, h.Length)
 	if err := VerifyConsistency(first.Length, h.Length, first.Root, h.Root, cp); err != nil {
 		t.Fatal(err)

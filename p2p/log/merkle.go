@@ -54,6 +54,24 @@ var emptyRoot = Hash(sha256.Sum256(nil))
 // split returns the largest power of two smaller than n (n > 1).
 func split(n uint64) uint64 { return 1 << (bits.Len64(n-1) - 1) }
 
+// Nodes gives the hashes of a tree that someone keeps: Node(level,
+// index) is the root of the perfect subtree of the 2^level leaves from
+// leaf index<<level. Only subtrees within the leaves held are asked for.
+type Nodes interface {
+	Node(level int, index uint64) (Hash, error)
+}
+
+// leafNodes are the nodes of a tree whose leaf hashes are all at hand.
+type leafNodes []Hash
+
+func (l leafNodes) Node(level int, index uint64) (Hash, error) {
+	a, b := index<<level, (index+1)<<level
+	if b > uint64(len(l)) || b <= a {
+		return Hash{}, errors.New("merkle: node beyond the leaves")
+	}
+	return subtree(l[a:b]), nil
+}
+
 // Root computes the RFC 9162 tree head of the given leaf hashes.
 func Root(leaves []Hash) Hash {
 	if len(leaves) == 0 {
@@ -70,24 +88,115 @@ func subtree(l []Hash) Hash {
 	return nodeHash(subtree(l[:k]), subtree(l[k:]))
 }
 
+// RootOf computes the tree head of the first n leaves of t.
+func RootOf(t Nodes, n uint64) (Hash, error) {
+	if n == 0 {
+		return emptyRoot, nil
+	}
+	return rangeRoot(t, 0, n)
+}
+
+// rangeRoot is the RFC 9162 hash of leaves [a, b) (b > a), as the
+// recursion of the RFC splits a tree: a is always a multiple of the
+// largest power of two below b-a, so the range is made of perfect
+// subtrees that t holds.
+func rangeRoot(t Nodes, a, b uint64) (Hash, error) {
+	n := b - a
+	if n&(n-1) == 0 && a%n == 0 {
+		return t.Node(bits.TrailingZeros64(n), a/n)
+	}
+	k := split(n)
+	l, err := rangeRoot(t, a, a+k)
+	if err != nil {
+		return Hash{}, err
+	}
+	r, err := rangeRoot(t, a+k, b)
+	if err != nil {
+		return Hash{}, err
+	}
+	return nodeHash(l, r), nil
+}
+
 // InclusionProof returns the audit path of leaf m in the tree of leaves
 // (RFC 9162 section 2.1.3.1).
 func InclusionProof(leaves []Hash, m uint64) ([]Hash, error) {
-	if m >= uint64(len(leaves)) {
-		return nil, errors.New("inclusion proof: leaf out of range")
-	}
-	return inclusion(leaves, m), nil
+	return InclusionProofOf(leafNodes(leaves), uint64(len(leaves)), m)
 }
 
-func inclusion(l []Hash, m uint64) []Hash {
-	if len(l) <= 1 {
-		return nil
+// InclusionProofOf returns the audit path of leaf m in the tree of the
+// first n leaves of t.
+func InclusionProofOf(t Nodes, n, m uint64) ([]Hash, error) {
+	if m >= n {
+		return nil, errors.New("inclusion proof: leaf out of range")
 	}
-	k := split(uint64(len(l)))
-	if m < k {
-		return append(inclusion(l[:k], m), subtree(l[k:]))
+	return inclusion(t, 0, n, m)
+}
+
+func inclusion(t Nodes, a, b, m uint64) ([]Hash, error) {
+	if b-a <= 1 {
+		return nil, nil
 	}
-	return append(inclusion(l[k:], m-k), subtree(l[:k]))
+	k := split(b - a)
+	// The path of the half holding m, then the root of the other half.
+	in, out := [2]uint64{a, a + k}, [2]uint64{a + k, b}
+	if m >= k {
+		in, out, m = out, in, m-k
+	}
+	p, err := inclusion(t, in[0], in[1], m)
+	if err != nil {
+		return nil, err
+	}
+	h, err := rangeRoot(t, out[0], out[1])
+	if err != nil {
+		return nil, err
+	}
+	return append(p, h), nil
+}
+
+// ConsistencyProof returns the proof that the tree of the first m leaves
+// is a prefix of the tree of all leaves (RFC 9162 section 2.1.4.1).
+func ConsistencyProof(leaves []Hash, m uint64) ([]Hash, error) {
+	return ConsistencyProofOf(leafNodes(leaves), uint64(len(leaves)), m)
+}
+
+// ConsistencyProofOf returns the proof that the tree of the first m
+// leaves of t is a prefix of the tree of its first n.
+func ConsistencyProofOf(t Nodes, n, m uint64) ([]Hash, error) {
+	if m > n {
+		return nil, errors.New("consistency proof: first tree larger than second")
+	}
+	if m == 0 || m == n {
+		return nil, nil
+	}
+	return subproof(t, 0, n, m, true)
+}
+
+func subproof(t Nodes, a, b, m uint64, whole bool) ([]Hash, error) {
+	n := b - a
+	if m == n {
+		if whole {
+			return nil, nil
+		}
+		h, err := rangeRoot(t, a, b)
+		return []Hash{h}, err
+	}
+	k := split(n)
+	var p []Hash
+	var h Hash
+	var err error
+	if m <= k {
+		if p, err = subproof(t, a, a+k, m, whole); err == nil {
+			h, err = rangeRoot(t, a+k, b)
+		}
+	} else {
+		if p, err = subproof(t, a+k, b, m-k, false); err == nil {
+			h, err = rangeRoot(t, a, a+k)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(p, h), nil
 }
 
 // VerifyInclusion checks that leaf (a leaf hash) is leaf number index of
@@ -118,34 +227,6 @@ func VerifyInclusion(index, size uint64, leaf Hash, path []Hash, root Hash) erro
 		return ErrProof
 	}
 	return nil
-}
-
-// ConsistencyProof returns the proof that the tree of the first m leaves
-// is a prefix of the tree of all leaves (RFC 9162 section 2.1.4.1).
-func ConsistencyProof(leaves []Hash, m uint64) ([]Hash, error) {
-	n := uint64(len(leaves))
-	if m > n {
-		return nil, errors.New("consistency proof: first tree larger than second")
-	}
-	if m == 0 || m == n {
-		return nil, nil
-	}
-	return subproof(leaves, m, true), nil
-}
-
-func subproof(l []Hash, m uint64, whole bool) []Hash {
-	n := uint64(len(l))
-	if m == n {
-		if whole {
-			return nil
-		}
-		return []Hash{subtree(l)}
-	}
-	k := split(n)
-	if m <= k {
-		return append(subproof(l[:k], m, whole), subtree(l[k:]))
-	}
-	return append(subproof(l[k:], m-k, false), subtree(l[:k]))
 }
 
 // VerifyConsistency checks that the tree of size first with head

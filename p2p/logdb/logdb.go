@@ -1,10 +1,16 @@
 // Package logdb keeps signed logs (package log) in the daemon's database:
 // per room, one bucket of blocks and one of signed heads, keyed by writer
-// and position so that a writer's log reads back in order. A member's rooms
-// (package device) and a mirror's kept rooms (package mirror) use it.
+// and position so that a writer's log reads back in order; one of the
+// nodes of each log's Merkle tree, from TreeLevel up; and one of each
+// log's record: the frontier of the blocks stored, as verified when they
+// were. A log reopens from its record (Open) without reading or verifying
+// its blocks again, and its memory does not grow with its length: proofs
+// read the tree's nodes (Past). A member's rooms (package device) and a
+// mirror's kept rooms (package mirror) use it.
 package logdb
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,11 +26,54 @@ func Key(writer identity.PublicKey, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte{}, writer[:]...), n)
 }
 
-// Buckets names the two buckets of one room.
-type Buckets struct{ Blocks, Heads []byte }
+// Buckets names the buckets of one room.
+type Buckets struct{ Blocks, Heads, Tree, Logs []byte }
 
-// Save stores blocks [start, start+len) of h's log and h itself.
+// Named returns the buckets of one room, named by name for each kind:
+// "blocks", "heads", "tree" and "logs".
+func Named(name func(kind string) []byte) Buckets {
+	return Buckets{Blocks: name("blocks"), Heads: name("heads"), Tree: name("tree"), Logs: name("logs")}
+}
+
+// Kinds are the kinds of bucket Named names.
+var Kinds = []string{"blocks", "heads", "tree", "logs"}
+
+// TreeLevel is the lowest level of a log's tree whose nodes are stored:
+// one row per 64 blocks (and as many again above). A node below it is
+// hashed again from at most 32 blocks when a proof needs it.
+const TreeLevel = 6
+
+// nodeKey is the key of a stored node of writer's tree.
+func nodeKey(writer identity.PublicKey, level int, index uint64) []byte {
+	k := append(append(make([]byte, 0, 41), writer[:]...), byte(level))
+	return binary.BigEndian.AppendUint64(k, index)
+}
+
+// Save stores blocks [start, start+len) of h's log and h itself, with the
+// nodes of the log's tree they complete and its record. start must be
+// the length stored (a log stored before records were kept is indexed
+// first, Index), and the blocks must hash, after those stored, to h's
+// root: the caller verified h's signature, the store checks it stores
+// what h covers.
 func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) error {
+	front, ok, err := record(tx, b, h.Writer)
+	if err != nil {
+		return err
+	}
+	if !ok && start > 0 {
+		if front, err = Index(tx, b, h.Discovery, h.Writer); err != nil {
+			return err
+		}
+	}
+	if front.Len() != start {
+		return fmt.Errorf("saving blocks from %d of log %s: %d stored", start, h.Writer.Short(), front.Len())
+	}
+	if err := grow(tx, b, h.Writer, &front, blocks); err != nil {
+		return err
+	}
+	if front.Len() != h.Length || front.Root() != h.Root {
+		return fmt.Errorf("saving blocks of log %s: %w", h.Writer.Short(), log.ErrRootDiffs)
+	}
 	for i, bl := range blocks {
 		if err := tx.Append(b.Blocks, Key(h.Writer, start+uint64(i)), bl); err != nil {
 			return err
@@ -34,39 +83,272 @@ func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) 
 	if err != nil {
 		return err
 	}
-	return tx.Append(b.Heads, Key(h.Writer, h.Length), hb)
+	if err := tx.Append(b.Heads, Key(h.Writer, h.Length), hb); err != nil {
+		return err
+	}
+	return putRecord(tx, b, h.Writer, front)
 }
 
-// Load reads every writer's heads (ascending) and blocks back.
-func Load(tx *storage.Tx, b Buckets) (map[identity.PublicKey][]log.Head, map[identity.PublicKey][][]byte, error) {
-	heads := map[identity.PublicKey][]log.Head{}
-	blocks := map[identity.PublicKey][][]byte{}
-	err := tx.ForEach(b.Heads, func(k, v []byte) error {
+// grow pushes blocks onto front and stores the nodes they complete.
+func grow(tx *storage.Tx, b Buckets, writer identity.PublicKey, front *log.Frontier, blocks [][]byte) error {
+	var err error
+	for _, bl := range blocks {
+		front.Push(log.LeafHash(bl), func(level int, index uint64, h log.Hash) {
+			if level >= TreeLevel && err == nil {
+				err = tx.Put(b.Tree, nodeKey(writer, level, index), h[:])
+			}
+		})
+	}
+	return err
+}
+
+// record returns the frontier of writer's log stored.
+func record(tx *storage.Tx, b Buckets, writer identity.PublicKey) (log.Frontier, bool, error) {
+	v, err := tx.Get(b.Logs, writer[:])
+	if errors.Is(err, storage.ErrNotFound) {
+		return log.Frontier{}, false, nil
+	}
+	if err != nil {
+		return log.Frontier{}, false, err
+	}
+	f, err := log.ParseFrontier(v)
+	if err != nil {
+		return log.Frontier{}, false, fmt.Errorf("record of log %s: %w", writer.Short(), err)
+	}
+	return f, true, nil
+}
+
+func putRecord(tx *storage.Tx, b Buckets, writer identity.PublicKey, f log.Frontier) error {
+	v, err := f.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return tx.Put(b.Logs, writer[:], v)
+}
+
+// Index verifies a writer's log stored without a record (by a version
+// that kept none) as Extend would, head by head, and writes its tree and
+// record. It keeps the longest prefix that verifies: heads and blocks
+// past it are deleted, to be fetched again.
+func Index(tx *storage.Tx, b Buckets, disc log.Discovery, writer identity.PublicKey) (log.Frontier, error) {
+	var heads []log.Head
+	c := tx.Cursor(b.Heads)
+	for k, v := c.Seek(Key(writer, 0)); k != nil; k, v = c.Next() {
+		if w, _, ok := splitKey(k); !ok || w != writer {
+			break
+		}
 		h, err := log.ParseHead(v)
 		if err != nil {
+			break
+		}
+		heads = append(heads, h)
+	}
+	l, _ := log.Restore(disc, writer, log.Head{}, log.Frontier{}, nil)
+	var front log.Frontier
+	for _, h := range heads {
+		if h.Length <= l.Len() {
+			continue
+		}
+		blocks, err := ReadBlocks(tx, b, writer, l.Len(), int(min(h.Length-l.Len(), log.MaxBatch)))
+		if err != nil || uint64(len(blocks)) != h.Length-l.Len() || l.Extend(h, blocks) != nil {
+			break
+		}
+		if err := grow(tx, b, writer, &front, blocks); err != nil {
+			return log.Frontier{}, err
+		}
+	}
+	// What did not verify goes: a head past the verified length, the
+	// blocks past it.
+	var stale [][2][]byte
+	for _, kind := range []struct {
+		bucket []byte
+		from   uint64
+	}{{b.Heads, front.Len() + 1}, {b.Blocks, front.Len()}} {
+		c := tx.Cursor(kind.bucket)
+		for k, _ := c.Seek(Key(writer, kind.from)); k != nil; k, _ = c.Next() {
+			if w, _, ok := splitKey(k); !ok || w != writer {
+				break
+			}
+			stale = append(stale, [2][]byte{kind.bucket, append([]byte{}, k...)})
+		}
+	}
+	for _, s := range stale {
+		if err := tx.Delete(s[0], s[1]); err != nil {
+			return log.Frontier{}, err
+		}
+	}
+	return front, putRecord(tx, b, writer, front)
+}
+
+// Writers lists the writers of the logs stored, in key order.
+func Writers(tx *storage.Tx, b Buckets) ([]identity.PublicKey, error) {
+	var out []identity.PublicKey
+	c := tx.Cursor(b.Heads)
+	for k, _ := c.First(); k != nil; {
+		w, _, ok := splitKey(k)
+		if !ok {
+			return nil, fmt.Errorf("head key of %d bytes", len(k))
+		}
+		out = append(out, w)
+		k, _ = c.Seek(Key(w, math.MaxUint64))
+		if k != nil && bytes.Equal(k, Key(w, math.MaxUint64)) {
+			k, _ = c.Next()
+		}
+	}
+	return out, nil
+}
+
+// Open returns writer's log as stored, from its record: nothing is read
+// or verified again but the record and the latest head (a log stored
+// without a record is indexed first, Index). Its proofs read the tree
+// from db. A writer with nothing stored has the empty log, and nothing is
+// written for it.
+func Open(db *storage.DB, b Buckets, disc log.Discovery, writer identity.PublicKey) (*log.Log, error) {
+	var front log.Frontier
+	var head log.Head
+	read := func(tx *storage.Tx) (bool, error) {
+		f, ok, err := record(tx, b, writer)
+		if err != nil || !ok {
+			return ok, err
+		}
+		front = f
+		if f.Len() == 0 {
+			return true, nil
+		}
+		h, found, err := HeadAt(tx, b, writer, f.Len())
+		if err != nil {
+			return true, err
+		}
+		if !found {
+			return true, fmt.Errorf("log %s: no head of its %d blocks stored", writer.Short(), f.Len())
+		}
+		head = h
+		return true, nil
+	}
+	var ok, stored bool
+	err := db.View(func(tx *storage.Tx) error {
+		var err error
+		if ok, err = read(tx); err != nil || ok {
 			return err
 		}
-		heads[h.Writer] = append(heads[h.Writer], h)
-		return nil
+		_, stored, err = HeadAfter(tx, b, writer, 0)
+		return err
 	})
-	if err != nil {
-		return nil, nil, err
+	if err == nil && !ok && stored {
+		err = db.Update(func(tx *storage.Tx) error {
+			if _, err := Index(tx, b, disc, writer); err != nil {
+				return err
+			}
+			_, err := read(tx)
+			return err
+		})
 	}
-	err = tx.ForEach(b.Blocks, func(k, v []byte) error {
-		if len(k) != 40 {
-			return fmt.Errorf("block key of %d bytes", len(k))
-		}
-		w := identity.PublicKey(k[:32])
-		if binary.BigEndian.Uint64(k[32:]) != uint64(len(blocks[w])) {
-			return fmt.Errorf("log %s has a gap", w.Short())
-		}
-		blocks[w] = append(blocks[w], append([]byte{}, v...))
-		return nil
+	if err != nil {
+		return nil, err
+	}
+	return log.Restore(disc, writer, head, front, Past{DB: db, B: b, Writer: writer})
+}
+
+// Past reads what a log of Open does not keep in memory: the nodes of its
+// tree (hashing the blocks below TreeLevel again) and its heads.
+type Past struct {
+	DB     *storage.DB
+	B      Buckets
+	Writer identity.PublicKey
+}
+
+var _ log.Past = Past{}
+
+// Node implements log.Nodes.
+func (p Past) Node(level int, index uint64) (log.Hash, error) {
+	var h log.Hash
+	err := p.DB.View(func(tx *storage.Tx) error {
+		var err error
+		h, err = NodeOf(tx, p.B, p.Writer, level, index)
+		return err
 	})
-	if err != nil {
-		return nil, nil, err
+	return h, err
+}
+
+// HeadAt implements log.Past.
+func (p Past) HeadAt(n uint64) (log.Head, bool, error) {
+	var h log.Head
+	var ok bool
+	err := p.DB.View(func(tx *storage.Tx) error {
+		var err error
+		h, ok, err = HeadAt(tx, p.B, p.Writer, n)
+		return err
+	})
+	return h, ok, err
+}
+
+// NodeOf returns a node of writer's tree: stored from TreeLevel up,
+// hashed from the blocks below.
+func NodeOf(tx *storage.Tx, b Buckets, writer identity.PublicKey, level int, index uint64) (log.Hash, error) {
+	if level < 0 || level > 63 {
+		return log.Hash{}, fmt.Errorf("tree level %d", level)
 	}
-	return heads, blocks, nil
+	if level >= TreeLevel {
+		v, err := tx.Get(b.Tree, nodeKey(writer, level, index))
+		if err != nil {
+			return log.Hash{}, fmt.Errorf("node (%d, %d) of log %s: %w", level, index, writer.Short(), err)
+		}
+		if len(v) != 32 {
+			return log.Hash{}, fmt.Errorf("node (%d, %d) of log %s: %d bytes", level, index, writer.Short(), len(v))
+		}
+		return log.Hash(v), nil
+	}
+	n := 1 << level
+	blocks, err := ReadBlocks(tx, b, writer, index<<level, n)
+	if err != nil {
+		return log.Hash{}, err
+	}
+	if len(blocks) != n {
+		return log.Hash{}, fmt.Errorf("node (%d, %d) of log %s: %w", level, index, writer.Short(), ErrGap)
+	}
+	leaves := make([]log.Hash, n)
+	for i, bl := range blocks {
+		leaves[i] = log.LeafHash(bl)
+	}
+	return log.Root(leaves), nil
+}
+
+// Serve reads blocks [from, h.Length) of writer's log and the signed head
+// h that covers them: the longest head stored whose blocks past from
+// total at most maxBytes, or the first head past from if even that one is
+// larger. ok is false if no head past from is stored; at most length
+// blocks are served (what the caller verified).
+func Serve(tx *storage.Tx, b Buckets, writer identity.PublicKey, from, length uint64, maxBytes int) (h log.Head, blocks [][]byte, ok bool, err error) {
+	hc := tx.Cursor(b.Heads)
+	bc := tx.Cursor(b.Blocks)
+	size, pos := 0, from
+	bk, bv := bc.Seek(Key(writer, from))
+	for k, v := hc.Seek(Key(writer, from+1)); k != nil; k, v = hc.Next() {
+		w, n, kok := splitKey(k)
+		if !kok || w != writer || n > length {
+			break
+		}
+		var batch [][]byte
+		for ; pos < n; pos++ {
+			bw, at, bok := splitKey(bk)
+			if !bok || bw != writer || at != pos {
+				return log.Head{}, nil, false, fmt.Errorf("%w: block %d of %s missing", ErrGap, pos, writer.Short())
+			}
+			size += len(bv)
+			batch = append(batch, append([]byte{}, bv...))
+			bk, bv = bc.Next()
+		}
+		if ok && size > maxBytes {
+			break
+		}
+		c, perr := log.ParseHead(v)
+		if perr != nil {
+			return log.Head{}, nil, false, perr
+		}
+		h, ok = c, true
+		blocks = append(blocks, batch...)
+	}
+	return h, blocks, ok, nil
 }
 
 // ErrGap: a writer's blocks asked for are not all stored.
@@ -156,4 +438,26 @@ func splitKey(k []byte) (identity.PublicKey, uint64, bool) {
 		return identity.PublicKey{}, 0, false
 	}
 	return identity.PublicKey(k[:32]), binary.BigEndian.Uint64(k[32:]), true
+}
+
+// DeleteLog deletes writer's log: its blocks, heads, tree and record. It
+// returns the bytes of blocks it deleted.
+func DeleteLog(tx *storage.Tx, b Buckets, writer identity.PublicKey) (int64, error) {
+	var freed int64
+	for _, bucket := range [][]byte{b.Blocks, b.Heads, b.Tree, b.Logs} {
+		var keys [][]byte
+		c := tx.Cursor(bucket)
+		for k, v := c.Seek(writer[:]); k != nil && bytes.HasPrefix(k, writer[:]); k, v = c.Next() {
+			keys = append(keys, append([]byte{}, k...))
+			if bytes.Equal(bucket, b.Blocks) {
+				freed += int64(len(v))
+			}
+		}
+		for _, k := range keys {
+			if err := tx.Delete(bucket, k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return freed, nil
 }

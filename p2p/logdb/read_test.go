@@ -22,7 +22,7 @@ func TestReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	b := Buckets{Blocks: []byte("blocks"), Heads: []byte("heads")}
+	b := testBuckets
 	disc := log.Discovery{7}
 	key := log.RandomKey()
 	var writers []identity.PublicKey

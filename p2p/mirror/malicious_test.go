@@ -12,9 +12,11 @@ import (
 
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/logdb"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/replication"
 	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
 )
 
 // evil is a mirror that lies: it serves honestly kept blocks altered in
@@ -31,10 +33,11 @@ func (e *evil) Heads() []log.Head {
 		// Replays old roots: the first head of every log.
 		for i, h := range hs {
 			if b, ok := e.Room.(*Blind); ok {
-				b.mu.Lock()
-				old := b.logs[h.Writer].Heads()[0]
-				b.mu.Unlock()
-				hs[i] = old
+				b.s.db.View(func(tx *storage.Tx) error {
+					old, _, err := logdb.HeadAfter(tx, b.buckets(), h.Writer, 0)
+					hs[i] = old
+					return err
+				})
 			}
 		}
 	}

@@ -101,7 +101,7 @@ func bucketOf(kind string, d log.Discovery) []byte {
 
 // buckets are the room's buckets of blocks and heads.
 func (b *Blind) buckets() logdb.Buckets {
-	return logdb.Buckets{Blocks: bucketOf("blocks", b.disc), Heads: bucketOf("heads", b.disc)}
+	return logdb.Named(func(kind string) []byte { return bucketOf(kind, b.disc) })
 }
 
 // Store keeps rooms blind: ciphertext blocks and signed heads, verified
@@ -266,7 +266,7 @@ func (s *Store) Drop(d log.Discovery, requester identity.PublicKey) error {
 
 func (s *Store) dropLocked(b *Blind) error {
 	err := s.db.Update(func(tx *storage.Tx) error {
-		for _, kind := range []string{"blocks", "heads"} {
+		for _, kind := range logdb.Kinds {
 			if err := tx.DeleteBucket(bucketOf(kind, b.disc)); err != nil {
 				return err
 			}
@@ -480,31 +480,21 @@ func (b *Blind) touch() {
 	b.mu.Unlock()
 }
 
-// load rebuilds the logs from disk, verifying every batch again.
+// load opens the logs from disk, as verified when they were stored.
 func (b *Blind) load() error {
-	var heads map[identity.PublicKey][]log.Head
-	var blocks map[identity.PublicKey][][]byte
+	var writers []identity.PublicKey
 	err := b.s.db.View(func(tx *storage.Tx) error {
 		var err error
-		heads, blocks, err = logdb.Load(tx, b.buckets())
+		writers, err = logdb.Writers(tx, b.buckets())
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	for w, hs := range heads {
-		l := log.New(b.disc, w)
-		bs := blocks[w]
-		for _, h := range hs {
-			if h.Length <= l.Len() {
-				continue
-			}
-			if h.Length > uint64(len(bs)) {
-				return fmt.Errorf("log %s: head of %d blocks, %d on disk", w.Short(), h.Length, len(bs))
-			}
-			if err := l.Extend(h, bs[l.Len():h.Length]); err != nil {
-				return fmt.Errorf("log %s: %w", w.Short(), err)
-			}
+	for _, w := range writers {
+		l, err := logdb.Open(b.s.db, b.buckets(), b.disc, w)
+		if err != nil {
+			return err
 		}
 		b.logs[w] = l
 	}
@@ -547,7 +537,7 @@ func (b *Blind) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (lo
 		b.mu.Unlock()
 		return log.Head{}, nil, false
 	}
-	heads := l.Heads()
+	length := l.Len()
 	b.mu.Unlock()
 	var (
 		h      log.Head
@@ -555,27 +545,9 @@ func (b *Blind) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (lo
 		blocks [][]byte
 	)
 	err := b.s.db.View(func(tx *storage.Tx) error {
-		size, pos := 0, from
-		for _, c := range heads {
-			if c.Length <= from {
-				continue
-			}
-			var batch [][]byte
-			for ; pos < c.Length; pos++ {
-				v, err := tx.Get(b.buckets().Blocks, logdb.Key(writer, pos))
-				if err != nil {
-					return fmt.Errorf("block %d: %w", pos, err)
-				}
-				size += len(v)
-				batch = append(batch, append([]byte{}, v...))
-			}
-			if found && size > maxBytes {
-				break
-			}
-			h, found = c, true
-			blocks = append(blocks, batch...)
-		}
-		return nil
+		var err error
+		h, blocks, found, err = logdb.Serve(tx, b.buckets(), writer, from, length, maxBytes)
+		return err
 	})
 	if err != nil {
 		b.s.log.Warn("mirror: reading blocks", logattr.Room(b.disc), logattr.Err(err))
@@ -620,43 +592,32 @@ func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
 	}
 	l, ok := b.logs[head.Writer]
 	if !ok {
-		l = log.New(b.disc, head.Writer)
+		var err error
+		if l, err = logdb.Open(b.s.db, b.buckets(), b.disc, head.Writer); err != nil {
+			return fmt.Errorf("mirror: opening a log: %w", err)
+		}
 	}
 	start := l.Len()
-	if err := l.Extend(head, blocks); err != nil {
+	next := l.Clone()
+	if err := next.Extend(head, blocks); err != nil {
 		return err
 	}
-	b.logs[head.Writer] = l
-	b.rec.Bytes += n
-	b.rec.Used = b.s.cfg.Now().UnixMilli()
-	rec, _ := json.Marshal(b.rec)
+	rec := b.rec
+	rec.Bytes += n
+	rec.Used = b.s.cfg.Now().UnixMilli()
+	rb, _ := json.Marshal(rec)
 	err := b.s.db.Update(func(tx *storage.Tx) error {
 		if err := logdb.Save(tx, b.buckets(), head, start, blocks); err != nil {
 			return err
 		}
-		return tx.Put(bucketRecords, b.disc[:], rec)
+		return tx.Put(bucketRecords, b.disc[:], rb)
 	})
 	if err != nil {
-		// The disk refused: forget what was not stored, so that memory and
-		// disk agree and the blocks are asked for again later.
-		b.rec.Bytes -= n
-		if rerr := b.reloadLocked(head.Writer); rerr != nil {
-			b.s.log.Error("mirror: reloading a log", logattr.Room(b.disc), logattr.Err(rerr))
-		}
+		// The disk refused: nothing changed, the blocks are asked for
+		// again later.
 		return fmt.Errorf("mirror: storing blocks: %w", err)
 	}
-	return nil
-}
-
-// reloadLocked rebuilds writer's log from what the disk holds.
-func (b *Blind) reloadLocked(writer identity.PublicKey) error {
-	delete(b.logs, writer)
-	fresh := &Blind{s: b.s, disc: b.disc, logs: map[identity.PublicKey]*log.Log{}}
-	if err := fresh.load(); err != nil {
-		return err
-	}
-	if l, ok := fresh.logs[writer]; ok {
-		b.logs[writer] = l
-	}
+	b.logs[head.Writer] = next
+	b.rec = rec
 	return nil
 }

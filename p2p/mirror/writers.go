@@ -209,21 +209,11 @@ func (b *Blind) setNames(writers []Writer, members []identity.PublicKey) error {
 	err := b.s.db.Update(func(tx *storage.Tx) error {
 		bk := b.buckets()
 		for _, w := range gone {
-			l := b.logs[w]
-			for i := range l.Len() {
-				k := logdb.Key(w, i)
-				if v, err := tx.Get(bk.Blocks, k); err == nil {
-					freed += int64(len(v))
-				}
-				if err := tx.Delete(bk.Blocks, k); err != nil {
-					return err
-				}
+			n, err := logdb.DeleteLog(tx, bk, w)
+			if err != nil {
+				return err
 			}
-			for _, h := range l.Heads() {
-				if err := tx.Delete(bk.Heads, logdb.Key(w, h.Length)); err != nil {
-					return err
-				}
-			}
+			freed += n
 		}
 		rec := b.rec
 		rec.Bytes = max(0, rec.Bytes-freed)

@@ -15,13 +15,15 @@ import (
 )
 
 // memStore records what a room saves.
-type memStore struct{ saved map[identity.PublicKey]int }
-
-func (s *memStore) SaveBlocks(_ log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
-	s.saved[h.Writer] += len(blocks)
-	return nil
+type memStore struct {
+	*room.MemStore
+	saved map[identity.PublicKey]int
 }
-func (s *memStore) SaveKey(log.Discovery, uint64, [32]byte) error { return nil }
+
+func (s *memStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+	s.saved[h.Writer] += len(blocks)
+	return s.MemStore.SaveBlocks(d, h, start, blocks)
+}
 
 // TestOutsiderLogs: whoever knows a room's discovery key and its key (a
 // former member) pushes logs of fresh keys to a member over the sync
@@ -33,7 +35,7 @@ func TestOutsiderLogs(t *testing.T) {
 	key := room.NewKey()
 	disc := key.Discovery()
 	alice, carol, former := newMember(t), newMember(t), newMember(t)
-	store := &memStore{saved: map[identity.PublicKey]int{}}
+	store := &memStore{MemStore: room.NewMemStore(), saved: map[identity.PublicKey]int{}}
 	n, err := hnet.New(hnet.Config{Key: alice.self.Device, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,10 @@ func (f forger) write(t testing.TB, deps []Dep, epoch uint64, ops ...Op) []Ref {
 		t.Fatalf("forger holds no key of epoch %d", epoch)
 	}
 	me := r.cfg.Self.Device.Public()
-	ls := r.logFor(me)
+	ls, err := r.logFor(me, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	plain := make([][]byte, len(ops))
 	for i := range ops {
 		e := Entry{Time: r.now().UnixMilli(), Op: ops[i]}
@@ -57,11 +60,13 @@ func (f forger) write(t testing.TB, deps []Dep, epoch uint64, ops ...Op) []Ref {
 		plain[i] = b
 	}
 	start := ls.log.Len()
-	blocks, _, err := ls.log.Append(r.cfg.Self.Device, keys[len(keys)-1].key, epoch, plain)
+	blocks, h, err := ls.log.Append(r.cfg.Self.Device, keys[len(keys)-1].key, epoch, plain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls.blocks = append(ls.blocks, blocks...)
+	if err := r.store.SaveBlocks(r.disc, h, start, blocks); err != nil {
+		t.Fatal(err)
+	}
 	refs := make([]Ref, len(ops))
 	for i := range refs {
 		refs[i] = Ref{Writer: me, Seq: start + uint64(i)}

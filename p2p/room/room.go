@@ -41,18 +41,31 @@ type Self struct {
 	Record   []byte // encoded device record
 }
 
-// Store keeps what a room needs to be reopened: blocks with the heads that
-// cover them, and the epoch keys learnt. Implementations must make a call
-// durable before returning. The room calls it with its lock held, so it
-// must not call back into the room.
+// Store keeps a room's logs, which the room does not hold in memory:
+// blocks with the heads that cover them, and the epoch keys learnt. The
+// room reads blocks back when it decodes or serves them. Implementations
+// must make a save durable before returning, and check that blocks start
+// where the log stored ends and hash to the head's root. The room calls
+// it with its lock held, so it must not call back into the room.
 type Store interface {
 	SaveBlocks(disc log.Discovery, head log.Head, start uint64, blocks [][]byte) error
 	SaveKey(disc log.Discovery, epoch uint64, key [32]byte) error
+	// ReadBlocks returns blocks [from, from+n) of writer's log, fewer
+	// where it ends.
+	ReadBlocks(disc log.Discovery, writer identity.PublicKey, from uint64, n int) ([][]byte, error)
+	// Serve returns blocks [from, h.Length) of writer's log with the
+	// head h that covers them, as Room.Blocks, h no longer than length.
+	Serve(disc log.Discovery, writer identity.PublicKey, from, length uint64, maxBytes int) (h log.Head, blocks [][]byte, ok bool, err error)
+	// Writers lists the writers of the logs stored.
+	Writers(disc log.Discovery) ([]identity.PublicKey, error)
+	// OpenLog returns writer's log as stored (empty if nothing is),
+	// reading its proofs from the store.
+	OpenLog(disc log.Discovery, writer identity.PublicKey) (*log.Log, error)
 }
 
 // Config opens a room. Key, Founder and Self are required; the zero
-// values of the rest keep the room in memory, use the system clock and
-// discard logs.
+// values of the rest keep the room in memory (a MemStore), use the system
+// clock and discard logs.
 type Config struct {
 	Key     Key
 	Founder identity.PublicKey
@@ -68,13 +81,16 @@ type Config struct {
 
 type logState struct {
 	log     *log.Log
-	blocks  [][]byte
-	bytes   int  // of blocks
-	unsaved bool // held in memory only: its writer is not known to be a member device yet
-	decoded int  // blocks [0, decoded) are nodes
-	peeked  int  // blocks [decoded, peeked) were searched for keys
-	peekVer int  // with keyVer at that time
-	clocked int  // nodes [0, clocked) have clocks
+	bytes   int  // of blocks held while unsaved
+	unsaved bool // held in memory only (Room.held): its writer is not known to be a member device yet
+	// fresh are blocks [freshAt, freshAt+len) just written or received,
+	// kept until they are decoded so they are not read back at once.
+	fresh   [][]byte
+	freshAt uint64
+	decoded int // blocks [0, decoded) are nodes
+	peeked  int // blocks [decoded, peeked) were searched for keys
+	peekVer int // with keyVer at that time
+	clocked int // nodes [0, clocked) have clocks
 	nodes   []*node
 }
 
@@ -99,6 +115,9 @@ type Room struct {
 	now  func() time.Time
 	disc log.Discovery
 	id   ID
+
+	store Store     // cfg.Store, or a MemStore
+	held  *MemStore // logs of devices not known yet (logState.unsaved)
 
 	mu       sync.Mutex
 	logs     map[identity.PublicKey]*logState
@@ -132,6 +151,11 @@ func Open(cfg Config) (*Room, error) {
 		fronts:   map[Ref]map[identity.PublicKey]uint64{},
 		seenAt:   map[seenKey]*seenScan{},
 		verified: map[Ref]verifiedDevice{},
+		store:    cfg.Store,
+		held:     NewMemStore(),
+	}
+	if r.store == nil {
+		r.store = NewMemStore()
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -162,13 +186,47 @@ func (r *Room) Create(name string) error {
 	return err
 }
 
-func (r *Room) logFor(w identity.PublicKey) *logState {
-	ls, ok := r.logs[w]
-	if !ok {
-		ls = &logState{log: log.New(r.disc, w)}
-		r.logs[w] = ls
+// logFor returns the state of w's log, opening it from the store (or, for
+// a device the view does not know, empty in memory, held) if the room has
+// none yet.
+func (r *Room) logFor(w identity.PublicKey, held bool) (*logState, error) {
+	if ls, ok := r.logs[w]; ok {
+		return ls, nil
 	}
-	return ls
+	ls := &logState{unsaved: held}
+	var err error
+	if ls.log, err = r.storeOf(ls).OpenLog(r.disc, w); err != nil {
+		return nil, fmt.Errorf("opening the log of %s: %w", w.Short(), err)
+	}
+	r.logs[w] = ls
+	return ls, nil
+}
+
+// storeOf is where a log's blocks are.
+func (r *Room) storeOf(ls *logState) Store {
+	if ls.unsaved {
+		return r.held
+	}
+	return r.store
+}
+
+// blocksOf returns blocks [from, from+n) of a log, fewer where it ends:
+// from those just saved if they are, else from its store.
+func (r *Room) blocksOf(ls *logState, from uint64, n int) ([][]byte, error) {
+	if from >= ls.freshAt && from < ls.freshAt+uint64(len(ls.fresh)) {
+		i := from - ls.freshAt
+		return ls.fresh[i:min(i+uint64(n), uint64(len(ls.fresh)))], nil
+	}
+	return r.storeOf(ls).ReadBlocks(r.disc, ls.log.Writer(), from, n)
+}
+
+// saved records blocks [start, ...) just saved of a log, to be decoded.
+func (ls *logState) saved(start uint64, blocks [][]byte) {
+	if ls.freshAt+uint64(len(ls.fresh)) == start && len(ls.fresh) > 0 {
+		ls.fresh = append(ls.fresh, blocks...)
+		return
+	}
+	ls.fresh, ls.freshAt = slices.Clip(blocks), start
 }
 
 // Write appends one operation to this device's log and applies it.
@@ -228,7 +286,10 @@ type sealKey struct {
 // writeWith appends ops sealed under with, or under the current key.
 func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 	me := r.cfg.Self.Device.Public()
-	ls := r.logFor(me)
+	ls, err := r.logFor(me, false)
+	if err != nil {
+		return nil, err
+	}
 	hello := 0
 	if ops[0].Type != OpGenesis {
 		if _, ok := r.view.Members[r.cfg.Self.Identity]; !ok {
@@ -271,31 +332,26 @@ func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 		plain[i] = b
 		deps = nil // later entries of the batch follow the first one
 	}
+	// The batch counts once it is stored: a head signed and never stored
+	// is never announced, and the next batch takes its place.
 	start := ls.log.Len()
-	blocks, head, err := ls.log.Append(r.cfg.Self.Device, key, epoch, plain)
+	next := ls.log.Clone()
+	blocks, head, err := next.Append(r.cfg.Self.Device, key, epoch, plain)
 	if err != nil {
 		return nil, err
 	}
-	// The log holds the batch now: keep the blocks beside it even if the
-	// disk fails, so memory stays consistent; the error still reaches the
-	// caller.
-	ls.blocks = append(ls.blocks, blocks...)
-	for _, b := range blocks {
-		ls.bytes += len(b)
+	if err := r.store.SaveBlocks(r.disc, head, start, blocks); err != nil {
+		return nil, fmt.Errorf("saving entries: %w", err)
 	}
+	ls.log = next
+	ls.saved(start, blocks)
 	r.ownHeads = append(r.ownHeads, head)
-	var saveErr error
-	if r.cfg.Store != nil {
-		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
-			saveErr = fmt.Errorf("saving entries: %w", err)
-		}
-	}
 	r.process()
 	refs := make([]Ref, 0, len(ops)-hello)
 	for i := hello; i < len(ops); i++ {
 		refs = append(refs, Ref{Writer: me, Seq: start + uint64(i)})
 	}
-	return refs, saveErr
+	return refs, nil
 }
 
 // deps lists, for every other log, how many of its entries are ordered.
@@ -371,8 +427,12 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		ls, held := r.logs[head.Writer]
 		var first []byte
 		switch {
-		case held && len(ls.blocks) > 0:
-			first = ls.blocks[0]
+		case held && ls.log.Len() > 0:
+			bs, err := r.blocksOf(ls, 0, 1)
+			if err != nil || len(bs) == 0 {
+				return fmt.Errorf("reading the log of %s: %v", head.Writer.Short(), err)
+			}
+			first = bs[0]
 		case len(blocks) > 0:
 			first = blocks[0]
 		}
@@ -386,61 +446,86 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 			}
 		}
 	}
+	// A log of a device the view does not know is held in memory until
+	// its writer proves to be a member's device (flushHeld): a
+	// stranger's log never reaches the disk.
 	_, known := r.view.Devices[head.Writer]
-	ls := r.logFor(head.Writer)
-	start := ls.log.Len()
-	if err := ls.log.Extend(head, blocks); err != nil {
+	ls, err := r.logFor(head.Writer, !known)
+	if err != nil {
+		return err
+	}
+	forget := func() {
 		if ls.log.Len() == 0 && len(ls.nodes) == 0 {
 			delete(r.logs, head.Writer)
 		}
+	}
+	start := ls.log.Len()
+	next := ls.log.Clone()
+	if err := next.Extend(head, blocks); err != nil {
+		forget()
 		return err
 	}
-	ls.blocks = append(ls.blocks, blocks...) // beside the log, whatever the disk says
-	for _, b := range blocks {
-		ls.bytes += len(b)
+	if err := r.storeOf(ls).SaveBlocks(r.disc, head, start, blocks); err != nil {
+		forget()
+		return fmt.Errorf("saving entries: %w", err)
 	}
-	var saveErr error
-	switch {
-	case r.cfg.Store == nil:
-	case !known || ls.unsaved:
-		// Kept in memory until its writer proves to be a member's
-		// device (flushHeld): a stranger's log never reaches the disk.
-		ls.unsaved = true
-	default:
-		if err := r.cfg.Store.SaveBlocks(r.disc, head, start, blocks); err != nil {
-			saveErr = fmt.Errorf("saving entries: %w", err)
+	ls.log = next
+	ls.saved(start, blocks)
+	if ls.unsaved {
+		for _, b := range blocks {
+			ls.bytes += len(b)
 		}
 	}
 	r.process()
-	return saveErr
+	return nil
 }
 
 // flushHeld saves the logs held in memory whose writers the view now
 // knows.
 func (r *Room) flushHeld() error {
-	if r.cfg.Store == nil {
-		return nil
-	}
 	var first error
 	for w, ls := range r.logs {
 		if _, known := r.view.Devices[w]; !ls.unsaved || !known {
 			continue
 		}
-		from := uint64(0)
-		ok := true
-		for _, h := range ls.log.Heads() {
-			if err := r.cfg.Store.SaveBlocks(r.disc, h, from, ls.blocks[from:h.Length]); err != nil {
-				if first == nil {
-					first = fmt.Errorf("saving entries: %w", err)
-				}
-				ok = false
-				break
-			}
-			from = h.Length
+		if err := r.flush(ls); err != nil && first == nil {
+			first = fmt.Errorf("saving entries: %w", err)
 		}
-		ls.unsaved = !ok
 	}
 	return first
+}
+
+// flush moves a held log to the store, head by head (a flush cut short
+// goes on from what was stored).
+func (r *Room) flush(ls *logState) error {
+	w := ls.log.Writer()
+	stored, err := r.store.OpenLog(r.disc, w)
+	if err != nil {
+		return err
+	}
+	from := stored.Len()
+	for _, h := range r.held.heads(r.disc, w) {
+		if h.Length <= from {
+			continue
+		}
+		blocks, err := r.held.ReadBlocks(r.disc, w, from, int(h.Length-from))
+		if err != nil {
+			return err
+		}
+		if err := r.store.SaveBlocks(r.disc, h, from, blocks); err != nil {
+			return err
+		}
+		from = h.Length
+	}
+	if stored, err = r.store.OpenLog(r.disc, w); err != nil {
+		return err
+	}
+	if stored.Len() != ls.log.Len() {
+		return fmt.Errorf("the log of %s: %d blocks stored of %d held", w.Short(), stored.Len(), ls.log.Len())
+	}
+	ls.log, ls.unsaved, ls.bytes = stored, false, 0
+	r.held.drop(r.disc, w)
+	return nil
 }
 
 // MaxStrangers bounds the logs a room holds of devices its view does not
@@ -512,27 +597,50 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 	return nil
 }
 
-// LoadLog restores a log saved by Store: the heads in ascending order and
-// every block. It verifies like Receive.
+// Load opens every log the store holds, as stored (the store verified
+// them when they were saved): call it, with LoadKey, before Process.
+func (r *Room) Load() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	writers, err := r.store.Writers(r.disc)
+	if err != nil {
+		return fmt.Errorf("loading room %s: %w", r.id, err)
+	}
+	for _, w := range writers {
+		if _, err := r.logFor(w, false); err != nil {
+			return fmt.Errorf("loading room %s: %w", r.id, err)
+		}
+	}
+	return nil
+}
+
+// LoadLog adds a log held elsewhere, the heads in ascending order and
+// every block, verified like Receive and saved; a device's copy of its
+// own log included (tests make twins of a device this way).
 func (r *Room) LoadLog(writer identity.PublicKey, heads []log.Head, blocks [][]byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ls := r.logFor(writer)
+	ls, err := r.logFor(writer, false)
+	if err != nil {
+		return err
+	}
 	for _, h := range heads {
-		if h.Length <= ls.log.Len() {
+		start := ls.log.Len()
+		if h.Length <= start {
 			continue
 		}
 		if h.Length > uint64(len(blocks)) {
-			return fmt.Errorf("loading log %s: head of %d blocks, %d stored", writer.Short(), h.Length, len(blocks))
+			return fmt.Errorf("loading log %s: head of %d blocks, %d given", writer.Short(), h.Length, len(blocks))
 		}
-		if err := ls.log.Extend(h, blocks[ls.log.Len():h.Length]); err != nil {
+		next := ls.log.Clone()
+		if err := next.Extend(h, blocks[start:h.Length]); err != nil {
 			return fmt.Errorf("loading log %s: %w", writer.Short(), err)
 		}
+		if err := r.store.SaveBlocks(r.disc, h, start, blocks[start:h.Length]); err != nil {
+			return fmt.Errorf("loading log %s: %w", writer.Short(), err)
+		}
+		ls.log = next
 	}
-	for _, b := range blocks[len(ls.blocks):ls.log.Len()] {
-		ls.bytes += len(b)
-	}
-	ls.blocks = append(ls.blocks, blocks[len(ls.blocks):ls.log.Len()]...)
 	return nil
 }
 
@@ -608,6 +716,9 @@ func (r *Room) process() {
 	r.maybeShare()
 	if err := r.flushHeld(); err != nil {
 		r.log.Warn("saving entries", logattr.Room(r.id.String()), logattr.Err(err))
+	}
+	for _, ls := range r.logs {
+		ls.fresh = nil
 	}
 }
 
@@ -740,34 +851,45 @@ func (r *Room) maybeHello() {
 func (r *Room) decode() bool {
 	progress := false
 	for w, ls := range r.logs {
-		for ls.decoded < len(ls.blocks) {
-			seq := uint64(ls.decoded)
-			b := ls.blocks[seq]
-			n := &node{ref: Ref{Writer: w, Seq: seq}}
-			epoch, err := log.BlockEpoch(b)
-			var pt []byte
-			if err == nil {
-				n.epoch = epoch
-				pt, n.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
-				if err != nil {
-					progress = r.peek(ls) || progress
-					break
+		stuck := false
+		for !stuck && uint64(ls.decoded) < ls.log.Len() {
+			blocks, err := r.blocksOf(ls, uint64(ls.decoded), readChunk)
+			if err != nil || len(blocks) == 0 {
+				r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(w), logattr.Err(err))
+				break
+			}
+			for _, b := range blocks {
+				seq := uint64(ls.decoded)
+				n := &node{ref: Ref{Writer: w, Seq: seq}}
+				epoch, err := log.BlockEpoch(b)
+				var pt []byte
+				if err == nil {
+					n.epoch = epoch
+					pt, n.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
+					if err != nil {
+						progress = r.peek(ls) || progress
+						stuck = true
+						break
+					}
+					n.entry, err = ParseEntry(pt)
 				}
-				n.entry, err = ParseEntry(pt)
-			}
-			if err != nil {
-				r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
-			}
-			ls.nodes = append(ls.nodes, n)
-			ls.decoded++
-			progress = true
-			if n.entry != nil && (n.entry.Op.Type == OpRotate || n.entry.Op.Type == OpKeys) {
-				r.learnKey(n.ref, &n.entry.Op)
+				if err != nil {
+					r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
+				}
+				ls.nodes = append(ls.nodes, n)
+				ls.decoded++
+				progress = true
+				if n.entry != nil && (n.entry.Op.Type == OpRotate || n.entry.Op.Type == OpKeys) {
+					r.learnKey(n.ref, &n.entry.Op)
+				}
 			}
 		}
 	}
 	return progress
 }
+
+// readChunk is how many blocks the room reads from its store at once.
+const readChunk = 256
 
 var errNoKey = errors.New("no key of the block's epoch opens it")
 
@@ -781,21 +903,24 @@ func (r *Room) peek(ls *logState) bool {
 		from = ls.decoded + 1
 	}
 	ver := r.keyVer
-	for i := from; i < len(ls.blocks); i++ {
-		b := ls.blocks[i]
-		epoch, err := log.BlockEpoch(b)
-		if err != nil {
-			continue
+	for i := uint64(from); i < ls.log.Len(); {
+		blocks, err := r.blocksOf(ls, i, readChunk)
+		if err != nil || len(blocks) == 0 {
+			r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(ls.log.Writer()), logattr.Err(err))
+			return r.keyVer != ver
 		}
-		pt, _, err := r.open(ls.log.ID(), uint64(i), epoch, b)
-		if err != nil {
-			continue
-		}
-		if e, err := ParseEntry(pt); err == nil && (e.Op.Type == OpRotate || e.Op.Type == OpKeys) {
-			r.learnKey(Ref{Writer: ls.log.Writer(), Seq: uint64(i)}, &e.Op)
+		for _, b := range blocks {
+			if epoch, err := log.BlockEpoch(b); err == nil {
+				if pt, _, err := r.open(ls.log.ID(), i, epoch, b); err == nil {
+					if e, err := ParseEntry(pt); err == nil && (e.Op.Type == OpRotate || e.Op.Type == OpKeys) {
+						r.learnKey(Ref{Writer: ls.log.Writer(), Seq: i}, &e.Op)
+					}
+				}
+			}
+			i++
 		}
 	}
-	ls.peeked, ls.peekVer = len(ls.blocks), r.keyVer
+	ls.peeked, ls.peekVer = int(ls.log.Len()), r.keyVer
 	return r.keyVer != ver
 }
 
@@ -1158,21 +1283,12 @@ func (r *Room) Blocks(writer identity.PublicKey, from uint64, maxBytes int) (h l
 	if !found || ls.log.Len() <= from {
 		return log.Head{}, nil, false
 	}
-	found = false
-	size, pos := 0, from
-	for _, c := range ls.log.Heads() {
-		if c.Length <= from {
-			continue
-		}
-		for ; pos < c.Length; pos++ {
-			size += len(ls.blocks[pos])
-		}
-		if found && size > maxBytes {
-			break
-		}
-		h, found = c, true
+	h, blocks, ok, err := r.storeOf(ls).Serve(r.disc, writer, from, ls.log.Len(), maxBytes)
+	if err != nil {
+		r.log.Warn("reading entries to serve", logattr.Room(r.id.String()), logattr.Dev(writer), logattr.Err(err))
+		return log.Head{}, nil, false
 	}
-	return h, slices.Clone(ls.blocks[from:h.Length]), true
+	return h, blocks, ok
 }
 
 // Copy gives dst every block src holds that dst lacks, in process, as

@@ -407,18 +407,23 @@ func TestForkCaughtAndHeldBack(t *testing.T) {
 	}
 }
 
-type failingStore struct{}
+// failingStore is a disk that fails every write.
+type failingStore struct{ *MemStore }
 
 func (failingStore) SaveBlocks(log.Discovery, log.Head, uint64, [][]byte) error {
 	return errors.New("disk full")
 }
 func (failingStore) SaveKey(log.Discovery, uint64, [32]byte) error { return errors.New("disk full") }
 
-// TestStoreFailure: a disk that fails is reported, and the room in memory
-// stays consistent (it still serves and applies what it holds).
+// TestStoreFailure: a disk that fails is reported, and nothing counts
+// that it did not store: no block is served or applied, no head
+// announced, and the room writes once the disk takes it.
 func TestStoreFailure(t *testing.T) {
 	p := newPerson(t, "alice")
-	r, err := Open(Config{Key: NewKey(), Founder: p.id.Public(), Self: p.device(t), Store: failingStore{}})
+	store := &switchStore{MemStore: NewMemStore(), fail: true}
+	var announced []log.Head
+	r, err := Open(Config{Key: NewKey(), Founder: p.id.Public(), Self: p.device(t), Store: store,
+		OnChange: func(own []log.Head) { announced = append(announced, own...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,14 +431,68 @@ func TestStoreFailure(t *testing.T) {
 		t.Fatalf("create on a full disk: %v", err)
 	}
 	me := r.cfg.Self.Device.Public()
-	if _, blocks, ok := r.Blocks(me, 0, 1<<20); !ok || len(blocks) != 1 {
-		t.Fatal("the block written is not served")
+	if _, _, ok := r.Blocks(me, 0, 1<<20); ok || r.Len(me) != 0 || len(announced) != 0 {
+		t.Fatal("a block the disk refused is served or announced")
+	}
+	r.View(func(v *View) {
+		if v.Name != "" {
+			t.Fatal("a genesis the disk refused was applied")
+		}
+	})
+	// The disk takes writes again: the genesis is written at the same
+	// place, once.
+	store.fail = false
+	if err := r.Create("home"); err != nil {
+		t.Fatal(err)
+	}
+	if _, blocks, ok := r.Blocks(me, 0, 1<<20); !ok || len(blocks) != 1 || len(announced) != 1 {
+		t.Fatalf("after the disk recovered: %d blocks served, %d heads announced", len(blocks), len(announced))
 	}
 	r.View(func(v *View) {
 		if v.Name != "home" {
 			t.Fatal("the genesis was not applied")
 		}
 	})
+	// A peer's blocks the disk refuses are not taken either, and are
+	// taken when they come again.
+	other := openRoom(t, r.Key(), p.id.Public(), p.device(t))
+	if err := Copy(other, r); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, other, Op{Type: OpMessage, Text: "hello from the other device"})
+	if err := Copy(r, other); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, other, Op{Type: OpMessage, Text: "while the disk is full"})
+	dev := other.cfg.Self.Device.Public()
+	held := r.Len(dev)
+	store.fail = true
+	if err := Copy(r, other); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("blocks the disk refused: %v", err)
+	}
+	if r.Len(dev) != held {
+		t.Fatalf("%d blocks held after the disk refused them, want %d", r.Len(dev), held)
+	}
+	store.fail = false
+	if err := Copy(r, other); err != nil {
+		t.Fatal(err)
+	}
+	if digest(r) != digest(other) {
+		t.Fatal("the two devices disagree once the disk took the blocks")
+	}
+}
+
+// switchStore fails every write while fail is set.
+type switchStore struct {
+	*MemStore
+	fail bool
+}
+
+func (s *switchStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+	if s.fail {
+		return errors.New("disk full")
+	}
+	return s.MemStore.SaveBlocks(d, h, start, blocks)
 }
 
 // TestStrangerLogsBounded: a room holds logs of devices its view does not

@@ -47,13 +47,50 @@ func New(db *storage.DB) Store { return Store{db: db} }
 var _ room.Store = Store{}
 
 func logBuckets(d log.Discovery) logdb.Buckets {
-	return logdb.Buckets{Blocks: BucketOf("blocks", d), Heads: BucketOf("heads", d)}
+	return logdb.Named(func(kind string) []byte { return BucketOf(kind, d) })
 }
 
 // SaveBlocks stores blocks [start, start+len) of a log and the head that
 // covers them, in one transaction.
 func (s Store) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
 	return s.db.Update(func(tx *storage.Tx) error { return logdb.Save(tx, logBuckets(d), h, start, blocks) })
+}
+
+// ReadBlocks implements room.Store.
+func (s Store) ReadBlocks(d log.Discovery, w identity.PublicKey, from uint64, n int) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(tx *storage.Tx) error {
+		var err error
+		out, err = logdb.ReadBlocks(tx, logBuckets(d), w, from, n)
+		return err
+	})
+	return out, err
+}
+
+// Serve implements room.Store.
+func (s Store) Serve(d log.Discovery, w identity.PublicKey, from, length uint64, maxBytes int) (h log.Head, blocks [][]byte, ok bool, err error) {
+	err = s.db.View(func(tx *storage.Tx) error {
+		var err error
+		h, blocks, ok, err = logdb.Serve(tx, logBuckets(d), w, from, length, maxBytes)
+		return err
+	})
+	return h, blocks, ok, err
+}
+
+// Writers implements room.Store.
+func (s Store) Writers(d log.Discovery) ([]identity.PublicKey, error) {
+	var out []identity.PublicKey
+	err := s.db.View(func(tx *storage.Tx) error {
+		var err error
+		out, err = logdb.Writers(tx, logBuckets(d))
+		return err
+	})
+	return out, err
+}
+
+// OpenLog implements room.Store.
+func (s Store) OpenLog(d log.Discovery, w identity.PublicKey) (*log.Log, error) {
+	return logdb.Open(s.db, logBuckets(d), d, w)
 }
 
 // SaveKey stores an epoch key learnt from a rotation.
@@ -73,7 +110,7 @@ func (s Store) SaveRecord(id room.ID, rec Record) error {
 
 func (s Store) DeleteRoom(id room.ID, d log.Discovery) error {
 	return s.db.Update(func(tx *storage.Tx) error {
-		for _, kind := range []string{"blocks", "heads", "keys"} {
+		for _, kind := range append([]string{"keys"}, logdb.Kinds...) {
 			var keys [][]byte
 			tx.ForEach(BucketOf(kind, d), func(k, _ []byte) error {
 				keys = append(keys, append([]byte{}, k...))
@@ -107,18 +144,12 @@ func (s Store) Records() (map[room.ID]Record, error) {
 	return out, err
 }
 
-// load restores a room's logs and keys into r.
+// Load restores a room's epoch keys and logs into r, and applies them.
+// The logs reopen from their records: nothing is verified again.
 func (s Store) Load(r *room.Room) error {
-	d := r.Discovery()
-	var heads map[identity.PublicKey][]log.Head
-	var blocks map[identity.PublicKey][][]byte
 	var keys [][2][]byte
 	err := s.db.View(func(tx *storage.Tx) error {
-		var err error
-		if heads, blocks, err = logdb.Load(tx, logBuckets(d)); err != nil {
-			return err
-		}
-		return tx.ForEach(BucketOf("keys", d), func(k, v []byte) error {
+		return tx.ForEach(BucketOf("keys", r.Discovery()), func(k, v []byte) error {
 			keys = append(keys, [2][]byte{append([]byte{}, k...), append([]byte{}, v...)})
 			return nil
 		})
@@ -132,10 +163,8 @@ func (s Store) Load(r *room.Room) error {
 		}
 		r.LoadKey(binary.BigEndian.Uint64(kv[0]), [32]byte(kv[1]))
 	}
-	for w, hs := range heads {
-		if err := r.LoadLog(w, hs, blocks[w]); err != nil {
-			return err
-		}
+	if err := r.Load(); err != nil {
+		return err
 	}
 	r.Process()
 	return nil

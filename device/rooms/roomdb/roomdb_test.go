@@ -1,0 +1,135 @@
+package roomdb
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/logdb"
+	"github.com/hearthp2p/hearth/p2p/room"
+	"github.com/hearthp2p/hearth/storage"
+)
+
+func self(t *testing.T, id identity.SigningKey, name string) room.Self {
+	t.Helper()
+	dev, _ := identity.GenerateSigningKey()
+	seal, _ := identity.GenerateSealingKey()
+	proof, _ := identity.NewProof(id, dev.Public(), 1).MarshalBinary()
+	rec, err := identity.NewDeviceRecord(id.Public(), dev, seal.Public(), name, time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := rec.MarshalBinary()
+	return room.Self{Identity: id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb}
+}
+
+func digest(r *room.Room) (d [32]byte, n int) {
+	r.View(func(v *room.View) { d, n = v.Digest(), len(v.Messages) })
+	return d, n
+}
+
+// TestReopen writes a room of two devices into the database, reopens it
+// from the logs' records, and again as a home stored by a version that
+// kept no records nor trees (they are rebuilt once, verifying the logs):
+// the same view each time, and the room writes on.
+func TestReopen(t *testing.T) {
+	db, err := storage.Open(filepath.Join(t.TempDir(), "hearth.db"), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := New(db)
+	alice, _ := identity.GenerateSigningKey()
+	key := room.NewKey()
+	me := self(t, alice, "laptop")
+	r, err := room.Open(room.Config{Key: key, Founder: alice.Public(), Self: me, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Create("home"); err != nil {
+		t.Fatal(err)
+	}
+	phone, err := room.Open(room.Config{Key: key, Founder: alice.Public(), Self: self(t, alice, "phone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		var ops []room.Op
+		for j := range 40 {
+			ops = append(ops, room.Op{Type: room.OpMessage, Text: fmt.Sprintf("message %d.%d", i, j)})
+		}
+		w := r
+		if i%3 == 2 {
+			w = phone
+		}
+		if _, err := w.WriteBatch(ops); err != nil {
+			t.Fatal(err)
+		}
+		if err := room.Copy(phone, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := room.Copy(r, phone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, n := digest(r)
+	if n != 1200 {
+		t.Fatalf("%d messages written", n)
+	}
+	reopen := func(what string) *room.Room {
+		t.Helper()
+		again, err := room.Open(room.Config{Key: key, Founder: alice.Public(), Self: me, Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Load(again); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got, _ := digest(again); got != want {
+			t.Fatalf("%s: the view differs", what)
+		}
+		return again
+	}
+	reopen("from the records")
+	// The previous version's home: blocks and heads only.
+	db.Update(func(tx *storage.Tx) error {
+		for _, kind := range []string{"tree", "logs"} {
+			if err := tx.DeleteBucket(BucketOf(kind, key.Discovery())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	again := reopen("stored without records")
+	var logs int
+	db.View(func(tx *storage.Tx) error {
+		return tx.ForEach(BucketOf("logs", key.Discovery()), func(_, _ []byte) error { logs++; return nil })
+	})
+	if logs != 2 {
+		t.Fatalf("%d log records rebuilt, want 2", logs)
+	}
+	if _, err := again.Write(room.Op{Type: room.OpMessage, Text: "after the upgrade"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := room.Copy(phone, again); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := digest(again); a != func() [32]byte { d, _ := digest(phone); return d }() {
+		t.Fatal("the phone disagrees after the upgraded home wrote on")
+	}
+	// Deleting the room deletes every kind of its buckets.
+	if err := store.DeleteRoom(key.ID(), key.Discovery()); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *storage.Tx) error {
+		for _, kind := range append([]string{"keys"}, logdb.Kinds...) {
+			tx.ForEach(BucketOf(kind, key.Discovery()), func(k, _ []byte) error {
+				t.Errorf("bucket %s holds %x after the room was deleted", kind, k)
+				return nil
+			})
+		}
+		return nil
+	})
+}
