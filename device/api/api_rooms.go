@@ -104,11 +104,12 @@ func (d *Server) HandleListRooms(w http.ResponseWriter, r *http.Request) {
 	for _, rm := range d.rooms.List() {
 		info := control.RoomInfo{Room: rm.ID().String(), Discovery: rm.Discovery().String(), Peers: d.rooms.Sessions(rm.Discovery())}
 		rm.View(func(v *room.View) {
-			info.Name, info.Members, info.Messages, info.Epoch = v.Name, len(v.Members), len(v.Messages), v.Epoch
+			info.Name, info.Members, info.Epoch = v.Name, len(v.Members), v.Epoch
 			if role := v.Role(d.id.Identity); role > 0 {
 				info.Role = role.String()
 			}
 		})
+		info.Messages = rm.Count()
 		info.Doors = len(door.DoorsOf(rm))
 		out.Rooms = append(out.Rooms, info)
 	}
@@ -239,17 +240,8 @@ func write(rm *room.Room, op room.Op) (room.Ref, error) {
 	if err != nil {
 		return ref, err
 	}
-	var reason string
-	rm.View(func(v *room.View) {
-		for i := len(v.Rejections) - 1; i >= 0; i-- {
-			if v.Rejections[i].Ref == ref {
-				reason = v.Rejections[i].Reason
-				break
-			}
-		}
-	})
-	if reason != "" {
-		return ref, fmt.Errorf("%w: %s", control.ErrRefused, reason)
+	if rj, ok := rm.Rejection(ref); ok {
+		return ref, fmt.Errorf("%w: %s", control.ErrRefused, rj.Reason)
 	}
 	return ref, nil
 }
@@ -278,22 +270,22 @@ func (d *roomAPI) handleSend(w http.ResponseWriter, r *http.Request, rm *room.Ro
 
 func (d *roomAPI) handleHistory(w http.ResponseWriter, r *http.Request, rm *room.Room) {
 	out := control.History{Room: rm.ID().String(), Messages: []control.Message{}}
-	// A page: at most limit messages (all without it), the latest before
-	// the message named by before (the end without it).
-	limit := -1
+	// A page: at most limit messages (MaxHistoryPage at most, and
+	// without it), the latest before the message named by before (the
+	// end without it).
+	limit := MaxHistoryPage
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: a number of messages, 1 or more", s))
 			return
 		}
-		limit = n
+		limit = min(n, MaxHistoryPage)
 	}
 	// before names a message as history prints it, or a prefix of its
 	// writer's part (as edit and delete take it).
 	before := r.URL.Query().Get("before")
 	var beforeRef room.Ref
-	found := before == ""
 	if before != "" {
 		ref, err := rooms.FindMessage(rm, before)
 		if err != nil {
@@ -302,61 +294,14 @@ func (d *roomAPI) handleHistory(w http.ResponseWriter, r *http.Request, rm *room
 		}
 		beforeRef = ref
 	}
-	rm.View(func(v *room.View) {
-		end := len(v.Messages)
-		if before != "" {
-			for i, m := range v.Messages {
-				if m.ID == beforeRef {
-					end, found = i, true
-					break
-				}
-			}
-		}
-		start := 0
-		if limit > 0 && end-limit > 0 {
-			start = end - limit
-		}
-		out.More = start > 0
-		for _, m := range v.Messages[start:end] {
-			cm := control.Message{
-				ID: m.ID.String(), Author: m.Author.String(), Device: m.Device.String(),
-				Text: m.Text, Edited: m.Edited, Deleted: m.Deleted,
-				Time: control.Time(time.UnixMilli(m.Time)),
-			}
-			if m.ReplyTo != nil {
-				cm.ReplyTo = m.ReplyTo.String()
-			}
-			if m.Call != nil {
-				cm.Call = &control.CallEntry{ID: hex.EncodeToString(m.Call.ID[:]), Event: m.Call.Event.String(), DurationMs: m.Call.Duration}
-			}
-			if m.Door != nil {
-				cm.Door = &control.DoorEntry{Event: m.Door.Event.String(), Detail: m.Door.Text}
-				if m.Door.Call != ([16]byte{}) {
-					cm.Door.Call = hex.EncodeToString(m.Door.Call[:])
-				}
-				if m.Door.Identity != (identity.PublicKey{}) {
-					cm.Door.Identity = m.Door.Identity.String()
-				}
-			}
-			if m.File != nil {
-				kind, _ := files.Shown(m.File.Type)
-				cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type,
-					Show: kind, Auto: kind != "" && m.File.Size <= files.MaxAutoFetch}
-			}
-			if len(m.Reactions) > 0 {
-				cm.Reactions = map[string][]string{}
-				for e, who := range m.Reactions {
-					for _, k := range who {
-						cm.Reactions[e] = append(cm.Reactions[e], k.String())
-					}
-				}
-			}
-			out.Messages = append(out.Messages, cm)
-		}
-	})
-	if !found {
+	page, more, err := rm.Page(beforeRef, limit)
+	if err != nil {
 		WriteError(w, http.StatusNotFound, fmt.Sprintf("no message %q in this room (before)", before))
 		return
+	}
+	out.More = more
+	for _, m := range page {
+		out.Messages = append(out.Messages, messageOf(m))
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -427,3 +372,45 @@ func (d *roomAPI) handleRole(w http.ResponseWriter, r *http.Request, rm *room.Ro
 }
 
 func slogRoom(rm *room.Room) slog.Attr { return logattr.Room(rm.ID().String()) }
+
+// MaxHistoryPage bounds the messages of one answer of the history route:
+// a page costs the daemon what it holds, never the whole history.
+const MaxHistoryPage = 1000
+
+// messageOf is a message as the control API shows it.
+func messageOf(m *room.Message) control.Message {
+	cm := control.Message{
+		ID: m.ID.String(), Author: m.Author.String(), Device: m.Device.String(),
+		Text: m.Text, Edited: m.Edited, Deleted: m.Deleted,
+		Time: control.Time(time.UnixMilli(m.Time)),
+	}
+	if m.ReplyTo != nil {
+		cm.ReplyTo = m.ReplyTo.String()
+	}
+	if m.Call != nil {
+		cm.Call = &control.CallEntry{ID: hex.EncodeToString(m.Call.ID[:]), Event: m.Call.Event.String(), DurationMs: m.Call.Duration}
+	}
+	if m.Door != nil {
+		cm.Door = &control.DoorEntry{Event: m.Door.Event.String(), Detail: m.Door.Text}
+		if m.Door.Call != ([16]byte{}) {
+			cm.Door.Call = hex.EncodeToString(m.Door.Call[:])
+		}
+		if m.Door.Identity != (identity.PublicKey{}) {
+			cm.Door.Identity = m.Door.Identity.String()
+		}
+	}
+	if m.File != nil {
+		kind, _ := files.Shown(m.File.Type)
+		cm.File = &control.FileInfo{Name: m.File.Name, Size: m.File.Size, Type: m.File.Type,
+			Show: kind, Auto: kind != "" && m.File.Size <= files.MaxAutoFetch}
+	}
+	if len(m.Reactions) > 0 {
+		cm.Reactions = map[string][]string{}
+		for e, who := range m.Reactions {
+			for _, k := range who {
+				cm.Reactions[e] = append(cm.Reactions[e], k.String())
+			}
+		}
+	}
+	return cm
+}

@@ -185,7 +185,7 @@ func (p *peerNode) close() {
 }
 
 func (p *peerNode) messages() (n int) {
-	p.room.View(func(v *room.View) { n = len(v.Messages) })
+	n = p.room.Count()
 	return n
 }
 

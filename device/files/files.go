@@ -158,13 +158,10 @@ func (f *Files) ManifestOf(roomID, ref string) *blob.Manifest {
 	if err != nil {
 		return nil
 	}
-	var m *blob.Manifest
-	r.View(func(v *room.View) {
-		if msg, ok := v.Message(id); ok && msg.File != nil && !msg.Deleted {
-			m = msg.File
-		}
-	})
-	return m
+	if msg, ok := r.Message(id); ok && msg.File != nil && !msg.Deleted {
+		return msg.File
+	}
+	return nil
 }
 
 // checkSendable refuses what cannot be sent, before any work starts.
@@ -321,16 +318,13 @@ func (f *Files) KeepExisting(ctx context.Context, r *room.Room, p peer.ID, limit
 		m    *blob.Manifest
 	}
 	var files []file
-	r.View(func(v *room.View) {
-		seen := map[blob.Hash]bool{}
-		for i := len(v.Messages) - 1; i >= 0; i-- {
-			msg := v.Messages[i]
-			if msg.File == nil || msg.Deleted || seen[msg.File.Root] {
-				continue
-			}
+	seen := map[blob.Hash]bool{}
+	r.Files(true, func(msg *room.Message) bool {
+		if !msg.Deleted && !seen[msg.File.Root] {
 			seen[msg.File.Root] = true
 			files = append(files, file{name: msg.File.Name, m: msg.File})
 		}
+		return true
 	})
 	out := &control.MirrorFiles{}
 	for _, fl := range files {
@@ -411,20 +405,16 @@ func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize u
 // List returns a room's files.
 func (f *Files) List(r *room.Room) []control.File {
 	out := []control.File{}
-	r.View(func(v *room.View) {
-		for _, msg := range v.Messages {
-			if msg.File == nil {
-				continue
+	r.Files(false, func(msg *room.Message) bool {
+		fl := control.File{ID: msg.ID.String(), Name: msg.File.Name, Size: msg.File.Size, Type: msg.File.Type,
+			Caption: msg.Text, Author: msg.Author.String(), Time: control.Time(time.UnixMilli(msg.Time)), Deleted: msg.Deleted}
+		if !msg.Deleted {
+			if have := f.store.Have(msg.File.Root); have != nil && AllTrue(have) {
+				fl.Here = true
 			}
-			fl := control.File{ID: msg.ID.String(), Name: msg.File.Name, Size: msg.File.Size, Type: msg.File.Type,
-				Caption: msg.Text, Author: msg.Author.String(), Time: control.Time(time.UnixMilli(msg.Time)), Deleted: msg.Deleted}
-			if !msg.Deleted {
-				if have := f.store.Have(msg.File.Root); have != nil && AllTrue(have) {
-					fl.Here = true
-				}
-			}
-			out = append(out, fl)
 		}
+		out = append(out, fl)
+		return true
 	})
 	return out
 }
@@ -497,11 +487,9 @@ func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	defer f.getMu.Unlock()
 	var m *blob.Manifest
 	var deleted bool
-	r.View(func(v *room.View) {
-		if msg, ok := v.Message(ref); ok && msg.File != nil {
-			m, deleted = msg.File, msg.Deleted
-		}
-	})
+	if msg, ok := r.Message(ref); ok && msg.File != nil {
+		m, deleted = msg.File, msg.Deleted
+	}
 	if m == nil {
 		return nil, fmt.Errorf("%w: no file %s in the room ('hearth file list' lists them)", room.ErrUnknownMessage, ref)
 	}

@@ -117,19 +117,18 @@ func (rs *Invites) Decide(ctx context.Context, r *room.Room, key string, approve
 		jr.Declined = true
 		return rs.saveJoinRequest(key, jr)
 	}
-	if _, err := r.Write(room.Op{Type: room.OpAddMember, Identity: jr.Identity, Role: room.RoleMember, Invite: room.InviteID(jr.Invite)}); err != nil {
+	ref, err := r.Write(room.Op{Type: room.OpAddMember, Identity: jr.Identity, Role: room.RoleMember, Invite: room.InviteID(jr.Invite)})
+	if err != nil {
 		return err
 	}
 	rs.Mirrors.nameNow(ctx, r)
 	var member bool
-	var reason string
-	r.View(func(v *room.View) {
-		_, member = v.Members[jr.Identity]
-		if n := len(v.Rejections); n > 0 {
-			reason = v.Rejections[n-1].Reason
-		}
-	})
+	r.View(func(v *room.View) { _, member = v.Members[jr.Identity] })
 	if !member {
+		reason := "not admitted"
+		if rj, ok := r.Rejection(ref); ok {
+			reason = rj.Reason
+		}
 		return fmt.Errorf("%w: %s", control.ErrRefused, reason)
 	}
 	rs.log.Info("join request approved", logattr.Room(r.ID().String()), slog.String("request", key))

@@ -1,7 +1,6 @@
 package rooms
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/hearthp2p/hearth/device/control"
@@ -14,16 +13,7 @@ func FindMessage(rm *room.Room, id string) (room.Ref, error) {
 	if err != nil {
 		return room.Ref{}, fmt.Errorf("%w: %v", control.ErrBadArg, err)
 	}
-	var found room.Ref
-	var ok bool
-	rm.View(func(v *room.View) {
-		for _, m := range v.Messages {
-			if m.ID.Seq == seq && bytes.HasPrefix(m.ID.Writer[:], prefix) {
-				found, ok = m.ID, true
-				return
-			}
-		}
-	})
+	found, ok := rm.FindMessage(prefix, seq)
 	if !ok {
 		return room.Ref{}, fmt.Errorf("%w: %s", room.ErrUnknownMessage, id)
 	}

@@ -634,29 +634,35 @@ func (rs *Invites) admit(target *room.Room, inv pairing.Invite, id pairing.ID, s
 	case !already && manual:
 		return req, nil, rs.hold(target, id, req)
 	}
+	var added *room.Ref
 	if !already {
-		if _, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)}); err != nil {
+		ref, err := target.Write(room.Op{Type: room.OpAddMember, Identity: req.Identity, Role: room.RoleMember, Invite: room.InviteID(id)})
+		if err != nil {
 			return req, nil, errors.New("this device cannot admit members")
 		}
+		added = &ref
 		rs.Mirrors.nameNow(rs.ctx, target)
 	}
-	var reason string
 	a := &pairing.Answer{RoomKey: target.Key().Bytes(), Founder: target.Founder(), Discovery: target.Discovery()}
 	target.View(func(v *room.View) {
 		a.Name = v.Name
-		if _, ok := v.Members[req.Identity]; ok {
-			a.OK = true
-			return
-		}
-		reason = "not admitted"
-		for i := len(v.Rejections) - 1; i >= 0; i-- {
-			if v.Rejections[i].Op == room.OpAddMember {
-				reason = v.Rejections[i].Reason
-				break
-			}
-		}
+		_, a.OK = v.Members[req.Identity]
 	})
 	if !a.OK {
+		reason := "not admitted"
+		if added != nil {
+			if rj, ok := target.Rejection(*added); ok {
+				reason = rj.Reason
+			}
+		} else {
+			target.Rejections(func(rj room.Rejection) bool {
+				if rj.Op != room.OpAddMember {
+					return true
+				}
+				reason = rj.Reason
+				return false
+			})
+		}
 		return req, nil, errors.New(reason)
 	}
 	for e, ks := range target.EpochKeys() {

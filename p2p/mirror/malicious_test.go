@@ -103,10 +103,7 @@ func (a *node) sync(t *testing.T, b *node, d log.Discovery) {
 	}
 }
 
-func messages(r *room.Room) (n int) {
-	r.View(func(v *room.View) { n = len(v.Messages) })
-	return n
-}
+func messages(r *room.Room) int { return r.Count() }
 
 // TestMaliciousMirror: whatever a lying mirror serves, a member accepts
 // nothing false, scores the mirror down for every lie it can prove, and

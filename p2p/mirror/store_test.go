@@ -126,8 +126,7 @@ func TestKeepServeReopen(t *testing.T) {
 	if err := copyRoom(t, b, reader); err != nil {
 		t.Fatal(err)
 	}
-	var got int
-	reader.View(func(v *room.View) { got = len(v.Messages) })
+	got := reader.Count()
 	if got != 50 {
 		t.Fatalf("reader sees %d messages from the mirror, want 50", got)
 	}

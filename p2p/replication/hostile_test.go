@@ -167,14 +167,6 @@ func TestHostileMember(t *testing.T) {
 				t.Errorf("replica %d: mallory added a stranger", i)
 			case len(v.Invites) != 0:
 				t.Errorf("replica %d: mallory's invite counts", i)
-			case len(v.Messages) != 3:
-				t.Errorf("replica %d: %d messages, want the three honest ones", i, len(v.Messages))
-			}
-			if msg, _ := v.Message(aliceMsg); msg == nil || msg.Deleted {
-				t.Errorf("replica %d: mallory deleted alice's message", i)
-			}
-			if msg, _ := v.Message(bobMsg); msg == nil || msg.Edited || msg.Text != "bob's" {
-				t.Errorf("replica %d: mallory edited bob's message", i)
 			}
 			for _, f := range fakes {
 				if _, ok := v.Devices[f.dev]; ok {
@@ -182,6 +174,15 @@ func TestHostileMember(t *testing.T) {
 				}
 			}
 		})
+		if n := p.room.Count(); n != 3 {
+			t.Errorf("replica %d: %d messages, want the three honest ones", i, n)
+		}
+		if msg, _ := p.room.Message(aliceMsg); msg == nil || msg.Deleted {
+			t.Errorf("replica %d: mallory deleted alice's message", i)
+		}
+		if msg, _ := p.room.Message(bobMsg); msg == nil || msg.Edited || msg.Text != "bob's" {
+			t.Errorf("replica %d: mallory edited bob's message", i)
+		}
 	}
 	if digest(a.room) != digest(b.room) || digest(b.room) != digest(m.room) {
 		t.Fatal("the views differ after mallory's refused entries")
@@ -212,8 +213,7 @@ func TestHostileMember(t *testing.T) {
 			}
 			for {
 				var ok bool
-				a.room.View(func(v *room.View) { _, ok = v.Message(ref) })
-				if ok {
+				if _, ok = a.room.Message(ref); ok {
 					break
 				}
 				if time.Since(sent) > time.Minute {
@@ -355,22 +355,21 @@ func TestHostileMember(t *testing.T) {
 	// none of her device's entries counts once the fork is proven.
 	heldBack := func(i int, p *peerNode) {
 		t.Helper()
-		p.room.View(func(v *room.View) {
-			var shown []string
-			for _, msg := range v.Messages {
-				if msg.Device == me {
-					shown = append(shown, msg.Text)
-				}
+		var shown []string
+		p.room.Messages(false, func(msg *room.Message) bool {
+			if msg.Device == me {
+				shown = append(shown, msg.Text)
 			}
-			if len(shown) > 0 {
-				t.Errorf("replica %d shows %d messages of the forked device, the last %q", i, len(shown), shown[max(0, len(shown)-3):])
-			}
-			for _, seq := range []uint64{n0, n0 + 1} {
-				if !slices.ContainsFunc(v.Rejections, func(r room.Rejection) bool { return r.Ref == room.Ref{Writer: me, Seq: seq} }) {
-					t.Errorf("replica %d: the forked device's entry %d is not refused", i, seq)
-				}
-			}
+			return true
 		})
+		if len(shown) > 0 {
+			t.Errorf("replica %d shows %d messages of the forked device, the last %q", i, len(shown), shown[max(0, len(shown)-3):])
+		}
+		for _, seq := range []uint64{n0, n0 + 1} {
+			if _, ok := p.room.Rejection(room.Ref{Writer: me, Seq: seq}); !ok {
+				t.Errorf("replica %d: the forked device's entry %d is not refused", i, seq)
+			}
+		}
 	}
 	for i, p := range []*peerNode{a, b} {
 		heldBack(i, p)
@@ -406,14 +405,12 @@ func TestHostileMember(t *testing.T) {
 	connect(t, b, a)
 	ref, _ := a.room.Write(room.Op{Type: room.OpMessage, Text: "alice, after it all"})
 	waitFor(t, "alice's message at bob", func() bool {
-		var ok bool
-		b.room.View(func(v *room.View) { _, ok = v.Message(ref) })
+		_, ok := b.room.Message(ref)
 		return ok
 	})
 	ref, _ = b.room.Write(room.Op{Type: room.OpMessage, Text: "bob, after it all"})
 	waitFor(t, "bob's message at alice", func() bool {
-		var ok bool
-		a.room.View(func(v *room.View) { _, ok = v.Message(ref) })
+		_, ok := a.room.Message(ref)
 		return ok
 	})
 	waitFor(t, "alice and bob agree", func() bool { return digest(a.room) == digest(b.room) })
@@ -517,8 +514,9 @@ func send(t *testing.T, ctx context.Context, from, to *peerNode, disc log.Discov
 
 // shows reports whether a room's view shows a message of text.
 func shows(r *room.Room, text string) (ok bool) {
-	r.View(func(v *room.View) {
-		ok = slices.ContainsFunc(v.Messages, func(m *room.Message) bool { return m.Text == text })
+	r.Messages(false, func(m *room.Message) bool {
+		ok = m.Text == text
+		return !ok
 	})
 	return ok
 }

@@ -134,10 +134,7 @@ func pushAll(t *testing.T, ctx context.Context, from host.Host, to peer.ID, disc
 	}
 }
 
-func messages(r *room.Room) (n int) {
-	r.View(func(v *room.View) { n = len(v.Messages) })
-	return n
-}
+func messages(r *room.Room) int { return r.Count() }
 
 func TestSyncOverLoopback(t *testing.T) {
 	key := room.NewKey()
