@@ -20,6 +20,7 @@ type MemStore struct {
 	mu   sync.Mutex
 	logs map[memKey]*memLog
 	keys map[log.Discovery]map[uint64][][32]byte
+	kv   map[log.Discovery]memBuckets
 }
 
 type memKey struct {
@@ -35,7 +36,7 @@ type memLog struct {
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
-	return &MemStore{logs: map[memKey]*memLog{}, keys: map[log.Discovery]map[uint64][][32]byte{}}
+	return &MemStore{logs: map[memKey]*memLog{}, keys: map[log.Discovery]map[uint64][][32]byte{}, kv: map[log.Discovery]memBuckets{}}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -93,16 +94,20 @@ func (s *MemStore) Keys(disc log.Discovery) map[uint64][][32]byte {
 func (s *MemStore) ReadBlocks(disc log.Discovery, writer identity.PublicKey, from uint64, n int) ([][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.readBlocks(disc, writer, from, n), nil
+}
+
+func (s *MemStore) readBlocks(disc log.Discovery, writer identity.PublicKey, from uint64, n int) [][]byte {
 	l := s.logs[memKey{disc, writer}]
 	if l == nil || from >= uint64(len(l.blocks)) || n <= 0 {
-		return nil, nil
+		return nil
 	}
 	end := min(from+uint64(n), uint64(len(l.blocks)))
 	out := make([][]byte, 0, end-from)
 	for _, b := range l.blocks[from:end] {
 		out = append(out, slices.Clone(b))
 	}
-	return out, nil
+	return out
 }
 
 // Serve implements Store.

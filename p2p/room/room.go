@@ -61,6 +61,11 @@ type Store interface {
 	// OpenLog returns writer's log as stored (empty if nothing is),
 	// reading its proofs from the store.
 	OpenLog(disc log.Discovery, writer identity.PublicKey) (*log.Log, error)
+	// Update runs fn in a transaction on the room's view as kept (Tx):
+	// all of fn's writes reach the store, or none. View runs fn to read.
+	// Neither may be called from within fn.
+	Update(disc log.Discovery, fn func(Tx) error) error
+	View(disc log.Discovery, fn func(Tx) error) error
 }
 
 // Config opens a room. Key, Founder and Self are required; the zero

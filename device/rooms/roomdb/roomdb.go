@@ -93,6 +93,47 @@ func (s Store) OpenLog(d log.Discovery, w identity.PublicKey) (*log.Log, error) 
 	return logdb.Open(s.db, logBuckets(d), d, w)
 }
 
+// Update implements room.Store: the room's view buckets are "v.<name>/<disc>".
+func (s Store) Update(d log.Discovery, fn func(room.Tx) error) error {
+	return s.db.Update(func(tx *storage.Tx) error { return fn(viewTx{tx: tx, d: d}) })
+}
+
+// View implements room.Store.
+func (s Store) View(d log.Discovery, fn func(room.Tx) error) error {
+	return s.db.View(func(tx *storage.Tx) error { return fn(viewTx{tx: tx, d: d}) })
+}
+
+// viewBucket is the bucket of a room's view named name.
+func viewBucket(name string, d log.Discovery) []byte { return BucketOf("v."+name, d) }
+
+// viewTx is a room.Tx on the daemon's database.
+type viewTx struct {
+	tx *storage.Tx
+	d  log.Discovery
+}
+
+func (t viewTx) Get(bucket string, key []byte) []byte {
+	v, err := t.tx.Get(viewBucket(bucket, t.d), key)
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+func (t viewTx) Put(bucket string, key, value []byte) error {
+	return t.tx.Put(viewBucket(bucket, t.d), key, value)
+}
+
+func (t viewTx) Delete(bucket string, key []byte) error {
+	return t.tx.Delete(viewBucket(bucket, t.d), key)
+}
+
+func (t viewTx) Cursor(bucket string) room.Cursor { return t.tx.Cursor(viewBucket(bucket, t.d)) }
+
+func (t viewTx) ReadBlocks(w identity.PublicKey, from uint64, n int) ([][]byte, error) {
+	return logdb.ReadBlocks(t.tx, logBuckets(t.d), w, from, n)
+}
+
 // SaveKey stores an epoch key learnt from a rotation.
 func (s Store) SaveKey(d log.Discovery, epoch uint64, key [32]byte) error {
 	k := binary.BigEndian.AppendUint64(nil, epoch)
@@ -111,15 +152,13 @@ func (s Store) SaveRecord(id room.ID, rec Record) error {
 func (s Store) DeleteRoom(id room.ID, d log.Discovery) error {
 	return s.db.Update(func(tx *storage.Tx) error {
 		for _, kind := range append([]string{"keys"}, logdb.Kinds...) {
-			var keys [][]byte
-			tx.ForEach(BucketOf(kind, d), func(k, _ []byte) error {
-				keys = append(keys, append([]byte{}, k...))
-				return nil
-			})
-			for _, k := range keys {
-				if err := tx.Delete(BucketOf(kind, d), k); err != nil {
-					return err
-				}
+			if err := tx.DeleteBucket(BucketOf(kind, d)); err != nil {
+				return err
+			}
+		}
+		for _, name := range room.ViewBuckets {
+			if err := tx.DeleteBucket(viewBucket(name, d)); err != nil {
+				return err
 			}
 		}
 		return tx.Delete(BucketRooms, id[:])
