@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -57,8 +59,16 @@ func TestApplyRules(t *testing.T) {
 	disc := log.Discovery{9}
 
 	d := stubDAG{blind: map[Ref]bool{}, unseen: map[Ref]map[Ref]bool{}}
-	v := newView(founder, disc, d, nil)
-	if err := v.apply(Ref{Writer: ud}, &Entry{Op: Op{Type: OpMessage}}, 0, [32]byte{}); err == nil || err.Error() != "no genesis yet" {
+	// The view's rows in memory, in one transaction; entry i is at clock
+	// i+1.
+	ms := NewMemStore()
+	clocks := map[Ref]uint64{}
+	c := &content{
+		tx:    &memTx{s: ms, disc: disc, b: ms.buckets(disc), writable: true, saved: map[string]*btree.BTreeG[memItem]{}},
+		order: func(r Ref) ([]byte, bool) { k, ok := clocks[r]; return orderKey(k, r), ok },
+	}
+	v := newView(founder, disc, d, c, nil)
+	if err := v.apply(Ref{Writer: ud}, 0, &Entry{Op: Op{Type: OpMessage}}, 0, [32]byte{}); err == nil || err.Error() != "no genesis yet" {
 		t.Fatalf("an entry before the genesis: %v", err)
 	}
 	v.applied = 0
@@ -307,7 +317,8 @@ func TestApplyRules(t *testing.T) {
 			v.void = map[Ref]bool{ref: true}
 		}
 		acc0, priv0 := v.accepted[s.dev], v.privileged[s.dev]
-		err := v.apply(ref, &Entry{Time: s.time, Op: s.op}, s.epoch, s.keyID)
+		clocks[ref] = uint64(i + 1)
+		err := v.apply(ref, uint64(i+1), &Entry{Time: s.time, Op: s.op}, s.epoch, s.keyID)
 		v.void = nil
 		got := ""
 		if err != nil {
@@ -353,10 +364,10 @@ func TestApplyRules(t *testing.T) {
 	if _, ok := v.Mirrors["peerD"]; len(v.Mirrors) != 1 || !ok || len(v.Doors) != 0 {
 		t.Fatalf("mirrors %v, doors %v", v.Mirrors, v.Doors)
 	}
-	if m := v.byRef[refs["m1"]]; len(v.Messages) != 12 || !m.Deleted || m.Text != "" || m.Reactions != nil {
-		t.Fatalf("%d messages, the first %+v", len(v.Messages), m)
+	if m, _, _, _ := c.message(refs["m1"]); v.Count != 12 || !m.Deleted || m.Text != "" || m.Reactions != nil {
+		t.Fatalf("%d messages, the first %+v", v.Count, m)
 	}
-	if m := v.byRef[refs["reply"]]; m.ReplyTo == nil || *m.ReplyTo != refs["m1"] || len(m.Reactions) != 0 {
+	if m, _, _, _ := c.message(refs["reply"]); m.ReplyTo == nil || *m.ReplyTo != refs["m1"] || len(m.Reactions) != 0 {
 		t.Fatalf("the reply %+v", m)
 	}
 	if v.Revoked[ud2] != refs["rv"] || len(v.Revoked) != 2 || len(v.Revocations) != 2 || !v.Devices[ud3].Revoked {
@@ -367,7 +378,7 @@ func TestApplyRules(t *testing.T) {
 	}
 	// Everything the view shows, as recorded from the switch.
 	const want = "c440c4ac093e920fb9b817c838076f5e5c1cf3b10af0e139af50f588769a8219"
-	if dg := v.Digest(); hex.EncodeToString(dg[:]) != want {
+	if dg, err := v.digest(c.tx); err != nil || hex.EncodeToString(dg[:]) != want || c.err != nil {
 		t.Fatalf("digest %x, want %s", dg, want)
 	}
 }

@@ -90,14 +90,8 @@ func holds(r *Room, ref Ref) bool { return r.Len(ref.Writer) > ref.Seq }
 // rejected returns why r's view refused the entry at ref, or "" if it
 // did not (or has not seen it).
 func rejected(r *Room, ref Ref) (why string) {
-	r.View(func(v *View) {
-		for _, x := range v.Rejections {
-			if x.Ref == ref {
-				why = x.Reason
-			}
-		}
-	})
-	return why
+	rj, _ := r.Rejection(ref)
+	return rj.Reason
 }
 
 func sameView(t testing.TB, rooms ...*Room) {
@@ -112,11 +106,9 @@ func sameView(t testing.TB, rooms ...*Room) {
 
 func messageTexts(r *Room) []string {
 	var out []string
-	r.View(func(v *View) {
-		for _, m := range v.Messages {
-			out = append(out, m.Text)
-		}
-	})
+	for _, m := range allMessages(r) {
+		out = append(out, m.Text)
+	}
 	return out
 }
 
@@ -167,12 +159,9 @@ func TestRemovedMemberBackdates(t *testing.T) {
 				if !slices.Equal(got, []string{"before", "bob's"}) {
 					t.Fatalf("messages %q", got)
 				}
-				r.View(func(v *View) {
-					m, _ := v.Message(bm)
-					if len(m.Reactions) != 0 {
-						t.Fatal("the removed member's reaction counts")
-					}
-				})
+				if m, _ := r.Message(bm); len(m.Reactions) != 0 {
+					t.Fatal("the removed member's reaction counts")
+				}
 			}
 			sameView(t, h.a1, bob)
 		})
@@ -264,10 +253,10 @@ func TestRankRule(t *testing.T) {
 	if rejected(h.a1, own) != "" {
 		t.Fatal("a demoted member's message refused")
 	}
+	if msg, _ := h.a1.Message(mm); msg.Deleted {
+		t.Fatal("deleted by a demoted admin")
+	}
 	h.a1.View(func(v *View) {
-		if msg, _ := v.Message(mm); msg.Deleted {
-			t.Fatal("deleted by a demoted admin")
-		}
 		if v.Role(mid) != RoleMember || v.Role(xid) != RoleMember || v.Role(yid) != RoleAdmin {
 			t.Fatalf("roles: x %v y %v m %v", v.Role(xid), v.Role(yid), v.Role(mid))
 		}
@@ -314,7 +303,7 @@ func TestReadmission(t *testing.T) {
 	syncAll(t, h.rooms...)
 	h.a1.View(func(v *View) {
 		if v.Role(cid) != 0 {
-			t.Fatalf("carol back by an addition concurrent with her removal: %v", v.Rejections)
+			t.Fatal("carol back by an addition concurrent with her removal")
 		}
 	})
 	sameView(t, h.rooms...)
@@ -361,12 +350,12 @@ func TestForkConverges(t *testing.T) {
 			if _, ok := v.Forked[me]; !ok || !v.Devices[me].Forked {
 				t.Fatal("device not marked forked")
 			}
-			for _, m := range v.Messages {
-				if m.Device == me {
-					t.Fatalf("%q of the forked device counts", m.Text)
-				}
-			}
 		})
+		for _, m := range allMessages(r) {
+			if m.Device == me {
+				t.Fatalf("%q of the forked device counts", m.Text)
+			}
+		}
 	}
 }
 
@@ -413,11 +402,9 @@ func TestRevocationExcludes(t *testing.T) {
 	if !holds(stolen, after) {
 		t.Fatal("the stolen device did not get the ciphertext")
 	}
-	stolen.View(func(v *View) {
-		if _, ok := v.Message(after); ok {
-			t.Fatal("the revoked device read a message of the new epoch")
-		}
-	})
+	if _, ok := stolen.Message(after); ok {
+		t.Fatal("the revoked device read a message of the new epoch")
+	}
 }
 
 // TestAuthorityConvergence: random interleavings of joins, removals,
@@ -494,11 +481,9 @@ func authorityTrial(t *testing.T, seed uint64, steps int) {
 			rooms[p].Write(Op{Type: OpRevoke, Blob: b})
 		default:
 			var refs []Ref
-			r.View(func(v *View) {
-				for _, m := range v.Messages {
-					refs = append(refs, m.ID)
-				}
-			})
+			for _, m := range allMessages(r) {
+				refs = append(refs, m.ID)
+			}
 			if len(refs) > 0 {
 				r.Write(Op{Type: OpDelete, Target: refs[rng.IntN(len(refs))]})
 			}
@@ -527,15 +512,16 @@ func authorityTrial(t *testing.T, seed uint64, steps int) {
 	})
 	sameView(t, members...)
 	checkNoUnseenExcluded(t, h.a1)
+	refusals := allRejections(h.a1)
 	h.a1.View(func(v *View) {
 		excluded := 0
-		for _, x := range v.Rejections {
+		for _, x := range refusals {
 			if strings.HasPrefix(x.Reason, "written after its writer was excluded") {
 				excluded++
 			}
 		}
 		t.Logf("%d members agree: epoch %d, %d messages, %d former members, %d revoked devices, %d entries refused as excluded, %d refused in all",
-			len(members), v.Epoch, len(v.Messages), len(v.Former), len(v.Revoked), excluded, len(v.Rejections))
+			len(members), v.Epoch, v.Count, len(v.Former), len(v.Revoked), excluded, len(refusals))
 	})
 }
 
@@ -544,11 +530,11 @@ func authorityTrial(t *testing.T, seed uint64, steps int) {
 // re-admission it had seen lifted it.
 func checkNoUnseenExcluded(t *testing.T, r *Room) {
 	t.Helper()
+	refused := map[Ref]bool{}
+	for _, x := range allRejections(r) {
+		refused[x.Ref] = true
+	}
 	r.View(func(v *View) {
-		refused := map[Ref]bool{}
-		for _, x := range v.Rejections {
-			refused[x.Ref] = true
-		}
 		for _, n := range r.order {
 			if refused[n.ref] || n.entry == nil || n.entry.Op.Type == OpHello || n.entry.Op.Type == OpGenesis {
 				continue
@@ -622,7 +608,7 @@ func TestConcurrentRotations(t *testing.T) {
 				got := messageTexts(r)
 				slices.Sort(got)
 				if !slices.Equal(got, sent) {
-					r.View(func(v *View) { t.Logf("rejections %+v", v.Rejections) })
+					t.Logf("rejections %+v", allRejections(r))
 					t.Fatalf("device %d shows %q, %q were sent", i, got, sent)
 				}
 				if _, err := r.Write(Op{Type: OpMessage, Text: "after"}); err != nil {
@@ -660,8 +646,7 @@ func TestRotationOfManyDevices(t *testing.T) {
 		if !holds(r, after) {
 			t.Fatalf("device %s did not get the ciphertext", r.cfg.Self.Device.Public().Short())
 		}
-		var ok bool
-		r.View(func(v *View) { _, ok = v.Message(after) })
+		_, ok := r.Message(after)
 		if ok != (r != gone) {
 			t.Fatalf("device %s reads the new epoch: %v", r.cfg.Self.Device.Public().Short(), ok)
 		}

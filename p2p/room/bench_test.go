@@ -25,11 +25,9 @@ func BenchmarkCatchUp(b *testing.B) {
 	for b.Loop() {
 		r := openRoom(b, h.key, h.alice.id.Public(), newcomer)
 		pullBatches(b, r, h.a1, 900<<10)
-		r.View(func(v *View) {
-			if len(v.Messages) != n {
-				b.Fatalf("%d messages", len(v.Messages))
-			}
-		})
+		if got := r.Count(); got != n {
+			b.Fatalf("%d messages", got)
+		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }

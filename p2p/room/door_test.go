@@ -7,13 +7,11 @@ import (
 )
 
 func doorEvents(r *Room) (n int) {
-	r.View(func(v *View) {
-		for _, m := range v.Messages {
-			if m.Door != nil {
-				n++
-			}
+	for _, m := range allMessages(r) {
+		if m.Door != nil {
+			n++
 		}
-	})
+	}
 	return n
 }
 

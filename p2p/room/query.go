@@ -2,39 +2,58 @@ package room
 
 import (
 	"bytes"
-	"maps"
 	"slices"
+
+	"github.com/hearthp2p/hearth/internal/logattr"
 )
 
 // Reading what the room shows. A room's history is read a page, a message
-// or a kind at a time: what is read costs what is read, never the whole
-// history. Every method returns copies the caller may keep.
+// or a kind at a time from its store: what is read costs what is read,
+// never the whole history. Every method returns what the caller may keep.
 
-// clone returns a copy of m that shares nothing the room changes.
-func (m *Message) clone() *Message {
-	c := *m
-	if m.ReplyTo != nil {
-		r := *m.ReplyTo
-		c.ReplyTo = &r
+// read runs fn on the room's store to read its view. The caller holds
+// r.mu.
+func (r *Room) read(fn func(tx Tx) error) error {
+	return r.store.View(r.disc, fn)
+}
+
+// orderOf returns the order key of an entry the room ordered. The caller
+// holds r.mu.
+func (r *Room) orderOf(ref Ref) ([]byte, bool) {
+	ls, ok := r.logs[ref.Writer]
+	if !ok || ref.Seq >= uint64(ls.clocked) {
+		return nil, false
 	}
-	if m.Reactions != nil {
-		c.Reactions = maps.Clone(m.Reactions)
-		for e, who := range c.Reactions {
-			c.Reactions[e] = slices.Clone(who)
-		}
+	return orderKey(ls.nodes[ref.Seq].clock, ref), true
+}
+
+// messageAt decodes the message row at order key k, if there is one.
+func messageAt(tx Tx, k []byte) (*Message, error) {
+	row := tx.Get(bucketMsgs, k)
+	if row == nil {
+		return nil, nil
 	}
-	return &c
+	return decodeMessage(row)
 }
 
 // Message returns the message of id as the room shows it now.
 func (r *Room) Message(id Ref) (*Message, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, ok := r.view.byRef[id]
+	k, ok := r.orderOf(id)
 	if !ok {
 		return nil, false
 	}
-	return m.clone(), true
+	var m *Message
+	if err := r.read(func(tx Tx) error {
+		var err error
+		m, err = messageAt(tx, k)
+		return err
+	}); err != nil {
+		r.log.Warn("reading a message", logattr.Room(r.id.String()), logattr.Err(err))
+		return nil, false
+	}
+	return m, m != nil
 }
 
 // FindMessage returns the id of the message at position seq of the log
@@ -42,16 +61,22 @@ func (r *Room) Message(id Ref) (*Message, bool) {
 func (r *Room) FindMessage(prefix []byte, seq uint64) (Ref, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for w := range r.logs {
-		if !bytes.HasPrefix(w[:], prefix) {
-			continue
+	var found Ref
+	var ok bool
+	err := r.read(func(tx Tx) error {
+		for w := range r.logs {
+			if !bytes.HasPrefix(w[:], prefix) {
+				continue
+			}
+			id := Ref{Writer: w, Seq: seq}
+			if k, in := r.orderOf(id); in && tx.Get(bucketMsgs, k) != nil {
+				found, ok = id, true
+				return nil
+			}
 		}
-		id := Ref{Writer: w, Seq: seq}
-		if _, ok := r.view.byRef[id]; ok {
-			return id, true
-		}
-	}
-	return Ref{}, false
+		return nil
+	})
+	return found, ok && err == nil
 }
 
 // Page returns the limit messages (all of them if limit <= 0) that come
@@ -61,55 +86,86 @@ func (r *Room) FindMessage(prefix []byte, seq uint64) (Ref, bool) {
 func (r *Room) Page(before Ref, limit int) ([]*Message, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	msgs := r.view.Messages
-	end := len(msgs)
-	if before != (Ref{}) {
-		end = slices.IndexFunc(msgs, func(m *Message) bool { return m.ID == before })
-		if end < 0 {
-			return nil, false, ErrUnknownMessage
+	var out []*Message
+	more := false
+	err := r.read(func(tx Tx) error {
+		cur := tx.Cursor(bucketMsgs)
+		var k, row []byte
+		if before == (Ref{}) {
+			k, row = cur.Last()
+		} else {
+			at, ok := r.orderOf(before)
+			if !ok || tx.Get(bucketMsgs, at) == nil {
+				return ErrUnknownMessage
+			}
+			cur.Seek(at)
+			k, row = cur.Prev()
 		}
+		for ; k != nil; k, row = cur.Prev() {
+			if limit > 0 && len(out) == limit {
+				more = true
+				break
+			}
+			m, err := decodeMessage(row)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	start := 0
-	if limit > 0 && end > limit {
-		start = end - limit
-	}
-	out := make([]*Message, 0, end-start)
-	for _, m := range msgs[start:end] {
-		out = append(out, m.clone())
-	}
-	return out, start > 0, nil
+	slices.Reverse(out)
+	return out, more, nil
 }
 
 // Messages calls fn with each message in the room's order, the oldest
 // first (the newest first if reverse), until fn returns false.
-func (r *Room) Messages(reverse bool, fn func(*Message) bool) {
+func (r *Room) Messages(reverse bool, fn func(*Message) bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.eachMessage(reverse, func(m *Message) bool { return fn(m.clone()) })
+	return r.read(func(tx Tx) error {
+		return walk(tx.Cursor(bucketMsgs), reverse, func(_, row []byte) (bool, error) {
+			m, err := decodeMessage(row)
+			if err != nil {
+				return false, err
+			}
+			return fn(m), nil
+		})
+	})
 }
 
-func (r *Room) eachMessage(reverse bool, fn func(*Message) bool) {
-	msgs := r.view.Messages
-	for i := range msgs {
-		if reverse {
-			i = len(msgs) - 1 - i
-		}
-		if !fn(msgs[i]) {
-			return
+// walk calls fn with each key of a cursor, forward or in reverse, until
+// fn returns false or an error.
+func walk(cur Cursor, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	first, next := cur.First, cur.Next
+	if reverse {
+		first, next = cur.Last, cur.Prev
+	}
+	for k, v := first(); k != nil; k, v = next() {
+		more, err := fn(k, v)
+		if err != nil || !more {
+			return err
 		}
 	}
+	return nil
 }
 
 // Files calls fn with each message that carries a file (a doorphone's
 // picture or clip included), as Messages does.
-func (r *Room) Files(reverse bool, fn func(*Message) bool) {
+func (r *Room) Files(reverse bool, fn func(*Message) bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.eachMessage(reverse, func(m *Message) bool {
-		if m.File == nil {
-			return true
-		}
-		return fn(m.clone())
+	return r.read(func(tx Tx) error {
+		return walk(tx.Cursor(bucketFiles), reverse, func(k, _ []byte) (bool, error) {
+			m, err := messageAt(tx, k)
+			if err != nil || m == nil {
+				return false, err
+			}
+			return fn(m), nil
+		})
 	})
 }
 
@@ -117,37 +173,60 @@ func (r *Room) Files(reverse bool, fn func(*Message) bool) {
 func (r *Room) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.view.Messages)
+	return r.view.Count
 }
 
 // Rejection returns why the room refused the entry at ref, if it did.
 func (r *Room) Rejection(ref Ref) (Rejection, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := len(r.view.Rejections) - 1; i >= 0; i-- {
-		if r.view.Rejections[i].Ref == ref {
-			return r.view.Rejections[i], true
-		}
+	k, ok := r.orderOf(ref)
+	if !ok {
+		return Rejection{}, false
 	}
-	return Rejection{}, false
+	var rj Rejection
+	found := false
+	err := r.read(func(tx Tx) error {
+		row := tx.Get(bucketRej, k)
+		if row == nil {
+			return nil
+		}
+		var err error
+		rj, err = decodeRejection(row)
+		found = err == nil
+		return err
+	})
+	return rj, found && err == nil
 }
 
 // Rejections calls fn with each entry the room refused, the latest in
 // the room's order first, until fn returns false.
-func (r *Room) Rejections(fn func(Rejection) bool) {
+func (r *Room) Rejections(fn func(Rejection) bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := len(r.view.Rejections) - 1; i >= 0; i-- {
-		if !fn(r.view.Rejections[i]) {
-			return
-		}
-	}
+	return r.read(func(tx Tx) error {
+		return walk(tx.Cursor(bucketRej), true, func(_, row []byte) (bool, error) {
+			rj, err := decodeRejection(row)
+			if err != nil {
+				return false, err
+			}
+			return fn(rj), nil
+		})
+	})
 }
 
-// Digest is a hash of everything the room shows (View.Digest), so peers
-// can check they converged.
+// Digest is a hash of everything the room shows, so peers can check they
+// converged.
 func (r *Room) Digest() [32]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.view.Digest()
+	var d [32]byte
+	if err := r.read(func(tx Tx) error {
+		var err error
+		d, err = r.view.digest(tx)
+		return err
+	}); err != nil {
+		r.log.Warn("reading the view", logattr.Room(r.id.String()), logattr.Err(err))
+	}
+	return d
 }

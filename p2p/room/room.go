@@ -136,6 +136,17 @@ type Room struct {
 	verified map[Ref]verifiedDevice
 	ownHeads []log.Head // heads of the own log not yet reported by OnChange
 	auto     bool       // writing a hello or rotation of our own accord
+	content  *content   // the view's rows, within process's transaction
+	// stale: the last transaction that applied entries failed, so the
+	// store's rows lag the view: the next one computes them again.
+	stale   bool
+	newKeys []savedKey // learnt within a transaction, saved after it
+}
+
+// savedKey is an epoch key to save.
+type savedKey struct {
+	epoch uint64
+	key   log.Key
 }
 
 // Open returns a room with no entries yet (Create writes the genesis;
@@ -166,7 +177,8 @@ func Open(cfg Config) (*Room, error) {
 		r.now = time.Now
 	}
 	r.addKey(0, cfg.Key.epochZero())
-	r.view = newView(cfg.Founder, r.disc, r, nil)
+	r.content = &content{order: r.orderOf}
+	r.view = newView(cfg.Founder, r.disc, r, r.content, nil)
 	return r, nil
 }
 
@@ -221,6 +233,9 @@ func (r *Room) blocksOf(ls *logState, from uint64, n int) ([][]byte, error) {
 	if from >= ls.freshAt && from < ls.freshAt+uint64(len(ls.fresh)) {
 		i := from - ls.freshAt
 		return ls.fresh[i:min(i+uint64(n), uint64(len(ls.fresh)))], nil
+	}
+	if tx := r.content.tx; tx != nil && !ls.unsaved {
+		return tx.ReadBlocks(ls.log.Writer(), from, n)
 	}
 	return r.storeOf(ls).ReadBlocks(r.disc, ls.log.Writer(), from, n)
 }
@@ -706,16 +721,29 @@ func (r *Room) notify(own []log.Head) {
 // process decodes what can be decoded, orders it and applies it, until
 // nothing changes (a rotation may bring keys that open more blocks).
 func (r *Room) process() {
-	for {
-		decoded := r.decode()
-		fresh := r.clock()
-		if len(fresh) > 0 {
-			r.order1(fresh)
+	err := r.store.Update(r.disc, func(tx Tx) error {
+		r.content.tx, r.content.err = tx, nil
+		defer func() { r.content.tx = nil }()
+		if r.stale {
+			r.rebuild()
 		}
-		if !decoded && len(fresh) == 0 {
-			break
+		for {
+			decoded := r.decode()
+			fresh := r.clock()
+			if len(fresh) > 0 {
+				r.order1(fresh)
+			}
+			if !decoded && len(fresh) == 0 {
+				break
+			}
 		}
+		return r.content.err
+	})
+	r.stale = err != nil
+	if err != nil {
+		r.log.Warn("saving the view", logattr.Room(r.id.String()), logattr.Err(err))
 	}
+	r.saveKeys()
 	r.maybeHello()
 	r.maybeRotate()
 	r.maybeShare()
@@ -1033,7 +1061,8 @@ func (r *Room) rebuild() {
 	var pre map[Ref]*exclusion
 	void := map[Ref]bool{}
 	for pass := 1; ; pass++ {
-		r.view = newView(r.cfg.Founder, r.disc, r, pre)
+		r.content.clear()
+		r.view = newView(r.cfg.Founder, r.disc, r, r.content, pre)
 		r.view.void = void
 		for _, n := range r.order {
 			r.applyNode(n)
@@ -1134,15 +1163,15 @@ func (r *Room) seen(ref, target Ref) bool {
 
 func (r *Room) applyNode(n *node) {
 	if n.entry == nil {
-		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Reason: "undecodable"})
+		r.content.reject(orderKey(n.clock, n.ref), Rejection{Ref: n.ref, Reason: "undecodable"})
 		return
 	}
 	err := r.view.sealedWith(n.epoch, n.keyID)
 	if err == nil {
-		err = r.view.apply(n.ref, n.entry, n.epoch, n.keyID)
+		err = r.view.apply(n.ref, n.clock, n.entry, n.epoch, n.keyID)
 	}
 	if err != nil {
-		r.view.Rejections = append(r.view.Rejections, Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
+		r.content.reject(orderKey(n.clock, n.ref), Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
 	}
 }
 
@@ -1168,13 +1197,22 @@ func (r *Room) learnKey(ref Ref, o *Op) {
 		if o.Type == OpRotate {
 			r.rotKeys[ref] = k
 		}
-		if r.addKey(o.Epoch, k) && r.cfg.Store != nil {
-			if err := r.cfg.Store.SaveKey(r.disc, o.Epoch, k.Bytes()); err != nil {
-				r.log.Warn("saving epoch key", logattr.Room(r.id.String()), logattr.Err(err))
-			}
+		if r.addKey(o.Epoch, k) {
+			r.newKeys = append(r.newKeys, savedKey{o.Epoch, k})
 		}
 		return
 	}
+}
+
+// saveKeys saves the epoch keys learnt (outside the transaction that
+// learnt them: a Store is not called from within one).
+func (r *Room) saveKeys() {
+	for _, k := range r.newKeys {
+		if err := r.store.SaveKey(r.disc, k.epoch, k.key.Bytes()); err != nil {
+			r.log.Warn("saving epoch key", logattr.Room(r.id.String()), logattr.Err(err))
+		}
+	}
+	r.newKeys = nil
 }
 
 func rotationInfo(d log.Discovery, epoch uint64) []byte {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,21 @@ func (p *person) device(t testing.TB) Self {
 	}
 	rb, _ := rec.MarshalBinary()
 	return Self{Identity: p.id.Public(), Device: dev, Sealing: seal, Proof: proof, Record: rb}
+}
+
+// allMessages returns every message r shows, in the room's order.
+func allMessages(r *Room) []*Message {
+	var out []*Message
+	r.Messages(false, func(m *Message) bool { out = append(out, m); return true })
+	return out
+}
+
+// allRejections returns every refusal of r, in the room's order.
+func allRejections(r *Room) []Rejection {
+	var out []Rejection
+	r.Rejections(func(rj Rejection) bool { out = append(out, rj); return true })
+	slices.Reverse(out)
+	return out
 }
 
 func openRoom(t testing.TB, key Key, founder identity.PublicKey, self Self) *Room {
@@ -100,10 +116,7 @@ func syncAll(t testing.TB, rooms ...*Room) {
 	}
 }
 
-func digest(r *Room) (d [32]byte) {
-	r.View(func(v *View) { d = v.Digest() })
-	return d
-}
+func digest(r *Room) [32]byte { return r.Digest() }
 
 func mustWrite(t testing.TB, r *Room, op Op) Ref {
 	t.Helper()
@@ -150,15 +163,15 @@ func TestCreateAndChat(t *testing.T) {
 	syncAll(t, h.rooms...)
 	for _, r := range h.rooms {
 		r.View(func(v *View) {
-			if v.Name != "home" || len(v.Members) != 3 || len(v.Messages) != 2 {
-				t.Fatalf("view: name %q, %d members, %d messages, rejections %v", v.Name, len(v.Members), len(v.Messages), v.Rejections)
-			}
-			for _, m := range v.Messages {
-				if m.Text == "hello from c" && (m.ReplyTo == nil || *m.ReplyTo != m1) {
-					t.Fatal("reply lost")
-				}
+			if v.Name != "home" || len(v.Members) != 3 || v.Count != 2 {
+				t.Fatalf("view: name %q, %d members, %d messages", v.Name, len(v.Members), v.Count)
 			}
 		})
+		for _, m := range allMessages(r) {
+			if m.Text == "hello from c" && (m.ReplyTo == nil || *m.ReplyTo != m1) {
+				t.Fatal("reply lost")
+			}
+		}
 	}
 	if digest(h.a1) != digest(b) || digest(b) != digest(c) {
 		t.Fatal("views differ")
@@ -204,11 +217,9 @@ func TestConvergenceRandom(t *testing.T) {
 				if digest(r) != want {
 					t.Fatalf("replica %d diverged", i)
 				}
-				r.View(func(v *View) {
-					if len(v.Messages) != sent {
-						t.Fatalf("replica %d: %d messages, %d sent", i, len(v.Messages), sent)
-					}
-				})
+				if n := r.Count(); n != sent {
+					t.Fatalf("replica %d: %d messages, %d sent", i, n, sent)
+				}
 			}
 		})
 	}
@@ -230,28 +241,24 @@ func TestEditDeleteAuthorisation(t *testing.T) {
 	mustWrite(t, carol, Op{Type: OpDelete, Target: bm})                      // a member deleting another's
 	syncAll(t, all...)
 	for i, r := range all {
-		r.View(func(v *View) {
-			msg, _ := v.Message(m)
-			if msg.Text != "edited on alice's phone" || !msg.Edited {
-				t.Fatalf("replica %d: %q", i, msg.Text)
-			}
-			if b, _ := v.Message(bm); b.Deleted {
-				t.Fatalf("replica %d: a member deleted another's message", i)
-			}
-		})
+		msg, _ := r.Message(m)
+		if msg.Text != "edited on alice's phone" || !msg.Edited {
+			t.Fatalf("replica %d: %q", i, msg.Text)
+		}
+		if b, _ := r.Message(bm); b.Deleted {
+			t.Fatalf("replica %d: a member deleted another's message", i)
+		}
 	}
 	// Alice (admin) deletes bob's for everyone; alice's phone deletes the laptop's.
 	mustWrite(t, a2, Op{Type: OpDelete, Target: bm})
 	mustWrite(t, a2, Op{Type: OpDelete, Target: m})
 	syncAll(t, all...)
 	for i, r := range all {
-		r.View(func(v *View) {
-			for _, ref := range []Ref{m, bm} {
-				if msg, _ := v.Message(ref); !msg.Deleted || msg.Text != "" {
-					t.Fatalf("replica %d: %v not deleted", i, ref)
-				}
+		for _, ref := range []Ref{m, bm} {
+			if msg, _ := r.Message(ref); !msg.Deleted || msg.Text != "" {
+				t.Fatalf("replica %d: %v not deleted", i, ref)
 			}
-		})
+		}
 	}
 	if digest(bob) != digest(carol) || digest(carol) != digest(a2) {
 		t.Fatal("diverged")
@@ -272,22 +279,19 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 		t.Fatal("carol did not receive the blocks")
 	}
 	bob.View(func(v *View) {
-		t.Logf("bob: epoch %d, rejections %+v", v.Epoch, v.Rejections)
 		if v.Epoch != 1 {
 			t.Fatalf("bob's epoch %d", v.Epoch)
 		}
-		if m, ok := v.Message(after); !ok || m.Text != "after carol left" {
-			t.Fatal("bob cannot read the new epoch")
-		}
 	})
-	carol.View(func(v *View) {
-		if _, ok := v.Message(after); ok {
-			t.Fatal("carol read a message of the new epoch")
-		}
-		if len(v.Messages) != 1 || v.Messages[0].Text != "before" {
-			t.Fatalf("carol lost the old messages: %d", len(v.Messages))
-		}
-	})
+	if m, ok := bob.Message(after); !ok || m.Text != "after carol left" {
+		t.Fatalf("bob cannot read the new epoch (refusals %+v)", allRejections(bob))
+	}
+	if _, ok := carol.Message(after); ok {
+		t.Fatal("carol read a message of the new epoch")
+	}
+	if ms := allMessages(carol); len(ms) != 1 || ms[0].Text != "before" {
+		t.Fatalf("carol lost the old messages: %d", len(ms))
+	}
 	if _, err := carol.Write(Op{Type: OpMessage, Text: "still here?"}); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("carol wrote after removal: %v", err)
 	}
@@ -395,12 +399,12 @@ func TestForkCaughtAndHeldBack(t *testing.T) {
 			if !v.Devices[bob.cfg.Self.Device.Public()].Forked {
 				t.Fatalf("replica %d: device not marked forked", i)
 			}
-			for _, m := range v.Messages {
-				if m.Text == "after the fork" {
-					t.Fatalf("replica %d applied an entry of a forked device", i)
-				}
-			}
 		})
+		for _, m := range allMessages(r) {
+			if m.Text == "after the fork" {
+				t.Fatalf("replica %d applied an entry of a forked device", i)
+			}
+		}
 	}
 	if digest(h.a1) != digest(carol) || digest(carol) != digest(bob) {
 		t.Fatal("diverged")

@@ -100,14 +100,15 @@ type Rejection struct {
 }
 
 // View is the state every member computes from the same entries in the
-// same order. It is rebuilt from scratch when an entry arrives late.
+// same order. It is rebuilt from scratch when an entry arrives late. Its
+// messages and refusals are rows of the room's store (viewdb.go), read
+// through the room (query.go); the rest is here.
 type View struct {
 	Name      string
 	Founder   identity.PublicKey
 	Discovery log.Discovery
 	Members   map[identity.PublicKey]*Member
 	Devices   map[identity.PublicKey]*Device
-	Messages  []*Message
 	Invites   map[InviteID]*Invite
 	Mirrors   map[string]*Mirror // by peer id
 	// Doors are the devices the room's admins made its doorphones: only
@@ -116,7 +117,8 @@ type View struct {
 	Epoch      uint64
 	EpochRef   Ref      // the rotation that started Epoch
 	EpochKeyID [32]byte // its key's name (KeyIDOf); zero for a rotation of version 1
-	Rejections []Rejection
+	// Count is the number of messages the room shows.
+	Count int
 
 	// epochKeys names the keys of each epoch that accepted rotations
 	// carried: the one that started it, and any concurrent with it.
@@ -139,7 +141,7 @@ type View struct {
 	// identity, to hand on to those who check proofs (mirrors).
 	Revocations map[identity.PublicKey][]byte
 
-	byRef        map[Ref]*Message
+	c            *content // where messages and refusals go
 	rotateNeeded bool
 	rotateBy     identity.PublicKey // who caused the pending rotation
 	applied      int
@@ -158,7 +160,7 @@ type View struct {
 	privileged     map[identity.PublicKey]uint64 // likewise, of entries that needed more than a member's role
 }
 
-func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]*exclusion) *View {
+func newView(founder identity.PublicKey, disc log.Discovery, d dag, c *content, pre map[Ref]*exclusion) *View {
 	v := &View{
 		Founder:        founder,
 		Discovery:      disc,
@@ -174,7 +176,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, pre map[Ref]
 		Forked:         map[identity.PublicKey]Ref{},
 		epochKeys:      map[uint64][][32]byte{},
 		keyHolders:     map[[32]byte]map[identity.PublicKey]bool{},
-		byRef:          map[Ref]*Message{},
+		c:              c,
 		dag:            d,
 		pre:            pre,
 		active:         map[Ref]*exclusion{},
@@ -223,12 +225,6 @@ func (v *View) Door(dev identity.PublicKey) (*Door, bool) {
 	return d, true
 }
 
-// Message returns a message by id.
-func (v *View) Message(ref Ref) (*Message, bool) {
-	m, ok := v.byRef[ref]
-	return m, ok
-}
-
 // Role returns an identity's role, or 0 if it is not a member.
 func (v *View) Role(id identity.PublicKey) Role {
 	if m, ok := v.Members[id]; ok {
@@ -242,7 +238,7 @@ var errNoGenesis = errors.New("no genesis yet")
 // apply applies one entry written by writer at position ref. It returns
 // the reason it refused the entry, or nil. View.checkWriter judges the
 // writer, an applier the operation.
-func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
+func (v *View) apply(ref Ref, clock uint64, e *Entry, epoch uint64, keyID [32]byte) error {
 	v.applied++
 	o := &e.Op
 	if o.Type == OpGenesis {
@@ -258,7 +254,7 @@ func (v *View) apply(ref Ref, e *Entry, epoch uint64, keyID [32]byte) error {
 	if err != nil {
 		return err
 	}
-	a := applier{v: v, ref: ref, e: e, o: o, author: author, role: role}
+	a := applier{v: v, ref: ref, ok: orderKey(clock, ref), e: e, o: o, author: author, role: role}
 	privileged, err := a.apply()
 	if err != nil {
 		return err
@@ -316,6 +312,7 @@ func (v *View) checkWriter(ref Ref, epoch uint64, keyID [32]byte) (identity.Publ
 type applier struct {
 	v      *View
 	ref    Ref    // where the entry sits
+	ok     []byte // and its order key
 	e      *Entry // the entry
 	o      *Op    // its operation, &e.Op
 	author identity.PublicKey
@@ -370,8 +367,8 @@ func (a *applier) apply() (privileged bool, err error) {
 
 // post adds a new message, named by the entry's position.
 func (a *applier) post(m *Message) {
-	a.v.Messages = append(a.v.Messages, m)
-	a.v.byRef[a.ref] = m
+	a.v.c.post(a.ok, m)
+	a.v.Count++
 }
 
 // message posts a chat message: any member may.
@@ -427,7 +424,7 @@ func (a *applier) door() (bool, error) {
 // edit changes a message's text: only its author's devices may, and not
 // once it is deleted.
 func (a *applier) edit() (bool, error) {
-	m, ok := a.v.byRef[a.o.Target]
+	m, k, row, ok := a.v.c.message(a.o.Target)
 	switch {
 	case !ok:
 		return refuse("edit of an unknown message")
@@ -437,13 +434,14 @@ func (a *applier) edit() (bool, error) {
 		return refuse("message deleted")
 	}
 	m.Text, m.Edited = a.o.Text, true
+	a.v.c.change(a.ok, k, row, m)
 	return false, nil
 }
 
 // delete blanks a message and its reactions: its author may, and
 // moderators and admins may delete anyone's (privileged).
 func (a *applier) delete() (bool, error) {
-	m, ok := a.v.byRef[a.o.Target]
+	m, k, row, ok := a.v.c.message(a.o.Target)
 	switch {
 	case !ok:
 		return refuse("delete of an unknown message")
@@ -452,6 +450,7 @@ func (a *applier) delete() (bool, error) {
 	}
 	privileged := m.Author != a.author
 	m.Text, m.Deleted, m.Reactions = "", true, nil
+	a.v.c.change(a.ok, k, row, m)
 	return privileged, nil
 }
 
@@ -460,7 +459,7 @@ func (a *applier) delete() (bool, error) {
 // each once.
 func (a *applier) react() (bool, error) {
 	o, author := a.o, a.author
-	m, ok := a.v.byRef[o.Target]
+	m, k, row, ok := a.v.c.message(o.Target)
 	if !ok || m.Deleted {
 		return refuse("reaction to an unknown or deleted message")
 	}
@@ -481,6 +480,10 @@ func (a *applier) react() (bool, error) {
 	} else {
 		m.Reactions[o.Emoji] = who
 	}
+	if len(m.Reactions) == 0 {
+		m.Reactions = nil
+	}
+	a.v.c.change(a.ok, k, row, m)
 	return false, nil
 }
 
@@ -924,9 +927,9 @@ func (v *View) newEpoch(ref Ref, d *Device) {
 	}
 }
 
-// Digest is a hash of everything the view shows, so that peers can check
-// they converged.
-func (v *View) Digest() [32]byte {
+// digest is a hash of everything the view shows, its messages read from
+// tx, so that peers can check they converged.
+func (v *View) digest(tx Tx) ([32]byte, error) {
 	var w wire.Encoder
 	w.String(v.Name)
 	w.Uint(v.Epoch)
@@ -998,7 +1001,12 @@ func (v *View) Digest() [32]byte {
 		w.String(v.Doors[k].Name)
 		ref(v.Doors[k].By)
 	}
-	for _, m := range v.Messages {
+	cur := tx.Cursor(bucketMsgs)
+	for k, row := cur.First(); k != nil; k, row = cur.Next() {
+		m, err := decodeMessage(row)
+		if err != nil {
+			return [32]byte{}, err
+		}
 		ref(m.ID)
 		w.Fixed(m.Author[:])
 		w.Fixed(m.Device[:])
@@ -1037,5 +1045,5 @@ func (v *View) Digest() [32]byte {
 			}
 		}
 	}
-	return sha256.Sum256(w.B)
+	return sha256.Sum256(w.B), nil
 }
