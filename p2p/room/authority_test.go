@@ -535,25 +535,30 @@ func checkNoUnseenExcluded(t *testing.T, r *Room) {
 		refused[x.Ref] = true
 	}
 	r.View(func(v *View) {
-		for _, n := range r.order {
-			if refused[n.ref] || n.entry == nil || n.entry.Op.Type == OpHello || n.entry.Op.Type == OpGenesis {
-				continue
-			}
-			d := v.Devices[n.ref.Writer]
-			for _, x := range append(slices.Clone(v.exclByDevice[n.ref.Writer]), v.exclByIdentity[d.Identity]...) {
-				if x.role != 0 || n.ref.Seq < x.front[n.ref.Writer] {
-					continue
+		r.store.View(r.disc, func(tx Tx) error {
+			r.content.tx = tx
+			defer func() { r.content.tx = nil }()
+			r.eachEntry(func(n *node) {
+				if refused[n.ref] || n.entry == nil || n.entry.Op.Type == OpHello || n.entry.Op.Type == OpGenesis {
+					return
 				}
-				lifted := false
-				for _, by := range v.lifted[x] {
-					lifted = lifted || r.seen(n.ref, by)
+				d := v.Devices[n.ref.Writer]
+				for _, x := range append(slices.Clone(v.exclByDevice[n.ref.Writer]), v.exclByIdentity[d.Identity]...) {
+					if x.role != 0 || n.ref.Seq < x.front[n.ref.Writer] {
+						continue
+					}
+					lifted := false
+					for _, by := range v.lifted[x] {
+						lifted = lifted || r.seen(n.ref, by)
+					}
+					if lifted {
+						continue
+					}
+					t.Fatalf("%v (%s) accepted though %v excluded its writer without having seen it", n.ref, n.entry.Op.Type, x.by)
 				}
-				if lifted {
-					continue
-				}
-				t.Fatalf("%v (%s) accepted though %v excluded its writer without having seen it", n.ref, n.entry.Op.Type, x.by)
-			}
-		}
+			})
+			return nil
+		})
 	})
 }
 

@@ -17,14 +17,18 @@ func (r *Room) read(fn func(tx Tx) error) error {
 	return r.store.View(r.disc, fn)
 }
 
-// orderOf returns the order key of an entry the room ordered. The caller
-// holds r.mu.
-func (r *Room) orderOf(ref Ref) ([]byte, bool) {
+// orderOf returns the order key of an entry the room ordered, reading
+// its clock within tx. The caller holds r.mu.
+func (r *Room) orderOf(tx Tx, ref Ref) ([]byte, bool) {
 	ls, ok := r.logs[ref.Writer]
-	if !ok || ref.Seq >= uint64(ls.clocked) {
+	if !ok {
 		return nil, false
 	}
-	return orderKey(ls.nodes[ref.Seq].clock, ref), true
+	c, ok := r.clockAt(tx, ls, ref.Seq)
+	if !ok {
+		return nil, false
+	}
+	return orderKey(c, ref), true
 }
 
 // messageAt decodes the message row at order key k, if there is one.
@@ -40,12 +44,12 @@ func messageAt(tx Tx, k []byte) (*Message, error) {
 func (r *Room) Message(id Ref) (*Message, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k, ok := r.orderOf(id)
-	if !ok {
-		return nil, false
-	}
 	var m *Message
 	if err := r.read(func(tx Tx) error {
+		k, ok := r.orderOf(tx, id)
+		if !ok {
+			return nil
+		}
 		var err error
 		m, err = messageAt(tx, k)
 		return err
@@ -69,7 +73,7 @@ func (r *Room) FindMessage(prefix []byte, seq uint64) (Ref, bool) {
 				continue
 			}
 			id := Ref{Writer: w, Seq: seq}
-			if k, in := r.orderOf(id); in && tx.Get(bucketMsgs, k) != nil {
+			if k, in := r.orderOf(tx, id); in && tx.Get(bucketMsgs, k) != nil {
 				found, ok = id, true
 				return nil
 			}
@@ -94,7 +98,7 @@ func (r *Room) Page(before Ref, limit int) ([]*Message, bool, error) {
 		if before == (Ref{}) {
 			k, row = cur.Last()
 		} else {
-			at, ok := r.orderOf(before)
+			at, ok := r.orderOf(tx, before)
 			if !ok || tx.Get(bucketMsgs, at) == nil {
 				return ErrUnknownMessage
 			}
@@ -180,13 +184,13 @@ func (r *Room) Count() int {
 func (r *Room) Rejection(ref Ref) (Rejection, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k, ok := r.orderOf(ref)
-	if !ok {
-		return Rejection{}, false
-	}
 	var rj Rejection
 	found := false
 	err := r.read(func(tx Tx) error {
+		k, ok := r.orderOf(tx, ref)
+		if !ok {
+			return nil
+		}
 		row := tx.Get(bucketRej, k)
 		if row == nil {
 			return nil

@@ -92,19 +92,17 @@ type logState struct {
 	// kept until they are decoded so they are not read back at once.
 	fresh   [][]byte
 	freshAt uint64
-	decoded int // blocks [0, decoded) are nodes
-	peeked  int // blocks [decoded, peeked) were searched for keys
-	peekVer int // with keyVer at that time
-	clocked int // nodes [0, clocked) have clocks
-	nodes   []*node
-}
-
-type node struct {
-	ref   Ref
-	entry *Entry // nil if the block could not be decoded
-	clock uint64
-	epoch uint64   // the epoch the block was sealed in
-	keyID [32]byte // the key that opened it
+	decoded int     // blocks [0, decoded) were opened: [clocked, decoded) are pending
+	peeked  int     // blocks [decoded, peeked) were searched for keys
+	peekVer int     // with keyVer at that time
+	clocked int     // entries [0, clocked) have clocks (order.go)
+	pending []*node // decoded, waiting for the entries they depend on
+	run     clockRun
+	// mem holds the entries [0, clocked) of an unsaved log, whose clocks
+	// and dependencies are not stored; rowsDue: the log was saved since,
+	// they are to be stored.
+	mem     []*node
+	rowsDue bool
 }
 
 // epochKey is a key of an epoch with its name (KeyIDOf).
@@ -129,7 +127,7 @@ type Room struct {
 	keys     map[uint64][]epochKey
 	keyVer   int             // grows with keys
 	rotKeys  map[Ref]log.Key // the key each rotation of version 1 carried for this device
-	order    []*node
+	last     *node           // the last entry applied, in the order
 	view     *View
 	fronts   map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
 	seenAt   map[seenKey]*seenScan
@@ -177,7 +175,7 @@ func Open(cfg Config) (*Room, error) {
 		r.now = time.Now
 	}
 	r.addKey(0, cfg.Key.epochZero())
-	r.content = &content{order: r.orderOf}
+	r.content = &content{order: func(ref Ref) ([]byte, bool) { return r.orderOf(r.content.tx, ref) }}
 	r.view = newView(cfg.Founder, r.disc, r, r.content, nil)
 	return r, nil
 }
@@ -475,7 +473,7 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		return err
 	}
 	forget := func() {
-		if ls.log.Len() == 0 && len(ls.nodes) == 0 {
+		if ls.log.Len() == 0 && ls.decoded == 0 {
 			delete(r.logs, head.Writer)
 		}
 	}
@@ -543,7 +541,7 @@ func (r *Room) flush(ls *logState) error {
 	if stored.Len() != ls.log.Len() {
 		return fmt.Errorf("the log of %s: %d blocks stored of %d held", w.Short(), stored.Len(), ls.log.Len())
 	}
-	ls.log, ls.unsaved, ls.bytes = stored, false, 0
+	ls.log, ls.unsaved, ls.bytes, ls.rowsDue = stored, false, 0, true
 	r.held.drop(r.disc, w)
 	return nil
 }
@@ -724,8 +722,13 @@ func (r *Room) process() {
 	err := r.store.Update(r.disc, func(tx Tx) error {
 		r.content.tx, r.content.err = tx, nil
 		defer func() { r.content.tx = nil }()
+		for _, ls := range r.logs {
+			if ls.rowsDue {
+				r.storeRows(ls)
+			}
+		}
 		if r.stale {
-			r.rebuild()
+			r.resync()
 		}
 		for {
 			decoded := r.decode()
@@ -736,6 +739,9 @@ func (r *Room) process() {
 			if !decoded && len(fresh) == 0 {
 				break
 			}
+		}
+		for _, ls := range r.logs {
+			r.flushRun(ls)
 		}
 		return r.content.err
 	})
@@ -874,304 +880,6 @@ func (r *Room) maybeHello() {
 	defer func() { r.auto = false }()
 	if _, err := r.writeLocked([]Op{{Type: OpHello, Proof: r.cfg.Self.Proof, Record: r.cfg.Self.Record}}); err != nil {
 		r.log.Warn("saying hello", logattr.Room(r.id.String()), logattr.Err(err))
-	}
-}
-
-// decode turns blocks into nodes, per log in order, stopping at a block
-// that no key this device holds of its epoch opens: a key may yet come
-// (a rotation sealed to this device, keys shared with it), and until it
-// does, what follows in that log waits on every device alike.
-func (r *Room) decode() bool {
-	progress := false
-	for w, ls := range r.logs {
-		stuck := false
-		for !stuck && uint64(ls.decoded) < ls.log.Len() {
-			blocks, err := r.blocksOf(ls, uint64(ls.decoded), readChunk)
-			if err != nil || len(blocks) == 0 {
-				r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(w), logattr.Err(err))
-				break
-			}
-			for _, b := range blocks {
-				seq := uint64(ls.decoded)
-				n := &node{ref: Ref{Writer: w, Seq: seq}}
-				epoch, err := log.BlockEpoch(b)
-				var pt []byte
-				if err == nil {
-					n.epoch = epoch
-					pt, n.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
-					if err != nil {
-						progress = r.peek(ls) || progress
-						stuck = true
-						break
-					}
-					n.entry, err = ParseEntry(pt)
-				}
-				if err != nil {
-					r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
-				}
-				ls.nodes = append(ls.nodes, n)
-				ls.decoded++
-				progress = true
-				if n.entry != nil && (n.entry.Op.Type == OpRotate || n.entry.Op.Type == OpKeys) {
-					r.learnKey(n.ref, &n.entry.Op)
-				}
-			}
-		}
-	}
-	return progress
-}
-
-// readChunk is how many blocks the room reads from its store at once.
-const readChunk = 256
-
-var errNoKey = errors.New("no key of the block's epoch opens it")
-
-// peek searches the blocks of a log past one that cannot be opened yet
-// for keys sealed to this device: keys are shared sealed under a key the
-// device is known to hold, after blocks it may not open yet. Each block is
-// tried again only once more keys are held.
-func (r *Room) peek(ls *logState) bool {
-	from := ls.peeked
-	if ls.peekVer != r.keyVer || from <= ls.decoded {
-		from = ls.decoded + 1
-	}
-	ver := r.keyVer
-	for i := uint64(from); i < ls.log.Len(); {
-		blocks, err := r.blocksOf(ls, i, readChunk)
-		if err != nil || len(blocks) == 0 {
-			r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(ls.log.Writer()), logattr.Err(err))
-			return r.keyVer != ver
-		}
-		for _, b := range blocks {
-			if epoch, err := log.BlockEpoch(b); err == nil {
-				if pt, _, err := r.open(ls.log.ID(), i, epoch, b); err == nil {
-					if e, err := ParseEntry(pt); err == nil && (e.Op.Type == OpRotate || e.Op.Type == OpKeys) {
-						r.learnKey(Ref{Writer: ls.log.Writer(), Seq: i}, &e.Op)
-					}
-				}
-			}
-			i++
-		}
-	}
-	ls.peeked, ls.peekVer = int(ls.log.Len()), r.keyVer
-	return r.keyVer != ver
-}
-
-func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
-	for _, k := range r.keys[epoch] {
-		if pt, err := log.Open(k.key, r.disc, id, seq, b); err == nil {
-			return pt, k.id, nil
-		}
-	}
-	return nil, [32]byte{}, errNoKey
-}
-
-// clock gives Lamport clocks to the nodes whose dependencies have them:
-// one more than the largest of the writer's previous entry and every entry
-// the node depends on. It returns the newly clocked nodes.
-func (r *Room) clock() []*node {
-	var fresh []*node
-	for {
-		progress := false
-		for _, ls := range r.logs {
-			for ls.clocked < len(ls.nodes) {
-				n := ls.nodes[ls.clocked]
-				c, ok := r.clockOf(ls, n)
-				if !ok {
-					break
-				}
-				n.clock = c
-				ls.clocked++
-				fresh = append(fresh, n)
-				progress = true
-			}
-		}
-		if !progress {
-			return fresh
-		}
-	}
-}
-
-func (r *Room) clockOf(ls *logState, n *node) (uint64, bool) {
-	var c uint64
-	if n.ref.Seq > 0 {
-		c = ls.nodes[n.ref.Seq-1].clock
-	}
-	if n.entry != nil {
-		for _, d := range n.entry.Deps {
-			if d.Length == 0 || d.Writer == n.ref.Writer {
-				continue
-			}
-			dl, ok := r.logs[d.Writer]
-			if !ok || uint64(dl.clocked) < d.Length {
-				return 0, false
-			}
-			c = max(c, dl.nodes[d.Length-1].clock)
-		}
-	}
-	return c + 1, true
-}
-
-func less(a, b *node) bool {
-	if a.clock != b.clock {
-		return a.clock < b.clock
-	}
-	if c := bytes.Compare(a.ref.Writer[:], b.ref.Writer[:]); c != 0 {
-		return c < 0
-	}
-	return a.ref.Seq < b.ref.Seq
-}
-
-// order1 places fresh nodes in the total order: appended and applied when
-// they all come after what is applied, otherwise merged and the view
-// rebuilt from the start (a late branch).
-func (r *Room) order1(fresh []*node) {
-	slices.SortFunc(fresh, func(a, b *node) int {
-		if less(a, b) {
-			return -1
-		}
-		return 1
-	})
-	// Nodes that come after all that is applied are applied in turn,
-	// unless one of them may exclude someone: then, as for a late branch,
-	// the view is computed again (authority.go).
-	tail := len(r.order) == 0 || less(r.order[len(r.order)-1], fresh[0])
-	if tail && !slices.ContainsFunc(fresh, func(n *node) bool { return n.entry != nil && excludes(n.entry.Op.Type) }) {
-		r.order = append(r.order, fresh...)
-		for _, n := range fresh {
-			r.applyNode(n)
-		}
-		return
-	}
-	r.order = append(r.order, fresh...)
-	if !tail {
-		slices.SortFunc(r.order, func(a, b *node) int {
-			if less(a, b) {
-				return -1
-			}
-			return 1
-		})
-	}
-	r.rebuild()
-}
-
-// rebuild computes the view from the whole order, in as many passes as
-// its exclusions take to settle (authority.go).
-func (r *Room) rebuild() {
-	var pre map[Ref]*exclusion
-	void := map[Ref]bool{}
-	for pass := 1; ; pass++ {
-		r.content.clear()
-		r.view = newView(r.cfg.Founder, r.disc, r, r.content, pre)
-		r.view.void = void
-		for _, n := range r.order {
-			r.applyNode(n)
-		}
-		next, same := r.view.nextPre()
-		if same || pass == maxPasses {
-			if !same {
-				r.log.Warn("exclusions did not settle", logattr.Room(r.id.String()), slog.Int("passes", pass))
-			}
-			return
-		}
-		pre = next
-	}
-}
-
-// frontier implements dag: the entries an entry's writer had seen, by the
-// dependencies declared by it and by every earlier entry of its log.
-func (r *Room) frontier(ref Ref) map[identity.PublicKey]uint64 {
-	if f, ok := r.fronts[ref]; ok {
-		return f
-	}
-	f := map[identity.PublicKey]uint64{ref.Writer: ref.Seq + 1}
-	if ls, ok := r.logs[ref.Writer]; ok {
-		for i := uint64(0); i <= ref.Seq && i < uint64(len(ls.nodes)); i++ {
-			if e := ls.nodes[i].entry; e != nil {
-				for _, d := range e.Deps {
-					if d.Writer != ref.Writer && d.Length > f[d.Writer] {
-						f[d.Writer] = d.Length
-					}
-				}
-			}
-		}
-	}
-	r.fronts[ref] = f
-	return f
-}
-
-type verifiedDevice struct {
-	d   Device
-	err error
-}
-
-// device implements dag.
-func (r *Room) device(ref Ref, proof, record []byte) (*Device, error) {
-	vd, ok := r.verified[ref]
-	if !ok {
-		d, err := r.view.device(ref.Writer, proof, record)
-		if d != nil {
-			vd.d = *d
-		}
-		vd.err = err
-		r.verified[ref] = vd
-	}
-	if vd.err != nil {
-		return nil, vd.err
-	}
-	d := vd.d
-	return &d, nil
-}
-
-type seenKey struct {
-	writer identity.PublicKey
-	target Ref
-}
-
-// seenScan remembers how far a log was searched for its first entry that
-// had seen a target: entries never change, so neither does the answer.
-type seenScan struct {
-	next  uint64 // entries [0, next) were searched
-	found bool
-	at    uint64 // the first entry that had seen it
-}
-
-// seen implements dag.
-func (r *Room) seen(ref, target Ref) bool {
-	if ref.Writer == target.Writer {
-		return ref.Seq > target.Seq
-	}
-	k := seenKey{ref.Writer, target}
-	s, ok := r.seenAt[k]
-	if !ok {
-		s = &seenScan{}
-		r.seenAt[k] = s
-	}
-	ls := r.logs[ref.Writer]
-	for !s.found && s.next <= ref.Seq && ls != nil && s.next < uint64(len(ls.nodes)) {
-		if e := ls.nodes[s.next].entry; e != nil {
-			for _, d := range e.Deps {
-				if d.Writer == target.Writer && d.Length > target.Seq {
-					s.found, s.at = true, s.next
-				}
-			}
-		}
-		s.next++
-	}
-	return s.found && s.at <= ref.Seq
-}
-
-func (r *Room) applyNode(n *node) {
-	if n.entry == nil {
-		r.content.reject(orderKey(n.clock, n.ref), Rejection{Ref: n.ref, Reason: "undecodable"})
-		return
-	}
-	err := r.view.sealedWith(n.epoch, n.keyID)
-	if err == nil {
-		err = r.view.apply(n.ref, n.clock, n.entry, n.epoch, n.keyID)
-	}
-	if err != nil {
-		r.content.reject(orderKey(n.clock, n.ref), Rejection{Ref: n.ref, Op: n.entry.Op.Type, Reason: err.Error()})
 	}
 }
 
