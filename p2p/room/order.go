@@ -75,7 +75,7 @@ type clockRun struct {
 	dirty           bool // not written to the store yet
 }
 
-func (c clockRun) has(seq uint64) bool { return seq >= c.start && seq-c.start < c.n }
+func (c clockRun) has(seq uint64) bool  { return seq >= c.start && seq-c.start < c.n }
 func (c clockRun) at(seq uint64) uint64 { return c.clock + seq - c.start }
 
 // seqKey is the key of entry seq of writer's log.
