@@ -102,6 +102,68 @@ func sameView(t testing.TB, rooms ...*Room) {
 			t.Fatalf("replica %d's view differs from replica 0's", i+1)
 		}
 	}
+	for i, r := range rooms {
+		stored, recomputed, ok := reopened(t, r)
+		if !ok {
+			continue
+		}
+		if stored != want {
+			t.Fatalf("replica %d reopened from its store shows another view", i)
+		}
+		if recomputed != want {
+			t.Fatalf("replica %d's view computed again from its logs alone differs from the one it applied as entries came", i)
+		}
+	}
+}
+
+// reopened opens a copy of r's store as the room would reopen it: with
+// the view it stored (stored), and computing the view again from its
+// logs alone (recomputed). ok is false while r holds logs in memory only.
+func reopened(t testing.TB, r *Room) (stored, recomputed [32]byte, ok bool) {
+	t.Helper()
+	r.mu.Lock()
+	ms, isMem := r.store.(*MemStore)
+	held := false
+	for _, ls := range r.logs {
+		held = held || ls.unsaved
+	}
+	var keys []epochKey
+	var epochs []uint64
+	for e, ks := range r.keys {
+		for _, k := range ks {
+			keys, epochs = append(keys, k), append(epochs, e)
+		}
+	}
+	var copies [2]*MemStore
+	if isMem && !held {
+		copies = [2]*MemStore{ms.clone(), ms.clone()}
+	}
+	r.mu.Unlock()
+	if !isMem || held {
+		return stored, recomputed, false
+	}
+	for i, force := range []bool{false, true} {
+		cfg := r.cfg
+		cfg.Store, cfg.OnChange = copies[i], nil
+		again, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, k := range keys {
+			again.LoadKey(epochs[j], k.key.Bytes())
+		}
+		if err := again.Load(); err != nil {
+			t.Fatal(err)
+		}
+		again.stale = again.stale || force
+		again.Process()
+		if i == 0 {
+			stored = again.Digest()
+		} else {
+			recomputed = again.Digest()
+		}
+	}
+	return stored, recomputed, true
 }
 
 func messageTexts(r *Room) []string {

@@ -220,3 +220,24 @@ func (p memPast) HeadAt(n uint64) (log.Head, bool, error) {
 	}
 	return log.Head{}, false, nil
 }
+
+// clone returns a copy of the store that shares nothing it changes.
+func (s *MemStore) clone() *MemStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := NewMemStore()
+	for k, l := range s.logs {
+		c.logs[k] = &memLog{blocks: slices.Clone(l.blocks), heads: slices.Clone(l.heads), front: l.front.Clone()}
+	}
+	for d, ks := range s.keys {
+		c.keys[d] = maps.Clone(ks)
+	}
+	for d, b := range s.kv {
+		cb := memBuckets{}
+		for name, tr := range b {
+			cb[name] = tr.Clone()
+		}
+		c.kv[d] = cb
+	}
+	return c
+}

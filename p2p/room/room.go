@@ -616,7 +616,10 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 }
 
 // Load opens every log the store holds, as stored (the store verified
-// them when they were saved): call it, with LoadKey, before Process.
+// them when they were saved), and the view as it was applied: nothing is
+// verified, decoded or applied again. Call it, with LoadKey, before
+// Process; a room whose view was not stored (or was stored by another
+// version) computes it again there, reading its logs.
 func (r *Room) Load() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -629,7 +632,43 @@ func (r *Room) Load() error {
 			return fmt.Errorf("loading room %s: %w", r.id, err)
 		}
 	}
+	var restored bool
+	err = r.store.View(r.disc, func(tx Tx) error {
+		r.content.tx = tx
+		defer func() { r.content.tx = nil }()
+		var err error
+		restored, err = r.restoreState(tx)
+		return err
+	})
+	if err != nil {
+		r.log.Warn("the stored view is computed again", logattr.Room(r.id.String()), logattr.Err(err))
+	}
+	r.stale = !restored
+	if restored {
+		r.rotKeyOfEpoch()
+	}
 	return nil
+}
+
+// rotKeyOfEpoch learns again the key that the rotation which began the
+// current epoch carried for this device, when the rotation names no key
+// (version 1): the room remembers it only in memory.
+func (r *Room) rotKeyOfEpoch() {
+	v := r.view
+	if v.Epoch == 0 || v.EpochKeyID != ([32]byte{}) {
+		return
+	}
+	ls, ok := r.logs[v.EpochRef.Writer]
+	if !ok {
+		return
+	}
+	blocks, err := r.blocksOf(ls, v.EpochRef.Seq, 1)
+	if err != nil || len(blocks) == 0 {
+		return
+	}
+	if n, err := r.decodeBlock(ls, v.EpochRef.Seq, blocks[0]); err == nil && n.entry != nil {
+		r.learnKey(n.ref, &n.entry.Op)
+	}
 }
 
 // LoadLog adds a log held elsewhere, the heads in ascending order and
@@ -743,6 +782,7 @@ func (r *Room) process() {
 		for _, ls := range r.logs {
 			r.flushRun(ls)
 		}
+		r.saveState()
 		return r.content.err
 	})
 	r.stale = err != nil

@@ -226,6 +226,9 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.Time = int64(d.Uint())
 	m.Text = d.String(maxRowString)
 	flags := d.U8()
+	if flags&0x80 != 0 {
+		d.Fail(fmt.Errorf("flags %#x", flags))
+	}
 	m.Edited, m.Deleted = flags&1 != 0, flags&2 != 0
 	if flags&4 != 0 {
 		r := Ref{}
@@ -258,9 +261,15 @@ func decodeMessage(b []byte) (*Message, error) {
 	if flags&64 != 0 {
 		m.Reactions = map[string][]identity.PublicKey{}
 		n := d.Count(1 << 16)
+		if n == 0 {
+			d.Fail(errors.New("no reactions"))
+		}
 		for range n {
 			em := d.String(maxRowString)
 			k := d.Count(MaxRoomDevices * 64)
+			if k == 0 {
+				d.Fail(errors.New("a reaction of nobody"))
+			}
 			who := make([]identity.PublicKey, k)
 			for i := range who {
 				d.Fixed(who[i][:])
