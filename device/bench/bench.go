@@ -57,7 +57,7 @@ type Config struct {
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "rotation", "latency", "memory", "mirror", "files", "calls", "encode", "door"}
+var Sections = []string{"catchup", "rotation", "latency", "memory", "history", "mirror", "files", "calls", "encode", "door"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	rotations := 9
 	rooms := 100
 	mirrorRoomCount, mirrorPerRoom := 1000, 100
+	historyLong, historyRooms, historyPerRoom := 1_000_000, 100, 10_000
 	fileSize, multiSize := int64(1<<30), int64(128<<20)
 	if cfg.Quick {
 		multiSize = 32 << 20
@@ -82,6 +83,7 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		rotations = 3
 		mirrorRoomCount = 100
 		fileSize = 64 << 20
+		historyLong, historyRooms, historyPerRoom = 50_000, 10, 2_000
 	}
 	type step struct {
 		section, what string
@@ -96,6 +98,10 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return latency(ctx, lat) }},
 		{"memory", fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms),
 			func() ([]Figure, error) { return memory(ctx, cfg.Binary, rooms) }},
+		{"history", fmt.Sprintf("history: a daemon holding a room of %d messages: starting, memory, pages", historyLong),
+			func() ([]Figure, error) { return history(ctx, cfg.Binary, 1, historyLong) }},
+		{"history", fmt.Sprintf("history: a daemon holding %d rooms of %d messages: starting, memory, pages", historyRooms, historyPerRoom),
+			func() ([]Figure, error) { return history(ctx, cfg.Binary, historyRooms, historyPerRoom) }},
 		{"mirror", fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n),
 			func() ([]Figure, error) { return mirrorCatchUp(ctx, n) }},
 		{"mirror", fmt.Sprintf("mirror rooms: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom),
