@@ -132,7 +132,6 @@ func history(ctx context.Context, bin string, rooms, perRoom int) (_ []Figure, e
 	), nil
 }
 
-
 func median(v []float64) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)
