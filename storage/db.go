@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,7 +32,9 @@ type Config struct {
 
 // DB is the metadata database. It is safe for concurrent use.
 type DB struct {
-	bolt *bolt.DB
+	bolt   *bolt.DB
+	mapped string        // the file's path as the kernel shows its mapping
+	txs    atomic.Uint64 // transactions run, to trim every trimEvery
 }
 
 // ErrEmpty means the database file exists but holds nothing: something
@@ -70,7 +73,7 @@ func Open(path string, cfg Config) (*DB, error) {
 			return nil, err
 		}
 	}
-	return &DB{bolt: b}, nil
+	return &DB{bolt: b, mapped: mappedPath(path)}, nil
 }
 
 // Close closes the database; pending transactions finish first.
@@ -88,11 +91,13 @@ type Tx struct {
 // Update runs fn in a read-write transaction, committed if fn returns nil
 // and rolled back otherwise. Never do network I/O inside fn.
 func (db *DB) Update(fn func(*Tx) error) error {
+	defer db.counted()
 	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
+	defer db.counted()
 	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 

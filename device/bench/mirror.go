@@ -124,7 +124,12 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 	msvc := replication.New(replication.Config{Host: mnode.Host, Lookup: store.Lookup})
 	defer msvc.Close()
 
-	b, err := newPeer(key, alice.id.Public(), bob)
+	bstore, done, err := diskStore()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	b, err := newPeerOn(bstore, key, alice.id.Public(), bob)
 	if err != nil {
 		return nil, err
 	}

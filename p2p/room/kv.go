@@ -24,8 +24,9 @@ type Tx interface {
 	// Cursor walks a bucket's keys in byte order. A cursor must not be
 	// used across a Put or Delete of its bucket.
 	Cursor(bucket string) Cursor
-	// ReadBlocks is Store.ReadBlocks within the transaction.
+	// ReadBlocks and SaveBlocks are Store's, within the transaction.
 	ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]byte, error)
+	SaveBlocks(head log.Head, start uint64, blocks [][]byte) error
 }
 
 // Cursor walks a bucket's keys in byte order, in both directions. At
@@ -111,6 +112,13 @@ func (t *memTx) Cursor(bucket string) Cursor { return &memCursor{tr: t.tree(buck
 
 func (t *memTx) ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]byte, error) {
 	return t.s.readBlocks(t.disc, writer, from, n), nil
+}
+
+func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte) error {
+	if !t.writable {
+		return errReadOnly
+	}
+	return t.s.saveBlocks(t.disc, h, start, blocks)
 }
 
 // memCursor finds each next key anew: O(log n) a step. It moves as

@@ -46,6 +46,10 @@ var _ Store = (*MemStore)(nil)
 func (s *MemStore) SaveBlocks(disc log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.saveBlocks(disc, h, start, blocks)
+}
+
+func (s *MemStore) saveBlocks(disc log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
 	k := memKey{disc, h.Writer}
 	l := s.logs[k]
 	if l == nil {

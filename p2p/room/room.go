@@ -358,13 +358,9 @@ func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.store.SaveBlocks(r.disc, head, start, blocks); err != nil {
-		return nil, fmt.Errorf("saving entries: %w", err)
+	if err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, own: true}); err != nil {
+		return nil, err
 	}
-	ls.log = next
-	ls.saved(start, blocks)
-	r.ownHeads = append(r.ownHeads, head)
-	r.process()
 	refs := make([]Ref, 0, len(ops)-hello)
 	for i := hello; i < len(ops); i++ {
 		refs = append(refs, Ref{Writer: me, Seq: start + uint64(i)})
@@ -483,19 +479,24 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 		forget()
 		return err
 	}
-	if err := r.storeOf(ls).SaveBlocks(r.disc, head, start, blocks); err != nil {
+	if !ls.unsaved {
+		// Stored with what it changes in the view, in one transaction.
+		err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks})
+		if err != nil {
+			forget()
+		}
+		return err
+	}
+	if err := r.held.SaveBlocks(r.disc, head, start, blocks); err != nil {
 		forget()
 		return fmt.Errorf("saving entries: %w", err)
 	}
 	ls.log = next
 	ls.saved(start, blocks)
-	if ls.unsaved {
-		for _, b := range blocks {
-			ls.bytes += len(b)
-		}
+	for _, b := range blocks {
+		ls.bytes += len(b)
 	}
-	r.process()
-	return nil
+	return r.process(nil)
 }
 
 // flushHeld saves the logs held in memory whose writers the view now
@@ -725,7 +726,7 @@ func KeyIDOf(disc log.Discovery, epoch uint64, k log.Key) [32]byte {
 // LoadKey.
 func (r *Room) Process() {
 	r.mu.Lock()
-	r.process()
+	r.process(nil)
 	own := r.takeOwn()
 	r.mu.Unlock()
 	r.notify(own)
@@ -757,10 +758,35 @@ func (r *Room) notify(own []log.Head) {
 
 // process decodes what can be decoded, orders it and applies it, until
 // nothing changes (a rotation may bring keys that open more blocks).
-func (r *Room) process() {
+// batch is blocks to store with what they change in the view: next is
+// their log once they are.
+type batch struct {
+	ls     *logState
+	next   *log.Log
+	head   log.Head
+	start  uint64
+	blocks [][]byte
+	own    bool // written by this device: its head is announced
+}
+
+// process decodes what can be decoded, orders it and applies it, until
+// nothing changes (a rotation may bring keys that open more blocks), in
+// one transaction of the store with b's blocks, if any: they are stored
+// only with what they change, and what they change only with them. The
+// error is b's not being stored.
+func (r *Room) process(b *batch) error {
+	var prev *log.Log
+	var saveErr error
 	err := r.store.Update(r.disc, func(tx Tx) error {
 		r.content.tx, r.content.err = tx, nil
 		defer func() { r.content.tx = nil }()
+		if b != nil {
+			if saveErr = tx.SaveBlocks(b.head, b.start, b.blocks); saveErr != nil {
+				return saveErr
+			}
+			prev, b.ls.log = b.ls.log, b.next
+			b.ls.saved(b.start, b.blocks)
+		}
 		for _, ls := range r.logs {
 			if ls.rowsDue {
 				r.storeRows(ls)
@@ -785,9 +811,25 @@ func (r *Room) process() {
 		r.saveState()
 		return r.content.err
 	})
-	r.stale = err != nil
+	if saveErr != nil {
+		return fmt.Errorf("saving entries: %w", saveErr)
+	}
 	if err != nil {
+		// Nothing of the transaction reached the store: the view in
+		// memory is ahead of it, and computed again next time.
+		r.stale = true
 		r.log.Warn("saving the view", logattr.Room(r.id.String()), logattr.Err(err))
+		if b != nil {
+			if prev != nil {
+				b.ls.log, b.ls.fresh = prev, nil
+			}
+			return fmt.Errorf("saving entries: %w", err)
+		}
+	} else {
+		r.stale = false
+	}
+	if b != nil && b.own {
+		r.ownHeads = append(r.ownHeads, b.head)
 	}
 	r.saveKeys()
 	r.maybeHello()
@@ -799,6 +841,7 @@ func (r *Room) process() {
 	for _, ls := range r.logs {
 		ls.fresh = nil
 	}
+	return nil
 }
 
 // maxKeysPerEntry bounds the sealed keys of one rotation or sharing

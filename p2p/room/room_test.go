@@ -499,6 +499,13 @@ func (s *switchStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, bloc
 	return s.MemStore.SaveBlocks(d, h, start, blocks)
 }
 
+func (s *switchStore) Update(d log.Discovery, fn func(Tx) error) error {
+	if s.fail {
+		return errors.New("disk full")
+	}
+	return s.MemStore.Update(d, fn)
+}
+
 // TestStrangerLogsBounded: a room holds logs of devices its view does not
 // know only as far as they may yet count, and only so many.
 func TestStrangerLogsBounded(t *testing.T) {

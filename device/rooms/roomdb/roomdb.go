@@ -120,8 +120,11 @@ func (t viewTx) Get(bucket string, key []byte) []byte {
 	return v
 }
 
+// Put fills pages as Append does: a room's rows arrive mostly in the
+// order of their keys (its order, its logs' positions), so its pages are
+// written nearly full.
 func (t viewTx) Put(bucket string, key, value []byte) error {
-	return t.tx.Put(viewBucket(bucket, t.d), key, value)
+	return t.tx.Append(viewBucket(bucket, t.d), key, value)
 }
 
 func (t viewTx) Delete(bucket string, key []byte) error {
@@ -132,6 +135,10 @@ func (t viewTx) Cursor(bucket string) room.Cursor { return t.tx.Cursor(viewBucke
 
 func (t viewTx) ReadBlocks(w identity.PublicKey, from uint64, n int) ([][]byte, error) {
 	return logdb.ReadBlocks(t.tx, logBuckets(t.d), w, from, n)
+}
+
+func (t viewTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte) error {
+	return logdb.Save(t.tx, logBuckets(t.d), h, start, blocks)
 }
 
 // SaveKey stores an epoch key learnt from a rotation.
