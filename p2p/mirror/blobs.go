@@ -25,10 +25,11 @@ const MaxPendingBlobs = 32
 // room's keeper named. It reports whether the chunks are to be fetched
 // (false: the mirror holds the whole file already).
 func (s *Store) KeepBlob(d log.Discovery, dev identity.PublicKey, root [32]byte, size int64) (bool, error) {
-	b, ok := s.Room(d)
+	b, done, ok := s.use(d)
 	if !ok {
 		return false, ErrNotKept
 	}
+	defer done()
 	if !b.Writer(dev) {
 		return false, fmt.Errorf("%w: only a member device the room's keeper named may add a file", ErrDenied)
 	}
@@ -73,10 +74,11 @@ func (s *Store) KeepBlob(d log.Discovery, dev identity.PublicKey, root [32]byte,
 // GrowBlob counts n more bytes of verified chunks of the file of root in
 // the room of d, within the quota and budget (evicting as admit does).
 func (s *Store) GrowBlob(d log.Discovery, root [32]byte, n int64) error {
-	b, ok := s.Room(d)
+	b, done, ok := s.use(d)
 	if !ok {
 		return ErrNotKept
 	}
+	defer done()
 	key := hex.EncodeToString(root[:])
 	// The chunks are bound to the file's hash list, which is bound to
 	// its root and size: they can only be as many as the file has.
@@ -106,10 +108,11 @@ func (s *Store) GrowBlob(d log.Discovery, root [32]byte, n int64) error {
 // complete and refused (no space), what arrived is deleted; otherwise it
 // stays, to be resumed when a member asks again.
 func (s *Store) BlobDone(d log.Discovery, root [32]byte, complete bool, fetchErr error) {
-	b, ok := s.Room(d)
+	b, done, ok := s.use(d)
 	if !ok {
 		return
 	}
+	defer done()
 	key := hex.EncodeToString(root[:])
 	b.mu.Lock()
 	var drop bool

@@ -127,7 +127,9 @@ func syncRoom(t *testing.T, m *testMirror, dev identity.SigningKey, r replicatio
 	return nd
 }
 
-func waitLen(t *testing.T, b *Blind, w identity.PublicKey, want uint64) {
+func waitLen(t *testing.T, b interface {
+	Len(identity.PublicKey) uint64
+}, w identity.PublicKey, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for b.Len(w) < want {
@@ -285,7 +287,7 @@ func TestClaimsEvictNothing(t *testing.T) {
 	if len(refused) > 0 {
 		t.Fatalf("claims refused: %v", refused)
 	}
-	if _, ok := m.store.Room(home.Discovery()); !ok || hb.bytes() != homeBytes {
+	if hb, ok := m.store.Room(home.Discovery()); !ok || hb.bytes() != homeBytes {
 		t.Fatal("claims evicted or grew the household's room")
 	}
 	for _, in := range m.store.List(ownerID.Public()) {
@@ -315,7 +317,7 @@ func TestClaimsEvictNothing(t *testing.T) {
 		}
 	}
 	t.Logf("refused: %v", refused)
-	if _, ok := m.store.Room(home.Discovery()); !ok || hb.bytes() != homeBytes {
+	if hb, ok := m.store.Room(home.Discovery()); !ok || hb.bytes() != homeBytes {
 		t.Fatal("strangers' bytes evicted the household's room")
 	}
 	var total int64
@@ -476,7 +478,8 @@ func TestStrangerFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	ownerSync := syncTo(t, m, owner.Device, home)
-	hb, _ := m.store.Room(home.Discovery())
+	// A handle: the room may be unloaded and loaded again meanwhile.
+	hb, _ := m.store.Lookup(home.Discovery())
 
 	var ms0 runtime.MemStats
 	runtime.GC()

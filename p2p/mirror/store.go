@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
@@ -106,19 +107,43 @@ func (b *Blind) buckets() logdb.Buckets {
 
 // Store keeps rooms blind: ciphertext blocks and signed heads, verified
 // against the writer's signature before they are stored, never a key.
+//
+// Its memory does not grow with what it keeps: a kept room is a record on
+// disk, and in memory a summary of a few words (who asked, its bytes,
+// when it was last used: what quotas and eviction weigh). A room's logs
+// and names are loaded when a peer syncs it (Lookup) or an owner acts on
+// it, and unloaded once idle, at most maxLive at a time.
 type Store struct {
 	db  *storage.DB
 	cfg Config
 	log *slog.Logger
 
 	mu        sync.Mutex
-	rooms     map[log.Discovery]*Blind
+	rooms     map[log.Discovery]*summary                // every kept room
+	live      map[log.Discovery]*Blind                  // loaded rooms (lazy.go)
 	revoked   map[identity.PublicKey]identity.PublicKey // revoked device -> its identity (revoked.go)
 	revokedOf map[identity.PublicKey]int                // revocations kept per identity
 	epochs    map[identity.PublicKey]uint64             // newest identity epoch seen per identity
 }
 
-// Open loads every kept room from db, verifying each log again.
+// summary is what the store keeps in memory of a kept room.
+type summary struct {
+	requester identity.PublicKey // these three under Store.mu
+	peer      string
+	pinned    bool
+	bytes     atomic.Int64 // as the room's record says
+	used      atomic.Int64
+}
+
+func summaryOf(rec record) *summary {
+	s := &summary{requester: rec.Requester, peer: rec.Peer, pinned: rec.Pinned}
+	s.bytes.Store(rec.Bytes)
+	s.used.Store(rec.Used)
+	return s
+}
+
+// Open opens the store of db: the kept rooms' records are read, their
+// logs only when they are used.
 func Open(db *storage.DB, cfg Config) (*Store, error) {
 	if cfg.Budget <= 0 {
 		cfg.Budget = DefaultBudget
@@ -129,8 +154,7 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{db: db, cfg: cfg, log: logattr.OrDiscard(cfg.Logger), rooms: map[log.Discovery]*Blind{}}
-	recs := map[log.Discovery]record{}
+	s := &Store{db: db, cfg: cfg, log: logattr.OrDiscard(cfg.Logger), rooms: map[log.Discovery]*summary{}, live: map[log.Discovery]*Blind{}}
 	err := db.View(func(tx *storage.Tx) error {
 		return tx.ForEach(bucketRecords, func(k, v []byte) error {
 			var rec record
@@ -140,23 +164,12 @@ func Open(db *storage.DB, cfg Config) (*Store, error) {
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("mirror record: %w", err)
 			}
-			recs[log.Discovery(k)] = rec
+			s.rooms[log.Discovery(k)] = summaryOf(rec)
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
-	}
-	named, err := loadNames(db)
-	if err != nil {
-		return nil, err
-	}
-	for d, rec := range recs {
-		b := &Blind{s: s, disc: d, rec: rec, logs: map[identity.PublicKey]*log.Log{}, names: named[d]}
-		if err := b.load(); err != nil {
-			return nil, fmt.Errorf("mirror: room %s: %w", d.Short(), err)
-		}
-		s.rooms[d] = b
 	}
 	if err := s.loadRevoked(); err != nil {
 		return nil, err
@@ -189,7 +202,12 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, ok := s.rooms[d]; ok {
+	if _, ok := s.rooms[d]; ok {
+		b, err := s.acquireLocked(d)
+		if err != nil {
+			return Info{}, err
+		}
+		defer s.releaseLocked(b)
 		b.mu.Lock()
 		// An owner who asks for a room a stranger asked for first takes
 		// it over: it is the owners' now, out of reach of strangers'
@@ -205,24 +223,22 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 				b.mu.Unlock()
 				return Info{}, err
 			}
+			b.sum.requester, b.sum.pinned = b.rec.Requester, b.rec.Pinned
 		}
 		b.mu.Unlock()
 		return s.infoOf(b), nil
 	}
 	if !owner {
 		var mine, onPeer, strangers int
-		for _, b := range s.rooms {
-			b.mu.Lock()
-			r, p := b.rec.Requester, b.rec.Peer
-			b.mu.Unlock()
-			if s.IsOwner(r) {
+		for _, o := range s.rooms {
+			if s.IsOwner(o.requester) {
 				continue
 			}
 			strangers++
-			if r == requester {
+			if o.requester == requester {
 				mine++
 			}
-			if peer != "" && p == peer {
+			if peer != "" && o.peer == peer {
 				onPeer++
 			}
 		}
@@ -244,7 +260,10 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 	if err != nil {
 		return Info{}, err
 	}
-	s.rooms[d] = b
+	b.sum = summaryOf(b.rec)
+	s.rooms[d] = b.sum
+	s.live[d] = b
+	s.unloadIdleLocked()
 	s.log.Info("mirror keeps a room", logattr.Room(d), slog.Bool("pinned", b.rec.Pinned))
 	return s.infoOf(b), nil
 }
@@ -254,42 +273,52 @@ func (s *Store) KeepFrom(d log.Discovery, requester identity.PublicKey, peer str
 func (s *Store) Drop(d log.Discovery, requester identity.PublicKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.rooms[d]
+	sum, ok := s.rooms[d]
 	if !ok {
 		return ErrNotKept
 	}
-	if !s.IsOwner(requester) && b.requester() != requester {
+	if !s.IsOwner(requester) && sum.requester != requester {
 		return ErrDenied
 	}
-	return s.dropLocked(b)
+	return s.dropLocked(d)
 }
 
-func (s *Store) dropLocked(b *Blind) error {
+// dropLocked deletes the room of d: its logs, names and record, and the
+// chunks of its files.
+func (s *Store) dropLocked(d log.Discovery) error {
+	var rec record
 	err := s.db.Update(func(tx *storage.Tx) error {
+		if v, err := tx.Get(bucketRecords, d[:]); err == nil {
+			json.Unmarshal(v, &rec)
+		}
 		for _, kind := range logdb.Kinds {
-			if err := tx.DeleteBucket(bucketOf(kind, b.disc)); err != nil {
+			if err := tx.DeleteBucket(bucketOf(kind, d)); err != nil {
 				return err
 			}
 		}
-		if err := tx.Delete(bucketWriters, b.disc[:]); err != nil {
+		if err := tx.Delete(bucketWriters, d[:]); err != nil {
 			return err
 		}
-		return tx.Delete(bucketRecords, b.disc[:])
+		return tx.Delete(bucketRecords, d[:])
 	})
 	if err != nil {
-		return fmt.Errorf("mirror: dropping %s: %w", b.disc.Short(), err)
+		return fmt.Errorf("mirror: dropping %s: %w", d.Short(), err)
 	}
-	b.mu.Lock()
-	b.dropped = true
-	blobs := maps.Clone(b.rec.Blobs)
-	for r := range b.rec.Pending {
+	if b, ok := s.live[d]; ok {
+		b.mu.Lock()
+		b.dropped = true
+		rec.Blobs, rec.Pending = b.rec.Blobs, b.rec.Pending
+		b.mu.Unlock()
+		delete(s.live, d)
+	}
+	delete(s.rooms, d)
+	blobs := maps.Clone(rec.Blobs)
+	for r := range rec.Pending {
 		if blobs == nil {
 			blobs = map[string]int64{}
 		}
 		blobs[r] = 0
 	}
-	b.mu.Unlock()
-	delete(s.rooms, b.disc)
 	if s.cfg.DropBlob != nil {
 		for r := range blobs {
 			if root, err := hex.DecodeString(r); err == nil && len(root) == 32 {
@@ -306,10 +335,17 @@ func (s *Store) List(requester identity.PublicKey) []Info {
 	defer s.mu.Unlock()
 	owner := s.IsOwner(requester)
 	var out []Info
-	for _, b := range s.rooms {
-		if owner || b.requester() == requester {
-			out = append(out, s.infoOf(b))
+	for d, sum := range s.rooms {
+		if !owner && sum.requester != requester {
+			continue
 		}
+		b, err := s.acquireLocked(d)
+		if err != nil {
+			s.log.Warn("mirror: loading a room", logattr.Room(d), logattr.Err(err))
+			continue
+		}
+		out = append(out, s.infoOf(b))
+		s.releaseLocked(b)
 	}
 	slices.SortFunc(out, func(a, b Info) int { return bytes.Compare(a.Discovery[:], b.Discovery[:]) })
 	return out
@@ -326,58 +362,72 @@ func (s *Store) Kept() []log.Discovery {
 	return out
 }
 
-// Lookup returns the kept room of d, for replication.
+// Lookup returns the kept room of d, for replication: what it returns
+// loads the room for each call, so a session may outlive its loading.
 func (s *Store) Lookup(d log.Discovery) (replication.Room, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.rooms[d]
-	return b, ok
+	if _, ok := s.rooms[d]; !ok {
+		return nil, false
+	}
+	return handle{s: s, d: d}, true
 }
 
-// Room returns the kept room of d.
+// Room returns the kept room of d, loaded. It may be unloaded once idle:
+// keep it for one operation only.
 func (s *Store) Room(d log.Discovery) (*Blind, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.rooms[d]
-	return b, ok
+	b, err := s.acquireLocked(d)
+	if err != nil {
+		return nil, false
+	}
+	s.releaseLocked(b)
+	return b, true
 }
 
-// admit makes space for n more bytes in b. Every byte kept counts
-// against the budget, pinned ones too; a stranger's bytes count against
-// its quota as well. Space is made by evicting the least recently used
-// unpinned rooms: a stranger's room only ever evicts strangers' rooms; an
-// owner's evicts strangers' rooms first, then owners'. Pinned rooms are
-// never evicted.
+// admit makes space for n more bytes in the room of b. Every byte kept
+// counts against the budget, pinned ones too; a stranger's bytes count
+// against its quota as well. Space is made by evicting the least recently
+// used unpinned rooms: a stranger's room only ever evicts strangers'
+// rooms; an owner's evicts strangers' rooms first, then owners'. Pinned
+// rooms are never evicted.
 func (s *Store) admit(b *Blind, n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.rooms[b.disc]; !ok {
+	me, ok := s.rooms[b.disc]
+	if !ok {
 		return ErrNotKept
 	}
-	req := b.requester()
+	req := me.requester
 	owner := s.IsOwner(req)
 	var total, mine int64
-	var strangers, owners []*Blind
-	for _, o := range s.rooms {
-		ob := o.bytes()
+	type victim struct {
+		d           log.Discovery
+		bytes, used int64
+		requester   identity.PublicKey
+	}
+	var strangers, owners []victim
+	for d, o := range s.rooms {
+		ob := o.bytes.Load()
 		total += ob
-		r := o.requester()
-		if r == req {
+		if o.requester == req {
 			mine += ob
 		}
-		if o == b || o.pinned() {
+		if d == b.disc || o.pinned {
 			continue
 		}
-		if s.IsOwner(r) {
-			owners = append(owners, o)
+		v := victim{d, ob, o.used.Load(), o.requester}
+		if s.IsOwner(o.requester) {
+			owners = append(owners, v)
 		} else {
-			strangers = append(strangers, o)
+			strangers = append(strangers, v)
 		}
 	}
 	if !owner && mine+n > s.cfg.Quota {
 		return fmt.Errorf("%w: quota of %d bytes for this identity", ErrFull, s.cfg.Quota)
 	}
-	byUse := func(x, y *Blind) int { return cmp.Compare(x.used(), y.used()) }
+	byUse := func(x, y victim) int { return cmp.Compare(x.used, y.used) }
 	slices.SortFunc(strangers, byUse)
 	slices.SortFunc(owners, byUse)
 	victims := strangers
@@ -387,10 +437,10 @@ func (s *Store) admit(b *Blind, n int64) error {
 	for total+n > s.cfg.Budget && len(victims) > 0 {
 		v := victims[0]
 		victims = victims[1:]
-		total -= v.bytes()
-		s.log.Info("mirror evicts a room to make space", logattr.Room(v.disc), slog.Int64("bytes", v.bytes()),
-			slog.Bool("stranger's", !s.IsOwner(v.requester())))
-		if err := s.dropLocked(v); err != nil {
+		total -= v.bytes
+		s.log.Info("mirror evicts a room to make space", logattr.Room(v.d), slog.Int64("bytes", v.bytes),
+			slog.Bool("stranger's", !s.IsOwner(v.requester)))
+		if err := s.dropLocked(v.d); err != nil {
 			return err
 		}
 	}
@@ -409,10 +459,18 @@ type Blind struct {
 	s    *Store
 	disc log.Discovery
 
-	mu      sync.Mutex
-	rec     record
-	logs    map[identity.PublicKey]*log.Log
-	dropped bool
+	sum *summary // the store's summary of it
+
+	// In use by inUse operations, the last ended at lastUse: guarded by
+	// the store's mu (lazy.go).
+	inUse   int
+	lastUse int64
+
+	mu       sync.Mutex
+	rec      record
+	savedUse int64 // rec.Used as last saved
+	logs     map[identity.PublicKey]*log.Log
+	dropped  bool
 	// names are the logs to keep (writers.go); nil: none named yet.
 	names *names
 }
@@ -469,7 +527,20 @@ func (b *Blind) saveRecordLocked() error {
 	if err != nil {
 		return err
 	}
-	return b.s.db.Put(bucketRecords, b.disc[:], v)
+	if err := b.s.db.Put(bucketRecords, b.disc[:], v); err != nil {
+		return err
+	}
+	b.savedUse = b.rec.Used
+	b.noteLocked()
+	return nil
+}
+
+// noteLocked tells the store's summary what the record says now.
+func (b *Blind) noteLocked() {
+	if b.sum != nil {
+		b.sum.bytes.Store(b.rec.Bytes)
+		b.sum.used.Store(b.rec.Used)
+	}
 }
 
 // touch marks the room used now (least recently used goes first). The
@@ -477,6 +548,7 @@ func (b *Blind) saveRecordLocked() error {
 func (b *Blind) touch() {
 	b.mu.Lock()
 	b.rec.Used = b.s.cfg.Now().UnixMilli()
+	b.noteLocked()
 	b.mu.Unlock()
 }
 
@@ -619,5 +691,7 @@ func (b *Blind) Receive(head log.Head, blocks [][]byte) error {
 	}
 	b.logs[head.Writer] = next
 	b.rec = rec
+	b.savedUse = rec.Used
+	b.noteLocked()
 	return nil
 }

@@ -266,3 +266,69 @@ func TestQuotaAndEviction(t *testing.T) {
 		t.Fatalf("a stranger dropped an owner's room: %v", err)
 	}
 }
+
+// TestRoomsLoadedWhenUsed keeps more rooms than stay loaded: each is
+// loaded when a peer syncs it and unloaded once idle, at most maxLive at a
+// time; what a handle receives after its room was unloaded reaches the
+// room loaded again; every room reopens whole.
+func TestRoomsLoadedWhenUsed(t *testing.T) {
+	dir := t.TempDir()
+	owner, _ := identity.GenerateSigningKey()
+	s, db := openStore(t, dir, Config{Owners: []identity.PublicKey{owner.Public()}})
+	n := maxLive*2 + 10
+	srcs := make([]*room.Room, n)
+	handles := make([]replication.Room, n)
+	for i := range srcs {
+		srcs[i], _, _ = newRoom(t, 3, fmt.Sprint("room", i))
+		if _, err := keep(t, s, srcs[i], owner.Public(), false); err != nil {
+			t.Fatal(err)
+		}
+		handles[i], _ = s.Lookup(srcs[i].Discovery())
+	}
+	// Each room synced through its handle, long after it was loaded.
+	for i, src := range srcs {
+		for _, h := range src.Heads() {
+			hh, blocks, _ := src.Blocks(h.Writer, handles[i].Len(h.Writer), 1<<20)
+			if err := handles[i].Receive(hh, blocks); err != nil {
+				t.Fatalf("room %d: %v", i, err)
+			}
+		}
+		s.mu.Lock()
+		live := len(s.live)
+		s.mu.Unlock()
+		if live > maxLive {
+			t.Fatalf("%d rooms loaded after syncing room %d, at most %d", live, i, maxLive)
+		}
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for i, src := range srcs {
+			h, _ := s.Lookup(src.Discovery())
+			for _, head := range src.Heads() {
+				if got := h.Len(head.Writer); got != head.Length {
+					t.Fatalf("room %d holds %d blocks of %d", i, got, head.Length)
+				}
+			}
+		}
+	}
+	check(s)
+	var total int64
+	for _, in := range s.List(owner.Public()) {
+		total += in.Bytes
+	}
+	if total == 0 {
+		t.Fatal("the rooms' bytes were not counted")
+	}
+	// Reopened: every room whole, counted the same.
+	db.Close()
+	s, db = openStore(t, dir, Config{Owners: []identity.PublicKey{owner.Public()}})
+	defer db.Close()
+	check(s)
+	var again int64
+	for _, in := range s.List(owner.Public()) {
+		again += in.Bytes
+	}
+	if again != total {
+		t.Fatalf("%d bytes counted after reopening, %d before", again, total)
+	}
+}

@@ -102,24 +102,6 @@ func decodeNames(b []byte) (*names, error) {
 	return n, nil
 }
 
-func loadNames(db *storage.DB) (map[log.Discovery]*names, error) {
-	out := map[log.Discovery]*names{}
-	err := db.View(func(tx *storage.Tx) error {
-		return tx.ForEach(bucketWriters, func(k, v []byte) error {
-			if len(k) != len(log.Discovery{}) {
-				return fmt.Errorf("mirror names key of %d bytes", len(k))
-			}
-			n, err := decodeNames(v)
-			if err != nil {
-				return err
-			}
-			out[log.Discovery(k)] = n
-			return nil
-		})
-	})
-	return out, err
-}
-
 // Name acts on the names of the kept room of d sent by device dev of
 // identity by. The keeper (an owner, or the identity that asked to keep
 // the room) sets the writers and members; the logs of writers no longer
@@ -129,10 +111,11 @@ func (s *Store) Name(d log.Discovery, by, dev identity.PublicKey, writers []Writ
 	if len(writers) > MaxWriters || len(members) > MaxMembers {
 		return fmt.Errorf("%w: %d writers and %d members, at most %d and %d", errBadRequest, len(writers), len(members), MaxWriters, MaxMembers)
 	}
-	b, ok := s.Room(d)
+	b, done, ok := s.use(d)
 	if !ok {
 		return ErrNotKept
 	}
+	defer done()
 	if s.IsOwner(by) || b.requester() == by {
 		return b.setNames(writers, members)
 	}
@@ -233,6 +216,7 @@ func (b *Blind) setNames(writers []Writer, members []identity.PublicKey) error {
 		delete(b.logs, w)
 	}
 	b.rec.Bytes = max(0, b.rec.Bytes-freed)
+	b.noteLocked()
 	b.names = next
 	if len(gone) > 0 {
 		b.s.log.Info("mirror deleted logs its room's keeper does not name", logattr.Room(b.disc),
