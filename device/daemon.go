@@ -202,6 +202,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer os.Remove(sock)
 
+	// Starting read every room's record and state (and a mirror's
+	// records): those pages need not stay in the daemon's resident
+	// memory.
+	if err := db.Trim(); err != nil {
+		log.Debug("trimming the database's resident pages", logattr.Err(err))
+	}
 	acfg := api.Config{Home: home, Logger: log, Now: now, Started: now(), ID: id, Node: node, Rooms: rms, Files: fls, Calls: cls, Door: dr}
 	var page *web.Server
 	if cfg.Web != "" || cfg.WebLAN != "" {

@@ -32,9 +32,10 @@ type Config struct {
 
 // DB is the metadata database. It is safe for concurrent use.
 type DB struct {
-	bolt   *bolt.DB
-	mapped string        // the file's path as the kernel shows its mapping
-	txs    atomic.Uint64 // transactions run, to trim every trimEvery
+	bolt     *bolt.DB
+	mapped   string        // the file's path as the kernel shows its mapping
+	txs      atomic.Uint64 // transactions run, to trim every trimEvery
+	lastTrim atomic.Int64  // unix nanoseconds
 }
 
 // ErrEmpty means the database file exists but holds nothing: something

@@ -54,7 +54,7 @@ const (
 // count). A figure without a goal is a measure only (the codecs' own cost,
 // sizes on disk).
 var goals = map[string]Goal{
-	"catch-up":                              {100_000, false, whyCatchUp},
+	"catch-up":                              {300_000, false, whyCatchUp + ", written to disk (issue 25)"},
 	"rotation":                              {100, true, "removing a member is done before anyone notices"},
 	"rotation at a member":                  {10, true, "taking a new key costs a device nothing"},
 	"message latency p50":                   {10, true, whyChat},
@@ -63,7 +63,7 @@ var goals = map[string]Goal{
 	"relayed message latency p99":           {50, true, whyChat + ", through a relay too"},
 	"daemon RSS idle":                       {64, true, whyPi},
 	"daemon RSS with ":                      {64, true, whyPi},
-	"mirror catch-up":                       {100_000, false, whyCatchUp + ", from the mirror alone"},
+	"mirror catch-up":                       {300_000, false, whyCatchUp + ", from the mirror alone, written to disk (issue 25)"},
 	"history restart → newest 50: ":         {1000, true, "issue 25: years of history open in a second"},
 	"history RSS idle: ":                    {64, true, whyPi + ": memory independent of history (issue 25)"},
 	"history RSS serving pages: ":           {64, true, whyPi + ": memory independent of history (issue 25)"},
