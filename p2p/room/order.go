@@ -329,6 +329,7 @@ func (r *Room) clockAt(tx Tx, ls *logState, seq uint64) (uint64, bool) {
 // dependencies in the store (in memory for an unsaved log).
 func (r *Room) clocked(ls *logState, n *node) {
 	seq := n.ref.Seq
+	r.markExcluding(n)
 	if ls.unsaved {
 		ls.mem = append(ls.mem, n)
 	} else if deps := otherDeps(n.ref.Writer, n.entry); len(deps) > 0 {
@@ -390,8 +391,11 @@ func (r *Room) order1(fresh []*node) {
 	if tail && !slices.ContainsFunc(fresh, func(n *node) bool { return n.entry != nil && excludes(n.entry.Op.Type) }) {
 		for _, n := range fresh {
 			r.applyNode(n)
+			r.applied(n)
 		}
-		r.last = &node{ref: fresh[len(fresh)-1].ref, clock: fresh[len(fresh)-1].clock}
+		return
+	}
+	if !tail && r.rewind(fresh) {
 		return
 	}
 	r.rebuild()
@@ -405,12 +409,13 @@ func (r *Room) rebuild() {
 	void := map[Ref]bool{}
 	for pass := 1; ; pass++ {
 		r.content.clear()
+		r.clearCkpts()
 		r.view = newView(r.cfg.Founder, r.disc, r, r.content, pre)
 		r.view.void = void
 		r.last = nil
 		r.eachEntry(func(n *node) {
 			r.applyNode(n)
-			r.last = &node{ref: n.ref, clock: n.clock}
+			r.applied(n)
 		})
 		next, same := r.view.nextPre()
 		if same || pass == maxPasses {
@@ -491,10 +496,17 @@ func (r *Room) fill(c *entryCursor) bool {
 
 // eachEntry calls fn with every entry that has a clock, in the room's
 // order, read from the store (a merge of the logs by clock).
-func (r *Room) eachEntry(fn func(n *node)) {
+func (r *Room) eachEntry(fn func(n *node)) { r.eachEntryFrom(nil, fn) }
+
+// eachEntryFrom is eachEntry from the first entry whose order key is at
+// or after from.
+func (r *Room) eachEntryFrom(from []byte, fn func(n *node)) {
 	var h entryHeap
 	for _, ls := range r.logs {
 		c := &entryCursor{ls: ls}
+		if from != nil {
+			c.next = r.startAfter(ls, from)
+		}
 		if r.fill(c) {
 			h = append(h, c)
 		}
