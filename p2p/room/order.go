@@ -388,7 +388,7 @@ func (r *Room) order1(fresh []*node) {
 		return 1
 	})
 	tail := r.last == nil || less(r.last, fresh[0])
-	if tail && !slices.ContainsFunc(fresh, func(n *node) bool { return n.entry != nil && excludes(n.entry.Op.Type) }) {
+	if tail && !slices.ContainsFunc(fresh, func(n *node) bool { return !r.seenAll(n) }) {
 		for _, n := range fresh {
 			r.applyNode(n)
 			r.applied(n)
@@ -399,6 +399,38 @@ func (r *Room) order1(fresh []*node) {
 		return
 	}
 	r.rebuild()
+}
+
+// seenAll reports whether an entry at the tail of the order may be
+// applied as it comes although it may exclude someone: it excludes nobody
+// whose entries it had not all seen. An exclusion changes what the passes
+// of authority.go hand each other only if it is a violation: its target
+// has an accepted entry it had not seen. An entry that had seen every
+// entry of every other log the room holds (and, but for a hello, is the
+// last of its own) cannot be one in any pass. A fork proof, which counts
+// none of its target's entries as seen, always may.
+func (r *Room) seenAll(n *node) bool {
+	if n.entry == nil || !excludes(n.entry.Op.Type) {
+		return true
+	}
+	if n.entry.Op.Type == OpFork {
+		return false
+	}
+	f := r.frontier(n.ref)
+	for w, ls := range r.logs {
+		if w == n.ref.Writer {
+			// A hello supersedes only devices of an older identity
+			// epoch: never its own.
+			if n.entry.Op.Type != OpHello && uint64(ls.clocked) > n.ref.Seq+1 {
+				return false
+			}
+			continue
+		}
+		if f[w] < uint64(ls.clocked) {
+			return false
+		}
+	}
+	return true
 }
 
 // rebuild computes the view from the whole order, in as many passes as
