@@ -54,6 +54,9 @@ type Config struct {
 	// DoorCommand, if set, runs the doorphone daemon of the door section
 	// (e.g. an emulator and another architecture's binary).
 	DoorCommand []string
+	// HistoryCommand, if set, runs the history section's daemon (as
+	// DoorCommand the door's): the home is written by this process.
+	HistoryCommand []string
 	// Progress, if set, receives a line as each figure starts.
 	Progress func(string)
 }
@@ -102,9 +105,9 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		{"memory", fmt.Sprintf("memory: a daemon idle, then holding %d rooms", rooms),
 			func() ([]Figure, error) { return memory(ctx, cfg.Binary, rooms) }},
 		{"history", fmt.Sprintf("history: a daemon holding a room of %d messages: starting, memory, pages", historyLong),
-			func() ([]Figure, error) { return history(ctx, cfg.Binary, 1, historyLong) }},
+			func() ([]Figure, error) { return history(ctx, cfg.Binary, cfg.HistoryCommand, 1, historyLong) }},
 		{"history", fmt.Sprintf("history: a daemon holding %d rooms of %d messages: starting, memory, pages", historyRooms, historyPerRoom),
-			func() ([]Figure, error) { return history(ctx, cfg.Binary, historyRooms, historyPerRoom) }},
+			func() ([]Figure, error) { return history(ctx, cfg.Binary, cfg.HistoryCommand, historyRooms, historyPerRoom) }},
 		{"mirror", fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n),
 			func() ([]Figure, error) { return mirrorCatchUp(ctx, n) }},
 		{"mirror", fmt.Sprintf("mirror rooms: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom),

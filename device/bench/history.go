@@ -28,7 +28,7 @@ import (
 // home is written beforehand through the room package (the daemon's own
 // store, as a daemon would have written it over the years), then the
 // daemon runs as a process of its own.
-func history(ctx context.Context, bin string, rooms, perRoom int) (_ []Figure, err error) {
+func history(ctx context.Context, bin string, command []string, rooms, perRoom int) (_ []Figure, err error) {
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {
 			return nil, err
@@ -72,7 +72,11 @@ func history(ctx context.Context, bin string, rooms, perRoom int) (_ []Figure, e
 			}
 		}
 		start := time.Now()
-		d, err = startProcess(ctx, "the daemon", bin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+		argv := append(slices.Clone(command), "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
+		if len(command) == 0 {
+			argv = append([]string{bin}, argv...)
+		}
+		d, err = startProcess(ctx, "the daemon", argv...)
 		if err != nil {
 			return nil, err
 		}

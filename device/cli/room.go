@@ -411,14 +411,16 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 type benchArgs struct {
 	quick       bool
 	markdown    bool
-	doorCommand string
-	only        []string
+	doorCommand    string
+	historyCommand string
+	only           []string
 }
 
 func (a *benchArgs) define(fs *flag.FlagSet) {
 	fs.BoolVar(&a.quick, "quick", false, "smaller workloads: about a minute")
 	fs.BoolVar(&a.markdown, "markdown", false, "print the figures as the README's table: with the machine, the date and each goal")
 	fs.StringVar(&a.doorCommand, "door-command", "", "run the door section's doorphone daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
+	fs.StringVar(&a.historyCommand, "history-command", "", "run the history section's daemon with `COMMAND` (e.g. 'qemu-aarch64-static dist/hearth-linux-arm64'); default: this hearth")
 	fs.Func("only", "run only these sections, comma-separated: "+strings.Join(bench.Sections, ", "), func(v string) error {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -432,7 +434,8 @@ func (a *benchArgs) define(fs *flag.FlagSet) {
 func runBench(ctx context.Context, r *runner, a *benchArgs, _ []string) error {
 	progress := func(s string) { fmt.Fprintln(r.env.Stderr, "bench:", s) }
 	start := r.env.Now()
-	figs, err := bench.Run(ctx, bench.Config{Quick: a.quick, Only: a.only, Progress: progress, DoorCommand: strings.Fields(a.doorCommand)})
+	figs, err := bench.Run(ctx, bench.Config{Quick: a.quick, Only: a.only, Progress: progress,
+		DoorCommand: strings.Fields(a.doorCommand), HistoryCommand: strings.Fields(a.historyCommand)})
 	if err != nil {
 		return err
 	}
