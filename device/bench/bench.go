@@ -107,7 +107,9 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 		{"history", fmt.Sprintf("history: a daemon holding a room of %d messages: starting, memory, pages", historyLong),
 			func() ([]Figure, error) { return history(ctx, cfg.Binary, cfg.HistoryCommand, 1, historyLong) }},
 		{"history", fmt.Sprintf("history: a daemon holding %d rooms of %d messages: starting, memory, pages", historyRooms, historyPerRoom),
-			func() ([]Figure, error) { return history(ctx, cfg.Binary, cfg.HistoryCommand, historyRooms, historyPerRoom) }},
+			func() ([]Figure, error) {
+				return history(ctx, cfg.Binary, cfg.HistoryCommand, historyRooms, historyPerRoom)
+			}},
 		{"mirror", fmt.Sprintf("mirror catch-up: a returning member syncs %d messages from a mirror alone", n),
 			func() ([]Figure, error) { return mirrorCatchUp(ctx, n) }},
 		{"mirror", fmt.Sprintf("mirror rooms: a mirror daemon keeping %d rooms of %d messages", mirrorRoomCount, mirrorPerRoom),

@@ -409,8 +409,8 @@ func runRoomRole(ctx context.Context, r *runner, args []string) error {
 
 // benchArgs are the flags of bench.
 type benchArgs struct {
-	quick       bool
-	markdown    bool
+	quick          bool
+	markdown       bool
 	doorCommand    string
 	historyCommand string
 	only           []string
