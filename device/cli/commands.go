@@ -81,8 +81,8 @@ to visible at the other peer (p50/p99, direct and through a relay), the
 resident memory of a daemon idle and holding many rooms, a daemon holding
 years of history (a room of 1,000,000 messages, and 100 rooms of 10,000):
 its memory idle and serving pages, its start to the newest messages and a
-page of older ones, a member's catch-up from a mirror alone, a mirror daemon keeping 1,000 rooms (memory, disk), a
-1 GiB file transfer against a plain libp2p stream and between two daemon
+page of older ones, a member's catch-up from a mirror alone, a mirror
+daemon keeping 10,000 rooms (memory, disk), a 1 GiB file transfer against a plain libp2p stream and between two daemon
 processes (with their memory), the speed-up of fetching a file from three
 sources at once, call setup and glass-to-glass latency, the encoders'
 processor time, and a doorphone's press-to-ring (also while a member rings
