@@ -239,14 +239,21 @@ func (l *Log) HeadAt(n uint64) (Head, bool) {
 // blocks, and signs one head for the whole batch. It returns the blocks
 // for the caller to store and send, and the head.
 func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries [][]byte) ([][]byte, Head, error) {
+	blocks, h, _, err := l.AppendHashed(writer, key, epoch, entries)
+	return blocks, h, err
+}
+
+// AppendHashed is Append that also returns the blocks' leaf hashes, for
+// whoever stores them (logdb.SaveHashed) not to hash them again.
+func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, entries [][]byte) ([][]byte, Head, []Hash, error) {
 	if writer.Public() != l.writer {
-		return nil, Head{}, fmt.Errorf("append: signer %s does not write log %s", writer.Public().Short(), l.id.Short())
+		return nil, Head{}, nil, fmt.Errorf("append: signer %s does not write log %s", writer.Public().Short(), l.id.Short())
 	}
 	if len(entries) == 0 || len(entries) > MaxBatch {
-		return nil, Head{}, fmt.Errorf("append: batch of %d entries (1 to %d)", len(entries), MaxBatch)
+		return nil, Head{}, nil, fmt.Errorf("append: batch of %d entries (1 to %d)", len(entries), MaxBatch)
 	}
 	if l.Len()+uint64(len(entries)) > MaxLogLen {
-		return nil, Head{}, fmt.Errorf("append: log would exceed %d blocks", MaxLogLen)
+		return nil, Head{}, nil, fmt.Errorf("append: log would exceed %d blocks", MaxLogLen)
 	}
 	blocks := make([][]byte, len(entries))
 	front := l.front.Clone()
@@ -254,7 +261,7 @@ func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries 
 	for i, e := range entries {
 		b, err := Seal(key, l.disc, l.id, l.Len()+uint64(i), epoch, e)
 		if err != nil {
-			return nil, Head{}, err
+			return nil, Head{}, nil, err
 		}
 		blocks[i] = b
 		leaves[i] = LeafHash(b)
@@ -262,7 +269,7 @@ func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries 
 	}
 	h := SignHead(writer, l.disc, front.Len(), front.Root())
 	l.extended(front, h, leaves)
-	return blocks, h, nil
+	return blocks, h, leaves, nil
 }
 
 func (l *Log) extended(front Frontier, h Head, leaves []Hash) {
@@ -278,41 +285,42 @@ func (l *Log) extended(front Frontier, h Head, leaves []Hash) {
 // h's root. That one check also proves h extends every head held. On any
 // error the log is unchanged.
 func (l *Log) Extend(h Head, blocks [][]byte) error {
+	_, err := l.ExtendHashed(h, blocks)
+	return err
+}
+
+// ExtendHashed is Extend that also returns the blocks' leaf hashes, for
+// whoever stores them (logdb.SaveHashed) not to hash them again.
+func (l *Log) ExtendHashed(h Head, blocks [][]byte) ([]Hash, error) {
 	if h.Discovery != l.disc || h.Writer != l.writer {
-		return ErrWrongLog
+		return nil, ErrWrongLog
 	}
 	if h.Length <= l.Len() {
-		return ErrStale
+		return nil, ErrStale
 	}
 	if h.Length-l.Len() != uint64(len(blocks)) {
-		return fmt.Errorf("extend: %d blocks for %d missing", len(blocks), h.Length-l.Len())
+		return nil, fmt.Errorf("extend: %d blocks for %d missing", len(blocks), h.Length-l.Len())
 	}
 	if len(blocks) > MaxBatch {
-		return fmt.Errorf("extend: batch of %d blocks, at most %d", len(blocks), MaxBatch)
+		return nil, fmt.Errorf("extend: batch of %d blocks, at most %d", len(blocks), MaxBatch)
 	}
 	if err := h.Verify(); err != nil {
-		return err
+		return nil, err
 	}
 	front := l.front.Clone()
-	var leaves []Hash
-	if l.mem != nil {
-		leaves = make([]Hash, len(blocks))
-	}
+	leaves := make([]Hash, len(blocks))
 	for i, b := range blocks {
 		if err := checkBlock(b); err != nil {
-			return fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
+			return nil, fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
 		}
-		leaf := LeafHash(b)
-		if leaves != nil {
-			leaves[i] = leaf
-		}
-		front.Push(leaf, nil)
+		leaves[i] = LeafHash(b)
+		front.Push(leaves[i], nil)
 	}
 	if front.Root() != h.Root {
-		return ErrRootDiffs
+		return nil, ErrRootDiffs
 	}
 	l.extended(front, h, leaves)
-	return nil
+	return leaves, nil
 }
 
 // Check compares a signed head of this log with the blocks held. It

@@ -56,6 +56,15 @@ func nodeKey(writer identity.PublicKey, level int, index uint64) []byte {
 // root: the caller verified h's signature, the store checks it stores
 // what h covers.
 func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) error {
+	return SaveHashed(tx, b, h, start, blocks, nil)
+}
+
+// SaveHashed is Save given the blocks' leaf hashes (log.Log.ExtendHashed
+// computed them): nil hashes them.
+func SaveHashed(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+	if leaves != nil && len(leaves) != len(blocks) {
+		return fmt.Errorf("saving %d blocks with %d leaf hashes", len(blocks), len(leaves))
+	}
 	front, ok, err := record(tx, b, h.Writer)
 	if err != nil {
 		return err
@@ -68,7 +77,10 @@ func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) 
 	if front.Len() != start {
 		return fmt.Errorf("saving blocks from %d of log %s: %d stored", start, h.Writer.Short(), front.Len())
 	}
-	if err := grow(tx, b, h.Writer, &front, blocks); err != nil {
+	if leaves == nil {
+		leaves = hashes(blocks)
+	}
+	if err := grow(tx, b, h.Writer, &front, leaves); err != nil {
 		return err
 	}
 	if front.Len() != h.Length || front.Root() != h.Root {
@@ -89,11 +101,20 @@ func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) 
 	return putRecord(tx, b, h.Writer, front)
 }
 
-// grow pushes blocks onto front and stores the nodes they complete.
-func grow(tx *storage.Tx, b Buckets, writer identity.PublicKey, front *log.Frontier, blocks [][]byte) error {
+// hashes returns the leaf hashes of blocks.
+func hashes(blocks [][]byte) []log.Hash {
+	out := make([]log.Hash, len(blocks))
+	for i, bl := range blocks {
+		out[i] = log.LeafHash(bl)
+	}
+	return out
+}
+
+// grow pushes leaves onto front and stores the nodes they complete.
+func grow(tx *storage.Tx, b Buckets, writer identity.PublicKey, front *log.Frontier, leaves []log.Hash) error {
 	var err error
-	for _, bl := range blocks {
-		front.Push(log.LeafHash(bl), func(level int, index uint64, h log.Hash) {
+	for _, leaf := range leaves {
+		front.Push(leaf, func(level int, index uint64, h log.Hash) {
 			if level >= TreeLevel && err == nil {
 				err = tx.Put(b.Tree, nodeKey(writer, level, index), h[:])
 			}
@@ -153,7 +174,7 @@ func Index(tx *storage.Tx, b Buckets, disc log.Discovery, writer identity.Public
 		if err != nil || uint64(len(blocks)) != h.Length-l.Len() || l.Extend(h, blocks) != nil {
 			break
 		}
-		if err := grow(tx, b, writer, &front, blocks); err != nil {
+		if err := grow(tx, b, writer, &front, hashes(blocks)); err != nil {
 			return log.Frontier{}, err
 		}
 	}

@@ -24,9 +24,11 @@ type Tx interface {
 	// Cursor walks a bucket's keys in byte order. A cursor must not be
 	// used across a Put or Delete of its bucket.
 	Cursor(bucket string) Cursor
-	// ReadBlocks and SaveBlocks are Store's, within the transaction.
+	// ReadBlocks and SaveBlocks are Store's, within the transaction;
+	// leaves, if not nil, are the blocks' leaf hashes (computed already
+	// when they were verified).
 	ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]byte, error)
-	SaveBlocks(head log.Head, start uint64, blocks [][]byte) error
+	SaveBlocks(head log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error
 }
 
 // Cursor walks a bucket's keys in byte order, in both directions. At
@@ -114,7 +116,7 @@ func (t *memTx) ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]b
 	return t.s.readBlocks(t.disc, writer, from, n), nil
 }
 
-func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte) error {
+func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, _ []log.Hash) error {
 	if !t.writable {
 		return errReadOnly
 	}
