@@ -159,7 +159,7 @@ var errRow = errors.New("room: a damaged row in the store")
 // encodeMessage is a message row: its id, author, time, text, flags and,
 // each behind a flag, the reply, file, call, door and reactions.
 func encodeMessage(m *Message) ([]byte, error) {
-	var e wire.Encoder
+	e := wire.Encoder{B: make([]byte, 0, 96+len(m.Text))}
 	e.Fixed(m.ID.Writer[:])
 	e.Uint(m.ID.Seq)
 	e.Fixed(m.Author[:])
