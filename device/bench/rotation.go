@@ -22,6 +22,23 @@ func (s *countingStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, bl
 	return s.MemStore.SaveBlocks(d, h, start, blocks)
 }
 
+// Update counts the blocks saved within the room's transactions too.
+func (s *countingStore) Update(d log.Discovery, fn func(room.Tx) error) error {
+	return s.MemStore.Update(d, func(tx room.Tx) error { return fn(countingTx{tx, s}) })
+}
+
+type countingTx struct {
+	room.Tx
+	s *countingStore
+}
+
+func (t countingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+	for _, b := range blocks {
+		t.s.bytes += len(b)
+	}
+	return t.Tx.SaveBlocks(h, start, blocks, leaves)
+}
+
 // rotation measures what removing a member costs the admin who removes it
 // in a room of the given number of devices: the new epoch's key sealed to
 // every remaining device (ML-KEM-768 + X25519), written and saved; and

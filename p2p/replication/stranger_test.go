@@ -25,6 +25,21 @@ func (s *memStore) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks 
 	return s.MemStore.SaveBlocks(d, h, start, blocks)
 }
 
+// Update records the blocks saved within the room's transactions too.
+func (s *memStore) Update(d log.Discovery, fn func(room.Tx) error) error {
+	return s.MemStore.Update(d, func(tx room.Tx) error { return fn(recordingTx{tx, s}) })
+}
+
+type recordingTx struct {
+	room.Tx
+	s *memStore
+}
+
+func (t recordingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+	t.s.saved[h.Writer] += len(blocks)
+	return t.Tx.SaveBlocks(h, start, blocks, leaves)
+}
+
 // TestOutsiderLogs: whoever knows a room's discovery key and its key (a
 // former member) pushes logs of fresh keys to a member over the sync
 // protocol. Logs that can never count (no member device's hello first)

@@ -419,14 +419,6 @@ func TestForkCaughtAndHeldBack(t *testing.T) {
 	}
 }
 
-// failingStore is a disk that fails every write.
-type failingStore struct{ *MemStore }
-
-func (failingStore) SaveBlocks(log.Discovery, log.Head, uint64, [][]byte) error {
-	return errors.New("disk full")
-}
-func (failingStore) SaveKey(log.Discovery, uint64, [32]byte) error { return errors.New("disk full") }
-
 // TestStoreFailure: a disk that fails is reported, and nothing counts
 // that it did not store: no block is served or applied, no head
 // announced, and the room writes once the disk takes it.
