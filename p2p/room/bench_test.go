@@ -9,6 +9,8 @@ import (
 // messages from one peer: every block verified against its head, opened,
 // decoded, ordered and applied.
 func BenchmarkCatchUp(b *testing.B) {
+	defer func(every int) { ckptEvery = every }(ckptEvery)
+	ckptEvery = 4096 // as in a daemon, not as the tests store it
 	const n, batch = 100_000, 1000
 	h := newHousehold(b, 1)
 	ops := make([]Op, batch)
