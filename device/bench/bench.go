@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -409,21 +408,11 @@ func measure(a, b *peerNode, count int) (durations, error) {
 // memory starts a daemon process on a fresh home and reads its resident
 // set size idle and after creating rooms.
 func memory(ctx context.Context, bin string, rooms int) (_ []Figure, err error) {
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	home, err := os.MkdirTemp("", "hearth-bench-")
+	bin, home, done, err := newHome(ctx, bin, "h")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(home)
-	home = filepath.Join(home, "h")
-	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("id create: %v: %s", err, out)
-	}
+	defer done()
 	d, err := startProcess(ctx, "the daemon", bin, "daemon", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0")
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,20 +28,11 @@ import (
 // store, as a daemon would have written it over the years), then the
 // daemon runs as a process of its own.
 func history(ctx context.Context, bin string, command []string, rooms, perRoom int) (_ []Figure, err error) {
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	tmp, err := os.MkdirTemp("", "hearth-bench-")
+	bin, home, done, err := newHome(ctx, bin, "h")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	home := filepath.Join(tmp, "h")
-	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("id create: %v: %s", err, out)
-	}
+	defer done()
 	began := time.Now()
 	built, err := buildHistory(home, rooms, perRoom)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -163,21 +162,11 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 // rooms are written straight into the mirror's database first, then the
 // daemon process loads (and verifies) them all.
 func mirrorRooms(ctx context.Context, bin string, rooms, perRoom int) (_ []Figure, err error) {
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, err
-		}
-	}
-	tmp, err := os.MkdirTemp("", "hearth-bench-")
+	bin, home, done, err := newHome(ctx, bin, "m")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	home := filepath.Join(tmp, "m")
-	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("id create: %v: %s", err, out)
-	}
+	defer done()
 	dbPath := filepath.Join(home, device.DBName)
 	db, err := storage.Open(dbPath, storage.Config{})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -68,4 +69,27 @@ func stopped(p *process, err *error) {
 	if e := p.stop(); e != nil && *err == nil {
 		*err = e
 	}
+}
+
+// newHome makes an identity's home in a temporary folder with bin (this
+// executable when empty), as a new user's `hearth id create` would. It
+// returns bin, the home, and the function that deletes the folder.
+func newHome(ctx context.Context, bin, name string) (string, string, func(), error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return "", "", nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp("", "hearth-bench-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	done := func() { os.RemoveAll(tmp) }
+	home := filepath.Join(tmp, name)
+	if out, err := exec.CommandContext(ctx, bin, "id", "create", "--home", home).CombinedOutput(); err != nil {
+		done()
+		return "", "", nil, fmt.Errorf("id create: %v: %s", err, out)
+	}
+	return bin, home, done, nil
 }
