@@ -398,6 +398,7 @@ func (r *Room) order1(fresh []*node) {
 	if !tail && r.rewind(fresh) {
 		return
 	}
+	r.recomputes++
 	r.rebuild()
 }
 

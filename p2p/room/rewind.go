@@ -84,8 +84,11 @@ func (r *Room) rewind(fresh []*node) bool {
 	}
 	first := nodeKey(fresh[0])
 	tx := r.content.tx
-	if k, _ := tx.Cursor(bucketXord).Seek(first); k != nil {
-		return false // an entry that may exclude sorts after it
+	xc := tx.Cursor(bucketXord)
+	for k, v := xc.Seek(first); k != nil; k, v = xc.Next() {
+		if !r.inertHello(k, v) {
+			return false // an entry that may exclude sorts after it
+		}
 	}
 	cur := tx.Cursor(bucketCkpt)
 	cur.Seek(first)
@@ -136,9 +139,41 @@ func (r *Room) startAfter(ls *logState, from []byte) uint64 {
 	return lo
 }
 
-// markExcluding records where an entry that may exclude someone sorts.
+// markExcluding records where an entry that may exclude someone sorts,
+// and its operation's type.
 func (r *Room) markExcluding(n *node) {
 	if n.entry != nil && excludes(n.entry.Op.Type) {
-		r.content.fail(r.content.tx.Put(bucketXord, nodeKey(n), nil))
+		r.content.fail(r.content.tx.Put(bucketXord, nodeKey(n), []byte{byte(n.entry.Op.Type)}))
 	}
+}
+
+// inertHello reports whether the entry that may exclude at order key k
+// (its xord row's value v) is a hello that excludes nobody in any pass,
+// whatever sorts before it: a hello supersedes only devices of its own
+// identity of an older identity epoch (View.newEpoch), and the room holds
+// no log of such a device. A device's identity and epoch come from its
+// proof, the same in every pass; a log whose device the view does not
+// know could be anyone's, so it makes no hello inert. This is the hello a
+// device says while it catches up: the rest of the history, arriving
+// after it, has entries that sort before it.
+func (r *Room) inertHello(k, v []byte) bool {
+	ref, ok := refOf(k)
+	if !ok || len(v) != 1 || OpType(v[0]) != OpHello {
+		return false // stored without its type (an older version): assume it may
+	}
+	w := ref.Writer
+	d, ok := r.view.Devices[w]
+	if !ok {
+		return false
+	}
+	for o := range r.logs {
+		if o == w {
+			continue
+		}
+		od, ok := r.view.Devices[o]
+		if !ok || od.Identity == d.Identity && od.Epoch < d.Epoch {
+			return false
+		}
+	}
+	return true
 }

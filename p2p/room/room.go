@@ -122,21 +122,22 @@ type Room struct {
 	store Store     // cfg.Store, or a MemStore
 	held  *MemStore // logs of devices not known yet (logState.unsaved)
 
-	mu        sync.Mutex
-	logs      map[identity.PublicKey]*logState
-	keys      map[uint64][]epochKey
-	keyVer    int             // grows with keys
-	rotKeys   map[Ref]log.Key // the key each rotation of version 1 carried for this device
-	last      *node           // the last entry applied, in the order
-	sinceCkpt int             // entries applied since the last checkpoint (rewind.go)
-	rewinds   int             // late branches applied by going back to a checkpoint
-	view      *View
-	fronts    map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
-	seenAt    map[seenKey]*seenScan
-	verified  map[Ref]verifiedDevice
-	ownHeads  []log.Head // heads of the own log not yet reported by OnChange
-	auto      bool       // writing a hello or rotation of our own accord
-	content   *content   // the view's rows, within process's transaction
+	mu         sync.Mutex
+	logs       map[identity.PublicKey]*logState
+	keys       map[uint64][]epochKey
+	keyVer     int             // grows with keys
+	rotKeys    map[Ref]log.Key // the key each rotation of version 1 carried for this device
+	last       *node           // the last entry applied, in the order
+	sinceCkpt  int             // entries applied since the last checkpoint (rewind.go)
+	rewinds    int             // late branches applied by going back to a checkpoint
+	recomputes int             // fresh entries that made the view be computed from the start
+	view       *View
+	fronts     map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
+	seenAt     map[seenKey]*seenScan
+	verified   map[Ref]verifiedDevice
+	ownHeads   []log.Head // heads of the own log not yet reported by OnChange
+	auto       bool       // writing a hello or rotation of our own accord
+	content    *content   // the view's rows, within process's transaction
 	// stale: the last transaction that applied entries failed, so the
 	// store's rows lag the view: the next one computes them again.
 	stale   bool

@@ -12,7 +12,7 @@ import (
 	"github.com/hearthp2p/hearth/storage"
 )
 
-func self(t *testing.T, id identity.SigningKey, name string) room.Self {
+func self(t testing.TB, id identity.SigningKey, name string) room.Self {
 	t.Helper()
 	dev, _ := identity.GenerateSigningKey()
 	seal, _ := identity.GenerateSealingKey()
