@@ -95,12 +95,12 @@ func (s Store) OpenLog(d log.Discovery, w identity.PublicKey) (*log.Log, error) 
 
 // Update implements room.Store: the room's view buckets are "v.<name>/<disc>".
 func (s Store) Update(d log.Discovery, fn func(room.Tx) error) error {
-	return s.db.Update(func(tx *storage.Tx) error { return fn(viewTx{tx: tx, d: d}) })
+	return s.db.Update(func(tx *storage.Tx) error { return fn(newViewTx(tx, d)) })
 }
 
 // View implements room.Store.
 func (s Store) View(d log.Discovery, fn func(room.Tx) error) error {
-	return s.db.View(func(tx *storage.Tx) error { return fn(viewTx{tx: tx, d: d}) })
+	return s.db.View(func(tx *storage.Tx) error { return fn(newViewTx(tx, d)) })
 }
 
 // viewBucket is the bucket of a room's view named name.
@@ -108,12 +108,26 @@ func viewBucket(name string, d log.Discovery) []byte { return BucketOf("v."+name
 
 // viewTx is a room.Tx on the daemon's database.
 type viewTx struct {
-	tx *storage.Tx
-	d  log.Discovery
+	tx    *storage.Tx
+	d     log.Discovery
+	names map[string][]byte // viewBucket of each name used, made once
 }
 
-func (t viewTx) Get(bucket string, key []byte) []byte {
-	v, err := t.tx.Get(viewBucket(bucket, t.d), key)
+func newViewTx(tx *storage.Tx, d log.Discovery) *viewTx {
+	return &viewTx{tx: tx, d: d, names: make(map[string][]byte, 8)}
+}
+
+func (t *viewTx) bucket(name string) []byte {
+	b, ok := t.names[name]
+	if !ok {
+		b = viewBucket(name, t.d)
+		t.names[name] = b
+	}
+	return b
+}
+
+func (t *viewTx) Get(bucket string, key []byte) []byte {
+	v, err := t.tx.Get(t.bucket(bucket), key)
 	if err != nil {
 		return nil
 	}
@@ -123,21 +137,21 @@ func (t viewTx) Get(bucket string, key []byte) []byte {
 // Put fills pages as Append does: a room's rows arrive mostly in the
 // order of their keys (its order, its logs' positions), so its pages are
 // written nearly full.
-func (t viewTx) Put(bucket string, key, value []byte) error {
-	return t.tx.Append(viewBucket(bucket, t.d), key, value)
+func (t *viewTx) Put(bucket string, key, value []byte) error {
+	return t.tx.Append(t.bucket(bucket), key, value)
 }
 
-func (t viewTx) Delete(bucket string, key []byte) error {
-	return t.tx.Delete(viewBucket(bucket, t.d), key)
+func (t *viewTx) Delete(bucket string, key []byte) error {
+	return t.tx.Delete(t.bucket(bucket), key)
 }
 
-func (t viewTx) Cursor(bucket string) room.Cursor { return t.tx.Cursor(viewBucket(bucket, t.d)) }
+func (t *viewTx) Cursor(bucket string) room.Cursor { return t.tx.Cursor(t.bucket(bucket)) }
 
-func (t viewTx) ReadBlocks(w identity.PublicKey, from uint64, n int) ([][]byte, error) {
+func (t *viewTx) ReadBlocks(w identity.PublicKey, from uint64, n int) ([][]byte, error) {
 	return logdb.ReadBlocks(t.tx, logBuckets(t.d), w, from, n)
 }
 
-func (t viewTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+func (t *viewTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
 	return logdb.SaveHashed(t.tx, logBuckets(t.d), h, start, blocks, leaves)
 }
 
