@@ -32,11 +32,11 @@ type countingTx struct {
 	s *countingStore
 }
 
-func (t countingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+func (t countingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, hashed *log.Hashed) error {
 	for _, b := range blocks {
 		t.s.bytes += len(b)
 	}
-	return t.Tx.SaveBlocks(h, start, blocks, leaves)
+	return t.Tx.SaveBlocks(h, start, blocks, hashed)
 }
 
 // rotation measures what removing a member costs the admin who removes it

@@ -83,6 +83,11 @@ func (f *Frontier) Root() Hash {
 	return r
 }
 
+// Equal reports whether f and g are the frontier of the same tree.
+func (f *Frontier) Equal(g *Frontier) bool {
+	return f.n == g.n && slices.Equal(f.nodes, g.nodes) && slices.Equal(f.sizes, g.sizes)
+}
+
 // Clone returns a copy that does not share memory with f.
 func (f *Frontier) Clone() Frontier {
 	return Frontier{nodes: append([]Hash(nil), f.nodes...), sizes: append([]uint64(nil), f.sizes...), n: f.n}
@@ -243,9 +248,51 @@ func (l *Log) Append(writer identity.SigningKey, key Key, epoch uint64, entries 
 	return blocks, h, err
 }
 
-// AppendHashed is Append that also returns the blocks' leaf hashes, for
-// whoever stores them (logdb.SaveHashed) not to hash them again.
-func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, entries [][]byte) ([][]byte, Head, []Hash, error) {
+// Hashed is what Log.AppendHashed and Log.ExtendHashed computed of the
+// blocks they added, for whoever stores them (logdb.SaveHashed) not to
+// hash them again: the blocks' leaf hashes, the nodes of level KeptLevel
+// and above they completed, and the frontier before and after them.
+type Hashed struct {
+	Leaves      []Hash
+	Nodes       []Node
+	Start, Next Frontier
+}
+
+// Node is a node of a log's tree.
+type Node struct {
+	Level int
+	Index uint64
+	Hash  Hash
+}
+
+// KeptLevel is the lowest level of a log's tree whose nodes Hashed
+// carries (logdb stores them; those below are hashed again from the
+// blocks when needed).
+const KeptLevel = 6
+
+// hashInto hashes blocks onto a copy of the log's frontier.
+func (l *Log) hashInto(blocks [][]byte, check bool) (*Hashed, error) {
+	x := &Hashed{Leaves: make([]Hash, len(blocks)), Start: l.front.Clone()}
+	x.Next = x.Start.Clone()
+	keep := func(level int, index uint64, h Hash) {
+		if level >= KeptLevel {
+			x.Nodes = append(x.Nodes, Node{level, index, h})
+		}
+	}
+	for i, b := range blocks {
+		if check {
+			if err := checkBlock(b); err != nil {
+				return nil, fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
+			}
+		}
+		x.Leaves[i] = LeafHash(b)
+		x.Next.Push(x.Leaves[i], keep)
+	}
+	return x, nil
+}
+
+// AppendHashed is Append that also returns what it hashed.
+func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, entries [][]byte) ([][]byte, Head, *Hashed, error) {
 	if writer.Public() != l.writer {
 		return nil, Head{}, nil, fmt.Errorf("append: signer %s does not write log %s", writer.Public().Short(), l.id.Short())
 	}
@@ -256,20 +303,20 @@ func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, en
 		return nil, Head{}, nil, fmt.Errorf("append: log would exceed %d blocks", MaxLogLen)
 	}
 	blocks := make([][]byte, len(entries))
-	front := l.front.Clone()
-	leaves := make([]Hash, len(entries))
 	for i, e := range entries {
 		b, err := Seal(key, l.disc, l.id, l.Len()+uint64(i), epoch, e)
 		if err != nil {
 			return nil, Head{}, nil, err
 		}
 		blocks[i] = b
-		leaves[i] = LeafHash(b)
-		front.Push(leaves[i], nil)
 	}
-	h := SignHead(writer, l.disc, front.Len(), front.Root())
-	l.extended(front, h, leaves)
-	return blocks, h, leaves, nil
+	x, err := l.hashInto(blocks, false)
+	if err != nil {
+		return nil, Head{}, nil, err
+	}
+	h := SignHead(writer, l.disc, x.Next.Len(), x.Next.Root())
+	l.extended(x.Next.Clone(), h, x.Leaves)
+	return blocks, h, x, nil
 }
 
 func (l *Log) extended(front Frontier, h Head, leaves []Hash) {
@@ -289,9 +336,8 @@ func (l *Log) Extend(h Head, blocks [][]byte) error {
 	return err
 }
 
-// ExtendHashed is Extend that also returns the blocks' leaf hashes, for
-// whoever stores them (logdb.SaveHashed) not to hash them again.
-func (l *Log) ExtendHashed(h Head, blocks [][]byte) ([]Hash, error) {
+// ExtendHashed is Extend that also returns what it hashed.
+func (l *Log) ExtendHashed(h Head, blocks [][]byte) (*Hashed, error) {
 	if h.Discovery != l.disc || h.Writer != l.writer {
 		return nil, ErrWrongLog
 	}
@@ -307,20 +353,15 @@ func (l *Log) ExtendHashed(h Head, blocks [][]byte) ([]Hash, error) {
 	if err := h.Verify(); err != nil {
 		return nil, err
 	}
-	front := l.front.Clone()
-	leaves := make([]Hash, len(blocks))
-	for i, b := range blocks {
-		if err := checkBlock(b); err != nil {
-			return nil, fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
-		}
-		leaves[i] = LeafHash(b)
-		front.Push(leaves[i], nil)
+	x, err := l.hashInto(blocks, true)
+	if err != nil {
+		return nil, err
 	}
-	if front.Root() != h.Root {
+	if x.Next.Root() != h.Root {
 		return nil, ErrRootDiffs
 	}
-	l.extended(front, h, leaves)
-	return leaves, nil
+	l.extended(x.Next.Clone(), h, x.Leaves)
+	return x, nil
 }
 
 // Check compares a signed head of this log with the blocks held. It

@@ -41,7 +41,7 @@ var Kinds = []string{"blocks", "heads", "tree", "logs"}
 // TreeLevel is the lowest level of a log's tree whose nodes are stored:
 // one row per 64 blocks (and as many again above). A node below it is
 // hashed again from at most 32 blocks when a proof needs it.
-const TreeLevel = 6
+const TreeLevel = log.KeptLevel
 
 // nodeKey is the key of a stored node of writer's tree.
 func nodeKey(writer identity.PublicKey, level int, index uint64) []byte {
@@ -59,12 +59,10 @@ func Save(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte) 
 	return SaveHashed(tx, b, h, start, blocks, nil)
 }
 
-// SaveHashed is Save given the blocks' leaf hashes (log.Log.ExtendHashed
-// computed them): nil hashes them.
-func SaveHashed(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
-	if leaves != nil && len(leaves) != len(blocks) {
-		return fmt.Errorf("saving %d blocks with %d leaf hashes", len(blocks), len(leaves))
-	}
+// SaveHashed is Save given what log.Log.ExtendHashed or AppendHashed
+// hashed of the blocks (nil: they are hashed here). Its frontier before
+// them must be the one stored, and after them h's.
+func SaveHashed(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]byte, x *log.Hashed) error {
 	front, ok, err := record(tx, b, h.Writer)
 	if err != nil {
 		return err
@@ -77,11 +75,22 @@ func SaveHashed(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]
 	if front.Len() != start {
 		return fmt.Errorf("saving blocks from %d of log %s: %d stored", start, h.Writer.Short(), front.Len())
 	}
-	if leaves == nil {
-		leaves = hashes(blocks)
-	}
-	if err := grow(tx, b, h.Writer, &front, leaves); err != nil {
-		return err
+	switch {
+	case x == nil:
+		if err := grow(tx, b, h.Writer, &front, hashes(blocks)); err != nil {
+			return err
+		}
+	case len(x.Leaves) != len(blocks) || !x.Start.Equal(&front):
+		return fmt.Errorf("saving blocks of log %s: hashed from another tree (%d leaves for %d blocks, from %d)", h.Writer.Short(), len(x.Leaves), len(blocks), x.Start.Len())
+	default:
+		for _, n := range x.Nodes {
+			if n.Level >= TreeLevel {
+				if err := tx.Put(b.Tree, nodeKey(h.Writer, n.Level, n.Index), n.Hash[:]); err != nil {
+					return err
+				}
+			}
+		}
+		front = x.Next.Clone()
 	}
 	if front.Len() != h.Length || front.Root() != h.Root {
 		return fmt.Errorf("saving blocks of log %s: %w", h.Writer.Short(), log.ErrRootDiffs)

@@ -3,6 +3,7 @@ package logdb
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -319,4 +320,62 @@ func TestServe(t *testing.T) {
 			t.Fatalf("%d blocks served for a head of %d from %d", len(blocks), h.Length, from)
 		}
 	}
+}
+
+// TestSaveHashed: saving blocks with what the log hashed of them stores
+// exactly what hashing them again stores, and what was hashed from
+// another point of the tree is refused.
+func TestSaveHashed(t *testing.T) {
+	hashed, again := openDB(t), openDB(t)
+	disc := log.Discovery{4}
+	sk, _ := identity.GenerateSigningKey()
+	l := log.New(disc, sk.Public())
+	key := log.RandomKey()
+	var first *log.Hashed
+	for batch := range 20 {
+		entries := make([][]byte, 1+batch*7)
+		for i := range entries {
+			entries[i] = fmt.Appendf(nil, "entry %d.%d", batch, i)
+		}
+		start := l.Len()
+		blocks, h, x, err := l.AppendHashed(sk, key, 0, entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = x
+		}
+		if err := hashed.Update(func(tx *storage.Tx) error { return SaveHashed(tx, testBuckets, h, start, blocks, x) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := again.Update(func(tx *storage.Tx) error { return Save(tx, testBuckets, h, start, blocks) }); err != nil {
+			t.Fatal(err)
+		}
+		if batch == 5 {
+			// What was hashed from the start of the log, saved here.
+			err := hashed.Update(func(tx *storage.Tx) error {
+				return SaveHashed(tx, testBuckets, h, l.Len(), blocks[:len(first.Leaves)], first)
+			})
+			if err == nil {
+				t.Fatal("blocks saved with what was hashed from another point of the tree")
+			}
+		}
+	}
+	for _, kind := range Kinds {
+		a, b := dump(t, hashed, kind), dump(t, again, kind)
+		if !maps.Equal(a, b) {
+			t.Fatalf("bucket %s: %d rows saved hashed, %d hashed again, or different", kind, len(a), len(b))
+		}
+	}
+}
+
+func dump(t *testing.T, db *storage.DB, bucket string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if err := db.View(func(tx *storage.Tx) error {
+		return tx.ForEach([]byte(bucket), func(k, v []byte) error { out[string(k)] = string(v); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

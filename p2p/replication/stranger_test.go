@@ -35,9 +35,9 @@ type recordingTx struct {
 	s *memStore
 }
 
-func (t recordingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
+func (t recordingTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, hashed *log.Hashed) error {
 	t.s.saved[h.Writer] += len(blocks)
-	return t.Tx.SaveBlocks(h, start, blocks, leaves)
+	return t.Tx.SaveBlocks(h, start, blocks, hashed)
 }
 
 // TestOutsiderLogs: whoever knows a room's discovery key and its key (a

@@ -25,10 +25,10 @@ type Tx interface {
 	// used across a Put or Delete of its bucket.
 	Cursor(bucket string) Cursor
 	// ReadBlocks and SaveBlocks are Store's, within the transaction;
-	// leaves, if not nil, are the blocks' leaf hashes (computed already
-	// when they were verified).
+	// hashed, if not nil, is what the log hashed of the blocks when it
+	// verified or wrote them (log.Hashed).
 	ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]byte, error)
-	SaveBlocks(head log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error
+	SaveBlocks(head log.Head, start uint64, blocks [][]byte, hashed *log.Hashed) error
 }
 
 // Cursor walks a bucket's keys in byte order, in both directions. At
@@ -116,7 +116,7 @@ func (t *memTx) ReadBlocks(writer identity.PublicKey, from uint64, n int) ([][]b
 	return t.s.readBlocks(t.disc, writer, from, n), nil
 }
 
-func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, _ []log.Hash) error {
+func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, _ *log.Hashed) error {
 	if !t.writable {
 		return errReadOnly
 	}

@@ -357,11 +357,11 @@ func (r *Room) writeWith(ops []Op, with *sealKey) ([]Ref, error) {
 	// is never announced, and the next batch takes its place.
 	start := ls.log.Len()
 	next := ls.log.Clone()
-	blocks, head, leaves, err := next.AppendHashed(r.cfg.Self.Device, key, epoch, plain)
+	blocks, head, hashed, err := next.AppendHashed(r.cfg.Self.Device, key, epoch, plain)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, leaves: leaves, own: true}); err != nil {
+	if err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, hashed: hashed, own: true}); err != nil {
 		return nil, err
 	}
 	refs := make([]Ref, 0, len(ops)-hello)
@@ -478,14 +478,14 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	}
 	start := ls.log.Len()
 	next := ls.log.Clone()
-	leaves, err := next.ExtendHashed(head, blocks)
+	hashed, err := next.ExtendHashed(head, blocks)
 	if err != nil {
 		forget()
 		return err
 	}
 	if !ls.unsaved {
 		// Stored with what it changes in the view, in one transaction.
-		err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, leaves: leaves})
+		err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, hashed: hashed})
 		if err != nil {
 			forget()
 		}
@@ -770,7 +770,7 @@ type batch struct {
 	head   log.Head
 	start  uint64
 	blocks [][]byte
-	leaves []log.Hash
+	hashed *log.Hashed
 	own    bool // written by this device: its head is announced
 }
 
@@ -786,7 +786,7 @@ func (r *Room) process(b *batch) error {
 		r.content.tx, r.content.err = tx, nil
 		defer func() { r.content.tx = nil }()
 		if b != nil {
-			if saveErr = tx.SaveBlocks(b.head, b.start, b.blocks, b.leaves); saveErr != nil {
+			if saveErr = tx.SaveBlocks(b.head, b.start, b.blocks, b.hashed); saveErr != nil {
 				return saveErr
 			}
 			prev, b.ls.log = b.ls.log, b.next

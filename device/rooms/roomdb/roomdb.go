@@ -151,8 +151,8 @@ func (t *viewTx) ReadBlocks(w identity.PublicKey, from uint64, n int) ([][]byte,
 	return logdb.ReadBlocks(t.tx, logBuckets(t.d), w, from, n)
 }
 
-func (t *viewTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, leaves []log.Hash) error {
-	return logdb.SaveHashed(t.tx, logBuckets(t.d), h, start, blocks, leaves)
+func (t *viewTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, hashed *log.Hashed) error {
+	return logdb.SaveHashed(t.tx, logBuckets(t.d), h, start, blocks, hashed)
 }
 
 // SaveKey stores an epoch key learnt from a rotation.
