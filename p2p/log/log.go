@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/hearthp2p/hearth/internal/parallel"
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
@@ -279,14 +280,20 @@ func (l *Log) hashInto(blocks [][]byte, check bool) (*Hashed, error) {
 			x.Nodes = append(x.Nodes, Node{level, index, h})
 		}
 	}
-	for i, b := range blocks {
-		if check {
+	if check {
+		for i, b := range blocks {
 			if err := checkBlock(b); err != nil {
 				return nil, fmt.Errorf("block %d: %w", l.Len()+uint64(i), err)
 			}
 		}
-		x.Leaves[i] = LeafHash(b)
-		x.Next.Push(x.Leaves[i], keep)
+	}
+	parallel.For(len(blocks), 128, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x.Leaves[i] = LeafHash(blocks[i])
+		}
+	})
+	for _, h := range x.Leaves {
+		x.Next.Push(h, keep)
 	}
 	return x, nil
 }

@@ -413,12 +413,30 @@ func (o *Op) check() error {
 
 // ParseEntry decodes an entry, checking every limit.
 func ParseEntry(b []byte) (*Entry, error) {
+	e := new(Entry)
+	if err := e.parse(b); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// parse is ParseEntry into e. On error e is left zero.
+func (e *Entry) parse(b []byte) error {
+	*e = Entry{}
+	if err := e.parseAll(b); err != nil {
+		*e = Entry{}
+		return err
+	}
+	return nil
+}
+
+func (e *Entry) parseAll(b []byte) error {
 	d := wire.NewDecoder(b)
 	version := d.U8()
 	if d.Err() == nil && version != entryVersion && version != 1 {
-		return nil, fmt.Errorf("%w: version %d", ErrEntryMalformed, version)
+		return fmt.Errorf("%w: version %d", ErrEntryMalformed, version)
 	}
-	e := &Entry{version: version}
+	e.version = version
 	t := d.Uint()
 	if t > 1<<62 {
 		d.Fail(errors.New("time out of range"))
@@ -519,12 +537,9 @@ func ParseEntry(b []byte) (*Entry, error) {
 		o.Remove = d.Bool()
 	}
 	if err := d.Finish(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrEntryMalformed, err)
+		return fmt.Errorf("%w: %v", ErrEntryMalformed, err)
 	}
-	if err := o.check(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return o.check()
 }
 
 // SecretFrom wraps 32 secret bytes (an invite seed) for an entry.

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/internal/parallel"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
@@ -173,13 +174,17 @@ func (r *Room) decode() bool {
 				r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(w), logattr.Err(err))
 				break
 			}
-			for _, b := range blocks {
-				n, err := r.decodeBlock(ls, uint64(ls.decoded), b)
-				if errors.Is(err, errNoKey) {
+			out := r.decodeBlocks(ls, uint64(ls.decoded), blocks)
+			for i := range out {
+				d := &out[i]
+				// A key learnt from an entry before it (below) may open
+				// it now.
+				if d.noKey && errors.Is(r.decodeInto(ls, d.ref.Seq, blocks[i], d), errNoKey) {
 					progress = r.peek(ls) || progress
 					stuck = true
 					break
 				}
+				n := &d.node
 				ls.pending = append(ls.pending, n)
 				ls.decoded++
 				progress = true
@@ -192,26 +197,57 @@ func (r *Room) decode() bool {
 	return progress
 }
 
-// decodeBlock opens block seq of a log into a node. errNoKey: no key
-// held opens it (yet); an entry that opens but does not parse is a node
-// without entry.
-func (r *Room) decodeBlock(ls *logState, seq uint64, b []byte) (*node, error) {
+// decoded is a node with its entry: a chunk of blocks is decoded into one
+// slice of them.
+type decoded struct {
+	node
+	e     Entry
+	noKey bool // no key held opened the block
+}
+
+// decodeBlocks opens and parses blocks [from, from+len) of a log on every
+// core (keys are only read meanwhile).
+func (r *Room) decodeBlocks(ls *logState, from uint64, blocks [][]byte) []decoded {
+	out := make([]decoded, len(blocks))
+	parallel.For(len(blocks), 32, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].noKey = errors.Is(r.decodeInto(ls, from+uint64(i), blocks[i], &out[i]), errNoKey)
+		}
+	})
+	return out
+}
+
+// decodeInto opens block seq of a log into d. errNoKey: no key held opens
+// it (yet); an entry that opens but does not parse is a node without
+// entry.
+func (r *Room) decodeInto(ls *logState, seq uint64, b []byte, d *decoded) error {
 	w := ls.log.Writer()
-	n := &node{ref: Ref{Writer: w, Seq: seq}}
+	d.node, d.noKey = node{ref: Ref{Writer: w, Seq: seq}}, false
 	epoch, err := log.BlockEpoch(b)
 	if err == nil {
-		n.epoch = epoch
+		d.epoch = epoch
 		var pt []byte
-		pt, n.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
+		pt, d.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		n.entry, err = ParseEntry(pt)
+		if err = d.e.parse(pt); err == nil {
+			d.entry = &d.e
+		}
 	}
 	if err != nil {
 		r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
 	}
-	return n, nil
+	return nil
+}
+
+// decodeBlock opens block seq of a log into a node (decodeInto).
+func (r *Room) decodeBlock(ls *logState, seq uint64, b []byte) (*node, error) {
+	d := new(decoded)
+	if err := r.decodeInto(ls, seq, b, d); err != nil {
+		return nil, err
+	}
+	return &d.node, nil
 }
 
 var errNoKey = errors.New("no key of the block's epoch opens it")
@@ -500,7 +536,8 @@ func (r *Room) fill(c *entryCursor) bool {
 		return false
 	}
 	c.buf = c.buf[:0]
-	for _, b := range blocks {
+	out := r.decodeBlocks(ls, c.next, blocks)
+	for i := range out {
 		seq := c.next
 		if !c.run.has(seq) {
 			switch run, ok := readRun(r.content.tx, ls.log.Writer(), seq); {
@@ -513,13 +550,13 @@ func (r *Room) fill(c *entryCursor) bool {
 				return false
 			}
 		}
-		n, err := r.decodeBlock(ls, seq, b)
-		if err != nil {
+		if out[i].noKey {
 			// The keys that opened it are kept: only a damaged store
 			// gets here.
-			r.content.fail(errors.Join(errRow, err))
+			r.content.fail(errors.Join(errRow, errNoKey))
 			return false
 		}
+		n := &out[i].node
 		n.clock = c.run.at(seq)
 		c.buf = append(c.buf, n)
 		c.next++

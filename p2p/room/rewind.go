@@ -49,7 +49,10 @@ func nodeKey(n *node) []byte { return orderKey(n.clock, n.ref) }
 // applied notes an entry applied in the final pass (or the pass being
 // computed): every ckptEvery, the view is stored as a checkpoint.
 func (r *Room) applied(n *node) {
-	r.last = &node{ref: n.ref, clock: n.clock}
+	if r.last == nil {
+		r.last = new(node)
+	}
+	*r.last = node{ref: n.ref, clock: n.clock} // r.last is never shared
 	r.sinceCkpt++
 	if r.sinceCkpt >= ckptEvery {
 		r.sinceCkpt = 0
