@@ -95,10 +95,8 @@ func SaveHashed(tx *storage.Tx, b Buckets, h log.Head, start uint64, blocks [][]
 	if front.Len() != h.Length || front.Root() != h.Root {
 		return fmt.Errorf("saving blocks of log %s: %w", h.Writer.Short(), log.ErrRootDiffs)
 	}
-	for i, bl := range blocks {
-		if err := tx.Append(b.Blocks, Key(h.Writer, start+uint64(i)), bl); err != nil {
-			return err
-		}
+	if err := appendBlocks(tx, b, h.Writer, start, blocks); err != nil {
+		return err
 	}
 	hb, err := h.MarshalBinary()
 	if err != nil {
@@ -189,23 +187,21 @@ func Index(tx *storage.Tx, b Buckets, disc log.Discovery, writer identity.Public
 	}
 	// What did not verify goes: a head past the verified length, the
 	// blocks past it.
-	var stale [][2][]byte
-	for _, kind := range []struct {
-		bucket []byte
-		from   uint64
-	}{{b.Heads, front.Len() + 1}, {b.Blocks, front.Len()}} {
-		c := tx.Cursor(kind.bucket)
-		for k, _ := c.Seek(Key(writer, kind.from)); k != nil; k, _ = c.Next() {
-			if w, _, ok := splitKey(k); !ok || w != writer {
-				break
-			}
-			stale = append(stale, [2][]byte{kind.bucket, append([]byte{}, k...)})
+	var stale [][]byte
+	c = tx.Cursor(b.Heads)
+	for k, _ := c.Seek(Key(writer, front.Len()+1)); k != nil; k, _ = c.Next() {
+		if w, _, ok := splitKey(k); !ok || w != writer {
+			break
 		}
+		stale = append(stale, bytes.Clone(k))
 	}
-	for _, s := range stale {
-		if err := tx.Delete(s[0], s[1]); err != nil {
+	for _, k := range stale {
+		if err := tx.Delete(b.Heads, k); err != nil {
 			return log.Frontier{}, err
 		}
+	}
+	if err := truncateBlocks(tx, b, writer, front.Len()); err != nil {
+		return log.Frontier{}, err
 	}
 	return front, putRecord(tx, b, writer, front)
 }
@@ -350,23 +346,24 @@ func NodeOf(tx *storage.Tx, b Buckets, writer identity.PublicKey, level int, ind
 // blocks are served (what the caller verified).
 func Serve(tx *storage.Tx, b Buckets, writer identity.PublicKey, from, length uint64, maxBytes int) (h log.Head, blocks [][]byte, ok bool, err error) {
 	hc := tx.Cursor(b.Heads)
-	bc := tx.Cursor(b.Blocks)
-	size, pos := 0, from
-	bk, bv := bc.Seek(Key(writer, from))
+	br := newBlockReader(tx, b, writer, from)
+	size := 0
 	for k, v := hc.Seek(Key(writer, from+1)); k != nil; k, v = hc.Next() {
 		w, n, kok := splitKey(k)
 		if !kok || w != writer || n > length {
 			break
 		}
 		var batch [][]byte
-		for ; pos < n; pos++ {
-			bw, at, bok := splitKey(bk)
-			if !bok || bw != writer || at != pos {
-				return log.Head{}, nil, false, fmt.Errorf("%w: block %d of %s missing", ErrGap, pos, writer.Short())
+		for br.pos < n {
+			bl, more := br.next()
+			if !more {
+				if br.err != nil {
+					return log.Head{}, nil, false, br.err
+				}
+				return log.Head{}, nil, false, fmt.Errorf("%w: block %d of %s missing", ErrGap, br.pos, writer.Short())
 			}
-			size += len(bv)
-			batch = append(batch, append([]byte{}, bv...))
-			bk, bv = bc.Next()
+			size += len(bl)
+			batch = append(batch, bytes.Clone(bl))
 		}
 		if ok && size > maxBytes {
 			break
@@ -390,18 +387,13 @@ var ErrGap = errors.New("the log has a gap")
 // room is read: a page of a long log costs the page.
 func ReadBlocks(tx *storage.Tx, b Buckets, writer identity.PublicKey, from uint64, n int) ([][]byte, error) {
 	var out [][]byte
-	c := tx.Cursor(b.Blocks)
-	want := from
-	for k, v := c.Seek(Key(writer, from)); k != nil && len(out) < n; k, v = c.Next() {
-		w, pos, ok := splitKey(k)
-		if !ok || w != writer {
-			break
+	br := newBlockReader(tx, b, writer, from)
+	for len(out) < n {
+		bl, ok := br.next()
+		if !ok {
+			return out, br.err
 		}
-		if pos != want {
-			return out, fmt.Errorf("%w: block %d of %s missing", ErrGap, want, writer.Short())
-		}
-		out = append(out, append([]byte{}, v...))
-		want++
+		out = append(out, bytes.Clone(bl))
 	}
 	return out, nil
 }
@@ -480,7 +472,7 @@ func DeleteLog(tx *storage.Tx, b Buckets, writer identity.PublicKey) (int64, err
 		for k, v := c.Seek(writer[:]); k != nil && bytes.HasPrefix(k, writer[:]); k, v = c.Next() {
 			keys = append(keys, append([]byte{}, k...))
 			if bytes.Equal(bucket, b.Blocks) {
-				freed += int64(len(v))
+				freed += rowBytes(v)
 			}
 		}
 		for _, k := range keys {

@@ -111,8 +111,19 @@ func TestReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A block missing inside a page is a gap.
-	db.Update(func(tx *storage.Tx) error { return tx.Delete(b.Blocks, Key(mid, 6)) })
+	// A block missing inside a page is a gap: the log's run becomes a
+	// run of blocks 0 to 5 and one of 7 to 11.
+	if err := db.Update(func(tx *storage.Tx) error {
+		if err := tx.Delete(b.Blocks, Key(mid, 0)); err != nil {
+			return err
+		}
+		if err := tx.Put(b.Blocks, Key(mid, 0), encodeRun(want[mid][:6])); err != nil {
+			return err
+		}
+		return tx.Put(b.Blocks, Key(mid, 7), encodeRun(want[mid][7:]))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	err = db.View(func(tx *storage.Tx) error {
 		got, err := ReadBlocks(tx, b, mid, 4, 5)
 		if !errors.Is(err, ErrGap) || len(got) != 2 {
