@@ -366,21 +366,48 @@ func (ss *session) writeLoop(done <-chan struct{}) {
 	}
 }
 
+// readLoop reads frames and acts on each in turn. The next frame is read
+// and decoded while one is acted on (one waits at most, and a frame is at
+// most MaxFrame), so that a catch-up's frames come back to back.
 func (ss *session) readLoop() error {
-	for {
-		ss.stream.SetReadDeadline(time.Now().Add(idleTimeout))
-		f, err := readFrame(ss.r)
-		if err != nil {
-			if errors.Is(err, ErrFrame) {
-				ss.s.penalise(ss.peer, err)
+	frames := make(chan *frame)
+	stop := make(chan struct{})
+	readErr := errors.New("the frame reader stopped")
+	var wg gosync.WaitGroup
+	wg.Go(func() {
+		defer close(frames)
+		defer hnet.Recover(ss.s.log, "sync", ss.stream)
+		for {
+			ss.stream.SetReadDeadline(time.Now().Add(idleTimeout))
+			f, err := readFrame(ss.r)
+			if err != nil {
+				readErr = err
+				return
 			}
-			return err
+			select {
+			case frames <- f:
+			case <-stop:
+				return
+			}
 		}
-		if err := ss.handle(f); err != nil {
+	})
+	var err error
+	for f := range frames {
+		if err = ss.handle(f); err != nil {
 			ss.s.penalise(ss.peer, err)
-			return err
+			close(stop)
+			ss.stream.Reset() // the reader may be waiting for a frame
+			break
 		}
 	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if errors.Is(readErr, ErrFrame) {
+		ss.s.penalise(ss.peer, readErr)
+	}
+	return readErr
 }
 
 // handle acts on one frame; an error is the peer's violation.
