@@ -13,9 +13,9 @@ import (
 
 // Blocks are stored a run at a time. A row of the blocks bucket holds
 // consecutive blocks of one log, keyed by the position of its first
-// (Key), so that taking a long history writes a row per few dozen blocks
-// rather than one per block: bbolt's cost is per key (a search, a node
-// entry, a page entry at commit). A row is either
+// (Key), so that taking a long history writes a row per dozen or more
+// chat messages rather than one per block: bbolt's cost is per key (a
+// search, a node entry, a page entry at commit). A row is either
 //
 //   - one block, as versions before runs stored every block (a block's
 //     first byte is its format's version, never runTag), or
@@ -25,8 +25,10 @@ import (
 // A log's last run grows, rewritten whole, until it holds runBytes; a
 // block longer than that is a run of its own.
 const (
-	runTag   = 0xB5
-	runBytes = 3 << 10 // with its key, a run fits a 4 KiB page
+	runTag = 0xB5
+	// runBytes: bbolt puts at least two rows in a page, so two runs and
+	// their keys fit a 4 KiB page filled as Append fills it (95%).
+	runBytes = 1800
 )
 
 // ErrRow: a row of blocks that does not parse (a damaged database).
