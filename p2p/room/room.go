@@ -440,6 +440,7 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	if head.Writer == r.cfg.Self.Device.Public() {
 		return errors.New("a peer sent this device's own log")
 	}
+	member := false
 	if _, known := r.view.Devices[head.Writer]; !known {
 		ls, held := r.logs[head.Writer]
 		var first []byte
@@ -458,16 +459,19 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 			size += len(b)
 		}
 		if first != nil {
-			if err := r.admit(head.Writer, first, held, head.Length, size); err != nil {
+			m, err := r.admit(head.Writer, first, held, head.Length, size)
+			if err != nil {
 				return err
 			}
+			member = m
 		}
 	}
 	// A log of a device the view does not know is held in memory until
-	// its writer proves to be a member's device (flushHeld): a
-	// stranger's log never reaches the disk.
+	// its writer proves to be a member's device (its hello names a
+	// member, or the view comes to know it: flushHeld): a stranger's log
+	// never reaches the disk.
 	_, known := r.view.Devices[head.Writer]
-	ls, err := r.logFor(head.Writer, !known)
+	ls, err := r.logFor(head.Writer, !known && !member)
 	if err != nil {
 		return err
 	}
@@ -571,19 +575,19 @@ const (
 // first block is first. A log must open with its device's hello (or the
 // founder's genesis): one that opens and is anything else can never count
 // and is refused; one that is the hello of a member's device is taken,
-// whatever its length; one that cannot be judged yet (its epoch key, or
-// its identity's admission, has not come) is held while fewer than
-// MaxStrangers are, up to MaxStrangerEntries.
-func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length uint64, size int) error {
-	refuse := func(why string) error {
-		return fmt.Errorf("%w: the log of %s: %s", log.ErrRefused, writer.Short(), why)
+// whatever its length (member); one that cannot be judged yet (its epoch
+// key, or its identity's admission, has not come) is held while fewer
+// than MaxStrangers are, up to MaxStrangerEntries.
+func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length uint64, size int) (member bool, err error) {
+	refuse := func(why string) (bool, error) {
+		return false, fmt.Errorf("%w: the log of %s: %s", log.ErrRefused, writer.Short(), why)
 	}
-	junk := func(why string) error {
-		return fmt.Errorf("%w: %w: the log of %s: %s", log.ErrRefused, ErrJunkLog, writer.Short(), why)
+	junk := func(why string) (bool, error) {
+		return false, fmt.Errorf("%w: %w: the log of %s: %s", log.ErrRefused, ErrJunkLog, writer.Short(), why)
 	}
 	epoch, err := log.BlockEpoch(first)
 	if err != nil {
-		return err // malformed: the log says so the same way
+		return false, err // malformed: the log says so the same way
 	}
 	if pt, _, err := r.open(log.LogID(r.disc, writer), 0, epoch, first); err == nil {
 		e, err := ParseEntry(pt)
@@ -598,7 +602,7 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 			return junk("its device proof does not verify")
 		}
 		if _, ok := r.view.Members[d.Identity]; ok || e.Op.Type == OpGenesis && d.Identity == r.cfg.Founder {
-			return nil
+			return true, nil
 		}
 	}
 	if length > MaxStrangerEntries {
@@ -617,7 +621,7 @@ func (r *Room) admit(writer identity.PublicKey, first []byte, held bool, length 
 	if !held && strangers >= MaxStrangers {
 		return refuse(fmt.Sprintf("the room already holds %d logs of devices it does not know", strangers))
 	}
-	return nil
+	return false, nil
 }
 
 // Load opens every log the store holds, as stored (the store verified

@@ -584,3 +584,74 @@ func TestStrangerLogsBounded(t *testing.T) {
 		t.Fatal("bob and carol differ")
 	}
 }
+
+// TestMemberLogSavedAtOnce: a log whose first entry is the hello of a
+// member's device (or the founder's genesis) goes to the store as it
+// comes, before the view knows the device, while a stranger's is held in
+// memory: a new member's catch-up writes each block once.
+func TestMemberLogSavedAtOnce(t *testing.T) {
+	h := newHousehold(t, 1)
+	bob := newPerson(t, "bob")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: bob.id.Public(), Role: RoleMember})
+	store := &flushCounter{MemStore: NewMemStore(), flushed: map[identity.PublicKey]bool{}}
+	phone, err := Open(Config{Key: h.key, Founder: h.alice.id.Public(), Self: bob.device(t), Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := h.a1.cfg.Self.Device.Public()
+	hd, bl, _ := h.a1.Blocks(alice, 0, 1<<30)
+	if err := phone.Receive(hd, bl); err != nil {
+		t.Fatal(err)
+	}
+	member := h.rooms[1].cfg.Self.Device.Public()
+	mh, mb, _ := h.rooms[1].Blocks(member, 0, 1<<30)
+	// A stranger's hello, sealed with the room's key.
+	stranger := newPerson(t, "stranger").device(t)
+	e := Entry{Time: 1, Op: Op{Type: OpHello, Proof: stranger.Proof, Record: stranger.Record}}
+	eb, err := e.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, sh, err := log.New(h.key.Discovery(), stranger.Device.Public()).Append(stranger.Device, h.key.epochZero(), 0, [][]byte{eb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct {
+		head   log.Head
+		blocks [][]byte
+	}{{mh, mb}, {sh, sb}} {
+		if err := phone.Receive(l.head, l.blocks); err != nil && !errors.Is(err, log.ErrRefused) {
+			t.Fatal(err)
+		}
+	}
+	phone.mu.Lock()
+	defer phone.mu.Unlock()
+	for w, want := range map[identity.PublicKey]bool{alice: true, member: true, stranger.Device.Public(): false} {
+		ls, ok := phone.logs[w]
+		if !ok {
+			t.Fatalf("log %s not held at all", w.Short())
+		}
+		stored, err := phone.store.OpenLog(phone.disc, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if saved := !ls.unsaved && stored.Len() == ls.log.Len(); saved != want {
+			t.Fatalf("log %s: saved %v, want %v", w.Short(), saved, want)
+		}
+		if store.flushed[w] {
+			t.Fatalf("log %s: held in memory first, then saved", w.Short())
+		}
+	}
+}
+
+// flushCounter notes the logs saved outside a transaction of the view:
+// those a room held in memory first (Room.flush).
+type flushCounter struct {
+	*MemStore
+	flushed map[identity.PublicKey]bool
+}
+
+func (s *flushCounter) SaveBlocks(d log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
+	s.flushed[h.Writer] = true
+	return s.MemStore.SaveBlocks(d, h, start, blocks)
+}
