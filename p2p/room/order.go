@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/parallel"
@@ -174,7 +175,7 @@ func (r *Room) decode() bool {
 				r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(w), logattr.Err(err))
 				break
 			}
-			out := r.decodeBlocks(ls, uint64(ls.decoded), blocks)
+			out := r.decodeChunk(ls, uint64(ls.decoded), blocks)
 			for i := range out {
 				d := &out[i]
 				// A key learnt from an entry before it (below) may open
@@ -208,7 +209,45 @@ type decoded struct {
 // decodeBlocks opens and parses blocks [from, from+len) of a log on every
 // core (keys are only read meanwhile).
 func (r *Room) decodeBlocks(ls *logState, from uint64, blocks [][]byte) []decoded {
-	out := make([]decoded, len(blocks))
+	return r.decodeAll(ls, from, blocks, make([]decoded, len(blocks)))
+}
+
+// chunks are the slices decode fills, used again from one process to
+// the next: a catch-up decodes every entry into one, and they are most
+// of what it allocates. A Room holds none between calls (memory for
+// every idle room); the pool's are freed by the garbage collector.
+var chunks = sync.Pool{New: func() any { return new([readChunk]decoded) }}
+
+// decodeChunk is decodeBlocks into a chunk from the pool, given back at
+// the end of process if no node of it is held then (releaseChunks).
+func (r *Room) decodeChunk(ls *logState, from uint64, blocks [][]byte) []decoded {
+	if len(blocks) > readChunk {
+		return r.decodeBlocks(ls, from, blocks)
+	}
+	c := chunks.Get().(*[readChunk]decoded)
+	r.chunks = append(r.chunks, c)
+	return r.decodeAll(ls, from, blocks, c[:len(blocks)])
+}
+
+// releaseChunks gives the chunks decode took back to the pool, unless a
+// node may point into one: a log's entries waiting for their
+// dependencies, or those of a log held in memory. Nothing else keeps a
+// node past process (Room.last is a copy).
+func (r *Room) releaseChunks() {
+	held := false
+	for _, ls := range r.logs {
+		held = held || len(ls.pending) > 0 || len(ls.mem) > 0
+	}
+	if !held {
+		for _, c := range r.chunks {
+			chunks.Put(c)
+		}
+	}
+	clear(r.chunks)
+	r.chunks = r.chunks[:0]
+}
+
+func (r *Room) decodeAll(ls *logState, from uint64, blocks [][]byte, out []decoded) []decoded {
 	parallel.For(len(blocks), 32, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i].noKey = errors.Is(r.decodeInto(ls, from+uint64(i), blocks[i], &out[i]), errNoKey)

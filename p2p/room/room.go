@@ -125,12 +125,13 @@ type Room struct {
 	mu         sync.Mutex
 	logs       map[identity.PublicKey]*logState
 	keys       map[uint64][]epochKey
-	keyVer     int             // grows with keys
-	rotKeys    map[Ref]log.Key // the key each rotation of version 1 carried for this device
-	last       *node           // the last entry applied, in the order
-	sinceCkpt  int             // entries applied since the last checkpoint (rewind.go)
-	rewinds    int             // late branches applied by going back to a checkpoint
-	recomputes int             // fresh entries that made the view be computed from the start
+	keyVer     int                   // grows with keys
+	rotKeys    map[Ref]log.Key       // the key each rotation of version 1 carried for this device
+	last       *node                 // the last entry applied, in the order
+	sinceCkpt  int                   // entries applied since the last checkpoint (rewind.go)
+	rewinds    int                   // late branches applied by going back to a checkpoint
+	recomputes int                   // fresh entries that made the view be computed from the start
+	chunks     []*[readChunk]decoded // taken by decode during process (releaseChunks)
 	view       *View
 	fronts     map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
 	seenAt     map[seenKey]*seenScan
@@ -784,6 +785,7 @@ type batch struct {
 // only with what they change, and what they change only with them. The
 // error is b's not being stored.
 func (r *Room) process(b *batch) error {
+	defer r.releaseChunks()
 	var prev *log.Log
 	var saveErr error
 	err := r.store.Update(r.disc, func(tx Tx) error {
