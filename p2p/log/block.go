@@ -1,6 +1,7 @@
 package log
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -32,7 +33,10 @@ var (
 )
 
 func associatedData(disc Discovery, id ID, seq, epoch uint64) []byte {
-	ad := make([]byte, 0, len(adDomain)+32+32+8+8)
+	return appendAssociatedData(make([]byte, 0, len(adDomain)+32+32+8+8), disc, id, seq, epoch)
+}
+
+func appendAssociatedData(ad []byte, disc Discovery, id ID, seq, epoch uint64) []byte {
 	ad = append(ad, adDomain...)
 	ad = append(ad, disc[:]...)
 	ad = append(ad, id[:]...)
@@ -83,17 +87,38 @@ func checkBlock(block []byte) error {
 
 // Open opens block number seq of log id with the key of its epoch.
 func Open(key Key, disc Discovery, id ID, seq uint64, block []byte) ([]byte, error) {
+	var o Opener
+	return o.Open(key, disc, id, seq, block)
+}
+
+// Opener is Open for many blocks in turn: it keeps its buffers and the
+// cipher of the last key it used, so opening a block allocates nothing.
+// The plaintext it returns is valid until its next Open. One goroutine
+// at a time may use it.
+type Opener struct {
+	key    Key
+	aead   cipher.AEAD
+	ad, pt []byte
+}
+
+// Open is Open's.
+func (o *Opener) Open(key Key, disc Discovery, id ID, seq uint64, block []byte) ([]byte, error) {
 	if err := checkBlock(block); err != nil {
 		return nil, err
 	}
 	epoch := binary.LittleEndian.Uint64(block[1:9])
-	aead, err := chacha20poly1305.NewX(key.k[:])
-	if err != nil {
-		return nil, err
+	if o.aead == nil || o.key != key {
+		aead, err := chacha20poly1305.NewX(key.k[:])
+		if err != nil {
+			return nil, err
+		}
+		o.key, o.aead = key, aead
 	}
-	pt, err := aead.Open(nil, block[9:blockHeader], block[blockHeader:], associatedData(disc, id, seq, epoch))
+	o.ad = appendAssociatedData(o.ad[:0], disc, id, seq, epoch)
+	pt, err := o.aead.Open(o.pt[:0], block[9:blockHeader], block[blockHeader:], o.ad)
 	if err != nil {
 		return nil, ErrOpen
 	}
+	o.pt = pt
 	return pt, nil
 }

@@ -249,8 +249,9 @@ func (r *Room) releaseChunks() {
 
 func (r *Room) decodeAll(ls *logState, from uint64, blocks [][]byte, out []decoded) []decoded {
 	parallel.For(len(blocks), 32, func(lo, hi int) {
+		var o log.Opener
 		for i := lo; i < hi; i++ {
-			out[i].noKey = errors.Is(r.decodeInto(ls, from+uint64(i), blocks[i], &out[i]), errNoKey)
+			out[i].noKey = errors.Is(r.decodeWith(&o, ls, from+uint64(i), blocks[i], &out[i]), errNoKey)
 		}
 	})
 	return out
@@ -260,13 +261,19 @@ func (r *Room) decodeAll(ls *logState, from uint64, blocks [][]byte, out []decod
 // it (yet); an entry that opens but does not parse is a node without
 // entry.
 func (r *Room) decodeInto(ls *logState, seq uint64, b []byte, d *decoded) error {
+	var o log.Opener
+	return r.decodeWith(&o, ls, seq, b, d)
+}
+
+// decodeWith is decodeInto opening the block with o.
+func (r *Room) decodeWith(o *log.Opener, ls *logState, seq uint64, b []byte, d *decoded) error {
 	w := ls.log.Writer()
 	d.node, d.noKey = node{ref: Ref{Writer: w, Seq: seq}}, false
 	epoch, err := log.BlockEpoch(b)
 	if err == nil {
 		d.epoch = epoch
 		var pt []byte
-		pt, d.keyID, err = r.open(ls.log.ID(), seq, epoch, b)
+		pt, d.keyID, err = r.openWith(o, ls.log.ID(), seq, epoch, b)
 		if err != nil {
 			return err
 		}
@@ -323,8 +330,14 @@ func (r *Room) peek(ls *logState) bool {
 }
 
 func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
+	var o log.Opener
+	return r.openWith(&o, id, seq, epoch, b)
+}
+
+// openWith is open with o: the plaintext is valid until o's next Open.
+func (r *Room) openWith(o *log.Opener, id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
 	for _, k := range r.keys[epoch] {
-		if pt, err := log.Open(k.key, r.disc, id, seq, b); err == nil {
+		if pt, err := o.Open(k.key, r.disc, id, seq, b); err == nil {
 			return pt, k.id, nil
 		}
 	}
