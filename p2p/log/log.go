@@ -271,9 +271,10 @@ type Node struct {
 // blocks when needed).
 const KeptLevel = 6
 
-// hashInto hashes blocks onto a copy of the log's frontier.
-func (l *Log) hashInto(blocks [][]byte, check bool) (*Hashed, error) {
-	x := &Hashed{Leaves: make([]Hash, len(blocks)), Start: l.front.Clone()}
+// hashInto hashes blocks onto a copy of the log's frontier (leaves, if
+// not nil, are their leaf hashes).
+func (l *Log) hashInto(blocks [][]byte, check bool, leaves []Hash) (*Hashed, error) {
+	x := &Hashed{Leaves: leaves, Start: l.front.Clone()}
 	x.Next = x.Start.Clone()
 	keep := func(level int, index uint64, h Hash) {
 		if level >= KeptLevel {
@@ -287,11 +288,14 @@ func (l *Log) hashInto(blocks [][]byte, check bool) (*Hashed, error) {
 			}
 		}
 	}
-	parallel.For(len(blocks), 128, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x.Leaves[i] = LeafHash(blocks[i])
-		}
-	})
+	if x.Leaves == nil {
+		x.Leaves = make([]Hash, len(blocks))
+		parallel.For(len(blocks), 128, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				x.Leaves[i] = LeafHash(blocks[i])
+			}
+		})
+	}
 	for _, h := range x.Leaves {
 		x.Next.Push(h, keep)
 	}
@@ -317,7 +321,7 @@ func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, en
 		}
 		blocks[i] = b
 	}
-	x, err := l.hashInto(blocks, false)
+	x, err := l.hashInto(blocks, false, nil)
 	if err != nil {
 		return nil, Head{}, nil, err
 	}
@@ -345,6 +349,16 @@ func (l *Log) Extend(h Head, blocks [][]byte) error {
 
 // ExtendHashed is Extend that also returns what it hashed.
 func (l *Log) ExtendHashed(h Head, blocks [][]byte) (*Hashed, error) {
+	return l.ExtendLeaves(h, blocks, nil)
+}
+
+// ExtendLeaves is ExtendHashed given the blocks' leaf hashes, computed
+// ahead by the caller (nil: hashed here). Its check is the same: the
+// leaves, after those held, must hash to h's root.
+func (l *Log) ExtendLeaves(h Head, blocks [][]byte, leaves []Hash) (*Hashed, error) {
+	if leaves != nil && len(leaves) != len(blocks) {
+		return nil, fmt.Errorf("extend: %d leaf hashes for %d blocks", len(leaves), len(blocks))
+	}
 	if h.Discovery != l.disc || h.Writer != l.writer {
 		return nil, ErrWrongLog
 	}
@@ -360,7 +374,7 @@ func (l *Log) ExtendHashed(h Head, blocks [][]byte) (*Hashed, error) {
 	if err := h.Verify(); err != nil {
 		return nil, err
 	}
-	x, err := l.hashInto(blocks, true)
+	x, err := l.hashInto(blocks, true, leaves)
 	if err != nil {
 		return nil, err
 	}

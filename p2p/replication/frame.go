@@ -44,6 +44,10 @@ type frame struct {
 	head   log.Head           // blocks
 	start  uint64             // blocks
 	blocks [][]byte           // blocks
+
+	// receive, if set, is the room's Receive with what it prepared of
+	// blocks as the frame was read (preparer).
+	receive func(log.Head, [][]byte) error
 }
 
 func (f *frame) encode() ([]byte, error) {

@@ -38,6 +38,14 @@ type Room interface {
 	Check(head log.Head) (*log.ForkProof, error)
 }
 
+// preparer is a room that does ahead what receiving blocks takes that
+// depends on nothing it holds (room.Room: hashing and opening them), and
+// returns the Receive to call with them then: a session prepares the next
+// frame while the room applies the one before.
+type preparer interface {
+	Prepare(writer identity.PublicKey, start uint64, blocks [][]byte) func(log.Head, [][]byte) error
+}
+
 // mirrorNamer is what a room may tell of the peers it names as mirrors.
 type mirrorNamer interface{ NamesMirror(peer string) bool }
 
@@ -384,6 +392,9 @@ func (ss *session) readLoop() error {
 				readErr = err
 				return
 			}
+			if p, ok := ss.room.(preparer); ok && ss.prepares(f) {
+				f.receive = p.Prepare(f.head.Writer, f.start, f.blocks)
+			}
 			select {
 			case frames <- f:
 			case <-stop:
@@ -408,6 +419,20 @@ func (ss *session) readLoop() error {
 		ss.s.penalise(ss.peer, readErr)
 	}
 	return readErr
+}
+
+// prepares says whether a frame read is worth preparing: blocks of a log
+// this session asked for, as many as its head covers past their start.
+// Anything else the handler refuses or ignores, and nobody's frames make
+// the room work ahead for nothing.
+func (ss *session) prepares(f *frame) bool {
+	if f.typ != frameBlocks || f.head.Discovery != ss.disc || f.head.Length < f.start || f.head.Length-f.start != uint64(len(f.blocks)) {
+		return false
+	}
+	ss.mu.Lock()
+	_, asked := ss.wanted[f.head.Writer]
+	ss.mu.Unlock()
+	return asked
 }
 
 // handle acts on one frame; an error is the peer's violation.
@@ -489,7 +514,11 @@ func (ss *session) handle(f *frame) error {
 			ss.ask(f.head.Writer, local, f.head.Length)
 			return nil
 		}
-		if err := ss.room.Receive(f.head, f.blocks[local-f.start:]); err != nil {
+		receive := ss.room.Receive
+		if f.receive != nil {
+			receive = f.receive
+		}
+		if err := receive(f.head, f.blocks[local-f.start:]); err != nil {
 			if errors.Is(err, log.ErrStale) {
 				return nil
 			}

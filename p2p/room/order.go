@@ -175,7 +175,10 @@ func (r *Room) decode() bool {
 				r.log.Warn("reading entries", logattr.Room(r.id.String()), logattr.Dev(w), logattr.Err(err))
 				break
 			}
-			out := r.decodeChunk(ls, uint64(ls.decoded), blocks)
+			out := ls.ready.nodes(uint64(ls.decoded), len(blocks))
+			if out == nil {
+				out = r.decodeChunk(ls, uint64(ls.decoded), blocks)
+			}
 			for i := range out {
 				d := &out[i]
 				// A key learnt from an entry before it (below) may open
@@ -248,10 +251,11 @@ func (r *Room) releaseChunks() {
 }
 
 func (r *Room) decodeAll(ls *logState, from uint64, blocks [][]byte, out []decoded) []decoded {
+	w, id := ls.log.Writer(), ls.log.ID()
 	parallel.For(len(blocks), 32, func(lo, hi int) {
 		var o log.Opener
 		for i := lo; i < hi; i++ {
-			out[i].noKey = errors.Is(r.decodeWith(&o, ls, from+uint64(i), blocks[i], &out[i]), errNoKey)
+			out[i].noKey = errors.Is(r.decodeWith(&o, r.keys, w, id, from+uint64(i), blocks[i], &out[i]), errNoKey)
 		}
 	})
 	return out
@@ -262,18 +266,18 @@ func (r *Room) decodeAll(ls *logState, from uint64, blocks [][]byte, out []decod
 // entry.
 func (r *Room) decodeInto(ls *logState, seq uint64, b []byte, d *decoded) error {
 	var o log.Opener
-	return r.decodeWith(&o, ls, seq, b, d)
+	return r.decodeWith(&o, r.keys, ls.log.Writer(), ls.log.ID(), seq, b, d)
 }
 
-// decodeWith is decodeInto opening the block with o.
-func (r *Room) decodeWith(o *log.Opener, ls *logState, seq uint64, b []byte, d *decoded) error {
-	w := ls.log.Writer()
+// decodeWith is decodeInto of block seq of writer's log (id), opened
+// with o and keys: the room's, or a copy of them (Prepare).
+func (r *Room) decodeWith(o *log.Opener, keys map[uint64][]epochKey, w identity.PublicKey, id log.ID, seq uint64, b []byte, d *decoded) error {
 	d.node, d.noKey = node{ref: Ref{Writer: w, Seq: seq}}, false
 	epoch, err := log.BlockEpoch(b)
 	if err == nil {
 		d.epoch = epoch
 		var pt []byte
-		pt, d.keyID, err = r.openWith(o, ls.log.ID(), seq, epoch, b)
+		pt, d.keyID, err = r.openWith(o, keys, id, seq, epoch, b)
 		if err != nil {
 			return err
 		}
@@ -285,6 +289,94 @@ func (r *Room) decodeWith(o *log.Opener, ls *logState, seq uint64, b []byte, d *
 		r.log.Debug("entry dropped", logattr.Room(r.id.String()), logattr.Dev(w), slog.Uint64("seq", seq), logattr.Err(err))
 	}
 	return nil
+}
+
+// prepared is what receiving blocks takes that depends on nothing the
+// room holds, done ahead by Prepare: their leaf hashes, and their entries
+// opened with the keys the room held then (one that none opened is
+// opened again when it is its turn: a key may have come meanwhile).
+type prepared struct {
+	writer identity.PublicKey
+	start  uint64
+	blocks [][]byte
+	leaves []log.Hash
+	chunks []*[readChunk]decoded // entry i in chunks[i/readChunk]
+}
+
+// minPrepared is the fewest blocks worth preparing.
+const minPrepared = 64
+
+// Prepare does ahead, without holding the room, what receiving blocks
+// [start, start+len) of writer's log takes that depends on nothing the
+// room holds: hashing them, and opening and parsing their entries. It
+// returns the Receive to call with them (or a tail of them) then. A
+// caller that reads the next blocks while the room applies the ones
+// before (the sync protocol's session) puts a core to work that would
+// wait.
+func (r *Room) Prepare(writer identity.PublicKey, start uint64, blocks [][]byte) func(head log.Head, blocks [][]byte) error {
+	p := r.prepare(writer, start, blocks)
+	return func(head log.Head, blocks [][]byte) error { return r.receive(head, blocks, p) }
+}
+
+// prepare is Prepare's work; nil for a few blocks (not worth it).
+func (r *Room) prepare(writer identity.PublicKey, start uint64, blocks [][]byte) *prepared {
+	if len(blocks) < minPrepared {
+		return nil
+	}
+	r.mu.Lock()
+	keys := make(map[uint64][]epochKey, len(r.keys))
+	for e, ks := range r.keys {
+		keys[e] = slices.Clone(ks)
+	}
+	r.mu.Unlock()
+	p := &prepared{writer: writer, start: start, blocks: blocks, leaves: make([]log.Hash, len(blocks))}
+	for i := 0; i < len(blocks); i += readChunk {
+		p.chunks = append(p.chunks, chunks.Get().(*[readChunk]decoded))
+	}
+	id := log.LogID(r.disc, writer)
+	parallel.For(len(blocks), 32, func(lo, hi int) {
+		var o log.Opener
+		for i := lo; i < hi; i++ {
+			p.leaves[i] = log.LeafHash(blocks[i])
+			d := &p.chunks[i/readChunk][i%readChunk]
+			d.noKey = errors.Is(r.decodeWith(&o, keys, writer, id, start+uint64(i), blocks[i], d), errNoKey)
+		}
+	})
+	return p
+}
+
+// covers reports whether p was made of blocks, as blocks [from, ...) of
+// writer's log: the very same slices, so that what p holds is of them.
+func (p *prepared) covers(writer identity.PublicKey, from uint64, blocks [][]byte) bool {
+	if p == nil || writer != p.writer || from < p.start || from-p.start+uint64(len(blocks)) > uint64(len(p.blocks)) {
+		return false
+	}
+	mine := p.blocks[from-p.start:]
+	for i, b := range blocks {
+		if len(b) == 0 || len(b) != len(mine[i]) || &b[0] != &mine[i][0] {
+			return false
+		}
+	}
+	return true
+}
+
+// leavesOf returns the leaf hashes of blocks [from, from+n) of p's log.
+func (p *prepared) leavesOf(from uint64, n int) []log.Hash {
+	i := int(from - p.start)
+	return p.leaves[i : i+n]
+}
+
+// nodes returns the entries p decoded of blocks [from, from+k) of its
+// log, for the largest k <= n within one of its chunks; nil if it has
+// none of them.
+func (p *prepared) nodes(from uint64, n int) []decoded {
+	if p == nil || from < p.start || from >= p.start+uint64(len(p.blocks)) {
+		return nil
+	}
+	i := int(from - p.start)
+	c, at := p.chunks[i/readChunk], i%readChunk
+	k := min(n, readChunk-at, len(p.blocks)-i)
+	return c[at : at+k]
 }
 
 // decodeBlock opens block seq of a log into a node (decodeInto).
@@ -331,12 +423,13 @@ func (r *Room) peek(ls *logState) bool {
 
 func (r *Room) open(id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
 	var o log.Opener
-	return r.openWith(&o, id, seq, epoch, b)
+	return r.openWith(&o, r.keys, id, seq, epoch, b)
 }
 
-// openWith is open with o: the plaintext is valid until o's next Open.
-func (r *Room) openWith(o *log.Opener, id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
-	for _, k := range r.keys[epoch] {
+// openWith is open with o and keys: the plaintext is valid until o's next
+// Open.
+func (r *Room) openWith(o *log.Opener, keys map[uint64][]epochKey, id log.ID, seq, epoch uint64, b []byte) ([]byte, [32]byte, error) {
+	for _, k := range keys[epoch] {
 		if pt, err := o.Open(k.key, r.disc, id, seq, b); err == nil {
 			return pt, k.id, nil
 		}

@@ -89,3 +89,65 @@ func TestHelloWhileCatchingUp(t *testing.T) {
 		t.Fatalf("%d rewinds and %d recomputes from the start, want a rewind only", b.rewinds, b.recomputes)
 	}
 }
+
+// TestPrepared: blocks prepared ahead (Room.Prepare, as the sync
+// protocol's session does with the next frame while the room applies one)
+// give the same room as blocks received as they come, even when the
+// frame before brings the key that opens them; and what was prepared of
+// some blocks is never taken for other blocks: forged blocks given with
+// it are verified, and refused.
+func TestPrepared(t *testing.T) {
+	h := newHousehold(t, 2)
+	bob, carol := h.rooms[1], h.rooms[2]
+	alice := h.a1.cfg.Self.Device.Public()
+	write := func(what string, n int) {
+		for i := range n {
+			mustWrite(t, h.a1, Op{Type: OpMessage, Text: fmt.Sprintf("%s %d", what, i)})
+		}
+	}
+	write("before", 150)
+	mustWrite(t, h.a1, Op{Type: OpRemoveMember, Identity: carol.cfg.Self.Identity})
+	write("after carol left", 150)
+
+	from := bob.Len(alice)
+	_, all, _ := h.a1.Blocks(alice, from, 1<<30)
+	half := 0
+	for _, b := range all[:len(all)/2] {
+		half += len(b)
+	}
+	h1, b1, _ := h.a1.Blocks(alice, from, half)
+	h2, b2, _ := h.a1.Blocks(alice, h1.Length, 1<<30)
+	if len(b1) < minPrepared || len(b2) < minPrepared {
+		t.Fatalf("frames of %d and %d blocks", len(b1), len(b2))
+	}
+	// Both prepared before either is received: the second's blocks of
+	// the new epoch open only once the first's rotation is applied.
+	r1 := bob.Prepare(alice, from, b1)
+	r2 := bob.Prepare(alice, h1.Length, b2)
+
+	// Forged blocks at the second frame's place, given with what was
+	// prepared of the genuine ones, are verified and refused.
+	forged := make([][]byte, len(b2))
+	for i, b := range b2 {
+		forged[i] = bytes.Clone(b)
+	}
+	m := forged[len(forged)/2]
+	m[len(m)-1] ^= 1
+	if err := r1(h1, b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2(h2, forged); err == nil {
+		t.Fatal("forged blocks received with what was prepared of others")
+	}
+	if bob.Len(alice) != h1.Length {
+		t.Fatalf("bob holds %d of alice's entries after the forgery, want %d", bob.Len(alice), h1.Length)
+	}
+	if err := r2(h2, b2); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, h.a1, bob)
+	sameView(t, h.a1, bob)
+	if n := len(allMessages(bob)); n != 300 {
+		t.Fatalf("bob shows %d messages, want 300 (refusals %+v)", n, allRejections(bob))
+	}
+}

@@ -92,11 +92,12 @@ type logState struct {
 	// kept until they are decoded so they are not read back at once.
 	fresh   [][]byte
 	freshAt uint64
-	decoded int     // blocks [0, decoded) were opened: [clocked, decoded) are pending
-	peeked  int     // blocks [decoded, peeked) were searched for keys
-	peekVer int     // with keyVer at that time
-	clocked int     // entries [0, clocked) have clocks (order.go)
-	pending []*node // decoded, waiting for the entries they depend on
+	decoded int       // blocks [0, decoded) were opened: [clocked, decoded) are pending
+	peeked  int       // blocks [decoded, peeked) were searched for keys
+	peekVer int       // with keyVer at that time
+	clocked int       // entries [0, clocked) have clocks (order.go)
+	pending []*node   // decoded, waiting for the entries they depend on
+	ready   *prepared // entries of fresh blocks decoded ahead (Room.Prepare)
 	run     clockRun
 	// mem holds the entries [0, clocked) of an unsaved log, whose clocks
 	// and dependencies are not stored; rowsDue: the log was saved since,
@@ -429,15 +430,21 @@ func (r *Room) newestKey() (uint64, log.Key, bool) {
 // Entries whose epoch key this device lacks wait (forever, for a removed
 // member).
 func (r *Room) Receive(head log.Head, blocks [][]byte) error {
+	return r.receive(head, blocks, nil)
+}
+
+// receive is Receive using what Prepare did of the blocks, if p is of
+// them.
+func (r *Room) receive(head log.Head, blocks [][]byte, p *prepared) error {
 	r.mu.Lock()
-	err := r.receiveLocked(head, blocks)
+	err := r.receiveLocked(head, blocks, p)
 	own := r.takeOwn()
 	r.mu.Unlock()
 	r.notify(own)
 	return err
 }
 
-func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
+func (r *Room) receiveLocked(head log.Head, blocks [][]byte, p *prepared) error {
 	if head.Writer == r.cfg.Self.Device.Public() {
 		return errors.New("a peer sent this device's own log")
 	}
@@ -483,14 +490,20 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte) error {
 	}
 	start := ls.log.Len()
 	next := ls.log.Clone()
-	hashed, err := next.ExtendHashed(head, blocks)
+	var leaves []log.Hash
+	if p.covers(head.Writer, start, blocks) {
+		leaves = p.leavesOf(start, len(blocks))
+	} else {
+		p = nil
+	}
+	hashed, err := next.ExtendLeaves(head, blocks, leaves)
 	if err != nil {
 		forget()
 		return err
 	}
 	if !ls.unsaved {
 		// Stored with what it changes in the view, in one transaction.
-		err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, hashed: hashed})
+		err := r.process(&batch{ls: ls, next: next, head: head, start: start, blocks: blocks, hashed: hashed, prepared: p})
 		if err != nil {
 			forget()
 		}
@@ -777,6 +790,8 @@ type batch struct {
 	blocks [][]byte
 	hashed *log.Hashed
 	own    bool // written by this device: its head is announced
+	// prepared is what Room.Prepare did of the blocks, if anything.
+	prepared *prepared
 }
 
 // process decodes what can be decoded, orders it and applies it, until
@@ -797,6 +812,7 @@ func (r *Room) process(b *batch) error {
 			}
 			prev, b.ls.log = b.ls.log, b.next
 			b.ls.saved(b.start, b.blocks)
+			b.ls.ready = b.prepared
 		}
 		for _, ls := range r.logs {
 			if ls.rowsDue {
@@ -832,7 +848,7 @@ func (r *Room) process(b *batch) error {
 		r.log.Warn("saving the view", logattr.Room(r.id.String()), logattr.Err(err))
 		if b != nil {
 			if prev != nil {
-				b.ls.log, b.ls.fresh = prev, nil
+				b.ls.log, b.ls.fresh, b.ls.ready = prev, nil, nil
 			}
 			return fmt.Errorf("saving entries: %w", err)
 		}
@@ -851,6 +867,10 @@ func (r *Room) process(b *batch) error {
 	}
 	for _, ls := range r.logs {
 		ls.fresh = nil
+		if ls.ready != nil {
+			r.chunks = append(r.chunks, ls.ready.chunks...) // releaseChunks
+			ls.ready = nil
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package roomdb
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -131,4 +132,78 @@ func TestReopen(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestPreparedIsOfItsBlocks: what Room.Prepare did of a frame's blocks is
+// used only with those very blocks. The database trusts the leaf hashes
+// the room verified: forged blocks given with what was prepared of the
+// genuine ones must be hashed and refused, never stored.
+func TestPreparedIsOfItsBlocks(t *testing.T) {
+	db, err := storage.Open(filepath.Join(t.TempDir(), "hearth.db"), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	alice, bob := mustKey(t), mustKey(t)
+	key := room.NewKey()
+	src, err := room.Open(room.Config{Key: key, Founder: alice.Public(), Self: self(t, alice, "laptop")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Create("home"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Write(room.Op{Type: room.OpAddMember, Identity: bob.Public(), Role: room.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	var ops []room.Op
+	for i := range 300 {
+		ops = append(ops, room.Op{Type: room.OpMessage, Text: fmt.Sprint("message ", i)})
+	}
+	if _, err := src.WriteBatch(ops); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := room.Open(room.Config{Key: key, Founder: alice.Public(), Self: self(t, bob, "phone"), Store: New(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := src.Heads()[0].Writer
+	h, blocks, _ := src.Blocks(w, 0, 1<<30)
+	receive := dst.Prepare(w, 0, blocks)
+	forged := make([][]byte, len(blocks))
+	for i, b := range blocks {
+		forged[i] = bytes.Clone(b)
+	}
+	m := forged[len(forged)-1]
+	m[len(m)-1] ^= 1
+	if err := receive(h, forged); err == nil {
+		t.Fatal("forged blocks received with what was prepared of the genuine ones")
+	}
+	if n := dst.Len(w); n != 0 {
+		t.Fatalf("%d blocks held after the forgery", n)
+	}
+	if err := receive(h, blocks); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := New(db).ReadBlocks(key.Discovery(), w, 0, len(blocks))
+	if err != nil || len(stored) != len(blocks) {
+		t.Fatalf("%d blocks stored: %v", len(stored), err)
+	}
+	for i := range stored {
+		if !bytes.Equal(stored[i], blocks[i]) {
+			t.Fatalf("block %d stored is not the one signed", i)
+		}
+	}
+	if got, want := dst.Count(), 300; got != want {
+		t.Fatalf("%d messages, want %d", got, want)
+	}
+}
+
+func mustKey(t *testing.T) identity.SigningKey {
+	t.Helper()
+	k, err := identity.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
