@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,9 +232,14 @@ func connect(ctx context.Context, a, b *peerNode) error {
 }
 
 func pair() (key room.Key, alice, bob member, a *peerNode, err error) {
+	return pairOn(nil)
+}
+
+// pairOn is pair with alice's room kept in store (nil: in memory).
+func pairOn(store room.Store) (key room.Key, alice, bob member, a *peerNode, err error) {
 	key = room.NewKey()
 	alice, bob = newMember(), newMember()
-	a, err = newPeer(key, alice.id.Public(), alice)
+	a, err = newPeerOn(store, key, alice.id.Public(), alice)
 	if err != nil {
 		return
 	}
@@ -245,7 +251,13 @@ func pair() (key room.Key, alice, bob member, a *peerNode, err error) {
 }
 
 func catchUp(ctx context.Context, n int) ([]Figure, error) {
-	key, alice, bob, a, err := pair()
+	// The peer keeps its room on disk, as a daemon does.
+	astore, adone, err := diskStore()
+	if err != nil {
+		return nil, err
+	}
+	defer adone()
+	key, alice, bob, a, err := pairOn(astore)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +269,7 @@ func catchUp(ctx context.Context, n int) ([]Figure, error) {
 	if _, err := a.room.WriteBatch(ops); err != nil {
 		return nil, err
 	}
+	ops = nil
 	store, done, err := diskStore()
 	if err != nil {
 		return nil, err
@@ -267,6 +280,7 @@ func catchUp(ctx context.Context, n int) ([]Figure, error) {
 		return nil, err
 	}
 	defer b.close()
+	runtime.GC() // what the setup left is not the catch-up's to collect
 	start := time.Now()
 	if err := connect(ctx, b, a); err != nil {
 		return nil, err
@@ -283,7 +297,7 @@ func catchUp(ctx context.Context, n int) ([]Figure, error) {
 	}
 	el := time.Since(start)
 	return []Figure{
-		{Name: "catch-up", Value: float64(n) / el.Seconds(), Unit: "entries/s", Note: fmt.Sprintf("%d messages over libp2p TCP on loopback: verified, decrypted, ordered, applied, written to disk", n)},
+		{Name: "catch-up", Value: float64(n) / el.Seconds(), Unit: "entries/s", Note: fmt.Sprintf("%d messages from a peer's room on disk over libp2p TCP on loopback: verified, decrypted, ordered, applied, written to disk", n)},
 		{Name: "catch-up time", Value: el.Seconds(), Unit: "s"},
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -114,6 +115,7 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 	if err := fill(src, kept); err != nil {
 		return nil, err
 	}
+	src = nil // the writer's room in memory: only the mirror holds it now
 	mkey, _ := identity.GenerateSigningKey()
 	mnode, err := hnet.New(hnet.Config{Key: mkey, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
 	if err != nil {
@@ -133,6 +135,7 @@ func mirrorCatchUp(ctx context.Context, n int) ([]Figure, error) {
 		return nil, err
 	}
 	defer b.close()
+	runtime.GC() // what the setup left is not the catch-up's to collect
 	start := time.Now()
 	if err := b.node.Host.Connect(ctx, peer.AddrInfo{ID: mnode.Host.ID(), Addrs: mnode.Host.Addrs()}); err != nil {
 		return nil, err
