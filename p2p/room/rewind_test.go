@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestLateBranchesGoBack: two households' devices write while apart,
@@ -149,5 +150,80 @@ func TestPrepared(t *testing.T) {
 	sameView(t, h.a1, bob)
 	if n := len(allMessages(bob)); n != 300 {
 		t.Fatalf("bob shows %d messages, want 300 (refusals %+v)", n, allRejections(bob))
+	}
+}
+
+// TestHelloAfterCatchUp: a new device whose peer announces more of the
+// room than it holds says hello once it holds it all, so its hello sorts
+// after the history for everyone and the peer applies it at the tail
+// rather than going back into its history. A peer that announces what it
+// never sends delays the hello helloWait at most.
+func TestHelloAfterCatchUp(t *testing.T) {
+	h := newHousehold(t, 0)
+	bob := newPerson(t, "bob")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: bob.id.Public(), Role: RoleMember})
+	for i := range 200 {
+		mustWrite(t, h.a1, Op{Type: OpMessage, Text: fmt.Sprintf("message %d", i)})
+	}
+	alice := h.a1.cfg.Self.Device.Public()
+	now := time.Unix(1000, 0)
+	self := bob.device(t)
+	b, err := Open(Config{Key: h.key, Founder: h.alice.id.Public(), Self: self, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := self.Device.Public()
+	last := h.a1.Heads()[0]
+	b.Wants(last)
+	_, all, _ := h.a1.Blocks(alice, 0, 1<<30)
+	first := 0
+	for _, blk := range all[:100] {
+		first += len(blk)
+	}
+	hd, blocks, _ := h.a1.Blocks(alice, 0, first)
+	if err := b.Receive(hd, blocks); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len(me) != 0 {
+		t.Fatal("hello said while the peer announced more than bob holds")
+	}
+	hd, blocks, _ = h.a1.Blocks(alice, b.Len(alice), 1<<30)
+	if err := b.Receive(hd, blocks); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len(me) != 1 {
+		t.Fatalf("bob holds all of alice's log and %d entries of his own, want his hello", b.Len(me))
+	}
+	syncAll(t, h.a1, b)
+	sameView(t, h.a1, b)
+	h.a1.mu.Lock()
+	rw, rc := h.a1.rewinds, h.a1.recomputes
+	h.a1.mu.Unlock()
+	if rw+rc != 0 {
+		t.Fatalf("alice went back %d times and recomputed %d times to apply bob's hello", rw, rc)
+	}
+
+	// A peer that announces a head it never sends.
+	carol := newPerson(t, "carol")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: carol.id.Public(), Role: RoleMember})
+	cself := carol.device(t)
+	c, err := Open(Config{Key: h.key, Founder: h.alice.id.Public(), Self: cself, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withheld := h.a1.Heads()[0]
+	withheld.Length += 1000 // the room only compares lengths (the protocol verified it)
+	c.Wants(withheld)
+	pull(t, c, h.a1)
+	if c.Len(alice) != h.a1.Len(alice) {
+		t.Fatal("carol did not take alice's log")
+	}
+	if c.Len(cself.Device.Public()) != 0 {
+		t.Fatal("hello said at once while a peer announced more")
+	}
+	now = now.Add(helloWait)
+	c.Wants(withheld)
+	if c.Len(cself.Device.Public()) != 1 {
+		t.Fatal("hello still not said helloWait later")
 	}
 }

@@ -133,13 +133,18 @@ type Room struct {
 	rewinds    int                   // late branches applied by going back to a checkpoint
 	recomputes int                   // fresh entries that made the view be computed from the start
 	chunks     []*[readChunk]decoded // taken by decode during process (releaseChunks)
-	view       *View
-	fronts     map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
-	seenAt     map[seenKey]*seenScan
-	verified   map[Ref]verifiedDevice
-	ownHeads   []log.Head // heads of the own log not yet reported by OnChange
-	auto       bool       // writing a hello or rotation of our own accord
-	content    *content   // the view's rows, within process's transaction
+	// announced is the longest head peers announced of each log, while
+	// this device has not said hello (Wants); helloWaitFrom is when its
+	// hello first waited for them.
+	announced     map[identity.PublicKey]uint64
+	helloWaitFrom time.Time
+	view          *View
+	fronts        map[Ref]map[identity.PublicKey]uint64 // frontier of excluding entries
+	seenAt        map[seenKey]*seenScan
+	verified      map[Ref]verifiedDevice
+	ownHeads      []log.Head // heads of the own log not yet reported by OnChange
+	auto          bool       // writing a hello or rotation of our own accord
+	content       *content   // the view's rows, within process's transaction
 	// stale: the last transaction that applied entries failed, so the
 	// store's rows lag the view: the next one computes them again.
 	stale   bool
@@ -977,8 +982,10 @@ func (r *Room) maybeShare() {
 	}
 }
 
-// maybeHello registers this device as soon as its identity is a member:
-// its hello carries the sealing key that epoch rotations seal keys to.
+// maybeHello registers this device as soon as its identity is a member
+// and it holds what its peers announced of the room (or helloWait after
+// it first waited for that): its hello carries the sealing key that epoch
+// rotations seal keys to.
 func (r *Room) maybeHello() {
 	if r.auto || r.cfg.Founder == r.cfg.Self.Identity && r.view.Name == "" {
 		return
@@ -990,11 +997,67 @@ func (r *Room) maybeHello() {
 	if _, ok := r.view.Members[r.cfg.Self.Identity]; !ok {
 		return
 	}
+	if r.behind() {
+		if r.helloWaitFrom.IsZero() {
+			r.helloWaitFrom = r.now()
+		}
+		if r.now().Sub(r.helloWaitFrom) < helloWait {
+			return
+		}
+	}
+	r.announced = nil
 	r.auto = true
 	defer func() { r.auto = false }()
 	if _, err := r.writeLocked([]Op{{Type: OpHello, Proof: r.cfg.Self.Proof, Record: r.cfg.Self.Record}}); err != nil {
 		r.log.Warn("saying hello", logattr.Room(r.id.String()), logattr.Err(err))
 	}
+}
+
+// helloWait bounds how long a device that finds itself a member waits
+// before saying hello while peers announce more of the room than it
+// holds. Said once it caught up, its hello sorts after the history it
+// took, for every member; said midway, it sorts inside it, and each
+// member that holds the rest goes back there to apply it (rewind.go),
+// applying again all that follows: a whole history, for a new member of
+// an old room. A peer that announces what it never sends delays the
+// hello this long at most.
+const helloWait = 30 * time.Second
+
+// maxAnnounced bounds the logs whose announced lengths a device that has
+// not said hello yet remembers.
+const maxAnnounced = 256
+
+// Wants notes a signed head a peer announced that is longer than what the
+// room holds of its log (the sync protocol asks for the rest then): until
+// it holds that much, a device that has not said hello yet waits
+// (maybeHello). The room wants every log.
+func (r *Room) Wants(h log.Head) bool {
+	r.mu.Lock()
+	me := r.cfg.Self.Device.Public()
+	if ls, ok := r.logs[me]; (!ok || ls.log.Len() == 0) && h.Writer != me && h.Length > r.lenLocked(h.Writer) {
+		if r.announced == nil {
+			r.announced = map[identity.PublicKey]uint64{}
+		}
+		if _, ok := r.announced[h.Writer]; ok || len(r.announced) < maxAnnounced {
+			r.announced[h.Writer] = max(r.announced[h.Writer], h.Length)
+		}
+	}
+	r.maybeHello() // a wait may have run out
+	own := r.takeOwn()
+	r.mu.Unlock()
+	r.notify(own)
+	return true
+}
+
+// behind reports whether a peer announced more of a log than the room
+// holds.
+func (r *Room) behind() bool {
+	for w, n := range r.announced {
+		if r.lenLocked(w) < n {
+			return true
+		}
+	}
+	return false
 }
 
 // learnKey opens the key a rotation or a sharing of keys sealed for this
@@ -1131,6 +1194,10 @@ func (r *Room) Heads() []log.Head {
 func (r *Room) Len(writer identity.PublicKey) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.lenLocked(writer)
+}
+
+func (r *Room) lenLocked(writer identity.PublicKey) uint64 {
 	if ls, ok := r.logs[writer]; ok {
 		return ls.log.Len()
 	}
