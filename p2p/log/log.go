@@ -72,6 +72,67 @@ func (f *Frontier) Push(h Hash, done func(level int, index uint64, h Hash)) {
 	}
 }
 
+// pushSubtree appends the root h of a perfect subtree of 2^level leaves,
+// aligned as the tree aligns it (the frontier's length is a multiple of
+// its size). done is called as Push calls it, for each node the subtree
+// closes above itself.
+func (f *Frontier) pushSubtree(h Hash, level int, done func(level int, index uint64, h Hash)) {
+	size := uint64(1) << level
+	f.n += size
+	f.nodes = append(f.nodes, h)
+	f.sizes = append(f.sizes, size)
+	for k := len(f.nodes); k >= 2 && f.sizes[k-1] == f.sizes[k-2]; k = len(f.nodes) {
+		f.nodes[k-2] = nodeHash(f.nodes[k-2], f.nodes[k-1])
+		f.sizes[k-2] *= 2
+		f.nodes, f.sizes = f.nodes[:k-1], f.sizes[:k-1]
+		if done != nil {
+			size := f.sizes[k-2]
+			done(bits.TrailingZeros64(size), (f.n-size)/size, f.nodes[k-2])
+		}
+	}
+}
+
+// Subtrees is what hashing leaves [Start, Start+len(Leaves)) of a log
+// makes that does not depend on the leaves before them: the perfect
+// subtrees they fill, aligned as the log's tree aligns them, and their
+// nodes from KeptLevel up. Pushing the subtrees' roots onto the frontier
+// of the first Start leaves makes what pushing every leaf makes, with a
+// few hashes instead of one per leaf: a receiver computes Subtrees ahead,
+// while it applies what came before.
+type Subtrees struct {
+	Start  uint64
+	Leaves []Hash
+	roots  []Node
+	nodes  []Node
+}
+
+// HashSubtrees computes the Subtrees of leaves [start, start+len).
+func HashSubtrees(start uint64, leaves []Hash) *Subtrees {
+	s := &Subtrees{Start: start, Leaves: leaves}
+	end := start + uint64(len(leaves))
+	var level []Hash
+	for p := start; p < end; {
+		k := 0
+		for k < 62 && p%(2<<k) == 0 && p+(2<<k) <= end {
+			k++
+		}
+		size := uint64(1) << k
+		level = append(level[:0], leaves[p-start:p-start+size]...)
+		for l := 1; l <= k; l++ {
+			for i := range len(level) / 2 {
+				level[i] = nodeHash(level[2*i], level[2*i+1])
+				if l >= KeptLevel {
+					s.nodes = append(s.nodes, Node{l, p>>l + uint64(i), level[i]})
+				}
+			}
+			level = level[:len(level)/2]
+		}
+		s.roots = append(s.roots, Node{k, p >> k, level[0]})
+		p += size
+	}
+	return s
+}
+
 // Root returns the tree head.
 func (f *Frontier) Root() Hash {
 	if len(f.nodes) == 0 {
@@ -272,8 +333,11 @@ type Node struct {
 const KeptLevel = 6
 
 // hashInto hashes blocks onto a copy of the log's frontier (leaves, if
-// not nil, are their leaf hashes).
-func (l *Log) hashInto(blocks [][]byte, check bool, leaves []Hash) (*Hashed, error) {
+// not nil, are their leaf hashes; sub, if not nil, their Subtrees).
+func (l *Log) hashInto(blocks [][]byte, check bool, leaves []Hash, sub *Subtrees) (*Hashed, error) {
+	if sub != nil {
+		leaves = sub.Leaves
+	}
 	x := &Hashed{Leaves: leaves, Start: l.front.Clone()}
 	x.Next = x.Start.Clone()
 	keep := func(level int, index uint64, h Hash) {
@@ -295,6 +359,13 @@ func (l *Log) hashInto(blocks [][]byte, check bool, leaves []Hash) (*Hashed, err
 				x.Leaves[i] = LeafHash(blocks[i])
 			}
 		})
+	}
+	if sub != nil {
+		x.Nodes = append(x.Nodes, sub.nodes...)
+		for _, n := range sub.roots {
+			x.Next.pushSubtree(n.Hash, n.Level, keep)
+		}
+		return x, nil
 	}
 	for _, h := range x.Leaves {
 		x.Next.Push(h, keep)
@@ -321,7 +392,7 @@ func (l *Log) AppendHashed(writer identity.SigningKey, key Key, epoch uint64, en
 		}
 		blocks[i] = b
 	}
-	x, err := l.hashInto(blocks, false, nil)
+	x, err := l.hashInto(blocks, false, nil, nil)
 	if err != nil {
 		return nil, Head{}, nil, err
 	}
@@ -356,6 +427,19 @@ func (l *Log) ExtendHashed(h Head, blocks [][]byte) (*Hashed, error) {
 // ahead by the caller (nil: hashed here). Its check is the same: the
 // leaves, after those held, must hash to h's root.
 func (l *Log) ExtendLeaves(h Head, blocks [][]byte, leaves []Hash) (*Hashed, error) {
+	return l.extend(h, blocks, leaves, nil)
+}
+
+// ExtendSubtrees is ExtendLeaves given the blocks' Subtrees, computed
+// ahead by the caller from the position they start at.
+func (l *Log) ExtendSubtrees(h Head, blocks [][]byte, sub *Subtrees) (*Hashed, error) {
+	if sub.Start != l.Len() {
+		return nil, fmt.Errorf("extend: subtrees from %d onto %d blocks", sub.Start, l.Len())
+	}
+	return l.extend(h, blocks, sub.Leaves, sub)
+}
+
+func (l *Log) extend(h Head, blocks [][]byte, leaves []Hash, sub *Subtrees) (*Hashed, error) {
 	if leaves != nil && len(leaves) != len(blocks) {
 		return nil, fmt.Errorf("extend: %d leaf hashes for %d blocks", len(leaves), len(blocks))
 	}
@@ -374,7 +458,7 @@ func (l *Log) ExtendLeaves(h Head, blocks [][]byte, leaves []Hash) (*Hashed, err
 	if err := h.Verify(); err != nil {
 		return nil, err
 	}
-	x, err := l.hashInto(blocks, true, leaves)
+	x, err := l.hashInto(blocks, true, leaves, sub)
 	if err != nil {
 		return nil, err
 	}

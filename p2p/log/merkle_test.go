@@ -2,6 +2,8 @@ package log
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -103,5 +105,53 @@ func BenchmarkRoot100k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Root(l)
+	}
+}
+
+// TestSubtrees: pushing the subtrees of leaves [start, start+n) onto the
+// frontier of the first start leaves makes the same frontier, and the
+// same nodes from KeptLevel up, as pushing every leaf.
+func TestSubtrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	leaf := func(i uint64) Hash { return LeafHash(fmt.Appendf(nil, "leaf %d", i)) }
+	for range 300 {
+		start := uint64(rng.IntN(3000))
+		if rng.IntN(4) == 0 {
+			start = uint64(rng.IntN(8)) << 8
+		}
+		n := 1 + rng.IntN(2000)
+		var base Frontier
+		for i := range start {
+			base.Push(leaf(i), nil)
+		}
+		leaves := make([]Hash, n)
+		for i := range leaves {
+			leaves[i] = leaf(start + uint64(i))
+		}
+		want, got := base.Clone(), base.Clone()
+		wantNodes, gotNodes := map[Node]bool{}, map[Node]bool{}
+		keep := func(into map[Node]bool) func(int, uint64, Hash) {
+			return func(level int, index uint64, h Hash) {
+				if level >= KeptLevel {
+					into[Node{level, index, h}] = true
+				}
+			}
+		}
+		for _, h := range leaves {
+			want.Push(h, keep(wantNodes))
+		}
+		s := HashSubtrees(start, leaves)
+		for _, nd := range s.nodes {
+			gotNodes[nd] = true
+		}
+		for _, r := range s.roots {
+			got.pushSubtree(r.Hash, r.Level, keep(gotNodes))
+		}
+		if !want.Equal(&got) {
+			t.Fatalf("start %d, %d leaves: another frontier", start, n)
+		}
+		if !maps.Equal(wantNodes, gotNodes) {
+			t.Fatalf("start %d, %d leaves: %d nodes kept pushing leaves, %d pushing subtrees", start, n, len(wantNodes), len(gotNodes))
+		}
 	}
 }

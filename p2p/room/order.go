@@ -300,6 +300,7 @@ type prepared struct {
 	start  uint64
 	blocks [][]byte
 	leaves []log.Hash
+	sub    *log.Subtrees         // of leaves
 	chunks []*[readChunk]decoded // entry i in chunks[i/readChunk]
 }
 
@@ -342,6 +343,7 @@ func (r *Room) prepare(writer identity.PublicKey, start uint64, blocks [][]byte)
 			d.noKey = errors.Is(r.decodeWith(&o, keys, writer, id, start+uint64(i), blocks[i], d), errNoKey)
 		}
 	})
+	p.sub = log.HashSubtrees(start, p.leaves)
 	return p
 }
 
@@ -360,10 +362,14 @@ func (p *prepared) covers(writer identity.PublicKey, from uint64, blocks [][]byt
 	return true
 }
 
-// leavesOf returns the leaf hashes of blocks [from, from+n) of p's log.
-func (p *prepared) leavesOf(from uint64, n int) []log.Hash {
+// extend is next.ExtendHashed of blocks [from, from+len) of p's log with
+// what p hashed of them (p covers them).
+func (p *prepared) extend(next *log.Log, head log.Head, from uint64, blocks [][]byte) (*log.Hashed, error) {
+	if from == p.start && len(blocks) == len(p.blocks) {
+		return next.ExtendSubtrees(head, blocks, p.sub)
+	}
 	i := int(from - p.start)
-	return p.leaves[i : i+n]
+	return next.ExtendLeaves(head, blocks, p.leaves[i:i+len(blocks)])
 }
 
 // nodes returns the entries p decoded of blocks [from, from+k) of its

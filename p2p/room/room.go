@@ -495,13 +495,13 @@ func (r *Room) receiveLocked(head log.Head, blocks [][]byte, p *prepared) error 
 	}
 	start := ls.log.Len()
 	next := ls.log.Clone()
-	var leaves []log.Hash
+	var hashed *log.Hashed
 	if p.covers(head.Writer, start, blocks) {
-		leaves = p.leavesOf(start, len(blocks))
+		hashed, err = p.extend(next, head, start, blocks)
 	} else {
 		p = nil
+		hashed, err = next.ExtendHashed(head, blocks)
 	}
-	hashed, err := next.ExtendLeaves(head, blocks, leaves)
 	if err != nil {
 		forget()
 		return err

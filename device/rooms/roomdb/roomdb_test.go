@@ -3,6 +3,7 @@ package roomdb
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -196,6 +197,32 @@ func TestPreparedIsOfItsBlocks(t *testing.T) {
 	}
 	if got, want := dst.Count(), 300; got != want {
 		t.Fatalf("%d messages, want %d", got, want)
+	}
+	// The tree stored from what was prepared is the one hashing the
+	// blocks again stores.
+	again, err := storage.Open(filepath.Join(t.TempDir(), "again.db"), storage.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := New(again).SaveBlocks(key.Discovery(), h, 0, blocks); err != nil {
+		t.Fatal(err)
+	}
+	tree := BucketOf("tree", key.Discovery())
+	rows := func(db *storage.DB) map[string]string {
+		out := map[string]string{}
+		db.View(func(tx *storage.Tx) error {
+			return tx.ForEach(tree, func(k, v []byte) error {
+				if bytes.HasPrefix(k, w[:]) {
+					out[string(k)] = string(v)
+				}
+				return nil
+			})
+		})
+		return out
+	}
+	if a, b := rows(db), rows(again); len(a) == 0 || !maps.Equal(a, b) {
+		t.Fatalf("%d tree nodes stored from what was prepared, %d hashing again, or different", len(a), len(b))
 	}
 }
 
