@@ -58,18 +58,7 @@ func (f *Frontier) Push(h Hash, done func(level int, index uint64, h Hash)) {
 	if done != nil {
 		done(0, f.n, h)
 	}
-	f.n++
-	f.nodes = append(f.nodes, h)
-	f.sizes = append(f.sizes, 1)
-	for k := len(f.nodes); k >= 2 && f.sizes[k-1] == f.sizes[k-2]; k = len(f.nodes) {
-		f.nodes[k-2] = nodeHash(f.nodes[k-2], f.nodes[k-1])
-		f.sizes[k-2] *= 2
-		f.nodes, f.sizes = f.nodes[:k-1], f.sizes[:k-1]
-		if done != nil {
-			size := f.sizes[k-2]
-			done(bits.TrailingZeros64(size), (f.n-size)/size, f.nodes[k-2])
-		}
-	}
+	f.pushSubtree(h, 0, done)
 }
 
 // pushSubtree appends the root h of a perfect subtree of 2^level leaves,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
 // TestLateBranchesGoBack: two households' devices write while apart,
@@ -64,11 +66,7 @@ func TestHelloWhileCatchingUp(t *testing.T) {
 		dev = bob.device(t)
 	}
 	b := openRoom(t, h.key, h.alice.id.Public(), dev)
-	_, all, _ := h.a1.Blocks(alice, 0, 1<<30)
-	first := 0
-	for _, blk := range all[:100] {
-		first += len(blk)
-	}
+	first := bytesOf(h.a1, alice, 0, 100)
 	// The first 100 entries, then the rest: the hello comes between.
 	for _, max := range []int{first, 1 << 30} {
 		hh, blocks, ok := h.a1.Blocks(alice, b.Len(alice), max)
@@ -175,11 +173,7 @@ func TestHelloAfterCatchUp(t *testing.T) {
 	me := self.Device.Public()
 	last := h.a1.Heads()[0]
 	b.Wants(last)
-	_, all, _ := h.a1.Blocks(alice, 0, 1<<30)
-	first := 0
-	for _, blk := range all[:100] {
-		first += len(blk)
-	}
+	first := bytesOf(h.a1, alice, 0, 100)
 	hd, blocks, _ := h.a1.Blocks(alice, 0, first)
 	if err := b.Receive(hd, blocks); err != nil {
 		t.Fatal(err)
@@ -226,4 +220,14 @@ func TestHelloAfterCatchUp(t *testing.T) {
 	if c.Len(cself.Device.Public()) != 1 {
 		t.Fatal("hello still not said helloWait later")
 	}
+}
+
+// bytesOf is the size of n blocks of writer's log in r from from on.
+func bytesOf(r *Room, writer identity.PublicKey, from uint64, n int) int {
+	_, blocks, _ := r.Blocks(writer, from, 1<<30)
+	size := 0
+	for _, b := range blocks[:n] {
+		size += len(b)
+	}
+	return size
 }
