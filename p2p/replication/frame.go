@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -111,8 +112,12 @@ func decodeFrame(b []byte) (*frame, error) {
 		f.head = h
 		f.start = d.Uint()
 		n := d.Count(maxBlocksPerFrame)
+		f.blocks = make([][]byte, 0, n)
 		for range n {
-			blk := d.Bytes(log.MaxBlockLen)
+			// A block is a slice of the frame, which nothing else
+			// holds (readFrame reads each into a buffer of its own):
+			// no copy. Clipped, so an append never runs into the next.
+			blk := slices.Clip(d.Take(d.Count(log.MaxBlockLen)))
 			if d.Err() != nil {
 				break
 			}

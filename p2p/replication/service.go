@@ -374,16 +374,19 @@ func (ss *session) writeLoop(done <-chan struct{}) {
 	}
 }
 
-// readLoop reads frames and acts on each in turn. The next frame is read
-// and decoded while one is acted on (one waits at most, and a frame is at
-// most MaxFrame), so that a catch-up's frames come back to back.
+// readLoop reads frames and acts on each in turn. Three goroutines pass
+// frames along: one reads them, so the peer can send on while the others
+// work; one prepares blocks (preparer); this one acts on them. At most
+// four frames are held (a frame is at most MaxFrame), and a catch-up's
+// frames come back to back.
 func (ss *session) readLoop() error {
+	read := make(chan *frame, 1)
 	frames := make(chan *frame)
 	stop := make(chan struct{})
 	readErr := errors.New("the frame reader stopped")
 	var wg gosync.WaitGroup
 	wg.Go(func() {
-		defer close(frames)
+		defer close(read)
 		defer hnet.Recover(ss.s.log, "sync", ss.stream)
 		for {
 			ss.stream.SetReadDeadline(time.Now().Add(idleTimeout))
@@ -392,7 +395,19 @@ func (ss *session) readLoop() error {
 				readErr = err
 				return
 			}
-			if p, ok := ss.room.(preparer); ok && ss.prepares(f) {
+			select {
+			case read <- f:
+			case <-stop:
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		defer close(frames)
+		defer hnet.Recover(ss.s.log, "sync", ss.stream)
+		p, prepares := ss.room.(preparer)
+		for f := range read {
+			if prepares && ss.prepares(f) {
 				f.receive = p.Prepare(f.head.Writer, f.start, f.blocks)
 			}
 			select {
