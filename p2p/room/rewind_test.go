@@ -54,13 +54,7 @@ func TestLateBranchesGoBack(t *testing.T) {
 // so the device goes back to a checkpoint rather than computing the view
 // from the start, and shows what the logs alone give.
 func TestHelloWhileCatchingUp(t *testing.T) {
-	h := newHousehold(t, 0)
-	bob := newPerson(t, "bob")
-	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: bob.id.Public(), Role: RoleMember})
-	for i := range 200 {
-		mustWrite(t, h.a1, Op{Type: OpMessage, Text: fmt.Sprintf("message %d", i)})
-	}
-	alice := h.a1.cfg.Self.Device.Public()
+	h, bob, alice := bobAddedBefore(t, 200)
 	dev := bob.device(t)
 	for mine := dev.Device.Public(); bytes.Compare(alice[:], mine[:]) > 0; mine = dev.Device.Public() {
 		dev = bob.device(t)
@@ -157,13 +151,7 @@ func TestPrepared(t *testing.T) {
 // rather than going back into its history. A peer that announces what it
 // never sends delays the hello helloWait at most.
 func TestHelloAfterCatchUp(t *testing.T) {
-	h := newHousehold(t, 0)
-	bob := newPerson(t, "bob")
-	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: bob.id.Public(), Role: RoleMember})
-	for i := range 200 {
-		mustWrite(t, h.a1, Op{Type: OpMessage, Text: fmt.Sprintf("message %d", i)})
-	}
-	alice := h.a1.cfg.Self.Device.Public()
+	h, bob, alice := bobAddedBefore(t, 200)
 	now := time.Unix(1000, 0)
 	self := bob.device(t)
 	b, err := Open(Config{Key: h.key, Founder: h.alice.id.Public(), Self: self, Now: func() time.Time { return now }})
@@ -230,4 +218,17 @@ func bytesOf(r *Room, writer identity.PublicKey, from uint64, n int) int {
 		size += len(b)
 	}
 	return size
+}
+
+// bobAddedBefore is a household whose founder added bob, then wrote n
+// messages one at a time: bob's first device has everything to catch up.
+func bobAddedBefore(t *testing.T, n int) (h *household, bob *person, alice identity.PublicKey) {
+	t.Helper()
+	h = newHousehold(t, 0)
+	bob = newPerson(t, "bob")
+	mustWrite(t, h.a1, Op{Type: OpAddMember, Identity: bob.id.Public(), Role: RoleMember})
+	for i := range n {
+		mustWrite(t, h.a1, Op{Type: OpMessage, Text: fmt.Sprintf("message %d", i)})
+	}
+	return h, bob, h.a1.cfg.Self.Device.Public()
 }
