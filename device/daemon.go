@@ -22,6 +22,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
 	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 		kept, err = mirror.Open(db, mirror.Config{Owners: append([]identity.PublicKey{id.Identity}, cfg.MirrorOwners...),
 			Budget: cfg.MirrorBudget, Quota: cfg.MirrorQuota, Now: now, Logger: log,
 			DropBlob: func(root [32]byte) {
-				if err := blobs.Drop(blob.Hash(root)); err != nil {
+				if err := blobs.Drop(chunk.Hash(root)); err != nil {
 					log.Warn("mirror: deleting a file's chunks", logattr.Err(err))
 				}
 			}})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/storage"
@@ -47,7 +48,7 @@ func randomFile(path string, size int64) error {
 // chunk store (bbolt and chunks) under dir. It returns the store, the
 // file's manifest, how long sending it took (read, encrypt, store) and
 // what closes the store.
-func storedFile(dir, path string, size int64) (*blob.Store, *blob.Manifest, time.Duration, func() error, error) {
+func storedFile(dir, path string, size int64) (*blob.Store, *chunk.Manifest, time.Duration, func() error, error) {
 	if err := randomFile(path, size); err != nil {
 		return nil, nil, 0, nil, err
 	}
@@ -100,7 +101,7 @@ func transfer(ctx context.Context, size int64) ([]Figure, error) {
 		return nil, err
 	}
 	defer a.Close()
-	svc := blob.NewService(a.Host, func(blob.Hash) (blob.Source, bool) { return store, true }, nil)
+	svc := blob.NewService(a.Host, func(chunk.Hash) (blob.Source, bool) { return store, true }, nil)
 	defer svc.Close()
 	b, err := loopbackNode()
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/rooms/roomdb"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
@@ -176,7 +176,7 @@ func buildHistory(home string, rooms, perRoom int) ([]builtRoom, error) {
 	store := roomdb.New(db)
 	bob := newMember()
 	rng := rand.New(rand.NewPCG(uint64(rooms), uint64(perRoom)))
-	manifest, err := (&blob.Manifest{Name: "photo.jpg", Size: 2 << 20, Type: "image/jpeg", ChunkSize: 1 << 16}).MarshalBinary()
+	manifest, err := (&chunk.Manifest{Name: "photo.jpg", Size: 2 << 20, Type: "image/jpeg", ChunkSize: 1 << 16}).MarshalBinary()
 	if err != nil {
 		return nil, err
 	}

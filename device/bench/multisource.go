@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -26,7 +27,7 @@ type pacedSource struct {
 	lim *rate.Limiter
 }
 
-func (p pacedSource) Chunk(root blob.Hash, i int, buf []byte) ([]byte, bool) {
+func (p pacedSource) Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool) {
 	b, ok := p.Source.Chunk(root, i, buf)
 	if ok && p.lim.WaitN(p.ctx, len(b)) != nil {
 		return nil, false
@@ -61,10 +62,10 @@ func multiSource(ctx context.Context, size int64) ([]Figure, error) {
 			return nil, err
 		}
 		defer n.Close()
-		lim := rate.NewLimiter(rate.Limit(sourceUplink), blob.ChunkSize+64<<10)
+		lim := rate.NewLimiter(rate.Limit(sourceUplink), chunk.Size+64<<10)
 		limiters = append(limiters, lim)
 		paced := pacedSource{Source: store, ctx: ctx, lim: lim}
-		svc := blob.NewService(n.Host, func(blob.Hash) (blob.Source, bool) { return paced, true }, nil)
+		svc := blob.NewService(n.Host, func(chunk.Hash) (blob.Source, bool) { return paced, true }, nil)
 		defer svc.Close()
 		if err := recv.Host.Connect(ctx, peer.AddrInfo{ID: n.Host.ID(), Addrs: n.Host.Addrs()}); err != nil {
 			return nil, err
@@ -106,7 +107,7 @@ func multiSource(ctx context.Context, size int64) ([]Figure, error) {
 // timedFetch fetches the file of m from peers into out, and returns the
 // rate in bytes per second, from asking for the hashes to the last chunk
 // written.
-func timedFetch(ctx context.Context, n *hnet.Node, m *blob.Manifest, peers []peer.ID, out string) (float64, error) {
+func timedFetch(ctx context.Context, n *hnet.Node, m *chunk.Manifest, peers []peer.ID, out string) (float64, error) {
 	start := time.Now()
 	hs, err := blob.FetchHashes(ctx, n.Host, m, peers)
 	if err != nil {

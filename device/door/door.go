@@ -25,7 +25,7 @@ import (
 	"github.com/hearthp2p/hearth/hal"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/room"
@@ -465,7 +465,7 @@ func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context)
 }
 
 func (d *Door) toMirrors(mb []byte) {
-	if m, err := blob.ParseManifest(mb); err == nil {
+	if m, err := chunk.ParseManifest(mb); err == nil {
 		d.files.ToMirrors(d.room, m)
 	}
 }

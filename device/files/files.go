@@ -22,6 +22,7 @@ import (
 	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
@@ -55,8 +56,8 @@ type Files struct {
 
 	mu       sync.Mutex
 	jobs     map[string]*download
-	getMu    sync.Mutex                  // one get at a time decides: one job per file
-	partials map[blob.Hash]*blob.Partial // open for serving
+	getMu    sync.Mutex                   // one get at a time decides: one job per file
+	partials map[chunk.Hash]*blob.Partial // open for serving
 	wg       sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -67,7 +68,7 @@ type download struct {
 	mu      sync.Mutex
 	st      control.Download
 	started time.Time
-	root    blob.Hash // a get: the file's
+	root    chunk.Hash // a get: the file's
 }
 
 // Config is what New needs.
@@ -86,7 +87,7 @@ type Config struct {
 // New serves the files of the rooms from here on; Close stops.
 func New(cfg Config) *Files {
 	f := &Files{log: cfg.Logger, node: cfg.Node, db: cfg.DB, rooms: cfg.Rooms, kept: cfg.Kept,
-		store: cfg.Blobs, home: cfg.Home, jobs: map[string]*download{}, partials: map[blob.Hash]*blob.Partial{}}
+		store: cfg.Blobs, home: cfg.Home, jobs: map[string]*download{}, partials: map[chunk.Hash]*blob.Partial{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.svc = blob.NewService(f.node.Host, f.Lookup, f.log)
 	return f
@@ -105,7 +106,7 @@ func (f *Files) Close() {
 
 // Lookup finds a source for a file: the chunk store (sent or kept here),
 // else a file downloaded here.
-func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
+func (f *Files) Lookup(root chunk.Hash) (blob.Source, bool) {
 	if _, ok := f.store.Hashes(root); ok {
 		return f.store, true
 	}
@@ -123,7 +124,7 @@ func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
 	var rec struct {
 		Path   string
 		Room   string
-		Hashes []blob.Hash
+		Hashes []chunk.Hash
 		Ref    string
 	}
 	if json.Unmarshal(b, &rec) != nil {
@@ -149,7 +150,7 @@ func (f *Files) Lookup(root blob.Hash) (blob.Source, bool) {
 }
 
 // ManifestOf returns the manifest of a file message of a room.
-func (f *Files) ManifestOf(roomID, ref string) *blob.Manifest {
+func (f *Files) ManifestOf(roomID, ref string) *chunk.Manifest {
 	r, err := f.rooms.Resolve(roomID)
 	if err != nil {
 		return nil
@@ -179,8 +180,8 @@ func checkSendable(path string) (os.FileInfo, error) {
 		return nil, fmt.Errorf("%w: %s is a folder: send a file (or an archive of the folder)", control.ErrBadArg, path)
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%w: %s is not a regular file", control.ErrBadArg, path)
-	case fi.Size() > blob.MaxSize:
-		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", control.ErrBadArg, path, fi.Size(), int64(blob.MaxSize))
+	case fi.Size() > chunk.MaxFileSize:
+		return nil, fmt.Errorf("%w: %s is %d bytes, at most %d", control.ErrBadArg, path, fi.Size(), int64(chunk.MaxFileSize))
 	}
 	// Unreadable is found now, not after the job started.
 	fh, err := os.Open(path)
@@ -193,7 +194,7 @@ func checkSendable(path string) (os.FileInfo, error) {
 
 // Send encrypts a file into the chunk store and writes it into the room.
 // progress, if not nil, gets the bytes encrypted so far.
-func (f *Files) Send(ctx context.Context, r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *blob.Manifest, error) {
+func (f *Files) Send(ctx context.Context, r *room.Room, path, mediaType, caption string, progress func(int64)) (room.Ref, *chunk.Manifest, error) {
 	if _, err := checkSendable(path); err != nil {
 		return room.Ref{}, nil, err
 	}
@@ -212,7 +213,7 @@ func (f *Files) Send(ctx context.Context, r *room.Room, path, mediaType, caption
 
 // StoreFile encrypts a file into the chunk store and returns its manifest,
 // named after the file, and the manifest's bytes for an entry.
-func (f *Files) StoreFile(ctx context.Context, path, mediaType string, progress func(int64)) (*blob.Manifest, []byte, error) {
+func (f *Files) StoreFile(ctx context.Context, path, mediaType string, progress func(int64)) (*chunk.Manifest, []byte, error) {
 	m, err := f.store.PutFileProgress(ctx, path, progress)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
@@ -220,11 +221,11 @@ func (f *Files) StoreFile(ctx context.Context, path, mediaType string, progress 
 		}
 		return nil, nil, err
 	}
-	m.Name = blob.SafeName(filepath.Base(path))
+	m.Name = chunk.SafeName(filepath.Base(path))
 	if mediaType == "" {
 		mediaType = mime.TypeByExtension(strings.ToLower(filepath.Ext(path)))
 	}
-	if len(mediaType) > blob.MaxTypeLen {
+	if len(mediaType) > chunk.MaxTypeLen {
 		mediaType = ""
 	}
 	m.Type = mediaType
@@ -248,7 +249,7 @@ func (f *Files) SendJobThen(r *room.Room, path, mediaType, caption string, done 
 	if err != nil {
 		return nil, err
 	}
-	d := f.newJob(control.Download{Kind: "send", Path: path, Name: blob.SafeName(filepath.Base(path)), Size: fi.Size(), State: "running"})
+	d := f.newJob(control.Download{Kind: "send", Path: path, Name: chunk.SafeName(filepath.Base(path)), Size: fi.Size(), State: "running"})
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -285,7 +286,7 @@ func (f *Files) newJob(st control.Download) *download {
 // ToMirrors asks the room's mirrors to keep a file sent here: they fetch
 // its ciphertext chunks from this device and serve them when it is
 // offline.
-func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
+func (f *Files) ToMirrors(r *room.Room, m *chunk.Manifest) {
 	for _, p := range f.rooms.Mirrors.RoomMirrors(r) {
 		if p == f.node.Host.ID() {
 			continue
@@ -315,10 +316,10 @@ func (f *Files) ToMirrors(r *room.Room, m *blob.Manifest) {
 func (f *Files) KeepExisting(ctx context.Context, r *room.Room, p peer.ID, limit, used int64) *control.MirrorFiles {
 	type file struct {
 		name string
-		m    *blob.Manifest
+		m    *chunk.Manifest
 	}
 	var files []file
-	seen := map[blob.Hash]bool{}
+	seen := map[chunk.Hash]bool{}
 	r.Files(true, func(msg *room.Message) bool {
 		if !msg.Deleted && !seen[msg.File.Root] {
 			seen[msg.File.Root] = true
@@ -386,7 +387,7 @@ func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize u
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		m := &blob.Manifest{Name: "-", Root: blob.Hash(root), Size: size, ChunkSize: chunkSize}
+		m := &chunk.Manifest{Name: "-", Root: chunk.Hash(root), Size: size, ChunkSize: chunkSize}
 		var sink *blob.StoreSink
 		hashes, err := blob.FetchHashes(f.ctx, f.node.Host, m, []peer.ID{from})
 		if err == nil {
@@ -485,7 +486,7 @@ const reachSourceTimeout = 8 * time.Second
 func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 	f.getMu.Lock()
 	defer f.getMu.Unlock()
-	var m *blob.Manifest
+	var m *chunk.Manifest
 	var deleted bool
 	if msg, ok := r.Message(ref); ok && msg.File != nil {
 		m, deleted = msg.File, msg.Deleted
@@ -501,13 +502,13 @@ func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
 		}
-		out = filepath.Join(dir, blob.SafeName(m.Name))
+		out = filepath.Join(dir, chunk.SafeName(m.Name))
 	}
 	if !filepath.IsAbs(out) {
 		return nil, fmt.Errorf("%w: the destination must be absolute (the command line makes it so)", control.ErrBadArg)
 	}
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
-		out = filepath.Join(out, blob.SafeName(m.Name))
+		out = filepath.Join(out, chunk.SafeName(m.Name))
 	}
 	// One job per file: asked again, the daemon answers the job that
 	// runs (the command follows it) or the download it finished there.
@@ -559,7 +560,7 @@ func (f *Files) Get(r *room.Room, ref room.Ref, out string) (*download, error) {
 }
 
 // downloadedAt is where this device saved the file of root, if it did.
-func (f *Files) downloadedAt(root blob.Hash) string {
+func (f *Files) downloadedAt(root chunk.Hash) string {
 	b, err := f.db.Get(bucketDownloads, root[:])
 	if err != nil {
 		return ""
@@ -573,11 +574,11 @@ func (f *Files) downloadedAt(root blob.Hash) string {
 
 // fetch runs a download: hash list, partial file, every source at once,
 // then the rename. Run again, it resumes from what the partial file holds.
-func (f *Files) fetch(r *room.Room, ref room.Ref, m *blob.Manifest, out string, d *download) error {
+func (f *Files) fetch(r *room.Room, ref room.Ref, m *chunk.Manifest, out string, d *download) error {
 	ctx := f.ctx
 	srcs := f.sources(ctx, r)
 	d.set(func(st *control.Download) { st.Sources = len(srcs) })
-	var hashes []blob.Hash
+	var hashes []chunk.Hash
 	if hs, ok := f.store.Hashes(m.Root); ok {
 		hashes = hs
 	} else {

@@ -18,7 +18,7 @@ import (
 	"github.com/hearthp2p/hearth/device/files"
 	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/internal/logattr"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
@@ -79,14 +79,14 @@ func (w *pageFiles) handleUpload(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.URL.Query().Get("name")
-	name := blob.SafeName(raw)
+	name := chunk.SafeName(raw)
 	if strings.TrimSpace(raw) == "" || name == "" || name == "." {
 		api.WriteError(rw, http.StatusBadRequest, "the file needs a name (?name=)")
 		return
 	}
 	typ := r.URL.Query().Get("type")
 	if typ != "" {
-		if _, _, err := mime.ParseMediaType(typ); err != nil || len(typ) > blob.MaxTypeLen {
+		if _, _, err := mime.ParseMediaType(typ); err != nil || len(typ) > chunk.MaxTypeLen {
 			typ = ""
 		}
 	}
@@ -219,7 +219,7 @@ func (w *pageFiles) handleContent(rw http.ResponseWriter, r *http.Request) {
 			w.log.Warn("web: a chunk went missing while serving a file", slog.Int("chunk", i))
 			return // the length promised tells the page it was cut
 		}
-		plain, err := blob.OpenChunk(m, i, ct)
+		plain, err := chunk.Open(m, i, ct)
 		if err != nil {
 			w.log.Warn("web: a chunk does not open", logattr.Err(err))
 			return

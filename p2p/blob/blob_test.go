@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/internal/leaktest"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/storage"
@@ -59,86 +58,6 @@ func newStoreB(t testing.TB) *Store {
 	return NewStore(db, ch)
 }
 
-func TestManifestAndChunks(t *testing.T) {
-	s := newStore(t)
-	path, data := randomFile(t, t.TempDir(), 3*ChunkSize+12345)
-	m, err := s.PutFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Name, m.Type = "holiday.mp4", "video/mp4"
-	b, err := m.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m2, err := ParseManifest(b)
-	if err != nil || *m2 != *m {
-		t.Fatalf("round trip: %+v, %v", m2, err)
-	}
-	hs, ok := s.Hashes(m.Root)
-	if !ok || CheckHashes(m, hs) != nil || len(hs) != 4 {
-		t.Fatalf("hashes: %d, %v", len(hs), ok)
-	}
-	var got []byte
-	for i := range m.Chunks() {
-		ct, ok := s.Chunk(m.Root, i, nil)
-		if !ok {
-			t.Fatalf("chunk %d missing", i)
-		}
-		plain, err := OpenChunk(m, i, ct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, plain...)
-		// A chunk cannot be moved to another place.
-		if i > 0 {
-			if _, err := OpenChunk(m, i-1, ct); err == nil {
-				t.Fatal("a chunk opened at another index")
-			}
-		}
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("decrypted file differs")
-	}
-	for _, bad := range []Manifest{
-		{Name: "x", Size: -1, ChunkSize: ChunkSize},
-		{Name: "x", Size: MaxSize + 1, ChunkSize: ChunkSize},
-		{Name: "x", Size: 10, ChunkSize: 1000},
-		{Name: "", Size: 10, ChunkSize: ChunkSize},
-		{Name: strings.Repeat("n", MaxNameLen+1), Size: 10, ChunkSize: ChunkSize},
-		{Name: "bad\xff", Size: 10, ChunkSize: ChunkSize},
-	} {
-		if _, err := bad.MarshalBinary(); !errors.Is(err, ErrManifest) {
-			t.Errorf("%+v accepted", bad)
-		}
-	}
-}
-
-func TestSafeName(t *testing.T) {
-	for in, want := range map[string]string{
-		"holiday.mp4":        "holiday.mp4",
-		"../../etc/passwd":   "passwd",
-		"/etc/shadow":        "shadow",
-		"..":                 "file",
-		".bashrc":            "bashrc",
-		"a\\b\\c.txt":        "c.txt",
-		"new\nline\x00.txt":  "new_line_.txt",
-		"":                   "file",
-		"dir/../../x.png":    "x.png",
-		"  . hidden  ":       "hidden  ",
-		"\u202eexe.txt":      "\u202eexe.txt",
-		"ok name (1).tar.gz": "ok name (1).tar.gz",
-	} {
-		got := SafeName(in)
-		if got != want {
-			t.Errorf("SafeName(%q) = %q, want %q", in, got, want)
-		}
-		if strings.ContainsAny(got, "/\\\x00") || got == ".." || got == "." {
-			t.Errorf("SafeName(%q) = %q is unsafe", in, got)
-		}
-	}
-}
-
 // counting wraps a source and counts the chunks served, or tampers.
 type counting struct {
 	Source
@@ -147,7 +66,7 @@ type counting struct {
 	tamper bool
 }
 
-func (c *counting) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
+func (c *counting) Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool) {
 	ct, ok := c.Source.Chunk(root, i, buf)
 	if !ok {
 		return nil, false
@@ -190,7 +109,7 @@ func newNodeB(t testing.TB, src Source) *node {
 	}
 	nd := &node{n: n}
 	if src != nil {
-		nd.svc = NewService(n.Host, func(Hash) (Source, bool) { return src, true }, nil)
+		nd.svc = NewService(n.Host, func(chunk.Hash) (Source, bool) { return src, true }, nil)
 	}
 	t.Cleanup(func() {
 		if nd.svc != nil {
@@ -218,7 +137,7 @@ func (a *node) connect(t *testing.T, bs ...*node) []peer.ID {
 // bytes, and after a break resumes without fetching again what it had.
 func TestFetchMultiSourceTamperResume(t *testing.T) {
 	s := newStore(t)
-	path, data := randomFile(t, t.TempDir(), 12*ChunkSize+777)
+	path, data := randomFile(t, t.TempDir(), 12*chunk.Size+777)
 	m, err := s.PutFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +160,7 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	err = Fetch(ctx, FetchConfig{Host: recv.n.Host, Peers: peers[:1], Partial: part, Window: 2, Progress: func(p Progress) {
-		if p.Done >= 4*ChunkSize {
+		if p.Done >= 4*chunk.Size {
 			cancel()
 		}
 	}})
@@ -327,28 +246,6 @@ func TestEmptyAndDiskChecks(t *testing.T) {
 	}
 }
 
-func FuzzParseManifest(f *testing.F) {
-	m := &Manifest{Name: "a.mp4", Type: "video/mp4", Size: 5 << 20, ChunkSize: ChunkSize}
-	b, _ := m.MarshalBinary()
-	f.Add(b)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := ParseManifest(b)
-		if err != nil {
-			return
-		}
-		if m.Chunks() > MaxChunks || m.Size > MaxSize {
-			t.Fatalf("absurd manifest accepted: %+v", m)
-		}
-		again, err := m.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m2, err := ParseManifest(again); err != nil || *m2 != *m {
-			t.Fatal("round trip")
-		}
-	})
-}
-
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add((&Request{Op: opChunk, A: 3}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -368,17 +265,17 @@ type lyingMirror struct {
 	counting
 }
 
-func (l *lyingMirror) Hashes(root Hash) ([]Hash, bool) {
+func (l *lyingMirror) Hashes(root chunk.Hash) ([]chunk.Hash, bool) {
 	hs, ok := l.Source.Hashes(root)
 	if !ok {
 		return nil, false
 	}
-	hs = append([]Hash(nil), hs...)
+	hs = append([]chunk.Hash(nil), hs...)
 	hs[len(hs)/2][0] ^= 1
 	return hs, true
 }
 
-func (l *lyingMirror) Have(root Hash) []bool {
+func (l *lyingMirror) Have(root chunk.Hash) []bool {
 	have := l.Source.Have(root)
 	for i := range have {
 		have[i] = true
@@ -393,7 +290,7 @@ func (l *lyingMirror) Have(root Hash) []bool {
 // member beside it, the receiver drops it and ends with the right bytes.
 func TestTamperingMirror(t *testing.T) {
 	sender := newStore(t)
-	path, data := randomFile(t, t.TempDir(), 9*ChunkSize+123)
+	path, data := randomFile(t, t.TempDir(), 9*chunk.Size+123)
 	m, err := sender.PutFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -403,7 +300,7 @@ func TestTamperingMirror(t *testing.T) {
 
 	// The mirror keeps the file: it knows the root, size and chunk size,
 	// never the key.
-	blind := &Manifest{Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize}
+	blind := &chunk.Manifest{Root: m.Root, Size: m.Size, ChunkSize: m.ChunkSize}
 	mirrorStore := newStore(t)
 	mirror := &lyingMirror{counting{Source: mirrorStore}}
 	mir := newNode(t, mirror)

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 )
 
 // TestSlowReadersHoldBoundedMemory: peers that know a file's root (a
@@ -21,7 +23,7 @@ import (
 // gets the file meanwhile, and everything is given back when they leave.
 func TestSlowReadersHoldBoundedMemory(t *testing.T) {
 	s := newStore(t)
-	path, data := randomFile(t, t.TempDir(), 24*ChunkSize+5)
+	path, data := randomFile(t, t.TempDir(), 24*chunk.Size+5)
 	m, err := s.PutFile(path)
 	if err != nil {
 		t.Fatal(err)

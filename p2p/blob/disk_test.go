@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/storage"
 )
 
@@ -30,7 +31,7 @@ func TestRottenChunkOnASource(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotten := NewStore(db, chunks)
-	path, data := randomFile(t, t.TempDir(), 4*ChunkSize)
+	path, data := randomFile(t, t.TempDir(), 4*chunk.Size)
 	m, err := rotten.PutFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
 	s := newStore(t)
-	path, data := randomFile(t, t.TempDir(), 6*ChunkSize)
+	path, data := randomFile(t, t.TempDir(), 6*chunk.Size)
 	m, err := s.PutFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -141,19 +142,19 @@ func TestSendStoppedLeavesNothing(t *testing.T) {
 		return n
 	}
 	s := newStore(t)
-	path, _ := randomFile(t, t.TempDir(), 8*ChunkSize+5)
+	path, _ := randomFile(t, t.TempDir(), 8*chunk.Size+5)
 	ctx, cancel := context.WithCancel(context.Background())
 	var seen []int64
 	_, err := s.PutFileProgress(ctx, path, func(done int64) {
 		seen = append(seen, done)
-		if done >= 3*ChunkSize {
+		if done >= 3*chunk.Size {
 			cancel()
 		}
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("a stopped send: %v", err)
 	}
-	if len(seen) != 3 || seen[0] != ChunkSize || seen[2] != 3*ChunkSize {
+	if len(seen) != 3 || seen[0] != chunk.Size || seen[2] != 3*chunk.Size {
 		t.Fatalf("progress %v", seen)
 	}
 	if n := count(s); n != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 )
 
 // DefaultWindow is how many chunk requests are in flight per source.
@@ -20,7 +21,7 @@ const DefaultWindow = 8
 // FetchHashes gets the hash list of m from the sources, asking them all
 // at once (a dead one costs nothing), and keeps the first that makes m's
 // root.
-func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID) ([]Hash, error) {
+func FetchHashes(ctx context.Context, h host.Host, m *chunk.Manifest, peers []peer.ID) ([]chunk.Hash, error) {
 	if m.Chunks() == 0 {
 		return nil, nil
 	}
@@ -30,7 +31,7 @@ func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
-		hs  []Hash
+		hs  []chunk.Hash
 		err error
 	}
 	results := make(chan result, len(peers))
@@ -46,7 +47,7 @@ func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID)
 			defer stop()
 			hs, err := c.hashes(m.Root)
 			if err == nil {
-				err = CheckHashes(m, hs)
+				err = chunk.CheckHashes(m, hs)
 			}
 			if err != nil {
 				err = fmt.Errorf("%s: %w", p.ShortString(), err)
@@ -67,11 +68,11 @@ func FetchHashes(ctx context.Context, h host.Host, m *Manifest, peers []peer.ID)
 
 // Sink takes the chunks Fetch gets.
 type Sink interface {
-	Manifest() *Manifest
+	Manifest() *chunk.Manifest
 	Missing() []int
 	Held() (chunks int, bytes int64)
 	Complete() bool
-	// Put checks ciphertext chunk i against its hash (ErrChunk if it
+	// Put checks ciphertext chunk i against its hash (chunk.ErrBad if it
 	// does not match) and keeps it.
 	Put(i int, ct []byte) error
 	Sync() error
@@ -159,7 +160,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 						cancel() // complete: sources still dialling are not waited for
 					}
 					report(int64(m.ChunkLen(r.i)), 0)
-				case errors.Is(err, ErrChunk):
+				case errors.Is(err, chunk.ErrBad):
 					r.src.bad.Store(true)
 					s.requeue(r.i)
 					log.Info("a source served a bad chunk: dropped for this file", logattr.Peer(r.src.p.String()))

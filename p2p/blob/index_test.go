@@ -4,19 +4,21 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 )
 
 // fixedSource serves a file of a few chunks whose bytes do not matter:
 // a naive one, that slices its hash list and chunks with the index it is
 // given, as a source may.
-type fixedSource struct{ hs []Hash }
+type fixedSource struct{ hs []chunk.Hash }
 
-func (f fixedSource) Hashes(Hash) ([]Hash, bool) { return f.hs, true }
-func (f fixedSource) Chunk(_ Hash, i int, _ []byte) ([]byte, bool) {
+func (f fixedSource) Hashes(chunk.Hash) ([]chunk.Hash, bool) { return f.hs, true }
+func (f fixedSource) Chunk(_ chunk.Hash, i int, _ []byte) ([]byte, bool) {
 	_ = f.hs[i] // a source trusting its caller
 	return []byte("chunk"), true
 }
-func (f fixedSource) Have(Hash) []bool { return make([]bool, len(f.hs)) }
+func (f fixedSource) Have(chunk.Hash) []bool { return make([]bool, len(f.hs)) }
 
 // TestHugeIndex: whoever knows a file's root asks for hashes and a chunk
 // at indexes of 2^31 and more (negative as an int of a 32-bit build, the
@@ -24,7 +26,7 @@ func (f fixedSource) Have(Hash) []bool { return make([]bool, len(f.hs)) }
 // them, and goes on serving. The suite runs this package on GOARCH=386
 // too (scripts/test).
 func TestHugeIndex(t *testing.T) {
-	server := newNode(t, fixedSource{hs: make([]Hash, 4)})
+	server := newNode(t, fixedSource{hs: make([]chunk.Hash, 4)})
 	client := newNode(t, nil)
 	ids := client.connect(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -42,7 +44,7 @@ func TestHugeIndex(t *testing.T) {
 			}
 		}
 	}
-	hs, err := c.hashes(Hash{})
+	hs, err := c.hashes(chunk.Hash{})
 	if err != nil || len(hs) != 4 {
 		t.Fatalf("the service after: %d hashes, %v", len(hs), err)
 	}

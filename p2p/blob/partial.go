@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 )
 
 // Partial is a file being received: plaintext written in place at each
@@ -17,8 +19,8 @@ import (
 // a crash or a break, what was written and is whole is kept; only the
 // rest is fetched. A member serves the chunks it holds the same way.
 type Partial struct {
-	m      *Manifest
-	hashes []Hash
+	m      *chunk.Manifest
+	hashes []chunk.Hash
 
 	mu   sync.Mutex
 	f    *os.File
@@ -33,8 +35,8 @@ var ErrNoSpace = errors.New("no space left on the disk")
 // OpenPartial opens (or creates) the partial file at path for m, whose
 // hash list hashes has been checked, and finds the chunks it already
 // holds.
-func OpenPartial(path string, m *Manifest, hashes []Hash) (*Partial, error) {
-	if err := CheckHashes(m, hashes); err != nil {
+func OpenPartial(path string, m *chunk.Manifest, hashes []chunk.Hash) (*Partial, error) {
+	if err := chunk.CheckHashes(m, hashes); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
@@ -67,7 +69,7 @@ func OpenPartial(path string, m *Manifest, hashes []Hash) (*Partial, error) {
 		if _, err := f.ReadAt(buf[:n], off); err != nil {
 			continue
 		}
-		if SumChunk(SealChunk(m.Key, i, m.Size, buf[:n])) == hashes[i] {
+		if chunk.Sum(chunk.Seal(m.Key, i, m.Size, buf[:n])) == hashes[i] {
 			p.have[i] = true
 			p.n++
 		}
@@ -75,8 +77,8 @@ func OpenPartial(path string, m *Manifest, hashes []Hash) (*Partial, error) {
 	return p, nil
 }
 
-// Manifest returns the file's manifest.
-func (p *Partial) Manifest() *Manifest { return p.m }
+// chunk.Manifest returns the file's manifest.
+func (p *Partial) Manifest() *chunk.Manifest { return p.m }
 
 // Missing returns the chunks not held yet.
 func (p *Partial) Missing() []int {
@@ -113,10 +115,10 @@ func (p *Partial) Complete() bool {
 // Put verifies ciphertext chunk i against its hash, decrypts it (over
 // ct, which it consumes) and writes it in place.
 func (p *Partial) Put(i int, ct []byte) error {
-	if i < 0 || i >= len(p.hashes) || SumChunk(ct) != p.hashes[i] {
-		return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+	if i < 0 || i >= len(p.hashes) || chunk.Sum(ct) != p.hashes[i] {
+		return fmt.Errorf("%w: chunk %d does not match its hash", chunk.ErrBad, i)
 	}
-	plain, err := openInPlace(p.m, i, ct)
+	plain, err := chunk.OpenInPlace(p.m, i, ct)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,7 @@ func (p *Partial) Sync() error { return p.f.Sync() }
 func (p *Partial) Close() error { return p.f.Close() }
 
 // Hashes serves the hash list (Source).
-func (p *Partial) Hashes(root Hash) ([]Hash, bool) {
+func (p *Partial) Hashes(root chunk.Hash) ([]chunk.Hash, bool) {
 	if root != p.m.Root {
 		return nil, false
 	}
@@ -151,7 +153,7 @@ func (p *Partial) Hashes(root Hash) ([]Hash, bool) {
 
 // Chunk serves chunk i, sealed again from the plaintext and checked
 // (Source).
-func (p *Partial) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
+func (p *Partial) Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool) {
 	if root != p.m.Root || i < 0 || i >= len(p.hashes) {
 		return nil, false
 	}
@@ -169,15 +171,15 @@ func (p *Partial) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
 	if _, err := p.f.ReadAt(plain, int64(i)*int64(p.m.ChunkSize)); err != nil {
 		return nil, false
 	}
-	ct := sealInPlace(p.m.Key, i, p.m.Size, plain)
-	if SumChunk(ct) != p.hashes[i] {
+	ct := chunk.SealInPlace(p.m.Key, i, p.m.Size, plain)
+	if chunk.Sum(ct) != p.hashes[i] {
 		return nil, false // changed on disk since: never serve a bad chunk
 	}
 	return ct, true
 }
 
 // Have reports the chunks held (Source).
-func (p *Partial) Have(root Hash) []bool {
+func (p *Partial) Have(root chunk.Hash) []bool {
 	if root != p.m.Root {
 		return nil
 	}

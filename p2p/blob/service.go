@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -43,7 +44,7 @@ const (
 const (
 	requestLen   = 1 + 32 + 4 + 4
 	maxHashesPer = 16384 // 512 KiB of hashes per answer
-	maxAnswer    = maxChunk + 64
+	maxAnswer    = chunk.MaxChunkSize + 64
 	streamIdle   = 2 * time.Minute
 	// requestTimeout bounds the first request of a stream, and the rest
 	// of any request once its first byte came: a client writes a request
@@ -58,7 +59,7 @@ const (
 // Request is one request of the protocol.
 type Request struct {
 	Op   byte
-	Root Hash
+	Root chunk.Hash
 	A, B uint32
 }
 
@@ -117,10 +118,10 @@ func readAnswer(r *bufio.Reader, limit int) (byte, []byte, error) {
 
 // bufs recycles chunk-sized buffers: a transfer would otherwise allocate
 // one per chunk for the garbage collector.
-var bufs = sync.Pool{New: func() any { return make([]byte, 0, ChunkSize+64) }}
+var bufs = sync.Pool{New: func() any { return make([]byte, 0, chunk.Size+64) }}
 
 func getBuf(n int) []byte {
-	if n > ChunkSize+64 || n < ChunkSize/2 {
+	if n > chunk.Size+64 || n < chunk.Size/2 {
 		return make([]byte, n)
 	}
 	return bufs.Get().([]byte)[:n]
@@ -128,7 +129,7 @@ func getBuf(n int) []byte {
 
 // putBuf returns a buffer from getBuf once nothing refers to it.
 func putBuf(b []byte) {
-	if cap(b) == ChunkSize+64 {
+	if cap(b) == chunk.Size+64 {
 		bufs.Put(b[:0])
 	}
 }
@@ -204,13 +205,13 @@ func (b *budget) held(p peer.ID) (all, mine int) {
 // Service serves the chunks of the files this node holds.
 type Service struct {
 	host   host.Host
-	lookup func(Hash) (Source, bool)
+	lookup func(chunk.Hash) (Source, bool)
 	log    *slog.Logger
 	budget *budget
 }
 
 // NewService registers the handler; lookup finds the source of a file.
-func NewService(h host.Host, lookup func(Hash) (Source, bool), logger *slog.Logger) *Service {
+func NewService(h host.Host, lookup func(chunk.Hash) (Source, bool), logger *slog.Logger) *Service {
 	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger), budget: newBudget()}
 	h.SetStreamHandler(hnet.ProtocolBlob, hnet.Guard(s.log, "blob", s.handle))
 	return s
@@ -347,7 +348,7 @@ func (s *Service) serve(req *Request) (status byte, payload, pooled []byte) {
 		}
 		return stOK, out, nil
 	case opChunk:
-		buf := getBuf(ChunkSize + 64)
+		buf := getBuf(chunk.Size + 64)
 		if uint64(req.A) > math.MaxInt32 {
 			putBuf(buf)
 			return stBad, []byte("past the end"), nil
@@ -422,8 +423,8 @@ func (c *client) ask(req Request, limit int) (byte, []byte, error) {
 func (c *client) close() { c.st.Close() }
 
 // hashes fetches the whole hash list of root.
-func (c *client) hashes(root Hash) ([]Hash, error) {
-	var out []Hash
+func (c *client) hashes(root chunk.Hash) ([]chunk.Hash, error) {
+	var out []chunk.Hash
 	for {
 		st, b, err := c.ask(Request{Op: opHashes, Root: root, A: uint32(len(out)), B: maxHashesPer}, 4+32*maxHashesPer)
 		if err != nil {
@@ -433,12 +434,12 @@ func (c *client) hashes(root Hash) ([]Hash, error) {
 			return nil, errors.New("no hash list")
 		}
 		n := binary.BigEndian.Uint32(b)
-		if uint64(n) > MaxChunks { // before converting: a 32-bit int turns negative past 2^31
+		if uint64(n) > chunk.MaxChunks { // before converting: a 32-bit int turns negative past 2^31
 			return nil, fmt.Errorf("a hash list of %d hashes", n)
 		}
 		total := int(n)
 		for i := 4; i < len(b); i += 32 {
-			out = append(out, Hash(b[i:i+32]))
+			out = append(out, chunk.Hash(b[i:i+32]))
 		}
 		if len(out) >= total || len(b) == 4 {
 			return out, nil
@@ -447,8 +448,8 @@ func (c *client) hashes(root Hash) ([]Hash, error) {
 }
 
 // have fetches the source's bitmap for a file of n chunks.
-func (c *client) have(root Hash, n int) ([]bool, error) {
-	st, b, err := c.ask(Request{Op: opHave, Root: root}, (MaxChunks+7)/8)
+func (c *client) have(root chunk.Hash, n int) ([]bool, error) {
+	st, b, err := c.ask(Request{Op: opHave, Root: root}, (chunk.MaxChunks+7)/8)
 	if err != nil {
 		return nil, err
 	}

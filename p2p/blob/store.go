@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/storage"
 )
 
@@ -15,12 +16,12 @@ import (
 // Partial (a member that downloaded it).
 type Source interface {
 	// Hashes returns the chunks' hashes of the file of root.
-	Hashes(root Hash) ([]Hash, bool)
+	Hashes(root chunk.Hash) ([]chunk.Hash, bool)
 	// Chunk returns ciphertext chunk i, checked against its hash. It may
 	// use buf (when large enough) for the bytes it returns.
-	Chunk(root Hash, i int, buf []byte) ([]byte, bool)
+	Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool)
 	// Have reports which chunks it holds.
-	Have(root Hash) []bool
+	Have(root chunk.Hash) []bool
 }
 
 var bucketBlobs = []byte("blobs")
@@ -32,12 +33,12 @@ type Store struct {
 	chunks *storage.Chunks
 
 	mu    sync.Mutex
-	cache map[Hash][]Hash // hash lists recently served
+	cache map[chunk.Hash][]chunk.Hash // hash lists recently served
 }
 
 // NewStore uses db for hash lists and chunks for the bytes.
 func NewStore(db *storage.DB, chunks *storage.Chunks) *Store {
-	return &Store{db: db, chunks: chunks, cache: map[Hash][]Hash{}}
+	return &Store{db: db, chunks: chunks, cache: map[chunk.Hash][]chunk.Hash{}}
 }
 
 // cacheSize bounds the hash lists kept decoded.
@@ -45,15 +46,15 @@ const cacheSize = 16
 
 // Put encrypts the file read from r (size bytes) into the chunk store and
 // records it. The file is read once, one chunk at a time.
-func (s *Store) Put(r io.Reader, size int64) (*Manifest, error) {
+func (s *Store) Put(r io.Reader, size int64) (*chunk.Manifest, error) {
 	return s.put(context.Background(), r, size, nil)
 }
 
 // put is Put, stopped by ctx. A put that fails deletes the chunks it
 // stored: nothing would ever refer to them.
-func (s *Store) put(ctx context.Context, r io.Reader, size int64, progress func(done int64)) (*Manifest, error) {
+func (s *Store) put(ctx context.Context, r io.Reader, size int64, progress func(done int64)) (*chunk.Manifest, error) {
 	var stored []storage.ChunkID
-	m, hashes, err := Encrypt(r, size, func(i int, ct []byte) error {
+	m, hashes, err := chunk.Encrypt(r, size, func(i int, ct []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -63,7 +64,7 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, progress func(
 		}
 		stored = append(stored, id)
 		if progress != nil {
-			progress(min(int64(i+1)*ChunkSize, size))
+			progress(min(int64(i+1)*chunk.Size, size))
 		}
 		return nil
 	})
@@ -80,13 +81,13 @@ func (s *Store) put(ctx context.Context, r io.Reader, size int64, progress func(
 }
 
 // PutFile is Put for a regular file on disk.
-func (s *Store) PutFile(path string) (*Manifest, error) {
+func (s *Store) PutFile(path string) (*chunk.Manifest, error) {
 	return s.PutFileProgress(context.Background(), path, nil)
 }
 
 // PutFileProgress is PutFile, stopped by ctx, calling progress (if not
 // nil) with the bytes encrypted so far after each chunk.
-func (s *Store) PutFileProgress(ctx context.Context, path string, progress func(done int64)) (*Manifest, error) {
+func (s *Store) PutFileProgress(ctx context.Context, path string, progress func(done int64)) (*chunk.Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -104,14 +105,14 @@ func (s *Store) PutFileProgress(ctx context.Context, path string, progress func(
 
 // Add records the hash list of a file whose chunks are (or will be) in
 // the chunk store, e.g. on a mirror.
-func (s *Store) Add(m *Manifest, hashes []Hash) error {
-	if err := CheckHashes(m, hashes); err != nil {
+func (s *Store) Add(m *chunk.Manifest, hashes []chunk.Hash) error {
+	if err := chunk.CheckHashes(m, hashes); err != nil {
 		return err
 	}
 	return s.add(m.Root, hashes)
 }
 
-func (s *Store) add(root Hash, hashes []Hash) error {
+func (s *Store) add(root chunk.Hash, hashes []chunk.Hash) error {
 	v := make([]byte, 0, 32*len(hashes))
 	for _, h := range hashes {
 		v = append(v, h[:]...)
@@ -121,7 +122,7 @@ func (s *Store) add(root Hash, hashes []Hash) error {
 
 // Hashes returns the hash list of the file of root (checked when it was
 // added).
-func (s *Store) Hashes(root Hash) ([]Hash, bool) {
+func (s *Store) Hashes(root chunk.Hash) ([]chunk.Hash, bool) {
 	s.mu.Lock()
 	hs, ok := s.cache[root]
 	s.mu.Unlock()
@@ -132,7 +133,7 @@ func (s *Store) Hashes(root Hash) ([]Hash, bool) {
 	if err != nil || len(v)%32 != 0 {
 		return nil, false
 	}
-	hs = make([]Hash, len(v)/32)
+	hs = make([]chunk.Hash, len(v)/32)
 	for i := range hs {
 		copy(hs[i][:], v[32*i:])
 	}
@@ -146,7 +147,7 @@ func (s *Store) Hashes(root Hash) ([]Hash, bool) {
 }
 
 // Chunk returns ciphertext chunk i of the file of root.
-func (s *Store) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
+func (s *Store) Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool) {
 	hs, ok := s.Hashes(root)
 	if !ok || i < 0 || i >= len(hs) {
 		return nil, false
@@ -156,7 +157,7 @@ func (s *Store) Chunk(root Hash, i int, buf []byte) ([]byte, bool) {
 }
 
 // Have reports which chunks of the file of root the chunk store holds.
-func (s *Store) Have(root Hash) []bool {
+func (s *Store) Have(root chunk.Hash) []bool {
 	hs, ok := s.Hashes(root)
 	if !ok {
 		return nil
@@ -170,13 +171,13 @@ func (s *Store) Have(root Hash) []bool {
 
 // PutChunk stores a ciphertext chunk fetched for a file (a mirror keeping
 // it), after checking it against the hash list.
-func (s *Store) PutChunk(root Hash, i int, ct []byte) error {
+func (s *Store) PutChunk(root chunk.Hash, i int, ct []byte) error {
 	hs, ok := s.Hashes(root)
 	if !ok || i < 0 || i >= len(hs) {
 		return errors.New("unknown file or chunk")
 	}
-	if SumChunk(ct) != hs[i] {
-		return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+	if chunk.Sum(ct) != hs[i] {
+		return fmt.Errorf("%w: chunk %d does not match its hash", chunk.ErrBad, i)
 	}
 	_, err := s.chunks.Put(ct)
 	return err
@@ -186,8 +187,8 @@ func (s *Store) PutChunk(root Hash, i int, ct []byte) error {
 // it): no key needed.
 type StoreSink struct {
 	s      *Store
-	m      *Manifest
-	hashes []Hash
+	m      *chunk.Manifest
+	hashes []chunk.Hash
 	// Admit, when set, is asked before a chunk that matched its hash is
 	// stored, with its length; an error refuses the chunk and ends the
 	// fetch (a mirror out of space).
@@ -197,9 +198,9 @@ type StoreSink struct {
 var _ Sink = (*StoreSink)(nil)
 
 // Sink records a file's checked hash list and returns a sink for its
-// chunks. m needs only Root, Size and ChunkSize.
-func (s *Store) Sink(m *Manifest, hashes []Hash) (*StoreSink, error) {
-	if err := CheckHashes(m, hashes); err != nil {
+// chunks. m needs only chunk.Root, Size and chunk.Size.
+func (s *Store) Sink(m *chunk.Manifest, hashes []chunk.Hash) (*StoreSink, error) {
+	if err := chunk.CheckHashes(m, hashes); err != nil {
 		return nil, err
 	}
 	if err := s.add(m.Root, hashes); err != nil {
@@ -208,8 +209,8 @@ func (s *Store) Sink(m *Manifest, hashes []Hash) (*StoreSink, error) {
 	return &StoreSink{s: s, m: m, hashes: hashes}, nil
 }
 
-// Manifest returns the file's manifest (without key).
-func (k *StoreSink) Manifest() *Manifest { return k.m }
+// chunk.Manifest returns the file's manifest (without key).
+func (k *StoreSink) Manifest() *chunk.Manifest { return k.m }
 
 // Missing returns the chunks the store lacks.
 func (k *StoreSink) Missing() []int {
@@ -242,8 +243,8 @@ func (k *StoreSink) Put(i int, ct []byte) error {
 		if i < 0 || i >= len(k.hashes) {
 			return errors.New("unknown chunk")
 		}
-		if SumChunk(ct) != k.hashes[i] {
-			return fmt.Errorf("%w: chunk %d does not match its hash", ErrChunk, i)
+		if chunk.Sum(ct) != k.hashes[i] {
+			return fmt.Errorf("%w: chunk %d does not match its hash", chunk.ErrBad, i)
 		}
 		if err := k.Admit(int64(len(ct))); err != nil {
 			return err
@@ -256,7 +257,7 @@ func (k *StoreSink) Put(i int, ct []byte) error {
 func (k *StoreSink) Sync() error { return nil }
 
 // Drop deletes a file's chunks and hash list from the store.
-func (s *Store) Drop(root Hash) error {
+func (s *Store) Drop(root chunk.Hash) error {
 	hs, ok := s.Hashes(root)
 	if !ok {
 		return nil

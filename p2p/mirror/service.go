@@ -15,7 +15,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
@@ -401,7 +401,7 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 		}
 		return &Response{}
 	case OpKeepBlob:
-		m := blob.Manifest{Name: "-", Size: req.Size, ChunkSize: req.ChunkSize, Root: req.Root}
+		m := chunk.Manifest{Name: "-", Size: req.Size, ChunkSize: req.ChunkSize, Root: req.Root}
 		if _, err := m.MarshalBinary(); err != nil {
 			return &Response{status: statusBad, message: err.Error()}
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/btree"
 
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 )
@@ -90,7 +90,7 @@ func TestApplyRules(t *testing.T) {
 	v.Devices[forkDev] = &Device{Device: forkDev, Identity: member}
 	v.Devices[ud4] = &Device{Device: ud4, Identity: member, chain: []identity.PublicKey{forkDev, ud4}}
 
-	manifest, err := (&blob.Manifest{Name: "a.jpg", Size: 10, Type: "image/jpeg", ChunkSize: 1 << 16}).MarshalBinary()
+	manifest, err := (&chunk.Manifest{Name: "a.jpg", Size: 10, Type: "image/jpeg", ChunkSize: 1 << 16}).MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/hearthp2p/hearth/internal/wire"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 )
@@ -57,7 +57,7 @@ type Message struct {
 	Time      int64 // author's clock, unix milliseconds
 	Reactions map[string][]identity.PublicKey
 	// File is set for a file message: its manifest (the key included).
-	File *blob.Manifest
+	File *chunk.Manifest
 	// Call is set for a call entry.
 	Call *CallInfo
 	// Door is set for a doorphone's entry (File, for its picture or
@@ -386,7 +386,7 @@ func (a *applier) message() (bool, error) {
 // file posts a file message: any member may, with a manifest that parses.
 func (a *applier) file() (bool, error) {
 	o := a.o
-	fm, err := blob.ParseManifest(o.Blob)
+	fm, err := chunk.ParseManifest(o.Blob)
 	if err != nil {
 		return false, err
 	}
@@ -411,7 +411,7 @@ func (a *applier) door() (bool, error) {
 	}
 	m := &Message{ID: a.ref, Author: a.author, Device: a.ref.Writer, Time: a.e.Time, Door: &DoorInfo{Event: o.DoorEvent, Call: o.Call, Identity: o.Identity, Text: o.Text}}
 	if len(o.Blob) > 0 {
-		fm, err := blob.ParseManifest(o.Blob)
+		fm, err := chunk.ParseManifest(o.Blob)
 		if err != nil {
 			return false, err
 		}

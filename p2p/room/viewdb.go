@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	"github.com/hearthp2p/hearth/internal/wire"
-	"github.com/hearthp2p/hearth/p2p/blob"
+	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
@@ -237,7 +237,7 @@ func decodeMessage(b []byte) (*Message, error) {
 		m.ReplyTo = &r
 	}
 	if flags&8 != 0 {
-		fm, err := blob.ParseManifest(d.Bytes(maxRowString))
+		fm, err := chunk.ParseManifest(d.Bytes(maxRowString))
 		if err != nil && d.Err() == nil {
 			d.Fail(err)
 		}

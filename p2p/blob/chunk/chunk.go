@@ -1,4 +1,4 @@
-package blob
+package chunk
 
 import (
 	"crypto/rand"
@@ -18,22 +18,22 @@ import (
 	"github.com/hearthp2p/hearth/p2p/log"
 )
 
-// ChunkSize is the size of every chunk but a file's last. 1 MiB: the chunk
+// Size is the size of every chunk but a file's last. 1 MiB: the chunk
 // store writes 1 MiB chunks at 181 MB/s against 51 MB/s for 64 KiB ones
 // (one fsync per chunk; `go test -bench Chunk ./storage`), a chunk is one
 // request on the wire, and a 64 GiB file still has only 65,536 of them
 // (a 2 MiB hash list).
-const ChunkSize = 1 << 20
+const Size = 1 << 20
 
 // Limits of a manifest.
 const (
-	MaxSize     = 64 << 30 // bytes of one file
-	MaxChunks   = MaxSize / ChunkSize
-	MaxNameLen  = 255
-	MaxTypeLen  = 127
-	minChunk    = 64 << 10
-	maxChunk    = 4 << 20
-	manifestVer = 1
+	MaxFileSize  = 64 << 30 // bytes of one file
+	MaxChunks    = MaxFileSize / Size
+	MaxNameLen   = 255
+	MaxTypeLen   = 127
+	minChunkSize = 64 << 10
+	MaxChunkSize = 4 << 20
+	manifestVer  = 1
 )
 
 // Hash is the SHA-256 of a ciphertext chunk: its address in a chunk
@@ -101,7 +101,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
 	}
-	if size > MaxSize || cs > maxChunk {
+	if size > MaxFileSize || cs > MaxChunkSize {
 		return nil, fmt.Errorf("%w: %d bytes in chunks of %d", ErrManifest, size, cs)
 	}
 	m.Size, m.ChunkSize = int64(size), uint32(cs)
@@ -113,9 +113,9 @@ func ParseManifest(b []byte) (*Manifest, error) {
 
 func (m *Manifest) check() error {
 	switch {
-	case m.Size < 0 || m.Size > MaxSize:
-		return fmt.Errorf("%w: size %d (at most %d)", ErrManifest, m.Size, int64(MaxSize))
-	case m.ChunkSize < minChunk || m.ChunkSize > maxChunk || m.ChunkSize&(m.ChunkSize-1) != 0:
+	case m.Size < 0 || m.Size > MaxFileSize:
+		return fmt.Errorf("%w: size %d (at most %d)", ErrManifest, m.Size, int64(MaxFileSize))
+	case m.ChunkSize < minChunkSize || m.ChunkSize > MaxChunkSize || m.ChunkSize&(m.ChunkSize-1) != 0:
 		return fmt.Errorf("%w: chunk size %d", ErrManifest, m.ChunkSize)
 	case len(m.Name) == 0 || len(m.Name) > MaxNameLen || !utf8.ValidString(m.Name):
 		return fmt.Errorf("%w: name of %d bytes", ErrManifest, len(m.Name))
@@ -173,45 +173,45 @@ func ad(i int, size int64) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(size))
 }
 
-// SealChunk encrypts chunk i of a file of size bytes.
-func SealChunk(key [32]byte, i int, size int64, plain []byte) []byte {
+// Seal encrypts chunk i of a file of size bytes.
+func Seal(key [32]byte, i int, size int64, plain []byte) []byte {
 	aead, _ := chacha20poly1305.New(key[:])
 	return aead.Seal(nil, nonce(i), plain, ad(i, size))
 }
 
-// sealInPlace is SealChunk over plain's own buffer (it needs room for the
+// SealInPlace is Seal over plain's own buffer (it needs room for the
 // tag in plain's capacity).
-func sealInPlace(key [32]byte, i int, size int64, plain []byte) []byte {
+func SealInPlace(key [32]byte, i int, size int64, plain []byte) []byte {
 	aead, _ := chacha20poly1305.New(key[:])
 	return aead.Seal(plain[:0], nonce(i), plain, ad(i, size))
 }
 
-// ErrChunk means a chunk failed its check.
-var ErrChunk = errors.New("bad chunk")
+// ErrBad means a chunk failed its check.
+var ErrBad = errors.New("bad chunk")
 
-// OpenChunk decrypts chunk i of m.
-func OpenChunk(m *Manifest, i int, ct []byte) ([]byte, error) {
+// Open decrypts chunk i of m.
+func Open(m *Manifest, i int, ct []byte) ([]byte, error) {
 	aead, _ := chacha20poly1305.New(m.Key[:])
 	plain, err := aead.Open(nil, nonce(i), ct, ad(i, m.Size))
 	if err != nil || len(plain) != m.ChunkLen(i) {
-		return nil, fmt.Errorf("%w: chunk %d does not open", ErrChunk, i)
+		return nil, fmt.Errorf("%w: chunk %d does not open", ErrBad, i)
 	}
 	return plain, nil
 }
 
-// openInPlace decrypts chunk i of m over its ciphertext (which it
+// OpenInPlace decrypts chunk i of m over its ciphertext (which it
 // destroys): no copy, no allocation.
-func openInPlace(m *Manifest, i int, ct []byte) ([]byte, error) {
+func OpenInPlace(m *Manifest, i int, ct []byte) ([]byte, error) {
 	aead, _ := chacha20poly1305.New(m.Key[:])
 	plain, err := aead.Open(ct[:0], nonce(i), ct, ad(i, m.Size))
 	if err != nil || len(plain) != m.ChunkLen(i) {
-		return nil, fmt.Errorf("%w: chunk %d does not open", ErrChunk, i)
+		return nil, fmt.Errorf("%w: chunk %d does not open", ErrBad, i)
 	}
 	return plain, nil
 }
 
-// SumChunk is a chunk's hash.
-func SumChunk(ct []byte) Hash { return sha256.Sum256(ct) }
+// Sum is a chunk's hash.
+func Sum(ct []byte) Hash { return sha256.Sum256(ct) }
 
 // Root returns the RFC 9162 root over the chunks' hashes.
 func Root(hashes []Hash) Hash {
@@ -225,10 +225,10 @@ func Root(hashes []Hash) Hash {
 // CheckHashes checks a hash list against a manifest.
 func CheckHashes(m *Manifest, hashes []Hash) error {
 	if len(hashes) != m.Chunks() {
-		return fmt.Errorf("%w: %d hashes for %d chunks", ErrChunk, len(hashes), m.Chunks())
+		return fmt.Errorf("%w: %d hashes for %d chunks", ErrBad, len(hashes), m.Chunks())
 	}
 	if Root(hashes) != m.Root {
-		return fmt.Errorf("%w: the hashes do not make the manifest's root", ErrChunk)
+		return fmt.Errorf("%w: the hashes do not make the manifest's root", ErrBad)
 	}
 	return nil
 }
@@ -238,23 +238,23 @@ func CheckHashes(m *Manifest, hashes []Hash) error {
 // hands it to put. It returns the manifest (without name and type) and the
 // chunks' hashes.
 func Encrypt(r io.Reader, size int64, put func(i int, ct []byte) error) (*Manifest, []Hash, error) {
-	m := &Manifest{Size: size, ChunkSize: ChunkSize, Name: "-"}
+	m := &Manifest{Size: size, ChunkSize: Size, Name: "-"}
 	if err := m.check(); err != nil {
 		return nil, nil, err
 	}
 	rand.Read(m.Key[:])
 	hashes := make([]Hash, 0, m.Chunks())
-	buf := make([]byte, ChunkSize)
+	buf := make([]byte, Size)
 	for i := range m.Chunks() {
 		n := m.ChunkLen(i)
 		if _, err := io.ReadFull(r, buf[:n]); err != nil {
 			return nil, nil, fmt.Errorf("reading chunk %d: %w (did the file change while it was read?)", i, err)
 		}
-		ct := SealChunk(m.Key, i, size, buf[:n])
+		ct := Seal(m.Key, i, size, buf[:n])
 		if err := put(i, ct); err != nil {
 			return nil, nil, err
 		}
-		hashes = append(hashes, SumChunk(ct))
+		hashes = append(hashes, Sum(ct))
 	}
 	// The file must end where its size said.
 	if n, _ := r.Read(buf[:1]); n != 0 {
