@@ -233,7 +233,11 @@ func TestCheckOverlay(t *testing.T) {
 	}{
 		{"p2p imports the control client", "p2p/room/zz_overlay.go",
 			"package room\n\nimport _ \"" + Module + "/device/control\"\n",
-			[]offence{{"p2p/room", "device/control", "p2p-layer"}, {"p2p/room", "call", "p2p-layer"}}},
+			[]offence{{"p2p/room", "device/control", "p2p-layer"}, {"p2p/room", "call", "p2p-layer"},
+				{"p2p/room", "github.com/pion/webrtc/v4", "portable-protocol"}, {"p2p/room", "os/exec", "portable-protocol"}}},
+		{"the room protocol opens its database itself", "p2p/room/zz_overlay.go",
+			"package room\n\nimport _ \"go.etcd.io/bbolt\"\n",
+			[]offence{{"p2p/room", "go.etcd.io/bbolt", "portable-protocol"}}},
 		{"the bench imports the simulator", "device/bench/zz_overlay.go",
 			"package bench\n\nimport _ \"" + Module + "/hal/sim\"\n",
 			[]offence{{"device/bench", "hal/sim", "drivers-at-root"}}},

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/identity"
-	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func entries(n int, tag string) [][]byte {
 	out := make([][]byte, n)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
-	"go.uber.org/goleak"
 )
 
 // TestMain stores the view every few entries (not every 4096), so that
@@ -21,7 +21,7 @@ import (
 // computed from the logs alone.
 func TestMain(m *testing.M) {
 	ckptEvery = 16
-	goleak.VerifyTestMain(m)
+	leaktest.Main(m)
 }
 
 // person is an identity with its devices, for tests.
