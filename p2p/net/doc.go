@@ -1,5 +1,5 @@
 // Package net is Hearth's libp2p node: a host whose peer id is the device
-// key, TCP and QUIC, Noise, yamux, explicit resource limits, a connection
+// key, TCP, QUIC and WebRTC-direct (browsers), Noise, yamux, explicit resource limits, a connection
 // manager, mDNS on the LAN, a Kademlia DHT under Hearth's own protocol
 // prefix (never the public IPFS one), AutoNAT, circuit relay v2 and DCUtR
 // hole punching.

@@ -30,6 +30,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	webrtcdirect "github.com/libp2p/go-libp2p/p2p/transport/webrtc"
 	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
@@ -57,12 +58,16 @@ const (
 )
 
 // DefaultListen are the addresses a node listens on when none are given:
-// every interface, a free port, TCP and QUIC, IPv4 and IPv6.
+// every interface, a free port, TCP, QUIC and WebRTC-direct (what a
+// browser dials: its certificate derives from the device key, so the
+// address's certhash stays the same across restarts), IPv4 and IPv6.
 var DefaultListen = []string{
 	"/ip4/0.0.0.0/tcp/0",
 	"/ip4/0.0.0.0/udp/0/quic-v1",
+	"/ip4/0.0.0.0/udp/0/webrtc-direct",
 	"/ip6/::/tcp/0",
 	"/ip6/::/udp/0/quic-v1",
+	"/ip6/::/udp/0/webrtc-direct",
 }
 
 // Config builds a Node. Key is required; the zero value of every other
@@ -206,6 +211,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcpTransport),
 		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(webrtcdirect.New),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
