@@ -29,6 +29,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
 )
@@ -467,7 +468,7 @@ func mustRoomID(t *testing.T, s string) [16]byte {
 // with the member's device key: to the door, it is the member's device.
 func rawUnlocker(t *testing.T, m, doorM *member) func([]byte) door.UnlockAnswer {
 	t.Helper()
-	send := rawDoor(t, m, doorM, hnet.ProtocolDoor)
+	send := rawDoor(t, m, doorM, proto.Door)
 	return func(b []byte) door.UnlockAnswer {
 		t.Helper()
 		a, err := door.ParseUnlockAnswer(send(b))
@@ -531,7 +532,7 @@ func rawDoorErr(t *testing.T, m, doorM *member, proto protocol.ID) func([]byte) 
 
 func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm string) {
 	stranger := newMember(t, "stranger")
-	sv := rawDoor(t, stranger, doorM, hnet.ProtocolDoorView)
+	sv := rawDoor(t, stranger, doorM, proto.DoorView)
 	if a, err := door.ParseViewAnswer(sv(door.ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's view: %+v %v", a, err)
 	}
@@ -539,7 +540,7 @@ func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm
 	// a few times a minute, then reset unread).
 	for _, bad := range [][]byte{nil, {9}, append(door.ViewRequest(mustRoomID(t, rm)), 0), door.ViewRequest([16]byte{1})} {
 		k, _ := identity.GenerateSigningKey()
-		one := rawDoor(t, &member{name: "stranger", id: &identity.Local{Device: k}}, doorM, hnet.ProtocolDoorView)
+		one := rawDoor(t, &member{name: "stranger", id: &identity.Local{Device: k}}, doorM, proto.DoorView)
 		if a, err := door.ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
 			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
 		}

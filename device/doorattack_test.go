@@ -10,7 +10,7 @@ import (
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/door"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // TestDoorHoldsAgainstMembers: a member who means harm, with her real
@@ -150,7 +150,7 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	})
 	before := len(history(t, doorM.c, rm))
 	st0, _ := doorM.c.Door.Status(ctx)
-	unlock := rawDoorErr(t, mal, doorM, hnet.ProtocolDoor)
+	unlock := rawDoorErr(t, mal, doorM, proto.Door)
 	answered, reset := 0, 0
 	for i := range 30 {
 		req := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}

@@ -30,11 +30,12 @@ import (
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // hearthProtocols are every protocol a daemon serves to other devices.
-var hearthProtocols = []protocol.ID{hnet.ProtocolSync, hnet.ProtocolPairing, hnet.ProtocolMirror, hnet.ProtocolBlob,
-	hnet.ProtocolDoor, hnet.ProtocolDoorView, call.Protocol}
+var hearthProtocols = []protocol.ID{proto.Sync, proto.Pairing, proto.Mirror, proto.Blob,
+	proto.Door, proto.DoorView, call.Protocol}
 
 // attacker is a libp2p host with a fresh key, connected to a daemon.
 type attacker struct {
@@ -309,7 +310,7 @@ func forgedUnlock(t *testing.T, rm [16]byte, door identity.PublicKey) []byte {
 // serves an honest member all along.
 //
 //  1. Garbage and oversized frames on every protocol pin the ban, the one
-//     docs/security.md states (hnet.BanScore): hnet.BanScore-1 of them on
+//     docs/security.md states (proto.BanScore): proto.BanScore-1 of them on
 //     one protocol alone, or over the others in turn, leave the attacker
 //     connected and welcome; one more, on each protocol in turn,
 //     disconnects it and it is refused on reconnecting.
@@ -400,8 +401,8 @@ func TestHostilePeers(t *testing.T) {
 	}
 
 	// 1. The ban, pinned on every protocol and both kinds of bad frame:
-	// hnet.BanScore-1 on one protocol alone leave the attacker connected
-	// (no protocol bans on its own, earlier); hnet.BanScore over a mix of
+	// proto.BanScore-1 on one protocol alone leave the attacker connected
+	// (no protocol bans on its own, earlier); proto.BanScore over a mix of
 	// them, the last on each protocol in turn, disconnect it and refuse
 	// it on reconnecting (every protocol's bad frame counts). The door's
 	// protocols read 3 requests of a stranger, then reset the rest unread
@@ -410,7 +411,7 @@ func TestHostilePeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("at %d offences within 10 minutes", hnet.BanScore); !strings.Contains(strings.Join(strings.Fields(string(docs)), " "), want) {
+	if want := fmt.Sprintf("at %d offences within 10 minutes", proto.BanScore); !strings.Contains(strings.Join(strings.Fields(string(docs)), " "), want) {
 		t.Fatalf("docs/security.md does not state the ban as the code has it: %q", want)
 	}
 	for _, k := range []struct {
@@ -420,44 +421,44 @@ func TestHostilePeers(t *testing.T) {
 		for i, p := range hearthProtocols {
 			a := newAttacker(t, alice)
 			conn := a.node.Host.Network().ConnsToPeer(a.target.ID)[0]
-			for range hnet.BanScore - 1 {
+			for range proto.BanScore - 1 {
 				a.refuses(p, k.frame)
 			}
 			if conn.IsClosed() || a.banned() {
-				t.Fatalf("%d %s frames on %s alone: disconnected or refused, with fewer than hnet.BanScore (%d)", hnet.BanScore-1, k.kind, p, hnet.BanScore)
+				t.Fatalf("%d %s frames on %s alone: disconnected or refused, with fewer than proto.BanScore (%d)", proto.BanScore-1, k.kind, p, proto.BanScore)
 			}
 			a.node.Host.Network().ClosePeer(a.target.ID) // not to count on alice's connection manager
 
 			a = newAttacker(t, alice)
 			conn = a.node.Host.Network().ConnsToPeer(a.target.ID)[0]
-			for j := 1; j < hnet.BanScore; j++ {
+			for j := 1; j < proto.BanScore; j++ {
 				a.refuses(hearthProtocols[(i+j)%len(hearthProtocols)], k.frame)
 			}
 			if conn.IsClosed() || a.banned() {
-				t.Fatalf("%d %s frames on the protocols after %s: disconnected or refused, with fewer than hnet.BanScore (%d)", hnet.BanScore-1, k.kind, p, hnet.BanScore)
+				t.Fatalf("%d %s frames on the protocols after %s: disconnected or refused, with fewer than proto.BanScore (%d)", proto.BanScore-1, k.kind, p, proto.BanScore)
 			}
 			a.refuses(p, k.frame)
 			var seq []string
-			for j := 1; j <= hnet.BanScore; j++ { // the last is p's
-				seq = append(seq, path.Base(path.Dir(string(hearthProtocols[(i+j%hnet.BanScore)%len(hearthProtocols)]))))
+			for j := 1; j <= proto.BanScore; j++ { // the last is p's
+				seq = append(seq, path.Base(path.Dir(string(hearthProtocols[(i+j%proto.BanScore)%len(hearthProtocols)]))))
 			}
 			if !a.dropped() {
-				t.Fatalf("%d %s frames (on %s): still connected", hnet.BanScore, k.kind, strings.Join(seq, ", "))
+				t.Fatalf("%d %s frames (on %s): still connected", proto.BanScore, k.kind, strings.Join(seq, ", "))
 			}
 			if !a.banned() {
-				t.Fatalf("%d %s frames (on %s): not refused on reconnecting", hnet.BanScore, k.kind, strings.Join(seq, ", "))
+				t.Fatalf("%d %s frames (on %s): not refused on reconnecting", proto.BanScore, k.kind, strings.Join(seq, ", "))
 			}
 		}
 	}
-	lap("bad frames: every protocol and kind banned at exactly hnet.BanScore")
+	lap("bad frames: every protocol and kind banned at exactly proto.BanScore")
 
 	// 2. Forged requests.
 	{
 		a := newAttacker(t, alice)
-		for j := 1; j < hnet.BanScore; j++ {
-			a.refuses(hnet.ProtocolSync, garbageFrame)
+		for j := 1; j < proto.BanScore; j++ {
+			a.refuses(proto.Sync, garbageFrame)
 		}
-		s := a.stream(hnet.ProtocolDoor)
+		s := a.stream(proto.Door)
 		if s == nil {
 			t.Fatal("no door stream")
 		}
@@ -469,7 +470,7 @@ func TestHostilePeers(t *testing.T) {
 			t.Fatalf("a forged unlock: the door answered %q", ans)
 		}
 		if !a.dropped() || !a.banned() {
-			t.Fatal("a forged unlock after hnet.BanScore-1 offences: not banned (a forged signature is not scored)")
+			t.Fatal("a forged unlock after proto.BanScore-1 offences: not banned (a forged signature is not scored)")
 		}
 		var after struct {
 			RelayPulses int
@@ -637,7 +638,7 @@ func TestHostilePeers(t *testing.T) {
 		}
 		joins := 0
 		for i := 0; i < 2000; i++ {
-			s := a.stream(hnet.ProtocolPairing)
+			s := a.stream(proto.Pairing)
 			if s == nil {
 				continue
 			}

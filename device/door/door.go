@@ -28,6 +28,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
 )
@@ -170,15 +171,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Door, error) {
 	// for them) after the loop has stopped.
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.calls.BeforeVideo(d.releaseCamera)
-	d.node.Host.SetStreamHandler(hnet.ProtocolDoor, hnet.Guard(d.log, "door", d.answers.handleUnlock))
-	d.node.Host.SetStreamHandler(hnet.ProtocolDoorView, hnet.Guard(d.log, "door-view", d.answers.handleView))
+	d.node.Host.SetStreamHandler(proto.Door, proto.Guard(d.log, "door", d.answers.handleUnlock))
+	d.node.Host.SetStreamHandler(proto.DoorView, proto.Guard(d.log, "door-view", d.answers.handleView))
 	return d, nil
 }
 
 // Close stops the door's work and releases the board.
 func (d *Door) Close() {
-	d.node.Host.RemoveStreamHandler(hnet.ProtocolDoor)
-	d.node.Host.RemoveStreamHandler(hnet.ProtocolDoorView)
+	d.node.Host.RemoveStreamHandler(proto.Door)
+	d.node.Host.RemoveStreamHandler(proto.DoorView)
 	d.mu.Lock()
 	v := d.watching
 	d.mu.Unlock()

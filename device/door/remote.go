@@ -13,6 +13,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -47,7 +48,7 @@ func (dr *Remote) Unlock(ctx context.Context, rm *room.Room, doorDev identity.Pu
 
 // SendUnlock sends request bytes to a door and reads its answer.
 func (dr *Remote) SendUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (UnlockAnswer, error) {
-	ab, err := dr.deliver(ctx, doorDev, hnet.ProtocolDoor, b)
+	ab, err := dr.deliver(ctx, doorDev, proto.Door, b)
 	if err != nil {
 		return UnlockAnswer{}, err
 	}
@@ -57,7 +58,7 @@ func (dr *Remote) SendUnlock(ctx context.Context, doorDev identity.PublicKey, b 
 // View asks the door doorDev of rm for its live view; the door calls
 // this device back. A door that refuses says why (ViewAnswer.Reason).
 func (dr *Remote) View(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (ViewAnswer, error) {
-	b, err := dr.deliver(ctx, doorDev, hnet.ProtocolDoorView, ViewRequest([16]byte(rm.ID())))
+	b, err := dr.deliver(ctx, doorDev, proto.DoorView, ViewRequest([16]byte(rm.ID())))
 	if err != nil {
 		return ViewAnswer{}, err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 )
@@ -36,7 +36,7 @@ func TestSlowReadersHoldBoundedMemory(t *testing.T) {
 		a.connect(t, server)
 		thieves = append(thieves, a)
 		for range streams {
-			st, err := a.n.Host.NewStream(network.WithAllowLimitedConn(context.Background(), "test"), server.n.Host.ID(), hnet.ProtocolBlob)
+			st, err := a.n.Host.NewStream(network.WithAllowLimitedConn(context.Background(), "test"), server.n.Host.ID(), proto.Blob)
 			if err != nil {
 				break // the stream limit per peer
 			}

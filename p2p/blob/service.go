@@ -18,7 +18,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // The /hearth/blob protocol: on one stream, a client sends requests and
@@ -213,12 +213,12 @@ type Service struct {
 // NewService registers the handler; lookup finds the source of a file.
 func NewService(h host.Host, lookup func(chunk.Hash) (Source, bool), logger *slog.Logger) *Service {
 	s := &Service{host: h, lookup: lookup, log: logattr.OrDiscard(logger), budget: newBudget()}
-	h.SetStreamHandler(hnet.ProtocolBlob, hnet.Guard(s.log, "blob", s.handle))
+	h.SetStreamHandler(proto.Blob, proto.Guard(s.log, "blob", s.handle))
 	return s
 }
 
 // Close removes the handler.
-func (s *Service) Close() { s.host.RemoveStreamHandler(hnet.ProtocolBlob) }
+func (s *Service) Close() { s.host.RemoveStreamHandler(proto.Blob) }
 
 // servePipeline is how many answers a stream prepares ahead of the one
 // being written: the next chunk is read and checked on one core while the
@@ -257,7 +257,7 @@ func (s *Service) handle(st network.Stream) {
 	defer close(quit)
 	go func() {
 		defer close(answers)
-		defer hnet.Recover(s.log, "blob", st)
+		defer proto.Recover(s.log, "blob", st)
 		buf := make([]byte, requestLen)
 		for idle := requestTimeout; ; idle = streamIdle {
 			st.SetReadDeadline(time.Now().Add(idle))
@@ -278,7 +278,7 @@ func (s *Service) handle(st network.Stream) {
 			req, err := DecodeRequest(buf)
 			if err != nil {
 				s.log.Debug("blob request refused", logattr.Peer(st.Conn().RemotePeer().String()), logattr.Err(err))
-				hnet.Report(s.host, st.Conn().RemotePeer(), "blob", err)
+				proto.Report(s.host, st.Conn().RemotePeer(), "blob", err)
 				a = prepared{status: stBad, payload: []byte(err.Error()), last: true}
 			} else {
 				if req.Op == opChunk {
@@ -390,7 +390,7 @@ type client struct {
 func dial(ctx context.Context, h host.Host, p peer.ID) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth blob"), p, hnet.ProtocolBlob)
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth blob"), p, proto.Blob)
 	if err != nil {
 		return nil, err
 	}

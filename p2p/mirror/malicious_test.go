@@ -14,6 +14,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/logdb"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/replication"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
@@ -217,7 +218,7 @@ func TestGarbageRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	send := func(raw []byte) ([]byte, error) {
-		st, err := cn.Host.NewStream(ctx, mn.Host.ID(), hnet.ProtocolMirror)
+		st, err := cn.Host.NewStream(ctx, mn.Host.ID(), proto.Mirror)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // The /hearth/mirror protocol: one request, one response per stream. A
@@ -312,12 +313,12 @@ type ServiceConfig struct {
 func NewService(cfg ServiceConfig) *Service {
 	s := &Service{host: cfg.Host, store: cfg.Store, boxes: cfg.Boxes, log: logattr.OrDiscard(cfg.Logger),
 		onKeep: cfg.OnKeep, onOpen: cfg.OnOpen, onBlob: cfg.OnBlob, rate: newRateLimit()}
-	s.host.SetStreamHandler(hnet.ProtocolMirror, hnet.Guard(s.log, "mirror", s.handle))
+	s.host.SetStreamHandler(proto.Mirror, proto.Guard(s.log, "mirror", s.handle))
 	return s
 }
 
 // Close removes the handler.
-func (s *Service) Close() { s.host.RemoveStreamHandler(hnet.ProtocolMirror) }
+func (s *Service) Close() { s.host.RemoveStreamHandler(proto.Mirror) }
 
 func (s *Service) handle(st network.Stream) {
 	defer st.Close()
@@ -342,13 +343,13 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	b, err := wire.ReadMsg(bufio.NewReader(st), maxRequest)
 	if err != nil {
 		if wire.Malformed(err) {
-			hnet.Report(s.host, p, "mirror", err)
+			proto.Report(s.host, p, "mirror", err)
 		}
 		return bad(fmt.Errorf("reading the request: %w", err))
 	}
 	req, err := decodeRequest(b)
 	if err != nil {
-		hnet.Report(s.host, p, "mirror", err)
+		proto.Report(s.host, p, "mirror", err)
 		return bad(fmt.Errorf("request: %w", err))
 	}
 	if !needsProof(req.Op) {
@@ -515,7 +516,7 @@ func statusOf(err error) *Response {
 func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, reqTimeout)
 	defer cancel()
-	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth mirror"), p, hnet.ProtocolMirror)
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth mirror"), p, proto.Mirror)
 	if err != nil {
 		return nil, fmt.Errorf("mirror %s: %w", p.ShortString(), err)
 	}

@@ -8,14 +8,16 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // TestGuard: a handler that panics on a request ends that stream only;
 // the node serves the next one.
 func TestGuard(t *testing.T) {
 	a, b := newNode(t, false), newNode(t, false)
-	const proto = "/hearth/test-guard/1.0.0"
-	a.Host.SetStreamHandler(proto, Guard(nil, "test", func(s network.Stream) {
+	const testProto = "/hearth/test-guard/1.0.0"
+	a.Host.SetStreamHandler(testProto, proto.Guard(nil, "test", func(s network.Stream) {
 		buf := make([]byte, 1)
 		io.ReadFull(s, buf)
 		if buf[0] == 'p' {
@@ -31,7 +33,7 @@ func TestGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	ask := func(c byte) (string, error) {
-		s, err := b.Host.NewStream(ctx, a.Host.ID(), proto)
+		s, err := b.Host.NewStream(ctx, a.Host.ID(), testProto)
 		if err != nil {
 			return "", err
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/sec"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
@@ -36,19 +35,14 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
-// Protocol ids. A breaking change to a protocol gets a new version.
+// The DHT's protocol prefix (never the public IPFS one) and the mDNS
+// service name. The protocols' ids are package proto's.
 const (
-	ProtocolPrefix              = "/hearth"
-	ProtocolSync    protocol.ID = "/hearth/sync/1.0.0"
-	ProtocolPairing protocol.ID = "/hearth/pairing/1.0.0"
-	ProtocolMirror  protocol.ID = "/hearth/mirror/1.0.0"
-	ProtocolBlob    protocol.ID = "/hearth/blob/1.0.0"
-	ProtocolDoor    protocol.ID = "/hearth/door/1.0.0"
-	// ProtocolDoorView asks a doorphone for its live view.
-	ProtocolDoorView protocol.ID = "/hearth/door-view/1.0.0"
-	mdnsService                  = "hearth"
+	ProtocolPrefix = "/hearth"
+	mdnsService    = "hearth"
 )
 
 // Limits of one relayed connection on a public node.
@@ -95,7 +89,7 @@ type Node struct {
 	log    *slog.Logger
 	mdns   interface{ Close() error }
 	punch  *puncher
-	scores *scorer
+	scores *proto.Scorer
 
 	bootstrap []peer.AddrInfo
 	rm        network.ResourceManager
@@ -204,7 +198,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("net: connection manager: %w", err)
 	}
-	scores := newScorer(log)
+	scores := proto.NewScorer(log)
 	opts := []libp2p.Option{
 		libp2p.Identity(priv),
 		libp2p.ConnectionGater(scores),
@@ -257,10 +251,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("net: DHT: %w", err)
 	}
 	n := &Node{Host: h, DHT: kad, log: log, bootstrap: boot, ctx: ctx, cancel: cancel, scores: scores, rm: rm}
-	scores.mu.Lock()
-	scores.closer = func(p peer.ID) { h.Network().ClosePeer(p) }
-	scores.mu.Unlock()
-	scorers.Store(h.ID(), scores)
+	scores.SetCloser(func(p peer.ID) { h.Network().ClosePeer(p) })
+	proto.Register(h.ID(), scores)
 	if n.punch, err = startPuncher(n); err != nil {
 		n.Close()
 		return nil, err
@@ -317,7 +309,7 @@ func (nf *notifee) HandlePeerFound(ai peer.AddrInfo) {
 // Close stops discovery, the DHT and the host, and waits for the node's
 // goroutines.
 func (n *Node) Close() error {
-	scorers.Delete(n.Host.ID())
+	proto.Unregister(n.Host.ID())
 	n.cancel()
 	if n.punch != nil {
 		n.punch.close()
@@ -478,3 +470,14 @@ func DeviceOf(p peer.ID) (identity.PublicKey, error) {
 	}
 	return identity.PublicKey(raw), nil
 }
+
+// Offence records a protocol offence by p (see proto.Scorer.Offence).
+func (n *Node) Offence(p peer.ID, protocol string, why error) bool {
+	return n.scores.Offence(p, protocol, why)
+}
+
+// Banned reports whether p is banned now.
+func (n *Node) Banned(p peer.ID) bool { return n.scores.Banned(p) }
+
+// Score is p's offences in the current window.
+func (n *Node) Score(p peer.ID) int { return n.scores.Score(p) }

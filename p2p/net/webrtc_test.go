@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // webrtcAddr is n's WebRTC-direct address.
@@ -41,7 +42,7 @@ func TestWebRTCDirect(t *testing.T) {
 	}
 	defer srv.Close()
 	addr := webrtcAddr(t, srv)
-	srv.Host.SetStreamHandler(ProtocolSync, func(s network.Stream) {
+	srv.Host.SetStreamHandler(proto.Sync, func(s network.Stream) {
 		defer s.Close()
 		io.Copy(s, s)
 	})
@@ -64,7 +65,7 @@ func TestWebRTCDirect(t *testing.T) {
 	if res := <-ping.Ping(ctx, cli.Host, srv.Host.ID()); res.Error != nil {
 		t.Fatalf("ping: %v", res.Error)
 	}
-	s, err := cli.Host.NewStream(ctx, srv.Host.ID(), ProtocolSync)
+	s, err := cli.Host.NewStream(ctx, srv.Host.ID(), proto.Sync)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,14 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // Handler answers a sealed request for invite id; the sealed answer goes
@@ -43,7 +42,7 @@ const (
 
 // Service answers pairing requests.
 type Service struct {
-	host    host.Host
+	host    proto.Host
 	handler Handler
 	log     *slog.Logger
 
@@ -56,16 +55,16 @@ type Service struct {
 }
 
 // NewService registers the pairing protocol on h.
-func NewService(h host.Host, handler Handler, logger *slog.Logger) *Service {
+func NewService(h proto.Host, handler Handler, logger *slog.Logger) *Service {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{host: h, handler: handler, log: logattr.OrDiscard(logger), ctx: ctx, cancel: cancel, limits: map[peer.ID]*rate.Limiter{}}
-	h.SetStreamHandler(hnet.ProtocolPairing, hnet.Guard(s.log, "pairing", s.handle))
+	h.SetStreamHandler(proto.Pairing, proto.Guard(s.log, "pairing", s.handle))
 	return s
 }
 
 // Close stops answering and waits for requests under way.
 func (s *Service) Close() {
-	s.host.RemoveStreamHandler(hnet.ProtocolPairing)
+	s.host.RemoveStreamHandler(proto.Pairing)
 	s.cancel()
 	s.wg.Wait()
 }
@@ -98,7 +97,7 @@ func (s *Service) handle(st network.Stream) {
 	if err != nil || len(body) < 16 {
 		s.log.Debug("bad pairing request", logattr.Peer(p.String()), logattr.Err(err))
 		if err == nil || wire.Malformed(err) {
-			hnet.Report(s.host, p, "pairing", fmt.Errorf("a request of %d bytes: %v", len(body), err))
+			proto.Report(s.host, p, "pairing", fmt.Errorf("a request of %d bytes: %v", len(body), err))
 		}
 		st.Reset()
 		return
@@ -114,8 +113,8 @@ func (s *Service) handle(st network.Stream) {
 }
 
 // Ask sends a sealed request to p and returns its sealed answer.
-func Ask(ctx context.Context, h host.Host, p peer.ID, id ID, sealed []byte) ([]byte, error) {
-	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth pairing"), p, hnet.ProtocolPairing)
+func Ask(ctx context.Context, h proto.Host, p peer.ID, id ID, sealed []byte) ([]byte, error) {
+	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth pairing"), p, proto.Pairing)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@
 //
 // A peer that sends a frame that does not decode, a head with a bad
 // signature or blocks that do not hash to their head commits an offence,
-// scored by the node with those of every other protocol (hnet.Report): at
-// hnet.BanScore its connection is closed and it is refused for
-// hnet.BanTime.
+// scored by the node with those of every other protocol (proto.Report): at
+// proto.BanScore its connection is closed and it is refused for
+// proto.BanTime.
 package replication

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -260,7 +260,7 @@ func TestHostileMember(t *testing.T) {
 	// closes it, or wait passes (an offence closes it: a loaded machine
 	// may take its time to get there).
 	raw := func(wait time.Duration, frames ...*frame) {
-		st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync)
+		st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), proto.Sync)
 		if err != nil {
 			t.Fatalf("a stream to alice: %v", err)
 		}
@@ -374,8 +374,8 @@ func TestHostileMember(t *testing.T) {
 	for i, p := range []*peerNode{a, b} {
 		heldBack(i, p)
 	}
-	// More forgeries reach the node's ban (hnet.BanScore).
-	for a.svc.Score(m.node.Host.ID()) < hnet.BanScore {
+	// More forgeries reach the node's ban (proto.BanScore).
+	for a.svc.Score(m.node.Host.ID()) < proto.BanScore {
 		n := a.svc.Score(m.node.Host.ID())
 		raw(20*time.Second, &frame{typ: frameHeads, heads: []log.Head{forged}})
 		waitFor(t, "another forgery scored", func() bool { return a.svc.Score(m.node.Host.ID()) > n })
@@ -384,7 +384,7 @@ func TestHostileMember(t *testing.T) {
 	// Refused: no connection, or no stream, or a stream alice resets at
 	// once (a read that only times out would prove nothing).
 	if err := m.node.Host.Connect(ctx, peer.AddrInfo{ID: a.node.Host.ID(), Addrs: a.node.Host.Addrs()}); err == nil {
-		if st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync); err == nil {
+		if st, err := m.node.Host.NewStream(ctx, a.node.Host.ID(), proto.Sync); err == nil {
 			writeFrame(st, &frame{typ: frameHello, disc: disc})
 			st.SetReadDeadline(time.Now().Add(20 * time.Second))
 			var timeout gonet.Error
@@ -497,7 +497,7 @@ func twinOf(t *testing.T, src *room.Room, key room.Key, founder identity.PublicK
 // frames; the stream stays open (reading nothing) until the test ends.
 func send(t *testing.T, ctx context.Context, from, to *peerNode, disc log.Discovery, frames ...*frame) {
 	t.Helper()
-	st, err := from.node.Host.NewStream(ctx, to.node.Host.ID(), hnet.ProtocolSync)
+	st, err := from.node.Host.NewStream(ctx, to.node.Host.ID(), proto.Sync)
 	if err != nil {
 		t.Fatalf("a stream: %v", err)
 	}

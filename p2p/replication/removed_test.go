@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/p2p/log"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -84,7 +84,7 @@ func TestRemovedMemberOverWire(t *testing.T) {
 		if err := m.node.Host.Connect(ctx, p.node.Host.Peerstore().PeerInfo(p.node.Host.ID())); err != nil {
 			m.node.Host.Peerstore().AddAddrs(p.node.Host.ID(), p.node.Host.Addrs(), time.Hour)
 		}
-		st, err := m.node.Host.NewStream(ctx, p.node.Host.ID(), hnet.ProtocolSync)
+		st, err := m.node.Host.NewStream(ctx, p.node.Host.ID(), proto.Sync)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,14 +10,13 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 // ErrRefused is what Room.Receive returns (wrapped) for valid blocks it
@@ -51,7 +50,7 @@ type mirrorNamer interface{ NamesMirror(peer string) bool }
 
 // Config builds a Service. Host and Lookup are required.
 type Config struct {
-	Host host.Host
+	Host proto.Host
 	// Lookup returns the room of a discovery key, if this node holds it.
 	Lookup func(log.Discovery) (Room, bool)
 	// OnFork is called when a peer shows a head that proves a fork: once
@@ -98,13 +97,13 @@ func New(cfg Config) *Service {
 		sessions: map[log.Discovery]map[*session]struct{}{},
 		forked:   map[log.ID]bool{},
 	}
-	cfg.Host.SetStreamHandler(hnet.ProtocolSync, hnet.Guard(s.log, "sync", s.handle))
+	cfg.Host.SetStreamHandler(proto.Sync, proto.Guard(s.log, "sync", s.handle))
 	return s
 }
 
 // Close stops every session and waits for them.
 func (s *Service) Close() {
-	s.cfg.Host.RemoveStreamHandler(hnet.ProtocolSync)
+	s.cfg.Host.RemoveStreamHandler(proto.Sync)
 	s.cancel()
 	s.mu.Lock()
 	for _, m := range s.sessions {
@@ -117,18 +116,18 @@ func (s *Service) Close() {
 }
 
 // Score returns a peer's protocol offences at this node so far, over
-// every protocol (the node's scorer: see hnet.Report); a host that is not
+// every protocol (the node's scorer: see proto.Report); a host that is not
 // a hnet.Node's scores nothing.
-func (s *Service) Score(p peer.ID) int { return hnet.ScoreAt(s.cfg.Host, p) }
+func (s *Service) Score(p peer.ID) int { return proto.ScoreAt(s.cfg.Host, p) }
 
-func (s *Service) isBanned(p peer.ID) bool { return hnet.BannedAt(s.cfg.Host, p) }
+func (s *Service) isBanned(p peer.ID) bool { return proto.BannedAt(s.cfg.Host, p) }
 
 // penalise reports a violation to the node's scorer, which disconnects
-// and refuses the peer at hnet.BanScore offences over every protocol:
+// and refuses the peer at proto.BanScore offences over every protocol:
 // one threshold for the whole node.
 func (s *Service) penalise(p peer.ID, why error) {
 	s.log.Debug("sync violation", logattr.Peer(p.String()), logattr.Err(why))
-	hnet.Report(s.cfg.Host, p, "sync", why)
+	proto.Report(s.cfg.Host, p, "sync", why)
 }
 
 // Sessions returns how many peers a room is syncing with.
@@ -161,7 +160,7 @@ func (s *Service) Sync(ctx context.Context, p peer.ID, d log.Discovery) error {
 	if s.isBanned(p) {
 		return errors.New("sync: peer is banned")
 	}
-	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "hearth sync"), p, hnet.ProtocolSync)
+	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "hearth sync"), p, proto.Sync)
 	if err != nil {
 		return fmt.Errorf("sync: opening stream to %s: %w", p.ShortString(), err)
 	}
@@ -254,7 +253,7 @@ func (s *Service) start(room Room, d log.Discovery, st network.Stream, r *bufio.
 	go func() {
 		defer s.wg.Done()
 		defer close(ss.wdone)
-		defer hnet.Recover(s.log, "sync", st)
+		defer proto.Recover(s.log, "sync", st)
 		ss.writeLoop(done)
 	}()
 	go func() {
@@ -265,7 +264,7 @@ func (s *Service) start(room Room, d log.Discovery, st network.Stream, r *bufio.
 				close(done) // after a panic, recovered below
 			}
 		}()
-		defer hnet.Recover(s.log, "sync", st)
+		defer proto.Recover(s.log, "sync", st)
 		err := ss.readLoop()
 		close(done)
 		closed = true
@@ -387,7 +386,7 @@ func (ss *session) readLoop() error {
 	var wg gosync.WaitGroup
 	wg.Go(func() {
 		defer close(read)
-		defer hnet.Recover(ss.s.log, "sync", ss.stream)
+		defer proto.Recover(ss.s.log, "sync", ss.stream)
 		for {
 			ss.stream.SetReadDeadline(time.Now().Add(idleTimeout))
 			f, err := readFrame(ss.r)
@@ -404,7 +403,7 @@ func (ss *session) readLoop() error {
 	})
 	wg.Go(func() {
 		defer close(frames)
-		defer hnet.Recover(ss.s.log, "sync", ss.stream)
+		defer proto.Recover(ss.s.log, "sync", ss.stream)
 		p, prepares := ss.room.(preparer)
 		for f := range read {
 			if prepares && ss.prepares(f) {
@@ -496,7 +495,7 @@ func (ss *session) handle(f *frame) error {
 		ss.s.wg.Add(1)
 		go func() {
 			defer ss.s.wg.Done()
-			defer hnet.Recover(ss.s.log, "sync", ss.stream)
+			defer proto.Recover(ss.s.log, "sync", ss.stream)
 			from := f.from
 			for {
 				from = ss.serve(f.writer, from)

@@ -14,6 +14,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -107,7 +108,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // test if the stream ends first: to refused or dropped the frames.
 func pushAll(t *testing.T, ctx context.Context, from host.Host, to peer.ID, disc log.Discovery, writer identity.PublicKey, frames ...*frame) {
 	t.Helper()
-	st, err := from.NewStream(ctx, to, hnet.ProtocolSync)
+	st, err := from.NewStream(ctx, to, proto.Sync)
 	if err != nil {
 		t.Fatalf("a stream to %s: %v", to.ShortString(), err)
 	}
@@ -201,8 +202,8 @@ func TestHostilePeerScoredAndDisconnected(t *testing.T) {
 	}
 	// Each attack is one offence, scored by the node with every other
 	// protocol's: BanScore-1 leave mallory connected, the next bans her.
-	for i := range hnet.BanScore {
-		st, err := m.Host.NewStream(ctx, a.node.Host.ID(), hnet.ProtocolSync)
+	for i := range proto.BanScore {
+		st, err := m.Host.NewStream(ctx, a.node.Host.ID(), proto.Sync)
 		if err != nil {
 			t.Fatalf("attack %d: %v", i, err)
 		}
@@ -212,12 +213,12 @@ func TestHostilePeerScoredAndDisconnected(t *testing.T) {
 		want := i + 1
 		waitFor(t, fmt.Sprintf("score %d", want), func() bool { return a.svc.Score(m.Host.ID()) >= want })
 		st.Reset()
-		if want < hnet.BanScore && (a.node.Banned(m.Host.ID()) || len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0) {
-			t.Fatalf("mallory banned or disconnected after %d offences, fewer than BanScore (%d)", want, hnet.BanScore)
+		if want < proto.BanScore && (a.node.Banned(m.Host.ID()) || len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0) {
+			t.Fatalf("mallory banned or disconnected after %d offences, fewer than BanScore (%d)", want, proto.BanScore)
 		}
 	}
-	if n := a.svc.Score(m.Host.ID()); n != hnet.BanScore {
-		t.Fatalf("%d attacks scored %d", hnet.BanScore, n)
+	if n := a.svc.Score(m.Host.ID()); n != proto.BanScore {
+		t.Fatalf("%d attacks scored %d", proto.BanScore, n)
 	}
 	waitFor(t, "disconnect", func() bool { return len(a.node.Host.Network().ConnsToPeer(m.Host.ID())) == 0 })
 	if !a.node.Banned(m.Host.ID()) {

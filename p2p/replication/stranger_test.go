@@ -11,6 +11,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -73,7 +74,7 @@ func TestOutsiderLogs(t *testing.T) {
 	dial(x)
 	send := func(frames ...*frame) {
 		t.Helper()
-		st, err := x.node.Host.NewStream(ctx, n.Host.ID(), hnet.ProtocolSync)
+		st, err := x.node.Host.NewStream(ctx, n.Host.ID(), proto.Sync)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,15 +98,15 @@ func TestOutsiderLogs(t *testing.T) {
 	// of epoch 0 (decodable, so judged). Each is an offence.
 	msg, _ := (&room.Entry{Time: 1, Op: room.Op{Type: room.OpMessage, Text: "no hello"}}).MarshalBinary()
 	var junk []*frame
-	for range hnet.BanScore + 2 {
+	for range proto.BanScore + 2 {
 		k, _ := identity.GenerateSigningKey()
 		junk = append(junk, logOf(k, key.EpochZero(), 0, msg))
 	}
 	send(junk...)
-	waitFor(t, "the sender banned", func() bool { return a.svc.Score(x.node.Host.ID()) >= hnet.BanScore })
+	waitFor(t, "the sender banned", func() bool { return a.svc.Score(x.node.Host.ID()) >= proto.BanScore })
 	// Each of the first BanScore logs was handled (one offence each,
 	// in order); none of them is held.
-	for _, f := range junk[:hnet.BanScore] {
+	for _, f := range junk[:proto.BanScore] {
 		if a.room.Len(f.head.Writer) != 0 {
 			t.Fatal("a junk log is held")
 		}

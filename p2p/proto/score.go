@@ -1,4 +1,4 @@
-package net
+package proto
 
 import (
 	"log/slog"
@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/control"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -35,8 +34,9 @@ const (
 	maxScored   = 4096 // peers remembered at once; a flood of new keys forgets the oldest
 )
 
-// scorer counts offences and gates banned peers' connections.
-type scorer struct {
+// Scorer counts a node's offences by peer, and gates banned peers'
+// connections (it is a libp2p connection gater).
+type Scorer struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
@@ -50,12 +50,23 @@ type score struct {
 	banned time.Time // until
 }
 
-func newScorer(log *slog.Logger) *scorer {
-	return &scorer{log: logattr.OrDiscard(log), scores: map[peer.ID]*score{}}
+// NewScorer returns a Scorer that logs bans to log (nil: nowhere).
+func NewScorer(log *slog.Logger) *Scorer {
+	return &Scorer{log: logattr.OrDiscard(log), scores: map[peer.ID]*score{}}
 }
 
-// offence records one offence of p; it reports whether p is banned now.
-func (s *scorer) offence(p peer.ID, proto string, why error) bool {
+// SetCloser sets what closes a banned peer's connections (the host's
+// ClosePeer), once the host exists.
+func (s *Scorer) SetCloser(f func(peer.ID)) {
+	s.mu.Lock()
+	s.closer = f
+	s.mu.Unlock()
+}
+
+// Offence records a protocol offence by p (proto names the protocol, why
+// what it did). At BanScore offences within ten minutes p is disconnected
+// and refused for BanTime. It reports whether p is banned.
+func (s *Scorer) Offence(p peer.ID, proto string, why error) bool {
 	now := time.Now()
 	s.mu.Lock()
 	sc := s.scores[p]
@@ -89,7 +100,7 @@ func (s *scorer) offence(p peer.ID, proto string, why error) bool {
 
 // forgetOldest drops the peer scored longest ago that is not banned (the
 // caller holds mu).
-func (s *scorer) forgetOldest() {
+func (s *Scorer) forgetOldest() {
 	var old peer.ID
 	var at time.Time
 	now := time.Now()
@@ -104,14 +115,16 @@ func (s *scorer) forgetOldest() {
 	delete(s.scores, old)
 }
 
-func (s *scorer) banned(p peer.ID) bool {
+// Banned reports whether p is banned now.
+func (s *Scorer) Banned(p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sc := s.scores[p]
 	return sc != nil && time.Now().Before(sc.banned)
 }
 
-func (s *scorer) score(p peer.ID) int {
+// Score is p's offences in the current window.
+func (s *Scorer) Score(p peer.ID) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sc := s.scores[p]; sc != nil {
@@ -121,55 +134,53 @@ func (s *scorer) score(p peer.ID) int {
 }
 
 // The connection gater: a banned peer is neither dialed nor accepted.
-func (s *scorer) InterceptPeerDial(p peer.ID) bool                                { return !s.banned(p) }
-func (s *scorer) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !s.banned(p) }
-func (s *scorer) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
-func (s *scorer) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
-func (s *scorer) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return !s.banned(p)
+func (s *Scorer) InterceptPeerDial(p peer.ID) bool                                { return !s.Banned(p) }
+func (s *Scorer) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool                { return !s.Banned(p) }
+func (s *Scorer) InterceptAccept(network.ConnMultiaddrs) bool                     { return true }
+func (s *Scorer) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
+func (s *Scorer) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
+	return !s.Banned(p)
 }
-
-// Offence records a protocol offence by p (proto names the protocol, why
-// what it did). At BanScore offences within ten minutes p is disconnected
-// and refused for BanTime. It reports whether p is banned.
-func (n *Node) Offence(p peer.ID, proto string, why error) bool {
-	return n.scores.offence(p, proto, why)
-}
-
-// Banned reports whether p is banned now.
-func (n *Node) Banned(p peer.ID) bool { return n.scores.banned(p) }
-
-// Score is p's offences in the current window.
-func (n *Node) Score(p peer.ID) int { return n.scores.score(p) }
 
 // scorers are the running nodes' scorers by host, so that any protocol
 // handler given a host can report an offence (Report).
-var scorers sync.Map // peer.ID -> *scorer
+var scorers sync.Map // peer.ID -> *Scorer
+
+// Local is the node a protocol handler serves: a libp2p host, or the
+// browser's peer.
+type Local interface{ ID() peer.ID }
+
+// Register makes s the scorer of the node whose peer id is id, until
+// Unregister.
+func Register(id peer.ID, s *Scorer) { scorers.Store(id, s) }
+
+// Unregister forgets the scorer of node id.
+func Unregister(id peer.ID) { scorers.Delete(id) }
 
 // Report records a protocol offence by p against the node whose host is
-// h (see Node.Offence); a host that is not a Node's ignores it. It
+// h (see Scorer.Offence); a host with no scorer registered ignores it. It
 // reports whether p is banned.
-func Report(h host.Host, p peer.ID, proto string, why error) bool {
+func Report(h Local, p peer.ID, proto string, why error) bool {
 	if s, ok := scorers.Load(h.ID()); ok {
-		return s.(*scorer).offence(p, proto, why)
+		return s.(*Scorer).Offence(p, proto, why)
 	}
 	return false
 }
 
 // BannedAt reports whether p is banned by the node whose host is h (see
-// Node.Banned); a host that is not a Node's bans nobody.
-func BannedAt(h host.Host, p peer.ID) bool {
+// Scorer.Banned); a host with no scorer bans nobody.
+func BannedAt(h Local, p peer.ID) bool {
 	if s, ok := scorers.Load(h.ID()); ok {
-		return s.(*scorer).banned(p)
+		return s.(*Scorer).Banned(p)
 	}
 	return false
 }
 
 // ScoreAt is p's offences in the current window at the node whose host is
-// h (see Node.Score); 0 at a host that is not a Node's.
-func ScoreAt(h host.Host, p peer.ID) int {
+// h (see Scorer.Score); 0 at a host with no scorer.
+func ScoreAt(h Local, p peer.ID) int {
 	if s, ok := scorers.Load(h.ID()); ok {
-		return s.(*scorer).score(p)
+		return s.(*Scorer).Score(p)
 	}
 	return 0
 }
