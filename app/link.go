@@ -1,0 +1,141 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/proto"
+)
+
+// Net is what the app needs of its libp2p node: a proto.Host that can be
+// told where a peer is.
+type Net interface {
+	proto.Host
+	AddAddrs(peer.ID, []ma.Multiaddr)
+}
+
+// Device is this browser's device: its keys, made here, never sent.
+type Device struct {
+	Key     identity.SigningKey
+	Sealing identity.SealingKey
+	Name    string
+}
+
+// NewDevice makes the keys of a new device named name.
+func NewDevice(name string) (*Device, error) {
+	if name == "" {
+		name = "phone"
+	}
+	if len(name) > identity.MaxDeviceName {
+		return nil, fmt.Errorf("a device name of at most %d bytes", identity.MaxDeviceName)
+	}
+	k, err := identity.GenerateSigningKey()
+	if err != nil {
+		return nil, err
+	}
+	s, err := identity.GenerateSealingKey()
+	if err != nil {
+		return nil, err
+	}
+	return &Device{Key: k, Sealing: s, Name: name}, nil
+}
+
+// PeerID is the device's libp2p peer id.
+func (d *Device) PeerID() (peer.ID, error) {
+	pub := d.Key.Public()
+	k, err := crypto.UnmarshalEd25519PublicKey(pub[:])
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromPublicKey(k)
+}
+
+// Linked is what a device link gave this device.
+type Linked struct {
+	Identity identity.PublicKey
+	Proof    []byte // the identity's signature over this device's record
+	Rooms    []pairing.LinkRoom
+}
+
+// ErrRefused: the other device refused the link.
+var ErrRefused = errors.New("the link was refused")
+
+// Link asks the device that made link (at addrs, full multiaddrs with
+// /p2p/; the link's own hints otherwise) to make d a device of its
+// identity.
+func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, now time.Time) (*Linked, error) {
+	inv, hint, err := pairing.ParseDeviceLink(strings.TrimSpace(link))
+	if err != nil {
+		return nil, err
+	}
+	var targets []peer.ID
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w (want one ending in /p2p/PEERID)", s, err)
+		}
+		n.AddAddrs(ai.ID, ai.Addrs)
+		targets = append(targets, ai.ID)
+	}
+	for _, h := range strings.Split(hint, ",") {
+		if p, err := peer.Decode(h); err == nil {
+			targets = append(targets, p)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("the link names no device to ask and no address was given")
+	}
+	rec, err := identity.NewDeviceRecord(identity.PublicKey{}, d.Key, d.Sealing.Public(), d.Name, now)
+	if err != nil {
+		return nil, err
+	}
+	recBytes, err := rec.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	sealed, eph, err := pairing.NewLinkRequest(inv, d.Key, recBytes, d.Name, now)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	seen := map[peer.ID]bool{}
+	for _, p := range targets {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sa, err := pairing.Ask(actx, n, p, inv.ID(), sealed)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		a, err := pairing.OpenLinkAnswer(eph, inv.ID(), sa)
+		if err != nil || !a.Matches(inv.Tag()) {
+			last = fmt.Errorf("%s answered what is not this link's answer", p)
+			continue
+		}
+		if !a.OK {
+			return nil, fmt.Errorf("%w: %s", ErrRefused, a.Reason)
+		}
+		if _, err := identity.ParseProof(a.Proof); err != nil {
+			return nil, fmt.Errorf("the link answer's proof: %w", err)
+		}
+		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms}, nil
+	}
+	return nil, fmt.Errorf("no device answered the link: %w", last)
+}

@@ -1,0 +1,115 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// buildApp builds the phone's app with scripts/web-build into a temporary
+// folder.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	webTool(t, "esbuild")
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join("..", "scripts", "web-build"), dir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/web-build: %v\n%s", err, b)
+	}
+	return dir
+}
+
+// webrtcAddr is d's WebRTC-direct address.
+func webrtcAddr(t *testing.T, d *daemon) string {
+	t.Helper()
+	for _, a := range d.addrs {
+		if strings.Contains(a, "/webrtc-direct/certhash/") {
+			return a
+		}
+	}
+	t.Fatalf("%s gives no WebRTC-direct address: %v", d.name, d.addrs)
+	return ""
+}
+
+// appCall awaits a promise the page returns, as v.
+func appCall[T any](t *testing.T, ctx context.Context, what, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func jsArg(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestAppLinksAsDevice: the phone's app (Go as WebAssembly beside
+// js-libp2p, in Chromium) makes its own device key and becomes a device
+// of alice's identity with a device link, over WebRTC-direct to her
+// daemon: the same pairing protocol, from the same Go code, as `hearth
+// device join`. Her daemon then lists the app's device.
+func TestAppLinksAsDevice(t *testing.T) {
+	dist := buildApp(t)
+	alice := newDaemon(t, "alice", "--listen", "/ip4/127.0.0.1/udp/0/webrtc-direct")
+	alice.run(0, "", "room", "create", "family")
+	var link struct{ Link string }
+	alice.json(&link, "device", "link")
+
+	srv := httptest.NewServer(http.FileServer(http.Dir(dist)))
+	defer srv.Close()
+	ctx := browser(t, chromedp.Flag("allow-loopback-in-peer-connection", true))
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the app's script", func() bool { return evalPage[bool](ctx, `typeof globalThis.hearthApp === 'object'`) })
+	me := appCall[struct{ Peer string }](t, ctx, "starting the app", `hearthApp.start("phone")`)
+	if !strings.HasPrefix(me.Peer, "12D3KooW") {
+		t.Fatalf("the app's peer id %q is not an Ed25519 device key's", me.Peer)
+	}
+
+	// A link that is not one is refused with a clear error.
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](`hearthApp.link("hearth:nonsense", []).then(() => "linked", (e) => e.message)`, chromedp.EvalAwaitPromise))
+	if err != nil || bad == "linked" || bad == "" {
+		t.Fatalf("a bad link: %q, %v", bad, err)
+	}
+	t.Logf("a bad link: %s", bad)
+
+	got := appCall[struct {
+		Identity, Device string
+		Rooms            []string
+	}](t, ctx, "linking", `hearthApp.link(`+jsArg(link.Link)+`, [`+jsArg(webrtcAddr(t, alice))+`])`)
+	if got.Identity != alice.identity() {
+		t.Fatalf("linked to identity %s, alice is %s", got.Identity, alice.identity())
+	}
+	if !slices.Contains(got.Rooms, "family") {
+		t.Fatalf("the link brought rooms %v, not alice's family", got.Rooms)
+	}
+	var devs struct {
+		Devices []struct {
+			Device, Name string
+		}
+	}
+	eventually(t, "alice's daemon lists the app's device", func() bool {
+		alice.json(&devs, "id", "devices")
+		for _, d := range devs.Devices {
+			if d.Device == got.Device {
+				return d.Name == "phone"
+			}
+		}
+		return false
+	})
+}
