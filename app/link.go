@@ -64,6 +64,7 @@ type Linked struct {
 	Identity identity.PublicKey
 	Proof    []byte // the identity's signature over this device's record
 	Rooms    []pairing.LinkRoom
+	By       peer.ID // the device that answered
 }
 
 // ErrRefused: the other device refused the link.
@@ -77,18 +78,9 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 	if err != nil {
 		return nil, err
 	}
-	var targets []peer.ID
-	for _, s := range addrs {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("address %q: %w", s, err)
-		}
-		ai, err := peer.AddrInfoFromP2pAddr(a)
-		if err != nil {
-			return nil, fmt.Errorf("address %q: %w (want one ending in /p2p/PEERID)", s, err)
-		}
-		n.AddAddrs(ai.ID, ai.Addrs)
-		targets = append(targets, ai.ID)
+	targets, err := addPeers(n, addrs)
+	if err != nil {
+		return nil, err
 	}
 	for _, h := range strings.Split(hint, ",") {
 		if p, err := peer.Decode(h); err == nil {
@@ -135,7 +127,26 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 		if _, err := identity.ParseProof(a.Proof); err != nil {
 			return nil, fmt.Errorf("the link answer's proof: %w", err)
 		}
-		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms}, nil
+		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p}, nil
 	}
 	return nil, fmt.Errorf("no device answered the link: %w", last)
+}
+
+// addPeers tells n the addresses (full multiaddrs with /p2p/) and returns
+// their peers.
+func addPeers(n Net, addrs []string) ([]peer.ID, error) {
+	var out []peer.ID
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", s, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w (want one ending in /p2p/PEERID)", s, err)
+		}
+		n.AddAddrs(ai.ID, ai.Addrs)
+		out = append(out, ai.ID)
+	}
+	return out, nil
 }

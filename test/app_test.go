@@ -61,11 +61,14 @@ func jsArg(v any) string {
 // js-libp2p, in Chromium) makes its own device key and becomes a device
 // of alice's identity with a device link, over WebRTC-direct to her
 // daemon: the same pairing protocol, from the same Go code, as `hearth
-// device join`. Her daemon then lists the app's device.
+// device join`. Her daemon then lists the app's device; the app holds
+// her room's history, synced over the same connection by the same
+// replication code, and what it writes reaches her daemon as hers.
 func TestAppLinksAsDevice(t *testing.T) {
 	dist := buildApp(t)
 	alice := newDaemon(t, "alice", "--listen", "/ip4/127.0.0.1/udp/0/webrtc-direct")
 	alice.run(0, "", "room", "create", "family")
+	alice.run(0, "", "room", "send", "family", "written before the phone came")
 	var link struct{ Link string }
 	alice.json(&link, "device", "link")
 
@@ -98,6 +101,25 @@ func TestAppLinksAsDevice(t *testing.T) {
 	if !slices.Contains(got.Rooms, "family") {
 		t.Fatalf("the link brought rooms %v, not alice's family", got.Rooms)
 	}
+	waitPage(t, ctx, "the room's history in the app", func() bool {
+		return slices.Contains(appMessages(t, ctx, "family"), "written before the phone came")
+	})
+	appCall[string](t, ctx, "sending from the app", `hearthApp.send("family", "sent from the app")`)
+	eventually(t, "the app's message at alice's daemon", func() bool {
+		for _, m := range alice.history("family") {
+			if m.Text == "sent from the app" {
+				if m.Author != alice.identity() {
+					t.Fatalf("the app's message is by %s, not alice (%s)", m.Author, alice.identity())
+				}
+				return true
+			}
+		}
+		return false
+	})
+	alice.run(0, "", "room", "send", "family", "answered at home")
+	waitPage(t, ctx, "alice's answer in the app", func() bool {
+		return slices.Contains(appMessages(t, ctx, "family"), "answered at home")
+	})
 	var devs struct {
 		Devices []struct {
 			Device, Name string
@@ -112,4 +134,14 @@ func TestAppLinksAsDevice(t *testing.T) {
 		}
 		return false
 	})
+}
+
+func appMessages(t *testing.T, ctx context.Context, room string) []string {
+	t.Helper()
+	ms := appCall[[]struct{ Text string }](t, ctx, "the app's history", `hearthApp.history(`+jsArg(room)+`, 50)`)
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Text
+	}
+	return out
 }

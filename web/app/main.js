@@ -31,5 +31,9 @@ globalThis.hearthApp = {
   async link (link, addrs) {
     const s = await started
     return s.core.link(link, addrs ?? [])
-  }
+  },
+  async rooms () { return (await started).core.rooms() },
+  async history (room, limit) { return (await started).core.history(room, limit ?? 50) },
+  async send (room, text) { return (await started).core.send(room, text) },
+  async sync (addrs) { return (await started).core.sync(addrs ?? []) }
 }

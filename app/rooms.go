@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/log"
+	"github.com/hearthp2p/hearth/p2p/proto"
+	"github.com/hearthp2p/hearth/p2p/replication"
+	"github.com/hearthp2p/hearth/p2p/room"
+)
+
+// Rooms are the rooms this device holds, synced over its node by the same
+// replication service a daemon runs.
+type Rooms struct {
+	self room.Self
+	sync *replication.Service
+
+	mu     sync.Mutex
+	byDisc map[log.Discovery]*room.Room
+	names  map[log.Discovery]string
+}
+
+// OpenRooms opens the rooms a link brought, for device d of identity l,
+// and serves their sync on h.
+func OpenRooms(h proto.Host, d *Device, l *Linked, logger *slog.Logger, now time.Time) (*Rooms, error) {
+	proof, err := identity.ParseProof(l.Proof)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := proof.Verify(identity.VerifyOptions{Identity: l.Identity, Device: d.Key.Public()}); err != nil {
+		return nil, fmt.Errorf("the identity's proof of this device: %w", err)
+	}
+	rec, err := identity.NewDeviceRecord(l.Identity, d.Key, d.Sealing.Public(), d.Name, now)
+	if err != nil {
+		return nil, err
+	}
+	recBytes, err := rec.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	rs := &Rooms{
+		self:   room.Self{Identity: l.Identity, Device: d.Key, Sealing: d.Sealing, Proof: l.Proof, Record: recBytes},
+		byDisc: map[log.Discovery]*room.Room{},
+		names:  map[log.Discovery]string{},
+	}
+	rs.sync = replication.New(replication.Config{Host: h, Lookup: rs.lookup, Logger: logger})
+	for _, lr := range l.Rooms {
+		key := room.KeyFromBytes(lr.Key)
+		disc := key.Discovery()
+		r, err := room.Open(room.Config{Key: key, Founder: lr.Founder, Self: rs.self, Logger: logger,
+			OnChange: func([]log.Head) { rs.sync.Changed(disc) }})
+		if err != nil {
+			rs.Close()
+			return nil, err
+		}
+		for _, k := range lr.Keys {
+			r.LoadKey(k.Epoch, k.Key)
+		}
+		rs.mu.Lock()
+		rs.byDisc[disc], rs.names[disc] = r, lr.Name
+		rs.mu.Unlock()
+	}
+	return rs, nil
+}
+
+func (rs *Rooms) lookup(d log.Discovery) (replication.Room, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.byDisc[d]
+	return r, ok
+}
+
+// Close stops the sync of every room.
+func (rs *Rooms) Close() {
+	if rs.sync != nil {
+		rs.sync.Close()
+	}
+}
+
+// RoomInfo is one room as the app lists it.
+type RoomInfo struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Messages int    `json:"messages"`
+}
+
+// List returns the rooms, by name.
+func (rs *Rooms) List() []RoomInfo {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]RoomInfo, 0, len(rs.byDisc))
+	for d, r := range rs.byDisc {
+		name := rs.names[d]
+		r.View(func(v *View) {
+			if v.Name != "" {
+				name = v.Name
+			}
+		})
+		out = append(out, RoomInfo{ID: r.ID().String(), Name: name, Messages: r.Count()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// View is the room's view, as package room gives it.
+type View = room.View
+
+// find returns the room whose name or id (or a prefix of its id) is
+// which.
+func (rs *Rooms) find(which string) (*room.Room, error) {
+	var found []*room.Room
+	for _, info := range rs.List() {
+		if info.Name == which || info.ID == which || len(which) >= 4 && len(info.ID) >= len(which) && info.ID[:len(which)] == which {
+			rs.mu.Lock()
+			for _, r := range rs.byDisc {
+				if r.ID().String() == info.ID {
+					found = append(found, r)
+				}
+			}
+			rs.mu.Unlock()
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no room %q on this device", which)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%d rooms match %q: give the room's id", len(found), which)
+}
+
+// SyncWith opens a sync session with p for every room (those p does not
+// hold fail alone). It returns how many sessions run.
+func (rs *Rooms) SyncWith(ctx context.Context, p peer.ID) (int, error) {
+	rs.mu.Lock()
+	discs := make([]log.Discovery, 0, len(rs.byDisc))
+	for d := range rs.byDisc {
+		discs = append(discs, d)
+	}
+	rs.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, d := range discs {
+		if err := rs.sync.Sync(ctx, p, d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	if n == 0 && len(errs) > 0 {
+		return 0, errors.Join(errs...)
+	}
+	return n, nil
+}
+
+// Message is a message as the app shows it.
+type Message struct {
+	ID      string `json:"id"`
+	Author  string `json:"author"`
+	Mine    bool   `json:"mine"`
+	Text    string `json:"text"`
+	Time    int64  `json:"time"` // unix milliseconds
+	Edited  bool   `json:"edited,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+	File    string `json:"file,omitempty"` // the file's name
+}
+
+// History returns the newest limit messages of room which, oldest first.
+func (rs *Rooms) History(which string, limit int) ([]Message, error) {
+	r, err := rs.find(which)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	page, _, err := r.Page(room.Ref{}, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, len(page))
+	for _, m := range page {
+		msg := Message{ID: m.ID.String(), Author: m.Author.String(), Mine: m.Author == rs.self.Identity,
+			Text: m.Text, Time: m.Time, Edited: m.Edited, Deleted: m.Deleted}
+		if m.File != nil {
+			msg.File = m.File.Name
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+// Send writes a message to room which; peers get it through sync.
+func (rs *Rooms) Send(which, text string) (string, error) {
+	r, err := rs.find(which)
+	if err != nil {
+		return "", err
+	}
+	ref, err := r.Write(room.Op{Type: room.OpMessage, Text: text})
+	if err != nil {
+		return "", err
+	}
+	return ref.String(), nil
+}
