@@ -62,6 +62,8 @@ type memTx struct {
 	b        memBuckets
 	writable bool
 	saved    map[string]*btree.BTreeG[memItem] // the buckets as they were (nil: did not exist)
+	undo     []func()                          // put the logs back as they were, last first
+	change   Change                            // what it wrote, for the journal
 }
 
 func (t *memTx) tree(bucket string, create bool) *btree.BTreeG[memItem] {
@@ -96,7 +98,11 @@ func (t *memTx) Put(bucket string, key, value []byte) error {
 	if !t.writable {
 		return errReadOnly
 	}
-	t.tree(bucket, true).ReplaceOrInsert(memItem{k: slices.Clone(key), v: slices.Clone(value)})
+	it := memItem{k: slices.Clone(key), v: slices.Clone(value)}
+	t.tree(bucket, true).ReplaceOrInsert(it)
+	if t.s.journal != nil {
+		t.change.Rows = append(t.change.Rows, Row{Bucket: bucket, Key: it.k, Value: it.v})
+	}
 	return nil
 }
 
@@ -105,7 +111,9 @@ func (t *memTx) Delete(bucket string, key []byte) error {
 		return errReadOnly
 	}
 	if t.b[bucket] != nil {
-		t.tree(bucket, true).Delete(memItem{k: key})
+		if _, had := t.tree(bucket, true).Delete(memItem{k: key}); had && t.s.journal != nil {
+			t.change.Rows = append(t.change.Rows, Row{Bucket: bucket, Key: slices.Clone(key), Deleted: true})
+		}
 	}
 	return nil
 }
@@ -120,7 +128,15 @@ func (t *memTx) SaveBlocks(h log.Head, start uint64, blocks [][]byte, _ *log.Has
 	if !t.writable {
 		return errReadOnly
 	}
-	return t.s.saveBlocks(t.disc, h, start, blocks)
+	undo := t.s.mark(t.disc, h.Writer)
+	if err := t.s.saveBlocks(t.disc, h, start, blocks); err != nil {
+		return err
+	}
+	t.undo = append(t.undo, undo)
+	if t.s.journal != nil {
+		t.change.Blocks = append(t.change.Blocks, SavedBlocks{Head: h, Start: start, Blocks: blocks})
+	}
+	return nil
 }
 
 // memCursor finds each next key anew: O(log n) a step. It moves as
@@ -229,13 +245,23 @@ func (s *MemStore) Update(disc log.Discovery, fn func(Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := &memTx{s: s, disc: disc, b: s.buckets(disc), writable: true, saved: map[string]*btree.BTreeG[memItem]{}}
-	if err := fn(t); err != nil {
+	err := fn(t)
+	if err == nil && s.journal != nil && (len(t.change.Rows) > 0 || len(t.change.Blocks) > 0) {
+		t.change.Disc = disc
+		err = s.journal(t.change)
+	}
+	if err != nil {
+		// Nothing of a failed transaction stays: its rows, nor the
+		// blocks it saved.
 		for name, tr := range t.saved {
 			if tr == nil {
 				delete(t.b, name)
 			} else {
 				t.b[name] = tr
 			}
+		}
+		for i := len(t.undo) - 1; i >= 0; i-- {
+			t.undo[i]()
 		}
 		return err
 	}

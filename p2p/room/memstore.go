@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/google/btree"
+
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 )
@@ -21,6 +23,76 @@ type MemStore struct {
 	logs map[memKey]*memLog
 	keys map[log.Discovery]map[uint64][][32]byte
 	kv   map[log.Discovery]memBuckets
+	// journal, if set, keeps each change before the store shows it
+	// (SetJournal).
+	journal func(Change) error
+}
+
+// Change is what one call wrote to a MemStore: the blocks saved, the
+// epoch keys and the rows of the room's transaction, in order.
+type Change struct {
+	Disc   log.Discovery
+	Blocks []SavedBlocks
+	Keys   []SavedKey
+	Rows   []Row
+}
+
+// SavedBlocks are blocks of a log saved from start, with the head that
+// covers them.
+type SavedBlocks struct {
+	Head   log.Head
+	Start  uint64
+	Blocks [][]byte
+}
+
+// SavedKey is an epoch key saved.
+type SavedKey struct {
+	Epoch uint64
+	Key   [32]byte
+}
+
+// Row is a row of a room's transaction written (Deleted: removed).
+type Row struct {
+	Bucket     string
+	Key, Value []byte
+	Deleted    bool
+}
+
+// SetJournal makes every later change go to journal first: a change the
+// journal refuses is not made (the call returns its error). The phone's
+// app keeps its rooms in IndexedDB so, and Replay brings them back.
+func (s *MemStore) SetJournal(journal func(Change) error) {
+	s.mu.Lock()
+	s.journal = journal
+	s.mu.Unlock()
+}
+
+// Replay applies a change a journal kept, without journaling it again.
+func (s *MemStore) Replay(c Change) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range c.Blocks {
+		if err := s.saveBlocks(c.Disc, b.Head, b.Start, b.Blocks); err != nil {
+			return err
+		}
+	}
+	for _, k := range c.Keys {
+		s.saveKey(c.Disc, k.Epoch, k.Key)
+	}
+	bs := s.buckets(c.Disc)
+	for _, r := range c.Rows {
+		tr := bs[r.Bucket]
+		if tr == nil {
+			tr = btree.NewG(16, memLess)
+			bs[r.Bucket] = tr
+		}
+		if r.Deleted {
+			tr.Delete(memItem{k: r.Key})
+		} else {
+			tr.ReplaceOrInsert(memItem{k: slices.Clone(r.Key), v: slices.Clone(r.Value)})
+		}
+	}
+	return nil
 }
 
 type memKey struct {
@@ -46,7 +118,32 @@ var _ Store = (*MemStore)(nil)
 func (s *MemStore) SaveBlocks(disc log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.saveBlocks(disc, h, start, blocks)
+	if s.journal == nil {
+		return s.saveBlocks(disc, h, start, blocks)
+	}
+	undo := s.mark(disc, h.Writer)
+	if err := s.saveBlocks(disc, h, start, blocks); err != nil {
+		return err
+	}
+	if err := s.journal(Change{Disc: disc, Blocks: []SavedBlocks{{Head: h, Start: start, Blocks: blocks}}}); err != nil {
+		undo()
+		return err
+	}
+	return nil
+}
+
+// mark returns what puts writer's log back as it is now. The caller holds
+// s.mu.
+func (s *MemStore) mark(disc log.Discovery, writer identity.PublicKey) func() {
+	k := memKey{disc, writer}
+	l := s.logs[k]
+	if l == nil {
+		return func() { delete(s.logs, k) }
+	}
+	nb, nh, front := len(l.blocks), len(l.heads), l.front.Clone()
+	return func() {
+		l.blocks, l.heads, l.front = l.blocks[:nb], l.heads[:nh], front
+	}
 }
 
 func (s *MemStore) saveBlocks(disc log.Discovery, h log.Head, start uint64, blocks [][]byte) error {
@@ -78,13 +175,22 @@ func (s *MemStore) saveBlocks(disc log.Discovery, h log.Head, start uint64, bloc
 func (s *MemStore) SaveKey(disc log.Discovery, epoch uint64, key [32]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.journal != nil && !slices.Contains(s.keys[disc][epoch], key) {
+		if err := s.journal(Change{Disc: disc, Keys: []SavedKey{{Epoch: epoch, Key: key}}}); err != nil {
+			return err
+		}
+	}
+	s.saveKey(disc, epoch, key)
+	return nil
+}
+
+func (s *MemStore) saveKey(disc log.Discovery, epoch uint64, key [32]byte) {
 	if s.keys[disc] == nil {
 		s.keys[disc] = map[uint64][][32]byte{}
 	}
 	if !slices.Contains(s.keys[disc][epoch], key) {
 		s.keys[disc][epoch] = append(s.keys[disc][epoch], key)
 	}
-	return nil
 }
 
 // Keys returns the epoch keys saved for a room.
