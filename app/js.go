@@ -11,145 +11,60 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/hearthp2p/hearth/app/jsnet"
+	"github.com/hearthp2p/hearth/p2p/room"
 )
 
 // core is the app's state in the page.
 type core struct {
 	mu     sync.Mutex
+	db     js.Value // web/app/store.js's store
+	store  *room.MemStore
 	dev    *Device
 	host   *jsnet.Host
 	linked *Linked
 	rooms  *Rooms
-	peers  []peer.ID // the devices the link was made with: synced first
 }
 
-// Export sets globalThis.hearthCore, what the page calls:
+// Export sets globalThis.hearthCore, what the page calls. Every function
+// returns a Promise: Go code that may wait for the storage or the network
+// never runs in a JavaScript callback itself.
 //
-//	newDevice(name) → {peer, key}: a new device; key is the raw Ed25519
-//	    private key js-libp2p's node is made with (it stays in the page)
-//	start(net): the js-libp2p node (web/app/net.js), once made
-//	link(link, addrs) → Promise<{identity, device, rooms}>: this device
-//	    joins the link's identity, opens its rooms and syncs them with
-//	    the device that linked it
+//	open(store, name) → {peer, key, linked}: loads what the store holds,
+//	    or makes this device (named name) and stores it; key is the raw
+//	    Ed25519 private key js-libp2p's node is made with (it stays in the
+//	    page)
+//	start(net) → {identity, rooms}: the js-libp2p node's bridge
+//	    (web/app/net.js); a linked device opens its rooms and syncs them
+//	link(link, addrs) → {identity, device, rooms}: this device joins the
+//	    link's identity, opens its rooms and syncs them with the device
+//	    that linked it
 //	rooms() → [{id, name, messages}]
 //	history(room, limit) → [{id, author, mine, text, time, ...}]
-//	send(room, text) → Promise<id>
-//	sync(addrs) → Promise<sessions>: syncs every room with those peers
+//	send(room, text) → id
+//	sync(addrs) → sessions: syncs every room with those peers
 func Export() {
 	c := &core{}
-	js.Global().Set("hearthCore", js.ValueOf(map[string]any{
-		"newDevice": js.FuncOf(c.newDevice),
-		"start":     js.FuncOf(c.start),
-		"link":      js.FuncOf(c.link),
-		"rooms":     js.FuncOf(c.listRooms),
-		"history":   js.FuncOf(c.history),
-		"send":      js.FuncOf(c.send),
-		"sync":      js.FuncOf(c.syncWith),
-	}))
-}
-
-// toJS turns v (JSON-shaped: what encoding/json makes of a struct) into
-// a JavaScript value.
-func toJS(v any) (js.Value, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return js.Undefined(), err
+	fns := map[string]func([]js.Value) (any, error){
+		"open":    c.open,
+		"start":   c.start,
+		"link":    c.link,
+		"rooms":   c.listRooms,
+		"history": c.history,
+		"send":    c.send,
+		"sync":    c.syncWith,
 	}
-	return js.Global().Get("JSON").Call("parse", string(b)), nil
-}
-
-func arg(args []js.Value, i int) string {
-	if i < len(args) && args[i].Type() == js.TypeString {
-		return args[i].String()
+	api := map[string]any{}
+	for name, f := range fns {
+		api[name] = js.FuncOf(func(_ js.Value, args []js.Value) any {
+			// The arguments are read here, in the callback: JavaScript
+			// values are not to be kept past it.
+			own := make([]js.Value, len(args))
+			copy(own, args)
+			return promise(func() (any, error) { return f(own) })
+		})
 	}
-	return ""
-}
-
-func (c *core) roomsOrThrow() *Rooms {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rooms == nil {
-		panic(jsError(errors.New("this device is not linked yet")))
-	}
-	return c.rooms
-}
-
-func (c *core) listRooms(_ js.Value, _ []js.Value) any {
-	v, err := toJS(c.roomsOrThrow().List())
-	if err != nil {
-		panic(jsError(err))
-	}
-	return v
-}
-
-func (c *core) history(_ js.Value, args []js.Value) any {
-	limit := 50
-	if len(args) > 1 && args[1].Type() == js.TypeNumber {
-		limit = args[1].Int()
-	}
-	msgs, err := c.roomsOrThrow().History(arg(args, 0), limit)
-	if err != nil {
-		panic(jsError(err))
-	}
-	v, err := toJS(msgs)
-	if err != nil {
-		panic(jsError(err))
-	}
-	return v
-}
-
-func (c *core) send(_ js.Value, args []js.Value) any {
-	rs := c.roomsOrThrow()
-	which, text := arg(args, 0), arg(args, 1)
-	return promise(func() (any, error) {
-		return rs.Send(which, text)
-	})
-}
-
-// syncAll syncs every room with each of peers, and reports the sessions
-// that run.
-func (c *core) syncAll(ctx context.Context, rs *Rooms, peers []peer.ID) (int, error) {
-	n := 0
-	var errs []error
-	for _, p := range peers {
-		k, err := rs.SyncWith(ctx, p)
-		n += k
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if n == 0 && len(errs) > 0 {
-		return 0, errors.Join(errs...)
-	}
-	return n, nil
-}
-
-func (c *core) syncWith(_ js.Value, args []js.Value) any {
-	rs := c.roomsOrThrow()
-	var addrs []string
-	if len(args) > 0 && args[0].Type() == js.TypeObject {
-		for i := range args[0].Length() {
-			addrs = append(addrs, args[0].Index(i).String())
-		}
-	}
-	return promise(func() (any, error) {
-		c.mu.Lock()
-		h, peers := c.host, append([]peer.ID(nil), c.peers...)
-		c.mu.Unlock()
-		if len(addrs) > 0 {
-			ps, err := addPeers(h, addrs)
-			if err != nil {
-				return nil, err
-			}
-			peers = ps
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		return c.syncAll(ctx, rs, peers)
-	})
+	js.Global().Set("hearthCore", js.ValueOf(api))
 }
 
 func jsError(err error) js.Value { return js.Global().Get("Error").New(err.Error()) }
@@ -173,80 +88,295 @@ func promise(f func() (any, error)) js.Value {
 	return js.Global().Get("Promise").New(exec)
 }
 
-func (c *core) newDevice(_ js.Value, args []js.Value) any {
-	name := ""
-	if len(args) > 0 && args[0].Type() == js.TypeString {
-		name = args[0].String()
-	}
-	d, err := NewDevice(name)
+// toJS turns v (JSON-shaped) into a JavaScript value.
+func toJS(v any) (js.Value, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic(jsError(err))
+		return js.Undefined(), err
 	}
-	id, err := d.PeerID()
-	if err != nil {
-		panic(jsError(err))
-	}
-	c.mu.Lock()
-	c.dev = d
-	c.mu.Unlock()
-	raw := d.Key.Ed25519()
-	key := js.Global().Get("Uint8Array").New(len(raw))
-	js.CopyBytesToJS(key, raw)
-	return js.ValueOf(map[string]any{"peer": id.String(), "key": key})
+	return js.Global().Get("JSON").Call("parse", string(b)), nil
 }
 
-func (c *core) start(_ js.Value, args []js.Value) any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dev == nil {
-		panic(jsError(errors.New("start: no device yet (newDevice first)")))
+func arg(args []js.Value, i int) string {
+	if i < len(args) && args[i].Type() == js.TypeString {
+		return args[i].String()
 	}
-	if len(args) == 0 || args[0].Type() != js.TypeObject {
-		panic(jsError(errors.New("start: give the js-libp2p node's bridge")))
+	return ""
+}
+
+func argList(args []js.Value, i int) []string {
+	var out []string
+	if i < len(args) && args[i].Type() == js.TypeObject {
+		for j := range args[i].Length() {
+			out = append(out, args[i].Index(j).String())
+		}
 	}
-	id, _ := c.dev.PeerID()
-	c.host = jsnet.New(id, args[0])
+	return out
+}
+
+// commit writes records to the browser's storage and waits until it has
+// them.
+func (c *core) commit(puts []Record, dels []string) error {
+	ps := make([]any, len(puts))
+	for i, r := range puts {
+		b := js.Global().Get("Uint8Array").New(len(r.Value))
+		js.CopyBytesToJS(b, r.Value)
+		ps[i] = js.ValueOf([]any{r.Key, b})
+	}
+	ds := make([]any, len(dels))
+	for i, d := range dels {
+		ds[i] = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := jsnet.Await(ctx, c.db.Call("commit", js.ValueOf(ps), js.ValueOf(ds))); err != nil {
+		return fmt.Errorf("the browser's storage: %w", err)
+	}
 	return nil
 }
 
-func (c *core) link(_ js.Value, args []js.Value) any {
-	var link string
-	var addrs []string
-	if len(args) > 0 {
-		link = args[0].String()
+func (c *core) open(args []js.Value) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev != nil {
+		return nil, errors.New("open: already open")
 	}
-	if len(args) > 1 && args[1].Type() == js.TypeObject {
-		for i := range args[1].Length() {
-			addrs = append(addrs, args[1].Index(i).String())
+	if len(args) == 0 || args[0].Type() != js.TypeObject {
+		return nil, errors.New("open: give the store (web/app/store.js)")
+	}
+	c.db = args[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	v, err := jsnet.Await(ctx, c.db.Call("load"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the browser's storage: %w", err)
+	}
+	recs := make([]Record, v.Length())
+	var devRec, linkRec []byte
+	for i := range recs {
+		kv := v.Index(i)
+		val := kv.Index(1)
+		recs[i] = Record{Key: kv.Index(0).String(), Value: make([]byte, val.Get("length").Int())}
+		js.CopyBytesToGo(recs[i].Value, val)
+		switch recs[i].Key {
+		case keyDevice:
+			devRec = recs[i].Value
+		case keyLinked:
+			linkRec = recs[i].Value
 		}
 	}
-	return promise(func() (any, error) {
-		c.mu.Lock()
-		d, h := c.dev, c.host
-		c.mu.Unlock()
-		if h == nil {
-			return nil, errors.New("link: the node is not started")
+	changes, err := Changes(recs)
+	if err != nil {
+		return nil, err
+	}
+	c.store = room.NewMemStore()
+	for _, ch := range changes {
+		if err := c.store.Replay(*ch); err != nil {
+			return nil, fmt.Errorf("the stored rooms: %w", err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		l, err := Link(ctx, h, d, link, addrs, time.Now())
+	}
+	c.store.SetJournal(func(ch room.Change) error {
+		puts, dels, err := Records(ch)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		rs, err := OpenRooms(h, d, l, nil, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		c.linked, c.rooms, c.peers = l, rs, []peer.ID{l.By}
-		c.mu.Unlock()
-		if _, err := c.syncAll(ctx, rs, []peer.ID{l.By}); err != nil {
-			return nil, fmt.Errorf("linked, but the rooms did not sync: %w", err)
-		}
-		rooms := make([]any, len(l.Rooms))
-		for i, r := range l.Rooms {
-			rooms[i] = r.Name
-		}
-		return js.ValueOf(map[string]any{"identity": l.Identity.String(), "device": d.Key.Public().String(), "rooms": rooms}), nil
+		return c.commit(puts, dels)
 	})
+	if devRec != nil {
+		if c.dev, err = ParseDevice(devRec); err != nil {
+			return nil, err
+		}
+	} else {
+		d, err := NewDevice(arg(args, 1))
+		if err != nil {
+			return nil, err
+		}
+		r, err := MarshalDevice(d)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.commit([]Record{r}, nil); err != nil {
+			return nil, err
+		}
+		c.dev = d
+	}
+	if linkRec != nil {
+		if c.linked, err = ParseLinked(linkRec); err != nil {
+			return nil, err
+		}
+	}
+	id, err := c.dev.PeerID()
+	if err != nil {
+		return nil, err
+	}
+	raw := c.dev.Key.Ed25519()
+	key := js.Global().Get("Uint8Array").New(len(raw))
+	js.CopyBytesToJS(key, raw)
+	return js.ValueOf(map[string]any{"peer": id.String(), "key": key, "linked": c.linked != nil}), nil
+}
+
+func (c *core) start(args []js.Value) (any, error) {
+	c.mu.Lock()
+	if c.dev == nil {
+		c.mu.Unlock()
+		return nil, errors.New("start: open first")
+	}
+	if len(args) == 0 || args[0].Type() != js.TypeObject {
+		c.mu.Unlock()
+		return nil, errors.New("start: give the js-libp2p node's bridge")
+	}
+	id, _ := c.dev.PeerID()
+	c.host = jsnet.New(id, args[0])
+	l := c.linked
+	c.mu.Unlock()
+	if l == nil {
+		return js.ValueOf(map[string]any{"identity": ""}), nil
+	}
+	rs, err := c.openRooms(l)
+	if err != nil {
+		return nil, err
+	}
+	// Catch up in the background: the page shows what is stored now.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c.syncLinked(ctx, rs, l)
+	}()
+	return js.ValueOf(map[string]any{"identity": l.Identity.String()}), nil
+}
+
+func (c *core) openRooms(l *Linked) (*Rooms, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rs, err := OpenRooms(RoomsConfig{Host: c.host, Device: c.dev, Linked: l, Store: c.store, Now: time.Now()})
+	if err != nil {
+		return nil, err
+	}
+	c.rooms = rs
+	return rs, nil
+}
+
+// syncLinked syncs every room with the device that linked this one.
+func (c *core) syncLinked(ctx context.Context, rs *Rooms, l *Linked) (int, error) {
+	if len(l.Addrs) > 0 {
+		if _, err := addPeers(c.host, l.Addrs); err != nil {
+			return 0, err
+		}
+	}
+	return rs.SyncWith(ctx, l.By)
+}
+
+func (c *core) link(args []js.Value) (any, error) {
+	link, addrs := arg(args, 0), argList(args, 1)
+	c.mu.Lock()
+	d, h, already := c.dev, c.host, c.linked != nil
+	c.mu.Unlock()
+	if h == nil {
+		return nil, errors.New("link: the node is not started")
+	}
+	if already {
+		return nil, errors.New("this app is a device of an identity already")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := Link(ctx, h, d, link, addrs, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := MarshalLinked(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.commit([]Record{rec}, nil); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.linked = l
+	c.mu.Unlock()
+	rs, err := c.openRooms(l)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.syncLinked(ctx, rs, l); err != nil {
+		return nil, fmt.Errorf("linked, but the rooms did not sync: %w", err)
+	}
+	rooms := make([]any, len(l.Rooms))
+	for i, r := range l.Rooms {
+		rooms[i] = r.Name
+	}
+	return js.ValueOf(map[string]any{"identity": l.Identity.String(), "device": d.Key.Public().String(), "rooms": rooms}), nil
+}
+
+func (c *core) linkedRooms() (*Rooms, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rooms == nil {
+		return nil, errors.New("this device is not linked yet")
+	}
+	return c.rooms, nil
+}
+
+func (c *core) listRooms([]js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	return toJS(rs.List())
+}
+
+func (c *core) history(args []js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	limit := 50
+	if len(args) > 1 && args[1].Type() == js.TypeNumber {
+		limit = args[1].Int()
+	}
+	msgs, err := rs.History(arg(args, 0), limit)
+	if err != nil {
+		return nil, err
+	}
+	return toJS(msgs)
+}
+
+func (c *core) send(args []js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	return rs.Send(arg(args, 0), arg(args, 1))
+}
+
+func (c *core) syncWith(args []js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	l := c.linked
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addrs := argList(args, 0)
+	if len(addrs) == 0 {
+		return c.syncLinked(ctx, rs, l)
+	}
+	peers, err := addPeers(c.host, addrs)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	var errs []error
+	for _, p := range peers {
+		k, err := rs.SyncWith(ctx, p)
+		n += k
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n == 0 && len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return n, nil
 }

@@ -64,7 +64,8 @@ type Linked struct {
 	Identity identity.PublicKey
 	Proof    []byte // the identity's signature over this device's record
 	Rooms    []pairing.LinkRoom
-	By       peer.ID // the device that answered
+	By       peer.ID  // the device that answered
+	Addrs    []string // where it was reached (full multiaddrs), if given
 }
 
 // ErrRefused: the other device refused the link.
@@ -127,7 +128,13 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 		if _, err := identity.ParseProof(a.Proof); err != nil {
 			return nil, fmt.Errorf("the link answer's proof: %w", err)
 		}
-		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p}, nil
+		var at []string
+		for _, s := range addrs {
+			if strings.HasSuffix(s, "/p2p/"+p.String()) {
+				at = append(at, s)
+			}
+		}
+		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p, Addrs: at}, nil
 	}
 	return nil, fmt.Errorf("no device answered the link: %w", last)
 }

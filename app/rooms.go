@@ -29,9 +29,26 @@ type Rooms struct {
 	names  map[log.Discovery]string
 }
 
+// RoomsConfig opens the app's rooms.
+type RoomsConfig struct {
+	Host   proto.Host
+	Device *Device
+	Linked *Linked
+	// Store holds the rooms (one for all): a MemStore whose journal keeps
+	// them in the browser's storage, replayed into it before OpenRooms.
+	Store  *room.MemStore
+	Logger *slog.Logger
+	Now    time.Time
+}
+
 // OpenRooms opens the rooms a link brought, for device d of identity l,
-// and serves their sync on h.
-func OpenRooms(h proto.Host, d *Device, l *Linked, logger *slog.Logger, now time.Time) (*Rooms, error) {
+// from what the store holds, and serves their sync on h.
+func OpenRooms(cfg RoomsConfig) (*Rooms, error) {
+	h, d, l, logger, now := cfg.Host, cfg.Device, cfg.Linked, cfg.Logger, cfg.Now
+	store := cfg.Store
+	if store == nil {
+		store = room.NewMemStore()
+	}
 	proof, err := identity.ParseProof(l.Proof)
 	if err != nil {
 		return nil, err
@@ -56,7 +73,7 @@ func OpenRooms(h proto.Host, d *Device, l *Linked, logger *slog.Logger, now time
 	for _, lr := range l.Rooms {
 		key := room.KeyFromBytes(lr.Key)
 		disc := key.Discovery()
-		r, err := room.Open(room.Config{Key: key, Founder: lr.Founder, Self: rs.self, Logger: logger,
+		r, err := room.Open(room.Config{Key: key, Founder: lr.Founder, Self: rs.self, Store: store, Logger: logger,
 			OnChange: func([]log.Head) { rs.sync.Changed(disc) }})
 		if err != nil {
 			rs.Close()
@@ -64,6 +81,15 @@ func OpenRooms(h proto.Host, d *Device, l *Linked, logger *slog.Logger, now time
 		}
 		for _, k := range lr.Keys {
 			r.LoadKey(k.Epoch, k.Key)
+		}
+		for epoch, ks := range store.Keys(disc) {
+			for _, k := range ks {
+				r.LoadKey(epoch, k)
+			}
+		}
+		if err := r.Load(); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("room %s as stored: %w", lr.Name, err)
 		}
 		rs.mu.Lock()
 		rs.byDisc[disc], rs.names[disc] = r, lr.Name

@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -52,6 +54,17 @@ func appCall[T any](t *testing.T, ctx context.Context, what, expr string) T {
 	return v
 }
 
+// freeUDPPort is a UDP port of loopback that nothing listens on now.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
 func jsArg(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -66,7 +79,9 @@ func jsArg(v any) string {
 // replication code, and what it writes reaches her daemon as hers.
 func TestAppLinksAsDevice(t *testing.T) {
 	dist := buildApp(t)
-	alice := newDaemon(t, "alice", "--listen", "/ip4/127.0.0.1/udp/0/webrtc-direct")
+	// A fixed port, as an appliance has: the address the app stored
+	// still names the daemon after it restarts.
+	alice := newDaemon(t, "alice", "--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/webrtc-direct", freeUDPPort(t)))
 	alice.run(0, "", "room", "create", "family")
 	alice.run(0, "", "room", "send", "family", "written before the phone came")
 	var link struct{ Link string }
@@ -119,6 +134,29 @@ func TestAppLinksAsDevice(t *testing.T) {
 	alice.run(0, "", "room", "send", "family", "answered at home")
 	waitPage(t, ctx, "alice's answer in the app", func() bool {
 		return slices.Contains(appMessages(t, ctx, "family"), "answered at home")
+	})
+	// The app reopens from the browser's storage (IndexedDB): the same
+	// device, the same identity, the room as it was, without the network
+	// (the daemon is stopped first); then it catches up once it is back.
+	alice.stop()
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the app's script after a reload", func() bool { return evalPage[bool](ctx, `typeof globalThis.hearthApp === 'object'`) })
+	again := appCall[struct{ Peer, Identity string }](t, ctx, "reopening the app", `hearthApp.start("ignored")`)
+	if again.Peer != me.Peer || again.Identity != alice.identity() {
+		t.Fatalf("after a reload the app is %s of %s, was %s of %s", again.Peer, again.Identity, me.Peer, alice.identity())
+	}
+	if got := appMessages(t, ctx, "family"); !slices.Contains(got, "answered at home") || !slices.Contains(got, "sent from the app") {
+		t.Fatalf("after a reload the app holds %q", got)
+	}
+	alice.start()
+	alice.run(0, "", "room", "send", "family", "while the app was closed")
+	// The address it was linked at, as stored: the app's own start
+	// tried it while the daemon was down.
+	appCall[int](t, ctx, "syncing again", `hearthApp.sync()`)
+	waitPage(t, ctx, "what came while the app was closed", func() bool {
+		return slices.Contains(appMessages(t, ctx, "family"), "while the app was closed")
 	})
 	var devs struct {
 		Devices []struct {
