@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall/js"
 	"time"
 
 	"github.com/hearthp2p/hearth/app/jsnet"
+	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -24,6 +26,7 @@ type core struct {
 	host   *jsnet.Host
 	linked *Linked
 	rooms  *Rooms
+	watch  atomic.Value // js.Value: the page's function called with a room's id on a change
 }
 
 // Export sets globalThis.hearthCore, what the page calls. Every function
@@ -36,13 +39,17 @@ type core struct {
 //	    page)
 //	start(net) → {identity, rooms}: the js-libp2p node's bridge
 //	    (web/app/net.js); a linked device opens its rooms and syncs them
-//	link(link, addrs) → {identity, device, rooms}: this device joins the
+//	link(link, addrs, name) → {identity, device, rooms}: this device
+//	    (renamed name, if given) joins the
 //	    link's identity, opens its rooms and syncs them with the device
 //	    that linked it
 //	rooms() → [{id, name, messages}]
 //	history(room, limit) → [{id, author, mine, text, time, ...}]
 //	send(room, text) → id
 //	sync(addrs) → sessions: syncs every room with those peers
+//	watch(fn): fn(roomID) is called when a room changed
+//	self() → {peer, device, identity}: who this app is ("" identity
+//	    before it is linked)
 func Export() {
 	c := &core{}
 	fns := map[string]func([]js.Value) (any, error){
@@ -53,6 +60,8 @@ func Export() {
 		"history": c.history,
 		"send":    c.send,
 		"sync":    c.syncWith,
+		"watch":   c.setWatch,
+		"self":    c.self,
 	}
 	api := map[string]any{}
 	for name, f := range fns {
@@ -248,7 +257,14 @@ func (c *core) start(args []js.Value) (any, error) {
 func (c *core) openRooms(l *Linked) (*Rooms, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rs, err := OpenRooms(RoomsConfig{Host: c.host, Device: c.dev, Linked: l, Store: c.store, Now: time.Now()})
+	rs, err := OpenRooms(RoomsConfig{Host: c.host, Device: c.dev, Linked: l, Store: c.store, Now: time.Now(),
+		OnChange: func(id string) {
+			if fn, ok := c.watch.Load().(js.Value); ok {
+				// Not from within the room's lock: the page reads the
+				// room when told.
+				go fn.Invoke(id)
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +283,7 @@ func (c *core) syncLinked(ctx context.Context, rs *Rooms, l *Linked) (int, error
 }
 
 func (c *core) link(args []js.Value) (any, error) {
-	link, addrs := arg(args, 0), argList(args, 1)
+	link, addrs, name := arg(args, 0), argList(args, 1), arg(args, 2)
 	c.mu.Lock()
 	d, h, already := c.dev, c.host, c.linked != nil
 	c.mu.Unlock()
@@ -276,6 +292,24 @@ func (c *core) link(args []js.Value) (any, error) {
 	}
 	if already {
 		return nil, errors.New("this app is a device of an identity already")
+	}
+	if name != "" && name != d.Name {
+		if err := identity.CheckDeviceName(name); err != nil {
+			return nil, err
+		}
+		renamed := *d
+		renamed.Name = name
+		rec, err := MarshalDevice(&renamed)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.commit([]Record{rec}, nil); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.dev = &renamed
+		c.mu.Unlock()
+		d = &renamed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -305,6 +339,31 @@ func (c *core) link(args []js.Value) (any, error) {
 		rooms[i] = r.Name
 	}
 	return js.ValueOf(map[string]any{"identity": l.Identity.String(), "device": d.Key.Public().String(), "rooms": rooms}), nil
+}
+
+func (c *core) self([]js.Value) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev == nil {
+		return nil, errors.New("the app is not open")
+	}
+	id, err := c.dev.PeerID()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"peer": id.String(), "device": c.dev.Key.Public().String(), "identity": ""}
+	if c.linked != nil {
+		out["identity"] = c.linked.Identity.String()
+	}
+	return js.ValueOf(out), nil
+}
+
+func (c *core) setWatch(args []js.Value) (any, error) {
+	if len(args) == 0 || args[0].Type() != js.TypeFunction {
+		return nil, errors.New("watch: give a function")
+	}
+	c.watch.Store(args[0])
+	return nil, nil
 }
 
 func (c *core) linkedRooms() (*Rooms, error) {

@@ -35,8 +35,8 @@ func NewDevice(name string) (*Device, error) {
 	if name == "" {
 		name = "phone"
 	}
-	if len(name) > identity.MaxDeviceName {
-		return nil, fmt.Errorf("a device name of at most %d bytes", identity.MaxDeviceName)
+	if err := identity.CheckDeviceName(name); err != nil {
+		return nil, err
 	}
 	k, err := identity.GenerateSigningKey()
 	if err != nil {

@@ -39,6 +39,9 @@ type RoomsConfig struct {
 	Store  *room.MemStore
 	Logger *slog.Logger
 	Now    time.Time
+	// OnChange, if set, is called with a room's id when entries were
+	// applied to it (written here or received).
+	OnChange func(id string)
 }
 
 // OpenRooms opens the rooms a link brought, for device d of identity l,
@@ -74,7 +77,12 @@ func OpenRooms(cfg RoomsConfig) (*Rooms, error) {
 		key := room.KeyFromBytes(lr.Key)
 		disc := key.Discovery()
 		r, err := room.Open(room.Config{Key: key, Founder: lr.Founder, Self: rs.self, Store: store, Logger: logger,
-			OnChange: func([]log.Head) { rs.sync.Changed(disc) }})
+			OnChange: func([]log.Head) {
+				rs.sync.Changed(disc)
+				if cfg.OnChange != nil {
+					cfg.OnChange(key.ID().String())
+				}
+			}})
 		if err != nil {
 			rs.Close()
 			return nil, err

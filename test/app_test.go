@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -70,15 +74,61 @@ func jsArg(v any) string {
 	return string(b)
 }
 
+// phone sets a phone's viewport and touch (390×844, as the issue's
+// phone), on a fresh profile.
+func phone(t *testing.T) context.Context {
+	t.Helper()
+	// Chromium gathers no loopback candidates unless told: the daemons
+	// listen on loopback here (the namespaced tests use real links).
+	ctx := browser(t, chromedp.Flag("allow-loopback-in-peer-connection", true), chromedp.WindowSize(390, 844))
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// tap touches the element sel (a CSS selector) at its middle, as a thumb.
+func tap(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	if err := waitFor(ctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		t.Fatalf("%s never showed: %v", sel, err)
+	}
+	r := evalPage[struct{ X, Y, W, H float64 }](ctx, `(() => { const e = document.querySelector(`+jsArg(sel)+`); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height} })()`)
+	if r.W < 44 || r.H < 44 {
+		t.Errorf("%s is %.0f×%.0f px: less than a thumb's 44 px", sel, r.W, r.H)
+	}
+	pt := []*input.TouchPoint{{X: r.X + r.W/2, Y: r.Y + r.H/2}}
+	for _, ev := range []input.DispatchTouchEventParams{
+		{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: pt},
+		{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}},
+	} {
+		if _, err := chromedp.Call(ctx, input.DispatchTouchEvent, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// noSideScroll fails the test if the page is wider than the phone.
+func noSideScroll(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	if w := evalPage[float64](ctx, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+		t.Errorf("%s scrolls sideways by %.0f px", what, w)
+	}
+}
+
 // TestAppLinksAsDevice: the phone's app (Go as WebAssembly beside
-// js-libp2p, in Chromium) makes its own device key and becomes a device
-// of alice's identity with a device link, over WebRTC-direct to her
-// daemon: the same pairing protocol, from the same Go code, as `hearth
-// device join`. Her daemon then lists the app's device; the app holds
-// her room's history, synced over the same connection by the same
-// replication code, and what it writes reaches her daemon as hers.
+// js-libp2p, in Chromium with a phone's viewport and touch, a fresh
+// profile) is installable and its service worker controls it; it makes
+// its own device key and becomes a device of alice's identity by her
+// device link, over WebRTC-direct to her daemon: the same pairing
+// protocol, from the same Go code, as `hearth device join`. Her daemon
+// lists the app's device; the app shows her room's history, synced by the
+// same replication code, and what it sends reaches her daemon as hers.
+// The app reopens from the browser's storage with the daemon down, and
+// catches up once it is back.
 func TestAppLinksAsDevice(t *testing.T) {
 	dist := buildApp(t)
+	dir := artifacts(t)
 	// A fixed port, as an appliance has: the address the app stored
 	// still names the daemon after it restarts.
 	alice := newDaemon(t, "alice", "--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/webrtc-direct", freeUDPPort(t)))
@@ -89,37 +139,73 @@ func TestAppLinksAsDevice(t *testing.T) {
 
 	srv := httptest.NewServer(http.FileServer(http.Dir(dist)))
 	defer srv.Close()
-	ctx := browser(t, chromedp.Flag("allow-loopback-in-peer-connection", true))
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
+	ctx := phone(t)
+	// A link that is not one is refused with a clear error.
+	bad := url.Values{"link": {"hearth:nonsense"}}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#"+bad.Encode())); err != nil {
 		t.Fatal(err)
 	}
-	waitPage(t, ctx, "the app's script", func() bool { return evalPage[bool](ctx, `typeof globalThis.hearthApp === 'object'`) })
-	me := appCall[struct{ Peer string }](t, ctx, "starting the app", `hearthApp.start("phone")`)
-	if !strings.HasPrefix(me.Peer, "12D3KooW") {
-		t.Fatalf("the app's peer id %q is not an Ed25519 device key's", me.Peer)
-	}
-
-	// A link that is not one is refused with a clear error.
-	bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](`hearthApp.link("hearth:nonsense", []).then(() => "linked", (e) => e.message)`, chromedp.EvalAwaitPromise))
-	if err != nil || bad == "linked" || bad == "" {
-		t.Fatalf("a bad link: %q, %v", bad, err)
-	}
-	t.Logf("a bad link: %s", bad)
-
-	got := appCall[struct {
-		Identity, Device string
-		Rooms            []string
-	}](t, ctx, "linking", `hearthApp.link(`+jsArg(link.Link)+`, [`+jsArg(webrtcAddr(t, alice))+`])`)
-	if got.Identity != alice.identity() {
-		t.Fatalf("linked to identity %s, alice is %s", got.Identity, alice.identity())
-	}
-	if !slices.Contains(got.Rooms, "family") {
-		t.Fatalf("the link brought rooms %v, not alice's family", got.Rooms)
-	}
-	waitPage(t, ctx, "the room's history in the app", func() bool {
-		return slices.Contains(appMessages(t, ctx, "family"), "written before the phone came")
+	tap(t, ctx, "#link-go")
+	waitPage(t, ctx, "the error of a bad link", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById("error").textContent`), "not a hearth")
 	})
-	appCall[string](t, ctx, "sending from the app", `hearthApp.send("family", "sent from the app")`)
+	shot(t, ctx, dir, "1-bad-link")
+
+	// The link as the QR code gives it: the app opens with it.
+	q := url.Values{"link": {link.Link}, "at": {webrtcAddr(t, alice)}}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#"+q.Encode()), chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the link screen, filled", func() bool {
+		return evalPage[string](ctx, `document.getElementById("link-text")?.value ?? ""`) == link.Link
+	})
+	waitPage(t, ctx, "the service worker in control", func() bool {
+		return evalPage[bool](ctx, `navigator.serviceWorker.controller !== null`)
+	})
+	inst, err := chromedp.Call(ctx, page.GetInstallabilityErrors, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inst.InstallabilityErrors {
+		t.Errorf("not installable: %s", e.ErrorID)
+	}
+	noSideScroll(t, ctx, "the link screen")
+	shot(t, ctx, dir, "2-link")
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#link-name"), "alice's phone")); err != nil {
+		t.Fatal(err)
+	}
+	tap(t, ctx, "#link-go")
+	waitPage(t, ctx, "the rooms after linking", func() bool {
+		return evalPage[bool](ctx, `!document.getElementById("rooms").hidden && document.querySelectorAll("#room-list li").length > 0`)
+	})
+	me := appCall[struct{ Peer, Identity string }](t, ctx, "the app's device", `hearthApp.start()`)
+	if me.Identity != alice.identity() {
+		t.Fatalf("linked to identity %s, alice is %s", me.Identity, alice.identity())
+	}
+	noSideScroll(t, ctx, "the rooms")
+	shot(t, ctx, dir, "3-rooms")
+	var devs struct {
+		Devices []struct {
+			Device, Name string
+		}
+	}
+	alice.json(&devs, "id", "devices")
+	named := false
+	for _, d := range devs.Devices {
+		named = named || d.Name == "alice's phone"
+	}
+	if !named {
+		t.Fatalf("alice's daemon does not list the app's device: %+v", devs.Devices)
+	}
+
+	tap(t, ctx, "#room-list li")
+	waitPage(t, ctx, "the room's history in the app", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById("messages").textContent`), "written before the phone came")
+	})
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#text"), "sent from the app")); err != nil {
+		t.Fatal(err)
+	}
+	tap(t, ctx, "#send")
 	eventually(t, "the app's message at alice's daemon", func() bool {
 		for _, m := range alice.history("family") {
 			if m.Text == "sent from the app" {
@@ -132,18 +218,22 @@ func TestAppLinksAsDevice(t *testing.T) {
 		return false
 	})
 	alice.run(0, "", "room", "send", "family", "answered at home")
-	waitPage(t, ctx, "alice's answer in the app", func() bool {
-		return slices.Contains(appMessages(t, ctx, "family"), "answered at home")
+	waitPage(t, ctx, "alice's answer on the screen", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById("messages").textContent`), "answered at home")
 	})
-	// The app reopens from the browser's storage (IndexedDB): the same
-	// device, the same identity, the room as it was, without the network
-	// (the daemon is stopped first); then it catches up once it is back.
+	noSideScroll(t, ctx, "the room")
+	shot(t, ctx, dir, "4-room")
+
+	// The app reopens from the browser's storage (IndexedDB) and its
+	// cache (the service worker): the same device, the same identity,
+	// the room as it was, without the network (the daemon is stopped
+	// first); then it catches up once it is back.
 	alice.stop()
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
 	waitPage(t, ctx, "the app's script after a reload", func() bool { return evalPage[bool](ctx, `typeof globalThis.hearthApp === 'object'`) })
-	again := appCall[struct{ Peer, Identity string }](t, ctx, "reopening the app", `hearthApp.start("ignored")`)
+	again := appCall[struct{ Peer, Identity string }](t, ctx, "reopening the app", `hearthApp.start()`)
 	if again.Peer != me.Peer || again.Identity != alice.identity() {
 		t.Fatalf("after a reload the app is %s of %s, was %s of %s", again.Peer, again.Identity, me.Peer, alice.identity())
 	}
@@ -157,20 +247,6 @@ func TestAppLinksAsDevice(t *testing.T) {
 	appCall[int](t, ctx, "syncing again", `hearthApp.sync()`)
 	waitPage(t, ctx, "what came while the app was closed", func() bool {
 		return slices.Contains(appMessages(t, ctx, "family"), "while the app was closed")
-	})
-	var devs struct {
-		Devices []struct {
-			Device, Name string
-		}
-	}
-	eventually(t, "alice's daemon lists the app's device", func() bool {
-		alice.json(&devs, "id", "devices")
-		for _, d := range devs.Devices {
-			if d.Device == got.Device {
-				return d.Name == "phone"
-			}
-		}
-		return false
 	})
 }
 

@@ -82,11 +82,11 @@ func Setup(dir string, phrase Phrase, passphrase string, opts SetupOptions) (*Lo
 		if len(name) > MaxDeviceName {
 			name = name[:MaxDeviceName]
 		}
-		if checkDeviceName(name) != nil {
+		if CheckDeviceName(name) != nil {
 			name = ""
 		}
 	}
-	if err := checkDeviceName(name); err != nil {
+	if err := CheckDeviceName(name); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName)
@@ -137,7 +137,7 @@ func Setup(dir string, phrase Phrase, passphrase string, opts SetupOptions) (*Lo
 // attest device for identity. No identity secret is involved. On any error
 // nothing in dir has changed.
 func SetupLinked(dir string, id PublicKey, device SigningKey, sealing SealingKey, proof *Proof, name string, now time.Time) (*Local, error) {
-	if err := checkDeviceName(name); err != nil {
+	if err := CheckDeviceName(name); err != nil {
 		return nil, err
 	}
 	if _, err := proof.Verify(VerifyOptions{Identity: id, Device: device.Public()}); err != nil {

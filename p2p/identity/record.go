@@ -46,7 +46,7 @@ type DeviceRecord struct {
 
 // NewDeviceRecord signs a record for device.
 func NewDeviceRecord(identity PublicKey, device SigningKey, sealing SealingPublicKey, name string, created time.Time) (*DeviceRecord, error) {
-	if err := checkDeviceName(name); err != nil {
+	if err := CheckDeviceName(name); err != nil {
 		return nil, err
 	}
 	r := &DeviceRecord{Identity: identity, Device: device.Public(), Sealing: sealing, Name: name, Created: time.Unix(created.Unix(), 0).UTC()}
@@ -54,7 +54,9 @@ func NewDeviceRecord(identity PublicKey, device SigningKey, sealing SealingPubli
 	return r, nil
 }
 
-func checkDeviceName(name string) error {
+// CheckDeviceName reports whether name may name a device: at most
+// MaxDeviceName bytes of UTF-8, no control character.
+func CheckDeviceName(name string) error {
 	if len(name) > MaxDeviceName {
 		return fmt.Errorf("device name is %d bytes, at most %d", len(name), MaxDeviceName)
 	}
@@ -132,7 +134,7 @@ func ParseDeviceRecord(b []byte) (*DeviceRecord, error) {
 		return nil, fmt.Errorf("device record: %w: creation time out of range", ErrRecordMalformed)
 	}
 	r.Name = string(name)
-	if err := checkDeviceName(r.Name); err != nil {
+	if err := CheckDeviceName(r.Name); err != nil {
 		return nil, fmt.Errorf("device record: %w: %v", ErrRecordMalformed, err)
 	}
 	r.Created = time.Unix(int64(created), 0).UTC()

@@ -1,9 +1,10 @@
 // The app's entry: loads the Go half (hearth-app.wasm, with Go's
-// wasm_exec.js), opens the browser's storage, and starts this device's
-// libp2p node. What the pages call is globalThis.hearthApp; every
-// function returns a Promise.
+// wasm_exec.js), opens the browser's storage, starts this device's
+// libp2p node and the screens. What the screens (and the tests) call is
+// globalThis.hearthApp; every function returns a Promise.
 import { startNet } from './net.js'
 import { openStore } from './store.js'
+import { startUI, fail } from './ui.js'
 
 async function loadCore (url) {
   const go = new globalThis.Go()
@@ -27,17 +28,29 @@ async function boot (name) {
 }
 
 let booted
-globalThis.hearthApp = {
+const hearthApp = {
   // start(name) opens this page's device (made, named name, the first
   // time) and its node, once.
   start (name) {
     booted ??= boot(name)
-    return booted.then((s) => ({ peer: s.peer, identity: s.identity }))
+    return booted.then((s) => s.core.self())
   },
   // link(link, addrs) makes this device one of the link's identity.
-  async link (link, addrs) { return (await booted).core.link(link, addrs ?? []) },
+  // name, if given, renames this device first.
+  async link (link, addrs, name) { return (await booted).core.link(link, addrs ?? [], name ?? '') },
   async rooms () { return (await booted).core.rooms() },
   async history (room, limit) { return (await booted).core.history(room, limit ?? 50) },
   async send (room, text) { return (await booted).core.send(room, text) },
-  async sync (addrs) { return (await booted).core.sync(addrs ?? []) }
+  async sync (addrs) { return (await booted).core.sync(addrs ?? []) },
+  async watch (fn) { return (await booted).core.watch(fn) }
 }
+globalThis.hearthApp = hearthApp
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('sw.js').catch((err) => console.warn('no service worker:', err))
+}
+
+const name = new URLSearchParams(location.hash.slice(1)).get('name') ?? 'phone'
+hearthApp.start(name)
+  .then(async (self) => startUI(hearthApp, self, (await booted).node))
+  .catch(fail)
