@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,19 +16,6 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
-
-// buildApp builds the phone's app with scripts/web-build into a temporary
-// folder.
-func buildApp(t *testing.T) string {
-	t.Helper()
-	webTool(t, "esbuild")
-	dir := t.TempDir()
-	cmd := exec.Command(filepath.Join("..", "scripts", "web-build"), dir)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/web-build: %v\n%s", err, b)
-	}
-	return dir
-}
 
 // webrtcAddr is d's WebRTC-direct address.
 func webrtcAddr(t *testing.T, d *daemon) string {
@@ -127,22 +110,27 @@ func noSideScroll(t *testing.T, ctx context.Context, what string) {
 // The app reopens from the browser's storage with the daemon down, and
 // catches up once it is back.
 func TestAppLinksAsDevice(t *testing.T) {
-	dist := buildApp(t)
 	dir := artifacts(t)
 	// A fixed port, as an appliance has: the address the app stored
-	// still names the daemon after it restarts.
-	alice := newDaemon(t, "alice", "--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/webrtc-direct", freeUDPPort(t)))
+	// still names the daemon after it restarts. The app is the one the
+	// binary embeds, served at /app/ of the daemon's page.
+	alice := newDaemon(t, "alice", "--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/webrtc-direct", freeUDPPort(t)), "--web", "127.0.0.1:0")
 	alice.run(0, "", "room", "create", "family")
 	alice.run(0, "", "room", "send", "family", "written before the phone came")
 	var link struct{ Link string }
 	alice.json(&link, "device", "link")
 
-	srv := httptest.NewServer(http.FileServer(http.Dir(dist)))
-	defer srv.Close()
+	var st struct{ Web string }
+	alice.json(&st, "status")
+	u, err := url.Parse(st.Web)
+	if err != nil || u.Host == "" {
+		t.Fatalf("the daemon's page: %q", st.Web)
+	}
+	appURL := "http://" + u.Host + "/app/"
 	ctx := phone(t)
 	// A link that is not one is refused with a clear error.
 	bad := url.Values{"link": {"hearth:nonsense"}}
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#"+bad.Encode())); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(appURL+"#"+bad.Encode())); err != nil {
 		t.Fatal(err)
 	}
 	tap(t, ctx, "#link-go")
@@ -153,7 +141,7 @@ func TestAppLinksAsDevice(t *testing.T) {
 
 	// The link as the QR code gives it: the app opens with it.
 	q := url.Values{"link": {link.Link}, "at": {webrtcAddr(t, alice)}}
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#"+q.Encode()), chromedp.Reload()); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(appURL+"#"+q.Encode()), chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
 	waitPage(t, ctx, "the link screen, filled", func() bool {

@@ -11,11 +11,12 @@ import (
 	"strings"
 
 	"github.com/hearthp2p/hearth/device/web"
+	"github.com/hearthp2p/hearth/device/web/phone"
 	"golang.org/x/term"
 )
 
 func webCommands() *command {
-	return &command{name: "web", summary: "the web page: its link's token, and on the LAN its password and its certificate", subs: []*command{
+	return &command{name: "web", summary: "the web page: its link's token, on the LAN its password and its certificate; the phone's app", subs: []*command{
 		{name: "token", flags: withFlags((*webTokenArgs).define, runWebToken), summary: "make a new token for the page's link (the old link stops working)",
 			long: `The link of the web page on loopback ('hearth status' prints it) carries a
 secret token, kept in the home (web-token, 0600) so that a bookmark keeps
@@ -29,6 +30,12 @@ otherwise it is the first line of standard input. At least 10 characters.
 Only its Argon2id hash is kept (web-login in the home); a running daemon
 takes a new one at the next login. With --remove nobody can log in.
 On the appliance run it as the service's user: sudo -u hearth hearth web login.`},
+		{name: "export", args: "DIR", nargs: 1, summary: "write the phone's app (static files, no secret) to DIR, for any web host", run: runWebExport,
+			long: `Write the phone's app to DIR (made if needed; empty, or an earlier export
+that is replaced): the static files any web host can serve over HTTPS.
+The app holds no secret: a phone that opens it makes its own device key
+and becomes a device of its owner's identity by a link ('hearth device
+link'). The daemon also serves it at /app/ of its pages.`},
 		{name: "cert", summary: "the fingerprint of the LAN page's certificate", run: runWebCert,
 			long: `Print the SHA-256 fingerprint of the certificate the page on the LAN
 uses (made on first use, kept as web-tls.pem in the home). Browsers warn
@@ -125,6 +132,16 @@ func readPassword(r *runner) (string, error) {
 		return "", errors.New("no password on standard input: type it, or pipe it in (echo … | hearth web login)")
 	}
 	return line, nil
+}
+
+func runWebExport(_ context.Context, r *runner, args []string) error {
+	dir := args[0]
+	if err := phone.Export(dir); err != nil {
+		return err
+	}
+	return r.emit(map[string]string{"dir": dir}, func(w io.Writer) {
+		fmt.Fprintf(w, "the phone's app is in %s: serve it over HTTPS (a service worker needs it), index.html first\n", dir)
+	})
 }
 
 func runWebCert(_ context.Context, r *runner, _ []string) error {

@@ -29,6 +29,7 @@ import (
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/files"
 	"github.com/hearthp2p/hearth/device/rooms"
+	"github.com/hearthp2p/hearth/device/web/phone"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
@@ -211,6 +212,9 @@ func (w *Server) handler(lan bool) http.Handler {
 	sub, _ := fs.Sub(webAssets, "webui")
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(sub))
+	// The phone's app: static, public (it holds no secret; a phone that
+	// opens it makes its own device and is linked by a link).
+	mux.Handle("GET /app/", http.StripPrefix("/app", phone.Handler()))
 	guard := w.guard
 	if lan {
 		guard = w.login.guardLAN
