@@ -117,8 +117,11 @@ func TestAppLinksAsDevice(t *testing.T) {
 	alice := newDaemon(t, "alice", "--listen", fmt.Sprintf("/ip4/127.0.0.1/udp/%d/webrtc-direct", freeUDPPort(t)), "--web", "127.0.0.1:0")
 	alice.run(0, "", "room", "create", "family")
 	alice.run(0, "", "room", "send", "family", "written before the phone came")
-	var link struct{ Link string }
+	var link struct{ Link, App string }
 	alice.json(&link, "device", "link")
+	if !strings.HasPrefix(link.App, "http://") || !strings.Contains(link.App, "/app/#") {
+		t.Fatalf("device link gives no app link: %+v", link)
+	}
 
 	var st struct{ Web string }
 	alice.json(&st, "status")
@@ -139,9 +142,8 @@ func TestAppLinksAsDevice(t *testing.T) {
 	})
 	shot(t, ctx, dir, "1-bad-link")
 
-	// The link as the QR code gives it: the app opens with it.
-	q := url.Values{"link": {link.Link}, "at": {webrtcAddr(t, alice)}}
-	if err := chromedp.Do(ctx, chromedp.Navigate(appURL+"#"+q.Encode()), chromedp.Reload()); err != nil {
+	// The app link as the QR code of 'hearth device link' gives it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(link.App), chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
 	waitPage(t, ctx, "the link screen, filled", func() bool {

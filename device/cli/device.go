@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	qrcode "github.com/skip2/go-qrcode"
+
 	"github.com/hearthp2p/hearth/device"
 	"github.com/hearthp2p/hearth/device/control"
 )
@@ -16,7 +18,8 @@ func deviceCommands() *command {
 	return &command{name: "device", summary: "link a new device to this identity", subs: []*command{
 		{name: "link", flags: withFlags((*deviceLinkArgs).define, runDeviceLink), summary: "make a one-use link for a new device of this identity",
 			long: `Make a link that joins a new device to this identity (asks the daemon). On
-the new device, run 'hearth device join LINK'. The new device gets a proof
+the new device, run 'hearth device join LINK'; on a phone, open the app link
+it prints (a QR code on a terminal), when the daemon serves its page. The new device gets a proof
 attested by this one, and every room of the identity with its keys: it then
 reads the whole history and can edit and delete what the identity's other
 devices wrote. The link works once, until it expires, and is a secret: pass
@@ -69,7 +72,16 @@ func runDeviceLink(ctx context.Context, r *runner, a *deviceLinkArgs, _ []string
 		return err
 	}
 	return r.emit(out, func(w io.Writer) {
-		fmt.Fprintf(w, "%s\n\nOn the new device: hearth device join '%s'\nValid once, until %s. Keep it secret.\n", out.Link, out.Link, out.Expires)
+		fmt.Fprintf(w, "%s\n\nOn the new device: hearth device join '%s'\n", out.Link, out.Link)
+		if out.App != "" {
+			fmt.Fprintf(w, "On a phone: open %s\n", out.App)
+			if isTerminal(r.env.Stdout) {
+				if q, err := qrcode.New(out.App, qrcode.Low); err == nil {
+					fmt.Fprint(w, "or scan:\n"+q.ToSmallString(false))
+				}
+			}
+		}
+		fmt.Fprintf(w, "Valid once, until %s. Keep it secret.\n", out.Expires)
 	})
 }
 

@@ -234,6 +234,10 @@ type DeviceLinkRequest struct {
 type DeviceLinkCreated struct {
 	Link    string `json:"link"`
 	Expires string `json:"expires"`
+	// App, when the daemon serves its page, opens the phone's app with
+	// the link and this device's WebRTC-direct address (in the URL's
+	// fragment, which browsers never send to a server).
+	App string `json:"app,omitempty"`
 }
 
 // DeviceLink makes a link for a new device of this identity.
