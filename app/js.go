@@ -12,6 +12,8 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/hearthp2p/hearth/app/jsnet"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/room"
@@ -257,6 +259,9 @@ func (c *core) start(args []js.Value) (any, error) {
 func (c *core) openRooms(l *Linked) (*Rooms, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.rooms != nil {
+		return c.rooms, nil
+	}
 	rs, err := OpenRooms(RoomsConfig{Host: c.host, Device: c.dev, Linked: l, Store: c.store, Now: time.Now(),
 		OnChange: func(id string) {
 			if fn, ok := c.watch.Load().(js.Value); ok {
@@ -269,8 +274,19 @@ func (c *core) openRooms(l *Linked) (*Rooms, error) {
 		return nil, err
 	}
 	c.rooms = rs
+	// The rooms stay synced with the device that linked this one for as
+	// long as the page is open.
+	go rs.Keep(context.Background(), func() (peer.ID, bool) {
+		if len(l.Addrs) > 0 {
+			addPeers(c.host, l.Addrs)
+		}
+		return l.By, true
+	}, keepEvery)
 	return rs, nil
 }
+
+// keepEvery is how often the app looks for rooms that lost their sync.
+const keepEvery = 5 * time.Second
 
 // syncLinked syncs every room with the device that linked this one.
 func (c *core) syncLinked(ctx context.Context, rs *Rooms, l *Linked) (int, error) {

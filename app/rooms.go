@@ -198,6 +198,40 @@ func (rs *Rooms) SyncWith(ctx context.Context, p peer.ID) (int, error) {
 	return n, nil
 }
 
+// Keep syncs every room that has no session with p, every interval until
+// ctx ends: a daemon that restarts, or a network that comes back, is met
+// again without anyone asking. A try that fails is tried again the next
+// time.
+func (rs *Rooms) Keep(ctx context.Context, p func() (peer.ID, bool), interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		id, ok := p()
+		if !ok {
+			continue
+		}
+		rs.mu.Lock()
+		discs := make([]log.Discovery, 0, len(rs.byDisc))
+		for d := range rs.byDisc {
+			discs = append(discs, d)
+		}
+		rs.mu.Unlock()
+		for _, d := range discs {
+			if rs.sync.Sessions(d) > 0 {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			rs.sync.Sync(sctx, id, d)
+			cancel()
+		}
+	}
+}
+
 // Message is a message as the app shows it.
 type Message struct {
 	ID      string `json:"id"`

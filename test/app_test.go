@@ -230,14 +230,16 @@ func TestAppLinksAsDevice(t *testing.T) {
 	if got := appMessages(t, ctx, "family"); !slices.Contains(got, "answered at home") || !slices.Contains(got, "sent from the app") {
 		t.Fatalf("after a reload the app holds %q", got)
 	}
+	tap(t, ctx, "#room-list li")
 	alice.start()
 	alice.run(0, "", "room", "send", "family", "while the app was closed")
-	// The address it was linked at, as stored: the app's own start
-	// tried it while the daemon was down.
-	appCall[int](t, ctx, "syncing again", `hearthApp.sync()`)
-	waitPage(t, ctx, "what came while the app was closed", func() bool {
-		return slices.Contains(appMessages(t, ctx, "family"), "while the app was closed")
+	// The address it was linked at, as stored: the app tried it while
+	// the daemon was down, and tries again by itself until it answers.
+	waitPage(t, ctx, "what came while the app was closed, on the screen", func() bool {
+		return strings.Contains(evalPage[string](ctx, `document.getElementById("messages").textContent`), "while the app was closed")
 	})
+	// Asked for: a sync with the stored address answers at once.
+	appCall[int](t, ctx, "syncing again", `hearthApp.sync()`)
 }
 
 func appMessages(t *testing.T, ctx context.Context, room string) []string {
