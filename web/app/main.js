@@ -42,7 +42,14 @@ const hearthApp = {
   async history (room, limit) { return (await booted).core.history(room, limit ?? 50) },
   async send (room, text) { return (await booted).core.send(room, text) },
   async sync (addrs) { return (await booted).core.sync(addrs ?? []) },
-  async watch (fn) { return (await booted).core.watch(fn) }
+  async watch (fn) { return (await booted).core.watch(fn) },
+  // connections() → [{peer, addr, limited}]: the node's connections now
+  // (a relayed one's addr has /p2p-circuit).
+  async connections () {
+    return (await booted).node.getConnections().map((c) => ({
+      peer: c.remotePeer.toString(), addr: c.remoteAddr.toString(), limited: c.limits != null
+    }))
+  }
 }
 globalThis.hearthApp = hearthApp
 

@@ -46,7 +46,9 @@ export async function startNet (key) {
   })
   const bridge = {
     async dial (peer, protocols) {
-      const s = await node.dialProtocol(peerIdFromString(peer), protocols)
+      // A relayed connection (the always-on node's circuit) is limited in
+      // time and bytes; Hearth's protocols run on it, as between daemons.
+      const s = await node.dialProtocol(peerIdFromString(peer), protocols, { runOnLimitedConnection: true })
       const conns = node.getConnections(peerIdFromString(peer))
       return { stream: wrap(s), protocol: s.protocol, addr: conns.length ? conns[0].remoteAddr.toString() : '' }
     },
