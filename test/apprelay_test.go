@@ -1,16 +1,19 @@
 package test
 
 import (
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 )
 
-// TestAppThroughRelay: the app knows alice's daemon only by its address
-// through the always-on node's relay (a circuit over the node's
-// WebRTC-direct address), as a phone away from home does: it links, and
-// reads and sends, through the relay.
+// TestAppThroughRelay: alice's daemon listens on TCP and QUIC only, and
+// holds a slot on the always-on node's relay. Her app link names the way
+// through the relay (a circuit over the node's WebRTC-direct address), as
+// a phone away from home scans it: the app links by it, and reads and
+// sends over the relayed connection.
 func TestAppThroughRelay(t *testing.T) {
 	pub := newDaemon(t, "pub", "--public", "--listen", "/ip4/127.0.0.1/udp/0/webrtc-direct")
 	alice := newDaemon(t, "alice", "--bootstrap", tcpAddr(t, pub), "--web", "127.0.0.1:0")
@@ -18,21 +21,33 @@ func TestAppThroughRelay(t *testing.T) {
 	alice.run(0, "", "room", "send", "family", "from home")
 	a := tcpAddr(t, alice)
 	circuit := webrtcAddr(t, pub) + "/p2p-circuit/p2p/" + a[strings.LastIndex(a, "/")+1:]
+	// The app link names the way through the relay.
 	var link struct{ Link, App string }
-	alice.json(&link, "device", "link")
+	eventually(t, "the relay's circuit in the app link", func() bool {
+		alice.json(&link, "device", "link")
+		u, err := url.Parse(link.App)
+		if err != nil {
+			return false
+		}
+		q, _ := url.ParseQuery(u.Fragment)
+		return slices.Contains(q["at"], circuit)
+	})
 
 	// Alice's daemon listens on TCP and QUIC only here: the relay is the
-	// app's one way to it.
-	var st struct{ Web string }
-	alice.json(&st, "status")
-	appURL := strings.SplitN(st.Web, "#", 2)[0] + "app/"
+	// app's one way to it. The app opens by the app link, as a phone
+	// away from home scans it.
 	ctx := phone(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(appURL)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(link.App)); err != nil {
 		t.Fatal(err)
 	}
-	waitPage(t, ctx, "the app", func() bool { return evalPage[bool](ctx, `typeof globalThis.hearthApp === 'object'`) })
-	appCall[map[string]any](t, ctx, "starting", `hearthApp.start()`)
-	got := appCall[struct{ Identity string }](t, ctx, "linking through the relay", `hearthApp.link(`+jsArg(link.Link)+`, [`+jsArg(circuit)+`], "away")`)
+	waitPage(t, ctx, "the link screen, filled", func() bool {
+		return evalPage[string](ctx, `document.getElementById("link-at")?.value ?? ""`) == circuit
+	})
+	tap(t, ctx, "#link-go")
+	waitPage(t, ctx, "the rooms after linking through the relay", func() bool {
+		return evalPage[bool](ctx, `!document.getElementById("rooms").hidden && document.querySelectorAll("#room-list li").length > 0`)
+	})
+	got := appCall[struct{ Identity string }](t, ctx, "the app's identity", `hearthApp.start()`)
 	if got.Identity != alice.identity() {
 		t.Fatalf("linked to %q", got.Identity)
 	}

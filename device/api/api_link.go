@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	manet "github.com/multiformats/go-multiaddr/net"
+
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/rooms"
 )
@@ -31,9 +33,11 @@ func (d *Server) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
 }
 
 // appLink is the URL that opens the phone's app, served by this daemon's
-// page, with link and an address of this device a browser can dial
-// (WebRTC-direct, on the page's host if it listens there); "" when no
-// page is served or the node has no WebRTC-direct address.
+// page, with link and the addresses of this device a browser can dial: a
+// WebRTC-direct one (on the page's host if it listens there), and through
+// each always-on node that relays for it and that browsers can dial (its
+// WebRTC-direct address, then the circuit), for a phone away from home.
+// "" when no page is served or a browser could dial no address.
 func (d *Server) appLink(link string) string {
 	if d.web == nil {
 		return ""
@@ -47,25 +51,48 @@ func (d *Server) appLink(link string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	var at, fallback string
-	for _, a := range d.node.Addrs() {
-		if !strings.Contains(a, "/webrtc-direct/") {
+	me := d.node.Host.ID()
+	var direct, fallback string
+	var relayed []string
+	for _, a := range d.node.Host.Addrs() {
+		s := a.String()
+		if !strings.Contains(s, "/webrtc-direct/") || strings.Contains(s, "/p2p-circuit") {
 			continue
 		}
-		if strings.HasPrefix(a, "/ip4/"+u.Hostname()+"/") || strings.HasPrefix(a, "/ip6/"+u.Hostname()+"/") {
-			at = a
-			break
-		}
-		if fallback == "" {
-			fallback = a
+		s += "/p2p/" + me.String()
+		if host, _ := manet.ToIP(a); host != nil && host.String() == u.Hostname() {
+			direct = s
+		} else if fallback == "" {
+			fallback = s
 		}
 	}
-	if at == "" {
-		at = fallback
+	// Through each relay (the always-on nodes it holds a slot on), by the
+	// relay's WebRTC-direct address, a public one first.
+	for _, r := range d.node.Relays() {
+		var via string
+		for _, ra := range d.node.Host.Peerstore().Addrs(r) {
+			if !strings.Contains(ra.String(), "/webrtc-direct/certhash/") {
+				continue
+			}
+			if via == "" || manet.IsPublicAddr(ra) {
+				via = ra.String()
+			}
+		}
+		if via != "" {
+			relayed = append(relayed, via+"/p2p/"+r.String()+"/p2p-circuit/p2p/"+me.String())
+		}
 	}
-	if at == "" {
+	if direct == "" {
+		direct = fallback
+	}
+	var at []string
+	if direct != "" {
+		at = append(at, direct)
+	}
+	at = append(at, relayed...)
+	if len(at) == 0 {
 		return ""
 	}
-	q := url.Values{"link": {link}, "at": {at}}
+	q := url.Values{"link": {link}, "at": at}
 	return u.Scheme + "://" + u.Host + "/app/#" + q.Encode()
 }

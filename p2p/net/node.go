@@ -474,6 +474,18 @@ func DeviceOf(p peer.ID) (identity.PublicKey, error) {
 	return identity.PublicKey(raw), nil
 }
 
+// Relays are the always-on nodes this node takes a relay slot on (its
+// bootstrap nodes; none on an always-on node itself).
+func (n *Node) Relays() []peer.ID {
+	var out []peer.ID
+	for _, ai := range n.bootstrap {
+		if ai.ID != n.Host.ID() {
+			out = append(out, ai.ID)
+		}
+	}
+	return out
+}
+
 // Offence records a protocol offence by p (see proto.Scorer.Offence).
 func (n *Node) Offence(p peer.ID, protocol string, why error) bool {
 	return n.scores.Offence(p, protocol, why)

@@ -20,7 +20,7 @@ function clearError () { $('error').hidden = true }
 
 function fromHash () {
   const h = new URLSearchParams(location.hash.slice(1))
-  return { link: h.get('link') ?? '', at: h.get('at') ?? '' }
+  return { link: h.get('link') ?? '', at: h.getAll('at').join(' ') }
 }
 
 async function showRooms () {
@@ -91,7 +91,7 @@ async function link () {
   go.disabled = true
   status.textContent = 'Asking the other device…'
   try {
-    const r = await app.link(text, at ? [at] : [], $('link-name').value.trim())
+    const r = await app.link(text, at ? at.split(/\s+/) : [], $('link-name').value.trim())
     status.textContent = `Linked: ${r.rooms.length} room(s).`
     history.replaceState(null, '', location.pathname)
     await showRooms()
