@@ -276,11 +276,11 @@ func (c *core) openRooms(l *Linked) (*Rooms, error) {
 	c.rooms = rs
 	// The rooms stay synced with the device that linked this one for as
 	// long as the page is open.
-	go rs.Keep(context.Background(), func() (peer.ID, bool) {
+	go rs.Keep(context.Background(), func() peer.ID {
 		if len(l.Addrs) > 0 {
 			addPeers(c.host, l.Addrs)
 		}
-		return l.By, true
+		return l.By
 	}, keepEvery)
 	return rs, nil
 }
@@ -441,17 +441,5 @@ func (c *core) syncWith(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	var errs []error
-	for _, p := range peers {
-		k, err := rs.SyncWith(ctx, p)
-		n += k
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if n == 0 && len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return n, nil
+	return rs.SyncWith(ctx, peers...)
 }

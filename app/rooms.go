@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,13 +134,7 @@ func (rs *Rooms) List() []RoomInfo {
 	defer rs.mu.Unlock()
 	out := make([]RoomInfo, 0, len(rs.byDisc))
 	for d, r := range rs.byDisc {
-		name := rs.names[d]
-		r.View(func(v *View) {
-			if v.Name != "" {
-				name = v.Name
-			}
-		})
-		out = append(out, RoomInfo{ID: r.ID().String(), Name: name, Messages: r.Count()})
+		out = append(out, RoomInfo{ID: r.ID().String(), Name: rs.nameOf(d, r), Messages: r.Count()})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
@@ -153,18 +148,15 @@ type View = room.View
 // find returns the room whose name or id (or a prefix of its id) is
 // which.
 func (rs *Rooms) find(which string) (*room.Room, error) {
+	rs.mu.Lock()
 	var found []*room.Room
-	for _, info := range rs.List() {
-		if info.Name == which || info.ID == which || len(which) >= 4 && len(info.ID) >= len(which) && info.ID[:len(which)] == which {
-			rs.mu.Lock()
-			for _, r := range rs.byDisc {
-				if r.ID().String() == info.ID {
-					found = append(found, r)
-				}
-			}
-			rs.mu.Unlock()
+	for d, r := range rs.byDisc {
+		id := r.ID().String()
+		if rs.nameOf(d, r) == which || id == which || len(which) >= 4 && strings.HasPrefix(id, which) {
+			found = append(found, r)
 		}
 	}
+	rs.mu.Unlock()
 	switch len(found) {
 	case 0:
 		return nil, fmt.Errorf("no room %q on this device", which)
@@ -174,23 +166,43 @@ func (rs *Rooms) find(which string) (*room.Room, error) {
 	return nil, fmt.Errorf("%d rooms match %q: give the room's id", len(found), which)
 }
 
-// SyncWith opens a sync session with p for every room (those p does not
-// hold fail alone). It returns how many sessions run.
-func (rs *Rooms) SyncWith(ctx context.Context, p peer.ID) (int, error) {
+// nameOf is room r's name: its view's, else the one its link gave. The
+// caller holds rs.mu.
+func (rs *Rooms) nameOf(d log.Discovery, r *room.Room) string {
+	name := rs.names[d]
+	r.View(func(v *View) {
+		if v.Name != "" {
+			name = v.Name
+		}
+	})
+	return name
+}
+
+// discs are the rooms' discovery keys.
+func (rs *Rooms) discs() []log.Discovery {
 	rs.mu.Lock()
-	discs := make([]log.Discovery, 0, len(rs.byDisc))
+	defer rs.mu.Unlock()
+	out := make([]log.Discovery, 0, len(rs.byDisc))
 	for d := range rs.byDisc {
-		discs = append(discs, d)
+		out = append(out, d)
 	}
-	rs.mu.Unlock()
+	return out
+}
+
+// SyncWith opens a sync session with each of peers for every room (a
+// room a peer does not hold fails alone). It returns how many sessions
+// run, or why none does.
+func (rs *Rooms) SyncWith(ctx context.Context, peers ...peer.ID) (int, error) {
 	n := 0
 	var errs []error
-	for _, d := range discs {
-		if err := rs.sync.Sync(ctx, p, d); err != nil {
-			errs = append(errs, err)
-			continue
+	for _, p := range peers {
+		for _, d := range rs.discs() {
+			if err := rs.sync.Sync(ctx, p, d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n++
 		}
-		n++
 	}
 	if n == 0 && len(errs) > 0 {
 		return 0, errors.Join(errs...)
@@ -198,11 +210,11 @@ func (rs *Rooms) SyncWith(ctx context.Context, p peer.ID) (int, error) {
 	return n, nil
 }
 
-// Keep syncs every room that has no session with p, every interval until
-// ctx ends: a daemon that restarts, or a network that comes back, is met
-// again without anyone asking. A try that fails is tried again the next
-// time.
-func (rs *Rooms) Keep(ctx context.Context, p func() (peer.ID, bool), interval time.Duration) {
+// Keep syncs every room that has no session with the peer p names, every
+// interval until ctx ends: a daemon that restarts, or a network that
+// comes back, is met again without anyone asking. p is asked only when a
+// room lost its session; a try that fails is tried again the next time.
+func (rs *Rooms) Keep(ctx context.Context, p func() peer.ID, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -211,19 +223,13 @@ func (rs *Rooms) Keep(ctx context.Context, p func() (peer.ID, bool), interval ti
 			return
 		case <-t.C:
 		}
-		id, ok := p()
-		if !ok {
-			continue
-		}
-		rs.mu.Lock()
-		discs := make([]log.Discovery, 0, len(rs.byDisc))
-		for d := range rs.byDisc {
-			discs = append(discs, d)
-		}
-		rs.mu.Unlock()
-		for _, d := range discs {
+		var id peer.ID
+		for _, d := range rs.discs() {
 			if rs.sync.Sessions(d) > 0 {
 				continue
+			}
+			if id == "" {
+				id = p()
 			}
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			rs.sync.Sync(sctx, id, d)

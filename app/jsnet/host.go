@@ -97,19 +97,6 @@ func (h *Host) NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) 
 	return newStream(st, protocol.ID(v.Get("protocol").String()), h.id, p, v.Get("addr").String(), network.DirOutbound), nil
 }
 
-// Close stops serving every protocol.
-func (h *Host) Close() {
-	h.mu.Lock()
-	ps := make([]protocol.ID, 0, len(h.handlers))
-	for p := range h.handlers {
-		ps = append(ps, p)
-	}
-	h.mu.Unlock()
-	for _, p := range ps {
-		h.RemoveStreamHandler(p)
-	}
-}
-
 // Await waits for promise p: its value, or its rejection as an error.
 // ctx ending stops the wait (not the promise).
 func Await(ctx context.Context, p js.Value) (js.Value, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
@@ -54,20 +55,7 @@ func newStream(v js.Value, p protocol.ID, local, remote peer.ID, addr string, di
 	if a, err := ma.NewMultiaddr(addr); err == nil {
 		c.addr = a
 	}
-	return &stream{js: v, id: "js-" + itoa(streamIDs.Add(1)), proto: p, conn: c, dir: dir, opened: time.Now()}
-}
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return &stream{js: v, id: "js-" + strconv.FormatUint(streamIDs.Add(1), 10), proto: p, conn: c, dir: dir, opened: time.Now()}
 }
 
 // next asks js-libp2p for the stream's next chunk, once: a read that
