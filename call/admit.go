@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -27,10 +28,15 @@ func admitMessage(g ID, room [16]byte, joiner peer.ID) []byte {
 
 // admit signs the joiner into group g of room, as its origin.
 func (m *Manager) admit(g ID, room [16]byte, joiner peer.ID) ([]byte, error) {
-	key := m.cfg.Host.Peerstore().PrivKey(m.cfg.Host.ID())
-	if key == nil {
+	if m.cfg.Key == nil {
 		return nil, errors.New("no device key to admit with")
 	}
+	return Admission(m.cfg.Key, g, room, joiner)
+}
+
+// Admission is the origin's signature (key, its device key) letting
+// joiner into group g of room: what a join rings with.
+func Admission(key crypto.PrivKey, g ID, room [16]byte, joiner peer.ID) ([]byte, error) {
 	return key.Sign(admitMessage(g, room, joiner))
 }
 

@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
@@ -72,9 +73,22 @@ type Stats struct {
 // Frames is every whole video frame received, its stamp read or not.
 func (s Stats) Frames() uint64 { return s.VideoFrames + s.UnreadFrames + s.BadStamps }
 
+// Host is what calls need of the device's node: its id and streams. A
+// libp2p host is one; so is the phone app's node over js-libp2p.
+type Host interface {
+	ID() peer.ID
+	SetStreamHandler(protocol.ID, network.StreamHandler)
+	RemoveStreamHandler(protocol.ID)
+	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+}
+
 // Config is what a Manager needs.
 type Config struct {
-	Host host.Host
+	Host Host
+	// Key is the device key (Host's identity), which signs the admissions
+	// of a group call this device placed; without it, nobody can be let
+	// into a group it placed.
+	Key crypto.PrivKey
 	// Authorize says who a peer is in a room, or refuses it (not a
 	// member's device, or this device is not in that room).
 	Authorize func(p peer.ID, room [16]byte) (Party, error)
@@ -103,9 +117,9 @@ const (
 	DefaultRingTimeout = 30 * time.Second
 	connectTimeout     = 20 * time.Second
 	firstSignalTimeout = 10 * time.Second
-	dialTimeout        = 10 * time.Second
+	DialTimeout        = 10 * time.Second // to reach and ring one device
 	writeTimeout       = 10 * time.Second
-	ringsPerMinute     = 20 // per peer
+	RingsPerMinute     = 20 // rings read from one peer; more are reset unread
 )
 
 // Manager places and takes calls on this device. One call at a time: a
@@ -132,7 +146,7 @@ func New(cfg Config) *Manager {
 		cfg.RingTimeout = DefaultRingTimeout
 	}
 	m := &Manager{cfg: cfg, log: logattr.OrDiscard(cfg.Logger), calls: map[ID]*Call{}, rings: map[peer.ID][]time.Time{}, joined: map[joinKey]bool{}}
-	cfg.Host.SetStreamHandler(Protocol, guard(m.log, "call", m.handle))
+	cfg.Host.SetStreamHandler(Protocol, Guard(m.log, "call", m.handle))
 	return m
 }
 
@@ -254,6 +268,14 @@ func (c *Call) Status() Status {
 
 // Ended is closed when the call has ended.
 func (c *Call) Ended() <-chan struct{} { return c.ended }
+
+// Placed is closed once every device an outgoing call rings was dialled
+// and rung, or failed to be; nil for an incoming call.
+func (c *Call) Placed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.placed
+}
 
 // leg is the signaling stream to one device.
 type leg struct {

@@ -9,9 +9,9 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 )
 
-// guard wraps a stream handler so that a panic in it ends that stream,
+// Guard wraps a stream handler so that a panic in it ends that stream,
 // never the daemon (as p2p/net's Guard does; call does not import p2p).
-func guard(log *slog.Logger, proto string, h network.StreamHandler) network.StreamHandler {
+func Guard(log *slog.Logger, proto string, h network.StreamHandler) network.StreamHandler {
 	return func(s network.Stream) {
 		defer func() {
 			if r := recover(); r != nil {

@@ -22,7 +22,7 @@ import (
 //
 // ctx bounds the placing, not the call: the placing is dialling each
 // target and sending it the ring, which goes on in the background after
-// Place returns the ringing call (at most dialTimeout per device). A ctx
+// Place returns the ringing call (at most DialTimeout per device). A ctx
 // already done fails Place with ctx.Err() wrapped, and no call is made. A
 // ctx done while the call is still being placed, before anyone answered,
 // stops the dialling and ends the call as hung up by this side
@@ -210,13 +210,13 @@ func stopSignal(l *leg, party Party, id ID) Signal {
 }
 
 // ring opens the signaling stream to one device and rings it. The dial
-// ends with ctx (the placing's), the call's end or dialTimeout.
+// ends with ctx (the placing's), the call's end or DialTimeout.
 func (m *Manager) ring(ctx context.Context, c *Call, p peer.ID) (*leg, error) {
 	party, err := m.cfg.Authorize(p, c.Room)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -750,7 +750,7 @@ func (m *Manager) allowRing(p peer.ID, now time.Time) bool {
 	for len(ts) > 0 && now.Sub(ts[0]) > time.Minute {
 		ts = ts[1:]
 	}
-	if len(ts) >= ringsPerMinute {
+	if len(ts) >= RingsPerMinute {
 		m.rings[p] = ts
 		return false
 	}

@@ -21,6 +21,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/door"
@@ -334,7 +335,7 @@ func TestDoorphoneStory(t *testing.T) {
 		missed = doorEntries(t, doorM.c, rm, "missed")
 		return len(missed) == 1
 	})
-	if len(call.Codecs()) > 0 {
+	if len(av.Codecs()) > 0 {
 		if missed[0].File == nil || missed[0].File.Size < 1000 || missed[0].File.Type != "video/x-ivf" {
 			t.Fatalf("missed entry without a clip: %+v", missed[0].File)
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/hal"
 )
@@ -61,8 +61,8 @@ func Resolve(s *config.Settings) (Config, error) {
 	switch cam := s.Calls.Camera; cam {
 	case "synthetic", "":
 	case "rpicam":
-		c.Camera = call.RPiCamCommand(1280, 720, 30, 2_500_000)
-		c.Still = call.RPiStillCommand(1280, 720)
+		c.Camera = av.RPiCamCommand(1280, 720, 30, 2_500_000)
+		c.Still = av.RPiStillCommand(1280, 720)
 	default:
 		c.Camera = strings.Fields(cam)
 	}
@@ -71,7 +71,7 @@ func Resolve(s *config.Settings) (Config, error) {
 	case mic == "none":
 		c.NoAudio = true
 	case mic == "alsa" || strings.HasPrefix(mic, "alsa:"):
-		c.Microphone = call.ARecordCommand(strings.TrimPrefix(strings.TrimPrefix(mic, "alsa"), ":"))
+		c.Microphone = av.ARecordCommand(strings.TrimPrefix(strings.TrimPrefix(mic, "alsa"), ":"))
 	default:
 		c.Microphone = strings.Fields(mic)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 )
 
 // stampedCamera is the picture side of a camera for the tests
@@ -23,7 +23,7 @@ func stampedCamera(size string) {
 		fmt.Fprintf(os.Stderr, "HEARTH_TEST_CAMERA=%q: WxH, even\n", size)
 		os.Exit(2)
 	}
-	p := &call.TestPattern{W: w, H: h}
+	p := &av.TestPattern{W: w, H: h}
 	out := bufio.NewWriterSize(os.Stdout, w*h*3/2)
 	next := time.Now()
 	for range 30 * 60 {
@@ -49,7 +49,7 @@ func requireFFmpeg(t *testing.T) {
 
 // decodeStamps decodes an H.264 recording with a real decoder (ffmpeg) to
 // raw luma pictures of w×h and reads back their stamps.
-func decodeStamps(t *testing.T, path string, w, h int) (stamps []call.Stamp, unread int) {
+func decodeStamps(t *testing.T, path string, w, h int) (stamps []av.Stamp, unread int) {
 	t.Helper()
 	var out, stderr bytes.Buffer
 	cmd := exec.Command("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "h264", "-i", path,
@@ -58,7 +58,7 @@ func decodeStamps(t *testing.T, path string, w, h int) (stamps []call.Stamp, unr
 	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
 		t.Fatalf("ffmpeg decoding %s: %v: %s", path, err, stderr.String())
 	}
-	stamps, unread, err := call.ReadStampsGray(out.Bytes(), w, h)
+	stamps, unread, err := av.ReadStampsGray(out.Bytes(), w, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func checkDecoded(t *testing.T, path string, w, h int, counted uint64, from, to 
 	if len(stamps) == 0 {
 		t.Fatal("no picture in the recording")
 	}
-	gaps, err := call.StampRun(stamps, from, to)
+	gaps, err := av.StampRun(stamps, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -30,20 +31,21 @@ func newCallSide(w, h int, vn transport.Net) (*callSide, error) {
 		return nil, err
 	}
 	room := [16]byte{'b', 'e', 'n', 'c', 'h'}
-	pc := call.PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
-		Source: call.Synthetic{Width: w, Height: h, FPS: 30, Bitrate: 2_500_000}}
+	pc := av.PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
+		Source: av.Synthetic{Width: w, Height: h, FPS: 30, Bitrate: 2_500_000}}
 	if vn != nil {
 		pc.Net, pc.IPFilter = vn, nil
 	}
 	m := call.New(call.Config{
 		Host: n.Host,
+		Key:  n.Host.Peerstore().PrivKey(n.Host.ID()),
 		Authorize: func(p peer.ID, r [16]byte) (call.Party, error) {
 			if r != room {
 				return call.Party{}, errors.New("not the bench room")
 			}
 			return call.Party{Identity: p.String()}, nil
 		},
-		Endpoint: call.PeerEndpoints(pc),
+		Endpoint: av.PeerEndpoints(pc),
 	})
 	return &callSide{node: n, m: m}, nil
 }
@@ -157,7 +159,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // virtual network: this machine's kernel has no netem), and the encoder's
 // processor time (section encode).
 func calls(ctx context.Context, quick bool) ([]Figure, error) {
-	if len(call.Codecs()) == 0 {
+	if len(av.Codecs()) == 0 {
 		return []Figure{{Name: "calls", Unit: "-", Note: "not measured: this hearth has no media codecs (hearth version); build it with -tags codecs"}}, nil
 	}
 	d := 10 * time.Second
@@ -178,7 +180,7 @@ func calls(ctx context.Context, quick bool) ([]Figure, error) {
 // encode measures the encoders' processor time per stream (quick: 480p
 // only, fewer frames: enough to prove the codecs run, as under qemu).
 func encode(quick bool) ([]Figure, error) {
-	if len(call.Codecs()) == 0 {
+	if len(av.Codecs()) == 0 {
 		return []Figure{{Name: "encode", Unit: "-", Note: "not measured: this hearth has no media codecs (hearth version); build it with -tags codecs"}}, nil
 	}
 	sizes, frames := [][2]int{{1280, 720}, {640, 480}}, 90
@@ -187,12 +189,12 @@ func encode(quick bool) ([]Figure, error) {
 	}
 	var out []Figure
 	for _, c := range []struct{ codec, name, how string }{{"vp8", "VP8", "libvpx, real time"}, {"h264", "H.264", "libx264, ultrafast, baseline"}} {
-		if !slices.Contains(call.Codecs(), c.codec) {
+		if !slices.Contains(av.Codecs(), c.codec) {
 			out = append(out, Figure{Name: c.name + " encode", Unit: "-", Note: "not in this build"})
 			continue
 		}
 		for _, size := range sizes {
-			per, bytes, err := call.MeasureEncode(c.codec, size[0], size[1], 30, 2_500_000, frames)
+			per, bytes, err := av.MeasureEncode(c.codec, size[0], size[1], 30, 2_500_000, frames)
 			if err != nil {
 				return nil, err
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -32,9 +33,9 @@ type Calls struct {
 	rooms *rooms.Manager
 	self  identity.PublicKey // this device's identity
 	m     *call.Manager
-	turn  *call.TURNServer
+	turn  *av.TURNServer
 	ice   []webrtc.ICEServer // --stun
-	turns *call.TURNClients
+	turns *av.TURNClients
 	src   *hookSource
 
 	mu        sync.Mutex
@@ -75,13 +76,13 @@ type Config struct {
 	// from stdin: the other side's voice on a headless device.
 	Speaker []string
 	// Microphone, if set, is a program writing 48 kHz mono S16LE PCM on
-	// stdout (call.ARecordCommand); else the synthetic tone (NoAudio:
+	// stdout (av.ARecordCommand); else the synthetic tone (NoAudio:
 	// nothing).
 	Microphone []string
 	NoAudio    bool
 	// Camera, if set, is a program writing H.264 (Annex B) on stdout
-	// (call.RPiCamCommand): its frames are sent instead of the synthetic
-	// pattern. Still, if set, writes one JPEG (call.RPiStillCommand).
+	// (av.RPiCamCommand): its frames are sent instead of the synthetic
+	// pattern. Still, if set, writes one JPEG (av.RPiStillCommand).
 	Camera []string
 	Still  []string
 	// Doorphone: this device is a doorphone, which has nobody to answer a
@@ -127,7 +128,7 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 		}
 		served := append([]identity.PublicKey{c.self}, owners...)
 		served = append(served, cfg.TURNUsers...)
-		t, err := call.StartTURN(call.TURNConfig{Listen: cfg.TURNListen, Public: pub, Host: node.Host, Logger: c.log,
+		t, err := av.StartTURN(av.TURNConfig{Listen: cfg.TURNListen, Public: pub, Host: node.Host, Logger: c.log,
 			Authorize: func(p peer.ID, proofB []byte) error {
 				dev, err := hnet.DeviceOf(p)
 				if err != nil {
@@ -151,10 +152,10 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 		}
 		c.turn = t
 	}
-	turns := &call.TURNClients{Host: node.Host, Nodes: node.BootstrapPeers, Proof: proof, Log: c.log}
+	turns := &av.TURNClients{Host: node.Host, Nodes: node.BootstrapPeers, Proof: proof, Log: c.log}
 	c.ice, c.turns = ice, turns
 	c.src = &hookSource{Source: source(cfg)}
-	peerEndpoint := call.PeerEndpoints(call.PeerConfig{
+	peerEndpoint := av.PeerEndpoints(av.PeerConfig{
 		// Two homes on one machine (and tests) meet over loopback.
 		Loopback:   true,
 		ICEServers: ice,
@@ -170,6 +171,7 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 	}
 	c.m = call.New(call.Config{
 		Host:      node.Host,
+		Key:       node.Host.Peerstore().PrivKey(node.Host.ID()),
 		Authorize: c.authorize,
 		Reach:     node.Reach,
 		Offence:   func(p peer.ID, why error) { node.Offence(p, "call", why) },
@@ -221,7 +223,7 @@ func (c *Calls) Manager() *call.Manager { return c.m }
 
 // Source is what this device sends in a call, without the hook
 // BeforeVideo sets.
-func (c *Calls) Source() call.Source { return c.src.Source }
+func (c *Calls) Source() av.Source { return c.src.Source }
 
 // BeforeVideo has f run before a call opens the video source (the
 // doorphone lets go of the camera there).
@@ -384,24 +386,24 @@ func (c *Calls) Find(s string) (*call.Call, error) {
 }
 
 // source is what this device sends in a call.
-func source(cfg Config) call.Source {
-	var video, audio call.Source = call.Synthetic{Codec: cfg.VideoCodec}, call.Synthetic{}
+func source(cfg Config) av.Source {
+	var video, audio av.Source = av.Synthetic{Codec: cfg.VideoCodec}, av.Synthetic{}
 	if len(cfg.Camera) > 0 {
-		video = call.Camera{Command: cfg.Camera, StillCommand: cfg.Still}
+		video = av.Camera{Command: cfg.Camera, StillCommand: cfg.Still}
 	}
 	switch {
 	case cfg.NoAudio:
 		audio = nil
 	case len(cfg.Microphone) > 0:
-		audio = call.Microphone{Command: cfg.Microphone}
+		audio = av.Microphone{Command: cfg.Microphone}
 	}
-	return call.Mix{VideoFrom: video, AudioFrom: audio}
+	return av.Mix{VideoFrom: video, AudioFrom: audio}
 }
 
 // hookSource is the device's source with a hook run before a call opens
 // its video: the doorphone lets go of the camera there.
 type hookSource struct {
-	call.Source
+	av.Source
 	mu     sync.Mutex
 	before func()
 }
@@ -413,7 +415,7 @@ func (h *hookSource) SetBefore(f func()) {
 }
 
 // Video runs the hook, then opens the source's video.
-func (h *hookSource) Video() (call.Stream, error) {
+func (h *hookSource) Video() (av.Stream, error) {
 	h.mu.Lock()
 	f := h.before
 	h.mu.Unlock()
@@ -424,7 +426,7 @@ func (h *hookSource) Video() (call.Stream, error) {
 }
 
 // Still is the source's still picture.
-func (h *hookSource) Still(ctx context.Context) ([]byte, error) { return call.Still(ctx, h.Source) }
+func (h *hookSource) Still(ctx context.Context) ([]byte, error) { return av.Still(ctx, h.Source) }
 
 // ICEServers are the servers a call uses now: the --stun ones and TURN
 // credentials from the bootstrap nodes.

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/calls"
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
@@ -70,7 +71,7 @@ type Door struct {
 	now   func() time.Time
 	board hal.Board
 	sim   Simulator // with the sim driver
-	src   call.Source
+	src   av.Source
 	dir   string
 	room  *room.Room
 
@@ -375,14 +376,14 @@ func (d *Door) startMedia(callID string) {
 			return
 		}
 		w := bufio.NewWriter(f)
-		ext, frames, err := call.Clip(ctx, d.src, d.cfg.Clip, w)
+		ext, frames, err := av.Clip(ctx, d.src, d.cfg.Clip, w)
 		if ferr := w.Flush(); err == nil {
 			err = ferr
 		}
 		f.Close()
 		if err != nil || frames == 0 {
 			os.Remove(path + ".part")
-			if err != nil && !errors.Is(err, call.ErrNoVideo) {
+			if err != nil && !errors.Is(err, av.ErrNoVideo) {
 				d.log.Warn("clip", logattr.Err(err))
 			}
 			return
@@ -413,7 +414,7 @@ func (d *Door) releaseCamera() {
 
 // still takes the ring's picture into a file.
 func (d *Door) still(ctx context.Context) (string, string, error) {
-	b, err := call.Still(ctx, d.src)
+	b, err := av.Still(ctx, d.src)
 	if err != nil {
 		return "", "", err
 	}
@@ -451,7 +452,7 @@ func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context)
 				break
 			}
 			op.Blob = mb
-		case errors.Is(err, call.ErrNoStill), errors.Is(err, context.Canceled):
+		case errors.Is(err, av.ErrNoStill), errors.Is(err, context.Canceled):
 		default:
 			d.log.Warn("door picture", logattr.Err(err))
 		}
@@ -503,13 +504,13 @@ func (d *Door) CallChanged(s call.Status) {
 			d.post(d.ctx, room.Op{Type: room.OpDoor, DoorEvent: room.DoorMissed, Call: cid, Text: why},
 				func(context.Context) (string, string, error) {
 					if m == nil || m.call != s.ID {
-						return "", "", call.ErrNoStill
+						return "", "", av.ErrNoStill
 					}
 					d.mu.Lock()
 					clip := m.clip
 					d.mu.Unlock()
 					if clip == "" {
-						return "", "", call.ErrNoStill
+						return "", "", av.ErrNoStill
 					}
 					typ := "video/h264"
 					if strings.HasSuffix(clip, ".ivf") {

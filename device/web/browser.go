@@ -10,6 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hearthp2p/hearth/call"
+	"github.com/hearthp2p/hearth/call/av"
 )
 
 // The browser endpoint: a call placed or answered on the web page has its
@@ -141,7 +142,7 @@ func (b *browserEndpoint) AddCandidate(s call.Signal) error {
 	if s.Candidate == "" {
 		return nil
 	}
-	if err := call.CheckCandidate(s.Candidate); err != nil {
+	if err := av.CheckCandidate(s.Candidate); err != nil {
 		return err
 	}
 	c := pageCand{Candidate: s.Candidate, Mid: s.Mid, MLine: s.MLine}

@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/internal/logattr"
 )
 
@@ -57,14 +58,14 @@ type PeerConfig struct {
 const maxRemoteCandidates = 64
 
 // PeerEndpoints returns the NewEndpoint of daemon-side endpoints.
-func PeerEndpoints(cfg PeerConfig) NewEndpoint {
-	return func(c *Call, ev EndpointEvents) (Endpoint, error) { return newPeer(cfg, c, ev) }
+func PeerEndpoints(cfg PeerConfig) call.NewEndpoint {
+	return func(c *call.Call, ev call.EndpointEvents) (call.Endpoint, error) { return newPeer(cfg, c, ev) }
 }
 
 type peerEndpoint struct {
 	cfg   PeerConfig
-	call  *Call
-	ev    EndpointEvents
+	call  *call.Call
+	ev    call.EndpointEvents
 	pc    *webrtc.PeerConnection
 	log   *slog.Logger
 	recv  *receiver
@@ -80,7 +81,7 @@ type peerEndpoint struct {
 	path       string
 }
 
-func newPeer(cfg PeerConfig, c *Call, ev EndpointEvents) (*peerEndpoint, error) {
+func newPeer(cfg PeerConfig, c *call.Call, ev call.EndpointEvents) (*peerEndpoint, error) {
 	log := logattr.OrDiscard(cfg.Logger).With(slog.String("call", c.ID.String()))
 	me := &webrtc.MediaEngine{}
 	if err := registerCodecs(me); err != nil {
@@ -123,7 +124,7 @@ func newPeer(cfg PeerConfig, c *Call, ev EndpointEvents) (*peerEndpoint, error) 
 			return
 		}
 		init := cand.ToJSON()
-		s := Signal{Candidate: init.Candidate}
+		s := call.Signal{Candidate: init.Candidate}
 		if init.SDPMid != nil {
 			s.Mid = *init.SDPMid
 		}
@@ -245,7 +246,7 @@ func (p *peerEndpoint) remoteSet() {
 	}
 }
 
-func (p *peerEndpoint) AddCandidate(s Signal) error {
+func (p *peerEndpoint) AddCandidate(s call.Signal) error {
 	if s.Candidate == "" {
 		return nil // the end of candidates
 	}
@@ -291,7 +292,7 @@ func CheckCandidate(line string) error {
 	return nil
 }
 
-func (p *peerEndpoint) Stats() Stats {
+func (p *peerEndpoint) Stats() call.Stats {
 	s := p.recv.stats()
 	p.mu.Lock()
 	s.Path = p.path

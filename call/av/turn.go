@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"golang.org/x/net/netutil"
 
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 )
@@ -113,7 +114,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		tl.Close()
 		return nil, fmt.Errorf("TURN: %w", err)
 	}
-	cfg.Host.SetStreamHandler(TURNProtocol, guard(s.log, "turn", s.handle))
+	cfg.Host.SetStreamHandler(TURNProtocol, call.Guard(s.log, "turn", s.handle))
 	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()+" (UDP and TCP)"), slog.String("public", cfg.Public.String()))
 	return s, nil
 }

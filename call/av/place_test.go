@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/call"
 )
 
 // TestPlaceCtx: the ctx given to Place, PlaceTagged and PlaceGroup bounds
@@ -22,10 +24,10 @@ func TestPlaceCtx(t *testing.T) {
 		ids := caller.connect(bob)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		places := map[string]func() (*Call, error){
-			"Place":       func() (*Call, error) { return caller.m.Place(ctx, testRoom, ids, Audio) },
-			"PlaceTagged": func() (*Call, error) { return caller.m.PlaceTagged(ctx, testRoom, ids, Audio, "tag") },
-			"PlaceGroup":  func() (*Call, error) { return caller.m.PlaceGroup(ctx, testRoom, ids, Audio, nil) },
+		places := map[string]func() (*call.Call, error){
+			"Place":       func() (*call.Call, error) { return caller.m.Place(ctx, testRoom, ids, call.Audio) },
+			"PlaceTagged": func() (*call.Call, error) { return caller.m.PlaceTagged(ctx, testRoom, ids, call.Audio, "tag") },
+			"PlaceGroup":  func() (*call.Call, error) { return caller.m.PlaceGroup(ctx, testRoom, ids, call.Audio, nil) },
 		}
 		for name, place := range places {
 			c, err := place()
@@ -48,7 +50,7 @@ func TestPlaceCtx(t *testing.T) {
 		reachErr := make(chan error, 1)
 		caller := newDevice(t, "slow caller", 30*time.Second, "")
 		// Set before anything of the manager runs.
-		caller.m.cfg.Reach = func(ctx context.Context, p peer.ID) error {
+		caller.reach = func(ctx context.Context, p peer.ID) error {
 			entered <- struct{}{}
 			<-ctx.Done()
 			reachErr <- ctx.Err()
@@ -57,7 +59,7 @@ func TestPlaceCtx(t *testing.T) {
 		ids := caller.connect(bob)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c, err := caller.m.Place(ctx, testRoom, ids, Audio)
+		c, err := caller.m.Place(ctx, testRoom, ids, call.Audio)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,15 +69,15 @@ func TestPlaceCtx(t *testing.T) {
 			t.Fatal("the device was never dialled")
 		}
 		cancel()
-		// Well under dialTimeout: a dial that ignored ctx would still be
+		// Well under call.DialTimeout: a dial that ignored ctx would still be
 		// waiting, its call ringing.
 		select {
 		case <-c.Ended():
-		case <-time.After(dialTimeout / 2):
-			t.Fatalf("the call still rings %v after its placing was cancelled: %+v", dialTimeout/2, c.Status())
+		case <-time.After(call.DialTimeout / 2):
+			t.Fatalf("the call still rings %v after its placing was cancelled: %+v", call.DialTimeout/2, c.Status())
 		}
-		if s := c.Status(); s.Reason != EndHungUp || s.Error != "" {
-			t.Fatalf("a call whose placing was cancelled ended %q (error %q), want %q and no error", s.Reason, s.Error, EndHungUp)
+		if s := c.Status(); s.Reason != call.EndHungUp || s.Error != "" {
+			t.Fatalf("a call whose placing was cancelled ended %q (error %q), want %q and no error", s.Reason, s.Error, call.EndHungUp)
 		}
 		select {
 		case err := <-reachErr:
@@ -92,26 +94,26 @@ func TestPlaceCtx(t *testing.T) {
 		ids := caller.connect(bob)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c, err := caller.m.Place(ctx, testRoom, ids, Audio)
+		c, err := caller.m.Place(ctx, testRoom, ids, call.Audio)
 		if err != nil {
 			t.Fatal(err)
 		}
 		in := bob.incoming()
 		select {
-		case <-c.placed:
+		case <-c.Placed():
 		case <-time.After(10 * time.Second):
 			t.Fatal("the placing never ended")
 		}
 		// Rung: the placing is over, and the ctx's end changes nothing.
 		cancel()
-		if err := in.Answer(Audio); err != nil {
+		if err := in.Answer(call.Audio); err != nil {
 			t.Fatalf("answering a call whose placing ctx ended after it rang: %v (%+v)", err, c.Status())
 		}
-		caller.wait("active", func(s Status) bool { return s.ID == c.ID.String() && s.State == StateActive })
-		if s := c.Status(); s.State != StateActive {
+		caller.wait("active", func(s call.Status) bool { return s.ID == c.ID.String() && s.State == call.StateActive })
+		if s := c.Status(); s.State != call.StateActive {
 			t.Fatalf("the call after its ctx ended: %+v", s)
 		}
 		c.Hangup("")
-		bob.wait("ended", func(s Status) bool { return s.ID == c.ID.String() && s.State == StateEnded })
+		bob.wait("ended", func(s call.Status) bool { return s.ID == c.ID.String() && s.State == call.StateEnded })
 	})
 }

@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"encoding/binary"

@@ -1,6 +1,6 @@
 //go:build codecs && cgo
 
-package call
+package av
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hearthp2p/hearth/call"
 )
 
 // TestCameraSplitsFrames: a camera's H.264 (a file standing in for
@@ -109,17 +111,17 @@ func TestCallFromCamera(t *testing.T) {
 	}
 	door := newDeviceSrc(t, "door", 10*time.Second, "", Camera{Command: []string{"cat", "testdata/camera.h264"}})
 	bob := newDevice(t, "bob", 10*time.Second, "")
-	c, err := door.m.Place(context.Background(), testRoom, door.connect(bob), Audio|Video)
+	c, err := door.m.Place(context.Background(), testRoom, door.connect(bob), call.Audio|call.Video)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.incoming().Answer(Audio); err != nil {
+	if err := bob.incoming().Answer(call.Audio); err != nil {
 		t.Fatal(err)
 	}
-	s := bob.wait("with the camera's frames", func(s Status) bool { return s.Stats != nil && s.Stats.Frames() >= 60 })
+	s := bob.wait("with the camera's frames", func(s call.Status) bool { return s.Stats != nil && s.Stats.Frames() >= 60 })
 	t.Logf("bob got %d frames from the camera, %d bytes", s.Stats.Frames(), s.Stats.BytesIn)
 	c.Hangup("")
-	bob.wait("ended", state(StateEnded))
+	bob.wait("ended", state(call.StateEnded))
 }
 
 // TestCallFromCameraAndMicrophone: the doorphone's real sources, played
@@ -144,19 +146,19 @@ func TestCallFromCameraAndMicrophone(t *testing.T) {
 	})
 	bob := newDeviceCfg(t, "bob", 10*time.Second, PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
 		Source: Synthetic{Width: 320, Height: 240}, Speaker: []string{"sh", "-c", "cat > " + played}})
-	c, err := door.m.Place(context.Background(), testRoom, door.connect(bob), Audio|Video)
+	c, err := door.m.Place(context.Background(), testRoom, door.connect(bob), call.Audio|call.Video)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bob.incoming().Answer(Audio); err != nil {
+	if err := bob.incoming().Answer(call.Audio); err != nil {
 		t.Fatal(err)
 	}
-	want := func(s Status) bool {
+	want := func(s call.Status) bool {
 		return s.Stats != nil && s.Stats.Frames() >= 45 && (len(Codecs()) == 0 || s.Stats.AudioPlayedMs >= 1000)
 	}
 	s := bob.wait("with the door's picture and voice", want)
 	c.Hangup("")
-	bob.wait("ended", state(StateEnded))
+	bob.wait("ended", state(call.StateEnded))
 	b, _ := os.ReadFile(played)
 	if len(Codecs()) == 0 {
 		if len(b) != 0 {

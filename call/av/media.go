@@ -1,4 +1,4 @@
-package call
+package av
 
 import (
 	"errors"
@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfwriter"
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
 
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/internal/logattr"
 )
 
@@ -98,16 +99,16 @@ type sender struct {
 // data channel.
 const probeInterval = time.Second / 30
 
-func newSender(p *peerEndpoint, src Source, send Media) (*sender, error) {
+func newSender(p *peerEndpoint, src Source, send call.Media) (*sender, error) {
 	s := &sender{p: p, quit: make(chan struct{})}
 	var video, audio Stream
 	var err error
-	if send&Video != 0 {
+	if send&call.Video != 0 {
 		if video, err = src.Video(); err != nil {
 			return nil, fmt.Errorf("the video source: %w", err)
 		}
 	}
-	if send&Audio != 0 {
+	if send&call.Audio != 0 {
 		if audio, err = src.Audio(); err != nil {
 			if video != nil {
 				video.Close()
@@ -155,8 +156,8 @@ func newSender(p *peerEndpoint, src Source, send Media) (*sender, error) {
 	}
 	// The data channel: stamps when there is no video (a build without
 	// codecs), so that a call is still measured.
-	s.needProbes = send&Video != 0 && video == nil
-	if p.call.Direction == Outgoing {
+	s.needProbes = send&call.Video != 0 && video == nil
+	if p.call.Direction == call.Outgoing {
 		dc, err := p.pc.CreateDataChannel("hearth", nil)
 		if err != nil {
 			s.closeStreams()
@@ -515,10 +516,10 @@ func (r *receiver) videoTrack(tr *webrtc.TrackRemote) {
 	}
 }
 
-func (r *receiver) stats() Stats {
+func (r *receiver) stats() call.Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Stats{VideoFrames: r.frames, UnreadFrames: r.unread, BadStamps: r.bad, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir,
+	s := call.Stats{VideoFrames: r.frames, UnreadFrames: r.unread, BadStamps: r.bad, FrameGaps: r.gaps, AudioPackets: r.audio, BytesIn: r.bytes, Recording: r.dir,
 		AudioPlayedMs: r.played * 1000 / 48000}
 	if r.frames+r.unread+r.bad > 0 {
 		s.FirstFrameMs = float64(r.first.Microseconds()) / 1000

@@ -1,6 +1,6 @@
 //go:build codecs && cgo && !nox264
 
-package call
+package av
 
 import (
 	"fmt"
