@@ -24,10 +24,10 @@ import (
 	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/control"
-	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/device/rooms/roomdb"
 	"github.com/hearthp2p/hearth/internal/leakcheck"
 	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/proto"
@@ -383,8 +383,8 @@ func TestDoorphoneStory(t *testing.T) {
 	// Crafted requests from the phone's own device key.
 	doorDev := doorM.id.Device.Public()
 	raw := rawUnlocker(t, phone, doorM)
-	req := func(counter uint64, at time.Time) *door.UnlockRequest {
-		r := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
+	req := func(counter uint64, at time.Time) *doorwire.UnlockRequest {
+		r := &doorwire.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: counter, Time: at.UnixMilli()}
 		if err := r.Sign(phone.id.Device); err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func TestDoorphoneStory(t *testing.T) {
 	before := len(doorEntries(t, doorM.c, rm, "unlock refused"))
 	strangerKey, _ := identity.GenerateSigningKey()
 	stranger := &member{name: "stranger", id: &identity.Local{Device: strangerKey}}
-	sr := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
+	sr := &doorwire.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: 1, Time: time.Now().UnixMilli()}
 	sr.Sign(strangerKey)
 	if a := rawUnlocker(t, stranger, doorM)(sr.Marshal()); a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's request: %+v", a)
@@ -467,12 +467,12 @@ func mustRoomID(t *testing.T, s string) [16]byte {
 
 // rawUnlocker sends request bytes to the door from a second libp2p host
 // with the member's device key: to the door, it is the member's device.
-func rawUnlocker(t *testing.T, m, doorM *member) func([]byte) door.UnlockAnswer {
+func rawUnlocker(t *testing.T, m, doorM *member) func([]byte) doorwire.UnlockAnswer {
 	t.Helper()
 	send := rawDoor(t, m, doorM, proto.Door)
-	return func(b []byte) door.UnlockAnswer {
+	return func(b []byte) doorwire.UnlockAnswer {
 		t.Helper()
-		a, err := door.ParseUnlockAnswer(send(b))
+		a, err := doorwire.ParseUnlockAnswer(send(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -534,15 +534,15 @@ func rawDoorErr(t *testing.T, m, doorM *member, proto protocol.ID) func([]byte) 
 func viewTest(t *testing.T, ctx context.Context, doorM, phone, guest *member, rm string) {
 	stranger := newMember(t, "stranger")
 	sv := rawDoor(t, stranger, doorM, proto.DoorView)
-	if a, err := door.ParseViewAnswer(sv(door.ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
+	if a, err := doorwire.ParseViewAnswer(sv(doorwire.ViewRequest(mustRoomID(t, rm)))); err != nil || !strings.Contains(a.Reason, "not a device of a member") {
 		t.Fatalf("a stranger's view: %+v %v", a, err)
 	}
 	// Bad requests, each from a key of its own (an outsider is answered
 	// a few times a minute, then reset unread).
-	for _, bad := range [][]byte{nil, {9}, append(door.ViewRequest(mustRoomID(t, rm)), 0), door.ViewRequest([16]byte{1})} {
+	for _, bad := range [][]byte{nil, {9}, append(doorwire.ViewRequest(mustRoomID(t, rm)), 0), doorwire.ViewRequest([16]byte{1})} {
 		k, _ := identity.GenerateSigningKey()
 		one := rawDoor(t, &member{name: "stranger", id: &identity.Local{Device: k}}, doorM, proto.DoorView)
-		if a, err := door.ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
+		if a, err := doorwire.ParseViewAnswer(one(bad)); err != nil || a.Reason == "" {
 			t.Fatalf("bad view request %x: %+v %v", bad, a, err)
 		}
 	}

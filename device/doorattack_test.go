@@ -9,7 +9,7 @@ import (
 
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
-	"github.com/hearthp2p/hearth/device/door"
+	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
@@ -153,14 +153,14 @@ func TestDoorHoldsAgainstMembers(t *testing.T) {
 	unlock := rawDoorErr(t, mal, doorM, proto.Door)
 	answered, reset := 0, 0
 	for i := range 30 {
-		req := &door.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
+		req := &doorwire.UnlockRequest{Room: mustRoomID(t, rm), Door: doorDev, Counter: uint64(1000 + i), Time: time.Now().UnixMilli()}
 		req.Sign(mal.id.Device)
 		b, err := unlock(req.Marshal())
 		if err != nil {
 			reset++
 			continue
 		}
-		a, err := door.ParseUnlockAnswer(b)
+		a, err := doorwire.ParseUnlockAnswer(b)
 		if err != nil || a.Opened || !strings.Contains(a.Reason, "not a device of a member") {
 			t.Fatalf("a removed member's unlock: %+v %v", a, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/device/control"
 	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/internal/logattr"
@@ -181,5 +182,5 @@ func (dm *doorAPI) handleViewDoor(w http.ResponseWriter, r *http.Request, rm *ro
 		WriteError(w, http.StatusConflict, "the door refused: "+a.Reason)
 		return
 	}
-	WriteJSON(w, http.StatusOK, control.Viewing{Door: doorDev.String(), Call: a.Call.String()})
+	WriteJSON(w, http.StatusOK, control.Viewing{Door: doorDev.String(), Call: call.ID(a.Call).String()})
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/proto"
@@ -596,7 +597,7 @@ func (d *Door) promoteAdmins() {
 func (d *answers) handleUnlock(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
-	answer := func(a UnlockAnswer) {
+	answer := func(a doorwire.UnlockAnswer) {
 		wire.WriteMsg(s, a.Marshal())
 	}
 	dev, err := hnet.DeviceOf(s.Conn().RemotePeer())
@@ -604,7 +605,7 @@ func (d *answers) handleUnlock(s network.Stream) {
 		s.Reset()
 		return
 	}
-	b, err := ReadUnlockMsg(bufio.NewReader(s))
+	b, err := doorwire.ReadMsg(bufio.NewReader(s))
 	if err != nil {
 		d.log.Debug("unlock: unreadable request", logattr.Dev(dev), logattr.Err(err))
 		if wire.Malformed(err) {
@@ -614,7 +615,7 @@ func (d *answers) handleUnlock(s network.Stream) {
 		return
 	}
 	opened, reason := d.unlock(s.Conn().RemotePeer(), dev, b)
-	answer(UnlockAnswer{Opened: opened, Reason: reason})
+	answer(doorwire.UnlockAnswer{Opened: opened, Reason: reason})
 }
 
 // unlock decides on one request from a device and acts: the relay pulses
@@ -673,7 +674,7 @@ func (d *answers) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, str
 			known, role = true, m.Role
 		}
 	})
-	req, err := ParseUnlock(b)
+	req, err := doorwire.ParseUnlock(b)
 	if err != nil {
 		d.node.Offence(p, "door", err)
 		return refuse(err.Error())

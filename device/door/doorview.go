@@ -3,7 +3,6 @@ package door
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/room"
@@ -26,8 +26,6 @@ import (
 // unmuting. A visitor's press ends the view and rings the household as
 // always. A view lasts at most viewLimit.
 
-const viewVersion = 1
-
 // viewLimit bounds one live view.
 const viewLimit = 5 * time.Minute
 
@@ -36,54 +34,6 @@ const viewEvery = 3 * time.Second
 
 // doorViewTag marks the door's live-view calls.
 type doorViewTag struct{}
-
-// ViewRequest is the request's bytes: its version and the room.
-func ViewRequest(rm [16]byte) []byte {
-	var e wire.Encoder
-	e.U8(viewVersion)
-	e.Fixed(rm[:])
-	return e.B
-}
-
-func ParseViewRequest(b []byte) ([16]byte, error) {
-	var rm [16]byte
-	d := wire.NewDecoder(b)
-	if v := d.U8(); d.Err() == nil && v != viewVersion {
-		return rm, fmt.Errorf("live view request version %d (this door speaks %d)", v, viewVersion)
-	}
-	d.Fixed(rm[:])
-	if err := d.Finish(); err != nil {
-		return rm, fmt.Errorf("live view request: %w", err)
-	}
-	return rm, nil
-}
-
-// ViewAnswer is the door's answer: the call it placed, or why not.
-type ViewAnswer struct {
-	Call   call.ID
-	Reason string
-}
-
-func (a ViewAnswer) Marshal() []byte {
-	var e wire.Encoder
-	e.Fixed(a.Call[:])
-	e.String(a.Reason)
-	return e.B
-}
-
-func ParseViewAnswer(b []byte) (ViewAnswer, error) {
-	var a ViewAnswer
-	d := wire.NewDecoder(b)
-	d.Fixed(a.Call[:])
-	a.Reason = d.String(maxUnlockMsg - 32)
-	if err := d.Finish(); err != nil {
-		return a, fmt.Errorf("the door's answer: %w", err)
-	}
-	if a.Reason == "" && a.Call == (call.ID{}) {
-		return a, errors.New("the door's answer names no call")
-	}
-	return a, nil
-}
 
 func (d *answers) handleView(s network.Stream) {
 	defer s.Close()
@@ -94,7 +44,7 @@ func (d *answers) handleView(s network.Stream) {
 		s.Reset()
 		return
 	}
-	b, err := ReadUnlockMsg(bufio.NewReader(s))
+	b, err := doorwire.ReadMsg(bufio.NewReader(s))
 	if err != nil {
 		if wire.Malformed(err) {
 			d.node.Offence(p, "door view", err)
@@ -107,12 +57,12 @@ func (d *answers) handleView(s network.Stream) {
 }
 
 // view decides on one request and places the call.
-func (d *answers) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
-	refuse := func(reason string) ViewAnswer {
+func (d *answers) view(p peer.ID, dev identity.PublicKey, b []byte) doorwire.ViewAnswer {
+	refuse := func(reason string) doorwire.ViewAnswer {
 		d.log.Info("live view refused", logattr.Dev(dev), slog.String("reason", reason))
-		return ViewAnswer{Reason: reason}
+		return doorwire.ViewAnswer{Reason: reason}
 	}
-	rm, err := ParseViewRequest(b)
+	rm, err := doorwire.ParseViewRequest(b)
 	if err != nil {
 		d.node.Offence(p, "door view", err)
 		return refuse(err.Error())
@@ -134,7 +84,7 @@ func (d *answers) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
 	if who == (identity.PublicKey{}) {
 		const why = "not a device of a member of the household"
 		d.outsiders.refused(d.log, "live view", dev, why, d.now())
-		return ViewAnswer{Reason: why}
+		return doorwire.ViewAnswer{Reason: why}
 	}
 	d.place.Lock()
 	defer d.place.Unlock()
@@ -185,7 +135,7 @@ func (d *answers) view(p peer.ID, dev identity.PublicKey, b []byte) ViewAnswer {
 		}
 		d.mu.Unlock()
 	}()
-	return ViewAnswer{Call: c.ID}
+	return doorwire.ViewAnswer{Call: c.ID}
 }
 
 // endView ends a live view (a visitor rang), waiting a little for the

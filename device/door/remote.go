@@ -1,7 +1,6 @@
 package door
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"sync"
@@ -10,7 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/hearthp2p/hearth/device/rooms"
-	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/proto"
@@ -25,7 +24,7 @@ type Remote struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
-	counter UnlockCounter
+	counter doorwire.UnlockCounter
 }
 
 // NewRemote makes this device's side of the doors.
@@ -34,35 +33,35 @@ func NewRemote(node *hnet.Node, rms *rooms.Manager, now func() time.Time) *Remot
 }
 
 // Unlock signs a fresh request and sends it to the door doorDev of rm.
-func (dr *Remote) Unlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (UnlockAnswer, error) {
+func (dr *Remote) Unlock(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (doorwire.UnlockAnswer, error) {
 	dr.mu.Lock()
-	req := &UnlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dr.counter.Next(dr.now()), Time: dr.now().UnixMilli()}
+	req := &doorwire.UnlockRequest{Room: [16]byte(rm.ID()), Door: doorDev, Counter: dr.counter.Next(dr.now()), Time: dr.now().UnixMilli()}
 	dr.mu.Unlock()
 	var err error
 	dr.rooms.Devices.Identity(func(id *identity.Local) { err = req.Sign(id.Device) })
 	if err != nil {
-		return UnlockAnswer{}, err
+		return doorwire.UnlockAnswer{}, err
 	}
 	return dr.SendUnlock(ctx, doorDev, req.Marshal())
 }
 
 // SendUnlock sends request bytes to a door and reads its answer.
-func (dr *Remote) SendUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (UnlockAnswer, error) {
+func (dr *Remote) SendUnlock(ctx context.Context, doorDev identity.PublicKey, b []byte) (doorwire.UnlockAnswer, error) {
 	ab, err := dr.deliver(ctx, doorDev, proto.Door, b)
 	if err != nil {
-		return UnlockAnswer{}, err
+		return doorwire.UnlockAnswer{}, err
 	}
-	return ParseUnlockAnswer(ab)
+	return doorwire.ParseUnlockAnswer(ab)
 }
 
 // View asks the door doorDev of rm for its live view; the door calls
 // this device back. A door that refuses says why (ViewAnswer.Reason).
-func (dr *Remote) View(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (ViewAnswer, error) {
-	b, err := dr.deliver(ctx, doorDev, proto.DoorView, ViewRequest([16]byte(rm.ID())))
+func (dr *Remote) View(ctx context.Context, rm *room.Room, doorDev identity.PublicKey) (doorwire.ViewAnswer, error) {
+	b, err := dr.deliver(ctx, doorDev, proto.DoorView, doorwire.ViewRequest([16]byte(rm.ID())))
 	if err != nil {
-		return ViewAnswer{}, err
+		return doorwire.ViewAnswer{}, err
 	}
-	return ParseViewAnswer(b)
+	return doorwire.ParseViewAnswer(b)
 }
 
 // deliver sends one request to a door on a protocol and reads its
@@ -81,15 +80,5 @@ func (dr *Remote) deliver(ctx context.Context, doorDev identity.PublicKey, proto
 	if err != nil {
 		return nil, fmt.Errorf("the door: %w", err)
 	}
-	defer s.Close()
-	s.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := wire.WriteMsg(s, b); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("sending the request: %w", err)
-	}
-	ab, err := ReadUnlockMsg(bufio.NewReader(s))
-	if err != nil {
-		return nil, fmt.Errorf("reading the door's answer: %w", err)
-	}
-	return ab, nil
+	return doorwire.Ask(ctx, s, b)
 }

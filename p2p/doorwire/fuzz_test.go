@@ -1,10 +1,9 @@
-package door
+package doorwire
 
 import (
 	"bytes"
 	"testing"
 
-	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/p2p/identity"
 )
 
@@ -36,7 +35,7 @@ func FuzzUnlockRequest(f *testing.F) {
 // FuzzViewRequest: the live view's request and answer.
 func FuzzViewRequest(f *testing.F) {
 	f.Add(ViewRequest([16]byte{7}))
-	f.Add(ViewAnswer{Call: call.ID{1}}.Marshal())
+	f.Add(ViewAnswer{Call: [16]byte{1}}.Marshal())
 	f.Add(ViewAnswer{Reason: "another member is watching"}.Marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if rm, err := ParseViewRequest(b); err == nil && !bytes.Equal(ViewRequest(rm), b) {
