@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -51,12 +50,7 @@ func NewDevice(name string) (*Device, error) {
 
 // PeerID is the device's libp2p peer id.
 func (d *Device) PeerID() (peer.ID, error) {
-	pub := d.Key.Public()
-	k, err := crypto.UnmarshalEd25519PublicKey(pub[:])
-	if err != nil {
-		return "", err
-	}
-	return peer.IDFromPublicKey(k)
+	return proto.PeerOf(d.Key.Public())
 }
 
 // Linked is what a device link gave this device.

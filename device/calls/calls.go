@@ -20,6 +20,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -130,7 +131,7 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 		served = append(served, cfg.TURNUsers...)
 		t, err := av.StartTURN(av.TURNConfig{Listen: cfg.TURNListen, Public: pub, Host: node.Host, Logger: c.log,
 			Authorize: func(p peer.ID, proofB []byte) error {
-				dev, err := hnet.DeviceOf(p)
+				dev, err := proto.DeviceOf(p)
 				if err != nil {
 					return err
 				}
@@ -244,7 +245,7 @@ func (c *Calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
 	if !ok {
 		return call.Party{}, errors.New("not a room of this device")
 	}
-	dev, err := hnet.DeviceOf(p)
+	dev, err := proto.DeviceOf(p)
 	if err != nil {
 		return call.Party{}, err
 	}
@@ -277,7 +278,7 @@ func (c *Calls) Targets(r *room.Room) []peer.ID {
 			if _, member := v.Members[d.Identity]; !member {
 				continue
 			}
-			if p, err := rooms.PeerOf(d.Device); err == nil {
+			if p, err := proto.PeerOf(d.Device); err == nil {
 				out = append(out, p)
 			}
 		}

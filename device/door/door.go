@@ -600,7 +600,7 @@ func (d *answers) handleUnlock(s network.Stream) {
 	answer := func(a doorwire.UnlockAnswer) {
 		wire.WriteMsg(s, a.Marshal())
 	}
-	dev, err := hnet.DeviceOf(s.Conn().RemotePeer())
+	dev, err := proto.DeviceOf(s.Conn().RemotePeer())
 	if err != nil || !d.admitRequest("unlock", dev) {
 		s.Reset()
 		return

@@ -14,7 +14,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/wire"
 	"github.com/hearthp2p/hearth/p2p/doorwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -39,7 +39,7 @@ func (d *answers) handleView(s network.Stream) {
 	defer s.Close()
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	p := s.Conn().RemotePeer()
-	dev, err := hnet.DeviceOf(p)
+	dev, err := proto.DeviceOf(p)
 	if err != nil || !d.admitRequest("live view", dev) {
 		s.Reset()
 		return

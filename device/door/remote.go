@@ -66,8 +66,8 @@ func (dr *Remote) View(ctx context.Context, rm *room.Room, doorDev identity.Publ
 
 // deliver sends one request to a door on a protocol and reads its
 // answer's bytes.
-func (dr *Remote) deliver(ctx context.Context, doorDev identity.PublicKey, proto protocol.ID, b []byte) ([]byte, error) {
-	p, err := rooms.PeerOf(doorDev)
+func (dr *Remote) deliver(ctx context.Context, doorDev identity.PublicKey, pid protocol.ID, b []byte) ([]byte, error) {
+	p, err := proto.PeerOf(doorDev)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (dr *Remote) deliver(ctx context.Context, doorDev identity.PublicKey, proto
 	if err := dr.node.Reach(ctx, p); err != nil {
 		return nil, fmt.Errorf("the door is not reachable: %w", err)
 	}
-	s, err := dr.node.Host.NewStream(ctx, p, proto)
+	s, err := dr.node.Host.NewStream(ctx, p, pid)
 	if err != nil {
 		return nil, fmt.Errorf("the door: %w", err)
 	}

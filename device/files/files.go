@@ -27,6 +27,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
 )
@@ -450,7 +451,7 @@ func (f *Files) sources(ctx context.Context, r *room.Room) []peer.ID {
 		}
 	})
 	for _, d := range devs {
-		if p, err := rooms.PeerOf(d); err == nil {
+		if p, err := proto.PeerOf(d); err == nil {
 			add(p)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -23,6 +22,7 @@ import (
 	"github.com/hearthp2p/hearth/p2p/mirror"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/replication"
 	"github.com/hearthp2p/hearth/p2p/room"
 	"github.com/hearthp2p/hearth/storage"
@@ -88,14 +88,6 @@ type Manager struct {
 	spawnMu sync.Mutex // guards closed and wg.Add against Close's wait
 	closed  bool
 	wg      sync.WaitGroup
-}
-
-func PeerOf(dev identity.PublicKey) (peer.ID, error) {
-	pub, err := crypto.UnmarshalEd25519PublicKey(dev[:])
-	if err != nil {
-		return "", err
-	}
-	return peer.IDFromPublicKey(pub)
 }
 
 // Config is what New needs.
@@ -263,7 +255,7 @@ func (rs *Manager) Count() int {
 // from reserved handshake slots (hnet.Node.Household): a stranger who
 // fills the common ones does not lock it out.
 func (rs *Manager) reserveHousehold(p peer.ID, addr ma.Multiaddr) {
-	dev, err := hnet.DeviceOf(p)
+	dev, err := proto.DeviceOf(p)
 	if err != nil {
 		return
 	}
@@ -493,7 +485,7 @@ func (rs *Manager) connect(ctx context.Context, r *room.Room) {
 		}
 	}
 	for _, d := range devs {
-		p, err := PeerOf(d)
+		p, err := proto.PeerOf(d)
 		if err != nil {
 			continue
 		}
@@ -871,7 +863,7 @@ func (rs *Manager) Connections() []control.Connection {
 	for _, r := range rs.List() {
 		r.View(func(v *room.View) {
 			for d := range v.Devices {
-				if p, err := PeerOf(d); err == nil {
+				if p, err := proto.PeerOf(d); err == nil {
 					devices[p] = true
 				}
 			}

@@ -18,7 +18,6 @@ import (
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
-	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/p2p/pairing"
 	"github.com/hearthp2p/hearth/p2p/proto"
 )
@@ -355,7 +354,7 @@ func (s *Service) serve(p peer.ID, st network.Stream) *Response {
 	if !needsProof(req.Op) {
 		return s.serveBox(req)
 	}
-	dev, err := hnet.DeviceOf(p)
+	dev, err := proto.DeviceOf(p)
 	if err != nil {
 		return bad(err)
 	}

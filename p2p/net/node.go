@@ -452,28 +452,6 @@ func (n *Node) Reach(ctx context.Context, p peer.ID) error {
 // reachTimeout bounds one attempt to connect to a peer.
 const reachTimeout = 10 * time.Second
 
-// PeerOf returns the peer id of a device key.
-func PeerOf(dev identity.PublicKey) (peer.ID, error) {
-	pub, err := crypto.UnmarshalEd25519PublicKey(dev[:])
-	if err != nil {
-		return "", err
-	}
-	return peer.IDFromPublicKey(pub)
-}
-
-// DeviceOf returns the device key behind a peer id.
-func DeviceOf(p peer.ID) (identity.PublicKey, error) {
-	pub, err := p.ExtractPublicKey()
-	if err != nil {
-		return identity.PublicKey{}, fmt.Errorf("peer id %s: %w", p.ShortString(), err)
-	}
-	raw, err := pub.Raw()
-	if err != nil || pub.Type() != crypto.Ed25519 || len(raw) != len(identity.PublicKey{}) {
-		return identity.PublicKey{}, fmt.Errorf("peer id %s is not an Ed25519 device key", p.ShortString())
-	}
-	return identity.PublicKey(raw), nil
-}
-
 // Relays are the always-on nodes this node takes a relay slot on (its
 // bootstrap nodes; none on an always-on node itself).
 func (n *Node) Relays() []peer.ID {
