@@ -12,10 +12,10 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/hearthp2p/hearth/app/jsnet"
+	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/p2p/identity"
+	"github.com/hearthp2p/hearth/p2p/proto"
 	"github.com/hearthp2p/hearth/p2p/room"
 )
 
@@ -29,6 +29,11 @@ type core struct {
 	linked *Linked
 	rooms  *Rooms
 	watch  atomic.Value // js.Value: the page's function called with a room's id on a change
+
+	media     js.Value // web/app/calls.js's media, given to start
+	endpoints endpoints
+	calls     *Calls
+	callWatch atomic.Value // js.Value: the page's function called with a call's CallInfo on a change
 }
 
 // Export sets globalThis.hearthCore, what the page calls. Every function
@@ -39,8 +44,10 @@ type core struct {
 //	    or makes this device (named name) and stores it; key is the raw
 //	    Ed25519 private key js-libp2p's node is made with (it stays in the
 //	    page)
-//	start(net) → {identity, rooms}: the js-libp2p node's bridge
-//	    (web/app/net.js); a linked device opens its rooms and syncs them
+//	start(net, media) → {identity, rooms}: the js-libp2p node's bridge
+//	    (web/app/net.js) and the calls' media (web/app/calls.js, see
+//	    jscalls.go); a linked device opens its rooms, syncs them and
+//	    takes calls
 //	link(link, addrs, name) → {identity, device, rooms}: this device
 //	    (renamed name, if given) joins the
 //	    link's identity, opens its rooms and syncs them with the device
@@ -52,18 +59,32 @@ type core struct {
 //	watch(fn): fn(roomID) is called when a room changed
 //	self() → {peer, device, identity}: who this app is ("" identity
 //	    before it is linked)
+//	calls() → [CallInfo]: the calls, ringing, in progress and ended
+//	answer(call, send) takes a ringing call; send is "audio" or
+//	    "audio+video"
+//	hangup(call, reason) ends a call, or declines it while it rings
+//	unlock(room, door) → {opened, reason}: asks the room's door (its
+//	    device, or "" for the only one) to open
+//	watchCalls(fn): fn(CallInfo) is called when a call changed
+//	callEvent(call, kind, value): the page's media reports (jscalls.go);
+//	    not a Promise
 func Export() {
 	c := &core{}
 	fns := map[string]func([]js.Value) (any, error){
-		"open":    c.open,
-		"start":   c.start,
-		"link":    c.link,
-		"rooms":   c.listRooms,
-		"history": c.history,
-		"send":    c.send,
-		"sync":    c.syncWith,
-		"watch":   c.setWatch,
-		"self":    c.self,
+		"open":       c.open,
+		"start":      c.start,
+		"link":       c.link,
+		"rooms":      c.listRooms,
+		"history":    c.history,
+		"send":       c.send,
+		"sync":       c.syncWith,
+		"watch":      c.setWatch,
+		"self":       c.self,
+		"calls":      c.listCalls,
+		"answer":     c.answer,
+		"hangup":     c.hangup,
+		"unlock":     c.unlock,
+		"watchCalls": c.setCallWatch,
 	}
 	api := map[string]any{}
 	for name, f := range fns {
@@ -75,6 +96,21 @@ func Export() {
 			return promise(func() (any, error) { return f(own) })
 		})
 	}
+	// The media's reports are queued in order, in the callback itself.
+	api["callEvent"] = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		p := c.endpoints.get(arg(args, 0))
+		if p == nil {
+			return nil // a call already over
+		}
+		v := js.Null()
+		if len(args) > 2 {
+			v = args[2]
+		}
+		if err := p.report(arg(args, 1), v); err != nil {
+			return jsError(err)
+		}
+		return nil
+	})
 	js.Global().Set("hearthCore", js.ValueOf(api))
 }
 
@@ -236,8 +272,18 @@ func (c *core) start(args []js.Value) (any, error) {
 		c.mu.Unlock()
 		return nil, errors.New("start: give the js-libp2p node's bridge")
 	}
+	if len(args) < 2 || args[1].Type() != js.TypeObject {
+		c.mu.Unlock()
+		return nil, errors.New("start: give the calls' media (web/app/calls.js)")
+	}
 	id, _ := c.dev.PeerID()
 	c.host = jsnet.New(id, args[0])
+	c.media = args[1]
+	// A peer that breaks Hearth's protocols is scored and banned here as
+	// on a daemon: its streams are refused and its connections closed.
+	scores := proto.NewScorer(nil)
+	scores.SetCloser(c.host.ClosePeer)
+	proto.Register(id, scores)
 	l := c.linked
 	c.mu.Unlock()
 	if l == nil {
@@ -274,14 +320,31 @@ func (c *core) openRooms(l *Linked) (*Rooms, error) {
 		return nil, err
 	}
 	c.rooms = rs
+	calls, err := NewCalls(CallsConfig{Host: c.host, Device: c.dev, Rooms: rs, Endpoint: c.endpoints.factory(c.media),
+		OnChange: func(s call.Status) {
+			fn, ok := c.callWatch.Load().(js.Value)
+			if !ok {
+				return
+			}
+			c.mu.Lock()
+			calls := c.calls
+			c.mu.Unlock()
+			if calls == nil {
+				return
+			}
+			if v, err := toJS(calls.Info(s)); err == nil {
+				fn.Invoke(v)
+			}
+		}})
+	if err != nil {
+		rs.Close()
+		c.rooms = nil
+		return nil, err
+	}
+	c.calls = calls
 	// The rooms stay synced with the device that linked this one for as
 	// long as the page is open.
-	go rs.Keep(context.Background(), func() peer.ID {
-		if len(l.Addrs) > 0 {
-			addPeers(c.host, l.Addrs)
-		}
-		return l.By
-	}, keepEvery)
+	go rs.Keep(context.Background(), l.By, func() { addPeers(c.host, l.Addrs) }, keepEvery)
 	return rs, nil
 }
 
@@ -442,4 +505,65 @@ func (c *core) syncWith(args []js.Value) (any, error) {
 		return nil, err
 	}
 	return rs.SyncWith(ctx, peers...)
+}
+
+func (c *core) linkedCalls() (*Calls, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		return nil, errors.New("this device is not linked yet")
+	}
+	return c.calls, nil
+}
+
+func (c *core) listCalls([]js.Value) (any, error) {
+	cs, err := c.linkedCalls()
+	if err != nil {
+		return nil, err
+	}
+	return toJS(cs.List())
+}
+
+func (c *core) answer(args []js.Value) (any, error) {
+	cs, err := c.linkedCalls()
+	if err != nil {
+		return nil, err
+	}
+	media := call.Audio | call.Video
+	switch arg(args, 1) {
+	case "audio":
+		media = call.Audio
+	case "", "audio+video":
+	default:
+		return nil, fmt.Errorf("answer: send %q (audio or audio+video)", arg(args, 1))
+	}
+	return nil, cs.Answer(arg(args, 0), media)
+}
+
+func (c *core) hangup(args []js.Value) (any, error) {
+	cs, err := c.linkedCalls()
+	if err != nil {
+		return nil, err
+	}
+	return nil, cs.Hangup(arg(args, 0), arg(args, 1))
+}
+
+func (c *core) unlock(args []js.Value) (any, error) {
+	cs, err := c.linkedCalls()
+	if err != nil {
+		return nil, err
+	}
+	a, err := cs.Unlock(context.Background(), arg(args, 0), arg(args, 1))
+	if err != nil {
+		return nil, err
+	}
+	return js.ValueOf(map[string]any{"opened": a.Opened, "reason": a.Reason}), nil
+}
+
+func (c *core) setCallWatch(args []js.Value) (any, error) {
+	if len(args) == 0 || args[0].Type() != js.TypeFunction {
+		return nil, errors.New("watchCalls: give a function")
+	}
+	c.callWatch.Store(args[0])
+	return nil, nil
 }

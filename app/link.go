@@ -59,7 +59,7 @@ type Linked struct {
 	Proof    []byte // the identity's signature over this device's record
 	Rooms    []pairing.LinkRoom
 	By       peer.ID  // the device that answered
-	Addrs    []string // where it was reached (full multiaddrs), if given
+	Addrs    []string // the addresses the link came with (full multiaddrs): of the device that linked this one and of its rooms' doors
 }
 
 // ErrRefused: the other device refused the link.
@@ -73,14 +73,21 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 	if err != nil {
 		return nil, err
 	}
-	targets, err := addPeers(n, addrs)
+	// The addresses may name other peers than the one that made the link
+	// (its rooms' doors): the ones the link names are asked, if it names
+	// any.
+	given, err := addPeers(n, addrs)
 	if err != nil {
 		return nil, err
 	}
+	var targets []peer.ID
 	for _, h := range strings.Split(hint, ",") {
 		if p, err := peer.Decode(h); err == nil {
 			targets = append(targets, p)
 		}
+	}
+	if len(targets) == 0 {
+		targets = given
 	}
 	if len(targets) == 0 {
 		return nil, errors.New("the link names no device to ask and no address was given")
@@ -122,13 +129,7 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 		if _, err := identity.ParseProof(a.Proof); err != nil {
 			return nil, fmt.Errorf("the link answer's proof: %w", err)
 		}
-		var at []string
-		for _, s := range addrs {
-			if strings.HasSuffix(s, "/p2p/"+p.String()) {
-				at = append(at, s)
-			}
-		}
-		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p, Addrs: at}, nil
+		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p, Addrs: addrs}, nil
 	}
 	return nil, fmt.Errorf("no device answered the link: %w", last)
 }

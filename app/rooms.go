@@ -178,6 +178,25 @@ func (rs *Rooms) nameOf(d log.Discovery, r *room.Room) string {
 	return name
 }
 
+// byID returns the room whose id is id.
+func (rs *Rooms) byID(id room.ID) (*room.Room, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.byDisc {
+		if r.ID() == id {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// name is room r's name (see nameOf).
+func (rs *Rooms) name(r *room.Room) string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.nameOf(r.Discovery(), r)
+}
+
 // discs are the rooms' discovery keys.
 func (rs *Rooms) discs() []log.Discovery {
 	rs.mu.Lock()
@@ -210,32 +229,87 @@ func (rs *Rooms) SyncWith(ctx context.Context, peers ...peer.ID) (int, error) {
 	return n, nil
 }
 
-// Keep syncs every room that has no session with the peer p names, every
-// interval until ctx ends: a daemon that restarts, or a network that
-// comes back, is met again without anyone asking. p is asked only when a
-// room lost its session; a try that fails is tried again the next time.
-func (rs *Rooms) Keep(ctx context.Context, p func() peer.ID, interval time.Duration) {
+// Keep keeps every room synced with the device that linked this one
+// (by) and with the room's doors, every interval until ctx ends: a daemon
+// that restarts, or a network that comes back, is met again without
+// anyone asking, and a door can ring this device over the connection the
+// sync keeps (a browser cannot be dialled). addrs, if set, is called
+// before by is dialled again (to give the node its addresses). A peer that
+// could not be reached is tried again after a wait that doubles, up to
+// keepMaxWait.
+func (rs *Rooms) Keep(ctx context.Context, by peer.ID, addrs func(), interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	type retry struct {
+		at   time.Time
+		wait time.Duration
+	}
+	failed := map[peer.ID]retry{}
+	try := func(p peer.ID, d log.Discovery) {
+		if rs.sync.Syncing(d, p) {
+			return
+		}
+		if r, ok := failed[p]; ok && time.Now().Before(r.at) {
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := rs.sync.Sync(sctx, p, d)
+		cancel()
+		if err == nil {
+			delete(failed, p)
+			return
+		}
+		r := failed[p]
+		r.wait = min(max(2*r.wait, interval), keepMaxWait)
+		r.at = time.Now().Add(r.wait)
+		failed[p] = r
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		var id peer.ID
+		told := false
 		for _, d := range rs.discs() {
-			if rs.sync.Sessions(d) > 0 {
-				continue
+			if !rs.sync.Syncing(d, by) {
+				if !told && addrs != nil {
+					addrs()
+					told = true
+				}
+				try(by, d)
 			}
-			if id == "" {
-				id = p()
+			for _, p := range rs.doors(d) {
+				try(p, d)
 			}
-			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			rs.sync.Sync(sctx, id, d)
-			cancel()
 		}
 	}
+}
+
+// keepMaxWait bounds the wait before a peer Keep could not reach is tried
+// again.
+const keepMaxWait = time.Minute
+
+// doors are the peers of the doors of the room of d now.
+func (rs *Rooms) doors(d log.Discovery) []peer.ID {
+	rs.mu.Lock()
+	r := rs.byDisc[d]
+	rs.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	var out []peer.ID
+	r.View(func(v *room.View) {
+		for dev := range v.Doors {
+			if _, ok := v.Door(dev); !ok {
+				continue
+			}
+			if p, err := proto.PeerOf(dev); err == nil {
+				out = append(out, p)
+			}
+		}
+	})
+	return out
 }
 
 // Message is a message as the app shows it.

@@ -80,6 +80,11 @@ func (h *Host) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
 	h.net.Call("addAddrs", p.String(), js.ValueOf(list))
 }
 
+// ClosePeer closes every connection to p (a peer the app banned).
+func (h *Host) ClosePeer(p peer.ID) {
+	h.net.Call("closePeer", p.String())
+}
+
 // NewStream opens a stream to p for the first of protos p supports.
 func (h *Host) NewStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (network.Stream, error) {
 	if len(protos) == 0 {

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/hearthp2p/hearth/device/control"
+	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/device/rooms"
+	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
 func (d *Server) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +40,10 @@ func (d *Server) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
 // WebRTC-direct one (on the page's host if it listens there), and through
 // each always-on node that relays for it and that browsers can dial (its
 // WebRTC-direct address, then the circuit), for a phone away from home.
-// "" when no page is served or a browser could dial no address.
+// Then the doors of its rooms, where this daemon knows a browser can dial
+// them: the app keeps a connection to each, for a browser cannot be
+// dialled and a door rings over it. "" when no page is served or a
+// browser could dial no address of this device.
 func (d *Server) appLink(link string) string {
 	if d.web == nil {
 		return ""
@@ -93,6 +99,31 @@ func (d *Server) appLink(link string) string {
 	if len(at) == 0 {
 		return ""
 	}
+	at = append(at, d.doorAddrs()...)
 	q := url.Values{"link": {link}, "at": at}
 	return u.Scheme + "://" + u.Host + "/app/#" + q.Encode()
+}
+
+// doorAddrs are the addresses a browser can dial (WebRTC-direct, directly
+// or through a relay) of the doors of this device's rooms, as its node
+// knows them, at most maxDoorAddrs.
+func (d *Server) doorAddrs() []string {
+	const maxDoorAddrs = 16
+	seen := map[peer.ID]bool{d.node.Host.ID(): true}
+	var out []string
+	for _, rm := range d.rooms.List() {
+		for _, dev := range door.DoorsOf(rm) {
+			p, err := proto.PeerOf(dev)
+			if err != nil || seen[p] {
+				continue
+			}
+			seen[p] = true
+			for _, a := range d.node.Host.Peerstore().Addrs(p) {
+				if s := a.String(); strings.Contains(s, "/webrtc-direct/certhash/") && len(out) < maxDoorAddrs {
+					out = append(out, s+"/p2p/"+p.String())
+				}
+			}
+		}
+	}
+	return out
 }

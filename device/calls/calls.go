@@ -252,15 +252,10 @@ func (c *Calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
 	var party call.Party
 	err = errors.New("not a device of a member of the room")
 	r.View(func(v *room.View) {
-		d, ok := v.Devices[dev]
-		if !ok || d.Revoked || d.Forked {
-			return
+		if d, ok := v.MemberDevice(dev); ok {
+			party = call.Party{Identity: d.Identity.String(), Name: d.Name, Device: d.Device.String()}
+			err = nil
 		}
-		if _, member := v.Members[d.Identity]; !member {
-			return
-		}
-		party = call.Party{Identity: d.Identity.String(), Name: d.Name, Device: d.Device.String()}
-		err = nil
 	})
 	return party, err
 }
@@ -271,11 +266,9 @@ func (c *Calls) Targets(r *room.Room) []peer.ID {
 	me := c.self
 	var out []peer.ID
 	r.View(func(v *room.View) {
-		for _, d := range v.Devices {
-			if d.Identity == me || d.Revoked || d.Forked {
-				continue
-			}
-			if _, member := v.Members[d.Identity]; !member {
+		for dev := range v.Devices {
+			d, ok := v.MemberDevice(dev)
+			if !ok || d.Identity == me {
 				continue
 			}
 			if p, err := proto.PeerOf(d.Device); err == nil {

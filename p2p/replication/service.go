@@ -183,6 +183,9 @@ func (s *Service) Sync(ctx context.Context, p peer.ID, d log.Discovery) error {
 	return nil
 }
 
+// Syncing reports whether the room of d has a session with p.
+func (s *Service) Syncing(d log.Discovery, p peer.ID) bool { return s.has(d, p) }
+
 func (s *Service) has(d log.Discovery, p peer.ID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -215,6 +215,15 @@ func (v *View) Door(dev identity.PublicKey) (*Door, bool) {
 	if !ok {
 		return nil, false
 	}
+	if _, ok := v.MemberDevice(dev); !ok {
+		return nil, false
+	}
+	return d, true
+}
+
+// MemberDevice reports whether dev is a device of a member now: known to
+// the room, neither revoked nor forked, its identity still a member.
+func (v *View) MemberDevice(dev identity.PublicKey) (*Device, bool) {
 	info, ok := v.Devices[dev]
 	if !ok || info.Revoked || info.Forked {
 		return nil, false
@@ -222,7 +231,7 @@ func (v *View) Door(dev identity.PublicKey) (*Door, bool) {
 	if _, member := v.Members[info.Identity]; !member {
 		return nil, false
 	}
-	return d, true
+	return info, true
 }
 
 // Role returns an identity's role, or 0 if it is not a member.

@@ -5,6 +5,7 @@
 import { startNet } from './net.js'
 import { openStore } from './store.js'
 import { startUI, fail } from './ui.js'
+import { makeMedia } from './calls.js'
 
 async function loadCore (url) {
   const go = new globalThis.Go()
@@ -23,9 +24,17 @@ async function boot (name) {
   const dev = await core.open(store, name)
   const { node, bridge } = await startNet(dev.key)
   dev.key.fill(0)
-  const state = await core.start(bridge)
-  return { core, node, peer: dev.peer, identity: state.identity }
+  const media = makeMedia({
+    report: (id, kind, value) => core.callEvent(id, kind, value),
+    onTrack: (id, stream) => hooks.onTrack(id, stream),
+    onLocal: (id, stream) => hooks.onLocal(id, stream)
+  })
+  const state = await core.start(bridge, media)
+  return { core, node, media, peer: dev.peer, identity: state.identity }
 }
+
+// hooks are where the screens take the calls' streams.
+const hooks = { onTrack () {}, onLocal () {} }
 
 let booted
 const hearthApp = {
@@ -43,6 +52,24 @@ const hearthApp = {
   async send (room, text) { return (await booted).core.send(room, text) },
   async sync (addrs) { return (await booted).core.sync(addrs ?? []) },
   async watch (fn) { return (await booted).core.watch(fn) },
+  // The calls: a ring at the door is one. send is "audio" or
+  // "audio+video".
+  async calls () { return (await booted).core.calls() },
+  async answer (call, send) { return (await booted).core.answer(call, send ?? 'audio+video') },
+  async hangup (call, reason) { return (await booted).core.hangup(call, reason ?? '') },
+  async unlock (room, door) { return (await booted).core.unlock(room, door ?? '') },
+  async watchCalls (fn) { return (await booted).core.watchCalls(fn) },
+  // callMedia(call) → what the page's media counted (frames decoded,
+  // audio packets, path), and whether its microphone and camera send.
+  async callMedia (call) {
+    const { media } = await booted
+    const local = media.local(call)
+    return {
+      ...(media.stats(call) ?? {}),
+      mic: local?.getAudioTracks().some((t) => t.enabled) ?? false,
+      camera: local?.getVideoTracks().some((t) => t.enabled) ?? false
+    }
+  },
   // connections() → [{peer, addr, limited}]: the node's connections now
   // (a relayed one's addr has /p2p-circuit).
   async connections () {
@@ -59,5 +86,5 @@ if ('serviceWorker' in navigator) {
 
 const name = new URLSearchParams(location.hash.slice(1)).get('name') ?? 'phone'
 hearthApp.start(name)
-  .then(async (self) => startUI(hearthApp, self, (await booted).node))
+  .then(async (self) => startUI(hearthApp, self, (await booted).node, hooks, (await booted).media))
   .catch(fail)

@@ -1,5 +1,6 @@
 // The app's libp2p node: js-libp2p with the device key Go made, and the
-// bridge package jsnet (Go) calls: dial, handle, unhandle, addAddrs. A
+// bridge package jsnet (Go) calls: dial, handle, unhandle, closePeer,
+// addAddrs. A
 // stream crosses as {next, send, closeWrite, closeRead, reset}: Go pulls
 // each chunk (next) and waits for each send, so flow control is
 // js-libp2p's own.
@@ -56,6 +57,7 @@ export async function startNet (key) {
       return node.handle(protocol, (stream, conn) => fn(wrap(stream), conn.remotePeer.toString(), conn.remoteAddr.toString()), { runOnLimitedConnection: true })
     },
     unhandle (protocol) { return node.unhandle(protocol) },
+    closePeer (peer) { node.hangUp(peerIdFromString(peer)).catch(() => {}) },
     addAddrs (peer, addrs) {
       return node.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map((a) => multiaddr(a)) })
     }

@@ -103,8 +103,131 @@ async function link () {
   }
 }
 
-export async function startUI (hearthApp, state, node) {
+// The call card: full screen over everything while a call rings or
+// runs. A ring at the door shows Unlock beside Answer and Decline.
+let shown = null // the call on the card: its latest info
+let media = null // the page's call media (calls.js)
+let hideTimer = null
+
+function callTitle (c) {
+  if (c.door) return `${c.peer?.name || 'The door'} is ringing`
+  return `${c.peer?.name || 'Someone'} is calling`
+}
+
+function showCall (c) {
+  clearTimeout(hideTimer)
+  if (shown?.id !== c.id) {
+    // A new call: the microphone and camera on, the sound on.
+    toggle($('call-mute'), false)
+    toggle($('call-camera'), true)
+    toggle($('call-speaker'), true)
+    $('unlock-status').textContent = ''
+  }
+  shown = c
+  const card = $('call')
+  card.hidden = false
+  card.dataset.state = c.state
+  card.dataset.door = c.door
+  const ringing = c.state === 'ringing'
+  $('call-who').textContent = c.door ? (c.peer?.name || 'Front door') : (c.peer?.name || 'Call')
+  $('call-state').textContent = ringing
+    ? (c.door ? `${callTitle(c)} · ${c.room_name}` : callTitle(c))
+    : c.state === 'active' ? (c.room_name ? `In a call · ${c.room_name}` : 'In a call') : `Call ended${c.reason ? ': ' + c.reason : ''}`
+  $('call-ringing').hidden = !ringing
+  $('call-active').hidden = c.state !== 'active'
+  $('call-unlock').hidden = !c.door
+  $('call-unlock2').hidden = !c.door
+  if (c.state === 'ended') {
+    hideTimer = setTimeout(() => {
+      if (shown?.id === c.id) endCard()
+    }, 2000)
+  }
+}
+
+function endCard () {
+  shown = null
+  $('call').hidden = true
+  $('unlock-status').textContent = ''
+  for (const v of [$('call-remote'), $('call-local')]) v.srcObject = null
+  $('call-local').hidden = true
+}
+
+function onCallChange (c) {
+  if (c.direction !== 'incoming' && !shown) return
+  if (shown && shown.id !== c.id) {
+    // Another call: a new ring takes the card only if the shown one is over.
+    if (shown.state !== 'ended' || c.state === 'ended') return
+  }
+  if (!shown && c.state === 'ended') return
+  showCall(c)
+}
+
+async function unlockDoor () {
+  const c = shown
+  if (!c?.door) return
+  const st = $('unlock-status')
+  st.textContent = 'Asking the door…'
+  try {
+    const r = await app.unlock(c.room, c.peer.device)
+    st.textContent = r.opened ? 'The door is open.' : `The door said no: ${r.reason}`
+    globalThis.hearthUnlock = r
+  } catch (err) {
+    st.textContent = `Not unlocked: ${err.message ?? err}`
+  }
+}
+
+function toggle (btn, on) {
+  btn.setAttribute('aria-pressed', on ? 'true' : 'false')
+}
+
+function setupCallCard (hooks) {
+  hooks.onTrack = (id, stream) => {
+    if (shown?.id !== id) return
+    const v = $('call-remote')
+    if (v.srcObject !== stream) v.srcObject = stream
+    v.muted = $('call-speaker').getAttribute('aria-pressed') !== 'true'
+    v.play().catch(() => {})
+  }
+  hooks.onLocal = (id, stream) => {
+    if (shown?.id !== id) return
+    const v = $('call-local')
+    v.srcObject = stream
+    v.hidden = stream.getVideoTracks().length === 0
+  }
+  $('call-answer').addEventListener('click', () => {
+    if (!shown) return
+    $('call-state').textContent = 'Connecting…'
+    app.answer(shown.id, 'audio+video').catch(fail)
+  })
+  $('call-decline').addEventListener('click', () => { if (shown) app.hangup(shown.id, '').catch(fail) })
+  $('call-hangup').addEventListener('click', () => { if (shown) app.hangup(shown.id, '').catch(fail) })
+  $('call-unlock').addEventListener('click', unlockDoor)
+  $('call-unlock2').addEventListener('click', unlockDoor)
+  $('call-mute').addEventListener('click', (e) => {
+    const local = shown && media.local(shown.id)
+    if (!local) return
+    const muted = e.currentTarget.getAttribute('aria-pressed') !== 'true'
+    for (const t of local.getAudioTracks()) t.enabled = !muted
+    toggle(e.currentTarget, muted)
+  })
+  $('call-camera').addEventListener('click', (e) => {
+    const local = shown && media.local(shown.id)
+    if (!local) return
+    const on = e.currentTarget.getAttribute('aria-pressed') !== 'true'
+    for (const t of local.getVideoTracks()) t.enabled = on
+    toggle(e.currentTarget, on)
+  })
+  $('call-speaker').addEventListener('click', (e) => {
+    const on = e.currentTarget.getAttribute('aria-pressed') !== 'true'
+    $('call-remote').muted = !on
+    toggle(e.currentTarget, on)
+  })
+}
+
+export async function startUI (hearthApp, state, node, hooks, callMedia) {
   app = hearthApp
+  media = callMedia
+  setupCallCard(hooks)
   $('back').addEventListener('click', () => showRooms().catch(fail))
   $('link-go').addEventListener('click', () => link())
   $('composer').addEventListener('submit', async (e) => {
@@ -142,7 +265,9 @@ export async function startUI (hearthApp, state, node) {
   node.addEventListener('connection:open', net)
   node.addEventListener('connection:close', net)
   net()
+  await app.watchCalls(onCallChange)
   if (state.identity) {
+    for (const c of await app.calls()) if (c.state === 'ringing' && c.direction === 'incoming') onCallChange(c)
     await showRooms()
   } else {
     const h = fromHash()

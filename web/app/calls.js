@@ -1,0 +1,125 @@
+// The calls' media: the browser's own WebRTC. Go (app/jscalls.go) keeps
+// the signalling and asks this for each call: offer, answer, setAnswer,
+// addCandidate, close; what happens here goes back to Go through
+// report(call, kind, value): candidate, connected, failed, stats.
+//
+// The remote side's tracks are given to onTrack(call, stream); the local
+// stream (camera and microphone) to onLocal(call, stream), so the screens
+// show them and mute them.
+
+export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
+  const calls = new Map() // call id → {pc, local, pending, remoteSet, timer}
+
+  async function localStream (send) {
+    const video = send.includes('video')
+    try {
+      return await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true },
+        video: video ? { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } } : false
+      })
+    } catch (err) {
+      if (!video) throw new Error(`the microphone: ${err.message}`)
+      // No camera (or not allowed): the call goes on with the voice.
+      return navigator.mediaDevices.getUserMedia({ audio: true })
+    }
+  }
+
+  // open makes the call's connection; offer, if given, is the caller's
+  // description, set before the local tracks so that they go on the
+  // offer's own m-lines.
+  async function open (id, send, offer) {
+    const c = { pc: null, local: null, pending: [], remoteSet: false, timer: null, last: null }
+    calls.set(id, c)
+    const pc = new RTCPeerConnection({ iceServers: (await iceServers?.()) ?? [] })
+    c.pc = pc
+    pc.onicecandidate = (e) => report(id, 'candidate', e.candidate ? e.candidate.toJSON() : null)
+    pc.ontrack = (e) => onTrack(id, e.streams[0] ?? new MediaStream([e.track]))
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'connected') report(id, 'connected')
+      if (pc.connectionState === 'failed') report(id, 'failed', 'the browser\'s connection failed')
+    }
+    if (offer) {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer })
+      await flush(c)
+    }
+    c.local = await localStream(send)
+    if (calls.get(id) !== c) {
+      // Closed while the camera was being opened.
+      for (const t of c.local.getTracks()) t.stop()
+      throw new Error('the call ended')
+    }
+    for (const t of c.local.getTracks()) pc.addTrack(t, c.local)
+    onLocal(id, c.local)
+    c.timer = setInterval(() => stats(id, c).catch(() => {}), 1000)
+    return c
+  }
+
+  async function flush (c) {
+    c.remoteSet = true
+    for (const cand of c.pending.splice(0)) await c.pc.addIceCandidate(cand).catch(() => {})
+  }
+
+  // stats reports what came in: frames decoded, audio packets, bytes,
+  // the selected path (host, srflx, relay).
+  async function stats (id, c) {
+    const r = await c.pc.getStats()
+    let frames = 0; let audio = 0; let bytes = 0; let path = ''
+    const cands = new Map()
+    let pair = null
+    r.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') { frames += s.framesDecoded ?? 0; bytes += s.bytesReceived ?? 0 }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') { audio += s.packetsReceived ?? 0; bytes += s.bytesReceived ?? 0 }
+      if (s.type === 'local-candidate' || s.type === 'remote-candidate') cands.set(s.id, s)
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s
+    })
+    if (pair) {
+      const l = cands.get(pair.localCandidateId); const rm = cands.get(pair.remoteCandidateId)
+      path = `${l?.candidateType ?? '?'}-${rm?.candidateType ?? '?'}`
+    }
+    const st = { unread_frames: frames, audio_packets: audio, bytes_in: bytes, path }
+    if (JSON.stringify(st) !== c.last) {
+      c.last = JSON.stringify(st)
+      report(id, 'stats', st)
+    }
+  }
+
+  return {
+    async offer (id, send) {
+      const c = await open(id, send)
+      await c.pc.setLocalDescription(await c.pc.createOffer())
+      return c.pc.localDescription.sdp
+    },
+    async answer (id, sdp, send) {
+      const c = await open(id, send, sdp)
+      await c.pc.setLocalDescription(await c.pc.createAnswer())
+      return c.pc.localDescription.sdp
+    },
+    async setAnswer (id, sdp) {
+      const c = calls.get(id)
+      if (!c) throw new Error('no such call')
+      await c.pc.setRemoteDescription({ type: 'answer', sdp })
+      await flush(c)
+    },
+    async addCandidate (id, cand) {
+      const c = calls.get(id)
+      if (!c) return
+      if (!c.remoteSet || !c.pc) {
+        if (c.pending.length < 64) c.pending.push(cand)
+        return
+      }
+      await c.pc.addIceCandidate(cand)
+    },
+    close (id) {
+      const c = calls.get(id)
+      if (!c) return
+      calls.delete(id)
+      clearInterval(c.timer)
+      for (const t of c.local?.getTracks() ?? []) t.stop()
+      c.pc?.close()
+    },
+    // local(id) is the call's own stream, for mute and camera.
+    local (id) { return calls.get(id)?.local ?? null },
+    // stats(id) → the figures last reported.
+    stats (id) { const c = calls.get(id); return c?.last ? JSON.parse(c.last) : null }
+  }
+}
