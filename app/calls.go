@@ -102,6 +102,7 @@ func (c *Calls) authorize(p peer.ID, id [16]byte) (call.Party, error) {
 type CallInfo struct {
 	call.Status
 	Door     bool   `json:"door"`
+	DoorName string `json:"door_name,omitempty"` // the name the room gives the door
 	RoomName string `json:"room_name"`
 }
 
@@ -124,14 +125,18 @@ func (c *Calls) Info(s call.Status) CallInfo {
 	if err != nil {
 		return out
 	}
-	r.View(func(v *room.View) { _, out.Door = v.Door(dev) })
+	r.View(func(v *room.View) {
+		if d, ok := v.Door(dev); ok {
+			out.Door, out.DoorName = true, d.Name
+		}
+	})
 	return out
 }
 
 // List returns the calls, oldest first (the ended ones the manager keeps
 // included).
 func (c *Calls) List() []CallInfo {
-	var out []CallInfo
+	out := []CallInfo{}
 	for _, s := range c.m.Calls() {
 		out = append(out, c.Info(s))
 	}

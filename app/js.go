@@ -97,7 +97,12 @@ func Export() {
 		})
 	}
 	// The media's reports are queued in order, in the callback itself.
-	api["callEvent"] = js.FuncOf(func(_ js.Value, args []js.Value) any {
+	api["callEvent"] = js.FuncOf(func(_ js.Value, args []js.Value) (out any) {
+		defer func() {
+			if r := recover(); r != nil {
+				out = jsError(fmt.Errorf("callEvent: %v", r))
+			}
+		}()
 		p := c.endpoints.get(arg(args, 0))
 		if p == nil {
 			return nil // a call already over
@@ -123,6 +128,13 @@ func promise(f func() (any, error)) js.Value {
 		resolve, reject := args[0], args[1]
 		go func() {
 			defer exec.Release()
+			// A panic here would end the whole app (its Go program): it
+			// rejects the call that caused it instead.
+			defer func() {
+				if r := recover(); r != nil {
+					reject.Invoke(jsError(fmt.Errorf("the app's core failed: %v", r)))
+				}
+			}()
 			v, err := f()
 			if err != nil {
 				reject.Invoke(jsError(err))

@@ -105,10 +105,14 @@ func (p *pageEndpoint) ask(ctx context.Context, method string, args ...any) (js.
 }
 
 func (p *pageEndpoint) sdp(v js.Value) (string, error) {
-	if v.Type() != js.TypeString || v.Length() == 0 || v.Length() > call.MaxSDP {
-		return "", errors.New("the page made no session description of a good size")
+	if v.Type() != js.TypeString {
+		return "", errors.New("the page made no session description")
 	}
-	return v.String(), nil
+	s := v.String()
+	if len(s) == 0 || len(s) > call.MaxSDP {
+		return "", fmt.Errorf("the page made a session description of %d bytes", len(s))
+	}
+	return s, nil
 }
 
 func (p *pageEndpoint) Offer(ctx context.Context) (string, error) {
@@ -170,11 +174,11 @@ func (p *pageEndpoint) report(kind string, v js.Value) error {
 			break
 		}
 		cand, mid := v.Get("candidate"), v.Get("sdpMid")
-		if cand.Type() != js.TypeString || cand.Length() > call.MaxCandidate {
+		if cand.Type() != js.TypeString || len(cand.String()) > call.MaxCandidate {
 			return errors.New("a candidate that is not one")
 		}
 		s := call.Signal{Candidate: cand.String()}
-		if mid.Type() == js.TypeString && mid.Length() <= call.MaxCandidate {
+		if mid.Type() == js.TypeString && len(mid.String()) <= call.MaxCandidate {
 			s.Mid = mid.String()
 		}
 		if ml := v.Get("sdpMLineIndex"); ml.Type() == js.TypeNumber {

@@ -230,13 +230,13 @@ func (rs *Rooms) SyncWith(ctx context.Context, peers ...peer.ID) (int, error) {
 }
 
 // Keep keeps every room synced with the device that linked this one
-// (by) and with the room's doors, every interval until ctx ends: a daemon
-// that restarts, or a network that comes back, is met again without
-// anyone asking, and a door can ring this device over the connection the
-// sync keeps (a browser cannot be dialled). addrs, if set, is called
-// before by is dialled again (to give the node its addresses). A peer that
-// could not be reached is tried again after a wait that doubles, up to
-// keepMaxWait.
+// (by) and with the room's doors (these at once), then every interval
+// until ctx ends: a daemon that restarts, or a network that comes back,
+// is met again without anyone asking, and a door can ring this device
+// over the connection the sync keeps (a browser cannot be dialled).
+// addrs, if set, is called before by is dialled again (to give the node
+// its addresses). A peer that could not be reached is tried again after
+// a wait that doubles, up to keepMaxWait.
 func (rs *Rooms) Keep(ctx context.Context, by peer.ID, addrs func(), interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -264,15 +264,19 @@ func (rs *Rooms) Keep(ctx context.Context, by peer.ID, addrs func(), interval ti
 		r.at = time.Now().Add(r.wait)
 		failed[p] = r
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		told := false
 		for _, d := range rs.discs() {
-			if !rs.sync.Syncing(d, by) {
+			// At once, only the doors: whoever starts Keep syncs with by
+			// itself first.
+			if !first && !rs.sync.Syncing(d, by) {
 				if !told && addrs != nil {
 					addrs()
 					told = true

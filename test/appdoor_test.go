@@ -106,6 +106,13 @@ func TestAppAnswersDoor(t *testing.T) {
 		return ok
 	})
 
+	// The app keeps a connection to the door (a browser cannot be
+	// dialled): the ring comes over it.
+	waitPage(t, ctx, "the app connected to the door", func() bool {
+		conns := appCall[[]struct{ Peer string }](t, ctx, "the app's connections", `hearthApp.connections()`)
+		return slices.ContainsFunc(conns, func(c struct{ Peer string }) bool { return c.Peer == doorID.Peer })
+	})
+
 	// The visitor presses the button.
 	door.run(0, "", "door", "press")
 	waitPage(t, ctx, "the ring card", func() bool {

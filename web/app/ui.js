@@ -109,9 +109,14 @@ let shown = null // the call on the card: its latest info
 let media = null // the page's call media (calls.js)
 let hideTimer = null
 
+// who is the other end: a door by the name its room gives it.
+function who (c) {
+  if (c.door) return c.door_name || c.peer?.name || 'The door'
+  return c.peer?.name || 'Someone'
+}
+
 function callTitle (c) {
-  if (c.door) return `${c.peer?.name || 'The door'} is ringing`
-  return `${c.peer?.name || 'Someone'} is calling`
+  return c.door ? `${who(c)} is ringing` : `${who(c)} is calling`
 }
 
 function showCall (c) {
@@ -129,7 +134,7 @@ function showCall (c) {
   card.dataset.state = c.state
   card.dataset.door = c.door
   const ringing = c.state === 'ringing'
-  $('call-who').textContent = c.door ? (c.peer?.name || 'Front door') : (c.peer?.name || 'Call')
+  $('call-who').textContent = who(c)
   $('call-state').textContent = ringing
     ? (c.door ? `${callTitle(c)} · ${c.room_name}` : callTitle(c))
     : c.state === 'active' ? (c.room_name ? `In a call · ${c.room_name}` : 'In a call') : `Call ended${c.reason ? ': ' + c.reason : ''}`
@@ -267,7 +272,7 @@ export async function startUI (hearthApp, state, node, hooks, callMedia) {
   net()
   await app.watchCalls(onCallChange)
   if (state.identity) {
-    for (const c of await app.calls()) if (c.state === 'ringing' && c.direction === 'incoming') onCallChange(c)
+    for (const c of (await app.calls()) ?? []) if (c.state === 'ringing' && c.direction === 'incoming') onCallChange(c)
     await showRooms()
   } else {
     const h = fromHash()
