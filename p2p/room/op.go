@@ -56,14 +56,25 @@ const (
 	OpDoor         OpType = 18 // a doorphone's event: DoorEvent, Call, Identity, Text; Blob a picture or clip's manifest (may be empty)
 	OpKeys         OpType = 19 // an epoch's key (KeyID names it) sealed to devices that were not given it
 	OpSetDoor      OpType = 20 // an admin makes device Identity a doorphone of the room (Text its name), or takes it off (Remove)
-	opMax                 = OpSetDoor
+	OpPush         OpType = 21 // the writing device's Web Push subscription: Text its push service URL, Blob its keys (p256dh, then auth); Remove drops it
+	OpVAPID        OpType = 22 // an admin sets the room's Web Push sender key (VAPID, RFC 8292): Blob its P-256 private scalar
+	opMax                 = OpVAPID
+)
+
+// Web Push: the sizes of a subscription's keys (RFC 8291: an uncompressed
+// P-256 point and a 16-byte secret), of the room's VAPID private key, and
+// the longest push service URL.
+const (
+	PushKeysLen   = 65 + 16
+	VAPIDKeyLen   = 32
+	MaxPushURLLen = 1024
 )
 
 var opNames = map[OpType]string{
 	OpGenesis: "genesis", OpHello: "hello", OpMessage: "message", OpEdit: "edit", OpDelete: "delete",
 	OpReact: "react", OpAddMember: "add-member", OpRemoveMember: "remove-member", OpSetRole: "set-role",
 	OpInvite: "invite", OpRotate: "rotate", OpLeave: "leave", OpRevoke: "revoke", OpFork: "fork", OpMirror: "mirror", OpFile: "file", OpCall: "call", OpDoor: "door", OpKeys: "keys",
-	OpSetDoor: "set-door",
+	OpSetDoor: "set-door", OpPush: "push", OpVAPID: "vapid",
 }
 
 func (t OpType) String() string {
@@ -197,7 +208,7 @@ type Op struct {
 	KeyID     [32]byte           // rotate, keys: names the key (KeyIDOf); zero in entries of version 1
 	Proof     []byte             // genesis, hello: the device proof
 	Record    []byte             // genesis, hello: the device record
-	Blob      []byte             // revoke, fork
+	Blob      []byte             // revoke, fork, file, door, push, vapid
 	Call      [16]byte           // call: its id
 	CallEvent CallEvent          // call: what happened
 	Duration  uint64             // call: how long it was answered, in milliseconds (ended)
@@ -366,6 +377,12 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 		w.Fixed(o.Identity[:])
 		w.String(o.Text)
 		w.Bool(o.Remove)
+	case OpPush:
+		w.String(o.Text)
+		w.Bytes(o.Blob)
+		w.Bool(o.Remove)
+	case OpVAPID:
+		w.Bytes(o.Blob)
 	}
 	return w.B, nil
 }
@@ -403,6 +420,12 @@ func (o *Op) check() error {
 		return bad("unknown door event %d", o.DoorEvent)
 	case o.Type == OpSetDoor && (o.Identity == identity.PublicKey{} || len(o.Text) > MaxNameLen):
 		return bad("no device, or a name of %d bytes", len(o.Text))
+	case o.Type == OpPush && !o.Remove && (o.Text == "" || len(o.Text) > MaxPushURLLen || len(o.Blob) != PushKeysLen):
+		return bad("a subscription needs its URL (at most %d bytes) and %d bytes of keys", MaxPushURLLen, PushKeysLen)
+	case o.Type == OpPush && o.Remove && (o.Text != "" || len(o.Blob) != 0):
+		return bad("a removal carries no subscription")
+	case o.Type == OpVAPID && len(o.Blob) != VAPIDKeyLen:
+		return bad("a key of %d bytes, want %d", len(o.Blob), VAPIDKeyLen)
 	case o.Duration > maxCallDuration:
 		return bad("a call of %d ms", o.Duration)
 	case o.Expires < 0:
@@ -535,6 +558,12 @@ func (e *Entry) parseAll(b []byte) error {
 		d.Fixed(o.Identity[:])
 		o.Text = d.String(MaxNameLen)
 		o.Remove = d.Bool()
+	case OpPush:
+		o.Text = d.String(MaxPushURLLen)
+		o.Blob = d.Bytes(PushKeysLen)
+		o.Remove = d.Bool()
+	case OpVAPID:
+		o.Blob = d.Bytes(VAPIDKeyLen)
 	}
 	if err := d.Finish(); err != nil {
 		return fmt.Errorf("%w: %v", ErrEntryMalformed, err)

@@ -25,7 +25,7 @@ import (
 // again from its logs.
 const (
 	bucketState  = "state"
-	stateVersion = 1
+	stateVersion = 2 // 2: Web Push (View.Push, View.VAPID)
 )
 
 var (
@@ -269,6 +269,18 @@ func encodeState(v *View, last *node) []byte {
 			e.Uint(m[k])
 		}
 	}
+	// Version 2: Web Push.
+	e.Uint(uint64(len(v.Push)))
+	for _, k := range sortedKeys(v.Push, pk) {
+		ps := v.Push[k]
+		putKey(&e, k)
+		e.String(ps.Endpoint)
+		e.Bytes(ps.P256DH)
+		e.Bytes(ps.Auth)
+		putRef(&e, ps.By)
+	}
+	e.Bytes(v.VAPID)
+	putRef(&e, v.VAPIDBy)
 	return e.B
 }
 
@@ -435,6 +447,14 @@ func decodeState(b []byte, v *View) (*node, error) {
 			m[k] = d.Uint()
 		}
 	}
+	for range d.Count(maxStateItems) {
+		ps := &PushSub{Device: getKey(d), Endpoint: d.String(MaxPushURLLen), P256DH: d.Bytes(65), Auth: d.Bytes(16), By: getRef(d)}
+		v.Push[ps.Device] = ps
+	}
+	if key := d.Bytes(VAPIDKeyLen); len(key) > 0 {
+		v.VAPID = key
+	}
+	v.VAPIDBy = getRef(d)
 	if err := d.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errState, err)
 	}

@@ -113,7 +113,14 @@ type View struct {
 	Mirrors   map[string]*Mirror // by peer id
 	// Doors are the devices the room's admins made its doorphones: only
 	// they write door entries.
-	Doors      map[identity.PublicKey]*Door
+	Doors map[identity.PublicKey]*Door
+	// Push holds each device's Web Push subscription (set by the device
+	// itself); VAPID is the room's Web Push sender key, which an admin
+	// set (nil: none). Only a member device's subscription counts
+	// (View.PushOf).
+	Push       map[identity.PublicKey]*PushSub
+	VAPID      []byte
+	VAPIDBy    Ref
 	Epoch      uint64
 	EpochRef   Ref      // the rotation that started Epoch
 	EpochKeyID [32]byte // its key's name (KeyIDOf); zero for a rotation of version 1
@@ -169,6 +176,7 @@ func newView(founder identity.PublicKey, disc log.Discovery, d dag, c *content, 
 		Invites:        map[InviteID]*Invite{},
 		Mirrors:        map[string]*Mirror{},
 		Doors:          map[identity.PublicKey]*Door{},
+		Push:           map[identity.PublicKey]*PushSub{},
 		Former:         map[identity.PublicKey]Ref{},
 		Revoked:        map[identity.PublicKey]Ref{},
 		Revocations:    map[identity.PublicKey][]byte{},
@@ -219,6 +227,30 @@ func (v *View) Door(dev identity.PublicKey) (*Door, bool) {
 		return nil, false
 	}
 	return d, true
+}
+
+// PushSub is a device's Web Push subscription (RFC 8030): where its push
+// service takes messages for it, and the keys they are encrypted to (RFC
+// 8291).
+type PushSub struct {
+	Device   identity.PublicKey
+	Endpoint string
+	P256DH   []byte // 65 bytes: an uncompressed P-256 point
+	Auth     []byte // 16 bytes
+	By       Ref
+}
+
+// PushOf returns dev's Web Push subscription if dev is a device of a
+// member now and gave one.
+func (v *View) PushOf(dev identity.PublicKey) (*PushSub, bool) {
+	s, ok := v.Push[dev]
+	if !ok {
+		return nil, false
+	}
+	if _, ok := v.MemberDevice(dev); !ok {
+		return nil, false
+	}
+	return s, true
 }
 
 // MemberDevice reports whether dev is a device of a member now: known to
@@ -370,6 +402,10 @@ func (a *applier) apply() (privileged bool, err error) {
 		return a.mirror()
 	case OpSetDoor:
 		return a.setDoor()
+	case OpPush:
+		return a.push()
+	case OpVAPID:
+		return a.vapid()
 	}
 	return false, fmt.Errorf("unexpected %s", a.o.Type)
 }
@@ -760,6 +796,32 @@ func (a *applier) setDoor() (bool, error) {
 	return true, nil
 }
 
+// push sets or drops the writing device's own Web Push subscription: any
+// member's device may, for itself only (a subscription names no other
+// device).
+func (a *applier) push() (bool, error) {
+	v, o := a.v, a.o
+	dev := a.ref.Writer
+	if o.Remove {
+		if _, ok := v.Push[dev]; !ok {
+			return refuse("no subscription to drop")
+		}
+		delete(v.Push, dev)
+		return false, nil
+	}
+	v.Push[dev] = &PushSub{Device: dev, Endpoint: o.Text, P256DH: bytes.Clone(o.Blob[:65]), Auth: bytes.Clone(o.Blob[65:]), By: a.ref}
+	return false, nil
+}
+
+// vapid sets the room's Web Push sender key: only admins.
+func (a *applier) vapid() (bool, error) {
+	if a.role < RoleAdmin {
+		return refuse("only admins set the room's push key")
+	}
+	a.v.VAPID, a.v.VAPIDBy = bytes.Clone(a.o.Blob), a.ref
+	return true, nil
+}
+
 func (v *View) addEpochKey(epoch uint64, id [32]byte, keys []SealedKey) {
 	if !slices.Contains(v.epochKeys[epoch], id) {
 		v.epochKeys[epoch] = append(v.epochKeys[epoch], id)
@@ -1009,6 +1071,21 @@ func (v *View) digest(tx Tx) ([32]byte, error) {
 		w.Fixed(k[:])
 		w.String(v.Doors[k].Name)
 		ref(v.Doors[k].By)
+	}
+	// Web Push, in rooms that have any (a room without keeps the digest
+	// it had before push existed).
+	if len(v.Push) > 0 || v.VAPID != nil {
+		w.U8(0xff)
+		for _, k := range slices.SortedFunc(maps.Keys(v.Push), func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) }) {
+			ps := v.Push[k]
+			w.Fixed(k[:])
+			w.String(ps.Endpoint)
+			w.Bytes(ps.P256DH)
+			w.Bytes(ps.Auth)
+			ref(ps.By)
+		}
+		w.Bytes(v.VAPID)
+		ref(v.VAPIDBy)
 	}
 	cur := tx.Cursor(bucketMsgs)
 	for k, row := cur.First(); k != nil; k, row = cur.Next() {
