@@ -40,7 +40,28 @@ func (m *Manager) Place(ctx context.Context, room [16]byte, targets []peer.ID, m
 // can see it (the endpoint factory reads it: e.g. a call placed from the
 // browser page). ctx bounds the placing, as for Place.
 func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
-	return m.place(ctx, room, targets, media, tag, NewID(), ID{}, nil)
+	return m.PlaceWith(ctx, room, targets, media, PlaceOptions{Tag: tag})
+}
+
+// PlaceOptions are what PlaceWith takes besides the room, the targets and
+// the media.
+type PlaceOptions struct {
+	// Tag is set on the call before anything else can see it (see
+	// PlaceTagged).
+	Tag any
+	// Redial, if not zero, dials again every Redial each device that could
+	// not be reached, for as long as the call rings: a device that comes
+	// online meanwhile (a phone's app opened by the ring's push) is rung
+	// then. Such a call rings its whole time even when no device could be
+	// reached at first, rather than ending missed at once.
+	Redial time.Duration
+}
+
+// PlaceWith is Place with options. ctx bounds the placing, as for Place;
+// the redials (PlaceOptions.Redial) go on after it, until the call stops
+// ringing.
+func (m *Manager) PlaceWith(ctx context.Context, room [16]byte, targets []peer.ID, media Media, o PlaceOptions) (*Call, error) {
+	return m.place(ctx, room, targets, media, o, NewID(), ID{}, nil)
 }
 
 // PlaceGroup rings the targets for a group call: every identity whose
@@ -51,7 +72,7 @@ func (m *Manager) PlaceTagged(ctx context.Context, room [16]byte, targets []peer
 // ends the ringing call (those who already answered stay in theirs).
 func (m *Manager) PlaceGroup(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any) (*Call, error) {
 	id := NewID()
-	return m.place(ctx, room, targets, media, tag, id, id, nil)
+	return m.place(ctx, room, targets, media, PlaceOptions{Tag: tag}, id, id, nil)
 }
 
 // place rings targets for call id of group g (zero: a call of two); a
@@ -63,7 +84,7 @@ func (m *Manager) PlaceGroup(ctx context.Context, room [16]byte, targets []peer.
 // which ends the ringing call if ctx is done first and returns once every
 // target was dialled; and the ring timer, which waits for the dials, then
 // for the ring timeout or the call's end.
-func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, media Media, tag any, id, g ID, admit []byte) (*Call, error) {
+func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, media Media, o PlaceOptions, id, g ID, admit []byte) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("placing a call: %w", err)
 	}
@@ -76,7 +97,7 @@ func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, m
 	}
 	placed := make(chan struct{}) // closed when every target was dialled
 	c.mu.Lock()
-	c.tag = tag
+	c.tag = o.Tag
 	c.admit = admit
 	c.placed = placed
 	c.st.Rung = len(targets)
@@ -112,6 +133,9 @@ func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, m
 				m.log.Debug("a device could not be rung", logattr.Peer(p.String()), logattr.Err(err))
 			}
 			dialing.Done()
+			if l == nil && o.Redial > 0 {
+				l = m.redial(c, p, o.Redial)
+			}
 			if l != nil {
 				c.outgoingLoop(l)
 			}
@@ -128,7 +152,7 @@ func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, m
 			c.gaveUp()
 			return
 		}
-		if reached == 0 {
+		if reached == 0 && o.Redial == 0 {
 			c.end(EndMissed, errors.New("no device of the room could be reached"), nil)
 			return
 		}
@@ -142,6 +166,31 @@ func (m *Manager) place(ctx context.Context, room [16]byte, targets []peer.ID, m
 	}()
 	c.changed()
 	return c, nil
+}
+
+// redial rings p every wait while c rings, until it is reached: the leg,
+// or nil once the call stopped ringing.
+func (m *Manager) redial(c *Call, p peer.ID, wait time.Duration) *leg {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ended:
+			return nil
+		case <-t.C:
+		}
+		c.mu.Lock()
+		ringing := c.st.State == StateRinging
+		c.mu.Unlock()
+		if !ringing {
+			return nil
+		}
+		if l, err := m.ring(context.Background(), c, p); err == nil {
+			m.log.Debug("a device rung on a redial", logattr.Peer(p.String()), slog.String("call", c.ID.String()))
+			return l
+		}
+		t.Reset(wait)
+	}
 }
 
 // gaveUp ends an outgoing call whose placing was cancelled, if it still
@@ -704,7 +753,7 @@ func (c *Call) joinPeers(peers []string, admit []byte) {
 		}
 		// A join's placing has no caller to cancel it: it ends with the
 		// dial timeout, or with the call.
-		if _, err := c.m.place(context.Background(), c.Room, []peer.ID{p}, c.Media, c.Tag(), NewID(), c.group, admit); err != nil {
+		if _, err := c.m.place(context.Background(), c.Room, []peer.ID{p}, c.Media, PlaceOptions{Tag: c.Tag()}, NewID(), c.group, admit); err != nil {
 			c.m.log.Info("could not join a participant of the group call", logattr.Peer(s), logattr.Err(err))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/config"
+	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/hal"
 )
 
@@ -161,6 +162,10 @@ func resolveDoor(s *config.Settings) (DoorConfig, error) {
 	if c := time.Duration(d.Cooldown); c > 10*time.Minute {
 		return cfg, s.Bad("doorphone.cooldown", "%s: at most 10m", c)
 	}
+	if err := door.CheckPushServices(d.PushServices); err != nil {
+		return cfg, s.Bad("doorphone.push_services", "%v", err)
+	}
+	cfg.PushServices = d.PushServices
 	cfg.Room, cfg.Cooldown, cfg.UnlockPulse = d.Room, time.Duration(d.Cooldown), time.Duration(d.UnlockPulse)
 	cfg.Clip, cfg.Pairing, cfg.MotionEvery = time.Duration(d.Clip), time.Duration(d.Pairing), time.Duration(d.MotionEvery)
 	h := s.HAL

@@ -117,3 +117,49 @@ func TestPlaceCtx(t *testing.T) {
 		bob.wait("ended", func(s call.Status) bool { return s.ID == c.ID.String() && s.State == call.StateEnded })
 	})
 }
+
+// TestPlaceRedial: a device that cannot be reached when the call is
+// placed is rung once it can be, while the call rings (a phone whose app a
+// push opened); without Redial the same call ends missed at once.
+func TestPlaceRedial(t *testing.T) {
+	caller := newDevice(t, "door", 20*time.Second, "")
+	bob := newDevice(t, "bob", 20*time.Second, "")
+	// Not connected: the caller knows no address of bob.
+	c, err := caller.m.PlaceTagged(context.Background(), testRoom, []peer.ID{bob.h.ID()}, call.Audio, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Ended():
+	case <-time.After(15 * time.Second):
+		t.Fatal("a call nobody could be reached for still rings")
+	}
+	if s := c.Status(); s.Reason != call.EndMissed {
+		t.Fatalf("unreachable, no redial: %+v", s)
+	}
+
+	c, err = caller.m.PlaceWith(context.Background(), testRoom, []peer.ID{bob.h.ID()}, call.Audio, call.PlaceOptions{Redial: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Placed():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the placing never ended")
+	}
+	time.Sleep(500 * time.Millisecond)
+	if s := c.Status(); s.State != call.StateRinging {
+		t.Fatalf("with redial, before bob is reachable: %+v", s)
+	}
+	caller.connect(bob)
+	in := bob.incoming()
+	if in.ID != c.ID {
+		t.Fatalf("bob rung for %s, not %s", in.ID, c.ID)
+	}
+	if err := in.Answer(call.Audio); err != nil {
+		t.Fatal(err)
+	}
+	caller.wait("active", func(s call.Status) bool { return s.ID == c.ID.String() && s.State == call.StateActive })
+	c.Hangup("")
+	bob.wait("ended", func(s call.Status) bool { return s.ID == c.ID.String() && s.State == call.StateEnded })
+}

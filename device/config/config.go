@@ -104,6 +104,12 @@ type DoorphoneSettings struct {
 	// MotionEvery is the least time between two motion snapshots; zero
 	// posts none.
 	MotionEvery Duration `toml:"motion_every"`
+	// PushServices are the origins (scheme://host[:port]) of Web Push
+	// services a ring is pushed to besides the browsers' own (Google's,
+	// Mozilla's, Apple's and Microsoft's): a subscription whose endpoint
+	// is elsewhere gets nothing, so that no member can make the door post
+	// to an address of their choosing.
+	PushServices []string `toml:"push_services"`
 }
 
 // HALSettings is the [hal] table: the door's hardware.

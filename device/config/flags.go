@@ -34,6 +34,7 @@ type Flags struct {
 	turnUsers    multiFlag
 	ringTimeout  time.Duration
 	doorRoom     string
+	pushServices multiFlag
 	hal          string
 	logLevel     string
 	logFormat    string
@@ -67,6 +68,7 @@ func (a *Flags) Define(fs *flag.FlagSet) {
 	fs.StringVar(&a.turnPublic, "turn-public", "", "the `IP` devices reach the TURN server at (default: the one of --turn)")
 	fs.Var(&a.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
 	fs.StringVar(&a.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
+	fs.Var(&a.pushServices, "push-service", "a Web Push service `ORIGIN` (https://host) a doorphone pushes rings to, besides the browsers' own (repeatable)")
 	fs.StringVar(&a.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
 	fs.StringVar(&a.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&a.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
@@ -143,6 +145,7 @@ func (a *Flags) Settings(home string) (Settings, error) {
 	set("turn-public", "turn.public_ip", func() { s.TURN.PublicIP = a.turnPublic })
 	set("turn-user", "turn.users", func() { s.TURN.Users = a.turnUsers })
 	set("door-room", "doorphone.room", func() { s.Doorphone.Room = a.doorRoom })
+	set("push-service", "doorphone.push_services", func() { s.Doorphone.PushServices = a.pushServices })
 	set("hal", "hal.driver", func() { s.HAL.Driver = a.hal })
 	set("log-level", "log.level", func() { s.Log.Level = a.logLevel })
 	set("log-format", "log.format", func() { s.Log.Format = a.logFormat })

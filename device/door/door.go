@@ -46,6 +46,9 @@ type Config struct {
 	Pairing     time.Duration
 	MotionEvery time.Duration
 	HAL         config.HALSettings
+	// PushServices are Web Push origins a ring may be pushed to besides
+	// the browsers' own (push.go).
+	PushServices []string
 }
 
 // Folder is where the doorphone keeps a picture or clip until it is in
@@ -206,6 +209,7 @@ func (d *Door) Run(ctx context.Context) {
 	presses := d.board.Button.Presses()
 	d.showLED()
 	d.ensureDoor()
+	d.ensureVAPID()
 	d.promoteAdmins()
 	for {
 		d.mu.Lock()
@@ -241,6 +245,7 @@ func (d *Door) Run(ctx context.Context) {
 				d.pairingOff("timed out")
 			}
 			d.ensureDoor()
+			d.ensureVAPID()
 			d.promoteAdmins()
 		}
 		d.showLED()
@@ -290,6 +295,10 @@ func (d *Door) press(ctx context.Context, p hal.Press) {
 	}
 }
 
+// ringRedial is how often a ring dials again the devices it could not
+// reach: a phone whose app the ring's push opened is rung within it.
+const ringRedial = 2 * time.Second
+
 // ring places the call to every device of the household and posts the
 // ring with a picture.
 func (d *Door) ring(ctx context.Context) {
@@ -304,7 +313,7 @@ func (d *Door) ring(ctx context.Context) {
 	if len(targets) == 0 {
 		err = errors.New("nobody else in the household room: long-press the button for pairing mode")
 	} else {
-		c, err = d.calls.Manager().PlaceTagged(ctx, [16]byte(d.room.ID()), targets, call.Audio|call.Video, doorTag{})
+		c, err = d.calls.Manager().PlaceWith(ctx, [16]byte(d.room.ID()), targets, call.Audio|call.Video, call.PlaceOptions{Tag: doorTag{}, Redial: ringRedial})
 	}
 	d.mu.Lock()
 	d.rings++
@@ -318,6 +327,7 @@ func (d *Door) ring(ctx context.Context) {
 		d.log.Warn("ring not placed", logattr.Err(err))
 	} else {
 		d.log.Info("ring", logattr.Call(id), slog.Int("devices", len(targets)), slog.Duration("place", d.now().Sub(start)))
+		d.pushRing(id, targets)
 	}
 	d.startMedia(id)
 }
