@@ -4,9 +4,11 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall/js"
@@ -68,6 +70,11 @@ type core struct {
 //	watchCalls(fn): fn(CallInfo) is called when a call changed
 //	callEvent(call, kind, value): the page's media reports (jscalls.go);
 //	    not a Promise
+//	pushKey() → the applicationServerKey (base64url) to subscribe to
+//	    pushes with, "" when no room has one (Rooms.PushKey)
+//	setPush(endpoint, p256dh, auth) → rooms: gives the rooms of that key
+//	    this device's push subscription (keys base64url, as
+//	    PushSubscription.toJSON gives them)
 func Export() {
 	c := &core{}
 	fns := map[string]func([]js.Value) (any, error){
@@ -85,6 +92,8 @@ func Export() {
 		"hangup":     c.hangup,
 		"unlock":     c.unlock,
 		"watchCalls": c.setCallWatch,
+		"pushKey":    c.pushKey,
+		"setPush":    c.setPush,
 	}
 	api := map[string]any{}
 	for name, f := range fns {
@@ -578,4 +587,29 @@ func (c *core) setCallWatch(args []js.Value) (any, error) {
 	}
 	c.callWatch.Store(args[0])
 	return nil, nil
+}
+
+func (c *core) pushKey([]js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	return base64.RawURLEncoding.EncodeToString(rs.PushKey()), nil
+}
+
+func (c *core) setPush(args []js.Value) (any, error) {
+	rs, err := c.linkedRooms()
+	if err != nil {
+		return nil, err
+	}
+	key := rs.PushKey()
+	if key == nil {
+		return nil, errors.New("no room of this device has a push key: a household's door gives its room one")
+	}
+	p256dh, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(arg(args, 1), "="))
+	auth, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(arg(args, 2), "="))
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("the subscription's keys: %w", err)
+	}
+	return rs.SetPush(key, arg(args, 0), p256dh, auth)
 }

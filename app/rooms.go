@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -364,4 +366,80 @@ func (rs *Rooms) Send(which, text string) (string, error) {
 		return "", err
 	}
 	return ref.String(), nil
+}
+
+// PushKey is the key a push subscription of this device is made with
+// (the applicationServerKey: an uncompressed P-256 point): the public half
+// of the VAPID key of the first room, by id, that has one. A browser gives
+// one subscription per app, and a push service takes a subscription's
+// pushes from its key's holder alone, so this device is rung while closed
+// by the rooms of that key (a household's rooms share its door's). nil
+// when no room has a key.
+func (rs *Rooms) PushKey() []byte {
+	rs.mu.Lock()
+	rooms := make([]*room.Room, 0, len(rs.byDisc))
+	for _, r := range rs.byDisc {
+		rooms = append(rooms, r)
+	}
+	rs.mu.Unlock()
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].ID().String() < rooms[j].ID().String() })
+	for _, r := range rooms {
+		if pub := vapidPublic(r); pub != nil {
+			return pub
+		}
+	}
+	return nil
+}
+
+// vapidPublic is the public half of room r's VAPID key, or nil.
+func vapidPublic(r *room.Room) []byte {
+	var priv []byte
+	r.View(func(v *View) { priv = v.VAPID })
+	if priv == nil {
+		return nil
+	}
+	k, err := ecdh.P256().NewPrivateKey(priv)
+	if err != nil {
+		return nil
+	}
+	return k.PublicKey().Bytes()
+}
+
+// SetPush gives this device's push subscription (made with key, see
+// PushKey) to every room whose VAPID key is key, writing it only where the
+// room holds another. It returns how many rooms hold it now.
+func (rs *Rooms) SetPush(key []byte, endpoint string, p256dh, auth []byte) (int, error) {
+	blob := append(append([]byte(nil), p256dh...), auth...)
+	op := room.Op{Type: room.OpPush, Text: endpoint, Blob: blob}
+	if len(blob) != room.PushKeysLen || endpoint == "" || len(endpoint) > room.MaxPushURLLen {
+		return 0, fmt.Errorf("a push subscription needs its endpoint and its keys (%d bytes, not %d)", room.PushKeysLen, len(blob))
+	}
+	if _, err := ecdh.P256().NewPublicKey(p256dh); err != nil {
+		return 0, fmt.Errorf("a push subscription's p256dh: %w", err)
+	}
+	me := rs.self.Device.Public()
+	n := 0
+	for _, d := range rs.discs() {
+		rs.mu.Lock()
+		r := rs.byDisc[d]
+		rs.mu.Unlock()
+		if !bytes.Equal(vapidPublic(r), key) {
+			continue
+		}
+		same := false
+		r.View(func(v *View) {
+			s, ok := v.Push[me]
+			same = ok && s.Endpoint == endpoint && bytes.Equal(s.P256DH, p256dh) && bytes.Equal(s.Auth, auth)
+		})
+		if !same {
+			if _, err := r.Write(op); err != nil {
+				return n, fmt.Errorf("room %s: %w", r.ID(), err)
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, errors.New("no room of this device has that push key")
+	}
+	return n, nil
 }

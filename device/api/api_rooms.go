@@ -183,7 +183,7 @@ func (d *roomAPI) handleMembers(w http.ResponseWriter, r *http.Request, rm *room
 			mi := control.MemberInfo{Identity: id.String(), Role: m.Role.String(), Devices: []control.MemberDevice{}}
 			for dev, info := range v.Devices {
 				if info.Identity == id {
-					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked, Superseded: info.Superseded, Entries: held[dev]})
+					mi.Devices = append(mi.Devices, control.MemberDevice{Device: dev.String(), Name: info.Name, Revoked: info.Revoked, Forked: info.Forked, Superseded: info.Superseded, Entries: held[dev], Push: v.Push[dev] != nil})
 					if mi.Name == "" {
 						mi.Name = info.Name
 					}

@@ -84,6 +84,9 @@ type MemberDevice struct {
 	// Superseded: its identity was restored from the phrase since (it is
 	// revoked too).
 	Superseded bool `json:"superseded,omitempty"`
+	// Push: the device gave the room a Web Push subscription (its app is
+	// rung while closed).
+	Push bool `json:"push,omitempty"`
 	// Entries is how many entries of its log this daemon holds, whether
 	// it can read them or not.
 	Entries uint64 `json:"entries"`

@@ -59,6 +59,13 @@ const hearthApp = {
   async hangup (call, reason) { return (await booted).core.hangup(call, reason ?? '') },
   async unlock (room, door) { return (await booted).core.unlock(room, door ?? '') },
   async watchCalls (fn) { return (await booted).core.watchCalls(fn) },
+  // Rings while the app is closed: pushKey() is the key to subscribe
+  // with ("" if no room has one); registerPush(sub) gives the rooms this
+  // browser's subscription (PushSubscription.toJSON()).
+  async pushKey () { return (await booted).core.pushKey() },
+  async registerPush (sub) {
+    return (await booted).core.setPush(sub?.endpoint ?? '', sub?.keys?.p256dh ?? '', sub?.keys?.auth ?? '')
+  },
   // callMedia(call) → what the page's media counted (frames decoded,
   // audio packets, path), and whether its microphone and camera send.
   async callMedia (call) {

@@ -29,3 +29,47 @@ self.addEventListener('fetch', (e) => {
     return hit ?? fetch(e.request)
   })())
 })
+
+// Rings while the app is closed (Web Push): the door pushes {type:
+// "ring", call, room, door, door_name, time}; this shows it with Answer
+// and Unlock, and a tap opens the app into the call (or unlocks).
+self.addEventListener('push', (e) => {
+  let d = {}
+  try { d = e.data?.json() ?? {} } catch { return }
+  if (d.type !== 'ring') return
+  const who = d.door_name || 'The door'
+  e.waitUntil(self.registration.showNotification(`${who} is ringing`, {
+    body: 'Someone is at the door.',
+    tag: 'ring',
+    renotify: true,
+    requireInteraction: true,
+    icon: 'icons/icon-192.png',
+    data: d,
+    actions: [{ action: 'answer', title: 'Answer' }, { action: 'unlock', title: 'Unlock' }]
+  }))
+})
+
+// ringURL is where a tap on a ring's notification opens the app: the
+// call, and what to do (answer, unlock, or just show the ring).
+function ringURL (d, action) {
+  const u = new URL('./', self.registration.scope)
+  u.hash = new URLSearchParams({ call: d.call ?? '', room: d.room ?? '', door: d.door ?? '', do: action || 'show' }).toString()
+  return u.href
+}
+
+self.addEventListener('notificationclick', (e) => {
+  const d = e.notification.data ?? {}
+  e.notification.close()
+  if (d.type !== 'ring') return
+  const url = ringURL(d, e.action)
+  e.waitUntil((async () => {
+    // An open app is told; else the app opens at the ring.
+    for (const w of await self.clients.matchAll({ type: 'window', includeUncontrolled: true })) {
+      if (w.url.startsWith(self.registration.scope)) {
+        w.postMessage({ type: 'ring-action', url })
+        return w.focus()
+      }
+    }
+    return self.clients.openWindow(url)
+  })())
+})

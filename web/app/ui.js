@@ -42,7 +42,17 @@ async function showRooms () {
   }))
   $('rooms-empty').hidden = rooms.length > 0
   show('rooms', 'Rooms')
+  if (!pushChecked) {
+    const key = await app.pushKey().catch(() => '')
+    if (key && 'PushManager' in window) {
+      pushChecked = true
+      if (Notification.permission === 'granted') ensurePush(false).catch(() => {})
+      else $('push-on').hidden = false
+    }
+  }
 }
+
+let pushChecked = false // the rooms screen offers the pushes once a page
 
 function time (ms) {
   const d = new Date(ms)
@@ -139,6 +149,7 @@ function showCall (c) {
     ? (c.door ? `${callTitle(c)} · ${c.room_name}` : callTitle(c))
     : c.state === 'active' ? (c.room_name ? `In a call · ${c.room_name}` : 'In a call') : `Call ended${c.reason ? ': ' + c.reason : ''}`
   $('call-ringing').hidden = !ringing
+  $('call-answer').hidden = false
   $('call-active').hidden = c.state !== 'active'
   $('call-unlock').hidden = !c.door
   $('call-unlock2').hidden = !c.door
@@ -158,6 +169,15 @@ function endCard () {
 }
 
 function onCallChange (c) {
+  if (c.id === autoAnswer && c.state === 'ringing') {
+    autoAnswer = ''
+    c.status = true
+    showCall(c)
+    $('call-state').textContent = 'Connecting…'
+    app.answer(c.id, 'audio+video').catch(fail)
+    return
+  }
+  c.status = true
   if (c.direction !== 'incoming' && !shown) return
   if (shown && shown.id !== c.id) {
     // Another call: a new ring takes the card only if the shown one is over.
@@ -229,6 +249,70 @@ function setupCallCard (hooks) {
   })
 }
 
+// A ring's notification opens the app at #call=…&room=…&door=…&do=…
+// (sw.js): do is answer (answer the call as soon as its ring arrives
+// here), unlock, or show. The ring reaches this page once its node is
+// connected to the door: the door rings again every 2 s.
+let autoAnswer = ''
+let pendingTimer = null
+
+function ringAction (hash) {
+  const h = new URLSearchParams(hash)
+  const call = h.get('call')
+  if (!call) return
+  const act = h.get('do') ?? 'show'
+  const room = h.get('room') ?? ''
+  const door = h.get('door') ?? ''
+  history.replaceState(null, '', location.pathname)
+  clearTimeout(pendingTimer)
+  if (act === 'answer') autoAnswer = call
+  const placeholder = { id: call, door: true, state: 'ringing', direction: 'incoming', room, peer: { device: door }, room_name: '' }
+  showCall(placeholder)
+  $('call-state').textContent = act === 'answer' ? 'Connecting to the door…' : 'The door is ringing…'
+  $('call-answer').hidden = act === 'answer'
+  if (act === 'unlock') unlockDoor()
+  pendingTimer = setTimeout(() => {
+    if (shown?.id === call && !shown.status) {
+      $('call-state').textContent = 'The ring is over.'
+      hideTimer = setTimeout(endCard, 3000)
+    }
+  }, 40000)
+}
+
+// Rings while closed: subscribe this browser to pushes with the rooms'
+// key and give the rooms the subscription. ask: the person asked for it
+// (a tap), so the permission may be requested.
+async function ensurePush (ask) {
+  const st = $('push-status')
+  if (!('serviceWorker' in navigator) || !('PushManager' in window)) {
+    if (ask) st.textContent = 'This browser cannot be rung while the app is closed.'
+    return false
+  }
+  const key = await app.pushKey()
+  if (!key) {
+    if (ask) st.textContent = 'No door in your rooms yet.'
+    return false
+  }
+  if (Notification.permission !== 'granted') {
+    if (!ask || (await Notification.requestPermission()) !== 'granted') {
+      if (ask) st.textContent = 'Notifications are not allowed for this app.'
+      return false
+    }
+  }
+  const reg = await navigator.serviceWorker.ready
+  let sub = await reg.pushManager.getSubscription()
+  const same = sub && btoa(String.fromCharCode(...new Uint8Array(sub.options.applicationServerKey ?? []))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '') === key
+  if (sub && !same) {
+    await sub.unsubscribe()
+    sub = null
+  }
+  sub ??= await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key })
+  await app.registerPush(sub.toJSON())
+  st.textContent = 'This phone rings when the door does, even with the app closed.'
+  $('push-on').hidden = true
+  return true
+}
+
 export async function startUI (hearthApp, state, node, hooks, callMedia) {
   app = hearthApp
   media = callMedia
@@ -271,7 +355,12 @@ export async function startUI (hearthApp, state, node, hooks, callMedia) {
   node.addEventListener('connection:close', net)
   net()
   await app.watchCalls(onCallChange)
+  $('push-on').addEventListener('click', () => ensurePush(true).catch(fail))
+  navigator.serviceWorker?.addEventListener('message', (e) => {
+    if (e.data?.type === 'ring-action') ringAction(new URL(e.data.url).hash.slice(1))
+  })
   if (state.identity) {
+    ringAction(location.hash.slice(1))
     for (const c of (await app.calls()) ?? []) if (c.state === 'ringing' && c.direction === 'incoming') onCallChange(c)
     await showRooms()
   } else {
