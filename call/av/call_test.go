@@ -505,11 +505,11 @@ func testCallThroughTURN(t *testing.T, transport string) {
 		} else {
 			// The node's offer, its TURN over TCP alone: as if UDP
 			// were dropped.
-			o, err := FetchTURN(context.Background(), h, node.ID(), []byte("proof of "+h.ID().String()))
+			o, err := call.FetchTURN(context.Background(), h, node.ID(), []byte("proof of "+h.ID().String()))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ice := o.ICEServer()
+			ice := ICEServer(o)
 			ice.URLs = slices.DeleteFunc(ice.URLs, func(u string) bool { return !strings.HasSuffix(u, "?transport=tcp") })
 			if len(ice.URLs) != 1 {
 				t.Fatalf("no TURN over TCP in the offer: %v", o.URLs)
@@ -526,7 +526,7 @@ func testCallThroughTURN(t *testing.T, transport string) {
 	}
 	alice, bob := mk("alice"), mk("bob")
 	// A device the node does not serve gets no credentials.
-	if _, err := FetchTURN(context.Background(), alice.h, node.ID(), []byte("a forged proof")); err == nil || !strings.Contains(err.Error(), "refused") {
+	if _, err := call.FetchTURN(context.Background(), alice.h, node.ID(), []byte("a forged proof")); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("credentials for a stranger: %v", err)
 	}
 	ids := alice.connect(bob)

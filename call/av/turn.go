@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -26,11 +25,6 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 )
-
-// TURNProtocol hands out short-lived TURN credentials to the devices a
-// TURN node serves: the device sends its device proof (length-framed), the
-// node answers one JSON object.
-const TURNProtocol = "/hearth/turn/1.0.0"
 
 // TURNConfig configures a STUN/TURN server (pion/turn) on an always-on
 // node.
@@ -63,16 +57,6 @@ type TURNServer struct {
 	secret string
 	port   int
 	log    *slog.Logger
-}
-
-// TURNOffer is the answer of TURNProtocol: ICE servers with credentials,
-// or why not.
-type TURNOffer struct {
-	URLs       []string `json:"urls,omitempty"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-	Expires    int64    `json:"expires,omitempty"` // unix seconds
-	Error      string   `json:"error,omitempty"`
 }
 
 // StartTURN starts the server and the credential protocol.
@@ -114,7 +98,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		tl.Close()
 		return nil, fmt.Errorf("TURN: %w", err)
 	}
-	cfg.Host.SetStreamHandler(TURNProtocol, call.Guard(s.log, "turn", s.handle))
+	cfg.Host.SetStreamHandler(call.TURNProtocol, call.Guard(s.log, "turn", s.handle))
 	s.log.Info("TURN server on", slog.String("listen", pc.LocalAddr().String()+" (UDP and TCP)"), slog.String("public", cfg.Public.String()))
 	return s, nil
 }
@@ -124,18 +108,18 @@ func (s *TURNServer) Allocations() int { return s.srv.AllocationCount() }
 
 // Close stops the server.
 func (s *TURNServer) Close() error {
-	s.cfg.Host.RemoveStreamHandler(TURNProtocol)
+	s.cfg.Host.RemoveStreamHandler(call.TURNProtocol)
 	return s.srv.Close()
 }
 
 // Offer makes credentials for a device.
-func (s *TURNServer) Offer(p peer.ID) TURNOffer {
+func (s *TURNServer) Offer(p peer.ID) call.TURNOffer {
 	user, cred, err := turn.GenerateLongTermTURNRESTCredentials(s.secret, p.String(), s.cfg.TTL)
 	if err != nil {
-		return TURNOffer{Error: err.Error()}
+		return call.TURNOffer{Error: err.Error()}
 	}
 	hp := net.JoinHostPort(s.cfg.Public.String(), strconv.Itoa(s.port))
-	return TURNOffer{
+	return call.TURNOffer{
 		// TURN over TCP is for devices whose network drops UDP: ICE
 		// prefers the UDP allocation wherever both work.
 		URLs:     []string{"stun:" + hp, "turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"},
@@ -147,18 +131,18 @@ func (s *TURNServer) handle(st network.Stream) {
 	defer st.Close()
 	p := st.Conn().RemotePeer()
 	st.SetDeadline(time.Now().Add(5 * time.Second))
-	proof, err := wire.ReadMsg(bufio.NewReader(st), maxTURNOffer)
+	proof, err := wire.ReadMsg(bufio.NewReader(st), call.MaxTURNOffer)
 	if err == nil && s.cfg.Authorize != nil {
 		err = s.cfg.Authorize(p, proof)
 	} else if err == nil {
 		err = errors.New("no identity is served")
 	}
-	var o TURNOffer
+	var o call.TURNOffer
 	if err == nil {
 		o = s.Offer(p)
 		s.log.Debug("TURN credentials handed out", logattr.Peer(p.String()))
 	} else {
-		o = TURNOffer{Error: "refused: " + err.Error()}
+		o = call.TURNOffer{Error: "refused: " + err.Error()}
 		s.log.Info("TURN credentials refused", logattr.Peer(p.String()), logattr.Err(err))
 	}
 	json.NewEncoder(st).Encode(o)
@@ -170,46 +154,8 @@ func (s *TURNServer) handle(st network.Stream) {
 // one), so this is over a hundred calls at once.
 const maxTURNTCP = 256
 
-// maxTURNOffer bounds the answer of TURNProtocol.
-const maxTURNOffer = 4 << 10
-
-// FetchTURN asks a peer for TURN credentials, showing this device's
-// proof.
-func FetchTURN(ctx context.Context, h host.Host, p peer.ID, proof []byte) (*TURNOffer, error) {
-	st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "hearth turn"), p, TURNProtocol)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	if d, ok := ctx.Deadline(); ok {
-		st.SetDeadline(d)
-	}
-	if err := wire.WriteMsg(st, proof); err != nil {
-		return nil, err
-	}
-	st.CloseWrite()
-	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(st), maxTURNOffer+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxTURNOffer {
-		return nil, errors.New("a TURN answer over 4 KiB")
-	}
-	var o TURNOffer
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("a TURN answer: %w", err)
-	}
-	if o.Error != "" {
-		return nil, errors.New(o.Error)
-	}
-	if len(o.URLs) == 0 || len(o.URLs) > 8 {
-		return nil, fmt.Errorf("a TURN answer with %d addresses", len(o.URLs))
-	}
-	return &o, nil
-}
-
-// ICEServer is the offer as pion takes it.
-func (o *TURNOffer) ICEServer() webrtc.ICEServer {
+// ICEServer is a TURN offer as pion takes it.
+func ICEServer(o *call.TURNOffer) webrtc.ICEServer {
 	return webrtc.ICEServer{URLs: o.URLs, Username: o.Username, Credential: o.Credential}
 }
 
@@ -222,7 +168,7 @@ type TURNClients struct {
 	Log   *slog.Logger
 
 	mu     sync.Mutex
-	offers map[peer.ID]*TURNOffer
+	offers map[peer.ID]*call.TURNOffer
 	failed map[peer.ID]time.Time
 }
 
@@ -238,7 +184,7 @@ func (c *TURNClients) Servers(ctx context.Context) []webrtc.ICEServer {
 	var wg sync.WaitGroup
 	c.mu.Lock()
 	if c.offers == nil {
-		c.offers, c.failed = map[peer.ID]*TURNOffer{}, map[peer.ID]time.Time{}
+		c.offers, c.failed = map[peer.ID]*call.TURNOffer{}, map[peer.ID]time.Time{}
 	}
 	c.mu.Unlock()
 	for _, p := range c.Nodes() {
@@ -253,7 +199,7 @@ func (c *TURNClients) Servers(ctx context.Context) []webrtc.ICEServer {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, err := FetchTURN(ctx, c.Host, p, c.Proof)
+			o, err := call.FetchTURN(ctx, c.Host, p, c.Proof)
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if err != nil {
@@ -271,7 +217,7 @@ func (c *TURNClients) Servers(ctx context.Context) []webrtc.ICEServer {
 	var out []webrtc.ICEServer
 	for _, o := range c.offers {
 		if time.Unix(o.Expires, 0).After(now) {
-			out = append(out, o.ICEServer())
+			out = append(out, ICEServer(o))
 		}
 	}
 	return out
