@@ -14,6 +14,8 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/hearthp2p/hearth/app/jsnet"
 	"github.com/hearthp2p/hearth/call"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -33,6 +35,7 @@ type core struct {
 	watch  atomic.Value // js.Value: the page's function called with a room's id on a change
 
 	media     js.Value // web/app/calls.js's media, given to start
+	turns     *call.TURNClients
 	endpoints endpoints
 	calls     *Calls
 	callWatch atomic.Value // js.Value: the page's function called with a call's CallInfo on a change
@@ -70,6 +73,9 @@ type core struct {
 //	watchCalls(fn): fn(CallInfo) is called when a call changed
 //	callEvent(call, kind, value): the page's media reports (jscalls.go);
 //	    not a Promise
+//	iceServers() → [{urls, username, credential}]: the STUN and TURN
+//	    servers for a call, with fresh credentials from the always-on
+//	    nodes the link named
 //	pushKey() → the applicationServerKey (base64url) to subscribe to
 //	    pushes with, "" when no room has one (Rooms.PushKey)
 //	setPush(endpoint, p256dh, auth) → rooms: gives the rooms of that key
@@ -93,6 +99,7 @@ func Export() {
 		"unlock":     c.unlock,
 		"watchCalls": c.setCallWatch,
 		"pushKey":    c.pushKey,
+		"iceServers": c.iceServers,
 		"setPush":    c.setPush,
 	}
 	api := map[string]any{}
@@ -363,6 +370,10 @@ func (c *core) openRooms(l *Linked) (*Rooms, error) {
 		return nil, err
 	}
 	c.calls = calls
+	// TURN credentials for the page's calls, from the always-on nodes the
+	// link named (a phone away from home reaches the door's media through
+	// them).
+	c.turns = &call.TURNClients{Host: c.host, Proof: l.Proof, Nodes: func() []peer.ID { return relays(c.host, l.Addrs) }}
 	// The rooms stay synced with the device that linked this one for as
 	// long as the page is open.
 	go rs.Keep(context.Background(), l.By, func() { addPeers(c.host, l.Addrs) }, keepEvery)
@@ -612,4 +623,22 @@ func (c *core) setPush(args []js.Value) (any, error) {
 		return nil, fmt.Errorf("the subscription's keys: %w", err)
 	}
 	return rs.SetPush(key, arg(args, 0), p256dh, auth)
+}
+
+func (c *core) iceServers([]js.Value) (any, error) {
+	c.mu.Lock()
+	t := c.turns
+	c.mu.Unlock()
+	out := []any{}
+	if t == nil {
+		return out, nil
+	}
+	for _, o := range t.Offers(context.Background()) {
+		urls := make([]any, len(o.URLs))
+		for i, u := range o.URLs {
+			urls[i] = u
+		}
+		out = append(out, map[string]any{"urls": urls, "username": o.Username, "credential": o.Credential})
+	}
+	return js.ValueOf(out), nil
 }

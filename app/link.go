@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,4 +152,30 @@ func addPeers(n Net, addrs []string) ([]peer.ID, error) {
 		out = append(out, ai.ID)
 	}
 	return out, nil
+}
+
+// relays are the always-on nodes addrs go through (each circuit's relay),
+// once each; n is told their own addresses. They are where the app asks
+// for TURN credentials.
+func relays(n Net, addrs []string) []peer.ID {
+	var out []peer.ID
+	for _, s := range addrs {
+		via, _, ok := strings.Cut(s, "/p2p-circuit")
+		if !ok {
+			continue
+		}
+		a, err := ma.NewMultiaddr(via)
+		if err != nil {
+			continue
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			continue
+		}
+		n.AddAddrs(ai.ID, ai.Addrs)
+		if !slices.Contains(out, ai.ID) {
+			out = append(out, ai.ID)
+		}
+	}
+	return out
 }

@@ -1,16 +1,19 @@
 package call
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
 )
 
@@ -50,16 +53,12 @@ func FetchTURN(ctx context.Context, h Host, p peer.ID, proof []byte) (*TURNOffer
 		return nil, err
 	}
 	st.CloseWrite()
-	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(st), MaxTURNOffer+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxTURNOffer {
-		return nil, errors.New("a TURN answer over 4 KiB")
-	}
+	// One JSON object, read to its end (not to the stream's: a browser's
+	// stream may end later than its last byte).
 	var o TURNOffer
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("a TURN answer: %w", err)
+	dec := json.NewDecoder(io.LimitReader(st, MaxTURNOffer))
+	if err := dec.Decode(&o); err != nil {
+		return nil, fmt.Errorf("a TURN answer (at most %d bytes): %w", MaxTURNOffer, err)
 	}
 	if o.Error != "" {
 		return nil, errors.New(o.Error)
@@ -68,4 +67,68 @@ func FetchTURN(ctx context.Context, h Host, p peer.ID, proof []byte) (*TURNOffer
 		return nil, fmt.Errorf("a TURN answer with %d addresses", len(o.URLs))
 	}
 	return &o, nil
+}
+
+// TURNClients keeps credentials from the TURN nodes a device knows, and
+// renews them before they expire.
+type TURNClients struct {
+	Host  Host
+	Nodes func() []peer.ID // the nodes to ask (e.g. the bootstrap peers)
+	Proof []byte           // this device's proof
+	Log   *slog.Logger
+
+	mu     sync.Mutex
+	offers map[peer.ID]*TURNOffer
+	failed map[peer.ID]time.Time
+}
+
+// Offers returns fresh credentials, asking the nodes whose credentials
+// are missing or about to expire (at most 3 s).
+func (c *TURNClients) Offers(ctx context.Context) []*TURNOffer {
+	if c.Nodes == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	now := time.Now()
+	var wg sync.WaitGroup
+	c.mu.Lock()
+	if c.offers == nil {
+		c.offers, c.failed = map[peer.ID]*TURNOffer{}, map[peer.ID]time.Time{}
+	}
+	c.mu.Unlock()
+	for _, p := range c.Nodes() {
+		c.mu.Lock()
+		o, have := c.offers[p]
+		fresh := have && time.Unix(o.Expires, 0).Sub(now) > time.Minute
+		recentFail := now.Sub(c.failed[p]) < time.Minute
+		c.mu.Unlock()
+		if fresh || recentFail {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := FetchTURN(ctx, c.Host, p, c.Proof)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err != nil {
+				c.failed[p] = time.Now()
+				delete(c.offers, p)
+				logattr.OrDiscard(c.Log).Debug("no TURN credentials", logattr.Peer(p.String()), logattr.Err(err))
+				return
+			}
+			c.offers[p] = o
+		}()
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*TURNOffer
+	for _, o := range c.offers {
+		if time.Unix(o.Expires, 0).After(now) {
+			out = append(out, o)
+		}
+	}
+	return out
 }

@@ -61,11 +61,12 @@ func jsArg(v any) string {
 
 // phone sets a phone's viewport and touch (390×844, as the issue's
 // phone), on a fresh profile.
-func phone(t *testing.T) context.Context {
+func phone(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	// Chromium gathers no loopback candidates unless told: the daemons
 	// listen on loopback here (the namespaced tests use real links).
-	ctx := browser(t, chromedp.Flag("allow-loopback-in-peer-connection", true), chromedp.WindowSize(390, 844))
+	opts := append([]chromedp.ExecAllocatorOption{chromedp.Flag("allow-loopback-in-peer-connection", true), chromedp.WindowSize(390, 844)}, extra...)
+	ctx := browser(t, opts...)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		hold(target) // a stranger's program in a namespace (doorslots_test.go)
 		return
 	}
+	if dir := os.Getenv("HEARTH_TEST_SERVE"); dir != "" {
+		serveDir(dir) // the app's web server in a namespace (appnat_test.go)
+		return
+	}
 	if size := os.Getenv("HEARTH_TEST_CAMERA"); size != "" {
 		stampedCamera(size) // a camera's pictures (camera_test.go)
 		return

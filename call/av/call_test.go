@@ -501,7 +501,7 @@ func testCallThroughTURN(t *testing.T, transport string) {
 		cfg := PeerConfig{Loopback: true, IPFilter: func(ip net.IP) bool { return ip.IsLoopback() },
 			RelayOnly: true, Source: Synthetic{Width: 320, Height: 240}}
 		if transport == "udp" {
-			cfg.TURN = &TURNClients{Host: h, Nodes: func() []peer.ID { return []peer.ID{node.ID()} }, Proof: []byte("proof of " + h.ID().String())}
+			cfg.TURN = &call.TURNClients{Host: h, Nodes: func() []peer.ID { return []peer.ID{node.ID()} }, Proof: []byte("proof of " + h.ID().String())}
 		} else {
 			// The node's offer, its TURN over TCP alone: as if UDP
 			// were dropped.

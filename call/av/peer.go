@@ -29,7 +29,7 @@ type PeerConfig struct {
 	// ICEServers are the STUN and TURN servers to use.
 	ICEServers []webrtc.ICEServer
 	// TURN, if set, adds servers with fresh credentials at each call.
-	TURN *TURNClients
+	TURN *call.TURNClients
 	// RelayOnly uses TURN relays only (for tests of the TURN path, and
 	// for who must not reveal their addresses).
 	RelayOnly bool
@@ -108,7 +108,7 @@ func newPeer(cfg PeerConfig, c *call.Call, ev call.EndpointEvents) (*peerEndpoin
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	conf := webrtc.Configuration{ICEServers: slices.Clone(cfg.ICEServers)}
 	if cfg.TURN != nil {
-		conf.ICEServers = append(conf.ICEServers, cfg.TURN.Servers(context.Background())...)
+		conf.ICEServers = append(conf.ICEServers, ICEServers(cfg.TURN.Offers(context.Background()))...)
 	}
 	if cfg.RelayOnly {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay

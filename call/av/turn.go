@@ -2,7 +2,6 @@ package av
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -159,66 +157,11 @@ func ICEServer(o *call.TURNOffer) webrtc.ICEServer {
 	return webrtc.ICEServer{URLs: o.URLs, Username: o.Username, Credential: o.Credential}
 }
 
-// TURNClients keeps credentials from the TURN nodes a device knows, and
-// renews them before they expire.
-type TURNClients struct {
-	Host  host.Host
-	Nodes func() []peer.ID // the nodes to ask (e.g. the bootstrap peers)
-	Proof []byte           // this device's proof
-	Log   *slog.Logger
-
-	mu     sync.Mutex
-	offers map[peer.ID]*call.TURNOffer
-	failed map[peer.ID]time.Time
-}
-
-// Servers returns ICE servers with fresh credentials, asking the nodes
-// whose credentials are missing or about to expire (at most 3 s).
-func (c *TURNClients) Servers(ctx context.Context) []webrtc.ICEServer {
-	if c.Nodes == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	now := time.Now()
-	var wg sync.WaitGroup
-	c.mu.Lock()
-	if c.offers == nil {
-		c.offers, c.failed = map[peer.ID]*call.TURNOffer{}, map[peer.ID]time.Time{}
-	}
-	c.mu.Unlock()
-	for _, p := range c.Nodes() {
-		c.mu.Lock()
-		o, have := c.offers[p]
-		fresh := have && time.Unix(o.Expires, 0).Sub(now) > time.Minute
-		recentFail := now.Sub(c.failed[p]) < time.Minute
-		c.mu.Unlock()
-		if fresh || recentFail {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o, err := call.FetchTURN(ctx, c.Host, p, c.Proof)
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if err != nil {
-				c.failed[p] = time.Now()
-				delete(c.offers, p)
-				logattr.OrDiscard(c.Log).Debug("no TURN credentials", logattr.Peer(p.String()), logattr.Err(err))
-				return
-			}
-			c.offers[p] = o
-		}()
-	}
-	wg.Wait()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []webrtc.ICEServer
-	for _, o := range c.offers {
-		if time.Unix(o.Expires, 0).After(now) {
-			out = append(out, ICEServer(o))
-		}
+// ICEServers are TURN offers as pion takes them.
+func ICEServers(offers []*call.TURNOffer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(offers))
+	for _, o := range offers {
+		out = append(out, ICEServer(o))
 	}
 	return out
 }

@@ -36,7 +36,7 @@ type Calls struct {
 	m     *call.Manager
 	turn  *av.TURNServer
 	ice   []webrtc.ICEServer // --stun
-	turns *av.TURNClients
+	turns *call.TURNClients
 	src   *hookSource
 
 	mu        sync.Mutex
@@ -153,7 +153,7 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 		}
 		c.turn = t
 	}
-	turns := &av.TURNClients{Host: node.Host, Nodes: node.BootstrapPeers, Proof: proof, Log: c.log}
+	turns := &call.TURNClients{Host: node.Host, Nodes: node.BootstrapPeers, Proof: proof, Log: c.log}
 	c.ice, c.turns = ice, turns
 	c.src = &hookSource{Source: source(cfg)}
 	peerEndpoint := av.PeerEndpoints(av.PeerConfig{
@@ -426,5 +426,5 @@ func (h *hookSource) Still(ctx context.Context) ([]byte, error) { return av.Stil
 // credentials from the bootstrap nodes.
 func (c *Calls) ICEServers(ctx context.Context) []webrtc.ICEServer {
 	out := append([]webrtc.ICEServer(nil), c.ice...)
-	return append(out, c.turns.Servers(ctx)...)
+	return append(out, av.ICEServers(c.turns.Offers(ctx))...)
 }

@@ -27,7 +27,8 @@ async function boot (name) {
   const media = makeMedia({
     report: (id, kind, value) => core.callEvent(id, kind, value),
     onTrack: (id, stream) => hooks.onTrack(id, stream),
-    onLocal: (id, stream) => hooks.onLocal(id, stream)
+    onLocal: (id, stream) => hooks.onLocal(id, stream),
+    iceServers: () => core.iceServers().catch(() => [])
   })
   const state = await core.start(bridge, media)
   return { core, node, media, peer: dev.peer, identity: state.identity }
