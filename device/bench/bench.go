@@ -63,7 +63,7 @@ type Config struct {
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "rotation", "latency", "memory", "history", "mirror", "files", "calls", "encode", "door"}
+var Sections = []string{"catchup", "rotation", "latency", "memory", "history", "mirror", "files", "calls", "encode", "door", "phone"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -83,7 +83,9 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 	mirrorRoomCount, mirrorPerRoom := 10_000, 100
 	historyLong, historyRooms, historyPerRoom := 1_000_000, 100, 10_000
 	fileSize, multiSize := int64(1<<30), int64(128<<20)
+	phoneMessages := 10_000
 	if cfg.Quick {
+		phoneMessages = 2_000
 		multiSize = 32 << 20
 		n, lat, rooms = 20_000, 100, 20
 		rotations = 3
@@ -128,6 +130,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return doorFigures(ctx, cfg.Binary, cfg.DoorCommand) }},
 		{"door", "doorphone under attack: press to ring while a member rings the door every second and a stranger holds its handshake slots",
 			func() ([]Figure, error) { return doorUnderAttack(ctx, 5) }},
+		{"phone", fmt.Sprintf("phone: the app in headless Chromium: size, first load, catch-up of %d messages, answer to first frame, ring to notification with the page closed", phoneMessages),
+			func() ([]Figure, error) { return phoneFigures(ctx, cfg.Binary, phoneMessages) }},
 	}
 	var out []Figure
 	for _, st := range steps {

@@ -85,6 +85,9 @@ var goals = map[string]Goal{
 	"door live view → first frame":          {1000, true, "a look at the door is there when the phone is up"},
 	"doorphone RSS idle":                    {64, true, whyPi},
 	"doorphone CPU idle":                    {2, true, "an idle appliance stays cool and cheap"},
+	"phone app size":                        {4, true, "issue 26: a phone downloads the app over a mobile network"},
+	"phone answer → first frame":            {300, true, "as a call's setup"},
+	"phone ring → notification":             {1000, true, whyDoor + ", on a phone with the app closed"},
 }
 
 // GoalNames are the names (or prefixes) of the figures that have goals.

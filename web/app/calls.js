@@ -9,6 +9,7 @@
 
 export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
   const calls = new Map() // call id → {pc, local, pending, remoteSet, timer}
+  const prepared = new Map() // call id → a promise of its local stream, asked for while it rings
 
   async function localStream (send) {
     const video = send.includes('video')
@@ -42,7 +43,8 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
       await pc.setRemoteDescription({ type: 'offer', sdp: offer })
       await flush(c)
     }
-    c.local = await localStream(send)
+    c.local = await (prepared.get(id) ?? localStream(send))
+    prepared.delete(id)
     if (calls.get(id) !== c) {
       // Closed while the camera was being opened.
       for (const t of c.local.getTracks()) t.stop()
@@ -62,6 +64,14 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
   // stats reports what came in: frames decoded, audio packets, bytes,
   // the selected path (host, srflx, relay).
   async function stats (id, c) {
+    const st = await collect(c)
+    if (JSON.stringify(st) !== c.last) {
+      c.last = JSON.stringify(st)
+      report(id, 'stats', st)
+    }
+  }
+
+  async function collect (c) {
     const r = await c.pc.getStats()
     let frames = 0; let audio = 0; let bytes = 0; let path = ''
     const cands = new Map()
@@ -76,11 +86,7 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
       const l = cands.get(pair.localCandidateId); const rm = cands.get(pair.remoteCandidateId)
       path = `${l?.candidateType ?? '?'}-${rm?.candidateType ?? '?'}`
     }
-    const st = { unread_frames: frames, audio_packets: audio, bytes_in: bytes, path }
-    if (JSON.stringify(st) !== c.last) {
-      c.last = JSON.stringify(st)
-      report(id, 'stats', st)
-    }
+    return { unread_frames: frames, audio_packets: audio, bytes_in: bytes, path }
   }
 
   return {
@@ -109,7 +115,19 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
       }
       await c.pc.addIceCandidate(cand)
     },
+    // prepare opens the camera and microphone while a call rings, so that
+    // answering does not wait for them; release drops them if it is not
+    // answered.
+    prepare (id, send) {
+      if (!prepared.has(id) && !calls.has(id)) prepared.set(id, localStream(send).catch(() => localStream('audio')))
+    },
+    release (id) {
+      const p = prepared.get(id)
+      prepared.delete(id)
+      p?.then((s) => { for (const t of s.getTracks()) t.stop() }, () => {})
+    },
     close (id) {
+      this.release(id)
       const c = calls.get(id)
       if (!c) return
       calls.delete(id)
@@ -119,7 +137,7 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
     },
     // local(id) is the call's own stream, for mute and camera.
     local (id) { return calls.get(id)?.local ?? null },
-    // stats(id) → the figures last reported.
-    stats (id) { const c = calls.get(id); return c?.last ? JSON.parse(c.last) : null }
+    // stats(id) → what came in so far, read now.
+    async stats (id) { const c = calls.get(id); return c?.pc ? collect(c) : null }
   }
 }

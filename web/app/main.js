@@ -73,7 +73,7 @@ const hearthApp = {
     const { media } = await booted
     const local = media.local(call)
     return {
-      ...(media.stats(call) ?? {}),
+      ...((await media.stats(call)) ?? {}),
       mic: local?.getAudioTracks().some((t) => t.enabled) ?? false,
       camera: local?.getVideoTracks().some((t) => t.enabled) ?? false
     }

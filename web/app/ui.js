@@ -151,6 +151,10 @@ function showCall (c) {
   $('call-ringing').hidden = !ringing
   $('call-answer').hidden = false
   $('call-active').hidden = c.state !== 'active'
+  // While it rings, the camera and microphone open, so that answering
+  // does not wait for them; a ring not answered lets them go.
+  if (ringing && c.direction === 'incoming' && c.status) media.prepare(c.id, 'audio+video')
+  if (c.state === 'ended') media.release(c.id)
   $('call-unlock').hidden = !c.door
   $('call-unlock2').hidden = !c.door
   if (c.state === 'ended') {
