@@ -10,28 +10,51 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// memberDevices are the devices a daemon's view of room lists for
-// identity id, by device key, with whether each is revoked.
-func memberDevices(d *daemon, room, id string) map[string]bool {
+// roomDevice is a device as `room members` lists it.
+type roomDevice struct {
+	Identity      string
+	Revoked, Push bool
+}
+
+// roomDevices are the devices d's view of room lists, by device key.
+func roomDevices(d *daemon, room string) map[string]roomDevice {
 	var ms struct {
 		Members []struct {
 			Identity string
 			Devices  []struct {
-				Device  string
-				Revoked bool
+				Device        string
+				Revoked, Push bool
 			}
 		}
 	}
 	d.json(&ms, "room", "members", room)
-	out := map[string]bool{}
+	out := map[string]roomDevice{}
 	for _, m := range ms.Members {
-		if m.Identity == id {
-			for _, dev := range m.Devices {
-				out[dev.Device] = dev.Revoked
-			}
+		for _, dev := range m.Devices {
+			out[dev.Device] = roomDevice{Identity: m.Identity, Revoked: dev.Revoked, Push: dev.Push}
 		}
 	}
 	return out
+}
+
+// joinHousehold has member join door's household room by its pairing
+// mode (a long press, then another to end it), made role there if role
+// is not empty; it returns the room.
+func joinHousehold(t *testing.T, door, member *daemon, role string) string {
+	t.Helper()
+	door.run(0, "", "door", "press", "long")
+	var ds struct{ Pairing string }
+	eventually(t, "pairing mode", func() bool {
+		door.json(&ds, "door", "status")
+		return ds.Pairing != ""
+	})
+	var joined struct{ Room string }
+	member.json(&joined, "room", "join", ds.Pairing)
+	door.run(0, "", "door", "press", "long")
+	if role != "" {
+		door.run(0, "", "room", "role", joined.Room, member.identity(), role)
+	}
+	return joined.Room
 }
 
 // appCallInfo is a call as the app's hearthApp.calls() gives it.
@@ -65,17 +88,7 @@ func TestAppAnswersDoor(t *testing.T) {
 	webrtc := "/ip4/127.0.0.1/udp/0/webrtc-direct"
 	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--listen", webrtc, "--ring-timeout", "45s")
 	alice := newDaemon(t, "alice", "--bootstrap", tcpAddr(t, door), "--listen", webrtc, "--web", "127.0.0.1:0")
-	door.run(0, "", "door", "press", "long")
-	var ds struct{ Pairing, Room string }
-	eventually(t, "pairing mode", func() bool {
-		door.json(&ds, "door", "status")
-		return ds.Pairing != ""
-	})
-	var joined struct{ Room string }
-	alice.json(&joined, "room", "join", ds.Pairing)
-	room := joined.Room
-	door.run(0, "", "door", "press", "long")
-	door.run(0, "", "room", "role", room, alice.identity(), "admin")
+	room := joinHousehold(t, door, alice, "admin")
 	eventually(t, "alice an admin at her daemon", func() bool {
 		var ms struct {
 			Members []struct{ Identity, Role string }
@@ -102,8 +115,7 @@ func TestAppAnswersDoor(t *testing.T) {
 	openApp(t, ctx, link.App, "alice's phone")
 	me := appCall[struct{ Peer, Device, Identity string }](t, ctx, "the app's device", `hearthApp.start()`)
 	eventually(t, "the door knowing the app's device", func() bool {
-		_, ok := memberDevices(door, room, alice.identity())[me.Device]
-		return ok
+		return roomDevices(door, room)[me.Device].Identity == alice.identity()
 	})
 
 	// The app keeps a connection to the door (a browser cannot be
@@ -187,7 +199,7 @@ func TestAppAnswersDoor(t *testing.T) {
 	// it refuses every revoked device (its own check, not the app's).
 	alice.run(0, alice.phrase, "id", "revoke", me.Device)
 	eventually(t, "the revocation at the door", func() bool {
-		return memberDevices(door, room, alice.identity())[me.Device]
+		return roomDevices(door, room)[me.Device].Revoked
 	})
 	ctx2, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -108,17 +108,7 @@ func TestAppThroughNATs(t *testing.T) {
 		d.start()
 		t.Cleanup(d.stop)
 	}
-	door.run(0, "", "door", "press", "long")
-	var ds struct{ Pairing, Room string }
-	eventually(t, "pairing mode", func() bool {
-		door.json(&ds, "door", "status")
-		return ds.Pairing != ""
-	})
-	var joined struct{ Room string }
-	alice.json(&joined, "room", "join", ds.Pairing)
-	room := joined.Room
-	door.run(0, "", "door", "press", "long")
-	door.run(0, "", "room", "role", room, alice.identity(), "admin")
+	room := joinHousehold(t, door, alice, "admin")
 	alice.run(0, "", "room", "send", room, "written at home")
 
 	// The app link, once alice holds a slot on the relay and knows the

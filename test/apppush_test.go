@@ -123,16 +123,7 @@ func TestAppRingsWhileClosed(t *testing.T) {
 	webrtc := "/ip4/127.0.0.1/udp/0/webrtc-direct"
 	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--listen", webrtc, "--ring-timeout", "60s", "--push-service", ps.URL)
 	alice := newDaemon(t, "alice", "--bootstrap", tcpAddr(t, door), "--listen", webrtc, "--web", "127.0.0.1:0")
-	door.run(0, "", "door", "press", "long")
-	var ds struct{ Pairing, Room string }
-	eventually(t, "pairing mode", func() bool {
-		door.json(&ds, "door", "status")
-		return ds.Pairing != ""
-	})
-	var joined struct{ Room string }
-	alice.json(&joined, "room", "join", ds.Pairing)
-	room := joined.Room
-	door.run(0, "", "door", "press", "long")
+	room := joinHousehold(t, door, alice, "")
 
 	var link struct{ Link, App string }
 	alice.json(&link, "device", "link")
@@ -161,25 +152,7 @@ func TestAppRingsWhileClosed(t *testing.T) {
 	if n := appCall[int](t, ctx, "registering the subscription", `hearthApp.registerPush(`+jsArg(ps.subscription())+`)`); n != 1 {
 		t.Fatalf("the subscription went to %d rooms, want the household's", n)
 	}
-	eventually(t, "the door knowing the app's subscription", func() bool {
-		var ms struct {
-			Members []struct {
-				Devices []struct {
-					Device string
-					Push   bool
-				}
-			}
-		}
-		door.json(&ms, "room", "members", room)
-		for _, m := range ms.Members {
-			for _, d := range m.Devices {
-				if d.Device == me.Device {
-					return d.Push
-				}
-			}
-		}
-		return false
-	})
+	eventually(t, "the door knowing the app's subscription", func() bool { return roomDevices(door, room)[me.Device].Push })
 	u, _ := url.Parse(link.App)
 	origin := u.Scheme + "://" + u.Host
 	// The person allowed the app's notifications when it asked (the

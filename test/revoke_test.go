@@ -56,17 +56,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 	boot := tcpAddr(t, door)
 	alice := newDaemon(t, "alice", "--bootstrap", boot)
 	// The door's own household room, joined in pairing mode.
-	door.run(0, "", "door", "press", "long")
-	var ds struct{ Pairing, Room string }
-	eventually(t, "pairing mode", func() bool {
-		door.json(&ds, "door", "status")
-		return ds.Pairing != ""
-	})
-	var joined struct{ Room string }
-	alice.json(&joined, "room", "join", ds.Pairing)
-	room := joined.Room
-	door.run(0, "", "door", "press", "long")
-	door.run(0, "", "room", "role", room, alice.identity(), "admin")
+	room := joinHousehold(t, door, alice, "admin")
 
 	phone := linkDevice(t, alice, "phone", boot)
 	var pid struct{ Device string }
@@ -102,25 +92,7 @@ func TestRevokedDeviceShutOut(t *testing.T) {
 		}
 		return 0
 	}
-	revokedAt := func(d *daemon) bool {
-		var m struct {
-			Members []struct {
-				Devices []struct {
-					Device  string
-					Revoked bool
-				}
-			}
-		}
-		d.json(&m, "room", "members", room)
-		for _, mi := range m.Members {
-			for _, dv := range mi.Devices {
-				if dv.Device == pid.Device {
-					return dv.Revoked
-				}
-			}
-		}
-		return false
-	}
+	revokedAt := func(d *daemon) bool { return roomDevices(d, room)[pid.Device].Revoked }
 	eventually(t, "the revocation in the door's room, and a new epoch", func() bool {
 		return revokedAt(door) && epoch(door) >= 1 && epoch(alice) >= 1
 	})
