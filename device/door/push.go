@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -179,12 +178,8 @@ func (d *Door) pushRing(id string, targets []peer.ID) {
 	}()
 }
 
-// pushClient posts pushes: no redirects (a push service answers, it does
-// not send the door elsewhere), and a bounded time.
-var pushClient = &http.Client{
-	Timeout:       pushTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+// pushClient posts pushes: no redirects, and a bounded time.
+var pushClient = webpush.NewClient(pushTimeout)
 
 // originOf is an endpoint's origin, for the log (its path names the
 // subscription).

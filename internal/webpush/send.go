@@ -24,6 +24,16 @@ type Message struct {
 	Topic string
 }
 
+// NewClient is an HTTP client for Send that follows no redirect (a push
+// service answers; it does not send the sender elsewhere) and gives up
+// after timeout.
+func NewClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
 // ErrGone is a subscription the push service no longer has (404 or 410):
 // its holder unsubscribed or the browser dropped it. Forget it.
 var ErrGone = errors.New("webpush: the subscription is gone")
