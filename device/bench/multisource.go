@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 )
 
@@ -109,7 +110,7 @@ func multiSource(ctx context.Context, size int64) ([]Figure, error) {
 // written.
 func timedFetch(ctx context.Context, n *hnet.Node, m *chunk.Manifest, peers []peer.ID, out string) (float64, error) {
 	start := time.Now()
-	hs, err := blob.FetchHashes(ctx, n.Host, m, peers)
+	hs, err := blobwire.FetchHashes(ctx, n.Host, m, peers)
 	if err != nil {
 		return 0, err
 	}
@@ -117,7 +118,7 @@ func timedFetch(ctx context.Context, n *hnet.Node, m *chunk.Manifest, peers []pe
 	if err != nil {
 		return 0, err
 	}
-	err = blob.Fetch(ctx, blob.FetchConfig{Host: n.Host, Peers: peers, Partial: part})
+	err = blobwire.Fetch(ctx, blobwire.FetchConfig{Host: n.Host, Peers: peers, Partial: part})
 	part.Close()
 	if err != nil {
 		return 0, err

@@ -23,6 +23,7 @@ import (
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/log"
 	"github.com/hearthp2p/hearth/p2p/mirror"
@@ -390,11 +391,11 @@ func (f *Files) KeepBlob(d log.Discovery, root [32]byte, size int64, chunkSize u
 		defer f.wg.Done()
 		m := &chunk.Manifest{Name: "-", Root: chunk.Hash(root), Size: size, ChunkSize: chunkSize}
 		var sink *blob.StoreSink
-		hashes, err := blob.FetchHashes(f.ctx, f.node.Host, m, []peer.ID{from})
+		hashes, err := blobwire.FetchHashes(f.ctx, f.node.Host, m, []peer.ID{from})
 		if err == nil {
 			if sink, err = f.store.Sink(m, hashes); err == nil {
 				sink.Admit = func(n int64) error { return ms.GrowBlob(d, root, n) }
-				err = blob.Fetch(f.ctx, blob.FetchConfig{Host: f.node.Host, Peers: []peer.ID{from}, Partial: sink, Logger: f.log})
+				err = blobwire.Fetch(f.ctx, blobwire.FetchConfig{Host: f.node.Host, Peers: []peer.ID{from}, Partial: sink, Logger: f.log})
 			}
 		}
 		ms.BlobDone(d, root, sink != nil && sink.Complete(), err)
@@ -584,7 +585,7 @@ func (f *Files) fetch(r *room.Room, ref room.Ref, m *chunk.Manifest, out string,
 		hashes = hs
 	} else {
 		var err error
-		if hashes, err = blob.FetchHashes(ctx, f.node.Host, m, srcs); err != nil {
+		if hashes, err = blobwire.FetchHashes(ctx, f.node.Host, m, srcs); err != nil {
 			return err
 		}
 	}
@@ -598,8 +599,8 @@ func (f *Files) fetch(r *room.Room, ref room.Ref, m *chunk.Manifest, out string,
 	f.mu.Unlock()
 	_, held := part.Held()
 	d.set(func(st *control.Download) { st.Done, st.Resumed = held, held })
-	err = blob.Fetch(ctx, blob.FetchConfig{Host: f.node.Host, Peers: srcs, Partial: part, Logger: f.log,
-		Progress: func(p blob.Progress) {
+	err = blobwire.Fetch(ctx, blobwire.FetchConfig{Host: f.node.Host, Peers: srcs, Partial: part, Logger: f.log,
+		Progress: func(p blobwire.Progress) {
 			d.set(func(st *control.Download) { st.Done, st.Sources = p.Done, p.Sources })
 		}})
 	if err != nil {

@@ -98,7 +98,7 @@ var Rules = []Rule{
 	// the browser gives it the network (js-libp2p) and the storage
 	// (IndexedDB) through interfaces, so it builds on neither. scripts/test
 	// runs these packages' tests under Node.
-	{Name: "portable-protocol", Pkg: []string{"p2p/room", "p2p/log", "p2p/identity", "p2p/blob/chunk", "p2p/proto", "p2p/replication", "p2p/pairing", "p2p/doorwire", "call", "app/..."}, In: Deps,
+	{Name: "portable-protocol", Pkg: []string{"p2p/room", "p2p/log", "p2p/identity", "p2p/blob/chunk", "p2p/blobwire", "p2p/proto", "p2p/replication", "p2p/pairing", "p2p/doorwire", "call", "app/..."}, In: Deps,
 		Deny: []string{"p2p/net/...", "p2p/blob", "p2p/logdb/...", "p2p/mirror/...", "storage/...",
 			"go.etcd.io/bbolt", "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p/p2p/...", "github.com/pion/webrtc/v4", "github.com/pion/ice/v4", "os/exec"},
 		Why: "the room protocol is also compiled to WebAssembly for the phone: it reaches the network and the disk only through its interfaces"},

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 )
 
 // BenchmarkFetch: one source on loopback, 32 MiB per iteration.
@@ -33,7 +35,7 @@ func BenchmarkFetch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part}); err != nil {
+		if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part}); err != nil {
 			b.Fatal(err)
 		}
 		part.Close()

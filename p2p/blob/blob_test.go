@@ -13,6 +13,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/leaktest"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	"github.com/hearthp2p/hearth/p2p/identity"
 	hnet "github.com/hearthp2p/hearth/p2p/net"
 	"github.com/hearthp2p/hearth/storage"
@@ -148,7 +149,7 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 	recv := newNode(t, nil)
 	peers := recv.connect(t, srcs...)
 
-	hs, err := FetchHashes(context.Background(), recv.n.Host, m, peers)
+	hs, err := blobwire.FetchHashes(context.Background(), recv.n.Host, m, peers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	err = Fetch(ctx, FetchConfig{Host: recv.n.Host, Peers: peers[:1], Partial: part, Window: 2, Progress: func(p Progress) {
+	err = blobwire.Fetch(ctx, blobwire.FetchConfig{Host: recv.n.Host, Peers: peers[:1], Partial: part, Window: 2, Progress: func(p blobwire.Progress) {
 		if p.Done >= 4*chunk.Size {
 			cancel()
 		}
@@ -181,7 +182,7 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 		t.Fatalf("only %d chunks kept across the break", heldChunks)
 	}
 	missing := part.Missing()
-	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(out)
@@ -213,8 +214,9 @@ func TestFetchMultiSourceTamperResume(t *testing.T) {
 		t.Error("the second honest source was not used")
 	}
 	// Dropped at its first bad chunk: it may have been asked its window
-	// and what waited for the pool meanwhile, no more.
-	if n := bad.total(); n > 2+poolQueue+1 {
+	// and what waited for blobwire's pool meanwhile (its queue holds 4),
+	// no more.
+	if n := bad.total(); n > 2+4+1 {
 		t.Errorf("the tampering source was asked %d chunks; it should be dropped at its first", n)
 	}
 }
@@ -244,19 +246,6 @@ func TestEmptyAndDiskChecks(t *testing.T) {
 	if _, err := s.PutFile(t.TempDir()); err == nil {
 		t.Fatal("a folder was accepted")
 	}
-}
-
-func FuzzDecodeRequest(f *testing.F) {
-	f.Add((&Request{Op: opChunk, A: 3}).encode())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := DecodeRequest(b)
-		if err != nil {
-			return
-		}
-		if r2, err := DecodeRequest(r.encode()); err != nil || *r2 != *r {
-			t.Fatal("round trip")
-		}
-	})
 }
 
 // lyingMirror is a mirror that lies: a wrong hash list, every chunk
@@ -305,7 +294,7 @@ func TestTamperingMirror(t *testing.T) {
 	mirror := &lyingMirror{counting{Source: mirrorStore}}
 	mir := newNode(t, mirror)
 	ids := mir.connect(t, snd)
-	hs, err := FetchHashes(context.Background(), mir.n.Host, blind, ids)
+	hs, err := blobwire.FetchHashes(context.Background(), mir.n.Host, blind, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +302,7 @@ func TestTamperingMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Fetch(context.Background(), FetchConfig{Host: mir.n.Host, Peers: ids, Partial: sink}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: mir.n.Host, Peers: ids, Partial: sink}); err != nil {
 		t.Fatal(err)
 	}
 	// A member downloads it too, before the sender goes away.
@@ -323,7 +312,7 @@ func TestTamperingMirror(t *testing.T) {
 	}
 	defer memberPart.Close()
 	memberNode := newNode(t, nil)
-	if err := Fetch(context.Background(), FetchConfig{Host: memberNode.n.Host, Peers: memberNode.connect(t, snd), Partial: memberPart}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: memberNode.n.Host, Peers: memberNode.connect(t, snd), Partial: memberPart}); err != nil {
 		t.Fatal(err)
 	}
 	snd.svc.Close()
@@ -333,7 +322,7 @@ func TestTamperingMirror(t *testing.T) {
 	mirror.tamper = true
 	recv := newNode(t, nil)
 	mirrorID := recv.connect(t, mir)
-	if _, err := FetchHashes(context.Background(), recv.n.Host, m, mirrorID); err == nil {
+	if _, err := blobwire.FetchHashes(context.Background(), recv.n.Host, m, mirrorID); err == nil {
 		t.Fatal("a hash list that does not make the root was accepted")
 	}
 	out := filepath.Join(t.TempDir(), "door.mp4.part")
@@ -341,7 +330,7 @@ func TestTamperingMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: mirrorID, Partial: part})
+	err = blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: mirrorID, Partial: part})
 	if err == nil {
 		t.Fatal("a fetch from a tampering mirror alone succeeded")
 	}
@@ -357,7 +346,7 @@ func TestTamperingMirror(t *testing.T) {
 	// asked and still lies.
 	mem := newNode(t, memberPart)
 	peers := append(mirrorID, recv.connect(t, mem)...)
-	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part, Window: 2}); err != nil {
 		t.Fatal(err)
 	}
 	part.Close()

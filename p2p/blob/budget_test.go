@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	"github.com/hearthp2p/hearth/p2p/proto"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
@@ -43,8 +44,8 @@ func TestSlowReadersHoldBoundedMemory(t *testing.T) {
 			defer st.Reset()
 			var reqs []byte
 			for i := range 8 {
-				r := Request{Op: opChunk, Root: m.Root, A: uint32(i)}
-				reqs = append(reqs, r.encode()...)
+				r := blobwire.Request{Op: blobwire.OpChunk, Root: m.Root, A: uint32(i)}
+				reqs = append(reqs, r.Encode()...)
 			}
 			if _, err := st.Write(reqs); err != nil {
 				t.Fatal(err)
@@ -79,7 +80,7 @@ func TestSlowReadersHoldBoundedMemory(t *testing.T) {
 	// An honest peer gets the file meanwhile.
 	recv := newNode(t, nil)
 	ids := recv.connect(t, server)
-	hs, err := FetchHashes(context.Background(), recv.n.Host, m, ids)
+	hs, err := blobwire.FetchHashes(context.Background(), recv.n.Host, m, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestSlowReadersHoldBoundedMemory(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := Fetch(ctx, FetchConfig{Host: recv.n.Host, Peers: ids, Partial: part, Progress: func(Progress) { check() }}); err != nil {
+	if err := blobwire.Fetch(ctx, blobwire.FetchConfig{Host: recv.n.Host, Peers: ids, Partial: part, Progress: func(blobwire.Progress) { check() }}); err != nil {
 		t.Fatalf("the honest peer, beside the thieves: %v", err)
 	}
 	part.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	"github.com/hearthp2p/hearth/storage"
 )
 
@@ -71,7 +72,7 @@ func TestRottenChunkOnASource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer part.Close()
-	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
@@ -107,7 +108,7 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part})
+	err = blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: peers, Partial: part})
 	part.Close()
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("a full disk: %v", err)
@@ -124,7 +125,7 @@ func TestDiskFull(t *testing.T) {
 	if n, _ := part.Held(); n == 0 {
 		t.Fatal("nothing kept from before the disk filled up")
 	}
-	if err := Fetch(context.Background(), FetchConfig{Host: recv.n.Host, Peers: []peer.ID{peers[0]}, Partial: part}); err != nil {
+	if err := blobwire.Fetch(context.Background(), blobwire.FetchConfig{Host: recv.n.Host, Peers: []peer.ID{peers[0]}, Partial: part}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)

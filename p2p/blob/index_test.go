@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 )
 
 // fixedSource serves a file of a few chunks whose bytes do not matter:
@@ -31,20 +32,20 @@ func TestHugeIndex(t *testing.T) {
 	ids := client.connect(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := dial(ctx, client.n.Host, ids[0])
+	c, err := blobwire.Dial(ctx, client.n.Host, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	for _, a := range []uint32{1 << 31, 1<<31 + 5, 1<<32 - 1} {
-		for _, op := range []byte{opHashes, opChunk} {
-			st, payload, err := c.ask(Request{Op: op, A: a, B: 4}, maxAnswer)
-			if err != nil || st != stBad {
+		for _, op := range []byte{blobwire.OpHashes, blobwire.OpChunk} {
+			st, payload, err := c.Ask(blobwire.Request{Op: op, A: a, B: 4}, blobwire.MaxAnswer)
+			if err != nil || st != blobwire.StatusBad {
 				t.Fatalf("op %d at index %d: status %d %q, %v; want a refusal", op, a, st, payload, err)
 			}
 		}
 	}
-	hs, err := c.hashes(chunk.Hash{})
+	hs, err := c.Hashes(chunk.Hash{})
 	if err != nil || len(hs) != 4 {
 		t.Fatalf("the service after: %d hashes, %v", len(hs), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 )
 
 // Partial is a file being received: plaintext written in place at each
@@ -187,3 +188,5 @@ func (p *Partial) Have(root chunk.Hash) []bool {
 	defer p.mu.Unlock()
 	return append([]bool(nil), p.have...)
 }
+
+var _ blobwire.Sink = (*Partial)(nil)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
+	"github.com/hearthp2p/hearth/p2p/blobwire"
 	"github.com/hearthp2p/hearth/storage"
 )
 
@@ -195,7 +196,7 @@ type StoreSink struct {
 	Admit func(n int64) error
 }
 
-var _ Sink = (*StoreSink)(nil)
+var _ blobwire.Sink = (*StoreSink)(nil)
 
 // Sink records a file's checked hash list and returns a sink for its
 // chunks. m needs only chunk.Root, Size and chunk.Size.

@@ -1,4 +1,4 @@
-package blob
+package blobwire
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearthp2p/hearth/internal/logattr"
@@ -21,7 +20,7 @@ const DefaultWindow = 8
 // FetchHashes gets the hash list of m from the sources, asking them all
 // at once (a dead one costs nothing), and keeps the first that makes m's
 // root.
-func FetchHashes(ctx context.Context, h host.Host, m *chunk.Manifest, peers []peer.ID) ([]chunk.Hash, error) {
+func FetchHashes(ctx context.Context, h Host, m *chunk.Manifest, peers []peer.ID) ([]chunk.Hash, error) {
 	if m.Chunks() == 0 {
 		return nil, nil
 	}
@@ -37,15 +36,15 @@ func FetchHashes(ctx context.Context, h host.Host, m *chunk.Manifest, peers []pe
 	results := make(chan result, len(peers))
 	for _, p := range peers {
 		go func() {
-			c, err := dial(ctx, h, p)
+			c, err := Dial(ctx, h, p)
 			if err != nil {
 				results <- result{err: fmt.Errorf("%s: %w", p.ShortString(), err)}
 				return
 			}
-			defer c.close()
-			stop := context.AfterFunc(ctx, func() { c.st.Reset() })
+			defer c.Close()
+			stop := context.AfterFunc(ctx, func() { c.Reset() })
 			defer stop()
-			hs, err := c.hashes(m.Root)
+			hs, err := c.Hashes(m.Root)
 			if err == nil {
 				err = chunk.CheckHashes(m, hs)
 			}
@@ -78,8 +77,6 @@ type Sink interface {
 	Sync() error
 }
 
-var _ Sink = (*Partial)(nil)
-
 // Progress is reported as chunks arrive.
 type Progress struct {
 	Done, Total int64 // bytes held, file size
@@ -88,7 +85,7 @@ type Progress struct {
 
 // FetchConfig is what Fetch needs.
 type FetchConfig struct {
-	Host  host.Host
+	Host  Host
 	Peers []peer.ID
 	// Partial is where the chunks go: a receiver's Partial, or a Store's
 	// sink (a mirror keeping the file).
@@ -153,7 +150,7 @@ func Fetch(ctx context.Context, cfg FetchConfig) error {
 			defer pool.Done()
 			for r := range work {
 				err := part.Put(r.i, r.ct)
-				putBuf(r.ct)
+				PutBuf(r.ct)
 				switch {
 				case err == nil:
 					if s.complete(r.i) {
@@ -223,16 +220,16 @@ type received struct {
 
 // fetchFrom runs one source until nothing is left for it or it is
 // dropped.
-func fetchFrom(ctx context.Context, h host.Host, src *source, part Sink, s *sched, win int, work chan<- received, report func(int64, int)) error {
+func fetchFrom(ctx context.Context, h Host, src *source, part Sink, s *sched, win int, work chan<- received, report func(int64, int)) error {
 	m := part.Manifest()
-	c, err := dial(ctx, h, src.p)
+	c, err := Dial(ctx, h, src.p)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	stop := context.AfterFunc(ctx, func() { c.st.Reset() })
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Reset() })
 	defer stop()
-	have, err := c.have(m.Root, m.Chunks())
+	have, err := c.Have(m.Root, m.Chunks())
 	if err != nil {
 		return err
 	}
@@ -253,7 +250,7 @@ func fetchFrom(ctx context.Context, h host.Host, src *source, part Sink, s *sche
 			if !ok {
 				break
 			}
-			if err := c.send(Request{Op: opChunk, Root: m.Root, A: uint32(i)}); err != nil {
+			if err := c.Send(Request{Op: OpChunk, Root: m.Root, A: uint32(i)}); err != nil {
 				s.requeue(i)
 				return err
 			}
@@ -262,16 +259,16 @@ func fetchFrom(ctx context.Context, h host.Host, src *source, part Sink, s *sche
 		if len(inflight) == 0 {
 			return nil
 		}
-		if err := c.flush(); err != nil {
+		if err := c.Flush(); err != nil {
 			return err
 		}
-		st, ct, err := c.recv(maxAnswer)
+		st, ct, err := c.Recv(MaxAnswer)
 		if err != nil {
 			return err
 		}
 		i := inflight[0]
 		inflight = inflight[1:]
-		if st != stOK {
+		if st != StatusOK {
 			// The source lacks it after all: someone else may have it.
 			have[i] = false
 			s.requeue(i)
