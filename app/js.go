@@ -73,6 +73,7 @@ type core struct {
 //	watchCalls(fn): fn(CallInfo) is called when a call changed
 //	callEvent(call, kind, value): the page's media reports (jscalls.go);
 //	    not a Promise
+//	files, mirrors, ringPicture, fetchFile: see jsfiles.go
 //	iceServers() → [{urls, username, credential}]: the STUN and TURN
 //	    servers for a call, with fresh credentials from the always-on
 //	    nodes the link named
@@ -84,23 +85,27 @@ type core struct {
 func Export() {
 	c := &core{}
 	fns := map[string]func([]js.Value) (any, error){
-		"open":       c.open,
-		"start":      c.start,
-		"link":       c.link,
-		"rooms":      c.listRooms,
-		"history":    c.history,
-		"send":       c.send,
-		"sync":       c.syncWith,
-		"watch":      c.setWatch,
-		"self":       c.self,
-		"calls":      c.listCalls,
-		"answer":     c.answer,
-		"hangup":     c.hangup,
-		"unlock":     c.unlock,
-		"watchCalls": c.setCallWatch,
-		"pushKey":    c.pushKey,
-		"iceServers": c.iceServers,
-		"setPush":    c.setPush,
+		"open":        c.open,
+		"start":       c.start,
+		"link":        c.link,
+		"rooms":       c.listRooms,
+		"history":     c.history,
+		"send":        c.send,
+		"sync":        c.syncWith,
+		"watch":       c.setWatch,
+		"self":        c.self,
+		"calls":       c.listCalls,
+		"answer":      c.answer,
+		"hangup":      c.hangup,
+		"unlock":      c.unlock,
+		"watchCalls":  c.setCallWatch,
+		"pushKey":     c.pushKey,
+		"iceServers":  c.iceServers,
+		"setPush":     c.setPush,
+		"files":       c.listFiles,
+		"mirrors":     c.listMirrors,
+		"ringPicture": c.ringPicture,
+		"fetchFile":   c.fetchFile,
 	}
 	api := map[string]any{}
 	for name, f := range fns {

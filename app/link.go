@@ -179,3 +179,38 @@ func relays(n Net, addrs []string) []peer.ID {
 	}
 	return out
 }
+
+// addSource tells n where p may be: the addresses given (a mirror's, as
+// its room records them, with or without /p2p/p), and through each relay
+// that addrs (the link's) go through, where a device of the household
+// holds a reservation. Addresses that do not parse are skipped.
+func addSource(n Net, p peer.ID, given, addrs []string) {
+	var out []ma.Multiaddr
+	for _, s := range given {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		if bare, last := ma.SplitLast(a); last != nil && last.Protocol().Code == ma.P_P2P {
+			if last.Value() != p.String() {
+				continue
+			}
+			a = bare
+		}
+		out = append(out, a)
+	}
+	seen := map[string]bool{}
+	for _, s := range addrs {
+		via, _, ok := strings.Cut(s, "/p2p-circuit")
+		if !ok || seen[via] {
+			continue
+		}
+		seen[via] = true
+		if a, err := ma.NewMultiaddr(via + "/p2p-circuit"); err == nil {
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 {
+		n.AddAddrs(p, out)
+	}
+}

@@ -328,6 +328,8 @@ type Message struct {
 	Edited  bool   `json:"edited,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
 	File    string `json:"file,omitempty"` // the file's name
+	// FileInfo is the file's, for a file message.
+	FileInfo *FileInfo `json:"file_info,omitempty"`
 }
 
 // History returns the newest limit messages of room which, oldest first.
@@ -347,12 +349,51 @@ func (rs *Rooms) History(which string, limit int) ([]Message, error) {
 	for _, m := range page {
 		msg := Message{ID: m.ID.String(), Author: m.Author.String(), Mine: m.Author == rs.self.Identity,
 			Text: m.Text, Time: m.Time, Edited: m.Edited, Deleted: m.Deleted}
+		if m.Text == "" {
+			msg.Text = eventText(m)
+		}
 		if m.File != nil {
 			msg.File = m.File.Name
+			if !m.Deleted {
+				f := fileInfo(m, rs.self)
+				msg.FileInfo = &f
+			}
 		}
 		out = append(out, msg)
 	}
 	return out, nil
+}
+
+// eventText says what a door's or a call's entry records, for the chat.
+func eventText(m *room.Message) string {
+	if d := m.Door; d != nil {
+		switch d.Event {
+		case room.DoorUnlocked:
+			return "🔓 The door was unlocked"
+		case room.DoorUnlockRefused:
+			return "An unlock was refused: " + d.Text
+		case room.DoorPairing:
+			if d.Text == "" {
+				return "The door left pairing mode"
+			}
+			return "The door is in pairing mode until " + d.Text
+		}
+		return ""
+	}
+	if c := m.Call; c != nil {
+		switch c.Event {
+		case room.CallStarted:
+			return "📞 A call began"
+		case room.CallEnded:
+			d := time.Duration(c.Duration) * time.Millisecond
+			return fmt.Sprintf("📞 A call ended after %d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+		case room.CallMissed:
+			return "📞 A call nobody answered"
+		case room.CallDeclined:
+			return "📞 A call declined"
+		}
+	}
+	return ""
 }
 
 // Send writes a message to room which; peers get it through sync.

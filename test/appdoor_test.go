@@ -2,6 +2,11 @@ package test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -139,6 +144,12 @@ func TestAppAnswersDoor(t *testing.T) {
 	if !strings.Contains(evalPage[string](ctx, `document.getElementById("call-state").textContent`), "ringing") {
 		t.Error("the ring card does not say the door is ringing")
 	}
+	// The card shows the door's picture of this ring: its entry comes
+	// with the room's sync, its bytes from the door over /hearth/blob,
+	// fetched and decrypted by the page's Go.
+	waitPage(t, ctx, "the door's picture on the ring card", func() bool {
+		return evalPage[bool](ctx, `(() => { const i = document.getElementById("call-picture"); return !i.hidden && i.complete && i.naturalWidth > 0 })()`)
+	})
 	noSideScroll(t, ctx, "the ring card")
 	shot(t, ctx, dir, "5-ring")
 
@@ -194,6 +205,63 @@ func TestAppAnswersDoor(t *testing.T) {
 	waitPage(t, ctx, "the call card gone", func() bool {
 		return evalPage[bool](ctx, `document.getElementById("call").hidden`)
 	})
+
+	// Files: alice sends one of three chunks; the room's screen shows it
+	// with Get, fetches it with progress from her daemon (the device
+	// that linked the app) and offers it to save, byte for byte; the
+	// door's ring picture shows in the chat by itself. The room says
+	// which mirrors keep it (none here).
+	src := filepath.Join(t.TempDir(), "plans.bin")
+	data := make([]byte, 2<<20+12345)
+	rand.Read(data)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct{ ID string }
+	alice.json(&sent, "file", "send", room, src)
+	tap(t, ctx, `#room-list li[data-room="`+room+`"]`)
+	waitPage(t, ctx, "the file in the room", func() bool {
+		return evalPage[bool](ctx, `[...document.querySelectorAll(".file .file-name")].some((e) => e.textContent.includes("plans.bin"))`)
+	})
+	if info := evalPage[string](ctx, `document.getElementById("room-info").textContent`); !strings.Contains(info, "No mirror") {
+		t.Errorf("the room's mirrors: %q", info)
+	}
+	waitPage(t, ctx, "the door's ring picture in the chat", func() bool {
+		return evalPage[bool](ctx, `[...document.querySelectorAll(".file img")].some((i) => i.complete && i.naturalWidth > 0)`)
+	})
+	get := `li[data-id="` + sent.ID + `"] .file button.get`
+	tap(t, ctx, get)
+	waitPage(t, ctx, "the file fetched", func() bool {
+		return evalPage[bool](ctx, `!!document.querySelector('li[data-id="`+sent.ID+`"] .file a.save')`)
+	})
+	sum := appCall[string](t, ctx, "the file's digest in the page", `(async () => {
+		const f = (await hearthApp.files(`+jsArg(room)+`)).find((f) => f.id === `+jsArg(sent.ID)+`)
+		const b = await (await hearthApp.fileBlob(f)).arrayBuffer()
+		return [...new Uint8Array(await crypto.subtle.digest("SHA-256", b))].map((x) => x.toString(16).padStart(2, "0")).join("")
+	})()`)
+	if want := fmt.Sprintf("%x", sha256.Sum256(data)); sum != want {
+		t.Fatalf("the file in the page: sha256 %s, sent %s", sum, want)
+	}
+	// A download reports its progress as chunks arrive, up to the size.
+	big := filepath.Join(t.TempDir(), "video.bin")
+	if err := os.WriteFile(big, make([]byte, 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var bigSent struct{ ID string }
+	alice.json(&bigSent, "file", "send", room, big)
+	eventually(t, "the second file in the app", func() bool {
+		return appCall[bool](t, ctx, "the app's files", `hearthApp.files(`+jsArg(room)+`).then((fs) => fs.some((f) => f.id === `+jsArg(bigSent.ID)+`))`)
+	})
+	steps := appCall[[]struct{ Done, Total int64 }](t, ctx, "a download's progress", `(async () => {
+		const steps = []
+		await hearthApp.fetchFile(`+jsArg(room)+`, `+jsArg(bigSent.ID)+`, (p) => steps.push(p))
+		return steps
+	})()`)
+	if len(steps) < 2 || steps[len(steps)-1].Done != 3<<20 || steps[len(steps)-1].Total != 3<<20 {
+		t.Fatalf("a download of 3 chunks reported %+v", steps)
+	}
+	noSideScroll(t, ctx, "the room with files")
+	shot(t, ctx, dir, "10-files")
 
 	// Revoked, the app's device opens nothing: the door refuses it, as
 	// it refuses every revoked device (its own check, not the app's).

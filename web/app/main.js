@@ -31,7 +31,7 @@ async function boot (name) {
     iceServers: () => core.iceServers().catch(() => [])
   })
   const state = await core.start(bridge, media)
-  return { core, node, media, peer: dev.peer, identity: state.identity }
+  return { core, node, media, store, peer: dev.peer, identity: state.identity }
 }
 
 // hooks are where the screens take the calls' streams.
@@ -60,6 +60,17 @@ const hearthApp = {
   async hangup (call, reason) { return (await booted).core.hangup(call, reason ?? '') },
   async unlock (room, door) { return (await booted).core.unlock(room, door ?? '') },
   async watchCalls (fn) { return (await booted).core.watchCalls(fn) },
+  // Files: files(room) → [FileInfo] newest first; fetchFile(room, id,
+  // progress) gets one from every source into this page's storage
+  // (progress({done, total, sources})); fileBlob(f) → the Blob of file f
+  // (a FileInfo) if it is all here, else null; ringPicture(room, call) →
+  // the FileInfo of the door's picture of that ring, or null before its
+  // entry arrives; mirrors(room) → [{peer, addrs, by}].
+  async files (room, limit) { return (await booted).core.files(room, limit ?? 200) },
+  async fetchFile (room, id, progress) { return (await booted).core.fetchFile(room, id, progress ?? null) },
+  async fileBlob (f) { return (await booted).store.fileBlob(f.root, f.chunks, f.type) },
+  async ringPicture (room, call) { return (await booted).core.ringPicture(room, call) },
+  async mirrors (room) { return (await booted).core.mirrors(room) },
   // Rings while the app is closed: pushKey() is the key to subscribe
   // with ("" if no room has one); registerPush(sub) gives the rooms this
   // browser's subscription (PushSubscription.toJSON()).

@@ -70,19 +70,138 @@ async function renderRoom () {
     li.dataset.id = m.id
     const text = document.createElement('div')
     text.className = 'text'
-    text.textContent = m.deleted ? 'deleted' : (m.file ? '📎 ' + m.file + (m.text ? ' ' + m.text : '') : m.text)
+    text.textContent = m.deleted ? 'deleted' : (m.file_info?.door ? doorLabel(m.file_info.door) : m.text)
     const meta = document.createElement('div')
     meta.className = 'meta'
     meta.textContent = time(m.time) + (m.edited ? ' · edited' : '')
-    li.append(text, meta)
+    li.append(text)
+    if (m.file_info) li.append(fileView(m.file_info))
+    li.append(meta)
     return li
   }))
   if (atEnd) ol.scrollTop = ol.scrollHeight
 }
 
+function doorLabel (ev) {
+  return { ring: '🔔 The door rang', missed: '🔔 Nobody answered the door', motion: 'Movement at the door' }[ev] ?? ''
+}
+
+function size (n) {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let u = -1
+  do { n /= 1024; u++ } while (n >= 1024 && u < units.length - 1)
+  return `${n.toFixed(1)} ${units[u]}`
+}
+
+// Files: what the page holds or fetches, by root: {busy, done, total,
+// url, error}. A room's screen is drawn again on each change; a file's
+// state outlives that.
+const fileState = new Map()
+const autoImage = 2 << 20 // pictures up to this size are fetched as they show
+
+function fileView (f) {
+  const box = document.createElement('div')
+  box.className = 'file'
+  box.dataset.root = f.root
+  const name = document.createElement('span')
+  name.className = 'file-name'
+  name.textContent = `📎 ${f.name} · ${size(f.size)}`
+  if (!f.door) box.append(name)
+  const st = fileState.get(f.root)
+  if (st?.url && f.type.startsWith('image/')) {
+    const img = document.createElement('img')
+    img.src = st.url
+    img.alt = f.name
+    box.append(img)
+  }
+  if (st?.url) {
+    const a = document.createElement('a')
+    a.href = st.url
+    a.download = f.name
+    a.className = 'save'
+    a.textContent = 'Save'
+    box.append(a)
+  } else if (st?.busy) {
+    const bar = document.createElement('progress')
+    bar.max = Math.max(st.total, 1)
+    bar.value = st.done
+    const p = document.createElement('span')
+    p.className = 'file-progress muted'
+    p.textContent = `${size(st.done)} of ${size(st.total)}` + (st.sources ? ` · from ${st.sources}` : '')
+    box.append(bar, p)
+  } else {
+    const btn = document.createElement('button')
+    btn.className = 'get'
+    btn.textContent = st?.error ? 'Try again' : 'Get'
+    btn.addEventListener('click', () => getFile(current.id, f))
+    box.append(btn)
+    if (st?.error) {
+      const e = document.createElement('span')
+      e.className = 'muted'
+      e.textContent = st.error
+      box.append(e)
+    } else if (f.type.startsWith('image/') && f.size <= autoImage) {
+      queueMicrotask(() => getFile(current.id, f))
+    }
+  }
+  if (f.caption) {
+    const c = document.createElement('span')
+    c.textContent = f.caption
+    box.append(c)
+  }
+  return box
+}
+
+// fileURL returns an object URL of file f, fetched first if the page
+// lacks any of it; progress(p) follows the fetch.
+async function fileURL (room, f, progress) {
+  let blob = await app.fileBlob(f)
+  if (!blob) {
+    await app.fetchFile(room, f.id, progress)
+    blob = await app.fileBlob(f)
+  }
+  if (!blob) throw new Error('the file is not all here')
+  return URL.createObjectURL(blob)
+}
+
+async function getFile (room, f) {
+  if (fileState.get(f.root)?.busy || fileState.get(f.root)?.url) return
+  const st = { busy: true, done: 0, total: f.size }
+  fileState.set(f.root, st)
+  const draw = () => {
+    const box = document.querySelector(`.file[data-root="${f.root}"]`)
+    if (box) box.replaceWith(fileView(f))
+  }
+  draw()
+  try {
+    st.url = await fileURL(room, f, (p) => {
+      Object.assign(st, p)
+      draw()
+    })
+  } catch (err) {
+    st.error = err?.message ?? String(err)
+  } finally {
+    st.busy = false
+    draw()
+  }
+}
+
+async function showMirrors (room) {
+  const info = $('room-info')
+  info.textContent = ''
+  const ms = await app.mirrors(room)
+  if (current?.id !== room) return
+  info.textContent = ms.length === 0
+    ? 'No mirror keeps this room: it is here while a device of its members is online.'
+    : `Kept while your devices are away by ${ms.length === 1 ? 'a blind mirror' : ms.length + ' blind mirrors'}: ` +
+      ms.map((m) => '…' + m.peer.slice(-6)).join(', ') + ' (they hold it sealed and cannot read it).'
+}
+
 async function openRoom (r) {
   current = { id: r.id, name: r.name || r.id.slice(0, 8) }
   show('room', current.name)
+  showMirrors(r.id).catch(() => {})
   await renderRoom()
   const ol = $('messages')
   ol.scrollTop = ol.scrollHeight
@@ -137,8 +256,12 @@ function showCall (c) {
     toggle($('call-camera'), true)
     toggle($('call-speaker'), true)
     $('unlock-status').textContent = ''
+    $('call-picture').hidden = true
+    $('call-remote').hidden = true
   }
+  const fresh = shown?.id !== c.id
   shown = c
+  if (fresh && c.door && c.state === 'ringing') ringPicture(c).catch(() => {})
   const card = $('call')
   card.hidden = false
   card.dataset.state = c.state
@@ -164,8 +287,27 @@ function showCall (c) {
   }
 }
 
+// ringPicture shows, behind the ring, the picture the door took: its
+// entry comes with the room's sync, shortly after the ring.
+async function ringPicture (c) {
+  for (let tries = 0; tries < 30 && shown?.id === c.id && shown.state === 'ringing'; tries++) {
+    const f = c.room ? await app.ringPicture(c.room, c.id).catch(() => null) : null
+    if (f) {
+      const url = await fileURL(c.room, f)
+      if (shown?.id !== c.id) return
+      const img = $('call-picture')
+      img.src = url
+      img.hidden = false
+      return
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+}
+
 function endCard () {
   shown = null
+  $('call-picture').hidden = true
+  $('call-picture').removeAttribute('src')
   $('call').hidden = true
   $('unlock-status').textContent = ''
   for (const v of [$('call-remote'), $('call-local')]) v.srcObject = null
@@ -214,6 +356,7 @@ function setupCallCard (hooks) {
     if (shown?.id !== id) return
     const v = $('call-remote')
     if (v.srcObject !== stream) v.srcObject = stream
+    v.hidden = false
     v.muted = $('call-speaker').getAttribute('aria-pressed') !== 'true'
     v.play().catch(() => {})
   }
