@@ -66,6 +66,10 @@ type Config struct {
 	// WebLAN, if set, serves it on this address over HTTPS, behind the
 	// login 'hearth web login' sets.
 	WebLAN string
+	// AppSite, if set, serves the phone's app on its owner's domain over
+	// HTTPS, with a certificate from ACME (Home and Logger are the
+	// daemon's).
+	AppSite *web.AppSiteConfig
 	// Door, if set, makes the daemon a doorphone.
 	Door *door.Config
 }
@@ -210,6 +214,19 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Debug("trimming the database's resident pages", logattr.Err(err))
 	}
 	acfg := api.Config{Home: home, Logger: log, Now: now, Started: now(), ID: id, Node: node, Rooms: rms, Files: fls, Calls: cls, Door: dr}
+	if cfg.AppSite != nil {
+		sc := *cfg.AppSite
+		sc.Home, sc.Logger = home, log
+		site, err := web.StartAppSite(sc)
+		if err != nil {
+			return err
+		}
+		defer site.Close()
+		acfg.AppSite = func() api.AppSiteStatus {
+			st := site.Status(sc.Domain)
+			return api.AppSiteStatus{URL: site.URL(sc.Domain), Certificate: st.Certificate}
+		}
+	}
 	var page *web.Server
 	if cfg.Web != "" || cfg.WebLAN != "" {
 		// The page serves the API's routes: the API is made first, told

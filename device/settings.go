@@ -3,6 +3,7 @@ package device
 import (
 	_ "embed"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/config"
 	"github.com/hearthp2p/hearth/device/door"
+	"github.com/hearthp2p/hearth/device/web"
 	"github.com/hearthp2p/hearth/hal"
 )
 
@@ -36,6 +38,26 @@ func Resolve(s *config.Settings) (Config, error) {
 		if _, _, err := net.SplitHostPort(w); err != nil {
 			return cfg, s.Bad("network.web_lan", "%q: HOST:PORT, e.g. 0.0.0.0:8443", w)
 		}
+	}
+	if n := s.Network; n.AppDomain != "" {
+		if err := web.CheckDomain(n.AppDomain); err != nil {
+			return cfg, s.Bad("network.app_domain", "%v", err)
+		}
+		if _, _, err := net.SplitHostPort(n.AppListen); err != nil {
+			return cfg, s.Bad("network.app_listen", "%q: HOST:PORT, e.g. :443", n.AppListen)
+		}
+		if u, err := url.Parse(n.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+			return cfg, s.Bad("network.acme_directory", "%q: an https:// URL", n.ACMEDirectory)
+		}
+		if n.ACMEEmail != "" && !strings.Contains(n.ACMEEmail, "@") {
+			return cfg, s.Bad("network.acme_email", "%q: an email address", n.ACMEEmail)
+		}
+		if n.ACMECA != "" {
+			if _, err := os.Stat(n.ACMECA); err != nil {
+				return cfg, s.Bad("network.acme_ca", "%v", err)
+			}
+		}
+		cfg.AppSite = &web.AppSiteConfig{Domain: n.AppDomain, Listen: n.AppListen, Directory: n.ACMEDirectory, Email: n.ACMEEmail, CAFile: n.ACMECA}
 	}
 	if w := s.Network.Web; w != "" {
 		host, _, err := net.SplitHostPort(w)

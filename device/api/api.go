@@ -130,6 +130,10 @@ func (d *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		ws := d.web()
 		st.Web, st.WebLAN, st.WebCert = ws.URL, ws.LANURL, ws.CertFP
 	}
+	if d.appSite != nil {
+		as := d.appSite()
+		st.App, st.AppCertificate = as.URL+"/app/", as.Certificate
+	}
 	WriteJSON(w, http.StatusOK, st)
 }
 

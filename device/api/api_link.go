@@ -36,7 +36,7 @@ func (d *Server) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
 }
 
 // appLink is the URL that opens the phone's app, served by this daemon's
-// page, with link and the addresses of this device a browser can dial: a
+// app site (on its owner's domain) or else its page, with link and the addresses of this device a browser can dial: a
 // WebRTC-direct one (on the page's host if it listens there), and through
 // each always-on node that relays for it and that browsers can dial (its
 // WebRTC-direct address, then the circuit), for a phone away from home.
@@ -45,13 +45,18 @@ func (d *Server) handleDeviceLink(w http.ResponseWriter, r *http.Request) {
 // dialled and a door rings over it. "" when no page is served or a
 // browser could dial no address of this device.
 func (d *Server) appLink(link string) string {
-	if d.web == nil {
+	var base string
+	switch {
+	case d.appSite != nil:
+		base = d.appSite().URL
+	case d.web != nil:
+		st := d.web()
+		base = st.LANURL
+		if base == "" {
+			base = st.URL
+		}
+	default:
 		return ""
-	}
-	st := d.web()
-	base := st.LANURL
-	if base == "" {
-		base = st.URL
 	}
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
@@ -59,6 +64,7 @@ func (d *Server) appLink(link string) string {
 	}
 	me := d.node.Host.ID()
 	var direct, fallback string
+	fallbackPublic := false
 	var relayed []string
 	for _, a := range d.node.Host.Addrs() {
 		s := a.String()
@@ -66,10 +72,12 @@ func (d *Server) appLink(link string) string {
 			continue
 		}
 		s += "/p2p/" + me.String()
+		// The page's own host, else a public address (a domain's site
+		// is opened from anywhere), else the first.
 		if host, _ := manet.ToIP(a); host != nil && host.String() == u.Hostname() {
 			direct = s
-		} else if fallback == "" {
-			fallback = s
+		} else if pub := manet.IsPublicAddr(a); fallback == "" || pub && !fallbackPublic {
+			fallback, fallbackPublic = s, pub
 		}
 	}
 	// Through each relay (the always-on nodes it holds a slot on), by the

@@ -27,6 +27,15 @@ type Config struct {
 	Door *door.Door
 	// Web, if set, says where the web page is, for 'hearth status'.
 	Web func() WebStatus
+	// AppSite, if set, says where the phone's app is served on its
+	// owner's domain: app links open it there.
+	AppSite func() AppSiteStatus
+}
+
+// AppSiteStatus is where the app site is (its base, https://domain) and
+// its certificate's state.
+type AppSiteStatus struct {
+	URL, Certificate string
 }
 
 // WebStatus is where the web page is served.
@@ -51,12 +60,13 @@ type Server struct {
 	door    *door.Door
 	remote  *door.Remote
 	web     func() WebStatus
+	appSite func() AppSiteStatus
 }
 
 // New makes the API's server.
 func New(cfg Config) *Server {
 	return &Server{home: cfg.Home, log: cfg.Logger, now: cfg.Now, started: cfg.Started, peerID: cfg.Node.Host.ID().String(),
-		id: cfg.ID, node: cfg.Node, rooms: cfg.Rooms, files: cfg.Files, calls: cfg.Calls, door: cfg.Door, web: cfg.Web,
+		id: cfg.ID, node: cfg.Node, rooms: cfg.Rooms, files: cfg.Files, calls: cfg.Calls, door: cfg.Door, web: cfg.Web, appSite: cfg.AppSite,
 		remote: door.NewRemote(cfg.Node, cfg.Rooms, cfg.Now)}
 }
 

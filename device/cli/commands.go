@@ -479,6 +479,9 @@ func runStatus(ctx context.Context, r *runner, _ []string) error {
 		if st.WebLAN != "" {
 			fmt.Fprintf(tw, "web page (LAN)\t%s (certificate SHA-256 %s)\n", st.WebLAN, st.WebCert)
 		}
+		if st.App != "" {
+			fmt.Fprintf(tw, "phone's app\t%s (certificate: %s)\n", st.App, st.AppCertificate)
+		}
 		fmt.Fprintf(tw, "rooms\t%d\n", st.Rooms)
 		fmt.Fprintf(tw, "home\t%s\n", st.Home)
 		fmt.Fprintf(tw, "daemon\tpid %d, version %s, up %s\n", st.PID, st.Version, (time.Duration(st.Uptime) * time.Second).String())

@@ -56,6 +56,16 @@ type NetworkSettings struct {
 	Public    bool     `toml:"public"`
 	Web       string   `toml:"web"`
 	WebLAN    string   `toml:"web_lan"`
+	// AppDomain, if set, serves the phone's app at https://AppDomain/app/
+	// on AppListen, with a certificate from the ACME server of
+	// ACMEDirectory (Let's Encrypt unless told another).
+	AppDomain     string `toml:"app_domain"`
+	AppListen     string `toml:"app_listen"`
+	ACMEDirectory string `toml:"acme_directory"`
+	ACMEEmail     string `toml:"acme_email"`
+	// ACMECA, if set, is a PEM file of roots to trust for the ACME server
+	// (a private one); the system's roots otherwise.
+	ACMECA string `toml:"acme_ca"`
 }
 
 // CallSettings is the [calls] table.
@@ -190,7 +200,7 @@ func ParseSize(s string) (int64, error) {
 func DefaultSettings() Settings {
 	return Settings{
 		Role:    "device",
-		Network: NetworkSettings{MDNS: true},
+		Network: NetworkSettings{MDNS: true, AppListen: ":443", ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory"},
 		Calls:   CallSettings{RingTimeout: Duration(30 * time.Second), Camera: "synthetic", Microphone: "synthetic", Speaker: "auto", VideoCodec: "vp8"},
 		Mirror:  MirrorSettings{Budget: 8 << 30, Quota: 256 << 20},
 		Doorphone: DoorphoneSettings{Room: "Home", Cooldown: Duration(5 * time.Second), UnlockPulse: Duration(3 * time.Second),

@@ -24,6 +24,11 @@ type Flags struct {
 	recordCalls  string
 	web          string
 	webLAN       string
+	appDomain    string
+	appListen    string
+	acmeDir      string
+	acmeEmail    string
+	acmeCA       string
 	camera       string
 	microphone   string
 	speaker      string
@@ -58,6 +63,11 @@ func (a *Flags) Define(fs *flag.FlagSet) {
 	fs.StringVar(&a.recordCalls, "record-calls", "", "record what each call receives (video.ivf, audio.ogg) into a folder per call under `DIR`")
 	fs.StringVar(&a.web, "web", "", "serve the web page (calls from this browser) on loopback `ADDR`, e.g. 127.0.0.1:8080; 'hearth status' prints its link")
 	fs.StringVar(&a.webLAN, "web-lan", "", "serve the web page on the LAN at `ADDR` (e.g. 0.0.0.0:8443) over HTTPS, behind the password 'hearth web login' sets")
+	fs.StringVar(&a.appDomain, "app-domain", "", "serve the phone's app at https://`DOMAIN`/app/ (a name pointed at this node) with a certificate from ACME")
+	fs.StringVar(&a.appListen, "app-listen", def.Network.AppListen, "where the app's HTTPS site listens (`ADDR`; the ACME server checks the domain on port 443)")
+	fs.StringVar(&a.acmeDir, "acme-directory", def.Network.ACMEDirectory, "the ACME server's directory `URL` the app site's certificate comes from")
+	fs.StringVar(&a.acmeEmail, "acme-email", "", "a contact `EMAIL` for the ACME account (told of expiring certificates)")
+	fs.StringVar(&a.acmeCA, "acme-ca", "", "a PEM `FILE` of roots to trust for a private ACME server (default: the system's)")
 	fs.StringVar(&a.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
 	fs.StringVar(&a.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
 	fs.StringVar(&a.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
@@ -121,6 +131,11 @@ func (a *Flags) Settings(home string) (Settings, error) {
 	set("public", "network.public", func() { s.Network.Public = a.public })
 	set("web", "network.web", func() { s.Network.Web = a.web })
 	set("web-lan", "network.web_lan", func() { s.Network.WebLAN = a.webLAN })
+	set("app-domain", "network.app_domain", func() { s.Network.AppDomain = a.appDomain })
+	set("app-listen", "network.app_listen", func() { s.Network.AppListen = a.appListen })
+	set("acme-directory", "network.acme_directory", func() { s.Network.ACMEDirectory = a.acmeDir })
+	set("acme-email", "network.acme_email", func() { s.Network.ACMEEmail = a.acmeEmail })
+	set("acme-ca", "network.acme_ca", func() { s.Network.ACMECA = a.acmeCA })
 	set("mirror-owner", "mirror.owners", func() { s.Mirror.Owners = a.mirrorOwners })
 	var errs []error
 	size := func(flag, key, v string, dst *Size) {

@@ -48,6 +48,11 @@ type Status struct {
 	// SHA-256, to compare with what the browser shows.
 	WebLAN  string `json:"web_lan,omitempty"`
 	WebCert string `json:"web_cert,omitempty"`
+	// App is where the phone's app is served on its owner's domain
+	// (network.app_domain); AppCertificate is "ok" once its certificate
+	// came from the ACME server, else why not.
+	App            string `json:"app,omitempty"`
+	AppCertificate string `json:"app_certificate,omitempty"`
 }
 
 // Connection is one connected peer.
