@@ -23,7 +23,7 @@ import (
 )
 
 // appSize is the phone's app as the daemon serves it (the WebAssembly and
-// the bundle gzipped), in bytes.
+// the bundle compressed with brotli), in bytes.
 func appSize() (int64, error) {
 	var n int64
 	err := fs.WalkDir(phone.Files(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -51,7 +51,7 @@ func phoneFigures(ctx context.Context, bin string, n int) (_ []Figure, err error
 		return nil, err
 	}
 	out := []Figure{{Name: "phone app size", Value: float64(size) / (1 << 20), Unit: "MiB",
-		Note: "as served and embedded: the WebAssembly and the bundle gzipped"}}
+		Note: "as served and embedded: the WebAssembly and the bundle as brotli"}}
 	if !phone.Built() {
 		return out, errors.New("the binary embeds no app (scripts/web-build --embed)")
 	}

@@ -10,6 +10,7 @@
 export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
   const calls = new Map() // call id → {pc, local, pending, remoteSet, timer}
   const prepared = new Map() // call id → a promise of its local stream, asked for while it rings
+  const servers = new Map() // call id → a promise of its ICE servers, asked for while it rings
 
   async function localStream (send) {
     const video = send.includes('video')
@@ -31,7 +32,9 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
   async function open (id, send, offer) {
     const c = { pc: null, local: null, pending: [], remoteSet: false, timer: null, last: null }
     calls.set(id, c)
-    const pc = new RTCPeerConnection({ iceServers: (await iceServers?.()) ?? [] })
+    const ice = servers.get(id) ?? iceServers?.()
+    servers.delete(id)
+    const pc = new RTCPeerConnection({ iceServers: (await ice?.catch(() => [])) ?? [] })
     c.pc = pc
     pc.onicecandidate = (e) => report(id, 'candidate', e.candidate ? e.candidate.toJSON() : null)
     pc.ontrack = (e) => onTrack(id, e.streams[0] ?? new MediaStream([e.track]))
@@ -119,11 +122,16 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
     // answering does not wait for them; release drops them if it is not
     // answered.
     prepare (id, send) {
-      if (!prepared.has(id) && !calls.has(id)) prepared.set(id, localStream(send).catch(() => localStream('audio')))
+      if (prepared.has(id) || calls.has(id)) return
+      prepared.set(id, localStream(send).catch(() => localStream('audio')))
+      // The TURN credentials too: answering then makes its connection at
+      // once.
+      if (iceServers) servers.set(id, iceServers().catch(() => []))
     },
     release (id) {
       const p = prepared.get(id)
       prepared.delete(id)
+      servers.delete(id)
       p?.then((s) => { for (const t of s.getTracks()) t.stop() }, () => {})
     },
     close (id) {

@@ -4,8 +4,11 @@
 // daemon serves it (at /app/ of its pages) and `hearth web export` writes
 // it out for any web host. It holds no secret.
 //
-// The two large files are kept gzipped (hearth-app.wasm.gz, app.js.gz)
-// and served as they are to browsers that take gzip, which all do.
+// The two large files are kept compressed with brotli (hearth-app.wasm.br,
+// app.js.br) and served as they are to browsers that take it, which all
+// do over HTTPS and on localhost. A browser that takes only gzip gets
+// them gzipped, compressed once on first asking and kept; one that takes
+// neither, plain.
 // `scripts/web-build --check` (run by scripts/test) fails when what is
 // embedded is not what the sources build.
 package phone
@@ -24,7 +27,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/andybalholm/brotli"
 )
 
 //go:embed dist
@@ -78,25 +84,67 @@ func Handler() http.Handler {
 			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 			return
 		}
-		gz, err := fs.ReadFile(files, name+".gz")
+		br, err := fs.ReadFile(files, name+".br")
 		if err != nil {
 			http.NotFound(w, r)
 			return
 		}
 		setType(w, name)
 		w.Header().Add("Vary", "Accept-Encoding")
-		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		switch accepts := r.Header.Get("Accept-Encoding"); {
+		case acceptsCoding(accepts, "br"):
+			w.Header().Set("Content-Encoding", "br")
+			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(br))
+		case acceptsCoding(accepts, "gzip"):
+			gz, err := gzipped(name, br)
+			if err != nil {
+				http.Error(w, "the embedded app is damaged", http.StatusInternalServerError)
+				return
+			}
 			w.Header().Set("Content-Encoding", "gzip")
 			http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(gz))
-			return
+		default:
+			io.Copy(w, brotli.NewReader(bytes.NewReader(br)))
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(gz))
-		if err != nil {
-			http.Error(w, "the embedded app is damaged", http.StatusInternalServerError)
-			return
-		}
-		io.Copy(w, zr)
 	})
+}
+
+// acceptsCoding reports whether an Accept-Encoding header takes coding
+// (with a q that is not zero).
+func acceptsCoding(header, coding string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), coding) {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}
+
+// gzipCache holds the gzipped copies made for browsers that take no
+// brotli, by name: made once each.
+var gzipCache sync.Map // name -> *gzipOnce
+
+type gzipOnce struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func gzipped(name string, br []byte) ([]byte, error) {
+	v, _ := gzipCache.LoadOrStore(name, &gzipOnce{})
+	g := v.(*gzipOnce)
+	g.once.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		if _, g.err = io.Copy(zw, brotli.NewReader(bytes.NewReader(br))); g.err == nil {
+			g.err = zw.Close()
+		}
+		g.b = buf.Bytes()
+	})
+	return g.b, g.err
 }
 
 func setType(w http.ResponseWriter, name string) {
@@ -113,7 +161,7 @@ func setType(w http.ResponseWriter, name string) {
 }
 
 // Export writes the app to dir (made if needed), every file as a web
-// host serves it (the gzipped ones decompressed). It refuses a dir that
+// host serves it (the compressed ones decompressed). It refuses a dir that
 // holds files already, unless they are an app it wrote before.
 func Export(dir string) error {
 	if !Built() {
@@ -137,15 +185,11 @@ func Export(dir string) error {
 		if err != nil {
 			return err
 		}
-		if strings.HasSuffix(p, ".gz") {
-			zr, err := gzip.NewReader(bytes.NewReader(b))
-			if err != nil {
+		if strings.HasSuffix(p, ".br") {
+			if b, err = io.ReadAll(brotli.NewReader(bytes.NewReader(b))); err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
-			if b, err = io.ReadAll(zr); err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			out = strings.TrimSuffix(out, ".gz")
+			out = strings.TrimSuffix(out, ".br")
 		}
 		tmp := out + ".tmp"
 		if err := os.WriteFile(tmp, b, 0o644); err != nil {

@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/andybalholm/brotli"
 )
 
 // TestServeAndExport: the embedded app is served with the types a
 // browser needs (application/wasm, the manifest's), its large files
-// gzipped to a browser that takes gzip and plain to one that does not;
+// as brotli to a browser that takes it, gzipped to one that takes only
+// gzip, and plain to one that takes neither;
 // Export writes the same bytes a web host serves, and refuses a folder of
 // other files.
 func TestServeAndExport(t *testing.T) {
@@ -23,13 +26,9 @@ func TestServeAndExport(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.StripPrefix("/app", Handler()))
 	defer srv.Close()
-	get := func(path string, gz bool) (*http.Response, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		if gz {
-			req.Header.Set("Accept-Encoding", "gzip")
-		} else {
-			req.Header.Set("Accept-Encoding", "identity")
-		}
+	getWith := func(t *testing.T, url, accept string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Accept-Encoding", accept)
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
@@ -37,6 +36,9 @@ func TestServeAndExport(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp, b
+	}
+	get := func(path string, gz bool) (*http.Response, []byte) {
+		return getWith(t, srv.URL+path, map[bool]string{true: "gzip, deflate, br, zstd", false: "identity"}[gz])
 	}
 	resp, page := get("/app/", true)
 	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("manifest.webmanifest")) || resp.Header.Get("Cache-Control") != "no-cache" {
@@ -46,15 +48,27 @@ func TestServeAndExport(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/manifest+json" {
 		t.Errorf("the manifest is served as %q", ct)
 	}
-	resp, zipped := get("/app/hearth-app.wasm", true)
-	if resp.Header.Get("Content-Type") != "application/wasm" || resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Fatalf("the wasm to a gzip browser: %q", resp.Header)
+	resp, packed := get("/app/hearth-app.wasm", true)
+	if resp.Header.Get("Content-Type") != "application/wasm" || resp.Header.Get("Content-Encoding") != "br" {
+		t.Fatalf("the wasm to a brotli browser: %q", resp.Header)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(zipped))
+	wasm, err := io.ReadAll(brotli.NewReader(bytes.NewReader(packed)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wasm, _ := io.ReadAll(zr)
+	for _, accept := range []string{"gzip", "gzip, br;q=0", "deflate, gzip;q=0.5"} {
+		resp, zipped := getWith(t, srv.URL+"/app/hearth-app.wasm", accept)
+		if resp.Header.Get("Content-Encoding") != "gzip" {
+			t.Fatalf("the wasm to a browser taking %q: %q", accept, resp.Header)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zipped))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := io.ReadAll(zr); !bytes.Equal(got, wasm) {
+			t.Fatalf("the gzipped wasm (%q) is not the wasm", accept)
+		}
+	}
 	resp, plain := get("/app/hearth-app.wasm", false)
 	if resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, wasm) || !bytes.HasPrefix(wasm, []byte("\x00asm")) {
 		t.Fatalf("the wasm, plain: %q, %d bytes", resp.Header, len(plain))
@@ -75,7 +89,7 @@ func TestServeAndExport(t *testing.T) {
 		t.Fatalf("the exported wasm differs: %v", err)
 	}
 	fs.WalkDir(Files(), ".", func(p string, d fs.DirEntry, err error) error {
-		if d.IsDir() || filepath.Ext(p) == ".gz" {
+		if d.IsDir() || filepath.Ext(p) == ".br" {
 			return nil
 		}
 		b, _ := fs.ReadFile(Files(), p)
