@@ -131,11 +131,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	node, err := hnet.New(hnet.Config{Key: id.Device, Listen: cfg.Listen, Bootstrap: cfg.Bootstrap, NoMDNS: cfg.NoMDNS, Public: cfg.Public, Logger: log})
+	// With no listen address given, the default ones keep their ports
+	// from one start to the next (ports.json).
+	listen, stable := cfg.Listen, len(cfg.Listen) == 0
+	if stable {
+		listen = stableListen(home)
+	}
+	node, err := hnet.New(hnet.Config{Key: id.Device, Listen: listen, Bootstrap: cfg.Bootstrap, NoMDNS: cfg.NoMDNS, Public: cfg.Public, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer node.Close()
+	if stable {
+		if err := rememberPorts(home, node); err != nil {
+			log.Warn("the listen ports will change at the next start", logattr.Err(err))
+		}
+	}
 	blobs := blob.NewStore(db, chunks)
 	var kept *mirror.Store
 	if cfg.Mirror {
