@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,21 +18,27 @@ import (
 
 // FileInfo is a file of a room as the app lists it.
 type FileInfo struct {
-	ID      string `json:"id"`   // the message's
-	Root    string `json:"root"` // the file's, hex: where the page keeps its bytes
-	Name    string `json:"name"`
-	Type    string `json:"type"`
-	Size    int64  `json:"size"`
-	Chunks  int    `json:"chunks"`
-	Caption string `json:"caption,omitempty"`
-	Author  string `json:"author"`
-	Mine    bool   `json:"mine"`
-	Time    int64  `json:"time"`           // unix milliseconds
-	Door    string `json:"door,omitempty"` // a door's picture or clip: ring, missed, motion
+	ID   string `json:"id"`   // the message's
+	Root string `json:"root"` // the file's, hex: where the page keeps its bytes
+	Name string `json:"name"`
+	// Type is the manifest's type if it is a raster picture's (the page
+	// shows it), else application/octet-stream (the page offers it to
+	// save): what a member declares never makes the page's object URL
+	// an HTML document or an SVG of the app's origin. Declared is the
+	// manifest's own.
+	Type     string `json:"type"`
+	Declared string `json:"declared,omitempty"`
+	Size     int64  `json:"size"`
+	Chunks   int    `json:"chunks"`
+	Caption  string `json:"caption,omitempty"`
+	Author   string `json:"author"`
+	Mine     bool   `json:"mine"`
+	Time     int64  `json:"time"`           // unix milliseconds
+	Door     string `json:"door,omitempty"` // a door's picture or clip: ring, missed, motion
 }
 
 func fileInfo(m *room.Message, me room.Self) FileInfo {
-	f := FileInfo{ID: m.ID.String(), Root: fmt.Sprintf("%x", m.File.Root[:]), Name: m.File.Name, Type: m.File.Type,
+	f := FileInfo{ID: m.ID.String(), Root: fmt.Sprintf("%x", m.File.Root[:]), Name: m.File.Name, Type: pageType(m.File.Type), Declared: m.File.Type,
 		Size: m.File.Size, Chunks: m.File.Chunks(), Caption: m.Text, Author: m.Author.String(), Mine: m.Author == me.Identity, Time: m.Time}
 	if m.Door != nil {
 		f.Caption = ""
@@ -45,6 +52,21 @@ func fileInfo(m *room.Message, me room.Self) FileInfo {
 		}
 	}
 	return f
+}
+
+// pictureTypes are the types the page shows inline.
+var pictureTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true, "image/avif": true}
+
+// pageType is the type the page gives a file's bytes (see FileInfo.Type).
+func pageType(declared string) string {
+	t := strings.ToLower(strings.TrimSpace(declared))
+	if i := strings.IndexByte(t, ';'); i >= 0 {
+		t = strings.TrimSpace(t[:i])
+	}
+	if pictureTypes[t] {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 // Files returns the files of room which that nobody deleted, newest

@@ -130,6 +130,20 @@ func TestFileSources(t *testing.T) {
 	if err != nil || len(fs) != 1 || fs[0].ID != ref.String() || fs[0].Name != "plan.png" || fs[0].Caption != "the plan" || !fs[0].Mine || fs[0].Chunks != 1 {
 		t.Fatalf("files %+v, %v", fs, err)
 	}
+	// What a member declares is shown only if it is a raster picture.
+	for declared, want := range map[string]string{"image/png": "image/png", "IMAGE/JPEG; q=1": "image/jpeg",
+		"text/html": "application/octet-stream", "image/svg+xml": "application/octet-stream", "": "application/octet-stream",
+		"application/javascript": "application/octet-stream"} {
+		m.Type = declared
+		mb, _ := m.MarshalBinary()
+		if _, err := r.Write(room.Op{Type: room.OpFile, Blob: mb}); err != nil {
+			t.Fatal(err)
+		}
+		fs, _ := rs.Files("family", 1)
+		if len(fs) != 1 || fs[0].Type != want || fs[0].Declared != declared {
+			t.Errorf("declared %q: the page gets %+v, want type %q", declared, fs, want)
+		}
+	}
 	if _, ok, _ := rs.RingPicture("family", [16]byte{1}); ok {
 		t.Fatal("a ring picture where no door rang")
 	}

@@ -109,7 +109,7 @@ function fileView (f) {
   name.textContent = `📎 ${f.name} · ${size(f.size)}`
   if (!f.door) box.append(name)
   const st = fileState.get(f.root)
-  if (st?.url && f.type.startsWith('image/')) {
+  if (st?.url && isPicture(f)) {
     const img = document.createElement('img')
     img.src = st.url
     img.alt = f.name
@@ -141,7 +141,7 @@ function fileView (f) {
       e.className = 'muted'
       e.textContent = st.error
       box.append(e)
-    } else if (f.type.startsWith('image/') && f.size <= autoImage) {
+    } else if (isPicture(f) && f.size <= autoImage) {
       queueMicrotask(() => getFile(current.id, f))
     }
   }
@@ -152,6 +152,11 @@ function fileView (f) {
   }
   return box
 }
+
+// A file's type is a raster picture's (shown inline) or bytes to save:
+// the Go half gives no other (app.FileInfo.Type), so that a member's
+// manifest never makes an object URL an HTML page of the app's origin.
+function isPicture (f) { return f.type.startsWith('image/') }
 
 // fileURL returns an object URL of file f, fetched first if the page
 // lacks any of it; progress(p) follows the fetch.
