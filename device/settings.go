@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hearthp2p/hearth/call/av"
+	"github.com/hearthp2p/hearth/device/calls"
 	"github.com/hearthp2p/hearth/device/config"
-	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/device/web"
 	"github.com/hearthp2p/hearth/hal"
 )
@@ -77,6 +77,12 @@ func Resolve(s *config.Settings) (Config, error) {
 	}
 
 	c := &cfg.Calls
+	// The push origins: the door pushes its rings there, and so does each
+	// household device it rings.
+	if err := calls.CheckPushServices(s.Doorphone.PushServices); err != nil {
+		return cfg, s.Bad("doorphone.push_services", "%v", err)
+	}
+	c.PushServices = s.Doorphone.PushServices
 	if rt := time.Duration(s.Calls.RingTimeout); rt < time.Second || rt > 10*time.Minute {
 		return cfg, s.Bad("calls.ring_timeout", "%s: between 1s and 10m", rt)
 	}
@@ -184,10 +190,6 @@ func resolveDoor(s *config.Settings) (DoorConfig, error) {
 	if c := time.Duration(d.Cooldown); c > 10*time.Minute {
 		return cfg, s.Bad("doorphone.cooldown", "%s: at most 10m", c)
 	}
-	if err := door.CheckPushServices(d.PushServices); err != nil {
-		return cfg, s.Bad("doorphone.push_services", "%v", err)
-	}
-	cfg.PushServices = d.PushServices
 	cfg.Room, cfg.Cooldown, cfg.UnlockPulse = d.Room, time.Duration(d.Cooldown), time.Duration(d.UnlockPulse)
 	cfg.Clip, cfg.Pairing, cfg.MotionEvery = time.Duration(d.Clip), time.Duration(d.Pairing), time.Duration(d.MotionEvery)
 	h := s.HAL

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,25 @@ type pushed struct {
 	plain            []byte
 	vapid            []byte // the sender's public key
 	ttl, urgency, to string
+	sub              string // the sender's contact (its VAPID token's sub)
+}
+
+// vapidSub is the sub claim of a VAPID Authorization header ("vapid
+// t=JWT, k=KEY"): who the sender says it is.
+func vapidSub(header string) string {
+	_, rest, _ := strings.Cut(header, "t=")
+	tok, _, _ := strings.Cut(rest, ",")
+	parts := strings.Split(strings.TrimSpace(tok), ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct{ Sub string }
+	json.Unmarshal(b, &claims)
+	return claims.Sub
 }
 
 func newPushService(t *testing.T) *pushService {
@@ -92,7 +113,8 @@ func newPushService(t *testing.T) *pushService {
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
-		ps.got <- pushed{plain: plain, vapid: key, ttl: r.Header.Get("TTL"), urgency: r.Header.Get("Urgency"), to: r.Header.Get("Topic")}
+		ps.got <- pushed{plain: plain, vapid: key, ttl: r.Header.Get("TTL"), urgency: r.Header.Get("Urgency"), to: r.Header.Get("Topic"),
+			sub: vapidSub(r.Header.Get("Authorization"))}
 	}))
 	t.Cleanup(ps.Close)
 	ps.endpoint = ps.URL + path
@@ -122,7 +144,8 @@ func TestAppRingsWhileClosed(t *testing.T) {
 	ps := newPushService(t)
 	webrtc := "/ip4/127.0.0.1/udp/0/webrtc-direct"
 	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--listen", webrtc, "--ring-timeout", "60s", "--push-service", ps.URL)
-	alice := newDaemon(t, "alice", "--bootstrap", tcpAddr(t, door), "--listen", webrtc, "--web", "127.0.0.1:0")
+	// Alice's daemon, rung by the door, pushes the ring too, once.
+	alice := newDaemon(t, "alice", "--bootstrap", tcpAddr(t, door), "--listen", webrtc, "--web", "127.0.0.1:0", "--push-service", ps.URL)
 	room := joinHousehold(t, door, alice, "")
 
 	var link struct{ Link, App string }
@@ -198,6 +221,32 @@ func TestAppRingsWhileClosed(t *testing.T) {
 	var ring struct{ Type, Call, Room, Door string }
 	if err := json.Unmarshal(p.plain, &ring); err != nil || ring.Type != "ring" || ring.Call == "" || ring.Room != room {
 		t.Fatalf("the push: %s (%v)", p.plain, err)
+	}
+	// The same ring, pushed by the door and by alice's daemon, once each.
+	var st struct{ Device string }
+	senders := map[string]int{}
+	for _, d := range []*daemon{door, alice} {
+		d.json(&st, "status")
+		senders["mailto:hearth@"+st.Device[:16]+".hearth.invalid"] = 0
+	}
+	senders[p.sub]++
+	select {
+	case p2 := <-ps.got:
+		senders[p2.sub]++
+		var ring2 struct{ Call string }
+		if json.Unmarshal(p2.plain, &ring2); ring2.Call != ring.Call {
+			t.Fatalf("the second push is of another ring: %s", p2.plain)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("one push only: the door and alice's daemon each push a ring")
+	}
+	if len(senders) != 2 || slices.Contains(slices.Collect(maps.Values(senders)), 0) {
+		t.Fatalf("the ring's pushes came from %v, want the door and alice's daemon once each", senders)
+	}
+	select {
+	case p3 := <-ps.got:
+		t.Fatalf("a third push for one ring, from %s", p3.sub)
+	case <-time.After(3 * time.Second):
 	}
 	// Attached to first: a worker started for a push while DevTools
 	// auto-attaches would wait for its debugger.

@@ -33,14 +33,22 @@ type Calls struct {
 	log   *slog.Logger
 	rooms *rooms.Manager
 	self  identity.PublicKey // this device's identity
-	m     *call.Manager
-	turn  *av.TURNServer
-	ice   []webrtc.ICEServer // --stun
-	turns *call.TURNClients
-	src   *hookSource
+	// device is this device's key; pushServices the push origins the
+	// settings add (push.go).
+	device       identity.PublicKey
+	pushServices []string
+	ctx          context.Context // ends at Close: the pushes under way
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	m            *call.Manager
+	turn         *av.TURNServer
+	ice          []webrtc.ICEServer // --stun
+	turns        *call.TURNClients
+	src          *hookSource
 
 	mu        sync.Mutex
 	written   map[call.ID]bool // outgoing calls whose start is in the room
+	pushed    map[call.ID]bool // incoming door rings this device pushed
 	onChange  []func(call.Status)
 	endpoints []tagEndpoints
 }
@@ -89,6 +97,9 @@ type Config struct {
 	// Doorphone: this device is a doorphone, which has nobody to answer a
 	// ring: it declines every ring at once (it is never busy for one).
 	Doorphone bool
+	// PushServices are Web Push origins (scheme://host[:port]) a ring may
+	// be pushed to besides the browsers' own (push.go).
+	PushServices []string
 }
 
 // doorphoneDeclines is what a doorphone answers a ring.
@@ -108,7 +119,9 @@ type Deps struct {
 // New takes calls from here on (they ring, and are declined on a
 // doorphone); Close ends them.
 func New(cfg Config, deps Deps) (*Calls, error) {
-	c := &Calls{log: deps.Logger, rooms: deps.Rooms, self: deps.ID.Identity, written: map[call.ID]bool{}}
+	c := &Calls{log: deps.Logger, rooms: deps.Rooms, self: deps.ID.Identity, device: deps.ID.Device.Public(), pushServices: cfg.PushServices,
+		written: map[call.ID]bool{}, pushed: map[call.ID]bool{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	owners, node := deps.Owners, deps.Node
 	proof, err := deps.ID.Proof.MarshalBinary()
 	if err != nil {
@@ -233,6 +246,8 @@ func (c *Calls) BeforeVideo(f func()) { c.src.SetBefore(f) }
 // Close ends every call and stops taking them.
 func (c *Calls) Close() {
 	c.m.Close()
+	c.cancel()
+	c.wg.Wait()
 	if c.turn != nil {
 		c.turn.Close()
 	}
@@ -287,6 +302,14 @@ func (c *Calls) changed(s call.Status) {
 	c.mu.Unlock()
 	for _, f := range hooks {
 		f(s)
+	}
+	c.relayPush(s)
+	if s.State == call.StateEnded {
+		if id, err := call.ParseID(s.ID); err == nil {
+			c.mu.Lock()
+			delete(c.pushed, id)
+			c.mu.Unlock()
+		}
 	}
 	// The room records the call its caller placed; not the calls between
 	// the participants of a group, which follow from it.

@@ -46,9 +46,6 @@ type Config struct {
 	Pairing     time.Duration
 	MotionEvery time.Duration
 	HAL         config.HALSettings
-	// PushServices are Web Push origins a ring may be pushed to besides
-	// the browsers' own (push.go).
-	PushServices []string
 }
 
 // Folder is where the doorphone keeps a picture or clip until it is in
@@ -327,7 +324,7 @@ func (d *Door) ring(ctx context.Context) {
 		d.log.Warn("ring not placed", logattr.Err(err))
 	} else {
 		d.log.Info("ring", logattr.Call(id), slog.Int("devices", len(targets)), slog.Duration("place", d.now().Sub(start)))
-		d.pushRing(id, targets)
+		d.calls.PushRing(d.room, id, d.id.Device.Public(), targets)
 	}
 	d.startMedia(id)
 }

@@ -1,13 +1,13 @@
-package door
+package calls
 
 import "testing"
 
-// TestPushAllowed: the door posts a ring only to the browsers' own push
+// TestPushAllowed: a device posts a ring only to the browsers' own push
 // services over HTTPS, or to the origins its settings add, exactly: a
 // member's subscription cannot point it at the LAN, at loopback, at
 // another port, or at a look-alike host.
 func TestPushAllowed(t *testing.T) {
-	d := &Door{cfg: Config{PushServices: []string{"http://127.0.0.1:8088", "https://push.example.org/"}}}
+	services := []string{"http://127.0.0.1:8088", "https://push.example.org/"}
 	for endpoint, ok := range map[string]bool{
 		"https://fcm.googleapis.com/fcm/send/abc":              true,
 		"https://updates.push.services.mozilla.com/wpush/v2/x": true,
@@ -28,7 +28,7 @@ func TestPushAllowed(t *testing.T) {
 		"file:///etc/passwd":                                   false,
 		"":                                                     false,
 	} {
-		if got := d.pushAllowed(endpoint); got != ok {
+		if got := pushAllowed(services, endpoint); got != ok {
 			t.Errorf("%q: allowed %v, want %v", endpoint, got, ok)
 		}
 	}
