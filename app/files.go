@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -221,13 +220,10 @@ func (rs *Rooms) fileSources(r *room.Room, by peer.ID, addrs func(peer.ID, []str
 // hash and decrypted here, and its plaintext handed to put (the page
 // keeps it in IndexedDB).
 type pageSink struct {
-	m      *chunk.Manifest
-	hashes []chunk.Hash
-	put    func(i int, plain []byte) error
-
-	mu   sync.Mutex
-	have []bool
-	n    int
+	*blobwire.HeldSet // Missing, Held, Complete
+	m                 *chunk.Manifest
+	hashes            []chunk.Hash
+	put               func(i int, plain []byte) error
 }
 
 var _ blobwire.Sink = (*pageSink)(nil)
@@ -239,46 +235,14 @@ func newPageSink(m *chunk.Manifest, hashes []chunk.Hash, held []int, put func(in
 	if put == nil {
 		return nil, errors.New("nowhere to keep the file")
 	}
-	s := &pageSink{m: m, hashes: hashes, put: put, have: make([]bool, len(hashes))}
+	s := &pageSink{HeldSet: blobwire.NewHeldSet(m), m: m, hashes: hashes, put: put}
 	for _, i := range held {
-		if i >= 0 && i < len(s.have) && !s.have[i] {
-			s.have[i] = true
-			s.n++
-		}
+		s.Mark(i)
 	}
 	return s, nil
 }
 
 func (s *pageSink) Manifest() *chunk.Manifest { return s.m }
-
-func (s *pageSink) Missing() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []int
-	for i, h := range s.have {
-		if !h {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-func (s *pageSink) Held() (n int, bytes int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, h := range s.have {
-		if h {
-			bytes += int64(s.m.ChunkLen(i))
-		}
-	}
-	return s.n, bytes
-}
-
-func (s *pageSink) Complete() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n == len(s.have)
-}
 
 // Put checks ciphertext chunk i, decrypts it (over ct) and hands it to the
 // page.
@@ -293,12 +257,7 @@ func (s *pageSink) Put(i int, ct []byte) error {
 	if err := s.put(i, plain); err != nil {
 		return fmt.Errorf("keeping chunk %d: %w", i, err)
 	}
-	s.mu.Lock()
-	if !s.have[i] {
-		s.have[i] = true
-		s.n++
-	}
-	s.mu.Unlock()
+	s.Mark(i)
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"syscall"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -20,13 +19,10 @@ import (
 // a crash or a break, what was written and is whole is kept; only the
 // rest is fetched. A member serves the chunks it holds the same way.
 type Partial struct {
-	m      *chunk.Manifest
-	hashes []chunk.Hash
-
-	mu   sync.Mutex
-	f    *os.File
-	have []bool
-	n    int // chunks held
+	*blobwire.HeldSet // Missing, Held, Complete
+	m                 *chunk.Manifest
+	hashes            []chunk.Hash
+	f                 *os.File
 }
 
 // ErrNoSpace means the disk is full: the partial file stays, and the
@@ -59,9 +55,9 @@ func OpenPartial(path string, m *chunk.Manifest, hashes []chunk.Hash) (*Partial,
 			return nil, err
 		}
 	}
-	p := &Partial{m: m, hashes: hashes, f: f, have: make([]bool, m.Chunks())}
+	p := &Partial{HeldSet: blobwire.NewHeldSet(m), m: m, hashes: hashes, f: f}
 	buf := make([]byte, m.ChunkSize)
-	for i := range p.have {
+	for i := range m.Chunks() {
 		off := int64(i) * int64(m.ChunkSize)
 		n := m.ChunkLen(i)
 		if off+int64(n) > fi.Size() {
@@ -71,8 +67,7 @@ func OpenPartial(path string, m *chunk.Manifest, hashes []chunk.Hash) (*Partial,
 			continue
 		}
 		if chunk.Sum(chunk.Seal(m.Key, i, m.Size, buf[:n])) == hashes[i] {
-			p.have[i] = true
-			p.n++
+			p.Mark(i)
 		}
 	}
 	return p, nil
@@ -80,38 +75,6 @@ func OpenPartial(path string, m *chunk.Manifest, hashes []chunk.Hash) (*Partial,
 
 // chunk.Manifest returns the file's manifest.
 func (p *Partial) Manifest() *chunk.Manifest { return p.m }
-
-// Missing returns the chunks not held yet.
-func (p *Partial) Missing() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []int
-	for i, h := range p.have {
-		if !h {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// Held returns how many chunks are held and how many bytes.
-func (p *Partial) Held() (chunks int, bytes int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, h := range p.have {
-		if h {
-			bytes += int64(p.m.ChunkLen(i))
-		}
-	}
-	return p.n, bytes
-}
-
-// Complete reports whether every chunk is held.
-func (p *Partial) Complete() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n == len(p.have)
-}
 
 // Put verifies ciphertext chunk i against its hash, decrypts it (over
 // ct, which it consumes) and writes it in place.
@@ -129,12 +92,7 @@ func (p *Partial) Put(i int, ct []byte) error {
 		}
 		return err
 	}
-	p.mu.Lock()
-	if !p.have[i] {
-		p.have[i] = true
-		p.n++
-	}
-	p.mu.Unlock()
+	p.Mark(i)
 	return nil
 }
 
@@ -158,10 +116,7 @@ func (p *Partial) Chunk(root chunk.Hash, i int, buf []byte) ([]byte, bool) {
 	if root != p.m.Root || i < 0 || i >= len(p.hashes) {
 		return nil, false
 	}
-	p.mu.Lock()
-	held := p.have[i]
-	p.mu.Unlock()
-	if !held {
+	if !p.Has(i) {
 		return nil, false
 	}
 	n := p.m.ChunkLen(i)
@@ -184,9 +139,7 @@ func (p *Partial) Have(root chunk.Hash) []bool {
 	if root != p.m.Root {
 		return nil
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]bool(nil), p.have...)
+	return p.Bitmap()
 }
 
 var _ blobwire.Sink = (*Partial)(nil)
