@@ -105,34 +105,17 @@ func Link(ctx context.Context, n Net, d *Device, link string, addrs []string, no
 	if err != nil {
 		return nil, err
 	}
-	var last error
-	seen := map[peer.ID]bool{}
-	for _, p := range targets {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		sa, err := pairing.Ask(actx, n, p, inv.ID(), sealed)
-		cancel()
-		if err != nil {
-			last = err
-			continue
-		}
-		a, err := pairing.OpenLinkAnswer(eph, inv.ID(), sa)
-		if err != nil || !a.Matches(inv.Tag()) {
-			last = fmt.Errorf("%s answered what is not this link's answer", p)
-			continue
-		}
-		if !a.OK {
-			return nil, fmt.Errorf("%w: %s", ErrRefused, a.Reason)
-		}
-		if _, err := identity.ParseProof(a.Proof); err != nil {
-			return nil, fmt.Errorf("the link answer's proof: %w", err)
-		}
-		return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p, Addrs: addrs}, nil
+	a, p, err := pairing.AskLink(ctx, n, targets, inv, sealed, eph, pairing.LinkAsk{})
+	if err != nil {
+		return nil, fmt.Errorf("no device answered the link: %w", err)
 	}
-	return nil, fmt.Errorf("no device answered the link: %w", last)
+	if !a.OK {
+		return nil, fmt.Errorf("%w: %s", ErrRefused, a.Reason)
+	}
+	if _, err := identity.ParseProof(a.Proof); err != nil {
+		return nil, fmt.Errorf("the link answer's proof: %w", err)
+	}
+	return &Linked{Identity: a.Identity, Proof: a.Proof, Rooms: a.Rooms, By: p, Addrs: addrs}, nil
 }
 
 // addPeers tells n the addresses (full multiaddrs with /p2p/) and returns

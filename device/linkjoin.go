@@ -153,22 +153,11 @@ func LinkJoin(ctx context.Context, cfg LinkJoinConfig) (*LinkResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range hints {
-			actx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err := node.Reach(actx, p)
-			var sa []byte
-			if err == nil {
-				sa, err = pairing.Ask(actx, node.Host, p, inv.ID(), sealed)
-			}
-			cancel()
-			if err != nil {
+		a, _, err := pairing.AskLink(ctx, node.Host, hints, inv, sealed, e, pairing.LinkAsk{Reach: node.Reach, Timeout: 15 * time.Second,
+			Failed: func(p peer.ID, err error) {
 				log.Debug("direct link attempt", logattr.Peer(p.String()), logattr.Err(err))
-				continue
-			}
-			a, err := pairing.OpenLinkAnswer(e, inv.ID(), sa)
-			if err != nil || !a.Matches(inv.Tag()) {
-				continue
-			}
+			}})
+		if err == nil {
 			return finish(a)
 		}
 		// Then the mailboxes: the request waits there for the device.

@@ -3,6 +3,7 @@ package pairing
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/wire"
+	"github.com/hearthp2p/hearth/p2p/identity"
 	"github.com/hearthp2p/hearth/p2p/proto"
 )
 
@@ -142,3 +144,56 @@ func Ask(ctx context.Context, h proto.Host, p peer.ID, id ID, sealed []byte) ([]
 type RefusedError struct{ Reason string }
 
 func (e *RefusedError) Error() string { return "refused: " + e.Reason }
+
+// LinkAsk is how AskLink reaches the devices a link names.
+type LinkAsk struct {
+	// Reach, if set, connects to a peer before it is asked (a daemon's
+	// node finds it through the DHT and relays; the browser's is given
+	// its addresses).
+	Reach func(ctx context.Context, p peer.ID) error
+	// Timeout bounds each peer's try; zero means 30 s.
+	Timeout time.Duration
+	// Failed, if set, hears why a peer gave no answer.
+	Failed func(p peer.ID, err error)
+}
+
+// AskLink asks each of peers in turn, once each, for the answer to a
+// device link request (sealed by NewLinkRequest with eph) of invite inv,
+// and returns the first answer that opens and is the link's identity's,
+// with who gave it. A refusal is an answer (a.OK false).
+func AskLink(ctx context.Context, h proto.Host, peers []peer.ID, inv Invite, sealed []byte, eph identity.SealingKey, opts LinkAsk) (*LinkAnswer, peer.ID, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	var last error = errors.New("no device to ask")
+	seen := map[peer.ID]bool{}
+	for _, p := range peers {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		var err error
+		if opts.Reach != nil {
+			err = opts.Reach(actx, p)
+		}
+		var sa []byte
+		if err == nil {
+			sa, err = Ask(actx, h, p, inv.ID(), sealed)
+		}
+		cancel()
+		if err == nil {
+			var a *LinkAnswer
+			if a, err = OpenLinkAnswer(eph, inv.ID(), sa); err == nil && a.Matches(inv.Tag()) {
+				return a, p, nil
+			}
+			err = fmt.Errorf("%s answered what is not this link's answer", p)
+		}
+		last = err
+		if opts.Failed != nil {
+			opts.Failed(p, err)
+		}
+	}
+	return nil, "", last
+}
