@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -21,6 +23,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 )
 
 // pebble is a local ACME server (Let's Encrypt's Pebble, a tool of the
@@ -142,7 +148,8 @@ func freePorts(t *testing.T, n int) []int {
 // default) and serves the phone's app there over HTTPS, a chain that
 // verifies for the domain; / leads to the app, another host name is
 // refused, `hearth status` says the certificate is ok and `hearth device
-// link` opens the app at the domain. Restarted with the ACME server gone,
+// link` opens the app at the domain; a phone's browser opens it there and
+// installs it (its service worker in control). Restarted with the ACME server gone,
 // it serves the certificate it keeps. Bad settings stop it at once.
 func TestAppSiteACME(t *testing.T) {
 	p := startPebble(t)
@@ -211,6 +218,31 @@ func TestAppSiteACME(t *testing.T) {
 	node.json(&link, "device", "link")
 	if !strings.HasPrefix(link.App, want+"#") {
 		t.Errorf("the app link %q does not open the app at the domain", link.App)
+	}
+
+	// A phone's browser opens the app at the domain and installs it: a
+	// secure page, its service worker in control. (It trusts the site's
+	// key as a browser trusts a public CA's certificates: there is no DNS
+	// for the name, nor a public CA, here.)
+	leaf := resp.TLS.PeerCertificates[0]
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	ctx := phone(t, chromedp.Flag("host-resolver-rules", "MAP "+domain+" 127.0.0.1"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])))
+	if err := waitFor(ctx, chromedp.Navigate(want)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the app installed from the domain", func() bool {
+		return evalPage[bool](ctx, `window.isSecureContext && location.protocol === "https:" && navigator.serviceWorker.controller !== null`)
+	})
+	waitPage(t, ctx, "the app's link screen", func() bool {
+		return evalPage[bool](ctx, `!document.getElementById("link").hidden`)
+	})
+	inst, err := chromedp.Call(ctx, page.GetInstallabilityErrors, cdp.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inst.InstallabilityErrors {
+		t.Errorf("not installable from the domain: %s", e.ErrorID)
 	}
 
 	// Restarted with its ACME server gone, it serves the certificate it
