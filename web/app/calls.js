@@ -30,14 +30,17 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
   // description, set before the local tracks so that they go on the
   // offer's own m-lines.
   async function open (id, send, offer) {
-    const c = { pc: null, local: null, pending: [], remoteSet: false, timer: null, last: null }
+    const c = { id, pc: null, local: null, pending: [], remoteSet: false, timer: null, last: null, firstFrame: 0 }
     calls.set(id, c)
     const ice = servers.get(id) ?? iceServers?.()
     servers.delete(id)
     const pc = new RTCPeerConnection({ iceServers: (await ice?.catch(() => [])) ?? [] })
     c.pc = pc
     pc.onicecandidate = (e) => report(id, 'candidate', e.candidate ? e.candidate.toJSON() : null)
-    pc.ontrack = (e) => onTrack(id, e.streams[0] ?? new MediaStream([e.track]))
+    pc.ontrack = (e) => {
+      if (e.track.kind === 'video') firstFrame(c, e.receiver)
+      onTrack(id, e.streams[0] ?? new MediaStream([e.track]))
+    }
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'connected') report(id, 'connected')
       if (pc.connectionState === 'failed') report(id, 'failed', 'the browser\'s connection failed')
@@ -57,6 +60,22 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
     onLocal(id, c.local)
     c.timer = setInterval(() => stats(id, c).catch(() => {}), 1000)
     return c
+  }
+
+  // firstFrame notes when the call's first video frame is decoded
+  // (c.firstFrame, performance.now()), looking every 5 ms for 30 s at
+  // most: what answering costs, as the page sees it.
+  function firstFrame (c, receiver) {
+    const start = performance.now()
+    const look = async () => {
+      if (c.firstFrame || performance.now() - start > 30000 || calls.get(c.id) !== c) return
+      const r = await receiver.getStats().catch(() => null)
+      let decoded = 0
+      r?.forEach((s) => { if (s.type === 'inbound-rtp') decoded += s.framesDecoded ?? 0 })
+      if (decoded > 0) c.firstFrame = performance.now()
+      else setTimeout(look, 5)
+    }
+    look()
   }
 
   async function flush (c) {
@@ -146,6 +165,9 @@ export function makeMedia ({ report, onTrack, onLocal, iceServers }) {
     // local(id) is the call's own stream, for mute and camera.
     local (id) { return calls.get(id)?.local ?? null },
     // stats(id) → what came in so far, read now.
-    async stats (id) { const c = calls.get(id); return c?.pc ? collect(c) : null }
+    async stats (id) { const c = calls.get(id); return c?.pc ? collect(c) : null },
+    // firstFrame(id) → when its first video frame was decoded
+    // (performance.now()), or 0.
+    firstFrame (id) { return calls.get(id)?.firstFrame ?? 0 }
   }
 }

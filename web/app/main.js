@@ -34,6 +34,9 @@ async function boot (name) {
   return { core, node, media, store, peer: dev.peer, identity: state.identity }
 }
 
+// answeredAt: when answer(call) was asked, by call (performance.now()).
+const answeredAt = new Map()
+
 // hooks are where the screens take the calls' streams.
 const hooks = { onTrack () {}, onLocal () {} }
 
@@ -56,7 +59,11 @@ const hearthApp = {
   // The calls: a ring at the door is one. send is "audio" or
   // "audio+video".
   async calls () { return (await booted).core.calls() },
-  async answer (call, send) { return (await booted).core.answer(call, send ?? 'audio+video') },
+  async answer (call, send) {
+    const { core } = await booted
+    answeredAt.set(call, performance.now())
+    return core.answer(call, send ?? 'audio+video')
+  },
   async hangup (call, reason) { return (await booted).core.hangup(call, reason ?? '') },
   async unlock (room, door) { return (await booted).core.unlock(room, door ?? '') },
   async watchCalls (fn) { return (await booted).core.watchCalls(fn) },
@@ -79,12 +86,16 @@ const hearthApp = {
     return (await booted).core.setPush(sub?.endpoint ?? '', sub?.keys?.p256dh ?? '', sub?.keys?.auth ?? '')
   },
   // callMedia(call) → what the page's media counted (frames decoded,
-  // audio packets, path), and whether its microphone and camera send.
+  // audio packets, path), whether its microphone and camera send, and
+  // first_frame_ms: from answer(call) to the first video frame decoded,
+  // as the page timed it (null before).
   async callMedia (call) {
     const { media } = await booted
     const local = media.local(call)
+    const first = media.firstFrame(call)
     return {
       ...((await media.stats(call)) ?? {}),
+      first_frame_ms: first && answeredAt.has(call) ? Math.max(0, first - answeredAt.get(call)) : null,
       mic: local?.getAudioTracks().some((t) => t.enabled) ?? false,
       camera: local?.getVideoTracks().some((t) => t.enabled) ?? false
     }

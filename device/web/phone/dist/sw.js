@@ -3,7 +3,7 @@
 // reachable). scripts/web-build stamps BUILD with a hash of the app, so
 // a new build is a new worker that fetches the new shell, then drops the
 // old one.
-const BUILD = '7cf1eb99a81c24dc'
+const BUILD = 'd0f3a0816dee2ad9'
 const CACHE = 'hearth-' + BUILD
 const SHELL = ['./', 'index.html', 'app.js', 'app.css', 'wasm_exec.js', 'hearth-app.wasm',
   'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png']
