@@ -17,10 +17,12 @@ import (
 	"github.com/hearthp2p/hearth/device/calls"
 	"github.com/hearthp2p/hearth/device/door"
 	"github.com/hearthp2p/hearth/device/files"
+	"github.com/hearthp2p/hearth/device/hub"
 	"github.com/hearthp2p/hearth/device/rooms"
 	"github.com/hearthp2p/hearth/device/web"
 	"github.com/hearthp2p/hearth/internal/logattr"
 	"github.com/hearthp2p/hearth/internal/secfile"
+	"github.com/hearthp2p/hearth/internal/version"
 	"github.com/hearthp2p/hearth/p2p/blob"
 	"github.com/hearthp2p/hearth/p2p/blob/chunk"
 	"github.com/hearthp2p/hearth/p2p/identity"
@@ -70,6 +72,8 @@ type Config struct {
 	// HTTPS, with a certificate from ACME (Home and Logger are the
 	// daemon's).
 	AppSite *web.AppSiteConfig
+	// Hub, if set, bridges the doorphone to the home's hub (MQTT, RTSP).
+	Hub *hub.Config
 	// Door, if set, makes the daemon a doorphone.
 	Door *door.Config
 }
@@ -193,6 +197,19 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer dr.Close()
 		cls.OnChange(dr.CallChanged)
+		if cfg.Hub != nil {
+			name := "Door"
+			if st := dr.Status(); st.RoomName != "" {
+				name = st.RoomName + " door"
+			}
+			hb, err := hub.Start(*cfg.Hub, hub.Deps{Door: dr, Video: cls.Source().Video, Device: id.Device.Public().String(), Name: name,
+				Version: version.Get().Version, Logger: log, Now: now})
+			if err != nil {
+				return err
+			}
+			defer hb.Close()
+			dr.ReportHub(hb.Status)
+		}
 	}
 	rctx, rcancel := context.WithCancel(ctx)
 	var running sync.WaitGroup

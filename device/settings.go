@@ -13,6 +13,7 @@ import (
 	"github.com/hearthp2p/hearth/call/av"
 	"github.com/hearthp2p/hearth/device/calls"
 	"github.com/hearthp2p/hearth/device/config"
+	"github.com/hearthp2p/hearth/device/hub"
 	"github.com/hearthp2p/hearth/device/web"
 	"github.com/hearthp2p/hearth/hal"
 )
@@ -95,6 +96,9 @@ func Resolve(s *config.Settings) (Config, error) {
 	default:
 		c.Camera = strings.Fields(cam)
 	}
+	if st := strings.Fields(s.Calls.Still); len(st) > 0 {
+		c.Still = st
+	}
 	switch mic := s.Calls.Microphone; {
 	case mic == "synthetic" || mic == "":
 	case mic == "none":
@@ -116,6 +120,7 @@ func Resolve(s *config.Settings) (Config, error) {
 		cmd       []string
 	}{{"calls.camera", " (on Raspberry Pi OS: apt install rpicam-apps)", c.Camera},
 		{"calls.microphone", " (for alsa: apt install alsa-utils)", c.Microphone},
+		{"calls.still", "", c.Still},
 		{"calls.speaker", "", c.Speaker}} {
 		if len(p.cmd) > 0 {
 			if _, err := exec.LookPath(p.cmd[0]); err != nil {
@@ -165,7 +170,76 @@ func Resolve(s *config.Settings) (Config, error) {
 		}
 		cfg.Door = &d
 	}
+	h, err := resolveHub(s)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Hub = h
 	return cfg, nil
+}
+
+// resolveHub checks the [hub] table: nil when no bridge is set. The
+// passwords are read from their files here, so that a missing one stops
+// the daemon before it starts.
+func resolveHub(s *config.Settings) (*hub.Config, error) {
+	hs := s.Hub
+	if hs.MQTT == "" && hs.RTSP == "" {
+		return nil, nil
+	}
+	if !s.IsDoorphone() {
+		key := "hub.mqtt"
+		if hs.MQTT == "" {
+			key = "hub.rtsp"
+		}
+		return nil, s.Bad(key, "the bridge to the home hub is a doorphone's: set role doorphone (or both)")
+	}
+	secret := func(key, path string) (string, error) {
+		if path == "" {
+			return "", nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", s.Bad(key, "%v", err)
+		}
+		p := strings.TrimRight(string(b), "\r\n")
+		if p == "" {
+			return "", s.Bad(key, "%s is empty", path)
+		}
+		return p, nil
+	}
+	c := &hub.Config{MQTT: hs.MQTT, User: hs.MQTTUser, CAFile: hs.MQTTCA, Prefix: hs.MQTTPrefix, Discovery: hs.MQTTDiscovery,
+		Unlock: hs.MQTTUnlock, RTSP: hs.RTSP, RTSPUser: hs.RTSPUser}
+	var err error
+	if c.Password, err = secret("hub.mqtt_password_file", hs.MQTTPasswordFile); err != nil {
+		return nil, err
+	}
+	if c.RTSPPassword, err = secret("hub.rtsp_password_file", hs.RTSPPasswordFile); err != nil {
+		return nil, err
+	}
+	if c.UnlockHours, err = hub.ParseHours(hs.MQTTUnlockHours); err != nil {
+		return nil, s.Bad("hub.mqtt_unlock_hours", "%v", err)
+	}
+	if hs.MQTTCA != "" {
+		if _, err := os.Stat(hs.MQTTCA); err != nil {
+			return nil, s.Bad("hub.mqtt_ca", "%v", err)
+		}
+	}
+	if hs.RTSP != "" {
+		if _, _, err := net.SplitHostPort(hs.RTSP); err != nil {
+			return nil, s.Bad("hub.rtsp", "%q: HOST:PORT, e.g. 0.0.0.0:8554", hs.RTSP)
+		}
+		if hs.RTSPUser == "" || c.RTSPPassword == "" {
+			return nil, s.Bad("hub.rtsp", "the camera is never served without a user and a password: set rtsp_user and rtsp_password_file")
+		}
+	}
+	if err := hub.CheckConfig(*c); err != nil {
+		key := "hub.mqtt"
+		if strings.Contains(err.Error(), "prefix") {
+			key = "hub.mqtt_prefix"
+		}
+		return nil, s.Bad(key, "%v", err)
+	}
+	return c, nil
 }
 
 func resolveDoor(s *config.Settings) (DoorConfig, error) {

@@ -168,7 +168,8 @@ func New(cfg Config, deps Deps) (*Calls, error) {
 	}
 	turns := &call.TURNClients{Host: node.Host, Nodes: node.BootstrapPeers, Proof: proof, Log: c.log}
 	c.ice, c.turns = ice, turns
-	c.src = &hookSource{Source: source(cfg)}
+	// One camera for every reader: the calls, the clips, the recorder.
+	c.src = &hookSource{Source: av.NewTee(source(cfg))}
 	peerEndpoint := av.PeerEndpoints(av.PeerConfig{
 		// Two homes on one machine (and tests) meet over loopback.
 		Loopback:   true,

@@ -135,6 +135,18 @@ func printDoor(r *runner, st *control.Door) error {
 		}
 		fmt.Fprintf(tw, "board\t%s\n", st.Driver)
 		fmt.Fprintf(tw, "counted\t%d rings, %d missed, %d unlocks, %d refused\n", st.Rings, st.Missed, st.Unlocks, st.Refused)
+		if h := st.Hub; h != nil {
+			if h.Broker != "" {
+				line := h.MQTT + " to " + h.Broker
+				if h.MQTT != "connected" && h.LastError != "" {
+					line += " (last error: " + h.LastError + ")"
+				}
+				fmt.Fprintf(tw, "home hub (mqtt)\t%s; topics %s; unlock from the hub %s\n", line, h.Topics, h.Unlock)
+			}
+			if h.RTSP != "" {
+				fmt.Fprintf(tw, "recorder (rtsp)\t%s (%d playing)\n", h.RTSP, h.RTSPClients)
+			}
+		}
 		tw.Flush()
 	})
 }

@@ -41,6 +41,7 @@ type Settings struct {
 	Mirror    MirrorSettings    `toml:"mirror"`
 	Doorphone DoorphoneSettings `toml:"doorphone"`
 	HAL       HALSettings       `toml:"hal"`
+	Hub       HubSettings       `toml:"hub"`
 	Log       LogSettings       `toml:"log"`
 
 	file  string         // the file read, if any
@@ -72,11 +73,14 @@ type NetworkSettings struct {
 type CallSettings struct {
 	RingTimeout Duration `toml:"ring_timeout"`
 	Camera      string   `toml:"camera"`
-	Microphone  string   `toml:"microphone"`
-	Speaker     string   `toml:"speaker"`
-	VideoCodec  string   `toml:"video_codec"`
-	Record      string   `toml:"record"`
-	STUN        []string `toml:"stun"`
+	// Still is a command writing one JPEG on stdout: the door's picture
+	// with a camera command (rpicam has its own); "" takes none.
+	Still      string   `toml:"still"`
+	Microphone string   `toml:"microphone"`
+	Speaker    string   `toml:"speaker"`
+	VideoCodec string   `toml:"video_codec"`
+	Record     string   `toml:"record"`
+	STUN       []string `toml:"stun"`
 }
 
 // TURNSettings is the [turn] table.
@@ -135,6 +139,24 @@ type HALSettings struct {
 	Motion           string   `toml:"motion"`
 	LongPress        Duration `toml:"long_press"`
 	Debounce         Duration `toml:"debounce"`
+}
+
+// HubSettings is the [hub] table: the bridge to the home's own hub
+// (MQTT for Home Assistant, RTSP for the recorder), off unless set.
+type HubSettings struct {
+	MQTT             string `toml:"mqtt"`
+	MQTTUser         string `toml:"mqtt_user"`
+	MQTTPasswordFile string `toml:"mqtt_password_file"`
+	MQTTCA           string `toml:"mqtt_ca"`
+	MQTTPrefix       string `toml:"mqtt_prefix"`
+	MQTTDiscovery    string `toml:"mqtt_discovery"`
+	// MQTTUnlock lets the hub open the door; MQTTUnlockHours limits it
+	// to a time of day (HH:MM-HH:MM).
+	MQTTUnlock       bool   `toml:"mqtt_unlock"`
+	MQTTUnlockHours  string `toml:"mqtt_unlock_hours"`
+	RTSP             string `toml:"rtsp"`
+	RTSPUser         string `toml:"rtsp_user"`
+	RTSPPasswordFile string `toml:"rtsp_password_file"`
 }
 
 // LogSettings is the [log] table.
@@ -206,6 +228,7 @@ func DefaultSettings() Settings {
 		Doorphone: DoorphoneSettings{Room: "Home", Cooldown: Duration(5 * time.Second), UnlockPulse: Duration(3 * time.Second),
 			Clip: Duration(5 * time.Second), Pairing: Duration(5 * time.Minute), MotionEvery: Duration(time.Minute)},
 		HAL: HALSettings{Driver: "periph", Button: "GPIO17", LED: "GPIO27", Relay: "GPIO22", LongPress: Duration(3 * time.Second), Debounce: Duration(30 * time.Millisecond)},
+		Hub: HubSettings{MQTTPrefix: "hearth", MQTTDiscovery: "homeassistant"},
 		Log: LogSettings{Level: "info", Format: "auto"},
 	}
 }

@@ -30,6 +30,7 @@ type Flags struct {
 	acmeEmail    string
 	acmeCA       string
 	camera       string
+	still        string
 	microphone   string
 	speaker      string
 	videoCodec   string
@@ -40,6 +41,17 @@ type Flags struct {
 	ringTimeout  time.Duration
 	doorRoom     string
 	pushServices multiFlag
+	mqtt         string
+	mqttUser     string
+	mqttPassFile string
+	mqttCA       string
+	mqttPrefix   string
+	mqttDisc     string
+	mqttUnlock   bool
+	mqttHours    string
+	rtsp         string
+	rtspUser     string
+	rtspPassFile string
 	hal          string
 	logLevel     string
 	logFormat    string
@@ -69,6 +81,7 @@ func (a *Flags) Define(fs *flag.FlagSet) {
 	fs.StringVar(&a.acmeEmail, "acme-email", "", "a contact `EMAIL` for the ACME account (told of expiring certificates)")
 	fs.StringVar(&a.acmeCA, "acme-ca", "", "a PEM `FILE` of roots to trust for a private ACME server (default: the system's)")
 	fs.StringVar(&a.camera, "camera", def.Calls.Camera, "what calls send as video: synthetic (a test pattern), rpicam (a Raspberry Pi camera's hardware H.264 through rpicam-vid, 1280x720 at 30 fps), or `COMMAND` writing H.264 on stdout")
+	fs.StringVar(&a.still, "still", "", "a `COMMAND` writing one JPEG of the camera on stdout: the door's pictures with a --camera command (rpicam has its own)")
 	fs.StringVar(&a.microphone, "microphone", def.Calls.Microphone, "what calls send as sound: synthetic (a tone), none, alsa or alsa:DEVICE (arecord), or a `COMMAND` writing 48 kHz mono S16LE PCM on stdout")
 	fs.StringVar(&a.speaker, "speaker", def.Calls.Speaker, "where the other side's voice plays in calls the daemon answers itself: auto (aplay, when there is a sound card), none, or a `COMMAND` reading 48 kHz mono S16LE PCM on stdin")
 	fs.StringVar(&a.videoCodec, "video-codec", def.Calls.VideoCodec, "the `CODEC` of the video this device sends: vp8 or h264")
@@ -79,6 +92,17 @@ func (a *Flags) Define(fs *flag.FlagSet) {
 	fs.Var(&a.turnUsers, "turn-user", "an `IDENTITY` (64 hex digits) whose devices may use the TURN server (repeatable)")
 	fs.StringVar(&a.doorRoom, "door-room", def.Doorphone.Room, "a doorphone's household `ROOM` (name or id): rung on a press, founded if missing")
 	fs.Var(&a.pushServices, "push-service", "a Web Push service `ORIGIN` (https://host) a doorphone pushes rings to, besides the browsers' own (repeatable)")
+	fs.StringVar(&a.mqtt, "mqtt", "", "a doorphone announces itself to Home Assistant on the MQTT broker at `URL` (mqtt://host:1883, mqtts://host:8883)")
+	fs.StringVar(&a.mqttUser, "mqtt-user", "", "the MQTT broker's `USER`")
+	fs.StringVar(&a.mqttPassFile, "mqtt-password-file", "", "a `FILE` holding the MQTT broker's password")
+	fs.StringVar(&a.mqttCA, "mqtt-ca", "", "a PEM `FILE` of roots the MQTT broker's TLS certificate chains to (default: the system's)")
+	fs.StringVar(&a.mqttPrefix, "mqtt-prefix", def.Hub.MQTTPrefix, "the `PREFIX` of the door's MQTT topics")
+	fs.StringVar(&a.mqttDisc, "mqtt-discovery", def.Hub.MQTTDiscovery, "Home Assistant's MQTT discovery `PREFIX`")
+	fs.BoolVar(&a.mqttUnlock, "mqtt-unlock", false, "let the home hub open the door (every unlock goes into the household room)")
+	fs.StringVar(&a.mqttHours, "mqtt-unlock-hours", "", "limit the hub's unlock to `HH:MM-HH:MM`, the door's local time")
+	fs.StringVar(&a.rtsp, "rtsp", "", "serve the camera's H.264 to the house's recorder over RTSP on `ADDR` (e.g. 0.0.0.0:8554), behind --rtsp-user and --rtsp-password-file")
+	fs.StringVar(&a.rtspUser, "rtsp-user", "", "the `USER` an RTSP client gives")
+	fs.StringVar(&a.rtspPassFile, "rtsp-password-file", "", "a `FILE` holding the password an RTSP client gives")
 	fs.StringVar(&a.hal, "hal", def.HAL.Driver, "a doorphone's hardware `DRIVER`: periph (GPIO pins of [hal] in the config) or sim (simulated: the web page and 'hearth door press' press the button)")
 	fs.StringVar(&a.logLevel, "log-level", def.Log.Level, "`LEVEL` of logs: debug, info, warn or error")
 	fs.StringVar(&a.logFormat, "log-format", def.Log.Format, "`FORMAT` of logs: text, json, journald, or auto (journald under systemd, text on a terminal, else json)")
@@ -151,6 +175,7 @@ func (a *Flags) Settings(home string) (Settings, error) {
 	size("mirror-quota", "mirror.quota", a.mirrorQuota, &s.Mirror.Quota)
 	set("record-calls", "calls.record", func() { s.Calls.Record = a.recordCalls })
 	set("camera", "calls.camera", func() { s.Calls.Camera = a.camera })
+	set("still", "calls.still", func() { s.Calls.Still = a.still })
 	set("microphone", "calls.microphone", func() { s.Calls.Microphone = a.microphone })
 	set("speaker", "calls.speaker", func() { s.Calls.Speaker = a.speaker })
 	set("video-codec", "calls.video_codec", func() { s.Calls.VideoCodec = a.videoCodec })
@@ -161,6 +186,17 @@ func (a *Flags) Settings(home string) (Settings, error) {
 	set("turn-user", "turn.users", func() { s.TURN.Users = a.turnUsers })
 	set("door-room", "doorphone.room", func() { s.Doorphone.Room = a.doorRoom })
 	set("push-service", "doorphone.push_services", func() { s.Doorphone.PushServices = a.pushServices })
+	set("mqtt", "hub.mqtt", func() { s.Hub.MQTT = a.mqtt })
+	set("mqtt-user", "hub.mqtt_user", func() { s.Hub.MQTTUser = a.mqttUser })
+	set("mqtt-password-file", "hub.mqtt_password_file", func() { s.Hub.MQTTPasswordFile = a.mqttPassFile })
+	set("mqtt-ca", "hub.mqtt_ca", func() { s.Hub.MQTTCA = a.mqttCA })
+	set("mqtt-prefix", "hub.mqtt_prefix", func() { s.Hub.MQTTPrefix = a.mqttPrefix })
+	set("mqtt-discovery", "hub.mqtt_discovery", func() { s.Hub.MQTTDiscovery = a.mqttDisc })
+	set("mqtt-unlock", "hub.mqtt_unlock", func() { s.Hub.MQTTUnlock = a.mqttUnlock })
+	set("mqtt-unlock-hours", "hub.mqtt_unlock_hours", func() { s.Hub.MQTTUnlockHours = a.mqttHours })
+	set("rtsp", "hub.rtsp", func() { s.Hub.RTSP = a.rtsp })
+	set("rtsp-user", "hub.rtsp_user", func() { s.Hub.RTSPUser = a.rtspUser })
+	set("rtsp-password-file", "hub.rtsp_password_file", func() { s.Hub.RTSPPasswordFile = a.rtspPassFile })
 	set("hal", "hal.driver", func() { s.HAL.Driver = a.hal })
 	set("log-level", "log.level", func() { s.Log.Level = a.logLevel })
 	set("log-format", "log.format", func() { s.Log.Format = a.logFormat })

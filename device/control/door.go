@@ -43,6 +43,8 @@ type Door struct {
 	Viewing string `json:"viewing,omitempty"`
 	// Relay is the simulated relay's pulses (sim only).
 	RelayPulses int `json:"relay_pulses,omitempty"`
+	// Hub is the bridge to the home's hub, when one is set.
+	Hub *Hub `json:"hub,omitempty"`
 }
 
 // DoorPress presses the simulated button: POST /v1/door/press. Kind is
@@ -148,4 +150,23 @@ func (x DoorClient) List(ctx context.Context, room string) (*Doors, error) {
 func (x DoorClient) Set(ctx context.Context, room string, req SetDoor) (*Doors, error) {
 	var out Doors
 	return &out, x.c.do(ctx, http.MethodPost, RouteRooms+"/"+url.PathEscape(room)+"/doors", req, &out)
+}
+
+// Hub is the bridge to the home's own hub (hearth daemon --mqtt, --rtsp).
+type Hub struct {
+	// MQTT is off, connecting or connected; Broker the broker's URL (no
+	// password), LastError why it last failed, Since since when.
+	MQTT      string `json:"mqtt"`
+	Broker    string `json:"broker,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	Since     string `json:"since,omitempty"`
+	// Topics is where the door's topics are; RingsPublished counts the
+	// ring events sent since the start.
+	Topics         string `json:"topics,omitempty"`
+	RingsPublished int    `json:"rings_published"`
+	// Unlock is off, on, or on with its hours.
+	Unlock string `json:"unlock"`
+	// RTSP is the camera's address for the recorder, and how many play it.
+	RTSP        string `json:"rtsp,omitempty"`
+	RTSPClients int    `json:"rtsp_clients"`
 }

@@ -76,7 +76,8 @@ type Door struct {
 	dir   string
 	room  *room.Room
 
-	answers *answers // to members asking to unlock or to watch
+	answers  *answers // to members asking to unlock or to watch
+	watchers watchers // the bridges beside the door (Watch)
 
 	ctx    context.Context // ends at Close: the door's posts, clips and views
 	cancel context.CancelFunc
@@ -96,6 +97,8 @@ type Door struct {
 	watching                         *call.Call                       // the live view, if any
 	watcher                          identity.PublicKey
 	rings, missed, unlocks, refusals int
+	hubRefused                       time.Time // the last refusal of the home hub's unlock written
+	hubStatus                        func() *control.Hub
 }
 
 // doorMedia is the picture and clip of one ring.
@@ -320,6 +323,8 @@ func (d *Door) ring(ctx context.Context) {
 	}
 	d.m.placed(id, err != nil, d.now())
 	d.mu.Unlock()
+	// The home's hub hears the bell even when nobody could be rung.
+	d.emit(Event{Kind: EventRing, Call: id})
 	if err != nil {
 		d.log.Warn("ring not placed", logattr.Err(err))
 	} else {
@@ -453,6 +458,7 @@ func (d *Door) post(ctx context.Context, op room.Op, media func(context.Context)
 		case err == nil:
 			// Stored whatever ends ctx (the call taking the camera ends
 			// the picture's ctx): the picture is taken already.
+			d.picture(path, op.DoorEvent)
 			_, mb, err := d.files.StoreFile(d.ctx, path, typ, nil)
 			os.Remove(path)
 			if err != nil {
@@ -560,6 +566,7 @@ func (d *Door) pairingOff(why string) {
 }
 
 func (d *Door) onMotion(ctx context.Context, t time.Time) {
+	d.emit(Event{Kind: EventMotion})
 	d.mu.Lock()
 	due := d.cfg.MotionEvery > 0 && (d.motion.IsZero() || t.Sub(d.motion) >= d.cfg.MotionEvery) && d.m.state == doorIdle
 	if due {
@@ -720,7 +727,7 @@ func (d *answers) unlock(p peer.ID, dev identity.PublicKey, b []byte) (bool, str
 	if stale {
 		return refuse("replayed or out of order: an equal or newer request was taken before")
 	}
-	if err := d.board.Relay.Pulse(d.cfg.UnlockPulse); err != nil {
+	if err := d.pulse(); err != nil {
 		if errors.Is(err, hal.ErrBusy) {
 			return false, "the door is already open"
 		}
@@ -767,6 +774,9 @@ func (d *Door) Status() control.Door {
 	}
 	if d.sim != nil {
 		st.RelayPulses = d.sim.RelayPulses()
+	}
+	if d.hubStatus != nil {
+		st.Hub = d.hubStatus()
 	}
 	return st
 }

@@ -65,7 +65,7 @@ type Rule struct {
 
 // The domain packages of device/, lowest first: each may import only
 // those before it (and device/control, under them all).
-var domain = []string{"device/config/...", "device/rooms/...", "device/files/...", "device/calls/...", "device/door/..."}
+var domain = []string{"device/config/...", "device/rooms/...", "device/files/...", "device/calls/...", "device/door/...", "device/hub/..."}
 
 // Rules are the arrows the module must not have. Every rule is checked
 // against every package; see Check.
@@ -126,6 +126,9 @@ var Rules = []Rule{
 	{Name: "door-order", Pkg: []string{"device/door/..."}, In: Imports,
 		Deny: []string{"device/..."}, Allow: []string{"device/door/...", "device/calls/...", "device/files/...", "device/rooms/...", "device/config/...", "device/control/..."},
 		Why: "domain arrows run config <- rooms <- files <- calls <- door: device/door imports only calls, files, rooms, config and control of device/"},
+	{Name: "hub-beside-door", Pkg: []string{"device/hub/..."}, In: Imports,
+		Deny: []string{"device/..."}, Allow: []string{"device/hub/...", "device/door/...", "device/calls/...", "device/files/...", "device/rooms/...", "device/config/...", "device/control/..."},
+		Why: "the home hub's bridge (device/hub) sits beside the door, over it: it hears the door's events and asks it to unlock, and the door never imports it"},
 	// Not in the list, but implied by it: config may import
 	// control, so control importing any domain package is a cycle in
 	// waiting; the CLI and the API both build on it.
