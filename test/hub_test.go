@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -267,7 +268,8 @@ func TestHomeHub(t *testing.T) {
 	os.WriteFile(still, []byte("#!/bin/sh\nexec ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=320x240:rate=1 -frames:v 1 -f image2 -c:v mjpeg -\n"), 0o755)
 	hubArgs := []string{"--role", "doorphone", "--hal", "sim", "--camera", camera, "--still", still,
 		"--mqtt", broker.url(), "--mqtt-user", "hearth-door", "--mqtt-password-file", secret("mqtt.pass", "door pass"),
-		"--rtsp", fmt.Sprintf("127.0.0.1:%d", rtspPort), "--rtsp-user", "recorder", "--rtsp-password-file", secret("rtsp.pass", "rec pass")}
+		"--rtsp", fmt.Sprintf("127.0.0.1:%d", rtspPort), "--rtsp-user", "recorder", "--rtsp-password-file", secret("rtsp.pass", "rec pass"),
+		"--web", "127.0.0.1:0"}
 	door := newDaemon(t, "door", hubArgs...)
 	door.holds("the broker's password", "door pass")
 	door.holds("the recorder's password", "rec pass")
@@ -406,6 +408,18 @@ func TestHomeHub(t *testing.T) {
 	}
 	if n, out := ffmpegFrames(t, fmt.Sprintf("rtsp://recorder:guess@127.0.0.1:%d/door", rtspPort), 5); n != 0 || !strings.Contains(out, "401") {
 		t.Fatalf("wrong credentials: %d frames:\n%s", n, out)
+	}
+
+	// The page shows the bridge.
+	var web struct{ Web string }
+	door.json(&web, "status")
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(web.Web), chromedp.WaitVisible(chromedp.CSS(`#door-hub`))); err != nil {
+		t.Fatal(err)
+	}
+	if s := evalPage[string](ctx, `document.getElementById("door-hub").textContent`); !strings.Contains(s, "Home hub (MQTT): connected") ||
+		!strings.Contains(s, "unlock from the hub off") || !strings.Contains(s, fmt.Sprintf(":%d/door", rtspPort)) {
+		t.Errorf("the page says of the bridge: %q", s)
 	}
 
 	// The broker dies and comes back, empty: the door says it all again.

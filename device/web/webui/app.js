@@ -439,6 +439,18 @@ async function loadDoor() {
   $('door-link').textContent = d.pairing || '';
   $('door-counts').textContent = `${d.rings} rings, ${d.missed} missed, ${d.unlocks} unlocks, ${d.refused} refused · household ${d.room_name}` + (d.viewing ? ` · live view by ${d.viewing.slice(0, 8)}` : '');
   $('door-sim').hidden = d.driver !== 'sim';
+  // The home hub's bridge, when set: its state and last error.
+  const h = d.hub;
+  $('door-hub').hidden = !h;
+  if (h) {
+    const parts = [];
+    if (h.broker) {
+      parts.push(`Home hub (MQTT): ${h.mqtt} to ${h.broker}` + (h.mqtt !== 'connected' && h.last_error ? ` (last error: ${h.last_error})` : '') +
+        `, unlock from the hub ${h.unlock}`);
+    }
+    if (h.rtsp) parts.push(`Recorder (RTSP): ${h.rtsp}, ${h.rtsp_clients} playing`);
+    $('door-hub').textContent = parts.join(' · ');
+  }
   return true;
 }
 
