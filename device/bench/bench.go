@@ -63,7 +63,7 @@ type Config struct {
 
 // Sections are the groups of figures, in the order they run; Config.Only
 // picks some of them.
-var Sections = []string{"catchup", "rotation", "latency", "memory", "history", "mirror", "files", "calls", "encode", "door", "phone"}
+var Sections = []string{"catchup", "rotation", "latency", "memory", "history", "mirror", "files", "calls", "encode", "door", "phone", "hub"}
 
 // Run measures the figures of every section (or of cfg.Only's).
 func Run(ctx context.Context, cfg Config) ([]Figure, error) {
@@ -132,6 +132,8 @@ func Run(ctx context.Context, cfg Config) ([]Figure, error) {
 			func() ([]Figure, error) { return doorUnderAttack(ctx, 5) }},
 		{"phone", fmt.Sprintf("phone: the app in headless Chromium: size, first load, catch-up of %d messages, answer to first frame, ring to notification with the page closed", phoneMessages),
 			func() ([]Figure, error) { return phoneFigures(ctx, cfg.Binary, phoneMessages) }},
+		{"hub", "home hub: a press to the MQTT ring event, an RTSP client's first frame, the bridge's idle memory",
+			func() ([]Figure, error) { return hubFigures(ctx, cfg.Binary) }},
 	}
 	var out []Figure
 	for _, st := range steps {

@@ -88,6 +88,9 @@ var goals = map[string]Goal{
 	"phone app size":                        {4, true, "issue 26: a phone downloads the app over a mobile network"},
 	"phone answer → first frame":            {300, true, "as a call's setup"},
 	"phone ring → notification":             {1000, true, whyDoor + ", on a phone with the app closed"},
+	"hub press → MQTT ring event":           {500, true, "issue 27: the home's chime and lights follow the bell at once"},
+	"hub RTSP first frame":                  {2000, true, "issue 27: a recorder starts within a key frame's interval"},
+	"hub added idle memory":                 {8, true, "issue 27: the bridge on a Pi Zero 2 W's 512 MiB"},
 }
 
 // GoalNames are the names (or prefixes) of the figures that have goals.
