@@ -152,6 +152,9 @@ func freePorts(t *testing.T, n int) []int {
 // installs it (its service worker in control). Restarted with the ACME server gone,
 // it serves the certificate it keeps. Bad settings stop it at once.
 func TestAppSiteACME(t *testing.T) {
+	// Its own ACME server, ports and daemon: it runs beside the other
+	// parallel tests, once the serial ones are done.
+	t.Parallel()
 	p := startPebble(t)
 	const domain = "home.hearth.test"
 	port := freePorts(t, 1)[0]

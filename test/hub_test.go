@@ -250,6 +250,9 @@ func checkDiscovery(t *testing.T, component string, cfg map[string]any, base str
 // hours that hold now: it opens, and the room says the home hub did;
 // hours that do not hold: refused.
 func TestHomeHub(t *testing.T) {
+	// Its own broker, ports and daemons: it runs beside the other
+	// parallel tests, once the serial ones are done.
+	t.Parallel()
 	requireFFmpeg(t)
 	broker := startMosquitto(t, map[string]string{"hearth-door": "door pass", "ha": "ha pass"})
 	dir := t.TempDir()
