@@ -47,32 +47,15 @@ func startPebble(t *testing.T) *pebble {
 		t.Fatalf("building pebble: %v\n%s", err, out)
 	}
 	// Pebble's own listener gets a certificate of a CA made here.
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hearth test ACME CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
-	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
-	p := &pebble{caFile: filepath.Join(dir, "ca.pem")}
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	write("ca.pem", "CERTIFICATE", caDER)
+	lc := newLoopbackCA(t, dir)
+	ca := lc.ca
+	p := &pebble{caFile: lc.caFile}
 	ports := freePorts(t, 4)
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		"certificate":             write("cert.pem", "CERTIFICATE", leafDER),
-		"privateKey":              write("key.pem", "PRIVATE KEY", keyDER),
+		"certificate":             lc.certFile,
+		"privateKey":              lc.keyFile,
 		"httpPort":                ports[2], "tlsPort": ports[3],
 		"ocspResponderURL": "", "externalAccountBindingRequired": false, "keyAlgorithm": "ecdsa",
 	}}
@@ -107,6 +90,37 @@ func startPebble(t *testing.T) *pebble {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
+}
+
+// loopbackCA is a CA made for a test, and a server certificate it signed
+// for 127.0.0.1 and localhost, as PEM files in a folder.
+type loopbackCA struct {
+	ca                        *x509.Certificate
+	caFile, certFile, keyFile string
+}
+
+func newLoopbackCA(t *testing.T, dir string) loopbackCA {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hearth test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, ca, &key.PublicKey, caKey)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	write := func(name, typ string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return loopbackCA{ca: ca, caFile: write("ca.pem", "CERTIFICATE", caDER), certFile: write("cert.pem", "CERTIFICATE", leafDER),
+		keyFile: write("key.pem", "PRIVATE KEY", keyDER)}
 }
 
 // issuer is the root that Pebble's certificates chain to.

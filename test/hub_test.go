@@ -29,7 +29,9 @@ type mosquitto struct {
 	logs bytes.Buffer
 }
 
-func startMosquitto(t *testing.T, users map[string]string) *mosquitto {
+// startMosquitto starts a broker for users (name → password); extra
+// lines go to its listener's configuration (its TLS files).
+func startMosquitto(t *testing.T, users map[string]string, extra ...string) *mosquitto {
 	t.Helper()
 	if _, err := exec.LookPath("mosquitto"); err != nil {
 		t.Fatal("mosquitto is not installed, and the home hub's bridge is tested against it: run scripts/setup --test")
@@ -51,6 +53,9 @@ func startMosquitto(t *testing.T, users map[string]string) *mosquitto {
 		// As root it would become the user mosquitto, who cannot read the
 		// test's files.
 		conf += "user root\n"
+	}
+	for _, l := range extra {
+		conf += l + "\n"
 	}
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -491,4 +496,37 @@ func ffmpegFrames(t *testing.T, url string, n int) (int, string) {
 	var got int
 	fmt.Sscan(m[len(m)-1][1], &got)
 	return got, string(out)
+}
+
+// TestHomeHubTLS: the bridge reaches a broker over TLS (mqtts://), its
+// certificate checked against the roots the settings name; against other
+// roots it does not connect, and the status says why.
+func TestHomeHubTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lc := newLoopbackCA(t, dir)
+	broker := startMosquitto(t, map[string]string{"hearth-door": "door pass"},
+		"cafile "+lc.caFile, "certfile "+lc.certFile, "keyfile "+lc.keyFile)
+	pass := filepath.Join(dir, "mqtt.pass")
+	os.WriteFile(pass, []byte("door pass\n"), 0o600)
+	url := fmt.Sprintf("mqtts://127.0.0.1:%d", broker.port)
+	var st struct {
+		Hub struct {
+			MQTT      string
+			LastError string `json:"last_error"`
+		}
+	}
+	door := newDaemon(t, "door", "--role", "doorphone", "--hal", "sim", "--mqtt", url, "--mqtt-user", "hearth-door",
+		"--mqtt-password-file", pass, "--mqtt-ca", lc.caFile)
+	eventually(t, "connected over TLS", func() bool {
+		door.json(&st, "door", "status")
+		return st.Hub.MQTT == "connected"
+	})
+	other := newLoopbackCA(t, t.TempDir())
+	stranger := newDaemon(t, "stranger-ca", "--role", "doorphone", "--hal", "sim", "--mqtt", url, "--mqtt-user", "hearth-door",
+		"--mqtt-password-file", pass, "--mqtt-ca", other.caFile)
+	eventually(t, "refused: another CA's certificate", func() bool {
+		stranger.json(&st, "door", "status")
+		return st.Hub.MQTT != "connected" && strings.Contains(st.Hub.LastError, "certificate")
+	})
 }

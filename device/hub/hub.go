@@ -128,7 +128,8 @@ func Start(cfg Config, deps Deps) (*Hub, error) {
 		}
 		h.client = mqtt.NewClient(opts)
 		h.setState("connecting", "")
-		h.client.Connect() // with ConnectRetry, it completes once connected
+		h.wg.Add(1)
+		go h.connect()
 		h.stop = deps.Door.Watch(func(ev door.Event) {
 			select {
 			case h.events <- ev:
@@ -196,7 +197,6 @@ func (h *Hub) options() (*mqtt.ClientOptions, error) {
 		SetUsername(h.cfg.User).SetPassword(h.cfg.Password).
 		SetKeepAlive(30*time.Second).SetPingTimeout(10*time.Second).SetConnectTimeout(10*time.Second).
 		SetAutoReconnect(true).SetMaxReconnectInterval(30*time.Second).
-		SetConnectRetry(true).SetConnectRetryInterval(2*time.Second).
 		SetCleanSession(true).SetOrderMatters(false).
 		SetWill(h.base+"/availability", "offline", 1, true).
 		SetOnConnectHandler(h.onConnect).
@@ -221,6 +221,34 @@ func (h *Hub) options() (*mqtt.ClientOptions, error) {
 		opts.SetTLSConfig(tc)
 	}
 	return opts, nil
+}
+
+// connect makes the first connection, trying again after 2 s, then up to
+// every 30 s, and saying why each try failed (the status's last error);
+// once connected, paho reconnects by itself.
+func (h *Hub) connect() {
+	defer h.wg.Done()
+	wait := 2 * time.Second
+	told := ""
+	for {
+		t := h.client.Connect()
+		t.Wait()
+		err := t.Error()
+		if err == nil {
+			return
+		}
+		h.setState("connecting", err.Error())
+		if err.Error() != told {
+			told = err.Error()
+			h.log.Warn("mqtt: no connection to the broker; trying again", logattr.Err(err))
+		}
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 func (h *Hub) setState(state, why string) {
@@ -395,13 +423,15 @@ func (h *Hub) Close() {
 		h.stop()
 	}
 	h.cancel()
-	h.wg.Wait()
 	if h.client != nil {
 		if h.client.IsConnected() {
 			h.client.Publish(h.base+"/availability", 1, true, []byte("offline")).WaitTimeout(2 * time.Second)
 		}
+		// Also ends a connection attempt under way, and the publishes
+		// waiting for the broker.
 		h.client.Disconnect(500)
 	}
+	h.wg.Wait()
 	if h.rtsp != nil {
 		h.rtsp.Close()
 	}
