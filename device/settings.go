@@ -231,6 +231,9 @@ func resolveHub(s *config.Settings) (*hub.Config, error) {
 		if hs.RTSPUser == "" || c.RTSPPassword == "" {
 			return nil, s.Bad("hub.rtsp", "the camera is never served without a user and a password: set rtsp_user and rtsp_password_file")
 		}
+		if cam := s.Calls.Camera; (cam == "" || cam == "synthetic") && s.Calls.VideoCodec != "h264" {
+			return nil, s.Bad("hub.rtsp", "RTSP serves H.264, and the synthetic camera sends %s: set calls.video_codec = \"h264\" (--video-codec h264), or a camera", s.Calls.VideoCodec)
+		}
 	}
 	if err := hub.CheckConfig(*c); err != nil {
 		key := "hub.mqtt"

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,10 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"no driver", "role = \"doorphone\"\n[hal]\ndriver = \"arduino\"\n", "periph (GPIO pins) or sim", 3},
 		{"long pulse", "role = \"doorphone\"\n[doorphone]\nunlock_pulse = \"1h\"\n", "at most 30s", 3},
 		{"missing program", "[calls]\ncamera = \"no-such-camera-program --x\"\n", "not installed", 2},
+		{"hub off a doorphone", "[hub]\nmqtt = \"mqtt://ha.local\"\n", "a doorphone's", 2},
+		{"rtsp without a password", "role = \"doorphone\"\n[hub]\nrtsp = \"0.0.0.0:8554\"\nrtsp_user = \"r\"\n", "never served without", 3},
+		{"bad broker", "role = \"doorphone\"\n[hub]\nmqtt = \"ha.local:1883\"\n", "a URL such as", 3},
+		{"bad hours", "role = \"doorphone\"\n[hub]\nmqtt = \"mqtt://ha\"\nmqtt_unlock_hours = \"7-22\"\n", "time of day", 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,5 +99,34 @@ func TestConfigFlagsWin(t *testing.T) {
 	cfg, err := Resolve(&d)
 	if err != nil || cfg.Door != nil || cfg.Mirror || cfg.NoMDNS {
 		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+}
+
+// TestHubSettings: the bridge's passwords come from their files; RTSP of
+// the synthetic camera needs it in H.264; a bridge on a doorphone
+// resolves.
+func TestHubSettings(t *testing.T) {
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("camera pass\n"), 0o600)
+	text := "role = \"doorphone\"\n[calls]\ncamera = \"synthetic\"\nvideo_codec = \"%s\"\n[hub]\nmqtt = \"mqtt://ha.local\"\nmqtt_password_file = \"" + pass +
+		"\"\nmqtt_unlock = true\nmqtt_unlock_hours = \"22:00-06:00\"\nrtsp = \"0.0.0.0:8554\"\nrtsp_user = \"rec\"\nrtsp_password_file = \"" + pass + "\"\n"
+	s, err := config.LoadSettings(writeConfig(t, fmt.Sprintf(text, "vp8")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Resolve(&s); err == nil || !strings.Contains(err.Error(), "H.264") {
+		t.Fatalf("RTSP of a VP8 camera: %v", err)
+	}
+	if s, err = config.LoadSettings(writeConfig(t, fmt.Sprintf(text, "h264"))); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Resolve(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := cfg.Hub
+	if h == nil || h.Password != "camera pass" || h.RTSPPassword != "camera pass" || !h.Unlock || h.UnlockHours.String() != "22:00-06:00" || h.Prefix != "hearth" {
+		t.Fatalf("resolved %+v", h)
 	}
 }
